@@ -1,0 +1,66 @@
+// The `carrel` command line: the server, database chores, and the client subcommands.
+import { Command, Option } from 'commander';
+import { ConfigError, loadConfig } from '../config/load.js';
+import { openDatabase } from '../db/database.js';
+import { migrate, seed } from '../db/migrate.js';
+import { createLogger } from '../obs/log.js';
+import { VERSION } from '../version.js';
+import { serve } from './serve.js';
+import { registerClientCommands } from '../../clients/cli.js';
+
+const program = new Command();
+program
+  .name('carrel')
+  .description('carrel: seat reservations for university libraries')
+  .version(VERSION)
+  .showHelpAfterError();
+
+program
+  .command('serve')
+  .description('run the server: RPC, sensor and subscriber ports (embedded PostgreSQL without DATABASE_URL)')
+  .addOption(new Option('-c, --config <file>', 'config file (default: $CARREL_CONFIG or ./config.json)'))
+  .action(async (opts: { config?: string }) => {
+    await serve(opts);
+  });
+
+const db = program.command('db').description('database chores');
+db.command('migrate')
+  .description('apply pending migrations from db/migrations')
+  .option('-c, --config <file>', 'config file')
+  .action(async (opts: { config?: string }) => {
+    const config = loadConfig({ file: opts.config });
+    const log = createLogger(config.log.level);
+    const database = await openDatabase(config, log, { migrate: false, seedIfNew: false });
+    try {
+      const applied = await migrate(database.pool, log);
+      process.stdout.write(applied.length ? `applied ${applied.map((m) => `${m.version}_${m.name}`).join(', ')}\n` : 'nothing to apply\n');
+    } finally {
+      await database.close();
+    }
+  });
+db.command('seed')
+  .description('load demo branches, seats, users and the development sensor key (idempotent)')
+  .option('-c, --config <file>', 'config file')
+  .action(async (opts: { config?: string }) => {
+    const config = loadConfig({ file: opts.config });
+    const log = createLogger(config.log.level);
+    const database = await openDatabase(config, log, { migrate: true, seedIfNew: false });
+    try {
+      await seed(database.pool, log);
+      process.stdout.write('seeded\n');
+    } finally {
+      await database.close();
+    }
+  });
+
+registerClientCommands(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(2);
+  }
+  const e = err as Error & { exitCode?: number };
+  process.stderr.write(`carrel: ${e.message ?? String(err)}\n`);
+  process.exit(e.exitCode ?? 1);
+});

@@ -1,0 +1,3 @@
+export { FrameDecoder, exceedsDepth } from './frameDecoder.js';
+export type { Decoded, FrameError, FrameErrorReason, FrameMessage, FrameDecoderOptions } from './frameDecoder.js';
+export { encodeFrame, encodeJsonText } from './frameEncoder.js';

@@ -1,0 +1,63 @@
+// What the reservation core tells the rest of carrel after a change has committed (DESIGN §5,
+// §6). Core only emits these facts through a CoreEventSink; the live-seat model, the event bus
+// and the subscriber hub decide what they mean for a seat's live state and who hears of it.
+
+export type ReservationStatus = 'CONFIRMED' | 'CHECKED_IN' | 'COMPLETED' | 'CANCELLED' | 'NO_SHOW' | 'OFFERED';
+
+/** The `cause` vocabulary of seat events on the wire (DESIGN §5). */
+export type ChangeCause =
+  | 'sensor'
+  | 'reservation.created'
+  | 'reservation.cancelled'
+  | 'checkIn'
+  | 'checkOut'
+  | 'noShow'
+  | 'completed'
+  | 'offer'
+  | 'admin';
+
+export interface ReservationFact {
+  id: number;
+  seatId: number;
+  branchId: number;
+  userId: number;
+  start: string;
+  end: string;
+  status: ReservationStatus;
+}
+
+/** A reservation was created or moved between statuses (after commit). */
+export interface ReservationEvent {
+  type: 'reservation';
+  cause: Exclude<ChangeCause, 'sensor' | 'admin'>;
+  reservation: ReservationFact;
+  at: string;
+}
+
+/** An admin took a seat in or out of service. */
+export interface SeatStatusEvent {
+  type: 'seatStatus';
+  cause: 'admin';
+  seatId: number;
+  branchId: number;
+  status: 'IN_SERVICE' | 'OUT_OF_SERVICE';
+  at: string;
+}
+
+/** Something only one user should hear of (a waitlist offer, their booking became NO_SHOW). */
+export interface PersonalEvent {
+  type: 'personal';
+  userId: number;
+  kind: 'offer' | 'offerExpired' | 'noShow' | 'released';
+  reservation: ReservationFact;
+  at: string;
+}
+
+export type CoreEvent = ReservationEvent | SeatStatusEvent | PersonalEvent;
+
+export interface CoreEventSink {
+  emit(event: CoreEvent): void;
+}
+
+/** A sink for tools and tests that need none. */
+export const discardEvents: CoreEventSink = { emit: () => undefined };

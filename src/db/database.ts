@@ -1,0 +1,80 @@
+// Opens the database carrel runs on (DESIGN §7): the one at db.url when given, else an
+// embedded PostgreSQL in db.embedded.dataDir that survives restarts, with a `carrel` database
+// created, migrated and (on first start) seeded in it.
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import pg from 'pg';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../obs/log.js';
+import { createPool } from './pool.js';
+import { migrate, seed } from './migrate.js';
+import { startEmbeddedPostgres, type EmbeddedPg } from './embeddedPostgres.js';
+
+export interface OpenDatabase {
+  pool: pg.Pool;
+  url: string;
+  embedded: boolean;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** Apply pending migrations (serve does when db.migrateOnStart; `db migrate` always). */
+  migrate: boolean;
+  /** Seed a freshly initialised embedded database. */
+  seedIfNew: boolean;
+}
+
+const EMBEDDED_DB = 'carrel';
+
+export async function openDatabase(config: Readonly<Config>, log: Logger, opts: OpenOptions): Promise<OpenDatabase> {
+  let embedded: EmbeddedPg | undefined;
+  let url = config.db.url;
+  let fresh = false;
+  if (url === null) {
+    const dataDir = resolve(config.db.embedded.dataDir);
+    fresh = !existsSync(join(dataDir, 'PG_VERSION'));
+    log.info({ dataDir, port: config.db.embedded.port, fresh }, 'starting embedded PostgreSQL');
+    embedded = await startEmbeddedPostgres({
+      dataDir,
+      port: config.db.embedded.port,
+      onLog: (line) => log.debug({ postgres: line }, 'embedded postgres'),
+    });
+    url = await ensureDatabase(embedded.url, EMBEDDED_DB);
+  }
+  const pool = createPool(
+    {
+      url,
+      poolSize: config.db.poolSize,
+      connectTimeoutMs: config.db.connectTimeoutMs,
+      statementTimeoutMs: config.db.statementTimeoutMs,
+    },
+    log,
+  );
+  const close = async (): Promise<void> => {
+    await pool.end().catch(() => undefined);
+    await embedded?.stop();
+  };
+  try {
+    if (opts.migrate) await migrate(pool, log);
+    if (opts.seedIfNew && fresh && config.db.embedded.seedOnFirstStart) await seed(pool, log);
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { pool, url, embedded: embedded !== undefined, close };
+}
+
+/** Creates `name` in the server at adminUrl if missing; returns a URL pointing at it. */
+export async function ensureDatabase(adminUrl: string, name: string): Promise<string> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (exists.rowCount === 0) await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
+  } finally {
+    await client.end();
+  }
+  const u = new URL(adminUrl);
+  u.pathname = `/${name}`;
+  return u.toString();
+}

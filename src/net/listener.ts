@@ -1,0 +1,92 @@
+// A TCP listener for one port: accepts sockets, wraps each in a Connection, refuses past
+// limits.maxConnections with one error frame, and sweeps idle/partial-frame deadlines on one
+// shared timer (cheaper than a timer per connection, and nothing to re-arm per read).
+import net from 'node:net';
+import { Connection, type ConnectionOptions } from './connection.js';
+import type { Logger } from '../obs/log.js';
+
+export interface ListenerOptions {
+  name: string;
+  host: string;
+  port: number;
+  maxConnections: number;
+  connection: ConnectionOptions;
+  /** The frame a refused connection receives before it is closed. */
+  refusalFrame: () => Buffer;
+  /** Per-request deadline of the sessions on this port, so the sweeper ticks often enough. */
+  requestTimeoutMs?: number;
+  onConnection: (conn: Connection) => void;
+  log: Logger;
+}
+
+export class Listener {
+  readonly connections = new Set<Connection>();
+  private readonly server: net.Server;
+  private sweeper: NodeJS.Timeout | undefined;
+  refusedCount = 0;
+  acceptedCount = 0;
+
+  constructor(private readonly opts: ListenerOptions) {
+    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server.on('error', (err) => opts.log.error({ port: opts.name, err: err.message }, 'listener error'));
+  }
+
+  async listen(): Promise<net.AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.server.once('error', onError);
+      this.server.listen({ host: this.opts.host, port: this.opts.port, backlog: 1024 }, () => {
+        this.server.off('error', onError);
+        resolve();
+      });
+    });
+    const { idleTimeoutMs, partialFrameTimeoutMs } = this.opts.connection;
+    const deadlines = [idleTimeoutMs, partialFrameTimeoutMs, this.opts.requestTimeoutMs ?? 0];
+    const shortest = Math.min(...deadlines.filter((v) => v > 0), 4_000);
+    const every = Math.max(25, Math.floor(shortest / 4));
+    this.sweeper = setInterval(() => {
+      const now = Date.now();
+      for (const conn of this.connections) conn.checkDeadlines(now);
+    }, every);
+    this.sweeper.unref();
+    return this.server.address() as net.AddressInfo;
+  }
+
+  get address(): net.AddressInfo {
+    return this.server.address() as net.AddressInfo;
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.connections.size >= this.opts.maxConnections) {
+      this.refusedCount++;
+      socket.on('error', () => socket.destroy());
+      socket.end(this.opts.refusalFrame());
+      setTimeout(() => socket.destroy(), 1_000).unref();
+      return;
+    }
+    this.acceptedCount++;
+    const conn = new Connection(socket, this.opts.connection, this.opts.log);
+    this.connections.add(conn);
+    socket.once('close', () => {
+      this.connections.delete(conn);
+      this.opts.log.debug({ port: this.opts.name, conn: conn.id, remote: conn.remote }, 'connection closed');
+    });
+    this.opts.log.debug({ port: this.opts.name, conn: conn.id, remote: conn.remote }, 'connection opened');
+    this.opts.onConnection(conn);
+  }
+
+  /** Stops accepting new connections; existing ones carry on. */
+  async stopAccepting(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+    if (!this.server.listening) return;
+    // close() stops accepting at once; its callback would wait for every open connection,
+    // which the caller drains and disposes on its own schedule.
+    this.server.close();
+  }
+
+  /** Flushes what each connection has queued, then closes it. */
+  closeAll(): void {
+    for (const conn of this.connections) conn.close('shutdown');
+  }
+}

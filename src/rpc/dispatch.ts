@@ -1,0 +1,160 @@
+// Turns one decoded request into one encoded reply (DESIGN §2): validates the envelope,
+// resolves the caller, checks access, parses args[0] against the method's schema, runs the
+// handler and maps every failure onto the closed set of wire codes. Unknown exceptions become
+// INTERNAL with a correlation id; their detail goes to the log only.
+import { randomUUID } from 'node:crypto';
+import type { z } from 'zod';
+import { encodeJsonText } from '../codec/index.js';
+import { CarrelError, ErrorCode, type WireError } from '../errors.js';
+import type { AuthUser, TokenService } from '../auth/tokens.js';
+import type { Logger } from '../obs/log.js';
+import { RawJson, type MethodContext, type MethodRegistry } from './registry.js';
+
+export type RpcId = number | string | null;
+
+export interface CallerState {
+  /** The token adopted by the connection, already verified. */
+  user: AuthUser | null;
+  userExpMs: number;
+}
+
+export interface DispatchObserver {
+  (method: string, code: ErrorCode | null, durationMs: number): void;
+}
+
+export interface DispatcherOptions {
+  registry: MethodRegistry;
+  tokens: TokenService;
+  requestTimeoutMs: number;
+  log: Logger;
+  observe?: DispatchObserver;
+}
+
+const MAX_METHOD_NAME = 128;
+const MAX_STRING_ID = 128;
+const MAX_ARGS = 8;
+const MAX_TOKEN = 4096;
+
+export class Dispatcher {
+  constructor(private readonly opts: DispatcherOptions) {}
+
+  /**
+   * Returns the encoded reply: synchronously when the handler is synchronous (PING), as a
+   * promise otherwise. `rpcIdOf` lets the session answer a request it gives up on.
+   */
+  dispatch(request: Record<string, unknown>, caller: CallerState, nowMs: number): Buffer | Promise<Buffer> {
+    const rawId = request.rpcId;
+    const rpcId: RpcId = isValidId(rawId) ? rawId : null;
+    const method = request.method;
+    const started = performance.now();
+    const name = typeof method === 'string' && method.length <= MAX_METHOD_NAME ? method : '(invalid)';
+    try {
+      if (rpcId === null) throw new CarrelError(ErrorCode.INVALID_REQUEST, 'rpcId must be an integer or a short string');
+      if (name === '(invalid)') throw new CarrelError(ErrorCode.INVALID_REQUEST, 'method must be a string');
+      const args = request.args;
+      if (args !== undefined && (!Array.isArray(args) || args.length > MAX_ARGS)) {
+        throw new CarrelError(ErrorCode.INVALID_REQUEST, `args must be an array of at most ${MAX_ARGS} items`);
+      }
+      const def = this.opts.registry.get(name);
+      if (!def) throw new CarrelError(ErrorCode.UNKNOWN_METHOD, `unknown method ${JSON.stringify(name)}`);
+      const user = this.resolveUser(request.token, caller, nowMs);
+      if (def.access !== 'public') {
+        if (!user) throw new CarrelError(ErrorCode.UNAUTHENTICATED, `${name} needs a token (auth.login)`);
+        if (def.access === 'admin' && user.role !== 'admin') {
+          throw new CarrelError(ErrorCode.PERMISSION_DENIED, `${name} is for admins`);
+        }
+      }
+      const input = parseArgs(def.args, (args as unknown[] | undefined)?.[0]);
+      const ctx: MethodContext = {
+        user,
+        deadlineMs: nowMs + this.opts.requestTimeoutMs,
+        adoptToken: (token) => {
+          const adopted = this.opts.tokens.verify(token);
+          caller.user = adopted;
+          caller.userExpMs = adopted.expMs;
+          return adopted;
+        },
+        log: this.opts.log,
+      };
+      const result = def.handler(input, ctx);
+      if (result instanceof Promise) {
+        return result.then(
+          (value) => this.success(rpcId, name, value, started),
+          (err) => this.failure(rpcId, name, err, started),
+        );
+      }
+      return this.success(rpcId, name, result, started);
+    } catch (err) {
+      return this.failure(rpcId, name, err, started);
+    }
+  }
+
+  /** The reply for a request the session stopped waiting for. */
+  deadlineExceeded(rpcId: RpcId, method: string): Buffer {
+    this.opts.observe?.(method, ErrorCode.DEADLINE_EXCEEDED, this.opts.requestTimeoutMs);
+    return encodeError(rpcId, {
+      code: ErrorCode.DEADLINE_EXCEEDED,
+      message: `no answer within ${this.opts.requestTimeoutMs} ms`,
+    });
+  }
+
+  private resolveUser(token: unknown, caller: CallerState, nowMs: number): AuthUser | null {
+    if (token !== undefined && token !== null) {
+      if (typeof token !== 'string' || token.length > MAX_TOKEN) {
+        throw new CarrelError(ErrorCode.INVALID_REQUEST, 'token must be a string');
+      }
+      return this.opts.tokens.verify(token);
+    }
+    if (caller.user && caller.userExpMs <= nowMs) {
+      caller.user = null;
+      throw new CarrelError(ErrorCode.UNAUTHENTICATED, 'token has expired');
+    }
+    return caller.user;
+  }
+
+  private success(rpcId: RpcId, method: string, value: unknown, started: number): Buffer {
+    this.opts.observe?.(method, null, performance.now() - started);
+    const idJson = JSON.stringify(rpcId);
+    if (value instanceof RawJson) {
+      return encodeJsonText(`{"rpcId":${idJson},"result":${value.json},"error":null}`);
+    }
+    const resultJson = value === undefined ? 'null' : JSON.stringify(value);
+    return encodeJsonText(`{"rpcId":${idJson},"result":${resultJson},"error":null}`);
+  }
+
+  private failure(rpcId: RpcId, method: string, err: unknown, started: number): Buffer {
+    const wire = toWireError(err, this.opts.log, method);
+    this.opts.observe?.(method, wire.code, performance.now() - started);
+    return encodeError(rpcId, wire);
+  }
+}
+
+export function encodeError(rpcId: RpcId, error: WireError): Buffer {
+  return encodeJsonText(`{"rpcId":${JSON.stringify(rpcId)},"result":null,"error":${JSON.stringify(error)}}`);
+}
+
+function isValidId(id: unknown): id is number | string {
+  return (
+    (typeof id === 'number' && Number.isSafeInteger(id)) ||
+    (typeof id === 'string' && id.length > 0 && id.length <= MAX_STRING_ID)
+  );
+}
+
+function parseArgs(schema: z.ZodType, value: unknown): unknown {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.slice(0, 5).map((i) => ({
+    path: i.path.map(String).join('.') || '(args[0])',
+    message: i.message,
+  }));
+  const first = issues[0]!;
+  throw new CarrelError(ErrorCode.INVALID_ARGUMENT, `${first.path}: ${first.message}`, { issues });
+}
+
+/** Maps anything thrown to a wire error; never lets a stack trace or SQL reach the peer. */
+export function toWireError(err: unknown, log: Logger, method: string): WireError {
+  if (err instanceof CarrelError) return err.toWire();
+  const correlationId = randomUUID();
+  log.error({ err, method, correlationId }, 'internal error');
+  return { code: ErrorCode.INTERNAL, message: 'internal error', details: { correlationId } };
+}

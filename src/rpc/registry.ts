@@ -1,0 +1,57 @@
+// Methods declare themselves (STYLE §3): a wire name, a schema for args[0], who may call it,
+// and a handler. The registry is the API's table of contents; names are API.
+import type { z } from 'zod';
+import type { AuthUser } from '../auth/tokens.js';
+import type { Logger } from '../obs/log.js';
+
+/** public: anyone; user: a valid token; admin: a valid token with role admin. */
+export type Access = 'public' | 'user' | 'admin';
+
+export interface MethodContext {
+  /** The caller, when a valid token came with the request or was adopted by the connection. */
+  readonly user: AuthUser | null;
+  /** Absolute time (ms since epoch) after which the caller has been told DEADLINE_EXCEEDED. */
+  readonly deadlineMs: number;
+  /** Makes the connection use this token for later requests (auth.login, auth.use). */
+  adoptToken(token: string): AuthUser;
+  readonly log: Logger;
+}
+
+/** A result that is already JSON text (a cached listing): spliced into the reply unparsed. */
+export class RawJson {
+  constructor(readonly json: string) {}
+}
+
+export interface MethodDef<S extends z.ZodType = z.ZodType> {
+  name: string;
+  access: Access;
+  /** Schema for args[0]; methods without options use a schema that accepts undefined. */
+  args: S;
+  handler: (input: z.output<S>, ctx: MethodContext) => unknown;
+  /** One line for `carrel call --help` and server.info. */
+  summary: string;
+}
+
+export function defineMethod<S extends z.ZodType>(def: MethodDef<S>): MethodDef<S> {
+  return def;
+}
+
+export class MethodRegistry {
+  private readonly methods = new Map<string, MethodDef>();
+
+  add(...defs: MethodDef<any>[]): this {
+    for (const def of defs) {
+      if (this.methods.has(def.name)) throw new Error(`method ${def.name} registered twice`);
+      this.methods.set(def.name, def as MethodDef);
+    }
+    return this;
+  }
+
+  get(name: string): MethodDef | undefined {
+    return this.methods.get(name);
+  }
+
+  names(): string[] {
+    return [...this.methods.keys()].sort();
+  }
+}

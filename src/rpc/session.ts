@@ -1,0 +1,95 @@
+// One RPC connection (DESIGN §2): pipelined requests, replies in completion order matched by
+// rpcId, at most limits.maxInFlightPerConnection in flight. Past that bound, or while the peer
+// is not reading its replies, the session stops reading the socket (TCP back-pressure) instead
+// of buffering or dropping requests.
+import type { FrameError } from '../codec/index.js';
+import type { CloseReason, Connection, ConnectionHandler } from '../net/connection.js';
+import { ErrorCode } from '../errors.js';
+import { encodeError, type CallerState, type Dispatcher, type RpcId } from './dispatch.js';
+
+export interface RpcSessionOptions {
+  maxInFlight: number;
+  requestTimeoutMs: number;
+  /** Told when a session's last in-flight request finishes (for graceful shutdown). */
+  onIdle?: () => void;
+  onClose?: (session: RpcSession) => void;
+}
+
+interface Pending {
+  rpcId: RpcId;
+  method: string;
+  deadlineMs: number;
+}
+
+export class RpcSession implements ConnectionHandler {
+  private readonly caller: CallerState = { user: null, userExpMs: 0 };
+  /** Async requests still running, for deadlines; sync ones never enter it. */
+  private readonly pending = new Set<Pending>();
+  private inFlight = 0;
+
+  constructor(
+    readonly conn: Connection,
+    private readonly dispatcher: Dispatcher,
+    private readonly opts: RpcSessionOptions,
+  ) {
+    conn.start(this);
+  }
+
+  get inFlightCount(): number {
+    return this.inFlight;
+  }
+
+  onMessage(message: Record<string, unknown>): void {
+    const now = Date.now();
+    const reply = this.dispatcher.dispatch(message, this.caller, now);
+    if (!(reply instanceof Promise)) {
+      if (!this.conn.send(reply)) this.conn.pauseReading();
+      return;
+    }
+    this.inFlight++;
+    const entry: Pending = {
+      rpcId: (message.rpcId as RpcId) ?? null,
+      method: typeof message.method === 'string' ? message.method : '',
+      deadlineMs: now + this.opts.requestTimeoutMs,
+    };
+    this.pending.add(entry);
+    if (this.inFlight >= this.opts.maxInFlight || this.conn.congested) this.conn.pauseReading();
+    void reply.then((frame) => {
+      // A reply that already went out as DEADLINE_EXCEEDED is not sent twice.
+      if (this.pending.delete(entry)) this.conn.send(frame);
+      this.finished();
+    });
+  }
+
+  onFrameError(error: FrameError): void {
+    this.conn.send(encodeError(null, { code: ErrorCode.BAD_FRAME, message: error.message }));
+  }
+
+  onDrain(): void {
+    this.maybeResume();
+  }
+
+  onTick(nowMs: number): void {
+    for (const entry of this.pending) {
+      if (entry.deadlineMs <= nowMs) {
+        this.pending.delete(entry);
+        this.conn.send(this.dispatcher.deadlineExceeded(entry.rpcId, entry.method));
+      }
+    }
+  }
+
+  onClose(_reason: CloseReason): void {
+    this.pending.clear();
+    this.opts.onClose?.(this);
+  }
+
+  private finished(): void {
+    this.inFlight--;
+    this.maybeResume();
+    if (this.inFlight === 0) this.opts.onIdle?.();
+  }
+
+  private maybeResume(): void {
+    if (this.inFlight < this.opts.maxInFlight && !this.conn.congested) this.conn.resumeReading();
+  }
+}
