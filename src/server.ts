@@ -6,6 +6,7 @@ import type { Config } from './config/schema.js';
 import type { Logger } from './obs/log.js';
 import { TokenService } from './auth/tokens.js';
 import { systemClock, type Clock } from './core/clock.js';
+import { CoreEventFanout } from './core/events.js';
 import { encodeError } from './rpc/dispatch.js';
 import { Dispatcher } from './rpc/dispatch.js';
 import { MethodRegistry } from './rpc/registry.js';
@@ -33,7 +34,10 @@ export class CarrelServer {
   readonly tokens: TokenService;
   private readonly rpcSessions = new Set<RpcSession>();
   readonly rpcListener: Listener;
-  private readonly clock: Clock;
+  readonly clock: Clock;
+  readonly db: pg.Pool;
+  /** Core emits committed changes here; live seats, the bus and notifications listen. */
+  readonly coreEvents: CoreEventFanout;
   private idleWaiters: Array<() => void> = [];
   private closing: Promise<void> | undefined;
   ports: BoundPorts = { rpc: 0 };
@@ -41,6 +45,8 @@ export class CarrelServer {
   private constructor(private readonly deps: ServerDeps) {
     const { config, log } = deps;
     this.clock = deps.clock ?? systemClock;
+    this.db = deps.db;
+    this.coreEvents = new CoreEventFanout((err) => log.error({ err }, 'core event listener failed'));
     this.tokens = new TokenService({
       secret: config.auth.jwtSecret,
       ttlSec: config.auth.tokenTtlSec,

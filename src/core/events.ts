@@ -59,5 +59,31 @@ export interface CoreEventSink {
   emit(event: CoreEvent): void;
 }
 
+/**
+ * The in-process hand-off of core events: core emits after commit, and each consumer (the live
+ * seat model, the event bus, personal notifications) registers a listener. A listener that
+ * throws is isolated so one consumer cannot break another or the request that emitted.
+ */
+export class CoreEventFanout implements CoreEventSink {
+  private readonly listeners = new Set<(event: CoreEvent) => void>();
+
+  constructor(private readonly onListenerError: (err: unknown) => void = () => undefined) {}
+
+  on(listener: (event: CoreEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  emit(event: CoreEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.onListenerError(err);
+      }
+    }
+  }
+}
+
 /** A sink for tools and tests that need none. */
 export const discardEvents: CoreEventSink = { emit: () => undefined };
