@@ -72,6 +72,15 @@ const personal = (kind: string) =>
   cap.events.filter((e): e is Extract<CoreEvent, { type: 'personal' }> => e.type === 'personal' && e.kind === kind);
 
 describe('waitlist', () => {
+  it('registers the four waitlist methods under their API names', () => {
+    expect(t.server.registry.names().filter((n) => n.startsWith('waitlist.'))).toEqual([
+      'waitlist.claim',
+      'waitlist.join',
+      'waitlist.leave',
+      'waitlist.mine',
+    ]);
+  });
+
   it('join refuses bad windows and targets with stable codes', async () => {
     const u = await insertUser(t.db.pool);
     const owner = await insertUser(t.db.pool);
