@@ -223,7 +223,9 @@ export class Waitlist {
       if (outcome === null) continue;
       if (outcome.declined) {
         this.emitReservation('reservation.cancelled', outcome.declined, now);
-        await this.passOn(outcome.declined, now.getTime());
+        // The leave has committed; passing the slot on is best effort (the sweep backs it up).
+        const d = outcome.declined;
+        await this.onSlotFreed({ seatId: d.seat_id, branchId: d.branch_id, start: d.start_at, end: d.end_at });
       }
       return {};
     }
@@ -420,13 +422,24 @@ export class Waitlist {
     }
   }
 
-  /** WAITING entries whose window has begun without an offer can no longer be served. */
+  /**
+   * WAITING entries whose window has begun without an offer can no longer be served. OFFERED
+   * entries whose reservation is no longer OFFERED were closed by other code (a cancellation
+   * of the offered row): the waitlist's own transitions always move both rows together.
+   */
   async expireStaleEntries(nowMs: number, client?: TxClient): Promise<number> {
-    const res = await (client ?? this.deps.db).query(
-      `UPDATE waitlist SET status = 'EXPIRED', updated_at = $1 WHERE status = 'WAITING' AND lower(during) <= $1`,
-      [new Date(nowMs)],
+    const db = client ?? this.deps.db;
+    const now = new Date(nowMs);
+    const stale = await db.query(`UPDATE waitlist SET status = 'EXPIRED', updated_at = $1 WHERE status = 'WAITING' AND lower(during) <= $1`, [
+      now,
+    ]);
+    const orphaned = await db.query(
+      `UPDATE waitlist w SET status = 'EXPIRED', updated_at = $1
+        WHERE w.status = 'OFFERED'
+          AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.waitlist_id = w.id AND r.status = 'OFFERED')`,
+      [now],
     );
-    return res.rowCount ?? 0;
+    return (stale.rowCount ?? 0) + (orphaned.rowCount ?? 0);
   }
 
   /**

@@ -171,6 +171,18 @@ describe('lifecycle worker', () => {
     expect((await t.server.waitlist.mine(bystander)).map((e) => [e.id, e.status])).toEqual([[late.id, 'EXPIRED']]);
   });
 
+  it('closes an OFFERED entry whose offered booking was cancelled by other code, so it stops counting against the user', async () => {
+    const owner = await insertUser(t.db.pool);
+    const waiter = await insertUser(t.db.pool);
+    await insertBooking(t.db.pool, { seatId: seats[0]!, userId: owner.id, start: at('17:00'), end: at('18:00') });
+    const entry = await t.server.waitlist.join(waiter, { target: { seatId: seats[0]! }, start: new Date(at('17:00')), end: new Date(at('18:00')) });
+    await t.db.pool.query(`UPDATE reservations SET status = 'CANCELLED' WHERE seat_id = $1`, [seats[0]]);
+    expect(await t.server.waitlist.onSlotFreed({ seatId: seats[0]!, branchId: 0, start: new Date(at('17:00')), end: new Date(at('18:00')) })).toBe(1);
+    await t.db.pool.query(`UPDATE reservations SET status = 'CANCELLED' WHERE status = 'OFFERED'`);
+    expect(await t.server.lifecycle.tick(ms('15:01'))).toMatchObject({ entriesExpired: 1, offersMade: 0 });
+    expect((await t.server.waitlist.mine(waiter)).map((e) => [e.id, e.status])).toEqual([[entry.id, 'EXPIRED']]);
+  });
+
   it('the server ticks on its own timer and shutdown waits for it to stop', async () => {
     const own = new FakeClock(ms('16:30'));
     const s = await startTestServer({ lifecycle: { enabled: true, tickMs: 10 } }, { clock: own });
