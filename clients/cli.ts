@@ -1,10 +1,12 @@
 // The client subcommands of `carrel` (DESIGN §8): talk to a running server over the RPC port.
 import type { Command } from 'commander';
 import { RpcClient, parseServer } from './rpcClient.js';
+import { registerWaitlistCommands } from './waitlistCommands.js';
 
 const DEFAULT_SERVER = process.env.CARREL_SERVER ?? '127.0.0.1:9000';
 
 export function registerClientCommands(program: Command): void {
+  registerWaitlistCommands(program);
   program
     .command('call')
     .description('send one raw RPC request and print the reply, e.g. carrel call seats.list \'{"branch":"Main Library"}\'')

@@ -12,6 +12,9 @@ import { Dispatcher } from './rpc/dispatch.js';
 import { MethodRegistry } from './rpc/registry.js';
 import { RpcSession } from './rpc/session.js';
 import { systemMethods } from './rpc/methods/system.js';
+import { waitlistMethods } from './rpc/methods/waitlist.js';
+import { Waitlist } from './core/waitlist.js';
+import { LifecycleWorker } from './core/lifecycle.js';
 import { Listener } from './net/listener.js';
 import { ErrorCode } from './errors.js';
 import { VERSION } from './version.js';
@@ -38,6 +41,10 @@ export class CarrelServer {
   readonly db: pg.Pool;
   /** Core emits committed changes here; live seats, the bus and notifications listen. */
   readonly coreEvents: CoreEventFanout;
+  /** The waitlist; `waitlist.onSlotFreed` is the hook for code that frees a slot (cancel, check-out). */
+  readonly waitlist: Waitlist;
+  /** No-shows, completions, lapsed offers (DESIGN §3); ticks every lifecycle.tickMs when enabled. */
+  readonly lifecycle: LifecycleWorker;
   private idleWaiters: Array<() => void> = [];
   private closing: Promise<void> | undefined;
   ports: BoundPorts = { rpc: 0 };
@@ -53,6 +60,16 @@ export class CarrelServer {
       now: () => this.clock.now(),
     });
     this.registry.add(...systemMethods(() => this.info()));
+    this.waitlist = new Waitlist({ db: this.db, clock: this.clock, events: this.coreEvents, config: config.waitlist, log });
+    this.lifecycle = new LifecycleWorker({
+      db: this.db,
+      clock: this.clock,
+      events: this.coreEvents,
+      waitlist: this.waitlist,
+      config: config.lifecycle,
+      log,
+    });
+    this.registry.add(...waitlistMethods(this.waitlist));
 
     const dispatcher = new Dispatcher({
       registry: this.registry,
@@ -96,6 +113,7 @@ export class CarrelServer {
     const server = new CarrelServer(deps);
     try {
       server.ports = { rpc: (await server.rpcListener.listen()).port };
+      if (deps.config.lifecycle.enabled) server.lifecycle.start();
     } catch (err) {
       await server.shutdown();
       throw err;
@@ -141,6 +159,9 @@ export class CarrelServer {
 
   private async doShutdown(): Promise<void> {
     const { log, config } = this.deps;
+    // The lifecycle stops first and its tick in progress is awaited: the caller closes the
+    // pool right after shutdown resolves.
+    await this.lifecycle.stop();
     await this.rpcListener.stopAccepting();
     for (const s of this.rpcSessions) s.conn.pauseReading();
     const drained = await this.waitForIdle(config.shutdown.graceMs);

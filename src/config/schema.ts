@@ -57,6 +57,24 @@ export const configSchema = z.strictObject({
       bcryptCost: z.number().int().min(4).max(15).default(10),
     })
     .prefault({}),
+  // The lifecycle worker and the waitlist (DESIGN §3). Grace lives here, not under rules, so
+  // the lifecycle's no-show clock is configured next to the worker that applies it.
+  lifecycle: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      tickMs: positiveInt.default(5_000),
+      noShowGraceMinutes: z.number().int().min(0).max(24 * 60).default(15),
+      batchSize: positiveInt.max(10_000).default(500),
+    })
+    .prefault({}),
+  waitlist: z
+    .strictObject({
+      offerMs: positiveInt.default(600_000),
+      maxEntriesPerUser: positiveInt.max(1_000).default(5),
+      maxWindowMinutes: positiveInt.max(7 * 24 * 60).default(720),
+      maxAheadDays: positiveInt.max(366).default(30),
+    })
+    .prefault({}),
   shutdown: z.strictObject({ graceMs: positiveInt.default(10_000) }).prefault({}),
   log: z
     .strictObject({

@@ -1,0 +1,182 @@
+// The lifecycle worker (DESIGN §3): moves reservations along with time. CONFIRMED bookings
+// nobody checked in to within the grace become NO_SHOW (and their slot goes to the waitlist),
+// CHECKED_IN ones past their end become COMPLETED, lapsed offers are passed to the next waiter,
+// and free slots are matched to waiters. One instance at a time runs it (a PostgreSQL advisory
+// lock held by the tick's own session); every step is a guarded UPDATE … WHERE status = …, so
+// a repeated or overlapping tick changes nothing twice. Time comes from the caller (`tick(nowMs)`).
+import type pg from 'pg';
+import { mapDbError } from '../db/errors.js';
+import { inTransactionRetrying, type TxClient } from '../db/tx.js';
+import type { Logger } from '../obs/log.js';
+import type { Clock } from './clock.js';
+import type { CoreEventSink } from './events.js';
+import { RETURNING_COLUMNS, reservationToFact, type ReservationRow } from './reservationRow.js';
+import type { Waitlist } from './waitlist.js';
+
+export interface LifecycleConfig {
+  enabled: boolean;
+  tickMs: number;
+  noShowGraceMinutes: number;
+  batchSize: number;
+}
+
+export interface LifecycleDeps {
+  db: pg.Pool;
+  clock: Clock;
+  events: CoreEventSink;
+  waitlist: Waitlist;
+  config: Readonly<LifecycleConfig>;
+  log: Logger;
+}
+
+export interface TickResult {
+  /** False when another session held the lifecycle lock, so this tick did nothing. */
+  ran: boolean;
+  noShows: number;
+  completed: number;
+  offersExpired: number;
+  offersMade: number;
+  entriesExpired: number;
+}
+
+/** The advisory lock key: one per database, so test databases on one server do not contend. */
+const LOCK_SQL_KEY = `hashtextextended('carrel.lifecycle', 0)`;
+
+export class LifecycleWorker {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> | undefined;
+  private stopped = false;
+
+  constructor(private readonly deps: LifecycleDeps) {}
+
+  /** Starts ticking every tickMs; ticks never overlap within this process. */
+  start(): void {
+    if (this.stopped || this.timer) return;
+    this.schedule();
+  }
+
+  /** Stops the timer and waits for a tick in progress. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  private schedule(): void {
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.running = this.tick(this.deps.clock.now())
+        .catch((err: unknown) => this.deps.log.warn({ err }, 'lifecycle tick failed; retrying next tick'))
+        .finally(() => {
+          this.running = undefined;
+          if (!this.stopped) this.schedule();
+        });
+    }, this.deps.config.tickMs);
+    this.timer.unref();
+  }
+
+  /** One pass at time nowMs. Skips (ran: false) when another instance holds the lock. */
+  async tick(nowMs: number = this.deps.clock.now()): Promise<TickResult> {
+    const result: TickResult = { ran: false, noShows: 0, completed: 0, offersExpired: 0, offersMade: 0, entriesExpired: 0 };
+    let client: pg.PoolClient;
+    try {
+      client = await this.deps.db.connect();
+    } catch (err) {
+      throw mapDbError(err);
+    }
+    let failure: unknown;
+    try {
+      const lock = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(${LOCK_SQL_KEY}) AS ok`);
+      if (!lock.rows[0]?.ok) return result;
+      result.ran = true;
+      try {
+        await this.steps(client, nowMs, result);
+      } finally {
+        await client.query(`SELECT pg_advisory_unlock(${LOCK_SQL_KEY})`);
+      }
+      return result;
+    } catch (err) {
+      failure = err;
+      throw mapDbError(err);
+    } finally {
+      // After any failure the session may still hold the lock or an open transaction:
+      // destroying the connection releases both.
+      client.release(failure === undefined ? undefined : true);
+    }
+  }
+
+  private async steps(client: TxClient, nowMs: number, result: TickResult): Promise<void> {
+    const { waitlist, config } = this.deps;
+    // Lapsed offers first: their slots go to the next waiters before anything else is matched.
+    const offers = await waitlist.expireOffers(nowMs, config.batchSize, client);
+    result.offersExpired = offers.expired;
+    result.offersMade += offers.offered;
+    const noShow = await this.markNoShows(client, nowMs);
+    result.noShows = noShow.count;
+    result.offersMade += noShow.offered;
+    result.completed = await this.markCompleted(client, nowMs);
+    result.entriesExpired = await waitlist.expireStaleEntries(nowMs, client);
+    result.offersMade += await waitlist.matchWaiting(nowMs, config.batchSize, client);
+  }
+
+  /**
+   * CONFIRMED bookings whose check-in window closed (start + grace) — or that ended, for
+   * bookings shorter than the grace — become NO_SHOW; the rest of each slot goes to the waitlist.
+   */
+  private async markNoShows(client: TxClient, nowMs: number): Promise<{ count: number; offered: number }> {
+    const now = new Date(nowMs);
+    const cutoff = new Date(nowMs - this.deps.config.noShowGraceMinutes * 60_000);
+    let count = 0;
+    let offered = 0;
+    for (;;) {
+      const rows = await this.transition(
+        client,
+        `UPDATE reservations SET status = 'NO_SHOW', updated_at = $1
+          WHERE id IN (SELECT id FROM reservations WHERE status = 'CONFIRMED' AND (lower(during) <= $2 OR upper(during) <= $1)
+                        ORDER BY lower(during), id LIMIT $3)
+            AND status = 'CONFIRMED' AND (lower(during) <= $2 OR upper(during) <= $1)
+          RETURNING ${RETURNING_COLUMNS}`,
+        [now, cutoff, this.deps.config.batchSize],
+      );
+      for (const row of rows) {
+        const fact = reservationToFact(row);
+        this.deps.events.emit({ type: 'reservation', cause: 'noShow', reservation: fact, at: now.toISOString() });
+        this.deps.events.emit({ type: 'personal', userId: fact.userId, kind: 'noShow', reservation: fact, at: now.toISOString() });
+      }
+      for (const row of rows) {
+        const freed = { seatId: row.seat_id, branchId: row.branch_id, start: row.start_at, end: row.end_at };
+        offered += (await this.deps.waitlist.offerFreedSlot(freed, nowMs, client)).length;
+      }
+      count += rows.length;
+      if (rows.length < this.deps.config.batchSize) return { count, offered };
+    }
+  }
+
+  /** CHECKED_IN bookings past their end become COMPLETED. */
+  private async markCompleted(client: TxClient, nowMs: number): Promise<number> {
+    const now = new Date(nowMs);
+    let count = 0;
+    for (;;) {
+      const rows = await this.transition(
+        client,
+        `UPDATE reservations SET status = 'COMPLETED', updated_at = $1
+          WHERE id IN (SELECT id FROM reservations WHERE status = 'CHECKED_IN' AND upper(during) <= $1
+                        ORDER BY upper(during), id LIMIT $2)
+            AND status = 'CHECKED_IN' AND upper(during) <= $1
+          RETURNING ${RETURNING_COLUMNS}`,
+        [now, this.deps.config.batchSize],
+      );
+      for (const row of rows) {
+        this.deps.events.emit({ type: 'reservation', cause: 'completed', reservation: reservationToFact(row), at: now.toISOString() });
+      }
+      count += rows.length;
+      if (rows.length < this.deps.config.batchSize) return count;
+    }
+  }
+
+  /** One guarded UPDATE in its own transaction; events are emitted by the caller after commit. */
+  private transition(client: TxClient, sql: string, values: unknown[]): Promise<ReservationRow[]> {
+    return inTransactionRetrying(this.deps.db, async (c) => (await c.query<ReservationRow>(sql, values)).rows, client);
+  }
+}

@@ -1,0 +1,593 @@
+// The waitlist (DESIGN §3): users wait for a seat, or any seat of a branch, for a window; when
+// a slot frees, the first fitting waiter (seat-specific before branch-wide, then FIFO) gets an
+// OFFERED reservation that holds the slot through the exclusion constraint until it is claimed
+// or lapses. Every transition is a guarded UPDATE, so racing handlers cannot both win, and the
+// database, not a read in Node, decides whether an offer fits.
+import type pg from 'pg';
+import { CarrelError, ErrorCode } from '../errors.js';
+import { mapDbError } from '../db/errors.js';
+import { inTransactionRetrying, pgCode, type TxClient } from '../db/tx.js';
+import type { Logger } from '../obs/log.js';
+import type { Clock } from './clock.js';
+import type { CoreEventSink, ReservationFact } from './events.js';
+import {
+  RESERVATION_COLUMNS,
+  RETURNING_COLUMNS,
+  reservationToFact,
+  reservationToWire,
+  type ReservationRow,
+  type ReservationWire,
+} from './reservationRow.js';
+
+export interface WaitlistConfig {
+  offerMs: number;
+  maxEntriesPerUser: number;
+  maxWindowMinutes: number;
+  maxAheadDays: number;
+}
+
+/** A slot that became free on a seat: a cancellation, a no-show, an early check-out. */
+export interface FreedSlot {
+  seatId: number;
+  /** The seat's branch; informational, the seat row in the database is authoritative. */
+  branchId: number;
+  start: Date;
+  end: Date;
+}
+
+export type WaitlistTarget = { seatId: number } | { branch: string | number };
+
+export interface JoinInput {
+  target: WaitlistTarget;
+  start: Date;
+  end: Date;
+}
+
+export type WaitlistStatus = 'WAITING' | 'OFFERED' | 'CLAIMED' | 'LEFT' | 'EXPIRED';
+
+export interface WaitlistEntryWire {
+  id: number;
+  /** 1 = next in line among WAITING entries for the same seat (or branch) and an overlapping window; null once not waiting. */
+  position: number | null;
+  seatId?: number;
+  branch?: string;
+  branchId: number;
+  start: string;
+  end: string;
+  status: WaitlistStatus;
+  createdAt: string;
+  /** Present while OFFERED: the reservation that holds the slot and when the offer lapses. */
+  offer?: { reservationId: number; seatId: number; offerExpiresAt: string };
+  /** Present once CLAIMED: the reservation the offer became. */
+  reservationId?: number;
+}
+
+export interface WaitlistDeps {
+  db: pg.Pool;
+  clock: Clock;
+  events: CoreEventSink;
+  config: Readonly<WaitlistConfig>;
+  log: Logger;
+}
+
+interface Caller {
+  id: number;
+}
+
+const ACTIVE = `('CONFIRMED', 'CHECKED_IN', 'OFFERED')`;
+/** Candidates tried per freed slot; more waiters than this for one slot wait for the next sweep. */
+const MAX_CANDIDATES = 50;
+const MINE_LIMIT = 100;
+
+interface EntryRow {
+  id: number;
+  seat_id: number | null;
+  branch_id: number;
+  branch_name: string | null;
+  start_at: Date;
+  end_at: Date;
+  status: WaitlistStatus;
+  created_at: Date;
+  position: number | null;
+  reservation_id: number | null;
+  offer_seat_id: number | null;
+  offer_expires_at: Date | null;
+}
+
+interface Candidate {
+  id: number;
+  user_id: number;
+  start_at: Date;
+  end_at: Date;
+}
+
+function failed(rule: string, message: string, extra: Record<string, unknown> = {}): CarrelError {
+  return new CarrelError(ErrorCode.FAILED_PRECONDITION, message, { rule, ...extra });
+}
+
+export class Waitlist {
+  constructor(private readonly deps: WaitlistDeps) {}
+
+  // ---- the four RPC operations ------------------------------------------------------------
+
+  async join(user: Caller, input: JoinInput): Promise<WaitlistEntryWire> {
+    const { config, clock } = this.deps;
+    const nowMs = clock.now();
+    const startMs = input.start.getTime();
+    const endMs = input.end.getTime();
+    if (!Number.isFinite(startMs) || !Number.isFinite(endMs)) {
+      throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'start and end must be valid times');
+    }
+    if (startMs >= endMs) throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'end must be after start');
+    if (startMs <= nowMs) throw failed('inPast', 'the window must start in the future');
+    if (endMs - startMs > config.maxWindowMinutes * 60_000) {
+      throw failed('maxWindow', `a waitlist window is at most ${config.maxWindowMinutes} minutes`, { limit: config.maxWindowMinutes });
+    }
+    if (startMs - nowMs > config.maxAheadDays * 86_400_000) {
+      throw failed('maxAhead', `a waitlist window starts at most ${config.maxAheadDays} days ahead`, { limit: config.maxAheadDays });
+    }
+    const target = await this.resolveTarget(input.target);
+
+    // Waiting for a slot that is free would wait forever: nothing will free it. Tell the user
+    // to book it instead. (If it frees or fills right after this read, the lifecycle's sweep
+    // still offers free slots to waiters, so the entry is never stranded.)
+    const free = await this.query<{ id: number }>(
+      `SELECT s.id FROM seats s JOIN branches b ON b.id = s.branch_id
+        WHERE ${target.seatId !== null ? 's.id = $1' : 's.branch_id = $1'} AND s.status = 'IN_SERVICE'
+          AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.seat_id = s.id AND r.status IN ${ACTIVE}
+                AND r.hold && tstzrange($2::timestamptz, $3::timestamptz + make_interval(mins => b.padding_minutes), '[)'))
+        ORDER BY s.id LIMIT 1`,
+      [target.seatId ?? target.branchId, input.start, input.end],
+    );
+    if (free.rows[0]) {
+      throw failed('seatAvailable', 'a seat is free for that window; book it with reservations.create', { seatId: free.rows[0].id });
+    }
+
+    const id = await this.run(async (c) => {
+      // One joiner per user at a time, so the per-user limit cannot be overrun by racing joins.
+      await c.query(`SELECT pg_advisory_xact_lock(hashtext('carrel.waitlist.user'), $1)`, [user.id]);
+      const dup = await c.query<{ id: number }>(
+        `SELECT id FROM waitlist WHERE user_id = $1 AND status IN ('WAITING', 'OFFERED')
+            AND seat_id IS NOT DISTINCT FROM $2 AND branch_id IS NOT DISTINCT FROM $3 AND during = tstzrange($4, $5, '[)')`,
+        [user.id, target.seatId, target.seatId === null ? target.branchId : null, input.start, input.end],
+      );
+      if (dup.rows[0]) return dup.rows[0].id;
+      const open = await c.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM waitlist WHERE user_id = $1 AND status IN ('WAITING', 'OFFERED')`,
+        [user.id],
+      );
+      if ((open.rows[0]?.n ?? 0) >= config.maxEntriesPerUser) {
+        throw failed('waitlistLimit', `at most ${config.maxEntriesPerUser} open waitlist entries per user`, {
+          limit: config.maxEntriesPerUser,
+        });
+      }
+      const now = new Date(nowMs);
+      try {
+        const ins = await c.query<{ id: number }>(
+          `INSERT INTO waitlist (user_id, seat_id, branch_id, during, created_at, updated_at)
+           VALUES ($1, $2, $3, tstzrange($4, $5, '[)'), $6, $6) RETURNING id`,
+          [user.id, target.seatId, target.seatId === null ? target.branchId : null, input.start, input.end, now],
+        );
+        return ins.rows[0]!.id;
+      } catch (err) {
+        // 23503: the token names a user that no longer exists.
+        if (pgCode(err) === '23503') throw new CarrelError(ErrorCode.UNAUTHENTICATED, 'the account no longer exists');
+        throw err;
+      }
+    });
+    const [entry] = await this.entries(user.id, nowMs, id);
+    return entry!;
+  }
+
+  /** The caller's open entries and the closed ones whose window has not ended, by start. */
+  async mine(user: Caller): Promise<WaitlistEntryWire[]> {
+    return this.entries(user.id, this.deps.clock.now());
+  }
+
+  /**
+   * Leaves the waitlist. Leaving an OFFERED entry declines the offer: the held slot is
+   * released and passed to the next waiter. Leaving twice, or after the entry lapsed, is a no-op.
+   */
+  async leave(user: Caller, id: number): Promise<Record<string, never>> {
+    const now = new Date(this.deps.clock.now());
+    // Guarded UPDATEs in the order reservations → waitlist (the lifecycle's order), retried
+    // when the entry moved between our read and our write (e.g. it was just offered).
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const status = await this.entryStatus(user.id, id);
+      if (status === null) throw notFound(id);
+      if (status === 'LEFT' || status === 'EXPIRED') return {};
+      if (status === 'CLAIMED') {
+        throw failed('alreadyClaimed', 'the offer was claimed; cancel the reservation instead');
+      }
+      const outcome = await this.run(async (c) => {
+        let declined: ReservationRow | undefined;
+        if (status === 'OFFERED') {
+          const res = await c.query<ReservationRow>(
+            `UPDATE reservations SET status = 'CANCELLED', updated_at = $2
+              WHERE waitlist_id = $1 AND status = 'OFFERED' RETURNING ${RETURNING_COLUMNS}`,
+            [id, now],
+          );
+          declined = res.rows[0];
+          if (!declined) return null;
+        }
+        const w = await c.query(
+          `UPDATE waitlist SET status = 'LEFT', updated_at = $3 WHERE id = $1 AND user_id = $2 AND status = $4`,
+          [id, user.id, now, status],
+        );
+        if (w.rowCount === 0) throw new Retry();
+        return { declined };
+      }).catch((err: unknown) => {
+        if (err instanceof Retry) return null;
+        throw err;
+      });
+      if (outcome === null) continue;
+      if (outcome.declined) {
+        this.emitReservation('reservation.cancelled', outcome.declined, now);
+        // The leave has committed; passing the slot on is best effort (the sweep backs it up).
+        const d = outcome.declined;
+        await this.onSlotFreed({ seatId: d.seat_id, branchId: d.branch_id, start: d.start_at, end: d.end_at });
+      }
+      return {};
+    }
+    throw new CarrelError(ErrorCode.CONFLICT, 'the entry kept changing; try again');
+  }
+
+  /** Turns the caller's offer into a CONFIRMED reservation, before the offer lapses. Idempotent. */
+  async claim(user: Caller, id: number): Promise<ReservationWire> {
+    const nowMs = this.deps.clock.now();
+    const now = new Date(nowMs);
+    const result = await this.run(async (c) => {
+      const res = await c.query<ReservationRow>(
+        `UPDATE reservations SET status = 'CONFIRMED', offer_expires_at = NULL, updated_at = $3
+          WHERE waitlist_id = $1 AND user_id = $2 AND status = 'OFFERED' AND offer_expires_at > $3
+          RETURNING ${RETURNING_COLUMNS}`,
+        [id, user.id, now],
+      );
+      const row = res.rows[0];
+      if (row) {
+        await c.query(`UPDATE waitlist SET status = 'CLAIMED', updated_at = $2 WHERE id = $1 AND status = 'OFFERED'`, [id, now]);
+        return { row, fresh: true };
+      }
+      const entry = await c.query<{ status: WaitlistStatus }>(`SELECT status FROM waitlist WHERE id = $1 AND user_id = $2`, [id, user.id]);
+      const status = entry.rows[0]?.status;
+      switch (status) {
+        case undefined:
+          throw notFound(id);
+        case 'CLAIMED': {
+          const prev = await c.query<ReservationRow>(
+            `SELECT ${RESERVATION_COLUMNS} FROM reservations r JOIN seats s ON s.id = r.seat_id
+              WHERE r.waitlist_id = $1 AND r.user_id = $2 ORDER BY r.id DESC LIMIT 1`,
+            [id, user.id],
+          );
+          if (!prev.rows[0]) throw notFound(id);
+          return { row: prev.rows[0], fresh: false };
+        }
+        case 'OFFERED':
+        case 'EXPIRED':
+          throw failed('offerExpired', 'the offer has expired');
+        case 'WAITING':
+          throw failed('noOffer', 'there is no offer for this entry yet');
+        case 'LEFT':
+          throw failed('entryLeft', 'you left this waitlist entry');
+      }
+    });
+    if (result.fresh) this.emitReservation('reservation.created', result.row, now);
+    return reservationToWire(result.row);
+  }
+
+  // ---- freed slots and offers -------------------------------------------------------------
+
+  /**
+   * The hook for code that frees a slot (cancel, no-show, check-out), called after its commit:
+   * offers the freed time on that seat to the next fitting waiters. Never rejects: a failure
+   * is logged and the lifecycle's sweep offers the slot on its next tick. Resolves with the
+   * number of offers made.
+   */
+  readonly onSlotFreed = async (slot: FreedSlot): Promise<number> => {
+    try {
+      return (await this.offerFreedSlot(slot, this.deps.clock.now())).length;
+    } catch (err) {
+      this.deps.log.warn({ err, seatId: slot.seatId }, 'offering a freed slot failed; the lifecycle sweep will retry');
+      return 0;
+    }
+  };
+
+  /**
+   * Offers the part of `slot` after now to waiters whose window overlaps it and is free on
+   * that seat (the INSERT's exclusion constraint has the last word), seat-specific entries
+   * first, then branch-wide ones, each FIFO. Several waiters with disjoint windows can each
+   * get an offer from one large freed slot.
+   */
+  async offerFreedSlot(slot: FreedSlot, nowMs: number, client?: TxClient): Promise<ReservationFact[]> {
+    const startMs = Math.max(slot.start.getTime(), nowMs);
+    const endMs = slot.end.getTime();
+    if (!Number.isFinite(startMs) || !Number.isFinite(endMs) || startMs >= endMs) return [];
+    const db = client ?? this.deps.db;
+    const seat = await db.query<{ branch_id: number; status: string; padding_minutes: number }>(
+      `SELECT s.branch_id, s.status, b.padding_minutes FROM seats s JOIN branches b ON b.id = s.branch_id WHERE s.id = $1`,
+      [slot.seatId],
+    );
+    const s = seat.rows[0];
+    if (!s || s.status !== 'IN_SERVICE') return [];
+    const candidates = await db.query<Candidate>(
+      `SELECT w.id, w.user_id, lower(w.during) AS start_at, upper(w.during) AS end_at FROM waitlist w
+        WHERE w.status = 'WAITING' AND (w.seat_id = $1 OR w.branch_id = $2)
+          AND w.during && tstzrange($3, $4, '[)') AND lower(w.during) > $5
+          AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.seat_id = $1 AND r.status IN ${ACTIVE}
+                AND r.hold && tstzrange(lower(w.during), upper(w.during) + make_interval(mins => $6::int), '[)'))
+        ORDER BY (w.seat_id IS NULL), w.created_at, w.id
+        LIMIT ${MAX_CANDIDATES}`,
+      [slot.seatId, s.branch_id, new Date(startMs), new Date(endMs), new Date(nowMs), s.padding_minutes],
+    );
+    const made: ReservationFact[] = [];
+    for (const cand of candidates.rows) {
+      // Skip what an offer made a moment ago already covers; the constraint would refuse it anyway.
+      const clash = made.some((m) => Date.parse(m.start) < cand.end_at.getTime() && cand.start_at.getTime() < Date.parse(m.end));
+      if (clash) continue;
+      const fact = await this.tryOffer(cand, slot.seatId, s.padding_minutes, nowMs, client);
+      if (fact) made.push(fact);
+    }
+    return made;
+  }
+
+  /**
+   * Moves one entry WAITING → OFFERED and inserts its OFFERED reservation in one transaction.
+   * The guarded UPDATE makes two racing handlers offer at most once; an INSERT that hits the
+   * exclusion constraint (someone booked part of the window first) rolls the entry back to
+   * WAITING and yields null, so the caller tries the next waiter.
+   */
+  private async tryOffer(
+    cand: Candidate,
+    seatId: number,
+    paddingMinutes: number,
+    nowMs: number,
+    client?: TxClient,
+  ): Promise<ReservationFact | null> {
+    const now = new Date(nowMs);
+    // An offer never outlives the window it offers.
+    const expires = new Date(Math.min(nowMs + this.deps.config.offerMs, cand.end_at.getTime()));
+    let row: ReservationRow | null;
+    try {
+      row = await inTransactionRetrying(
+        this.deps.db,
+        async (c) => {
+          const guard = await c.query(`UPDATE waitlist SET status = 'OFFERED', updated_at = $2 WHERE id = $1 AND status = 'WAITING'`, [
+            cand.id,
+            now,
+          ]);
+          if (guard.rowCount === 0) return null;
+          const ins = await c.query<ReservationRow>(
+            `INSERT INTO reservations (seat_id, user_id, during, hold, status, waitlist_id, offer_expires_at, created_at, updated_at)
+             VALUES ($1, $2, tstzrange($3::timestamptz, $4::timestamptz, '[)'),
+                     tstzrange($3::timestamptz, $4::timestamptz + make_interval(mins => $5::int), '[)'),
+                     'OFFERED', $6, $7, $8, $8)
+             RETURNING ${RETURNING_COLUMNS}`,
+            [seatId, cand.user_id, cand.start_at, cand.end_at, paddingMinutes, cand.id, expires, now],
+          );
+          return ins.rows[0] ?? null;
+        },
+        client,
+      );
+    } catch (err) {
+      if (pgCode(err) === '23P01' || pgCode(err) === '40P01' || pgCode(err) === '40001') return null;
+      throw err;
+    }
+    if (!row) return null;
+    const fact = reservationToFact(row);
+    this.deps.events.emit({ type: 'reservation', cause: 'offer', reservation: fact, at: now.toISOString() });
+    this.deps.events.emit({ type: 'personal', userId: fact.userId, kind: 'offer', reservation: fact, at: now.toISOString() });
+    return fact;
+  }
+
+  // ---- lifecycle steps (called by the lifecycle worker under its advisory lock) ------------
+
+  /**
+   * Lapses offers whose offer_expires_at has passed (reservation → CANCELLED, entry → EXPIRED),
+   * tells each user, and passes each slot to the next waiter. Returns counts.
+   */
+  async expireOffers(nowMs: number, batchSize: number, client?: TxClient): Promise<{ expired: number; offered: number }> {
+    const now = new Date(nowMs);
+    let expired = 0;
+    let offered = 0;
+    for (;;) {
+      const rows = await inTransactionRetrying(
+        this.deps.db,
+        async (c) => {
+          const res = await c.query<ReservationRow>(
+            `UPDATE reservations SET status = 'CANCELLED', updated_at = $1
+              WHERE id IN (SELECT id FROM reservations WHERE status = 'OFFERED' AND offer_expires_at <= $1
+                            ORDER BY offer_expires_at, id LIMIT $2)
+                AND status = 'OFFERED' AND offer_expires_at <= $1
+              RETURNING ${RETURNING_COLUMNS}`,
+            [now, batchSize],
+          );
+          const ids = res.rows.map((r) => r.waitlist_id).filter((x): x is number => x !== null);
+          if (ids.length > 0) {
+            await c.query(`UPDATE waitlist SET status = 'EXPIRED', updated_at = $2 WHERE id = ANY($1::bigint[]) AND status = 'OFFERED'`, [
+              ids,
+              now,
+            ]);
+          }
+          return res.rows;
+        },
+        client,
+      );
+      for (const row of rows) {
+        const fact = this.emitReservation('reservation.cancelled', row, now);
+        this.deps.events.emit({ type: 'personal', userId: fact.userId, kind: 'offerExpired', reservation: fact, at: now.toISOString() });
+      }
+      for (const row of rows) offered += (await this.passOn(row, nowMs, client)).length;
+      expired += rows.length;
+      if (rows.length < batchSize) return { expired, offered };
+    }
+  }
+
+  /**
+   * WAITING entries whose window has begun without an offer can no longer be served. OFFERED
+   * entries whose reservation is no longer OFFERED were closed by other code (a cancellation
+   * of the offered row): the waitlist's own transitions always move both rows together.
+   */
+  async expireStaleEntries(nowMs: number, client?: TxClient): Promise<number> {
+    const db = client ?? this.deps.db;
+    const now = new Date(nowMs);
+    const stale = await db.query(`UPDATE waitlist SET status = 'EXPIRED', updated_at = $1 WHERE status = 'WAITING' AND lower(during) <= $1`, [
+      now,
+    ]);
+    const orphaned = await db.query(
+      `UPDATE waitlist w SET status = 'EXPIRED', updated_at = $1
+        WHERE w.status = 'OFFERED'
+          AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.waitlist_id = w.id AND r.status = 'OFFERED')`,
+      [now],
+    );
+    return (stale.rowCount ?? 0) + (orphaned.rowCount ?? 0);
+  }
+
+  /**
+   * The safety net behind onSlotFreed: offers free slots to WAITING entries whatever freed
+   * them (a hook that failed, a seat back in service, a join that raced a cancellation, the
+   * rest of a window once a smaller offer lapsed). Seat-specific entries first, then
+   * branch-wide ones with the lowest-numbered free seat of their branch, each FIFO.
+   */
+  async matchWaiting(nowMs: number, batchSize: number, client?: TxClient): Promise<number> {
+    const db = client ?? this.deps.db;
+    const now = new Date(nowMs);
+    let offered = 0;
+    const seatEntries = await db.query<Candidate & { seat_id: number; padding_minutes: number }>(
+      `SELECT w.id, w.user_id, w.seat_id, lower(w.during) AS start_at, upper(w.during) AS end_at, b.padding_minutes
+         FROM waitlist w JOIN seats s ON s.id = w.seat_id JOIN branches b ON b.id = s.branch_id
+        WHERE w.status = 'WAITING' AND w.seat_id IS NOT NULL AND s.status = 'IN_SERVICE' AND lower(w.during) > $1
+          AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.seat_id = w.seat_id AND r.status IN ${ACTIVE}
+                AND r.hold && tstzrange(lower(w.during), upper(w.during) + make_interval(mins => b.padding_minutes), '[)'))
+        ORDER BY w.created_at, w.id LIMIT $2`,
+      [now, batchSize],
+    );
+    for (const e of seatEntries.rows) {
+      if (await this.tryOffer(e, e.seat_id, e.padding_minutes, nowMs, client)) offered++;
+    }
+    const branchEntries = await db.query<Candidate & { seat_id: number; padding_minutes: number }>(
+      `SELECT w.id, w.user_id, free.id AS seat_id, lower(w.during) AS start_at, upper(w.during) AS end_at, b.padding_minutes
+         FROM waitlist w JOIN branches b ON b.id = w.branch_id
+         CROSS JOIN LATERAL (
+           SELECT s.id FROM seats s
+            WHERE s.branch_id = w.branch_id AND s.status = 'IN_SERVICE'
+              AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.seat_id = s.id AND r.status IN ${ACTIVE}
+                    AND r.hold && tstzrange(lower(w.during), upper(w.during) + make_interval(mins => b.padding_minutes), '[)'))
+            ORDER BY s.id LIMIT 1) free
+        WHERE w.status = 'WAITING' AND w.branch_id IS NOT NULL AND lower(w.during) > $1
+        ORDER BY w.created_at, w.id LIMIT $2`,
+      [now, batchSize],
+    );
+    for (const e of branchEntries.rows) {
+      if (await this.tryOffer(e, e.seat_id, e.padding_minutes, nowMs, client)) offered++;
+    }
+    return offered;
+  }
+
+  // ---- helpers ----------------------------------------------------------------------------
+
+  private passOn(row: ReservationRow, nowMs: number, client?: TxClient): Promise<ReservationFact[]> {
+    return this.offerFreedSlot({ seatId: row.seat_id, branchId: row.branch_id, start: row.start_at, end: row.end_at }, nowMs, client);
+  }
+
+  private emitReservation(
+    cause: 'reservation.cancelled' | 'reservation.created',
+    row: ReservationRow,
+    at: Date,
+  ): ReservationFact {
+    const fact = reservationToFact(row);
+    this.deps.events.emit({ type: 'reservation', cause, reservation: fact, at: at.toISOString() });
+    return fact;
+  }
+
+  private async resolveTarget(target: WaitlistTarget): Promise<{ seatId: number | null; branchId: number }> {
+    if ('seatId' in target) {
+      const res = await this.query<{ branch_id: number; status: string }>(`SELECT branch_id, status FROM seats WHERE id = $1`, [target.seatId]);
+      const seat = res.rows[0];
+      if (!seat) throw new CarrelError(ErrorCode.NOT_FOUND, `no seat ${target.seatId}`);
+      if (seat.status !== 'IN_SERVICE') throw failed('seatOutOfService', 'the seat is out of service');
+      return { seatId: target.seatId, branchId: seat.branch_id };
+    }
+    const byId = typeof target.branch === 'number' ? target.branch : /^\d{1,9}$/.test(target.branch) ? Number(target.branch) : null;
+    const byName = typeof target.branch === 'string' ? target.branch : null;
+    const res = await this.query<{ id: number }>(
+      `SELECT id FROM branches WHERE name = $1 OR id = $2 ORDER BY (name = $1) DESC NULLS LAST LIMIT 1`,
+      [byName, byId],
+    );
+    const branch = res.rows[0];
+    if (!branch) throw new CarrelError(ErrorCode.NOT_FOUND, `no branch ${JSON.stringify(target.branch)}`);
+    return { seatId: null, branchId: branch.id };
+  }
+
+  private async entryStatus(userId: number, id: number): Promise<WaitlistStatus | null> {
+    const res = await this.query<{ status: WaitlistStatus }>(`SELECT status FROM waitlist WHERE id = $1 AND user_id = $2`, [id, userId]);
+    return res.rows[0]?.status ?? null;
+  }
+
+  private async entries(userId: number, nowMs: number, onlyId?: number): Promise<WaitlistEntryWire[]> {
+    const res = await this.query<EntryRow>(
+      `SELECT w.id, w.seat_id, coalesce(w.branch_id, s.branch_id) AS branch_id, b.name AS branch_name,
+              lower(w.during) AS start_at, upper(w.during) AS end_at, w.status, w.created_at,
+              CASE WHEN w.status = 'WAITING' THEN 1 + (
+                SELECT count(*)::int FROM waitlist o
+                 WHERE o.status = 'WAITING' AND o.seat_id IS NOT DISTINCT FROM w.seat_id
+                   AND o.branch_id IS NOT DISTINCT FROM w.branch_id AND o.during && w.during
+                   AND (o.created_at, o.id) < (w.created_at, w.id)) END AS position,
+              r.id AS reservation_id, r.seat_id AS offer_seat_id, r.offer_expires_at
+         FROM waitlist w
+         LEFT JOIN seats s ON s.id = w.seat_id
+         LEFT JOIN branches b ON b.id = w.branch_id
+         LEFT JOIN LATERAL (
+           SELECT id, seat_id, offer_expires_at FROM reservations
+            WHERE waitlist_id = w.id ORDER BY id DESC LIMIT 1) r ON w.status IN ('OFFERED', 'CLAIMED')
+        WHERE w.user_id = $1 AND ${onlyId === undefined ? `(w.status IN ('WAITING', 'OFFERED') OR upper(w.during) > $2)` : 'w.id = $2'}
+        ORDER BY lower(w.during), w.id
+        LIMIT ${MINE_LIMIT}`,
+      onlyId === undefined ? [userId, new Date(nowMs)] : [userId, onlyId],
+    );
+    return res.rows.map(entryToWire);
+  }
+
+  private async query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.deps.db.query<R>(text, values);
+    } catch (err) {
+      throw mapDbError(err);
+    }
+  }
+
+  /** A transaction on the pool with deadlocks retried and failures mapped to wire codes. */
+  private async run<T>(fn: (c: TxClient) => Promise<T>): Promise<T> {
+    try {
+      return await inTransactionRetrying(this.deps.db, fn);
+    } catch (err) {
+      throw mapDbError(err);
+    }
+  }
+}
+
+/** Thrown inside a transaction to roll it back and re-read (leave's entry moved under it). */
+class Retry extends Error {}
+
+function notFound(id: number): CarrelError {
+  // Someone else's entry is indistinguishable from a missing one: never leak another user's data.
+  return new CarrelError(ErrorCode.NOT_FOUND, `no waitlist entry ${id}`);
+}
+
+function entryToWire(row: EntryRow): WaitlistEntryWire {
+  const wire: WaitlistEntryWire = {
+    id: row.id,
+    position: row.position,
+    branchId: row.branch_id,
+    start: row.start_at.toISOString(),
+    end: row.end_at.toISOString(),
+    status: row.status,
+    createdAt: row.created_at.toISOString(),
+  };
+  if (row.seat_id !== null) wire.seatId = row.seat_id;
+  if (row.branch_name !== null) wire.branch = row.branch_name;
+  if (row.status === 'OFFERED' && row.reservation_id !== null && row.offer_expires_at && row.offer_seat_id !== null) {
+    wire.offer = { reservationId: row.reservation_id, seatId: row.offer_seat_id, offerExpiresAt: row.offer_expires_at.toISOString() };
+  }
+  if (row.status === 'CLAIMED' && row.reservation_id !== null) wire.reservationId = row.reservation_id;
+  return wire;
+}

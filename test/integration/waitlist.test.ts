@@ -1,0 +1,355 @@
+import pg from 'pg';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { RpcClient, type RpcReply } from '../../clients/rpcClient.js';
+import type { AuthUser } from '../../src/auth/tokens.js';
+import { FakeClock } from '../../src/core/clock.js';
+import type { CoreEvent } from '../../src/core/events.js';
+import { captureEvents, insertBooking, insertUser, seatsOf, statusOf } from '../support/fixtures.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+const T0 = Date.parse('2026-01-05T15:00:00Z');
+const at = (hhmm: string): string => `2026-01-05T${hhmm}:00Z`;
+const iso = (hhmm: string): string => new Date(at(hhmm)).toISOString();
+
+let t: TestServer;
+let rpc: RpcClient;
+const clock = new FakeClock(T0);
+let main: { id: number; branchId: number }[];
+let medical: { id: number; branchId: number }[];
+let cap: ReturnType<typeof captureEvents>;
+let offerMs: number;
+
+beforeAll(async () => {
+  t = await startTestServer({ lifecycle: { enabled: false } }, { clock });
+  rpc = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
+  main = await seatsOf(t.db.pool, 'Main Library');
+  medical = await seatsOf(t.db.pool, 'Medical Library');
+  cap = captureEvents(t.server);
+  offerMs = t.config.waitlist.offerMs;
+});
+afterAll(async () => {
+  cap.stop();
+  rpc.close();
+  await t.close();
+});
+beforeEach(async () => {
+  await t.db.pool.query('TRUNCATE reservations, waitlist');
+  await t.db.pool.query(`UPDATE seats SET status = 'IN_SERVICE'`);
+  clock.set(T0);
+  cap.clear();
+});
+
+function call(user: AuthUser | null, method: string, args?: unknown): Promise<RpcReply> {
+  return rpc.request(method, args === undefined ? undefined : [args], user ? t.server.tokens.issue(user).token : undefined);
+}
+async function ok<T = any>(user: AuthUser, method: string, args?: unknown): Promise<T> {
+  const reply = await call(user, method, args);
+  expect(reply.error).toBeNull();
+  return reply.result as T;
+}
+async function fails(user: AuthUser | null, method: string, args: unknown, code: string, rule?: string): Promise<void> {
+  const reply = await call(user, method, args);
+  expect(reply.error, `${method} ${JSON.stringify(args)}`).toMatchObject(rule ? { code, details: { rule } } : { code });
+}
+
+/** Books every seat of the Medical Library for the window, as one owner. */
+async function bookBranch(ownerId: number, start: string, end: string): Promise<void> {
+  await t.db.pool.query(
+    `INSERT INTO reservations (seat_id, user_id, during, hold, status)
+     SELECT s.id, $1, tstzrange($2, $3, '[)'), tstzrange($2, $3, '[)'), 'CONFIRMED'
+       FROM seats s JOIN branches b ON b.id = s.branch_id WHERE b.name = 'Medical Library'`,
+    [ownerId, start, end],
+  );
+}
+
+/** Cancels a seat's booking the way the booking code will, then calls the waitlist hook. */
+async function freeSeat(seatId: number, branchId: number, start: string, end: string): Promise<number> {
+  await t.db.pool.query(`UPDATE reservations SET status = 'CANCELLED' WHERE seat_id = $1 AND status = 'CONFIRMED'`, [seatId]);
+  return t.server.waitlist.onSlotFreed({ seatId, branchId, start: new Date(start), end: new Date(end) });
+}
+
+const personal = (kind: string) =>
+  cap.events.filter((e): e is Extract<CoreEvent, { type: 'personal' }> => e.type === 'personal' && e.kind === kind);
+
+describe('waitlist', () => {
+  it('registers the four waitlist methods under their API names', () => {
+    expect(t.server.registry.names().filter((n) => n.startsWith('waitlist.'))).toEqual([
+      'waitlist.claim',
+      'waitlist.join',
+      'waitlist.leave',
+      'waitlist.mine',
+    ]);
+  });
+
+  it('join refuses bad windows and targets with stable codes', async () => {
+    const u = await insertUser(t.db.pool);
+    const owner = await insertUser(t.db.pool);
+    const seat = main[0]!.id;
+    await insertBooking(t.db.pool, { seatId: seat, userId: owner.id, start: at('16:00'), end: at('20:00') });
+    await t.db.pool.query(`UPDATE seats SET status = 'OUT_OF_SERVICE' WHERE id = $1`, [main[5]!.id]);
+    const w = { start: at('17:00'), end: at('18:00') };
+    await fails(null, 'waitlist.join', { seatId: seat, ...w }, 'UNAUTHENTICATED');
+    await fails(u, 'waitlist.join', { seatId: seat, start: at('17:00'), end: at('17:00') }, 'INVALID_ARGUMENT');
+    await fails(u, 'waitlist.join', { seatId: seat, start: at('18:00'), end: at('17:00') }, 'INVALID_ARGUMENT');
+    await fails(u, 'waitlist.join', { seatId: seat, start: '2026-01-05T17:00:00', end: '2026-01-05T18:00:00' }, 'INVALID_ARGUMENT');
+    await fails(u, 'waitlist.join', { seatId: String(seat), ...w }, 'INVALID_ARGUMENT');
+    await fails(u, 'waitlist.join', { seatId: seat, branch: 'Main Library', ...w }, 'INVALID_ARGUMENT');
+    await fails(u, 'waitlist.join', { ...w }, 'INVALID_ARGUMENT');
+    await fails(u, 'waitlist.join', { seatId: seat, ...w, extra: 1 }, 'INVALID_ARGUMENT');
+    await fails(u, 'waitlist.join', { seatId: seat, start: at('14:00'), end: at('16:30') }, 'FAILED_PRECONDITION', 'inPast');
+    await fails(u, 'waitlist.join', { seatId: seat, start: at('16:00'), end: '2026-01-06T05:00:00Z' }, 'FAILED_PRECONDITION', 'maxWindow');
+    await fails(u, 'waitlist.join', { seatId: seat, start: '2026-02-10T16:00:00Z', end: '2026-02-10T17:00:00Z' }, 'FAILED_PRECONDITION', 'maxAhead');
+    await fails(u, 'waitlist.join', { seatId: 2_000_000, ...w }, 'NOT_FOUND');
+    await fails(u, 'waitlist.join', { branch: 'Nowhere Library', ...w }, 'NOT_FOUND');
+    await fails(u, 'waitlist.join', { seatId: main[5]!.id, ...w }, 'FAILED_PRECONDITION', 'seatOutOfService');
+    const free = await call(u, 'waitlist.join', { seatId: main[1]!.id, ...w });
+    expect(free.error).toMatchObject({ code: 'FAILED_PRECONDITION', details: { rule: 'seatAvailable', seatId: main[1]!.id } });
+    await fails(u, 'waitlist.join', { branch: 'Main Library', ...w }, 'FAILED_PRECONDITION', 'seatAvailable');
+    for (const bad of [{ id: 0 }, { id: 'x' }, {}, { id: 1.5 }]) {
+      await fails(u, 'waitlist.leave', bad, 'INVALID_ARGUMENT');
+      await fails(u, 'waitlist.claim', bad, 'INVALID_ARGUMENT');
+    }
+    await fails(u, 'waitlist.mine', { scope: 'x' }, 'INVALID_ARGUMENT');
+    expect(await ok(u, 'waitlist.mine')).toEqual([]);
+  });
+
+  it('join answers the entry and its position, a repeated join is the same entry, and the per-user limit holds', async () => {
+    const owner = await insertUser(t.db.pool);
+    const a = await insertUser(t.db.pool);
+    const b = await insertUser(t.db.pool);
+    const seat = main[0]!.id;
+    await insertBooking(t.db.pool, { seatId: seat, userId: owner.id, start: at('17:00'), end: at('20:00') });
+
+    const first = await ok(a, 'waitlist.join', { seatId: seat, start: '2026-01-05T18:00:00+01:00', end: '2026-01-05T20:00:00+01:00' });
+    expect(first).toEqual({
+      id: expect.any(Number),
+      position: 1,
+      seatId: seat,
+      branchId: main[0]!.branchId,
+      start: iso('17:00'),
+      end: iso('19:00'),
+      status: 'WAITING',
+      createdAt: new Date(T0).toISOString(),
+    });
+    const bSeat = await ok(b, 'waitlist.join', { seatId: seat, start: at('18:00'), end: at('19:30') });
+    expect(bSeat).toMatchObject({ position: 2 });
+    expect(await ok(a, 'waitlist.join', { seatId: seat, start: at('17:00'), end: at('19:00') })).toMatchObject({ id: first.id });
+
+    const more: number[] = [];
+    for (const [s, e] of [['17:00', '17:30'], ['17:30', '18:00'], ['18:00', '18:30'], ['18:30', '19:00']] as const) {
+      more.push((await ok(a, 'waitlist.join', { seatId: seat, start: at(s), end: at(e) })).id);
+    }
+    await fails(a, 'waitlist.join', { seatId: seat, start: at('19:00'), end: at('19:30') }, 'FAILED_PRECONDITION', 'waitlistLimit');
+    expect(await ok(a, 'waitlist.leave', { id: more[0] })).toEqual({});
+    expect(await ok(a, 'waitlist.join', { seatId: seat, start: at('19:00'), end: at('19:30') })).toMatchObject({ status: 'WAITING' });
+
+    // A branch is named or numbered; both mean the same entry.
+    await bookBranch(owner.id, at('17:00'), at('19:00'));
+    const byName = await ok(b, 'waitlist.join', { branch: 'Medical Library', start: at('17:00'), end: at('18:00') });
+    expect(byName).toMatchObject({ branch: 'Medical Library', branchId: medical[0]!.branchId, position: 1 });
+    expect(byName.seatId).toBeUndefined();
+    expect(await ok(b, 'waitlist.join', { branch: medical[0]!.branchId, start: at('17:00'), end: at('18:00') })).toMatchObject({ id: byName.id });
+
+    // Ordered by start: the branch entry (17:00) before the seat entry (18:00).
+    expect((await ok<{ id: number }[]>(b, 'waitlist.mine')).map((e) => e.id)).toEqual([byName.id, bSeat.id]);
+  });
+
+  it('a freed slot goes to seat-specific waiters before branch-wide ones, each first come first served, and passes on when offers lapse or are declined', async () => {
+    const owner = await insertUser(t.db.pool);
+    const [wide, seat1, seat2] = [await insertUser(t.db.pool), await insertUser(t.db.pool), await insertUser(t.db.pool)];
+    const s = medical[3]!;
+    await bookBranch(owner.id, at('17:00'), at('19:00'));
+    const window = { start: at('17:00'), end: at('19:00') };
+    const eWide = await ok(wide, 'waitlist.join', { branch: 'Medical Library', ...window });
+    const e1 = await ok(seat1, 'waitlist.join', { seatId: s.id, ...window });
+    const e2 = await ok(seat2, 'waitlist.join', { seatId: s.id, ...window });
+    expect(e2.position).toBe(2);
+
+    expect(await freeSeat(s.id, s.branchId, at('17:00'), at('19:00'))).toBe(1);
+    expect(personal('offer').map((e) => e.userId)).toEqual([seat1.id]);
+    const offered = (await ok(seat1, 'waitlist.mine'))[0];
+    expect(offered).toMatchObject({ id: e1.id, status: 'OFFERED', position: null, offer: { seatId: s.id } });
+    expect((await ok(seat2, 'waitlist.mine'))[0]).toMatchObject({ status: 'WAITING', position: 1 });
+
+    // The offer lapses: seat1 is told, seat2 (next seat-specific waiter) gets it.
+    clock.advance(offerMs);
+    expect(await t.server.lifecycle.tick()).toMatchObject({ offersExpired: 1, offersMade: 1 });
+    expect(personal('offerExpired').map((e) => [e.userId, e.reservation.id])).toEqual([[seat1.id, offered.offer.reservationId]]);
+    expect(personal('offer').map((e) => e.userId)).toEqual([seat1.id, seat2.id]);
+    expect((await ok(seat1, 'waitlist.mine'))[0]).toMatchObject({ id: e1.id, status: 'EXPIRED' });
+    expect(await statusOf(t.db.pool, offered.offer.reservationId)).toBe('CANCELLED');
+
+    // seat2 declines by leaving; the branch-wide waiter gets the seat.
+    expect(await ok(seat2, 'waitlist.leave', { id: e2.id })).toEqual({});
+    expect(personal('offer').map((e) => e.userId)).toEqual([seat1.id, seat2.id, wide.id]);
+    const wideEntry = (await ok(wide, 'waitlist.mine'))[0];
+    expect(wideEntry).toMatchObject({ id: eWide.id, status: 'OFFERED', offer: { seatId: s.id } });
+
+    const reservation = await ok(wide, 'waitlist.claim', { id: eWide.id });
+    expect(reservation).toEqual({
+      id: wideEntry.offer.reservationId,
+      seatId: s.id,
+      userId: wide.id,
+      start: iso('17:00'),
+      end: iso('19:00'),
+      status: 'CONFIRMED',
+      createdAt: expect.any(String),
+    });
+    expect((await ok(wide, 'waitlist.mine'))[0]).toMatchObject({ status: 'CLAIMED', reservationId: reservation.id });
+  });
+
+  it('an offer holds its slot: an overlapping booking is refused by the exclusion constraint', async () => {
+    const owner = await insertUser(t.db.pool);
+    const waiter = await insertUser(t.db.pool);
+    const s = main[2]!;
+    await insertBooking(t.db.pool, { seatId: s.id, userId: owner.id, start: at('17:00'), end: at('19:00') });
+    await ok(waiter, 'waitlist.join', { seatId: s.id, start: at('17:30'), end: at('18:30') });
+    expect(await freeSeat(s.id, s.branchId, at('17:00'), at('19:00'))).toBe(1);
+    await expect(insertBooking(t.db.pool, { seatId: s.id, userId: owner.id, start: at('18:00'), end: at('19:00') })).rejects.toMatchObject({
+      code: '23P01',
+    });
+    // The part outside the offered window is still bookable.
+    await expect(insertBooking(t.db.pool, { seatId: s.id, userId: owner.id, start: at('18:30'), end: at('19:00') })).resolves.toEqual(
+      expect.any(Number),
+    );
+  });
+
+  it('claim works until the offer lapses, is idempotent, and fails with offerExpired afterwards', async () => {
+    const owner = await insertUser(t.db.pool);
+    const [early, late] = [await insertUser(t.db.pool), await insertUser(t.db.pool)];
+    const [s1, s2] = [main[3]!, main[4]!];
+    await insertBooking(t.db.pool, { seatId: s1.id, userId: owner.id, start: at('17:00'), end: at('19:00') });
+    await insertBooking(t.db.pool, { seatId: s2.id, userId: owner.id, start: at('17:00'), end: at('19:00') });
+    const eEarly = await ok(early, 'waitlist.join', { seatId: s1.id, start: at('17:00'), end: at('18:00') });
+    const eLate = await ok(late, 'waitlist.join', { seatId: s2.id, start: at('17:00'), end: at('18:00') });
+    await fails(early, 'waitlist.claim', { id: eEarly.id }, 'FAILED_PRECONDITION', 'noOffer');
+    await freeSeat(s1.id, s1.branchId, at('17:00'), at('19:00'));
+    await freeSeat(s2.id, s2.branchId, at('17:00'), at('19:00'));
+
+    clock.advance(offerMs - 1);
+    const r = await ok(early, 'waitlist.claim', { id: eEarly.id });
+    expect(r).toMatchObject({ seatId: s1.id, userId: early.id, status: 'CONFIRMED' });
+    expect(r.offerExpiresAt).toBeUndefined();
+    const created = cap.events.filter((e) => e.type === 'reservation' && e.cause === 'reservation.created');
+    expect(created).toHaveLength(1);
+    expect(await ok(early, 'waitlist.claim', { id: eEarly.id })).toEqual(r);
+    expect(cap.events.filter((e) => e.type === 'reservation' && e.cause === 'reservation.created')).toHaveLength(1);
+
+    clock.advance(1);
+    await fails(late, 'waitlist.claim', { id: eLate.id }, 'FAILED_PRECONDITION', 'offerExpired');
+    await t.server.lifecycle.tick();
+    await fails(late, 'waitlist.claim', { id: eLate.id }, 'FAILED_PRECONDITION', 'offerExpired');
+    expect((await ok(late, 'waitlist.mine'))[0]).toMatchObject({ status: 'EXPIRED' });
+    // The claimed booking is untouched by the tick that lapsed the other offer.
+    expect(await statusOf(t.db.pool, r.id)).toBe('CONFIRMED');
+  });
+
+  it("another user's entry is NOT_FOUND for claim and leave, and never shows in their list", async () => {
+    const owner = await insertUser(t.db.pool);
+    const [mineUser, intruder] = [await insertUser(t.db.pool), await insertUser(t.db.pool)];
+    const s = main[6]!;
+    await insertBooking(t.db.pool, { seatId: s.id, userId: owner.id, start: at('17:00'), end: at('19:00') });
+    const e = await ok(mineUser, 'waitlist.join', { seatId: s.id, start: at('17:00'), end: at('18:00') });
+    await fails(intruder, 'waitlist.leave', { id: e.id }, 'NOT_FOUND');
+    await fails(intruder, 'waitlist.claim', { id: e.id }, 'NOT_FOUND');
+    await freeSeat(s.id, s.branchId, at('17:00'), at('19:00'));
+    await fails(intruder, 'waitlist.claim', { id: e.id }, 'NOT_FOUND');
+    await fails(intruder, 'waitlist.leave', { id: e.id }, 'NOT_FOUND');
+    await fails(intruder, 'waitlist.claim', { id: 987654321 }, 'NOT_FOUND');
+    expect(await ok(intruder, 'waitlist.mine')).toEqual([]);
+    expect((await ok(mineUser, 'waitlist.mine'))[0]).toMatchObject({ id: e.id, status: 'OFFERED' });
+  });
+
+  it('leaving a waiting entry is final and repeatable; leaving a claimed one is refused', async () => {
+    const owner = await insertUser(t.db.pool);
+    const u = await insertUser(t.db.pool);
+    const s = main[7]!;
+    await insertBooking(t.db.pool, { seatId: s.id, userId: owner.id, start: at('17:00'), end: at('19:00') });
+    const waiting = await ok(u, 'waitlist.join', { seatId: s.id, start: at('17:00'), end: at('18:00') });
+    const offered = await ok(u, 'waitlist.join', { seatId: s.id, start: at('18:00'), end: at('19:00') });
+    expect(await ok(u, 'waitlist.leave', { id: waiting.id })).toEqual({});
+    expect(await ok(u, 'waitlist.leave', { id: waiting.id })).toEqual({});
+    expect(await freeSeat(s.id, s.branchId, at('17:00'), at('19:00'))).toBe(1);
+    await ok(u, 'waitlist.claim', { id: offered.id });
+    await fails(u, 'waitlist.leave', { id: offered.id }, 'FAILED_PRECONDITION', 'alreadyClaimed');
+    expect((await ok(u, 'waitlist.mine')).map((e: { id: number; status: string }) => [e.id, e.status])).toEqual([
+      [waiting.id, 'LEFT'],
+      [offered.id, 'CLAIMED'],
+    ]);
+  });
+
+  it('racing freed-slot handlers offer a waiter once, even for two seats of a branch freed at the same moment', async () => {
+    const owner = await insertUser(t.db.pool);
+    const [one, wide] = [await insertUser(t.db.pool), await insertUser(t.db.pool)];
+    const s = main[8]!;
+    await insertBooking(t.db.pool, { seatId: s.id, userId: owner.id, start: at('17:00'), end: at('19:00') });
+    await ok(one, 'waitlist.join', { seatId: s.id, start: at('17:00'), end: at('19:00') });
+    await t.db.pool.query(`UPDATE reservations SET status = 'CANCELLED' WHERE seat_id = $1`, [s.id]);
+    const slot = { seatId: s.id, branchId: s.branchId, start: new Date(at('17:00')), end: new Date(at('19:00')) };
+    const made = await Promise.all([1, 2, 3, 4].map(() => t.server.waitlist.onSlotFreed(slot)));
+    expect(made.reduce((a, b) => a + b, 0)).toBe(1);
+    expect(personal('offer').map((e) => e.userId)).toEqual([one.id]);
+
+    await bookBranch(owner.id, at('17:00'), at('19:00'));
+    await ok(wide, 'waitlist.join', { branch: 'Medical Library', start: at('17:00'), end: at('18:00') });
+    const [a, b] = [medical[0]!, medical[1]!];
+    await t.db.pool.query(`UPDATE reservations SET status = 'CANCELLED' WHERE seat_id = ANY($1)`, [[a.id, b.id]]);
+    const results = await Promise.all(
+      [a, b, a, b].map((x) => t.server.waitlist.onSlotFreed({ seatId: x.id, branchId: x.branchId, start: new Date(at('17:00')), end: new Date(at('19:00')) })),
+    );
+    expect(results.reduce((x, y) => x + y, 0)).toBe(1);
+    const offers = await t.db.pool.query(`SELECT count(*)::int AS n FROM reservations WHERE status = 'OFFERED' AND user_id = $1`, [wide.id]);
+    expect(offers.rows[0].n).toBe(1);
+  });
+
+  it('when someone books part of a waiter\'s window first, the offer INSERT conflicts and the next waiter gets the slot', async () => {
+    const owner = await insertUser(t.db.pool);
+    const [w1, w2] = [await insertUser(t.db.pool), await insertUser(t.db.pool)];
+    const s = main[9]!;
+    await insertBooking(t.db.pool, { seatId: s.id, userId: owner.id, start: at('17:00'), end: at('19:00') });
+    const e1 = await ok(w1, 'waitlist.join', { seatId: s.id, start: at('17:00'), end: at('18:00') });
+    const e2 = await ok(w2, 'waitlist.join', { seatId: s.id, start: at('18:00'), end: at('19:00') });
+    await t.db.pool.query(`UPDATE reservations SET status = 'CANCELLED' WHERE seat_id = $1`, [s.id]);
+
+    // A booking of 17:30-18:00 is in flight (not yet committed) while the slot is offered.
+    const booker = new pg.Client({ connectionString: t.db.url });
+    await booker.connect();
+    try {
+      await booker.query('BEGIN');
+      await booker.query(
+        `INSERT INTO reservations (seat_id, user_id, during, hold, status) VALUES ($1, $2, tstzrange($3, $4, '[)'), tstzrange($3, $4, '[)'), 'CONFIRMED')`,
+        [s.id, owner.id, at('17:30'), at('18:00')],
+      );
+      const offering = t.server.waitlist.onSlotFreed({ seatId: s.id, branchId: s.branchId, start: new Date(at('17:00')), end: new Date(at('19:00')) });
+      const deadline = Date.now() + 5000;
+      for (;;) {
+        const waiting = await t.db.pool.query(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted`);
+        if (waiting.rows[0].n > 0 || Date.now() > deadline) break;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await booker.query('COMMIT');
+      expect(await offering).toBe(1);
+    } finally {
+      await booker.end();
+    }
+    const byId = new Map((await t.db.pool.query(`SELECT id, status FROM waitlist`)).rows.map((r) => [r.id, r.status]));
+    expect(byId.get(e1.id)).toBe('WAITING');
+    expect(byId.get(e2.id)).toBe('OFFERED');
+    expect(personal('offer').map((e) => e.userId)).toEqual([w2.id]);
+  });
+
+  it('the lifecycle sweep offers a free slot to a waiter even when no hook ran (a seat back in service)', async () => {
+    const owner = await insertUser(t.db.pool);
+    const u = await insertUser(t.db.pool);
+    const s = main[10]!;
+    const booking = await insertBooking(t.db.pool, { seatId: s.id, userId: owner.id, start: at('17:00'), end: at('19:00') });
+    const e = await ok(u, 'waitlist.join', { seatId: s.id, start: at('17:00'), end: at('18:00') });
+    await t.db.pool.query(`UPDATE seats SET status = 'OUT_OF_SERVICE' WHERE id = $1`, [s.id]);
+    await t.db.pool.query(`UPDATE reservations SET status = 'CANCELLED' WHERE id = $1`, [booking]);
+    expect(await t.server.waitlist.onSlotFreed({ seatId: s.id, branchId: s.branchId, start: new Date(at('17:00')), end: new Date(at('19:00')) })).toBe(0);
+    expect(await t.server.lifecycle.tick()).toMatchObject({ offersMade: 0 });
+    await t.db.pool.query(`UPDATE seats SET status = 'IN_SERVICE' WHERE id = $1`, [s.id]);
+    expect(await t.server.lifecycle.tick()).toMatchObject({ offersMade: 1 });
+    expect((await ok(u, 'waitlist.mine'))[0]).toMatchObject({ id: e.id, status: 'OFFERED' });
+  });
+});

@@ -1,0 +1,83 @@
+import { mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadToken, saveToken, tokenPath } from '../../clients/tokenStore.js';
+import { registerWaitlistCommands, toIsoWithOffset, type CliIo } from '../../clients/waitlistCommands.js';
+import { FakeClock } from '../../src/core/clock.js';
+import { insertBooking, insertUser, seatsOf } from '../support/fixtures.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+let t: TestServer;
+const clock = new FakeClock(Date.parse('2026-01-05T15:00:00Z'));
+
+beforeAll(async () => {
+  t = await startTestServer({ lifecycle: { enabled: false } }, { clock });
+});
+afterAll(async () => t.close());
+
+/** Runs `carrel waitlist …` in-process with its own config dir; returns what it printed. */
+async function carrel(env: NodeJS.ProcessEnv, ...argv: string[]): Promise<{ out: string; err: string; code: number }> {
+  const res = { out: '', err: '', code: 0 };
+  const io: CliIo = { out: (s) => void (res.out += s), err: (s) => void (res.err += s), setExitCode: (c) => void (res.code = c), env };
+  const program = new Command().exitOverride();
+  registerWaitlistCommands(program, io);
+  await program.parseAsync(['node', 'carrel', 'waitlist', ...argv]);
+  return res;
+}
+
+describe('carrel waitlist', () => {
+  it('joins, lists as a table or JSON, claims an offer and leaves, with the stored token', async () => {
+    const env = { XDG_CONFIG_HOME: mkdtempSync(join(tmpdir(), 'carrel-cli-')) };
+    const user = await insertUser(t.db.pool);
+    const owner = await insertUser(t.db.pool);
+    const [seat] = await seatsOf(t.db.pool, 'Main Library');
+    await insertBooking(t.db.pool, { seatId: seat!.id, userId: owner.id, start: '2026-01-05T17:00:00Z', end: '2026-01-05T19:00:00Z' });
+
+    const notLoggedIn = await carrel(env, 'list');
+    expect(notLoggedIn.code).toBe(1);
+    expect(notLoggedIn.err).toMatch(/not logged in/);
+
+    const file = saveToken({ token: t.server.tokens.issue(user).token, server: `127.0.0.1:${t.server.ports.rpc}` }, env);
+    expect(file).toBe(tokenPath(env));
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(loadToken(env)?.server).toBe(`127.0.0.1:${t.server.ports.rpc}`);
+
+    const joined = await carrel(env, 'join', '--seat', String(seat!.id), '--start', '2026-01-05T17:00:00Z', '--end', '2026-01-05T18:00:00Z', '--json');
+    expect(joined.code).toBe(0);
+    const entry = JSON.parse(joined.out);
+    expect(entry).toMatchObject({ seatId: seat!.id, status: 'WAITING', position: 1 });
+
+    const table = await carrel(env, 'list');
+    expect(table.code).toBe(0);
+    expect(table.out.split('\n')[0]).toMatch(/^ID\s+STATUS\s+POS\s+FOR\s+START\s+END\s+OFFER$/);
+    expect(table.out).toMatch(new RegExp(`^${entry.id}\\s+WAITING\\s+1\\s+seat ${seat!.id}`, 'm'));
+
+    await t.db.pool.query(`UPDATE reservations SET status = 'CANCELLED' WHERE seat_id = $1`, [seat!.id]);
+    await t.server.waitlist.onSlotFreed({ seatId: seat!.id, branchId: seat!.branchId, start: new Date('2026-01-05T17:00:00Z'), end: new Date('2026-01-05T19:00:00Z') });
+    expect((await carrel(env, 'list')).out).toMatch(new RegExp(`^${entry.id}\\s+OFFERED\\s+-\\s+seat ${seat!.id}.*claim by`, 'm'));
+
+    const claimed = await carrel(env, 'claim', String(entry.id));
+    expect(claimed.code).toBe(0);
+    expect(claimed.out).toMatch(/^RESERVATION\s+SEAT\s+START\s+END\s+STATUS/);
+    expect(claimed.out).toMatch(/CONFIRMED/);
+
+    const leaveClaimed = await carrel(env, 'leave', String(entry.id), '--json');
+    expect(leaveClaimed.code).toBe(1);
+    expect(JSON.parse(leaveClaimed.err)).toMatchObject({ code: 'FAILED_PRECONDITION', details: { rule: 'alreadyClaimed' } });
+
+    const bad = await carrel(env, 'leave', 'abc');
+    expect(bad.code).toBe(2);
+    const neither = await carrel(env, 'join', '--start', '2026-01-05T17:00', '--end', '2026-01-05T18:00');
+    expect(neither.code).toBe(2);
+    expect(neither.err).toMatch(/--seat <id> or --branch <name>/);
+  });
+
+  it('reads times without an offset as local time and sends them with the local offset', () => {
+    const out = toIsoWithOffset('2026-03-02T14:00', '--start');
+    expect(out).toMatch(/^2026-03-02T14:00:00[+-]\d\d:\d\d$/);
+    expect(Date.parse(out)).toBe(new Date(2026, 2, 2, 14, 0).getTime());
+    expect(() => toIsoWithOffset('tomorrow-ish', '--start')).toThrow(/--start/);
+  });
+});
