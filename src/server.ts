@@ -12,6 +12,15 @@ import { Dispatcher } from './rpc/dispatch.js';
 import { MethodRegistry } from './rpc/registry.js';
 import { RpcSession } from './rpc/session.js';
 import { systemMethods } from './rpc/methods/system.js';
+import { AccountService } from './core/accounts.js';
+import { ReservationService } from './core/reservations.js';
+import { SeatListing } from './core/seatListing.js';
+import { SeatService } from './core/seats.js';
+import { authMethods } from './rpc/methods/auth.js';
+import { branchMethods } from './rpc/methods/branches.js';
+import { seatMethods } from './rpc/methods/seats.js';
+import { reservationMethods } from './rpc/methods/reservations.js';
+import { adminMethods } from './rpc/methods/admin.js';
 import { Listener } from './net/listener.js';
 import { ErrorCode } from './errors.js';
 import { VERSION } from './version.js';
@@ -38,6 +47,12 @@ export class CarrelServer {
   readonly db: pg.Pool;
   /** Core emits committed changes here; live seats, the bus and notifications listen. */
   readonly coreEvents: CoreEventFanout;
+  /** The reservation core: accounts, seats (and the cached listing), reservations. */
+  readonly accounts: AccountService;
+  readonly seatListing: SeatListing;
+  readonly seats: SeatService;
+  /** Others hook in here: onSlotFreed (waitlist), checkInBySensor / releaseBySensor (sensors). */
+  readonly reservations: ReservationService;
   private idleWaiters: Array<() => void> = [];
   private closing: Promise<void> | undefined;
   ports: BoundPorts = { rpc: 0 };
@@ -53,6 +68,22 @@ export class CarrelServer {
       now: () => this.clock.now(),
     });
     this.registry.add(...systemMethods(() => this.info()));
+    const core = { db: deps.db, clock: this.clock, rules: config.rules, events: this.coreEvents };
+    this.accounts = new AccountService({ db: deps.db, bcryptCost: config.auth.bcryptCost });
+    this.seatListing = new SeatListing({
+      ...core,
+      cache: { enabled: config.discovery.seatListCache, maxEntries: config.discovery.seatListCacheMaxEntries },
+    });
+    this.coreEvents.on(this.seatListing.onCoreEvent);
+    this.seats = new SeatService({ ...core, listing: this.seatListing });
+    this.reservations = new ReservationService({ ...core, seats: this.seats, log });
+    this.registry.add(
+      ...authMethods({ accounts: this.accounts, tokens: this.tokens }),
+      ...branchMethods({ seats: this.seats }),
+      ...seatMethods({ seats: this.seats, listing: this.seatListing }),
+      ...reservationMethods({ reservations: this.reservations }),
+      ...adminMethods({ seats: this.seats }),
+    );
 
     const dispatcher = new Dispatcher({
       registry: this.registry,
