@@ -276,7 +276,10 @@ export class ReservationService {
    * window contains atMs is checked in. Returns its fact, or null when there is none.
    */
   async checkInBySensor(seatId: number, atMs: number): Promise<ReservationFact | null> {
-    const row = await this.checkInWhere((p, a) => this.bySeat(p, a, seatId, atMs, this.checkInGuard), atMs);
+    const { checkInOpensBeforeMinutes: before, checkInGraceMinutes: grace } = this.opts.rules;
+    // Inside the window, the start lies in (atMs - grace, atMs + before].
+    const near: [number, number] = [atMs - grace * MINUTE, atMs + before * MINUTE];
+    const row = await this.checkInWhere((p, a) => this.bySeat(p, a, seatId, atMs, this.checkInGuard, near), atMs);
     return row ? reservationToFact(row) : null;
   }
 
@@ -286,7 +289,9 @@ export class ReservationService {
    * hears of it (personal event `released`). Returns its fact, or null when there is none.
    */
   async releaseBySensor(seatId: number, atMs: number): Promise<ReservationFact | null> {
-    const row = await this.checkOutWhere((p, a) => this.bySeat(p, a, seatId, atMs, this.checkOutGuard), atMs);
+    // A checked-in booking that has not ended holds atMs, or starts within the check-in lead.
+    const near: [number, number] = [atMs, atMs + this.opts.rules.checkInOpensBeforeMinutes * MINUTE];
+    const row = await this.checkOutWhere((p, a) => this.bySeat(p, a, seatId, atMs, this.checkOutGuard, near), atMs);
     if (!row) return null;
     const fact = reservationToFact(row);
     this.opts.events.emit({ type: 'personal', userId: row.user_id, kind: 'released', reservation: fact, at: new Date(atMs).toISOString() });
@@ -350,9 +355,15 @@ export class ReservationService {
     return res.rows[0] ?? null;
   }
 
-  /** Selects the seat's one reservation that passes the guard at atMs (the earliest, if two). */
-  private bySeat(p: Params, a: string, seatId: number, atMs: number, guard: Guard): string {
-    return `${a}.id = (SELECT q.id FROM reservations q WHERE q.seat_id = ${p.add(seatId)} AND ${guard(p, 'q', atMs)}
+  /**
+   * Selects the seat's one reservation that passes the guard at atMs (the earliest, if two).
+   * `near` is a hold window implied by the guard, so the probe uses the GiST index on
+   * (seat_id, hold) instead of reading the seat's whole history.
+   */
+  private bySeat(p: Params, a: string, seatId: number, atMs: number, guard: Guard, near: [number, number]): string {
+    return `${a}.id = (SELECT q.id FROM reservations q
+      WHERE q.seat_id = ${p.add(seatId)} AND q.hold && tstzrange(${p.add(new Date(near[0]))}, ${p.add(new Date(near[1]))}, '[]')
+        AND ${guard(p, 'q', atMs)}
       ORDER BY lower(q.during) LIMIT 1) AND ${guard(p, a, atMs)}`;
   }
 
