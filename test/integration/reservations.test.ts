@@ -34,7 +34,7 @@ beforeAll(async () => {
     freed.push(slot);
   };
   users = await makeUsers(t, 8, 'res');
-  [admin] = await makeUsers(t, 1, 'res-admin', 'admin');
+  admin = (await makeUsers(t, 1, 'res-admin', 'admin'))[0]!;
 });
 afterEach(() => clock.set(T0));
 afterAll(async () => {

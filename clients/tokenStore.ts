@@ -1,0 +1,63 @@
+// Remembers the login token between `carrel` invocations (DESIGN §8), one per server address,
+// in $XDG_CONFIG_HOME/carrel/token.json (default ~/.config/carrel). The file holds a bearer
+// credential, so it is written 0600 in a 0700 directory, atomically (temp file + rename).
+import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+
+export interface StoredLogin {
+  token: string;
+  expiresAt: string;
+  user: { id: number; studentId: string; name: string; role: string };
+}
+
+interface TokenFile {
+  servers: Record<string, StoredLogin>;
+}
+
+export function tokenFilePath(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_CONFIG_HOME && env.XDG_CONFIG_HOME.length > 0 ? env.XDG_CONFIG_HOME : join(env.HOME ?? homedir(), '.config');
+  return join(base, 'carrel', 'token.json');
+}
+
+function read(path: string): TokenFile {
+  try {
+    const parsed = JSON.parse(readFileSync(path, 'utf8')) as TokenFile;
+    return parsed && typeof parsed.servers === 'object' && parsed.servers !== null ? parsed : { servers: {} };
+  } catch {
+    return { servers: {} };
+  }
+}
+
+function write(path: string, file: TokenFile): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, path);
+}
+
+export class TokenStore {
+  constructor(readonly path: string = tokenFilePath()) {}
+
+  /** The remembered login for a server, unless it has expired. */
+  get(server: string, nowMs = Date.now()): StoredLogin | undefined {
+    const login = read(this.path).servers[server];
+    if (!login || typeof login.token !== 'string') return undefined;
+    return Date.parse(login.expiresAt) > nowMs ? login : undefined;
+  }
+
+  set(server: string, login: StoredLogin): void {
+    const file = read(this.path);
+    file.servers[server] = login;
+    write(this.path, file);
+  }
+
+  delete(server: string): boolean {
+    const file = read(this.path);
+    if (!(server in file.servers)) return false;
+    delete file.servers[server];
+    write(this.path, file);
+    return true;
+  }
+}
