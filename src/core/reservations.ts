@@ -442,7 +442,7 @@ function decodeCursor(cursor: string, scope: MineScope): { startMs: number; id: 
   }
   const startMs = Number(m[2]);
   const id = Number(m[3]);
-  if (!Number.isSafeInteger(startMs) || !Number.isSafeInteger(id)) {
+  if (!Number.isSafeInteger(startMs) || Math.abs(startMs) > 8.64e15 || !Number.isSafeInteger(id)) {
     throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'cursor is not one this scope returned');
   }
   return { startMs, id };
