@@ -19,6 +19,7 @@
 // - Time comes from the injected Clock; events go out on the CoreEventSink after commit.
 import type pg from 'pg';
 import { CarrelError, ErrorCode } from '../errors.js';
+import { mapDbError } from '../db/errors.js';
 import { query, retryingTransaction } from '../db/pool.js';
 import type { Logger } from '../obs/log.js';
 import type { Clock } from './clock.js';
@@ -127,7 +128,9 @@ export class ReservationService {
     // A retry of a booking that succeeded is answered before any rule: by now the rules may
     // say no (the slot started, the user is at the limit because of this very booking).
     if (key !== undefined) {
-      const existing = await this.findByKey(this.opts.db, user.id, key);
+      const existing = await this.findByKey(this.opts.db, user.id, key).catch((err: unknown) => {
+        throw mapDbError(err);
+      });
       if (existing) return reservationToWire(sameRequest(existing, input));
     }
     const seat = await this.opts.seats.seatContext(input.seatId);
