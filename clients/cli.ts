@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { RpcClient, parseServer } from './rpcClient.js';
 import { registerWaitlistCommands } from './waitlistCommands.js';
 
-const DEFAULT_SERVER = process.env.CARREL_SERVER ?? '127.0.0.1:9000';
+import { TokenStore } from './tokenStore.js';
+import { DEFAULT_SERVER, registerUserCommands } from './userCommands.js';
 
 export function registerClientCommands(program: Command): void {
   registerWaitlistCommands(program);
@@ -13,7 +14,7 @@ export function registerClientCommands(program: Command): void {
     .argument('<method>', 'method name, e.g. PING or server.info')
     .argument('[json]', 'args[0] as JSON (an object), or the whole args array')
     .option('-s, --server <host:port>', 'server address', DEFAULT_SERVER)
-    .option('-t, --token <jwt>', 'token to send with the request')
+    .option('-t, --token <jwt>', 'token to send with the request (default: the one `carrel login` remembered)')
     .action(async (method: string, json: string | undefined, opts: { server: string; token?: string }) => {
       let args: unknown[] | undefined;
       if (json !== undefined) {
@@ -28,7 +29,7 @@ export function registerClientCommands(program: Command): void {
       const { host, port } = parseServer(opts.server, 9000);
       const client = await RpcClient.connect(host, port);
       try {
-        const reply = await client.request(method, args, opts.token);
+        const reply = await client.request(method, args, opts.token ?? new TokenStore().get(opts.server)?.token);
         if (reply.error) {
           process.stderr.write(`${JSON.stringify(reply.error, null, 2)}\n`);
           process.exitCode = 1;
@@ -39,4 +40,5 @@ export function registerClientCommands(program: Command): void {
         client.close();
       }
     });
+  registerUserCommands(program);
 }

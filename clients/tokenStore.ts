@@ -1,50 +1,63 @@
-// Where the CLI remembers who you are between calls (DESIGN §8): one JSON file,
-// $XDG_CONFIG_HOME/carrel/token.json (default ~/.config/carrel/token.json), readable by its
-// owner only, holding {"token": "...", "server": "host:port"}.
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// Remembers the login token between `carrel` invocations (DESIGN §8), one per server address,
+// in $XDG_CONFIG_HOME/carrel/token.json (default ~/.config/carrel). The file holds a bearer
+// credential, so it is written 0600 in a 0700 directory, atomically (temp file + rename).
+import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 
-export interface StoredToken {
+export interface StoredLogin {
   token: string;
-  /** The server the token was issued by, used when --server is not given. */
-  server?: string;
+  expiresAt: string;
+  user: { id: number; studentId: string; name: string; role: string };
 }
 
-export function tokenPath(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.XDG_CONFIG_HOME && env.XDG_CONFIG_HOME.length > 0 ? env.XDG_CONFIG_HOME : join(homedir(), '.config');
+interface TokenFile {
+  servers: Record<string, StoredLogin>;
+}
+
+export function tokenFilePath(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_CONFIG_HOME && env.XDG_CONFIG_HOME.length > 0 ? env.XDG_CONFIG_HOME : join(env.HOME ?? homedir(), '.config');
   return join(base, 'carrel', 'token.json');
 }
 
-/** The stored token, or null when there is none; a damaged file is an error that names it. */
-export function loadToken(env: NodeJS.ProcessEnv = process.env): StoredToken | null {
-  const file = tokenPath(env);
-  let text: string;
+function read(path: string): TokenFile {
   try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new Error(`cannot read ${file}: ${(err as Error).message}`);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
+    const parsed = JSON.parse(readFileSync(path, 'utf8')) as TokenFile;
+    return parsed && typeof parsed.servers === 'object' && parsed.servers !== null ? parsed : { servers: {} };
   } catch {
-    throw new Error(`${file} is not valid JSON; log in again`);
+    return { servers: {} };
   }
-  const obj = parsed as Partial<StoredToken> | null;
-  if (!obj || typeof obj !== 'object' || typeof obj.token !== 'string' || obj.token.length === 0) {
-    throw new Error(`${file} holds no token; log in again`);
-  }
-  return typeof obj.server === 'string' ? { token: obj.token, server: obj.server } : { token: obj.token };
 }
 
-/** Writes the token file with mode 0600 (and its directory 0700), replacing any previous one. */
-export function saveToken(value: StoredToken, env: NodeJS.ProcessEnv = process.env): string {
-  const file = tokenPath(env);
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  writeFileSync(file, `${JSON.stringify(value)}\n`, { mode: 0o600 });
-  // writeFileSync's mode applies only when it creates the file.
-  chmodSync(file, 0o600);
-  return file;
+function write(path: string, file: TokenFile): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, path);
+}
+
+export class TokenStore {
+  constructor(readonly path: string = tokenFilePath()) {}
+
+  /** The remembered login for a server, unless it has expired. */
+  get(server: string, nowMs = Date.now()): StoredLogin | undefined {
+    const login = read(this.path).servers[server];
+    if (!login || typeof login.token !== 'string') return undefined;
+    return Date.parse(login.expiresAt) > nowMs ? login : undefined;
+  }
+
+  set(server: string, login: StoredLogin): void {
+    const file = read(this.path);
+    file.servers[server] = login;
+    write(this.path, file);
+  }
+
+  delete(server: string): boolean {
+    const file = read(this.path);
+    if (!(server in file.servers)) return false;
+    delete file.servers[server];
+    write(this.path, file);
+    return true;
+  }
 }

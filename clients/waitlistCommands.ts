@@ -1,9 +1,9 @@
 // `carrel waitlist join|list|leave|claim` (DESIGN §8): the waitlist from the command line, a
 // table for people by default and the server's JSON with --json. The token comes from the
-// token store (clients/tokenStore.ts); --server, then the stored server, then CARREL_SERVER.
+// token store (clients/tokenStore.ts), remembered per server: --server, else $CARREL_SERVER, else 127.0.0.1:9000.
 import { Command, Option } from 'commander';
 import { RpcClient, parseServer, type WireErrorShape } from './rpcClient.js';
-import { loadToken, tokenPath } from './tokenStore.js';
+import { TokenStore, tokenFilePath } from './tokenStore.js';
 
 export interface CliIo {
   out(text: string): void;
@@ -54,7 +54,7 @@ export function registerWaitlistCommands(program: Command, io: CliIo = processIo
   const wl = program.command('waitlist').description('wait for a booked seat (or any seat of a branch) to free up');
   const common = (cmd: Command): Command =>
     cmd
-      .option('-s, --server <host:port>', 'server address (default: the stored one, $CARREL_SERVER, 127.0.0.1:9000)')
+      .option('-s, --server <host:port>', 'server address (default: $CARREL_SERVER, else 127.0.0.1:9000)')
       .option('--json', 'print the server\'s JSON instead of a table');
 
   common(
@@ -116,9 +116,10 @@ class RpcFailure extends Error {
 async function run(io: CliIo, opts: CommonOpts, body: (call: Call) => Promise<unknown>): Promise<void> {
   let client: RpcClient | undefined;
   try {
-    const stored = loadToken(io.env);
-    if (!stored) throw new Error(`not logged in (no token in ${tokenPath(io.env)}); run carrel login first`);
-    const { host, port } = parseServer(opts.server ?? stored.server ?? io.env.CARREL_SERVER ?? '127.0.0.1:9000', 9000);
+    const server = opts.server ?? io.env.CARREL_SERVER ?? '127.0.0.1:9000';
+    const stored = new TokenStore(tokenFilePath(io.env)).get(server);
+    if (!stored) throw new Error(`not logged in to ${server} (no token in ${tokenFilePath(io.env)}); run carrel login first`);
+    const { host, port } = parseServer(server, 9000);
     client = await RpcClient.connect(host, port);
     const c = client;
     const call: Call = async <T>(method: string, args?: Record<string, unknown>): Promise<T> => {

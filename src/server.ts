@@ -15,6 +15,15 @@ import { systemMethods } from './rpc/methods/system.js';
 import { waitlistMethods } from './rpc/methods/waitlist.js';
 import { Waitlist } from './core/waitlist.js';
 import { LifecycleWorker } from './core/lifecycle.js';
+import { AccountService } from './core/accounts.js';
+import { ReservationService } from './core/reservations.js';
+import { SeatListing } from './core/seatListing.js';
+import { SeatService } from './core/seats.js';
+import { authMethods } from './rpc/methods/auth.js';
+import { branchMethods } from './rpc/methods/branches.js';
+import { seatMethods } from './rpc/methods/seats.js';
+import { reservationMethods } from './rpc/methods/reservations.js';
+import { adminMethods } from './rpc/methods/admin.js';
 import { Listener } from './net/listener.js';
 import { ErrorCode } from './errors.js';
 import { VERSION } from './version.js';
@@ -45,6 +54,12 @@ export class CarrelServer {
   readonly waitlist: Waitlist;
   /** No-shows, completions, lapsed offers (DESIGN §3); ticks every lifecycle.tickMs when enabled. */
   readonly lifecycle: LifecycleWorker;
+  /** The reservation core: accounts, seats (and the cached listing), reservations. */
+  readonly accounts: AccountService;
+  readonly seatListing: SeatListing;
+  readonly seats: SeatService;
+  /** Others hook in here: onSlotFreed (waitlist), checkInBySensor / releaseBySensor (sensors). */
+  readonly reservations: ReservationService;
   private idleWaiters: Array<() => void> = [];
   private closing: Promise<void> | undefined;
   ports: BoundPorts = { rpc: 0 };
@@ -66,10 +81,27 @@ export class CarrelServer {
       clock: this.clock,
       events: this.coreEvents,
       waitlist: this.waitlist,
-      config: config.lifecycle,
+      // A booking not checked in when its check-in window closes is a no-show: one setting.
+      config: { ...config.lifecycle, noShowGraceMinutes: config.rules.checkInGraceMinutes },
       log,
     });
     this.registry.add(...waitlistMethods(this.waitlist));
+    const core = { db: deps.db, clock: this.clock, rules: config.rules, events: this.coreEvents };
+    this.accounts = new AccountService({ db: deps.db, bcryptCost: config.auth.bcryptCost });
+    this.seatListing = new SeatListing({
+      ...core,
+      cache: { enabled: config.discovery.seatListCache, maxEntries: config.discovery.seatListCacheMaxEntries },
+    });
+    this.coreEvents.on(this.seatListing.onCoreEvent);
+    this.seats = new SeatService({ ...core, listing: this.seatListing });
+    this.reservations = new ReservationService({ ...core, seats: this.seats, log, onSlotFreed: this.waitlist.onSlotFreed });
+    this.registry.add(
+      ...authMethods({ accounts: this.accounts, tokens: this.tokens }),
+      ...branchMethods({ seats: this.seats }),
+      ...seatMethods({ seats: this.seats, listing: this.seatListing }),
+      ...reservationMethods({ reservations: this.reservations }),
+      ...adminMethods({ seats: this.seats }),
+    );
 
     const dispatcher = new Dispatcher({
       registry: this.registry,

@@ -57,13 +57,12 @@ export const configSchema = z.strictObject({
       bcryptCost: z.number().int().min(4).max(15).default(10),
     })
     .prefault({}),
-  // The lifecycle worker and the waitlist (DESIGN §3). Grace lives here, not under rules, so
-  // the lifecycle's no-show clock is configured next to the worker that applies it.
+  // The lifecycle worker and the waitlist (DESIGN §3). The no-show grace is
+  // rules.checkInGraceMinutes: a booking whose check-in window has closed is a no-show.
   lifecycle: z
     .strictObject({
       enabled: z.boolean().default(true),
       tickMs: positiveInt.default(5_000),
-      noShowGraceMinutes: z.number().int().min(0).max(24 * 60).default(15),
       batchSize: positiveInt.max(10_000).default(500),
     })
     .prefault({}),
@@ -76,6 +75,28 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   shutdown: z.strictObject({ graceMs: positiveInt.default(10_000) }).prefault({}),
+  // Booking rules (DESIGN §3); per-branch opening hours and padding live in the database.
+  rules: z
+    .strictObject({
+      slotMinutes: z.number().int().min(1).max(240).default(15),
+      minDurationMinutes: positiveInt.default(30),
+      maxDurationMinutes: positiveInt.max(24 * 60).default(240),
+      maxDaysAhead: z.number().int().min(0).max(366).default(14),
+      maxActivePerUser: positiveInt.default(3),
+      dailyQuotaMinutes: positiveInt.default(240),
+      weeklyQuotaMinutes: positiveInt.default(1200),
+      checkInOpensBeforeMinutes: z.number().int().min(0).max(240).default(15),
+      checkInGraceMinutes: z.number().int().min(0).max(240).default(15),
+    })
+    .prefault({}),
+  // Discovery reads: seats.list keeps serialised listings per (filter, slot) until a change in
+  // the branch invalidates them (src/core/seatListing.ts).
+  discovery: z
+    .strictObject({
+      seatListCache: z.boolean().default(true),
+      seatListCacheMaxEntries: positiveInt.default(2000),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

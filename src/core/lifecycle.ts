@@ -14,6 +14,7 @@ import { RETURNING_COLUMNS, reservationToFact, type ReservationRow } from './res
 import type { Waitlist } from './waitlist.js';
 
 export interface LifecycleConfig {
+  // noShowGraceMinutes comes from rules.checkInGraceMinutes (the check-in window's close).
   enabled: boolean;
   tickMs: number;
   noShowGraceMinutes: number;

@@ -66,3 +66,12 @@ export function reservationToFact(row: ReservationRow): ReservationFact {
     status: row.status,
   };
 }
+
+/** RETURNING_COLUMNS for a statement whose target table is aliased (UPDATE reservations r … FROM …). */
+export function returningColumnsFor(alias: string): string {
+  const a = alias;
+  return `${a}.id, ${a}.seat_id, ${a}.user_id,
+  (SELECT branch_id FROM seats WHERE seats.id = ${a}.seat_id) AS branch_id,
+  lower(${a}.during) AS start_at, upper(${a}.during) AS end_at, ${a}.status, ${a}.created_at,
+  ${a}.checked_in_at, ${a}.offer_expires_at, ${a}.waitlist_id`;
+}

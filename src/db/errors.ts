@@ -64,8 +64,10 @@ function conflictDetails(detail: string | undefined): Record<string, unknown> | 
   if (!detail) return undefined;
   const m = /conflicts with existing key \([^)]*\)=\(\d+, \["?([^",]+)"?,"?([^")\]]+)"?\)\)/.exec(detail);
   if (!m) return undefined;
-  const start = new Date(m[1]!.replace(' ', 'T'));
-  const end = new Date(m[2]!.replace(' ', 'T'));
+  // PostgreSQL prints whole-hour offsets as "+00" / "-05", which Date does not parse.
+  const iso = (text: string): Date => new Date(text.replace(' ', 'T').replace(/([+-]\d{2})$/, '$1:00'));
+  const start = iso(m[1]!);
+  const end = iso(m[2]!);
   if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime())) return undefined;
   return { conflict: { start: start.toISOString(), end: end.toISOString() } };
 }

@@ -2,7 +2,7 @@
 // (a restarted PostgreSQL) from killing the process, and a statement timeout on every session.
 import pg from 'pg';
 import type { Logger } from '../obs/log.js';
-import { mapDbError } from './errors.js';
+import { mapDbError, withRetry } from './errors.js';
 
 // timestamptz comes back as a Date (pg's default); int8 ids fit in a JS number in practice,
 // and returning them as numbers keeps the wire shape `id: 12`, not `id: "12"`.
@@ -63,4 +63,26 @@ export async function transaction<T>(db: pg.Pool, fn: (client: pg.PoolClient) =>
   } finally {
     client.release();
   }
+}
+
+/**
+ * Runs fn in a transaction and, when PostgreSQL aborts it with a deadlock (40P01) or a
+ * serialisation failure (40001), runs the whole transaction again (withRetry) before mapping
+ * the error. Errors are mapped only after the last attempt, so the retry sees the SQLSTATE.
+ */
+export function retryingTransaction<T>(db: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, attempts = 4): Promise<T> {
+  return withRetry(async () => {
+    const client = await db.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }, attempts);
 }

@@ -108,7 +108,7 @@ describe('lifecycle worker', () => {
       clock,
       events: otherSink,
       waitlist: new Waitlist({ db: otherPool, clock, events: otherSink, config: t.config.waitlist, log: silentLogger }),
-      config: t.config.lifecycle,
+      config: { ...t.config.lifecycle, noShowGraceMinutes: t.config.rules.checkInGraceMinutes },
       log: silentLogger,
     });
     try {

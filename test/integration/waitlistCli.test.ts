@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadToken, saveToken, tokenPath } from '../../clients/tokenStore.js';
+import { TokenStore, tokenFilePath } from '../../clients/tokenStore.js';
 import { registerWaitlistCommands, toIsoWithOffset, type CliIo } from '../../clients/waitlistCommands.js';
 import { FakeClock } from '../../src/core/clock.js';
 import { insertBooking, insertUser, seatsOf } from '../support/fixtures.js';
@@ -23,7 +23,7 @@ async function carrel(env: NodeJS.ProcessEnv, ...argv: string[]): Promise<{ out:
   const io: CliIo = { out: (s) => void (res.out += s), err: (s) => void (res.err += s), setExitCode: (c) => void (res.code = c), env };
   const program = new Command().exitOverride();
   registerWaitlistCommands(program, io);
-  await program.parseAsync(['node', 'carrel', 'waitlist', ...argv]);
+  await program.parseAsync(['node', 'carrel', 'waitlist', ...argv, '--server', `127.0.0.1:${t.server.ports.rpc}`]);
   return res;
 }
 
@@ -39,10 +39,11 @@ describe('carrel waitlist', () => {
     expect(notLoggedIn.code).toBe(1);
     expect(notLoggedIn.err).toMatch(/not logged in/);
 
-    const file = saveToken({ token: t.server.tokens.issue(user).token, server: `127.0.0.1:${t.server.ports.rpc}` }, env);
-    expect(file).toBe(tokenPath(env));
-    expect(statSync(file).mode & 0o777).toBe(0o600);
-    expect(loadToken(env)?.server).toBe(`127.0.0.1:${t.server.ports.rpc}`);
+    const store = new TokenStore(tokenFilePath(env));
+    const issued = t.server.tokens.issue(user);
+    // The server runs on a fake clock; the CLI judges expiry by the real one.
+    store.set(`127.0.0.1:${t.server.ports.rpc}`, { token: issued.token, expiresAt: '2999-01-01T00:00:00Z', user });
+    expect(statSync(store.path).mode & 0o777).toBe(0o600);
 
     const joined = await carrel(env, 'join', '--seat', String(seat!.id), '--start', '2026-01-05T17:00:00Z', '--end', '2026-01-05T18:00:00Z', '--json');
     expect(joined.code).toBe(0);

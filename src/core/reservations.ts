@@ -1,0 +1,452 @@
+// Booking and the reservation lifecycle driven by people and sensors (DESIGN §3).
+//
+// - No double booking: a create is ONE INSERT that the exclusion constraint on `hold` accepts
+//   or refuses (23P01 → CONFLICT with the clashing interval). Node never reads-then-writes a
+//   seat's bookings and holds no application lock on seats.
+// - Rules that depend on the user's other rows (active limit, daily/weekly quotas) and the
+//   idempotency key are checked in the same transaction as the INSERT, after taking a per-user
+//   advisory transaction lock. Why a lock and not one INSERT … SELECT … WHERE count < n: under
+//   READ COMMITTED two such statements for the same user each see a snapshot without the
+//   other's uncommitted row, so both would pass. The lock is taken in its own statement so the
+//   checks that follow get a snapshot that includes whatever the previous holder committed. It
+//   is per user: different users never wait for each other; seats are still arbitrated by the
+//   constraint alone. Deadlocks (40P01, which GiST exclusion inserts can hit) rerun the whole
+//   transaction a few times and then answer CONFLICT, never INTERNAL.
+// - Every transition is one guarded UPDATE … WHERE id AND user AND status = … RETURNING, so two
+//   racing transitions cannot both win; the loser is told why (FAILED_PRECONDITION with
+//   details.rule) or NOT_FOUND when the reservation is not theirs. Sensors use the same guards
+//   through checkInBySensor / releaseBySensor.
+// - Time comes from the injected Clock; events go out on the CoreEventSink after commit.
+import type pg from 'pg';
+import { CarrelError, ErrorCode } from '../errors.js';
+import { mapDbError } from '../db/errors.js';
+import { query, retryingTransaction } from '../db/pool.js';
+import type { Logger } from '../obs/log.js';
+import type { Clock } from './clock.js';
+import type { CoreEventSink, ReservationEvent, ReservationFact } from './events.js';
+import {
+  RESERVATION_COLUMNS,
+  RETURNING_COLUMNS,
+  reservationToFact,
+  reservationToWire,
+  returningColumnsFor,
+  type ReservationRow,
+  type ReservationWire,
+} from './reservationRow.js';
+import { ACTIVE_STATUSES_SQL } from './liveState.js';
+import { Rule, ceilToSlot, checkBookingWindow, floorToSlot, quotaPeriods, ruleError, type RulesConfig } from './rules.js';
+import type { SeatService } from './seats.js';
+
+/** A stretch of a seat that became bookable again (after a cancel or an early check-out). */
+export interface FreedSlot {
+  seatId: number;
+  branchId: number;
+  start: Date;
+  end: Date;
+}
+
+export type SlotFreedHandler = (slot: FreedSlot) => Promise<unknown>;
+
+export interface ReservationServiceOptions {
+  db: pg.Pool;
+  clock: Clock;
+  rules: RulesConfig;
+  events: CoreEventSink;
+  seats: SeatService;
+  log: Logger;
+  onSlotFreed?: SlotFreedHandler;
+}
+
+export interface CreateInput {
+  seatId: number;
+  startMs: number;
+  endMs: number;
+  idempotencyKey?: string;
+}
+
+export interface Caller {
+  id: number;
+  role: 'student' | 'admin';
+}
+
+export type MineScope = 'upcoming' | 'history';
+
+/** advisory lock class for "this user is booking" (pg_advisory_xact_lock(class, user_id)). */
+const USER_BOOKING_LOCK = 0x7573_6272; // "usbr"
+
+/** Statuses that count toward the per-user active limit. */
+const LIMITED_STATUSES_SQL = `('CONFIRMED', 'CHECKED_IN')`;
+/** Statuses whose minutes count toward the quotas: what was booked and not given back. */
+const QUOTA_STATUSES_SQL = `('CONFIRMED', 'CHECKED_IN', 'COMPLETED', 'NO_SHOW')`;
+
+const MINUTE = 60_000;
+export const MINE_MAX_LIMIT = 100;
+
+/** Collects positional parameters while a statement is assembled. */
+class Params {
+  readonly values: unknown[] = [];
+  add(v: unknown): string {
+    this.values.push(v);
+    return `$${this.values.length}`;
+  }
+}
+
+type Guard = (p: Params, a: string, nowMs: number) => string;
+
+export class ReservationService {
+  /** Called after a cancel or an early check-out commits (the waitlist offers the slot). */
+  onSlotFreed: SlotFreedHandler | undefined;
+
+  constructor(private readonly opts: ReservationServiceOptions) {
+    this.onSlotFreed = opts.onSlotFreed;
+  }
+
+  // --- guards: the conditions under which each transition may happen, on alias `a` --------
+
+  private readonly cancelGuard: Guard = (p, a, nowMs) =>
+    `${a}.status = 'CONFIRMED' AND upper(${a}.during) > ${p.add(new Date(nowMs))}`;
+
+  /** Check-in window: opens checkInOpensBeforeMinutes before start, closes at start + grace (or the end). */
+  private readonly checkInGuard: Guard = (p, a, nowMs) => {
+    const now = p.add(new Date(nowMs));
+    const before = Math.trunc(this.opts.rules.checkInOpensBeforeMinutes);
+    const grace = Math.trunc(this.opts.rules.checkInGraceMinutes);
+    return `${a}.status = 'CONFIRMED'
+      AND ${now}::timestamptz >= lower(${a}.during) - interval '${before} minutes'
+      AND ${now}::timestamptz < lower(${a}.during) + interval '${grace} minutes'
+      AND ${now}::timestamptz < upper(${a}.during)`;
+  };
+
+  private readonly checkOutGuard: Guard = (_p, a) => `${a}.status = 'CHECKED_IN'`;
+
+  // --- booking ------------------------------------------------------------------------------
+
+  async create(user: Caller, input: CreateInput): Promise<ReservationWire> {
+    const { rules } = this.opts;
+    const nowMs = this.opts.clock.now();
+    const key = input.idempotencyKey;
+    // A retry of a booking that succeeded is answered before any rule: by now the rules may
+    // say no (the slot started, the user is at the limit because of this very booking).
+    if (key !== undefined) {
+      const existing = await this.findByKey(this.opts.db, user.id, key).catch((err: unknown) => {
+        throw mapDbError(err);
+      });
+      if (existing) return reservationToWire(sameRequest(existing, input));
+    }
+    const seat = await this.opts.seats.seatContext(input.seatId);
+    checkBookingWindow(input, nowMs, rules, seat);
+    if (seat.status !== 'IN_SERVICE') throw ruleError(Rule.seatOutOfService, `seat ${seat.seatId} is out of service`);
+    const { days, weeks } = quotaPeriods(input, seat.timezone);
+    const periods = [...days, ...weeks];
+
+    const outcome = await retryingTransaction(this.opts.db, async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock($1, $2)', [USER_BOOKING_LOCK, user.id]);
+      if (key !== undefined) {
+        // Concurrent retries with one key queue on the lock; the later ones find the first.
+        const existing = await this.findByKey(c, user.id, key);
+        if (existing) return { row: sameRequest(existing, input), created: false };
+      }
+      const usage = await c.query<{ active: number; used: number[] }>(
+        `SELECT
+           (SELECT count(*)::int FROM reservations
+             WHERE user_id = $1 AND status IN ${LIMITED_STATUSES_SQL} AND upper(during) > $2) AS active,
+           ARRAY(SELECT coalesce(sum(extract(epoch FROM upper(r.during * p.range) - lower(r.during * p.range))), 0)::int / 60
+                 FROM (SELECT tstzrange(ps, pe) AS range, i FROM unnest($3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS u(ps, pe, i)) p
+                 LEFT JOIN reservations r
+                   ON r.user_id = $1 AND r.status IN ${QUOTA_STATUSES_SQL} AND r.during && p.range
+                 GROUP BY p.i ORDER BY p.i) AS used`,
+        [user.id, new Date(nowMs), periods.map(([s]) => new Date(s)), periods.map(([, e]) => new Date(e))],
+      );
+      const { active, used } = usage.rows[0]!;
+      if (active >= rules.maxActivePerUser) {
+        throw ruleError(Rule.maxActive, `at most ${rules.maxActivePerUser} active reservations at a time`, {
+          maxActivePerUser: rules.maxActivePerUser,
+        });
+      }
+      periods.forEach(([s, e], i) => {
+        const isDay = i < days.length;
+        const quota = isDay ? rules.dailyQuotaMinutes : rules.weeklyQuotaMinutes;
+        const adding = (Math.min(e, input.endMs) - Math.max(s, input.startMs)) / MINUTE;
+        if ((used[i] ?? 0) + adding > quota) {
+          throw ruleError(
+            isDay ? Rule.dailyQuota : Rule.weeklyQuota,
+            `that would exceed ${quota} booked minutes per ${isDay ? 'day' : 'week'}`,
+            { quotaMinutes: quota, usedMinutes: used[i] ?? 0, period: { start: new Date(s).toISOString(), end: new Date(e).toISOString() } },
+          );
+        }
+      });
+      const inserted = await c.query<ReservationRow>(
+        `INSERT INTO reservations (seat_id, user_id, during, hold, status, idempotency_key, created_at, updated_at)
+         SELECT s.id, $2, tstzrange($3, $4), tstzrange($3, $4::timestamptz + make_interval(mins => b.padding_minutes)),
+                'CONFIRMED', $5, $6, $6
+         FROM seats s JOIN branches b ON b.id = s.branch_id
+         WHERE s.id = $1 AND s.status = 'IN_SERVICE'
+         ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+         RETURNING ${RETURNING_COLUMNS}`,
+        [input.seatId, user.id, new Date(input.startMs), new Date(input.endMs), key ?? null, new Date(nowMs)],
+      );
+      const row = inserted.rows[0];
+      if (row) return { row, created: true };
+      // Nothing inserted: the key was taken by a writer that does not take the user lock (a
+      // waitlist claim), or the seat went out of service since we looked.
+      if (key !== undefined) {
+        const existing = await this.findByKey(c, user.id, key);
+        if (existing) return { row: sameRequest(existing, input), created: false };
+      }
+      throw ruleError(Rule.seatOutOfService, `seat ${input.seatId} is out of service`);
+    });
+    if (outcome.created) this.emit('reservation.created', outcome.row, nowMs);
+    return reservationToWire(outcome.row);
+  }
+
+  // --- reads --------------------------------------------------------------------------------
+
+  /** The reservation when the caller owns it or is an admin; NOT_FOUND otherwise (never "forbidden"). */
+  async get(user: Caller, id: number): Promise<ReservationWire> {
+    return reservationToWire(await this.fetchVisible(user, id));
+  }
+
+  /**
+   * The caller's reservations, keyset-paginated. upcoming: active (CONFIRMED, CHECKED_IN,
+   * OFFERED) and not yet ended, soonest first; history: everything else, latest first.
+   */
+  async mine(
+    userId: number,
+    opts: { scope: MineScope; limit: number; cursor?: string },
+  ): Promise<{ reservations: ReservationWire[]; nextCursor: string | null }> {
+    const p = new Params();
+    const uid = p.add(userId);
+    const now = p.add(new Date(this.opts.clock.now()));
+    const upcoming = opts.scope === 'upcoming';
+    const current = `r.status IN ${ACTIVE_STATUSES_SQL} AND upper(r.during) > ${now}`;
+    let after = '';
+    if (opts.cursor !== undefined) {
+      const c = decodeCursor(opts.cursor, opts.scope);
+      after = `AND (lower(r.during), r.id) ${upcoming ? '>' : '<'} (${p.add(new Date(c.startMs))}, ${p.add(c.id)})`;
+    }
+    const dir = upcoming ? 'ASC' : 'DESC';
+    const res = await query<ReservationRow>(
+      this.opts.db,
+      `SELECT ${RESERVATION_COLUMNS}
+       FROM reservations r JOIN seats s ON s.id = r.seat_id
+       WHERE r.user_id = ${uid} AND ${upcoming ? current : `NOT (${current})`} ${after}
+       ORDER BY lower(r.during) ${dir}, r.id ${dir}
+       LIMIT ${p.add(opts.limit + 1)}`,
+      p.values,
+    );
+    const rows = res.rows.slice(0, opts.limit);
+    const last = rows[rows.length - 1];
+    const nextCursor = res.rows.length > opts.limit && last ? encodeCursor(opts.scope, last.start_at.getTime(), last.id) : null;
+    return { reservations: rows.map(reservationToWire), nextCursor };
+  }
+
+  // --- transitions by people ----------------------------------------------------------------
+
+  /** CONFIRMED → CANCELLED, by the owner, before the end. */
+  async cancel(user: Caller, id: number): Promise<ReservationWire> {
+    const nowMs = this.opts.clock.now();
+    const row = await this.transition(
+      (p, a) => `${a}.id = ${p.add(id)} AND ${a}.user_id = ${p.add(user.id)} AND ${this.cancelGuard(p, a, nowMs)}`,
+      () => `status = 'CANCELLED'`,
+      nowMs,
+    );
+    if (!row) throw await this.whyNot(user, id, 'CONFIRMED', nowMs);
+    this.emit('reservation.cancelled', row, nowMs);
+    await this.slotFreed(row, Math.max(row.start_at.getTime(), floorToSlot(nowMs, this.opts.rules.slotMinutes)), row.end_at.getTime());
+    return reservationToWire(row);
+  }
+
+  /** CONFIRMED → CHECKED_IN, by the owner, inside the check-in window. */
+  async checkIn(user: Caller, id: number): Promise<ReservationWire> {
+    const nowMs = this.opts.clock.now();
+    const row = await this.checkInWhere((p, a) => `${a}.id = ${p.add(id)} AND ${a}.user_id = ${p.add(user.id)}`, nowMs);
+    if (!row) throw await this.whyNot(user, id, 'CONFIRMED', nowMs);
+    return reservationToWire(row);
+  }
+
+  /** CHECKED_IN → COMPLETED, by the owner: the booking ends at the next slot boundary. */
+  async checkOut(user: Caller, id: number): Promise<ReservationWire> {
+    const nowMs = this.opts.clock.now();
+    const row = await this.checkOutWhere((p, a) => `${a}.id = ${p.add(id)} AND ${a}.user_id = ${p.add(user.id)}`, nowMs);
+    if (!row) throw await this.whyNot(user, id, 'CHECKED_IN', nowMs);
+    return reservationToWire(row);
+  }
+
+  // --- transitions by sensors (the same guarded UPDATEs) -------------------------------------
+
+  /**
+   * Someone sat down in `seatId` at atMs: the seat's CONFIRMED reservation whose check-in
+   * window contains atMs is checked in. Returns its fact, or null when there is none.
+   */
+  async checkInBySensor(seatId: number, atMs: number): Promise<ReservationFact | null> {
+    const { checkInOpensBeforeMinutes: before, checkInGraceMinutes: grace } = this.opts.rules;
+    // Inside the window, the start lies in (atMs - grace, atMs + before].
+    const near: [number, number] = [atMs - grace * MINUTE, atMs + before * MINUTE];
+    const row = await this.checkInWhere((p, a) => this.bySeat(p, a, seatId, atMs, this.checkInGuard, near), atMs);
+    return row ? reservationToFact(row) : null;
+  }
+
+  /**
+   * The seat's CHECKED_IN reservation has been empty for sensors.releaseAfterMs as of atMs:
+   * it is checked out at atMs (cause checkOut), the rest of the slot is freed and the owner
+   * hears of it (personal event `released`). Returns its fact, or null when there is none.
+   */
+  async releaseBySensor(seatId: number, atMs: number): Promise<ReservationFact | null> {
+    // A checked-in booking that has not ended holds atMs, or starts within the check-in lead.
+    const near: [number, number] = [atMs, atMs + this.opts.rules.checkInOpensBeforeMinutes * MINUTE];
+    const row = await this.checkOutWhere((p, a) => this.bySeat(p, a, seatId, atMs, this.checkOutGuard, near), atMs);
+    if (!row) return null;
+    const fact = reservationToFact(row);
+    this.opts.events.emit({ type: 'personal', userId: row.user_id, kind: 'released', reservation: fact, at: new Date(atMs).toISOString() });
+    return fact;
+  }
+
+  // --- the shared guarded UPDATEs -----------------------------------------------------------
+
+  private async checkInWhere(select: (p: Params, a: string) => string, nowMs: number): Promise<ReservationRow | null> {
+    const row = await this.transition(
+      (p, a) => `${select(p, a)} AND ${this.checkInGuard(p, a, nowMs)}`,
+      (now) => `status = 'CHECKED_IN', checked_in_at = ${now}`,
+      nowMs,
+    );
+    if (row) this.emit('checkIn', row, nowMs);
+    return row;
+  }
+
+  /**
+   * Check-out ends the booking at the first slot boundary at or after now (and never before
+   * its first slot): bookings start on slot boundaries anyway, so nothing shorter could use
+   * the remainder, and every stored interval stays slot-aligned. The row leaves the active
+   * statuses, so the seat is bookable again at once.
+   */
+  private async checkOutWhere(select: (p: Params, a: string) => string, nowMs: number): Promise<ReservationRow | null> {
+    const slot = this.opts.rules.slotMinutes;
+    const p = new Params();
+    const endAt = `least(upper(o.during), greatest(${p.add(new Date(ceilToSlot(nowMs, slot)))}::timestamptz, lower(o.during) + interval '${Math.trunc(slot)} minutes'))`;
+    const res = await query<ReservationRow & { old_end: Date }>(
+      this.opts.db,
+      `UPDATE reservations r SET status = 'COMPLETED', updated_at = ${p.add(new Date(nowMs))},
+         during = tstzrange(lower(o.during), ${endAt}),
+         hold = tstzrange(lower(o.hold), ${endAt} + (upper(o.hold) - upper(o.during)))
+       FROM reservations o
+       WHERE o.id = r.id AND ${select(p, 'r')} AND ${this.checkOutGuard(p, 'r', nowMs)}
+       RETURNING ${returningColumnsFor('r')}, upper(o.during) AS old_end`,
+      p.values,
+    );
+    const row = res.rows[0];
+    if (!row) return null;
+    this.emit('checkOut', row, nowMs);
+    await this.slotFreed(row, row.end_at.getTime(), row.old_end.getTime());
+    return row;
+  }
+
+  /** One guarded UPDATE … RETURNING; `set` gets the parameter that holds now. */
+  private async transition(
+    where: (p: Params, a: string) => string,
+    set: (now: string) => string,
+    nowMs: number,
+  ): Promise<ReservationRow | null> {
+    const p = new Params();
+    const now = p.add(new Date(nowMs));
+    const res = await query<ReservationRow>(
+      this.opts.db,
+      `UPDATE reservations r SET ${set(now)}, updated_at = ${now}
+       WHERE ${where(p, 'r')}
+       RETURNING ${returningColumnsFor('r')}`,
+      p.values,
+    );
+    return res.rows[0] ?? null;
+  }
+
+  /**
+   * Selects the seat's one reservation that passes the guard at atMs (the earliest, if two).
+   * `near` is a hold window implied by the guard, so the probe uses the GiST index on
+   * (seat_id, hold) instead of reading the seat's whole history.
+   */
+  private bySeat(p: Params, a: string, seatId: number, atMs: number, guard: Guard, near: [number, number]): string {
+    return `${a}.id = (SELECT q.id FROM reservations q
+      WHERE q.seat_id = ${p.add(seatId)} AND q.hold && tstzrange(${p.add(new Date(near[0]))}, ${p.add(new Date(near[1]))}, '[]')
+        AND ${guard(p, 'q', atMs)}
+      ORDER BY lower(q.during) LIMIT 1) AND ${guard(p, a, atMs)}`;
+  }
+
+  // --- helpers ------------------------------------------------------------------------------
+
+  private async fetchVisible(user: Caller, id: number): Promise<ReservationRow> {
+    const res = await query<ReservationRow>(
+      this.opts.db,
+      `SELECT ${RESERVATION_COLUMNS} FROM reservations r JOIN seats s ON s.id = r.seat_id
+       WHERE r.id = $1 AND (r.user_id = $2 OR $3)`,
+      [id, user.id, user.role === 'admin'],
+    );
+    const row = res.rows[0];
+    if (!row) throw new CarrelError(ErrorCode.NOT_FOUND, `no reservation ${id}`);
+    return row;
+  }
+
+  /** Explains a transition that matched no row: not yours, wrong status, or outside its time. */
+  private async whyNot(user: Caller, id: number, expected: string, nowMs: number): Promise<CarrelError> {
+    const row = await this.fetchVisible({ id: user.id, role: 'student' }, id);
+    if (row.status !== expected) {
+      return ruleError(Rule.status, `reservation ${id} is ${row.status}, not ${expected}`, { status: row.status });
+    }
+    if (row.end_at.getTime() <= nowMs) return ruleError(Rule.ended, `reservation ${id} has ended`);
+    const opens = row.start_at.getTime() - this.opts.rules.checkInOpensBeforeMinutes * MINUTE;
+    const closes = Math.min(row.start_at.getTime() + this.opts.rules.checkInGraceMinutes * MINUTE, row.end_at.getTime());
+    return ruleError(Rule.checkInWindow, `check-in is open from ${new Date(opens).toISOString()} until ${new Date(closes).toISOString()}`, {
+      opensAt: new Date(opens).toISOString(),
+      closesAt: new Date(closes).toISOString(),
+    });
+  }
+
+  private async findByKey(db: pg.Pool | pg.PoolClient, userId: number, key: string): Promise<ReservationRow | null> {
+    const res = await db.query<ReservationRow>(
+      `SELECT ${RESERVATION_COLUMNS} FROM reservations r JOIN seats s ON s.id = r.seat_id
+       WHERE r.user_id = $1 AND r.idempotency_key = $2`,
+      [userId, key],
+    );
+    return res.rows[0] ?? null;
+  }
+
+  private emit(cause: ReservationEvent['cause'], row: ReservationRow, atMs: number): void {
+    this.opts.events.emit({ type: 'reservation', cause, reservation: reservationToFact(row), at: new Date(atMs).toISOString() });
+  }
+
+  /** Tells the waitlist; its failure is logged, never turned into the caller's failure. */
+  private async slotFreed(row: ReservationRow, startMs: number, endMs: number): Promise<void> {
+    if (!this.onSlotFreed || endMs <= startMs) return;
+    const slot = { seatId: row.seat_id, branchId: row.branch_id, start: new Date(startMs), end: new Date(endMs) };
+    try {
+      await this.onSlotFreed(slot);
+    } catch (err) {
+      this.opts.log.error({ err, slot }, 'onSlotFreed failed');
+    }
+  }
+}
+
+/** A retried key must name the same seat and start; otherwise the client reused a key. */
+function sameRequest(row: ReservationRow, input: CreateInput): ReservationRow {
+  if (row.seat_id !== input.seatId || row.start_at.getTime() !== input.startMs) {
+    throw ruleError(Rule.idempotencyKeyReused, 'that idempotencyKey was used for a different booking', {
+      reservationId: row.id,
+    });
+  }
+  return row;
+}
+
+function encodeCursor(scope: MineScope, startMs: number, id: number): string {
+  return Buffer.from(`${scope === 'upcoming' ? 'u' : 'h'}.${startMs}.${id}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string, scope: MineScope): { startMs: number; id: number } {
+  const m = /^([uh])\.(-?\d{1,16})\.(\d{1,16})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!m || m[1] !== (scope === 'upcoming' ? 'u' : 'h')) {
+    throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'cursor is not one this scope returned');
+  }
+  const startMs = Number(m[2]);
+  const id = Number(m[3]);
+  if (!Number.isSafeInteger(startMs) || Math.abs(startMs) > 8.64e15 || !Number.isSafeInteger(id)) {
+    throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'cursor is not one this scope returned');
+  }
+  return { startMs, id };
+}

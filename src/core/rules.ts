@@ -1,0 +1,173 @@
+// The booking rules that need nothing but the request, the clock and the branch (DESIGN §3):
+// slot granularity, duration, how far ahead, not in the past, opening hours in the branch's
+// time zone. Pure functions, so they are unit-tested without a database. Rules that depend on
+// other rows (active limit, quotas) live with the INSERT in reservations.ts, under a lock.
+// Every violation is FAILED_PRECONDITION with details.rule naming the rule.
+import { CarrelError, ErrorCode } from '../errors.js';
+import type { Config } from '../config/schema.js';
+import { localDayStart, localParts, localWeekStart, zonedInstant } from './zonedTime.js';
+
+export type RulesConfig = Config['rules'];
+
+export const DAY_KEYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
+export type DayKey = (typeof DAY_KEYS)[number];
+
+export interface DayHours {
+  open: string;
+  close: string;
+}
+
+/** Opening hours per local weekday; a missing (or null) day is closed. */
+export type BranchHours = Partial<Record<DayKey, DayHours | null>>;
+
+/** The names of the rules, as they appear in details.rule. */
+export const Rule = {
+  slotGranularity: 'slotGranularity',
+  minDuration: 'minDuration',
+  maxDuration: 'maxDuration',
+  maxDaysAhead: 'maxDaysAhead',
+  inThePast: 'inThePast',
+  openingHours: 'openingHours',
+  seatOutOfService: 'seatOutOfService',
+  maxActive: 'maxActive',
+  dailyQuota: 'dailyQuota',
+  weeklyQuota: 'weeklyQuota',
+  idempotencyKeyReused: 'idempotencyKeyReused',
+  status: 'status',
+  checkInWindow: 'checkInWindow',
+  ended: 'ended',
+} as const;
+export type Rule = (typeof Rule)[keyof typeof Rule];
+
+export function ruleError(rule: Rule, message: string, details: Record<string, unknown> = {}): CarrelError {
+  return new CarrelError(ErrorCode.FAILED_PRECONDITION, message, { rule, ...details });
+}
+
+const MINUTE = 60_000;
+
+/** "HH:MM" → minutes since midnight; "24:00" is allowed (end of day). Null when malformed. */
+export function parseClock(text: string): number | null {
+  const m = /^([01]\d|2[0-4]):([0-5]\d)$/.exec(text);
+  if (!m) return null;
+  const minutes = Number(m[1]) * 60 + Number(m[2]);
+  return minutes <= 24 * 60 ? minutes : null;
+}
+
+/**
+ * Checks an hours object for admin.branches.setHours; returns a message naming the bad day, or
+ * null when it is valid. Each day is {open, close} with 00:00 <= open < close <= 24:00.
+ */
+export function validateHours(hours: Record<string, unknown>): string | null {
+  for (const [day, value] of Object.entries(hours)) {
+    if (!(DAY_KEYS as readonly string[]).includes(day)) return `${day}: not a day (use ${DAY_KEYS.join(', ')})`;
+    if (value === null) continue;
+    const v = value as { open?: unknown; close?: unknown };
+    const open = typeof v.open === 'string' ? parseClock(v.open) : null;
+    const close = typeof v.close === 'string' ? parseClock(v.close) : null;
+    if (open === null || close === null) return `${day}: open and close must be "HH:MM" (close may be "24:00")`;
+    if (open >= close) return `${day}: open must be before close`;
+  }
+  return null;
+}
+
+/** Open intervals [start, end) as instants for the local days from `fromDay` to `toDay` (offsets from the day of `ms`). */
+function openIntervals(ms: number, timeZone: string, hours: BranchHours, fromDay: number, toDay: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (let offset = fromDay; offset <= toDay; offset++) {
+    const dayStart = localDayStart(ms, timeZone, offset);
+    // Noon of that day is safely inside it whatever DST does at either end.
+    const p = localParts(dayStart + 12 * 3600_000, timeZone);
+    const h = hours[DAY_KEYS[p.weekday]!];
+    if (!h) continue;
+    const open = parseClock(h.open);
+    const close = parseClock(h.close);
+    if (open === null || close === null || open >= close) continue;
+    const start = zonedInstant(p.year, p.month, p.day, open, timeZone);
+    const end = zonedInstant(p.year, p.month, p.day, close, timeZone);
+    const last = out[out.length - 1];
+    // A day that closes at 24:00 followed by one that opens at 00:00 is one stretch: around
+    // the clock, a booking may run past midnight.
+    if (last && last[1] >= start) last[1] = Math.max(last[1], end);
+    else out.push([start, end]);
+  }
+  return out;
+}
+
+/** True when [startMs, endMs) fits inside one open stretch of the branch. */
+export function fitsOpeningHours(startMs: number, endMs: number, timeZone: string, hours: BranchHours): boolean {
+  // Stretches around the start: the day before (a 24 h run into it) through the day after.
+  return openIntervals(startMs, timeZone, hours, -1, 1).some(([s, e]) => s <= startMs && endMs <= e);
+}
+
+export function floorToSlot(ms: number, slotMinutes: number): number {
+  const slot = slotMinutes * MINUTE;
+  return Math.floor(ms / slot) * slot;
+}
+
+export function ceilToSlot(ms: number, slotMinutes: number): number {
+  const slot = slotMinutes * MINUTE;
+  return Math.ceil(ms / slot) * slot;
+}
+
+export interface BookingWindow {
+  startMs: number;
+  endMs: number;
+}
+
+/**
+ * The rules a booking request must pass before it goes to the database, in the order a person
+ * would want to hear them. "Not in the past" allows the slot in progress: at 10:07 one may
+ * book from 10:00, which is what someone walking up to a free seat needs.
+ */
+export function checkBookingWindow(
+  w: BookingWindow,
+  nowMs: number,
+  rules: RulesConfig,
+  branch: { timezone: string; hours: BranchHours },
+): void {
+  const { startMs, endMs } = w;
+  const slot = rules.slotMinutes * MINUTE;
+  if (startMs % slot !== 0 || endMs % slot !== 0) {
+    throw ruleError(Rule.slotGranularity, `start and end must fall on ${rules.slotMinutes}-minute boundaries`, {
+      slotMinutes: rules.slotMinutes,
+    });
+  }
+  const minutes = (endMs - startMs) / MINUTE;
+  if (minutes < rules.minDurationMinutes) {
+    throw ruleError(Rule.minDuration, `a booking lasts at least ${rules.minDurationMinutes} minutes`, {
+      minDurationMinutes: rules.minDurationMinutes,
+    });
+  }
+  if (minutes > rules.maxDurationMinutes) {
+    throw ruleError(Rule.maxDuration, `a booking lasts at most ${rules.maxDurationMinutes} minutes`, {
+      maxDurationMinutes: rules.maxDurationMinutes,
+    });
+  }
+  if (startMs < floorToSlot(nowMs, rules.slotMinutes)) {
+    throw ruleError(Rule.inThePast, 'the booking would start in the past');
+  }
+  if (startMs > nowMs + rules.maxDaysAhead * 24 * 3600_000) {
+    throw ruleError(Rule.maxDaysAhead, `bookings open at most ${rules.maxDaysAhead} days ahead`, {
+      maxDaysAhead: rules.maxDaysAhead,
+    });
+  }
+  if (!fitsOpeningHours(startMs, endMs, branch.timezone, branch.hours)) {
+    throw ruleError(Rule.openingHours, 'the branch is not open for the whole booking', { timezone: branch.timezone });
+  }
+}
+
+/** The local days and weeks (as [start, end) instants) a booking touches, for the quotas. */
+export function quotaPeriods(w: BookingWindow, timeZone: string): { days: Array<[number, number]>; weeks: Array<[number, number]> } {
+  const days: Array<[number, number]> = [];
+  const weeks: Array<[number, number]> = [];
+  for (let d = localDayStart(w.startMs, timeZone); d < w.endMs; ) {
+    const next = localDayStart(d + 12 * 3600_000, timeZone, 1);
+    days.push([d, next]);
+    d = next;
+  }
+  for (const [dayStart] of days) {
+    const ws = localWeekStart(dayStart + 12 * 3600_000, timeZone);
+    if (!weeks.some(([s]) => s === ws)) weeks.push([ws, localWeekStart(ws + 12 * 3600_000, timeZone, 1)]);
+  }
+  return { days, weeks };
+}

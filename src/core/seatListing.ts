@@ -1,0 +1,219 @@
+// seats.list (DESIGN §2), the hottest read: one SQL statement per call, prepared by name so
+// PostgreSQL parses and plans it once per connection, and the serialised answer cached per
+// (filter, window, current slot) until a change in that branch invalidates it.
+//
+// Why a cache is safe here: a listing depends on the clock only through `live` (what covers
+// now) and the default window (the current slot and the hour after it). Bookings start and
+// end on slot boundaries (check-out rounds its end up to one), so within one slot the answer
+// changes only when a reservation or a seat changes, and every such change is announced on the
+// core event sink after it commits. A booking's reply is sent after that announcement, so the
+// very next search sees it (freshness). Events from other instances must reach `invalidate`
+// too (the event bus wires that).
+//
+// Invalidation is by generation, not by deleting entries: each branch has a counter bumped by
+// its events, and a global counter bumped by every event. An entry records the counter that
+// was current when its query began; a query during which any event arrived is not stored, so
+// a listing read before a commit can never be cached after that commit's invalidation.
+import type pg from 'pg';
+import { mapDbError } from '../db/errors.js';
+import type { Clock } from './clock.js';
+import type { CoreEvent } from './events.js';
+import { liveStateSql, ACTIVE_STATUSES_SQL, type LiveState } from './liveState.js';
+import { floorToSlot, type RulesConfig } from './rules.js';
+
+export interface SeatFilter {
+  seatId?: number;
+  branchId?: number;
+  branchName?: string;
+  area?: string;
+  hasPower?: boolean;
+  hasMonitor?: boolean;
+  availableOnly?: boolean;
+  startMs?: number;
+  endMs?: number;
+}
+
+export interface SeatWire {
+  id: number;
+  branch: string;
+  area: string;
+  label: string;
+  hasPower: boolean;
+  hasMonitor: boolean;
+  status: 'IN_SERVICE' | 'OUT_OF_SERVICE';
+  available: boolean;
+  live: LiveState;
+}
+
+interface SeatRow {
+  id: number;
+  branch_id: number;
+  branch: string;
+  area: string;
+  label: string;
+  has_power: boolean;
+  has_monitor: boolean;
+  status: 'IN_SERVICE' | 'OUT_OF_SERVICE';
+  available: boolean;
+  live: LiveState;
+}
+
+export interface SeatListingOptions {
+  db: pg.Pool;
+  clock: Clock;
+  rules: RulesConfig;
+  cache: { enabled: boolean; maxEntries: number };
+}
+
+interface CacheEntry {
+  json: string;
+  /** The branch whose events invalidate this entry; null: any event does. */
+  scope: number | null;
+  gen: number;
+}
+
+const HOUR = 3600_000;
+
+// Filters present → bit in the statement name, so each combination gets its own prepared
+// statement and a plan that uses the right index (no `$1 IS NULL OR …` generic plans).
+const FILTERS = [
+  ['seatId', 's.id', 'int'],
+  ['branchId', 's.branch_id', 'int'],
+  ['branchName', 'b.name', 'text'],
+  ['area', 's.area', 'text'],
+  ['hasPower', 's.has_power', 'boolean'],
+  ['hasMonitor', 's.has_monitor', 'boolean'],
+] as const;
+
+export class SeatListing {
+  private readonly statements = new Map<number, string>();
+  private readonly cache = new Map<string, CacheEntry>();
+  private readonly branchGen = new Map<number, number>();
+  private globalGen = 0;
+  /** Counters for server.stats and the tests. */
+  readonly stats = { hits: 0, misses: 0, invalidations: 0 };
+
+  constructor(private readonly opts: SeatListingOptions) {}
+
+  /** The window a listing is computed for: the given one, else the current slot + 1 h. */
+  window(filter: SeatFilter): { startMs: number; endMs: number } {
+    const startMs = filter.startMs ?? floorToSlot(this.opts.clock.now(), this.opts.rules.slotMinutes);
+    return { startMs, endMs: filter.endMs ?? startMs + HOUR };
+  }
+
+  /** The listing as JSON text (an array of SeatWire), from the cache when still valid. */
+  async listJson(filter: SeatFilter): Promise<string> {
+    const nowMs = this.opts.clock.now();
+    const { startMs, endMs } = this.window(filter);
+    if (!this.opts.cache.enabled || filter.seatId !== undefined) {
+      return JSON.stringify((await this.rows(filter, startMs, endMs, nowMs)).map(seatToWire));
+    }
+    const slot = floorToSlot(nowMs, this.opts.rules.slotMinutes);
+    const key = `${filter.branchId ?? ''}|${filter.branchName ?? ''}|${filter.area ?? ''}|${flag(filter.hasPower)}|${flag(filter.hasMonitor)}|${filter.availableOnly ? 1 : 0}|${startMs}|${endMs}|${slot}`;
+    const hit = this.cache.get(key);
+    if (hit && hit.gen === (hit.scope === null ? this.globalGen : (this.branchGen.get(hit.scope) ?? 0))) {
+      this.stats.hits++;
+      return hit.json;
+    }
+    this.stats.misses++;
+    const genBefore = this.globalGen;
+    const rows = await this.rows(filter, startMs, endMs, nowMs);
+    const json = JSON.stringify(rows.map(seatToWire));
+    if (this.globalGen === genBefore) {
+      // An empty listing by branch name says nothing about which branch it is: any event may
+      // change it (a cancel makes a seat available), so it is scoped to all.
+      const scope = filter.branchId ?? (filter.branchName !== undefined && rows[0] ? rows[0].branch_id : null);
+      const gen = scope === null ? this.globalGen : (this.branchGen.get(scope) ?? 0);
+      if (this.cache.size >= this.opts.cache.maxEntries) {
+        const oldest = this.cache.keys().next();
+        if (!oldest.done) this.cache.delete(oldest.value);
+      }
+      this.cache.set(key, { json, scope, gen });
+    }
+    return json;
+  }
+
+  /** One seat as seats.get shows it, or null. */
+  async get(seatId: number): Promise<SeatWire | null> {
+    const { startMs, endMs } = this.window({});
+    const rows = await this.rows({ seatId }, startMs, endMs, this.opts.clock.now());
+    return rows[0] ? seatToWire(rows[0]) : null;
+  }
+
+  /** Forgets every listing that involves the branch. */
+  invalidate(branchId: number): void {
+    this.globalGen++;
+    this.branchGen.set(branchId, (this.branchGen.get(branchId) ?? 0) + 1);
+    this.stats.invalidations++;
+  }
+
+  /** Wire to the core event sink: reservation and seat changes invalidate their branch. */
+  onCoreEvent = (event: CoreEvent): void => {
+    if (event.type === 'reservation') this.invalidate(event.reservation.branchId);
+    else if (event.type === 'seatStatus') this.invalidate(event.branchId);
+  };
+
+  private async rows(filter: SeatFilter, startMs: number, endMs: number, nowMs: number): Promise<SeatRow[]> {
+    let mask = 0;
+    const values: unknown[] = [new Date(startMs), new Date(endMs), new Date(nowMs)];
+    FILTERS.forEach(([field], i) => {
+      const v = filter[field];
+      if (v !== undefined) {
+        mask |= 1 << i;
+        values.push(v);
+      }
+    });
+    if (filter.availableOnly) mask |= 1 << FILTERS.length;
+    try {
+      const res = await this.opts.db.query<SeatRow>({ name: `carrel.seats.list.${mask}`, text: this.statementText(mask), values });
+      return res.rows;
+    } catch (err) {
+      throw mapDbError(err);
+    }
+  }
+
+  private statementText(mask: number): string {
+    let text = this.statements.get(mask);
+    if (text) return text;
+    const where: string[] = [];
+    let n = 4;
+    FILTERS.forEach(([, column, type], i) => {
+      if (mask & (1 << i)) where.push(`${column} = $${n++}::${type}`);
+    });
+    const availableOnly = (mask & (1 << FILTERS.length)) !== 0;
+    // A window is available when booking exactly it would pass the exclusion constraint:
+    // no active hold overlaps it extended by the branch's own cleaning buffer.
+    text = `SELECT * FROM (
+      SELECT s.id, s.branch_id, b.name AS branch, s.area, s.label, s.has_power, s.has_monitor, s.status,
+        s.status = 'IN_SERVICE' AND NOT EXISTS (
+          SELECT 1 FROM reservations r
+          WHERE r.seat_id = s.id AND r.status IN ${ACTIVE_STATUSES_SQL}
+            AND r.hold && tstzrange($1::timestamptz, $2::timestamptz + make_interval(mins => b.padding_minutes))
+        ) AS available,
+        ${liveStateSql('$3', this.opts.rules)} AS live
+      FROM seats s JOIN branches b ON b.id = s.branch_id
+      ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    ) x ${availableOnly ? 'WHERE x.available' : ''}
+    ORDER BY x.id`;
+    this.statements.set(mask, text);
+    return text;
+  }
+}
+
+function flag(v: boolean | undefined): string {
+  return v === undefined ? '' : v ? '1' : '0';
+}
+
+function seatToWire(r: SeatRow): SeatWire {
+  return {
+    id: r.id,
+    branch: r.branch,
+    area: r.area,
+    label: r.label,
+    hasPower: r.has_power,
+    hasMonitor: r.has_monitor,
+    status: r.status,
+    available: r.available,
+    live: r.live,
+  };
+}

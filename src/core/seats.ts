@@ -1,0 +1,206 @@
+// Branches and seats (DESIGN §2 discovery, admin): the branch list with live counts, a seat's
+// booked intervals, and the two admin changes (seat in/out of service, opening hours). Listing
+// seats is seatListing.ts, because it is the hot path and carries a cache.
+import type pg from 'pg';
+import { CarrelError, ErrorCode } from '../errors.js';
+import { query } from '../db/pool.js';
+import type { Clock } from './clock.js';
+import type { CoreEventSink } from './events.js';
+import { ACTIVE_STATUSES_SQL, liveStateSql } from './liveState.js';
+import type { BranchHours, RulesConfig } from './rules.js';
+import type { SeatListing, SeatWire } from './seatListing.js';
+import { localDayStart, parseLocalDate, zonedInstant } from './zonedTime.js';
+
+export interface SeatCounts {
+  total: number;
+  free: number;
+  reserved: number;
+  occupied: number;
+  unavailable: number;
+}
+
+export interface BranchWire {
+  id: number;
+  name: string;
+  timezone: string;
+  hours: BranchHours;
+  paddingMinutes: number;
+  counts: SeatCounts;
+}
+
+/** What booking needs to know about a seat and its branch. */
+export interface SeatContext {
+  seatId: number;
+  branchId: number;
+  status: 'IN_SERVICE' | 'OUT_OF_SERVICE';
+  timezone: string;
+  hours: BranchHours;
+  paddingMinutes: number;
+}
+
+export interface SeatServiceOptions {
+  db: pg.Pool;
+  clock: Clock;
+  rules: RulesConfig;
+  events: CoreEventSink;
+  listing: SeatListing;
+}
+
+export type BranchRef = { id: number } | { name: string };
+
+interface BranchCountRow {
+  id: number;
+  name: string;
+  timezone: string;
+  hours: BranchHours;
+  padding_minutes: number;
+  total: number;
+  free: number;
+  reserved: number;
+  occupied: number;
+  unavailable: number;
+}
+
+/** A day or window asked of seats.availability is at most this long. */
+export const MAX_AVAILABILITY_WINDOW_MS = 31 * 24 * 3600_000;
+
+export class SeatService {
+  constructor(private readonly opts: SeatServiceOptions) {}
+
+  /**
+   * Every branch with its seats counted by live state — the one place that counts, so the
+   * live-seat model can replace the definition in one spot (liveState.ts).
+   */
+  async listBranches(ref?: BranchRef): Promise<BranchWire[]> {
+    const values: unknown[] = [new Date(this.opts.clock.now())];
+    let where = '';
+    if (ref) {
+      values.push('id' in ref ? ref.id : ref.name);
+      where = 'id' in ref ? 'WHERE b.id = $2' : 'WHERE b.name = $2';
+    }
+    const res = await query<BranchCountRow>(
+      this.opts.db,
+      `SELECT b.id, b.name, b.timezone, b.hours, b.padding_minutes,
+         count(s.id)::int AS total,
+         count(s.id) FILTER (WHERE l.live = 'free')::int AS free,
+         count(s.id) FILTER (WHERE l.live = 'reserved')::int AS reserved,
+         count(s.id) FILTER (WHERE l.live = 'occupied')::int AS occupied,
+         count(s.id) FILTER (WHERE l.live = 'unavailable')::int AS unavailable
+       FROM branches b
+       LEFT JOIN seats s ON s.branch_id = b.id
+       LEFT JOIN LATERAL (SELECT ${liveStateSql('$1', this.opts.rules)} AS live) l ON s.id IS NOT NULL
+       ${where}
+       GROUP BY b.id
+       ORDER BY b.id`,
+      values,
+    );
+    return res.rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      timezone: r.timezone,
+      hours: r.hours,
+      paddingMinutes: r.padding_minutes,
+      counts: { total: r.total, free: r.free, reserved: r.reserved, occupied: r.occupied, unavailable: r.unavailable },
+    }));
+  }
+
+  async getSeat(seatId: number): Promise<SeatWire> {
+    const seat = await this.opts.listing.get(seatId);
+    if (!seat) throw new CarrelError(ErrorCode.NOT_FOUND, `no seat ${seatId}`);
+    return seat;
+  }
+
+  async seatContext(seatId: number): Promise<SeatContext> {
+    const res = await query<{
+      id: number;
+      branch_id: number;
+      status: SeatContext['status'];
+      timezone: string;
+      hours: BranchHours;
+      padding_minutes: number;
+    }>(
+      this.opts.db,
+      `SELECT s.id, s.branch_id, s.status, b.timezone, b.hours, b.padding_minutes
+       FROM seats s JOIN branches b ON b.id = s.branch_id WHERE s.id = $1`,
+      [seatId],
+    );
+    const r = res.rows[0];
+    if (!r) throw new CarrelError(ErrorCode.NOT_FOUND, `no seat ${seatId}`);
+    return { seatId: r.id, branchId: r.branch_id, status: r.status, timezone: r.timezone, hours: r.hours, paddingMinutes: r.padding_minutes };
+  }
+
+  /**
+   * A seat's booked intervals in a window: a local day of the branch (default today there) or
+   * an explicit [start, end). The intervals are the holds — the booking plus the branch's
+   * cleaning buffer — because that is what another booking cannot overlap.
+   */
+  async availability(
+    seatId: number,
+    window: { date?: string } | { startMs: number; endMs: number },
+  ): Promise<{ seatId: number; start: string; end: string; booked: Array<{ start: string; end: string }> }> {
+    const seat = await this.seatContext(seatId);
+    let startMs: number;
+    let endMs: number;
+    if ('startMs' in window) {
+      ({ startMs, endMs } = window);
+      if (endMs <= startMs) throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'end must be after start');
+      if (endMs - startMs > MAX_AVAILABILITY_WINDOW_MS) {
+        throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'the window may span at most 31 days');
+      }
+    } else if (window.date !== undefined) {
+      const d = parseLocalDate(window.date);
+      if (!d) throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'date must be a real YYYY-MM-DD');
+      startMs = zonedInstant(d.year, d.month, d.day, 0, seat.timezone);
+      endMs = zonedInstant(d.year, d.month, d.day, 24 * 60, seat.timezone);
+    } else {
+      startMs = localDayStart(this.opts.clock.now(), seat.timezone);
+      endMs = localDayStart(startMs + 12 * 3600_000, seat.timezone, 1);
+    }
+    const res = await query<{ start_at: Date; end_at: Date }>(
+      this.opts.db,
+      `SELECT lower(hold) AS start_at, upper(hold) AS end_at FROM reservations
+       WHERE seat_id = $1 AND status IN ${ACTIVE_STATUSES_SQL} AND hold && tstzrange($2, $3)
+       ORDER BY lower(hold)`,
+      [seatId, new Date(startMs), new Date(endMs)],
+    );
+    return {
+      seatId,
+      start: new Date(startMs).toISOString(),
+      end: new Date(endMs).toISOString(),
+      booked: res.rows.map((r) => ({ start: r.start_at.toISOString(), end: r.end_at.toISOString() })),
+    };
+  }
+
+  /** admin.seats.setStatus: existing bookings stay; new ones are refused while out of service. */
+  async setSeatStatus(seatId: number, status: SeatContext['status']): Promise<SeatWire> {
+    const res = await query<{ id: number; branch_id: number }>(
+      this.opts.db,
+      'UPDATE seats SET status = $2 WHERE id = $1 RETURNING id, branch_id',
+      [seatId, status],
+    );
+    const row = res.rows[0];
+    if (!row) throw new CarrelError(ErrorCode.NOT_FOUND, `no seat ${seatId}`);
+    this.opts.events.emit({
+      type: 'seatStatus',
+      cause: 'admin',
+      seatId,
+      branchId: row.branch_id,
+      status,
+      at: new Date(this.opts.clock.now()).toISOString(),
+    });
+    return this.getSeat(seatId);
+  }
+
+  /** admin.branches.setHours: the hours object has been validated (rules.validateHours). */
+  async setBranchHours(ref: BranchRef, hours: BranchHours): Promise<BranchWire> {
+    const res = await query<{ id: number }>(
+      this.opts.db,
+      `UPDATE branches SET hours = $2::jsonb WHERE ${'id' in ref ? 'id = $1' : 'name = $1'} RETURNING id`,
+      ['id' in ref ? ref.id : ref.name, JSON.stringify(hours)],
+    );
+    const row = res.rows[0];
+    if (!row) throw new CarrelError(ErrorCode.NOT_FOUND, `no branch ${'id' in ref ? ref.id : JSON.stringify(ref.name)}`);
+    const [branch] = await this.listBranches({ id: row.id });
+    return branch!;
+  }
+}

@@ -1,0 +1,106 @@
+// Wall-clock arithmetic in a branch's IANA time zone, with nothing but Intl: opening hours,
+// "today" and quota days are local to the branch (DESIGN §3), while every stored time is an
+// instant. Formatters are cached per zone because constructing one costs far more than using it.
+
+export interface LocalParts {
+  year: number;
+  month: number; // 1-12
+  day: number;
+  hour: number;
+  minute: number;
+  second: number;
+  /** 0 = Sunday … 6 = Saturday, like Date#getUTCDay. */
+  weekday: number;
+}
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+const WEEKDAYS: Record<string, number> = { Sun: 0, Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6 };
+
+function formatter(timeZone: string): Intl.DateTimeFormat {
+  let f = formatters.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      weekday: 'short',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    });
+    formatters.set(timeZone, f);
+  }
+  return f;
+}
+
+/** True when the runtime knows the zone (branch rows are checked before use). */
+export function isValidTimeZone(timeZone: string): boolean {
+  try {
+    formatter(timeZone);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The wall-clock reading of instant `ms` in `timeZone`. */
+export function localParts(ms: number, timeZone: string): LocalParts {
+  const parts: Record<string, string> = {};
+  for (const p of formatter(timeZone).formatToParts(new Date(ms))) parts[p.type] = p.value;
+  return {
+    year: Number(parts.year),
+    month: Number(parts.month),
+    day: Number(parts.day),
+    hour: Number(parts.hour),
+    minute: Number(parts.minute),
+    second: Number(parts.second),
+    weekday: WEEKDAYS[parts.weekday ?? ''] ?? 0,
+  };
+}
+
+/** Offset of the zone from UTC at instant ms, in ms (New York in winter: -5 h). */
+function offsetAt(ms: number, timeZone: string): number {
+  const p = localParts(ms, timeZone);
+  const asUtc = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
+  return asUtc - (ms - (ms % 1000 + 1000) % 1000);
+}
+
+/**
+ * The instant at which the wall clock in `timeZone` reads the given date and minute of day
+ * (minuteOfDay may be 1440: midnight at the end of that day). A reading that a DST change
+ * skips or repeats maps to an instant within the change's hour; opening hours never sit there.
+ */
+export function zonedInstant(year: number, month: number, day: number, minuteOfDay: number, timeZone: string): number {
+  const wall = Date.UTC(year, month - 1, day) + minuteOfDay * 60_000;
+  const first = wall - offsetAt(wall, timeZone);
+  const second = wall - offsetAt(first, timeZone);
+  return Math.min(first, second);
+}
+
+/** Start of the local calendar day containing `ms`, plus `days` days. */
+export function localDayStart(ms: number, timeZone: string, days = 0): number {
+  const p = localParts(ms, timeZone);
+  const d = new Date(Date.UTC(p.year, p.month - 1, p.day + days));
+  return zonedInstant(d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), 0, timeZone);
+}
+
+/** Start of the local week (Monday 00:00) containing `ms`, plus `weeks` weeks. */
+export function localWeekStart(ms: number, timeZone: string, weeks = 0): number {
+  const p = localParts(ms, timeZone);
+  const sinceMonday = (p.weekday + 6) % 7;
+  return localDayStart(ms, timeZone, -sinceMonday + weeks * 7);
+}
+
+/** Parses YYYY-MM-DD (a real calendar date) into its parts, or null. */
+export function parseLocalDate(text: string): { year: number; month: number; day: number } | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
+  if (!m) return null;
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  const d = new Date(Date.UTC(year, month - 1, day));
+  if (d.getUTCFullYear() !== year || d.getUTCMonth() !== month - 1 || d.getUTCDate() !== day) return null;
+  return { year, month, day };
+}

@@ -1,0 +1,74 @@
+// auth.* (DESIGN §2): register, log in (the connection adopts the token), adopt a token, who am I.
+import { z } from 'zod';
+import { CarrelError, ErrorCode } from '../../errors.js';
+import type { TokenService } from '../../auth/tokens.js';
+import type { AccountService } from '../../core/accounts.js';
+import { defineMethod, type MethodDef } from '../registry.js';
+import { noArgs } from './system.js';
+
+export interface AuthDeps {
+  accounts: AccountService;
+  tokens: TokenService;
+}
+
+const studentId = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9._@-]+$/, 'may hold letters, digits and . _ @ - only');
+
+// bcrypt reads at most 72 bytes; a longer password would be silently truncated, so refuse it.
+const newPassword = z
+  .string()
+  .min(8, 'must be at least 8 characters')
+  .refine((p) => Buffer.byteLength(p, 'utf8') <= 72, 'must be at most 72 bytes');
+
+export function authMethods({ accounts, tokens }: AuthDeps): MethodDef<any>[] {
+  const currentUser = async (id: number) => {
+    const user = await accounts.getUser(id);
+    if (!user) throw new CarrelError(ErrorCode.UNAUTHENTICATED, 'the account no longer exists');
+    return user;
+  };
+  return [
+    defineMethod({
+      name: 'auth.register',
+      access: 'public',
+      args: z.strictObject({
+        studentId,
+        name: z.string().trim().min(1).max(128),
+        password: newPassword,
+      }),
+      summary: 'create a student account: {studentId, name, password} → {user}',
+      handler: async (input) => ({ user: await accounts.register(input) }),
+    }),
+    defineMethod({
+      name: 'auth.login',
+      access: 'public',
+      args: z.strictObject({ studentId: z.string().min(1).max(64), password: z.string().min(1).max(256) }),
+      summary: 'log in: {studentId, password} → {token, expiresAt, user}; this connection uses the token from now on',
+      handler: async ({ studentId: sid, password }, ctx) => {
+        const user = await accounts.verifyPassword(sid, password);
+        const { token, expiresAt } = tokens.issue(user);
+        ctx.adoptToken(token);
+        return { token, expiresAt, user };
+      },
+    }),
+    defineMethod({
+      name: 'auth.use',
+      access: 'public',
+      args: z.strictObject({ token: z.string().min(1).max(4096) }),
+      summary: 'make this connection use a token: {token} → {user}',
+      handler: async ({ token }, ctx) => {
+        const adopted = ctx.adoptToken(token);
+        return { user: await currentUser(adopted.id) };
+      },
+    }),
+    defineMethod({
+      name: 'auth.me',
+      access: 'user',
+      args: noArgs,
+      summary: 'who the token belongs to: {user} = {id, studentId, name, role}',
+      handler: async (_input, ctx) => ({ user: await currentUser(ctx.user!.id) }),
+    }),
+  ];
+}

@@ -1,0 +1,16 @@
+// branches.list (DESIGN §2): every branch with its opening hours and live seat counts.
+import type { SeatService } from '../../core/seats.js';
+import { defineMethod, type MethodDef } from '../registry.js';
+import { noArgs } from './system.js';
+
+export function branchMethods({ seats }: { seats: SeatService }): MethodDef<any>[] {
+  return [
+    defineMethod({
+      name: 'branches.list',
+      access: 'public',
+      args: noArgs,
+      summary: 'branches with hours and live counts {total, free, reserved, occupied, unavailable}',
+      handler: () => seats.listBranches(),
+    }),
+  ];
+}

@@ -1,0 +1,69 @@
+// reservations.* (DESIGN §2): book, read, cancel, check in and out — always as the caller;
+// someone else's reservation is NOT_FOUND, never visible.
+import { z } from 'zod';
+import type { ReservationService } from '../../core/reservations.js';
+import { MINE_MAX_LIMIT } from '../../core/reservations.js';
+import { defineMethod, type MethodContext, type MethodDef } from '../registry.js';
+import { idArg, instant, serialId } from './args.js';
+
+const caller = (ctx: MethodContext) => ({ id: ctx.user!.id, role: ctx.user!.role });
+
+export function reservationMethods({ reservations }: { reservations: ReservationService }): MethodDef<any>[] {
+  return [
+    defineMethod({
+      name: 'reservations.create',
+      access: 'user',
+      args: z.strictObject({
+        seatId: serialId,
+        start: instant,
+        end: instant,
+        idempotencyKey: z.string().min(1).max(128).optional(),
+      }),
+      summary: 'book a seat: {seatId, start, end, idempotencyKey?} → the reservation',
+      handler: ({ seatId, start, end, idempotencyKey }, ctx) =>
+        reservations.create(caller(ctx), { seatId, startMs: start, endMs: end, idempotencyKey }),
+    }),
+    defineMethod({
+      name: 'reservations.get',
+      access: 'user',
+      args: idArg,
+      summary: 'one of your reservations: {id}',
+      handler: ({ id }, ctx) => reservations.get(caller(ctx), id),
+    }),
+    defineMethod({
+      name: 'reservations.mine',
+      access: 'user',
+      args: z
+        .strictObject({
+          scope: z.enum(['upcoming', 'history']).default('upcoming'),
+          limit: z.number().int().min(1).max(MINE_MAX_LIMIT).default(20),
+          cursor: z.string().min(1).max(200).optional(),
+        })
+        .prefault({}),
+      summary: 'your reservations: {scope?: upcoming|history, limit?, cursor?} → {reservations, nextCursor}',
+      handler: ({ scope, limit, cursor }, ctx) => reservations.mine(ctx.user!.id, { scope, limit, cursor }),
+    }),
+    defineMethod({
+      name: 'reservations.cancel',
+      access: 'user',
+      args: idArg,
+      summary: 'cancel a confirmed reservation before it ends: {id}',
+      handler: ({ id }, ctx) => reservations.cancel(caller(ctx), id),
+    }),
+    defineMethod({
+      name: 'reservations.checkIn',
+      access: 'user',
+      args: idArg,
+      summary: 'check in inside the check-in window: {id}',
+      handler: ({ id }, ctx) => reservations.checkIn(caller(ctx), id),
+    }),
+    defineMethod({
+      name: 'reservations.checkOut',
+      access: 'user',
+      args: idArg,
+      summary: 'leave early: {id}; the rest of the booking becomes free',
+      handler: ({ id }, ctx) => reservations.checkOut(caller(ctx), id),
+    }),
+  ];
+}
+

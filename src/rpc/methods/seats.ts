@@ -1,0 +1,83 @@
+// seats.* (DESIGN §2): public reads. seats.list answers with the listing's cached JSON text
+// (RawJson), so a hot listing is neither re-queried nor re-serialised.
+import { z } from 'zod';
+import { CarrelError, ErrorCode } from '../../errors.js';
+import type { SeatListing } from '../../core/seatListing.js';
+import { MAX_AVAILABILITY_WINDOW_MS, type SeatService } from '../../core/seats.js';
+import { RawJson, defineMethod, type MethodDef } from '../registry.js';
+import { branchRef, instant, serialId } from './args.js';
+
+export interface SeatDeps {
+  seats: SeatService;
+  listing: SeatListing;
+}
+
+const listArgs = z
+  .strictObject({
+    branch: branchRef.optional(),
+    area: z.string().min(1).max(128).optional(),
+    hasPower: z.boolean().optional(),
+    hasMonitor: z.boolean().optional(),
+    availableOnly: z.boolean().optional(),
+    start: instant.optional(),
+    end: instant.optional(),
+  })
+  .optional();
+
+const availabilityArgs = z.strictObject({
+  seatId: serialId,
+  date: z.string().max(10).optional(),
+  start: instant.optional(),
+  end: instant.optional(),
+});
+
+export function seatMethods({ seats, listing }: SeatDeps): MethodDef<any>[] {
+  return [
+    defineMethod({
+      name: 'seats.list',
+      access: 'public',
+      args: listArgs,
+      summary: 'seats with filters {branch, area, hasPower, hasMonitor, availableOnly, start, end}; window defaults to now → +1 h',
+      handler: async (input) => {
+        const a = input ?? {};
+        const window = listing.window({ startMs: a.start, endMs: a.end });
+        if (window.endMs <= window.startMs) throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'end must be after start');
+        if (window.endMs - window.startMs > MAX_AVAILABILITY_WINDOW_MS) {
+          throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'the window may span at most 31 days');
+        }
+        const json = await listing.listJson({
+          ...(a.branch ? ('id' in a.branch ? { branchId: a.branch.id } : { branchName: a.branch.name }) : {}),
+          area: a.area,
+          hasPower: a.hasPower,
+          hasMonitor: a.hasMonitor,
+          availableOnly: a.availableOnly,
+          startMs: window.startMs,
+          endMs: window.endMs,
+        });
+        return new RawJson(json);
+      },
+    }),
+    defineMethod({
+      name: 'seats.get',
+      access: 'public',
+      args: z.strictObject({ id: serialId }),
+      summary: 'one seat as seats.list shows it: {id}',
+      handler: ({ id }) => seats.getSeat(id),
+    }),
+    defineMethod({
+      name: 'seats.availability',
+      access: 'public',
+      args: availabilityArgs,
+      summary: "a seat's booked intervals: {seatId, date?} (the branch's local day, default today) or {seatId, start, end}",
+      handler: ({ seatId, date, start, end }) => {
+        if (start !== undefined || end !== undefined) {
+          if (start === undefined || end === undefined || date !== undefined) {
+            throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'give either date, or both start and end');
+          }
+          return seats.availability(seatId, { startMs: start, endMs: end });
+        }
+        return seats.availability(seatId, { date });
+      },
+    }),
+  ];
+}

@@ -1,0 +1,376 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { RpcClient } from '../../clients/rpcClient.js';
+import { FakeClock } from '../../src/core/clock.js';
+import type { CoreEvent } from '../../src/core/events.js';
+import type { FreedSlot } from '../../src/core/reservations.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+import { MONDAY_10_NY, connect, errorOf, iso, makeUsers, seatIdOf, type TestUser } from '../support/core.js';
+
+interface Reservation {
+  id: number;
+  seatId: number;
+  userId: number;
+  start: string;
+  end: string;
+  status: string;
+  createdAt: string;
+  checkedInAt?: string;
+}
+
+const T0 = MONDAY_10_NY;
+const clock = new FakeClock(Date.parse(T0));
+let t: TestServer;
+let users: TestUser[];
+let admin: TestUser;
+const clients: RpcClient[] = [];
+const events: CoreEvent[] = [];
+const freed: FreedSlot[] = [];
+let seq = 0;
+
+beforeAll(async () => {
+  t = await startTestServer({ rules: { dailyQuotaMinutes: 300, weeklyQuotaMinutes: 600 } }, { clock });
+  t.server.coreEvents.on((e) => events.push(e));
+  t.server.reservations.onSlotFreed = async (slot) => {
+    freed.push(slot);
+  };
+  users = await makeUsers(t, 8, 'res');
+  admin = (await makeUsers(t, 1, 'res-admin', 'admin'))[0]!;
+});
+afterEach(() => clock.set(T0));
+afterAll(async () => {
+  for (const c of clients) c.close();
+  await t.close();
+});
+
+/** A client for a fresh user of its own, so the per-user limits of one test do not leak into the next. */
+async function as(user?: TestUser): Promise<RpcClient> {
+  const u = user ?? (await makeUsers(t, 1, `r${seq++}`))[0]!;
+  const c = await connect(t, u);
+  clients.push(c);
+  return c;
+}
+
+const book = (c: RpcClient, seatId: number, fromMin: number, toMin: number, extra: Record<string, unknown> = {}) =>
+  c.call<Reservation>('reservations.create', { seatId, start: iso(T0, fromMin), end: iso(T0, toMin), ...extra });
+
+describe('reservations.create', () => {
+  it('books a seat: the reservation comes back, is stored once and announced after commit', async () => {
+    const c = await as(users[0]);
+    const seat = await seatIdOf(t, 'Q-01');
+    events.length = 0;
+    const r = await book(c, seat, 0, 60);
+    expect(r).toEqual({
+      id: expect.any(Number),
+      seatId: seat,
+      userId: users[0]!.id,
+      start: T0,
+      end: iso(T0, 60),
+      status: 'CONFIRMED',
+      createdAt: T0,
+    });
+    const rows = await t.db.pool.query('SELECT status, lower(hold) = lower(during) AS aligned FROM reservations WHERE id = $1', [r.id]);
+    expect(rows.rows).toEqual([{ status: 'CONFIRMED', aligned: true }]);
+    expect(events).toEqual([
+      {
+        type: 'reservation',
+        cause: 'reservation.created',
+        reservation: { id: r.id, seatId: seat, branchId: expect.any(Number), userId: users[0]!.id, start: T0, end: iso(T0, 60), status: 'CONFIRMED' },
+        at: T0,
+      },
+    ]);
+  });
+
+  it('lets back-to-back bookings both succeed and refuses an overlap with CONFLICT naming the clash', async () => {
+    const seat = await seatIdOf(t, 'Q-02');
+    const a = await as();
+    const b = await as();
+    await book(a, seat, 60, 120);
+    await expect(book(b, seat, 120, 180)).resolves.toMatchObject({ status: 'CONFIRMED' });
+    const err = await errorOf(book(b, seat, 90, 150, {}));
+    expect(err.code).toBe('CONFLICT');
+    expect(err.details?.conflict).toEqual({ start: iso(T0, 60), end: iso(T0, 120) });
+  });
+
+  it("blocks the branch's cleaning padding after a booking, and says so in the conflict", async () => {
+    await t.db.pool.query("UPDATE branches SET padding_minutes = 15 WHERE name = 'Engineering Library'");
+    try {
+      const seat = await seatIdOf(t, 'C-01', 'Engineering Library');
+      const a = await as();
+      const b = await as();
+      await book(a, seat, 0, 60);
+      const err = await errorOf(book(b, seat, 60, 120));
+      expect(err.code).toBe('CONFLICT');
+      expect(err.details?.conflict).toEqual({ start: T0, end: iso(T0, 75) });
+      await expect(book(b, seat, 75, 135)).resolves.toMatchObject({ status: 'CONFIRMED' });
+      // The new booking's own padding keeps it from ending right where another begins.
+      await book(a, seat, 240, 300);
+      const before = await errorOf(book(b, seat, 180, 240));
+      expect(before.code).toBe('CONFLICT');
+      expect(before.details?.conflict).toEqual({ start: iso(T0, 240), end: iso(T0, 315) });
+    } finally {
+      await t.db.pool.query("UPDATE branches SET padding_minutes = 0 WHERE name = 'Engineering Library'");
+    }
+  });
+
+  it('answers a retried create with the same idempotencyKey with the same reservation, once', async () => {
+    const c = await as();
+    const seat = await seatIdOf(t, 'Q-03');
+    const first = await book(c, seat, 0, 60, { idempotencyKey: 'k-1' });
+    const again = await book(c, seat, 0, 60, { idempotencyKey: 'k-1' });
+    expect(again).toEqual(first);
+    // Even after the slot has started and the rules would now refuse a new booking.
+    clock.advance(40 * 60_000);
+    expect(await book(c, seat, 0, 60, { idempotencyKey: 'k-1' })).toEqual(first);
+    const count = await t.db.pool.query("SELECT count(*)::int AS n FROM reservations WHERE idempotency_key = 'k-1'");
+    expect(count.rows[0].n).toBe(1);
+    const reused = await errorOf(book(c, await seatIdOf(t, 'Q-04'), 0, 60, { idempotencyKey: 'k-1' }));
+    expect(reused.code).toBe('FAILED_PRECONDITION');
+    expect(reused.details?.rule).toBe('idempotencyKeyReused');
+  });
+
+  it.each([
+    ['slotGranularity', 5, 65],
+    ['minDuration', 0, 15],
+    ['maxDuration', 0, 255],
+    ['inThePast', -30, 30],
+    ['maxDaysAhead', 15 * 24 * 60, 15 * 24 * 60 + 60],
+    ['openingHours', 13 * 60, 14 * 60], // 23:00-00:00 in New York
+  ])('refuses a booking that breaks %s with FAILED_PRECONDITION naming it', async (rule, from, to) => {
+    const c = await as();
+    const err = await errorOf(book(c, await seatIdOf(t, 'Q-05'), from, to));
+    expect(err.code).toBe('FAILED_PRECONDITION');
+    expect(err.details?.rule).toBe(rule);
+  });
+
+  it('lets a booking run past midnight in a branch open around the clock', async () => {
+    const c = await as();
+    const seat = await seatIdOf(t, 'C-02', 'Engineering Library');
+    // 23:00-01:00 in Chicago is 05:00Z-07:00Z the next day.
+    await expect(c.call('reservations.create', { seatId: seat, start: '2030-01-08T05:00:00Z', end: '2030-01-08T07:00:00Z' })).resolves.toMatchObject({
+      status: 'CONFIRMED',
+    });
+  });
+
+  it('limits a user to maxActivePerUser active reservations; a cancel makes room', async () => {
+    const c = await as();
+    const seats = await Promise.all(['R-01', 'R-02', 'R-03', 'R-04'].map((l) => seatIdOf(t, l)));
+    const made = [];
+    for (const [i, s] of seats.slice(0, 3).entries()) made.push(await book(c, s, 60 * i, 60 * i + 30));
+    const err = await errorOf(book(c, seats[3]!, 210, 240));
+    expect(err.code).toBe('FAILED_PRECONDITION');
+    expect(err.details).toMatchObject({ rule: 'maxActive', maxActivePerUser: 3 });
+    await c.call('reservations.cancel', { id: made[0]!.id });
+    await expect(book(c, seats[3]!, 210, 240)).resolves.toMatchObject({ status: 'CONFIRMED' });
+  });
+
+  it('enforces the daily quota in the branch time zone, counting completed time too', async () => {
+    const c = await as();
+    const seats = await Promise.all(['R-05', 'R-06', 'R-07'].map((l) => seatIdOf(t, l)));
+    await book(c, seats[0]!, 0, 240); // 4 h of the 5 h quota
+    const err = await errorOf(book(c, seats[1]!, 300, 420));
+    expect(err.details).toMatchObject({ rule: 'dailyQuota', quotaMinutes: 300, usedMinutes: 240 });
+    await expect(book(c, seats[1]!, 300, 360)).resolves.toMatchObject({ status: 'CONFIRMED' });
+    // The next local day starts fresh.
+    await expect(book(c, seats[2]!, 24 * 60, 24 * 60 + 120)).resolves.toMatchObject({ status: 'CONFIRMED' });
+  });
+
+  it('enforces the weekly quota across days of the same local week', async () => {
+    const c = await as();
+    const seat = await seatIdOf(t, 'R-08');
+    const day = 24 * 60;
+    // 600-minute week: 4 h Monday, 4 h Tuesday; then 3 h on Wednesday is over.
+    const mon = await book(c, seat, 0, 240);
+    const tue = await book(c, seat, day, day + 240);
+    const err = await errorOf(book(c, seat, 2 * day, 2 * day + 180));
+    expect(err.details).toMatchObject({ rule: 'weeklyQuota', quotaMinutes: 600, usedMinutes: 480 });
+    // Cancelled time does not count.
+    await c.call('reservations.cancel', { id: tue.id });
+    await expect(book(c, seat, 2 * day, 2 * day + 180)).resolves.toMatchObject({ status: 'CONFIRMED' });
+    expect(mon.status).toBe('CONFIRMED');
+  });
+
+  it.each([
+    [{ seatId: 999_999, start: T0, end: iso(T0, 60) }, 'NOT_FOUND'],
+    [{ seatId: 1, start: 'soon', end: iso(T0, 60) }, 'INVALID_ARGUMENT'],
+    [{ seatId: 1, start: T0 }, 'INVALID_ARGUMENT'],
+    [{ seatId: -1, start: T0, end: iso(T0, 60) }, 'INVALID_ARGUMENT'],
+    [{ seatId: 1, start: T0, end: iso(T0, 60), idempotencyKey: 'k'.repeat(129) }, 'INVALID_ARGUMENT'],
+  ])('reservations.create %j → %s', async (args, code) => {
+    const c = await as();
+    expect((await errorOf(c.call('reservations.create', args))).code).toBe(code);
+  });
+
+  it('needs a token', async () => {
+    const c = await connect(t);
+    clients.push(c);
+    expect((await errorOf(book(c, 1, 0, 60))).code).toBe('UNAUTHENTICATED');
+  });
+});
+
+describe('reading reservations', () => {
+  it('shows a reservation to its owner and admins only; to anyone else it does not exist', async () => {
+    const owner = await as();
+    const other = await as();
+    const boss = await as(admin);
+    const r = await book(owner, await seatIdOf(t, 'G-01'), 0, 60);
+    expect(await owner.call('reservations.get', { id: r.id })).toEqual(r);
+    expect(await boss.call('reservations.get', { id: r.id })).toEqual(r);
+    const hidden = await errorOf(other.call('reservations.get', { id: r.id }));
+    expect(hidden.code).toBe('NOT_FOUND');
+    expect((await errorOf(other.call('reservations.get', { id: 99_999_999 }))).message).toBe(`NOT_FOUND: no reservation 99999999`);
+    expect(JSON.stringify(hidden)).not.toContain(String(r.seatId) + ',');
+    expect((await errorOf(other.call('reservations.cancel', { id: r.id }))).code).toBe('NOT_FOUND');
+    expect((await errorOf(other.call('reservations.checkIn', { id: r.id }))).code).toBe('NOT_FOUND');
+    expect((await errorOf(other.call('reservations.checkOut', { id: r.id }))).code).toBe('NOT_FOUND');
+    // Admins read, but transitions stay the owner's.
+    expect((await errorOf(boss.call('reservations.cancel', { id: r.id }))).code).toBe('NOT_FOUND');
+    expect(await owner.call('reservations.get', { id: r.id })).toMatchObject({ status: 'CONFIRMED' });
+    const mine = await other.call<{ reservations: Reservation[] }>('reservations.mine');
+    expect(mine.reservations).toEqual([]);
+  });
+
+  it('pages upcoming reservations soonest first and history latest first, with opaque cursors', async () => {
+    const c = await as();
+    const seat = await seatIdOf(t, 'G-02');
+    const made: Reservation[] = [];
+    for (let i = 0; i < 3; i++) made.push(await book(c, seat, 24 * 60 * i, 24 * 60 * i + 30));
+    const p1 = await c.call<{ reservations: Reservation[]; nextCursor: string | null }>('reservations.mine', { limit: 2 });
+    expect(p1.reservations.map((r) => r.id)).toEqual([made[0]!.id, made[1]!.id]);
+    expect(p1.nextCursor).toEqual(expect.any(String));
+    const p2 = await c.call<typeof p1>('reservations.mine', { limit: 2, cursor: p1.nextCursor });
+    expect(p2).toEqual({ reservations: [made[2]], nextCursor: null });
+    await c.call('reservations.cancel', { id: made[1]!.id });
+    clock.advance(60 * 60_000); // the first one has ended
+    const history = await c.call<typeof p1>('reservations.mine', { scope: 'history' });
+    expect(history.reservations.map((r) => [r.id, r.status])).toEqual([
+      [made[1]!.id, 'CANCELLED'],
+      [made[0]!.id, 'CONFIRMED'],
+    ]);
+    const upcoming = await c.call<typeof p1>('reservations.mine', { scope: 'upcoming' });
+    expect(upcoming.reservations.map((r) => r.id)).toEqual([made[2]!.id]);
+    expect((await errorOf(c.call('reservations.mine', { scope: 'history', cursor: p1.nextCursor }))).code).toBe('INVALID_ARGUMENT');
+    expect((await errorOf(c.call('reservations.mine', { cursor: 'bm9wZQ' }))).code).toBe('INVALID_ARGUMENT');
+    expect((await errorOf(c.call('reservations.mine', { limit: 101 }))).code).toBe('INVALID_ARGUMENT');
+    expect((await errorOf(c.call('reservations.mine', { scope: 'all' }))).code).toBe('INVALID_ARGUMENT');
+  });
+});
+
+describe('transitions', () => {
+  it('cancels a confirmed reservation once, frees the slot and tells the waitlist hook', async () => {
+    const c = await as();
+    const seat = await seatIdOf(t, 'G-03');
+    const r = await book(c, seat, 60, 120);
+    events.length = 0;
+    freed.length = 0;
+    const cancelled = await c.call<Reservation>('reservations.cancel', { id: r.id });
+    expect(cancelled).toMatchObject({ id: r.id, status: 'CANCELLED' });
+    expect(events.map((e) => e.type === 'reservation' && e.cause)).toEqual(['reservation.cancelled']);
+    expect(freed).toEqual([{ seatId: seat, branchId: expect.any(Number), start: new Date(iso(T0, 60)), end: new Date(iso(T0, 120)) }]);
+    const again = await errorOf(c.call('reservations.cancel', { id: r.id }));
+    expect(again.code).toBe('FAILED_PRECONDITION');
+    expect(again.details).toMatchObject({ rule: 'status', status: 'CANCELLED' });
+    await expect(book(await as(), seat, 60, 120)).resolves.toMatchObject({ status: 'CONFIRMED' });
+  });
+
+  it('refuses to cancel a reservation that has ended', async () => {
+    const c = await as();
+    const r = await book(c, await seatIdOf(t, 'G-04'), 0, 30);
+    clock.advance(30 * 60_000);
+    const err = await errorOf(c.call('reservations.cancel', { id: r.id }));
+    expect(err.details?.rule).toBe('ended');
+  });
+
+  it('checks in only inside the window: opens 15 min before start, closes 15 min after', async () => {
+    const c = await as();
+    const r = await book(c, await seatIdOf(t, 'G-07'), 60, 120);
+    clock.set(iso(T0, 44));
+    const early = await errorOf(c.call('reservations.checkIn', { id: r.id }));
+    expect(early.details).toMatchObject({ rule: 'checkInWindow', opensAt: iso(T0, 45), closesAt: iso(T0, 75) });
+    clock.set(iso(T0, 45));
+    const inside = await c.call<Reservation>('reservations.checkIn', { id: r.id });
+    expect(inside).toMatchObject({ status: 'CHECKED_IN', checkedInAt: iso(T0, 45) });
+    expect((await errorOf(c.call('reservations.checkIn', { id: r.id }))).details).toMatchObject({ rule: 'status', status: 'CHECKED_IN' });
+    const late = await book(c, await seatIdOf(t, 'G-08'), 60, 120);
+    clock.set(iso(T0, 75));
+    expect((await errorOf(c.call('reservations.checkIn', { id: late.id }))).details?.rule).toBe('checkInWindow');
+  });
+
+  it('checks out early: status COMPLETED, end rounded up to the slot, the rest bookable and offered', async () => {
+    const c = await as();
+    const seat = await seatIdOf(t, 'G-09');
+    const r = await book(c, seat, 0, 120);
+    expect((await errorOf(c.call('reservations.checkOut', { id: r.id }))).details).toMatchObject({ rule: 'status', status: 'CONFIRMED' });
+    await c.call('reservations.checkIn', { id: r.id });
+    clock.set(iso(T0, 37));
+    events.length = 0;
+    freed.length = 0;
+    const done = await c.call<Reservation>('reservations.checkOut', { id: r.id });
+    expect(done).toMatchObject({ status: 'COMPLETED', start: T0, end: iso(T0, 45) });
+    expect(events.map((e) => e.type === 'reservation' && e.cause)).toEqual(['checkOut']);
+    expect(freed).toEqual([{ seatId: seat, branchId: expect.any(Number), start: new Date(iso(T0, 45)), end: new Date(iso(T0, 120)) }]);
+    await expect(book(await as(), seat, 45, 120)).resolves.toMatchObject({ status: 'CONFIRMED' });
+    expect((await errorOf(c.call('reservations.checkOut', { id: r.id }))).details).toMatchObject({ rule: 'status', status: 'COMPLETED' });
+  });
+
+  it('keeps at least the first slot when checking out before the start', async () => {
+    const c = await as();
+    const r = await book(c, await seatIdOf(t, 'G-10'), 60, 120);
+    clock.set(iso(T0, 50));
+    await c.call('reservations.checkIn', { id: r.id });
+    const done = await c.call<Reservation>('reservations.checkOut', { id: r.id });
+    expect(done).toMatchObject({ status: 'COMPLETED', start: iso(T0, 60), end: iso(T0, 75) });
+  });
+
+  it('lets exactly one of a racing cancel and check-in win', async () => {
+    const owner = (await makeUsers(t, 1, 'race'))[0]!;
+    const [c1, c2] = [await as(owner), await as(owner)];
+    for (let i = 0; i < 5; i++) {
+      clock.set(T0);
+      const r = await book(c1, await seatIdOf(t, `G-1${i}`), 0, 60);
+      const outcomes = await Promise.allSettled([
+        c1.call('reservations.cancel', { id: r.id }),
+        c2.call('reservations.checkIn', { id: r.id }),
+      ]);
+      expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+      const loser = outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult;
+      expect(loser.reason.code).toBe('FAILED_PRECONDITION');
+      const final = await c1.call<Reservation>('reservations.get', { id: r.id });
+      expect(['CANCELLED', 'CHECKED_IN']).toContain(final.status);
+      if (final.status === 'CHECKED_IN') await c1.call('reservations.checkOut', { id: r.id });
+    }
+  });
+});
+
+describe('sensor hooks', () => {
+  it('checkInBySensor checks in the booking whose window holds the reading, and nothing else', async () => {
+    const c = await as();
+    const seat = await seatIdOf(t, 'Q-11');
+    const r = await book(c, seat, 60, 120);
+    const svc = t.server.reservations;
+    expect(await svc.checkInBySensor(seat, Date.parse(iso(T0, 30)))).toBeNull();
+    events.length = 0;
+    const fact = await svc.checkInBySensor(seat, Date.parse(iso(T0, 50)));
+    expect(fact).toMatchObject({ id: r.id, seatId: seat, status: 'CHECKED_IN' });
+    expect(events).toEqual([expect.objectContaining({ type: 'reservation', cause: 'checkIn', at: iso(T0, 50) })]);
+    expect(await svc.checkInBySensor(seat, Date.parse(iso(T0, 55)))).toBeNull();
+    expect(await c.call('reservations.get', { id: r.id })).toMatchObject({ status: 'CHECKED_IN', checkedInAt: iso(T0, 50) });
+  });
+
+  it('releaseBySensor checks out an abandoned seat, frees the rest and tells the owner', async () => {
+    const c = await as();
+    const seat = await seatIdOf(t, 'Q-12');
+    const r = await book(c, seat, 0, 120);
+    await c.call('reservations.checkIn', { id: r.id });
+    events.length = 0;
+    freed.length = 0;
+    const svc = t.server.reservations;
+    const fact = await svc.releaseBySensor(seat, Date.parse(iso(T0, 61)));
+    expect(fact).toMatchObject({ id: r.id, status: 'COMPLETED', end: iso(T0, 75) });
+    expect(events.map((e) => [e.type, 'cause' in e ? e.cause : e.type === 'personal' ? e.kind : ''])).toEqual([
+      ['reservation', 'checkOut'],
+      ['personal', 'released'],
+    ]);
+    expect(freed).toEqual([{ seatId: seat, branchId: expect.any(Number), start: new Date(iso(T0, 75)), end: new Date(iso(T0, 120)) }]);
+    expect(await svc.releaseBySensor(seat, Date.parse(iso(T0, 62)))).toBeNull();
+  });
+});

@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { CarrelError } from '../../src/errors.js';
+import { mapDbError, withRetry } from '../../src/db/errors.js';
+
+const pgError = (code: string, detail?: string) => Object.assign(new Error('db'), { code, detail });
+
+describe('database error mapping', () => {
+  it.each([
+    ['+00', '2030-01-07 15:00:00+00', '2030-01-07 16:15:00+00', '2030-01-07T15:00:00.000Z', '2030-01-07T16:15:00.000Z'],
+    ['-05', '2030-01-07 10:00:00-05', '2030-01-07 11:00:00-05', '2030-01-07T15:00:00.000Z', '2030-01-07T16:00:00.000Z'],
+    ['+05:30 with fractions', '2030-01-07 20:30:00.5+05:30', '2030-01-07 21:30:00+05:30', '2030-01-07T15:00:00.500Z', '2030-01-07T16:00:00.000Z'],
+  ])('turns 23P01 on the hold column into CONFLICT with the clashing interval (%s)', (_name, a, b, start, end) => {
+    const detail = `Key (seat_id, hold)=(12, ["${a}","${b}")) conflicts with existing key (seat_id, hold)=(12, ["${a}","${b}")).`;
+    const mapped = mapDbError(pgError('23P01', detail)) as CarrelError;
+    expect(mapped.toWire()).toEqual({
+      code: 'CONFLICT',
+      message: 'the seat is already booked for part of that time',
+      details: { conflict: { start, end } },
+    });
+  });
+
+  it('retries a deadlock and then answers CONFLICT, never the raw error', async () => {
+    let calls = 0;
+    const err = await withRetry(async () => {
+      calls++;
+      throw pgError('40P01');
+    }, 3).catch((e: unknown) => e);
+    expect(calls).toBe(3);
+    expect(err).toBeInstanceOf(CarrelError);
+    expect((err as CarrelError).code).toBe('CONFLICT');
+  });
+
+  it('returns the result once a retried deadlock clears', async () => {
+    let calls = 0;
+    const value = await withRetry(async () => {
+      if (++calls < 2) throw pgError('40P01');
+      return 'booked';
+    });
+    expect([value, calls]).toEqual(['booked', 2]);
+  });
+});
