@@ -15,16 +15,23 @@ import { systemMethods } from './rpc/methods/system.js';
 import { Listener } from './net/listener.js';
 import { ErrorCode } from './errors.js';
 import { VERSION } from './version.js';
+import type { EventBus } from './bus/bus.js';
+import { LocalBus } from './bus/localBus.js';
+import { Realtime } from './realtime.js';
 
 export interface ServerDeps {
   config: Readonly<Config>;
   log: Logger;
   db: pg.Pool;
   clock?: Clock;
+  /** The event bus; default: RedisBus when redis.url is set, else an in-process LocalBus. */
+  bus?: EventBus;
 }
 
 export interface BoundPorts {
   rpc: number;
+  sensor: number;
+  pubsub: number;
 }
 
 export class CarrelServer {
@@ -40,7 +47,9 @@ export class CarrelServer {
   readonly coreEvents: CoreEventFanout;
   private idleWaiters: Array<() => void> = [];
   private closing: Promise<void> | undefined;
-  ports: BoundPorts = { rpc: 0 };
+  /** Live seats: the sensor and subscriber ports, the live model, the hub and the bus (DESIGN §4-§6). */
+  readonly realtime: Realtime;
+  ports: BoundPorts = { rpc: 0, sensor: 0, pubsub: 0 };
 
   private constructor(private readonly deps: ServerDeps) {
     const { config, log } = deps;
@@ -53,6 +62,17 @@ export class CarrelServer {
       now: () => this.clock.now(),
     });
     this.registry.add(...systemMethods(() => this.info()));
+    this.realtime = new Realtime({
+      config,
+      log,
+      db: deps.db,
+      clock: this.clock,
+      tokens: this.tokens,
+      coreEvents: this.coreEvents,
+      bus: deps.bus ?? createBus(config, log, this.instanceId),
+      instanceId: this.instanceId,
+      autoTick: this.clock === systemClock,
+    });
 
     const dispatcher = new Dispatcher({
       registry: this.registry,
@@ -95,7 +115,8 @@ export class CarrelServer {
   static async start(deps: ServerDeps): Promise<CarrelServer> {
     const server = new CarrelServer(deps);
     try {
-      server.ports = { rpc: (await server.rpcListener.listen()).port };
+      const live = await server.realtime.start();
+      server.ports = { rpc: (await server.rpcListener.listen()).port, ...live };
     } catch (err) {
       await server.shutdown();
       throw err;
@@ -141,11 +162,13 @@ export class CarrelServer {
 
   private async doShutdown(): Promise<void> {
     const { log, config } = this.deps;
-    await this.rpcListener.stopAccepting();
+    await Promise.all([this.rpcListener.stopAccepting(), this.realtime.stopAccepting()]);
     for (const s of this.rpcSessions) s.conn.pauseReading();
     const drained = await this.waitForIdle(config.shutdown.graceMs);
     if (!drained) log.warn({ inFlight: this.inFlight }, 'shutdown grace ran out with requests in flight');
     this.rpcListener.closeAll();
+    // After the requests: their committed changes still reach subscribers and other instances.
+    await this.realtime.shutdown();
   }
 
   private waitForIdle(timeoutMs: number): Promise<boolean> {
@@ -165,4 +188,8 @@ export class CarrelServer {
     this.idleWaiters = [];
     for (const w of waiters) w();
   }
+}
+
+function createBus(_config: Readonly<Config>, _log: Logger, instanceId: string): EventBus {
+  return new LocalBus(undefined, instanceId);
 }
