@@ -16,7 +16,7 @@ import { Listener } from './net/listener.js';
 import { ErrorCode } from './errors.js';
 import { VERSION } from './version.js';
 import type { EventBus } from './bus/bus.js';
-import { LocalBus } from './bus/localBus.js';
+import { LocalBroker, LocalBus } from './bus/localBus.js';
 import { Realtime } from './realtime.js';
 
 export interface ServerDeps {
@@ -190,6 +190,6 @@ export class CarrelServer {
   }
 }
 
-function createBus(_config: Readonly<Config>, _log: Logger, instanceId: string): EventBus {
-  return new LocalBus(undefined, instanceId);
+function createBus(config: Readonly<Config>, _log: Logger, instanceId: string): EventBus {
+  return new LocalBus(new LocalBroker(config.pubsub.retainEvents), instanceId);
 }
