@@ -17,6 +17,7 @@ import { ErrorCode } from './errors.js';
 import { VERSION } from './version.js';
 import type { EventBus } from './bus/bus.js';
 import { LocalBroker, LocalBus } from './bus/localBus.js';
+import { RedisBus } from './bus/redisBus.js';
 import { Realtime } from './realtime.js';
 
 export interface ServerDeps {
@@ -190,6 +191,15 @@ export class CarrelServer {
   }
 }
 
-function createBus(config: Readonly<Config>, _log: Logger, instanceId: string): EventBus {
-  return new LocalBus(new LocalBroker(config.pubsub.retainEvents), instanceId);
+function createBus(config: Readonly<Config>, log: Logger, instanceId: string): EventBus {
+  if (config.redis.url === null) return new LocalBus(new LocalBroker(config.pubsub.retainEvents), instanceId);
+  return new RedisBus({
+    url: config.redis.url,
+    keyPrefix: config.redis.keyPrefix,
+    retainEvents: config.pubsub.retainEvents,
+    offlineQueueMax: config.redis.offlineQueueMax,
+    connectTimeoutMs: config.redis.connectTimeoutMs,
+    instanceId,
+    log,
+  });
 }
