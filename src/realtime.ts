@@ -169,6 +169,11 @@ export class Realtime {
     return { sensor: sensor.port, pubsub: pubsub.port };
   }
 
+  /** The bus's health and counters (connected, queued while Redis is away, drops). */
+  busStats() {
+    return this.deps.bus.stats();
+  }
+
   get live(): LiveSeats {
     if (!this.model) throw new Error('the live model is not loaded yet');
     return this.model;
