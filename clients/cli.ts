@@ -1,10 +1,23 @@
 // The client subcommands of `carrel` (DESIGN §8): talk to a running server over the RPC port.
 import type { Command } from 'commander';
+import { Option } from 'commander';
 import { RpcClient, parseServer } from './rpcClient.js';
 import { registerWaitlistCommands } from './waitlistCommands.js';
-
 import { TokenStore } from './tokenStore.js';
 import { DEFAULT_SERVER, registerUserCommands } from './userCommands.js';
+import { simulate, type Pattern } from './sensorSim.js';
+import { watch } from './watch.js';
+
+const DEFAULT_SENSOR_SERVER = process.env.CARREL_SENSOR_SERVER ?? '127.0.0.1:9001';
+const DEFAULT_PUBSUB_SERVER = process.env.CARREL_PUBSUB_SERVER ?? '127.0.0.1:9002';
+
+function positive(name: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw Object.assign(new Error(`${name} must be a positive number, not ${v}`), { exitCode: 2 });
+    return n;
+  };
+}
 
 export function registerClientCommands(program: Command): void {
   registerWaitlistCommands(program);
@@ -41,4 +54,46 @@ export function registerClientCommands(program: Command): void {
       }
     });
   registerUserCommands(program);
+
+  const sensors = program.command('sensors').description('occupancy sensor tools');
+  sensors
+    .command('simulate')
+    .description('act as a sensor gateway: stream occupancy readings for a branch or N seats (reconnects and resends)')
+    .option('-s, --server <host:port>', 'the sensor port', DEFAULT_SENSOR_SERVER)
+    .option('-b, --branch <name>', 'simulate every seat of this branch (seat ids come from the subscriber port)')
+    .option('--pubsub <host:port>', 'the subscriber port used to list the branch\'s seats (default: sensor host, port 9002)')
+    .option('-n, --seats <n>', 'simulate seat ids 1..n (without --branch)', positive('--seats'), 50)
+    .option('-r, --rate <readings/s>', 'readings per second', positive('--rate'), 20)
+    .addOption(new Option('-p, --pattern <pattern>', 'arrivals/departures').choices(['random', 'lecture-break']).default('random'))
+    .option('--period <seconds>', 'length of one lecture-break cycle (the break is its last fifth)', positive('--period'), 60)
+    .option('-d, --duration <seconds>', 'stop after this long (default: until Ctrl-C)', positive('--duration'))
+    .option('-k, --key <key>', 'sensor key', 'dev-sensor-key')
+    .option('--sensor-id <id>', 'this gateway\'s id', 'sim-gateway')
+    .action(async (o: { server: string; branch?: string; pubsub?: string; seats: number; rate: number; pattern: Pattern; period: number; duration?: number; key: string; sensorId: string }) => {
+      const stats = await simulate({
+        server: o.server,
+        pubsub: o.pubsub,
+        branch: o.branch,
+        seats: Math.floor(o.seats),
+        rate: o.rate,
+        pattern: o.pattern,
+        periodSec: o.period,
+        durationSec: o.duration,
+        key: o.key,
+        sensorId: o.sensorId,
+      });
+      process.stdout.write(`${JSON.stringify(stats)}\n`);
+    });
+
+  program
+    .command('watch')
+    .description('watch a branch live (or "*" for all): a seat map for people, --json for JSON lines; resumes after disconnects')
+    .argument('<branch>', 'branch name or id, or "*"')
+    .option('-s, --server <host:port>', 'the subscriber port', DEFAULT_PUBSUB_SERVER)
+    .option('--json', 'one JSON line per frame received', false)
+    .option('-t, --token <jwt>', 'also receive your personal events (waitlist offers, releases)')
+    .option('-d, --duration <seconds>', 'stop after this long', positive('--duration'))
+    .action(async (branch: string, o: { server: string; json: boolean; token?: string; duration?: number }) => {
+      await watch({ branch, server: o.server, json: o.json, token: o.token, durationSec: o.duration });
+    });
 }

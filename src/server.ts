@@ -27,16 +27,24 @@ import { adminMethods } from './rpc/methods/admin.js';
 import { Listener } from './net/listener.js';
 import { ErrorCode } from './errors.js';
 import { VERSION } from './version.js';
+import type { EventBus } from './bus/bus.js';
+import { LocalBroker, LocalBus } from './bus/localBus.js';
+import { RedisBus } from './bus/redisBus.js';
+import { Realtime } from './realtime.js';
 
 export interface ServerDeps {
   config: Readonly<Config>;
   log: Logger;
   db: pg.Pool;
   clock?: Clock;
+  /** The event bus; default: RedisBus when redis.url is set, else an in-process LocalBus. */
+  bus?: EventBus;
 }
 
 export interface BoundPorts {
   rpc: number;
+  sensor: number;
+  pubsub: number;
 }
 
 export class CarrelServer {
@@ -62,7 +70,9 @@ export class CarrelServer {
   readonly reservations: ReservationService;
   private idleWaiters: Array<() => void> = [];
   private closing: Promise<void> | undefined;
-  ports: BoundPorts = { rpc: 0 };
+  /** Live seats: the sensor and subscriber ports, the live model, the hub and the bus (DESIGN §4-§6). */
+  readonly realtime: Realtime;
+  ports: BoundPorts = { rpc: 0, sensor: 0, pubsub: 0 };
 
   private constructor(private readonly deps: ServerDeps) {
     const { config, log } = deps;
@@ -102,6 +112,17 @@ export class CarrelServer {
       ...reservationMethods({ reservations: this.reservations }),
       ...adminMethods({ seats: this.seats }),
     );
+    this.realtime = new Realtime({
+      config,
+      log,
+      db: deps.db,
+      clock: this.clock,
+      tokens: this.tokens,
+      coreEvents: this.coreEvents,
+      bus: deps.bus ?? createBus(config, log, this.instanceId),
+      instanceId: this.instanceId,
+      autoTick: this.clock === systemClock,
+    });
 
     const dispatcher = new Dispatcher({
       registry: this.registry,
@@ -144,7 +165,8 @@ export class CarrelServer {
   static async start(deps: ServerDeps): Promise<CarrelServer> {
     const server = new CarrelServer(deps);
     try {
-      server.ports = { rpc: (await server.rpcListener.listen()).port };
+      const live = await server.realtime.start();
+      server.ports = { rpc: (await server.rpcListener.listen()).port, ...live };
       if (deps.config.lifecycle.enabled) server.lifecycle.start();
     } catch (err) {
       await server.shutdown();
@@ -194,11 +216,13 @@ export class CarrelServer {
     // The lifecycle stops first and its tick in progress is awaited: the caller closes the
     // pool right after shutdown resolves.
     await this.lifecycle.stop();
-    await this.rpcListener.stopAccepting();
+    await Promise.all([this.rpcListener.stopAccepting(), this.realtime.stopAccepting()]);
     for (const s of this.rpcSessions) s.conn.pauseReading();
     const drained = await this.waitForIdle(config.shutdown.graceMs);
     if (!drained) log.warn({ inFlight: this.inFlight }, 'shutdown grace ran out with requests in flight');
     this.rpcListener.closeAll();
+    // After the requests: their committed changes still reach subscribers and other instances.
+    await this.realtime.shutdown();
   }
 
   private waitForIdle(timeoutMs: number): Promise<boolean> {
@@ -218,4 +242,17 @@ export class CarrelServer {
     this.idleWaiters = [];
     for (const w of waiters) w();
   }
+}
+
+function createBus(config: Readonly<Config>, log: Logger, instanceId: string): EventBus {
+  if (config.redis.url === null) return new LocalBus(new LocalBroker(config.pubsub.retainEvents), instanceId);
+  return new RedisBus({
+    url: config.redis.url,
+    keyPrefix: config.redis.keyPrefix,
+    retainEvents: config.pubsub.retainEvents,
+    offlineQueueMax: config.redis.offlineQueueMax,
+    connectTimeoutMs: config.redis.connectTimeoutMs,
+    instanceId,
+    log,
+  });
 }

@@ -19,7 +19,8 @@ program
   .command('serve')
   .description('run the server: RPC, sensor and subscriber ports (embedded PostgreSQL without DATABASE_URL)')
   .addOption(new Option('-c, --config <file>', 'config file (default: $CARREL_CONFIG or ./config.json)'))
-  .action(async (opts: { config?: string }) => {
+  .addOption(new Option('-w, --workers <n>', 'cluster workers sharing the ports (more than 1 needs REDIS_URL)').argParser((v) => Number(v)))
+  .action(async (opts: { config?: string; workers?: number }) => {
     await serve(opts);
   });
 

@@ -1,19 +1,41 @@
 // `carrel serve`: opens the database (embedded when no DATABASE_URL), starts every port, prints
-// how to connect, and shuts down gracefully on SIGTERM/SIGINT (DESIGN §7).
+// how to connect, and shuts down gracefully on SIGTERM/SIGINT (DESIGN §7). With --workers N > 1
+// the process becomes a node:cluster primary: it migrates once, then forks N workers that share
+// the ports and talk through Redis (so N > 1 needs REDIS_URL).
+import cluster from 'node:cluster';
+import type { Config } from '../config/schema.js';
 import { loadConfig } from '../config/load.js';
 import { openDatabase } from '../db/database.js';
 import { createLogger } from '../obs/log.js';
-import { CarrelServer } from '../server.js';
+import { CarrelServer, type BoundPorts } from '../server.js';
+import { VERSION } from '../version.js';
 
 export interface ServeOptions {
   config?: string;
+  workers?: number;
+}
+
+interface UpMessage {
+  type: 'carrel:up';
+  ports: BoundPorts;
 }
 
 export async function serve(opts: ServeOptions): Promise<void> {
+  const workers = opts.workers ?? 1;
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
+    throw Object.assign(new Error(`--workers must be an integer from 1 to 64, not ${String(opts.workers)}`), { exitCode: 2 });
+  }
+  if (workers > 1 && cluster.isPrimary) return servePrimary(opts, workers);
+  return serveOne(opts);
+}
+
+async function serveOne(opts: ServeOptions): Promise<void> {
   const config = loadConfig({ file: opts.config });
   const log = createLogger(config.log.level);
   const started = performance.now();
-  const database = await openDatabase(config, log, { migrate: config.db.migrateOnStart, seedIfNew: true });
+  // A cluster worker's primary has migrated already and handed it DATABASE_URL.
+  const worker = cluster.isWorker;
+  const database = await openDatabase(config, log, { migrate: config.db.migrateOnStart && !worker, seedIfNew: !worker });
   let server: CarrelServer;
   try {
     server = await CarrelServer.start({ config, log, db: database.pool });
@@ -21,23 +43,12 @@ export async function serve(opts: ServeOptions): Promise<void> {
     await database.close();
     throw err;
   }
-  const host = config.host;
   log.info(
-    { ports: server.ports, db: database.embedded ? 'embedded' : 'external', startupMs: Math.round(performance.now() - started) },
+    { ports: server.ports, db: database.embedded ? 'embedded' : 'external', bus: config.redis.url ? 'redis' : 'local', startupMs: Math.round(performance.now() - started) },
     'carrel is up',
   );
-  const rpcAt = `${host}:${server.ports.rpc}`;
-  process.stderr.write(
-    [
-      '',
-      `carrel ${server.info().version} is up${database.embedded ? ' (embedded PostgreSQL)' : ''}`,
-      `  rpc      ${rpcAt}   framed JSON RPC`,
-      '',
-      `try:  npx carrel call PING${server.ports.rpc === 9000 ? '' : ` --server ${rpcAt}`}`,
-      '      npx carrel --help',
-      '',
-    ].join('\n'),
-  );
+  if (worker) process.send?.({ type: 'carrel:up', ports: server.ports } satisfies UpMessage);
+  else process.stderr.write(banner(config, server.ports, database.embedded ? ' (embedded PostgreSQL)' : ''));
 
   let stopping = false;
   const stop = (signal: string): void => {
@@ -58,4 +69,68 @@ export async function serve(opts: ServeOptions): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function servePrimary(opts: ServeOptions, workers: number): Promise<void> {
+  const config = loadConfig({ file: opts.config });
+  if (config.redis.url === null) {
+    throw Object.assign(
+      new Error(`--workers ${workers} needs Redis so the workers share events and sequence numbers: set REDIS_URL (or redis.url in the config)`),
+      { exitCode: 2 },
+    );
+  }
+  const log = createLogger(config.log.level);
+  // Migrate (and start the embedded PostgreSQL) once, here; the workers only connect.
+  const database = await openDatabase(config, log, { migrate: config.db.migrateOnStart, seedIfNew: true });
+  let stopping = false;
+  let announced = false;
+  const fork = (): void => {
+    const w = cluster.fork({ DATABASE_URL: database.url });
+    w.on('message', (m: UpMessage) => {
+      if (m?.type !== 'carrel:up' || announced) return;
+      announced = true;
+      process.stderr.write(banner(config, m.ports, `${database.embedded ? ' (embedded PostgreSQL)' : ''}, ${workers} workers over Redis`));
+    });
+  };
+  cluster.on('exit', (w, code, signal) => {
+    if (stopping) return;
+    log.error({ worker: w.process.pid, code, signal }, 'worker died; starting another');
+    setTimeout(fork, 1_000).unref();
+  });
+  for (let i = 0; i < workers; i++) fork();
+
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal, workers }, 'shutting down workers');
+    const hardStop = setTimeout(() => process.exit(1), config.shutdown.graceMs + 10_000);
+    hardStop.unref();
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
+    const waitAll = (): void => {
+      if (Object.keys(cluster.workers ?? {}).length > 0) return void setTimeout(waitAll, 50);
+      void database.close().then(() => process.exit(0));
+    };
+    waitAll();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+function banner(config: Readonly<Config>, ports: BoundPorts, note: string): string {
+  const host = config.host;
+  const at = (p: number) => `${host}:${p}`;
+  const flag = (p: number, dflt: number) => (p === dflt ? '' : ` --server ${at(p)}`);
+  return [
+    '',
+    `carrel ${VERSION} is up${note}`,
+    `  rpc      ${at(ports.rpc)}   framed JSON RPC`,
+    `  sensor   ${at(ports.sensor)}   occupancy sensors (key: sensors.keys / sensor_keys)`,
+    `  pubsub   ${at(ports.pubsub)}   live seat events for subscribers`,
+    '',
+    `try:  npx carrel call PING${flag(ports.rpc, 9000)}`,
+    `      npx carrel watch 'Main Library'${flag(ports.pubsub, 9002)}`,
+    `      npx carrel sensors simulate --branch 'Main Library'${flag(ports.sensor, 9001)}`,
+    '      npx carrel --help',
+    '',
+  ].join('\n');
 }

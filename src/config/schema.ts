@@ -48,6 +48,45 @@ export const configSchema = z.strictObject({
   redis: z
     .strictObject({
       url: z.string().min(1).nullable().default(null),
+      /** Prefix of every key carrel writes, so deployments (and test runs) can share a server. */
+      keyPrefix: z.string().min(1).max(64).default('carrel'),
+      /** Events kept for other instances while Redis is unreachable; past it the oldest go (counted). */
+      offlineQueueMax: positiveInt.default(10_000),
+      connectTimeoutMs: positiveInt.default(5_000),
+    })
+    .prefault({}),
+  // Occupancy sensors (DESIGN §4).
+  sensors: z
+    .strictObject({
+      /** Accepted sensor keys besides the sensor_keys table (stored there as SHA-256 digests). */
+      keys: z.array(z.string().min(8).max(256)).max(1000).default(['dev-sensor-key']),
+      offlineAfterMs: positiveInt.default(120_000),
+      releaseAfterMs: positiveInt.default(20 * 60_000),
+      autoCheckIn: z.boolean().default(true),
+      autoRelease: z.boolean().default(true),
+      flushEveryMs: positiveInt.default(1_000),
+      maxReadingsPerFrame: positiveInt.max(10_000).default(500),
+      /** A reading stamped further ahead of the server's clock than this is refused. */
+      maxClockSkewMs: ms.default(60_000),
+      /** The check-in window: opens this long before a booking starts … */
+      checkInOpensBeforeMinutes: z.number().int().min(0).max(240).default(15),
+      /** … and closes this long after it started. */
+      checkInGraceMinutes: z.number().int().min(0).max(240).default(15),
+    })
+    .prefault({}),
+  // Live seat subscribers (DESIGN §5).
+  pubsub: z
+    .strictObject({
+      /** Frames a subscriber may have queued behind a congested socket before the oldest is dropped. */
+      queueCapacity: positiveInt.max(1_000_000).default(1_024),
+      /** Unsent bytes in a subscriber's socket above which events queue instead of being written. */
+      highWaterBytes: positiveInt.default(256 * 1024),
+      /** Drops within dropWindowMs that mark a subscriber as a slow consumer and cut it off. */
+      maxDrops: positiveInt.default(1_000),
+      dropWindowMs: positiveInt.default(10_000),
+      summaryEveryMs: positiveInt.default(5_000),
+      /** Seat events kept per branch so `since` can resume. */
+      retainEvents: positiveInt.max(1_000_000).default(1_000),
     })
     .prefault({}),
   auth: z

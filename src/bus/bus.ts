@@ -1,0 +1,54 @@
+// The event bus between instances (DESIGN §6): one interface, two implementations — LocalBus
+// (in-process: one instance, or several sharing a LocalBroker in tests) and RedisBus (instances
+// sharing a Redis). Both are held to one contract suite (test/contract/bus.contract.ts).
+//
+// What travels:
+//   - seat changes, which the bus numbers (one seq per branch across all instances), retains for
+//     resuming, and delivers in seq order to every instance, the publisher included;
+//   - core facts (reservation changes, seat status, personal events), delivered to every OTHER
+//     instance so their live models and personal subscribers stay current.
+// A bus also drops a change whose state equals the branch's last published state of that seat,
+// so two instances noticing the same boundary (a booking starting) publish it once.
+import type { CoreEvent } from '../core/events.js';
+import type { SeatChange, SeatEvent } from '../core/liveSeats.js';
+import type { HistorySource } from '../pubsub/hub.js';
+
+export interface BusHandlers {
+  /** A numbered seat event, in seq order per branch; `quiet` = catch-up, apply without telling anyone. */
+  seat(ev: SeatEvent, quiet: boolean): void;
+  /** A core fact from another instance. */
+  fact(ev: CoreEvent): void;
+  /** The branch was numbered locally during an outage; adopt the bus's seq and resync subscribers. */
+  resync(branchId: number, seq: number): void;
+  /** The bus is back after an outage: facts from other instances may have been missed. */
+  reconnected(): void;
+}
+
+export interface BusStats {
+  kind: 'local' | 'redis';
+  connected: boolean;
+  published: number;
+  delivered: number;
+  deduplicated: number;
+  /** Events waiting to reach the other instances while the bus is down. */
+  queued: number;
+  /** Events dropped from that queue because it was full (redis.offlineQueueMax). */
+  dropped: number;
+  outages: number;
+}
+
+export interface EventBus extends HistorySource {
+  readonly kind: 'local' | 'redis';
+  /** Connects and returns each branch's current seq; deliveries start after it resolves. */
+  start(branchIds: number[], handlers: BusHandlers): Promise<Map<number, number>>;
+  /** Fire and forget: never waits, never throws. */
+  publishSeat(change: SeatChange): void;
+  publishFact(ev: CoreEvent): void;
+  stats(): BusStats;
+  close(): Promise<void>;
+}
+
+/** The key a bus compares to skip a change that repeats the last published state of a seat. */
+export function stateKey(change: Pick<SeatChange, 'state' | 'flags'>): string {
+  return `${change.state}|${change.flags}`;
+}

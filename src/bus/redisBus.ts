@@ -1,0 +1,362 @@
+// The bus between instances over Redis (DESIGN §6).
+//
+// Seat changes: one Lua script per change, atomically (1) skips it when the seat's last
+// published state is the same (two instances noticing one booking start publish it once),
+// (2) INCRs the branch's counter — one seq per branch across every instance — and (3) XADDs the
+// change to the branch's stream with the entry id `<seq>-0`, trimmed to about retainEvents. Every
+// instance reads all branch streams with XREAD BLOCK on a dedicated connection and delivers in
+// stream order, its own changes included, so all instances deliver the same events with the same
+// seqs in the same order; `since` resumes on any instance by XRANGE from `<since>-1`.
+// Why streams and not PUBLISH: the stream is both the ordered feed and the retained history, and
+// a reader that was away (a reconnect) continues from the last id it saw instead of losing events.
+//
+// Core facts (reservation changes, seat status, personal events) go by PUBLISH to the other
+// instances; a fact missed while disconnected is recovered by reloading bookings from
+// PostgreSQL, the truth, on reconnect.
+//
+// When Redis is unreachable, ioredis' offline queue is off, so nothing piles up inside it: this
+// instance numbers its own changes locally and delivers them to its own subscribers at once, and
+// keeps them (bounded by redis.offlineQueueMax, oldest dropped and counted) for the others. When
+// Redis is back: the counters are raised past any local seq, the queue is published, the events
+// the others published meanwhile are applied quietly, and each branch numbered locally is resynced
+// (its subscribers get a fresh snapshot with the shared seq).
+import { Redis } from 'ioredis';
+import type { CoreEvent } from '../core/events.js';
+import type { SeatChange, SeatEvent } from '../core/liveSeats.js';
+import type { Logger } from '../obs/log.js';
+import { stateKey, type BusHandlers, type BusStats, type EventBus } from './bus.js';
+
+export interface RedisBusOptions {
+  url: string;
+  keyPrefix: string;
+  retainEvents: number;
+  offlineQueueMax: number;
+  connectTimeoutMs: number;
+  instanceId: string;
+  log: Logger;
+}
+
+// KEYS: counter, stream, state hash. ARGV: seatId, stateKey, payload, retain.
+const PUBLISH_SCRIPT = `
+if redis.call('HGET', KEYS[3], ARGV[1]) == ARGV[2] then return 0 end
+local seq = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], seq .. '-0', 'e', ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+return seq`;
+
+// KEYS: counter, stream. ARGV: floor. Raises the counter to at least the stream's last id and the
+// floor (a Redis that lost its data must not hand out seqs subscribers have already seen).
+const ENSURE_SCRIPT = `
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+if last[1] then
+  local n = tonumber(string.match(last[1][1], '^(%d+)'))
+  if n > cur then cur = n end
+end
+local floor = tonumber(ARGV[1])
+if floor > cur then cur = floor end
+redis.call('SET', KEYS[1], cur)
+return cur`;
+
+/**
+ * The streams keep at least this many entries whatever retainEvents says: every instance's reader
+ * must find the entries it has not read yet, even after a burst; `since` still only resumes
+ * within retainEvents, like every bus.
+ */
+const STREAM_FLOOR = 10_000;
+
+type Queued = { kind: 'seat'; change: SeatChange } | { kind: 'fact'; ev: CoreEvent };
+
+type StreamEntries = Array<[string, string[]]>;
+
+/** XREAD's reply: RESP2 gives [[key, entries], …]; RESP3 (ioredis 6 default) a map, flattened to [key, entries, …]. */
+function streamPairs(reply: unknown): Array<[string, StreamEntries]> {
+  if (!Array.isArray(reply) || reply.length === 0) return [];
+  if (typeof reply[0] === 'string' || Buffer.isBuffer(reply[0])) {
+    const out: Array<[string, StreamEntries]> = [];
+    for (let i = 0; i + 1 < reply.length; i += 2) out.push([String(reply[i]), reply[i + 1] as StreamEntries]);
+    return out;
+  }
+  return reply as Array<[string, StreamEntries]>;
+}
+
+export class RedisBus implements EventBus {
+  readonly kind = 'redis' as const;
+  private readonly cmd: Redis;
+  private readonly reader: Redis;
+  private readonly sub: Redis;
+  private handlers: BusHandlers | undefined;
+  private branchIds: number[] = [];
+  /** The last stream id read per branch, and the last seq delivered (local or shared). */
+  private readonly lastId = new Map<number, string>();
+  private readonly lastSeq = new Map<number, number>();
+  /** Branches numbered locally while Redis was away. */
+  private readonly diverged = new Set<number>();
+  private queue: Queued[] = [];
+  private up = false;
+  private recovering: Promise<void> | undefined;
+  private closed = false;
+  private started = false;
+  private readerLoop: Promise<void> | undefined;
+  private wakeReader: (() => void) | undefined;
+  private readonly counters = { published: 0, delivered: 0, deduplicated: 0, dropped: 0, outages: 0 };
+
+  constructor(private readonly opts: RedisBusOptions) {
+    const common = {
+      lazyConnect: true,
+      // Never let commands pile up inside ioredis while Redis is away (STYLE pitfalls): fail fast.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: opts.connectTimeoutMs,
+      retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2_000),
+    };
+    this.cmd = new Redis(opts.url, { ...common, connectionName: `carrel:${opts.instanceId}:cmd` });
+    this.reader = new Redis(opts.url, { ...common, connectionName: `carrel:${opts.instanceId}:read`, autoResendUnfulfilledCommands: false });
+    this.sub = new Redis(opts.url, { ...common, connectionName: `carrel:${opts.instanceId}:sub`, enableOfflineQueue: true });
+    for (const c of [this.cmd, this.reader, this.sub]) c.on('error', () => undefined); // logged via 'close' below
+    this.cmd.on('close', () => this.wentDown());
+    this.cmd.on('ready', () => this.cameUp());
+  }
+
+  private key(kind: 'seq' | 'events' | 'state', branchId: number): string {
+    return `${this.opts.keyPrefix}:${kind}:${branchId}`;
+  }
+
+  private get factChannel(): string {
+    return `${this.opts.keyPrefix}:facts`;
+  }
+
+  async start(branchIds: number[], handlers: BusHandlers): Promise<Map<number, number>> {
+    this.handlers = handlers;
+    this.branchIds = branchIds;
+    this.cmd.defineCommand('carrelPublish', { numberOfKeys: 3, lua: PUBLISH_SCRIPT });
+    this.cmd.defineCommand('carrelEnsure', { numberOfKeys: 2, lua: ENSURE_SCRIPT });
+    this.sub.on('message', (_channel: string, message: string) => this.onFact(message));
+    const seqs = new Map<number, number>();
+    try {
+      await Promise.all([this.cmd.connect(), this.reader.connect(), this.sub.connect()]);
+      await this.sub.subscribe(this.factChannel);
+      for (const id of branchIds) {
+        const seq = Number(await this.ensure(id, 0));
+        seqs.set(id, seq);
+        this.lastSeq.set(id, seq);
+        this.lastId.set(id, `${seq}-0`);
+      }
+      this.up = true;
+    } catch (err) {
+      // Start anyway and serve local events; the branches resync when Redis is reachable.
+      this.opts.log.warn({ err: (err as Error).message }, 'Redis unreachable at start; serving local events until it is back');
+      this.up = false;
+      for (const id of branchIds) {
+        seqs.set(id, 0);
+        this.lastSeq.set(id, 0);
+        this.lastId.set(id, '0-0');
+        // Never in step with the shared numbering: resync once Redis is reachable.
+        this.diverged.add(id);
+      }
+    }
+    this.started = true;
+    this.readerLoop = this.read();
+    return seqs;
+  }
+
+  publishSeat(change: SeatChange): void {
+    if (this.closed) return;
+    if (!this.up || this.recovering) return this.publishLocally(change);
+    this.counters.published++;
+    this.runPublish(change).catch(() => {
+      // It may or may not have reached Redis; the resync after reconnect settles either way.
+      this.publishLocally(change);
+    });
+  }
+
+  publishFact(ev: CoreEvent): void {
+    if (this.closed) return;
+    if (!this.up || this.recovering) return this.enqueue({ kind: 'fact', ev });
+    this.cmd.publish(this.factChannel, JSON.stringify({ origin: this.opts.instanceId, ev })).catch(() => this.enqueue({ kind: 'fact', ev }));
+  }
+
+  async history(branchId: number, afterSeq: number, limit: number): Promise<SeatEvent[] | null> {
+    if (!this.up) return null;
+    const newest = Number(await this.cmd.get(this.key('seq', branchId))) || 0;
+    if (newest - afterSeq > this.opts.retainEvents) return null;
+    const entries = (await this.cmd.call('XRANGE', this.key('events', branchId), `${afterSeq}-1`, '+', 'COUNT', String(Math.max(1, limit)))) as Array<[string, string[]]>;
+    const events = entries.map(([id, fields]) => parseEntry(id, fields, branchId)).filter((e): e is SeatEvent => e !== null);
+    if (events.length > 0 && events[0]!.seq !== afterSeq + 1) return null;
+    return events;
+  }
+
+  stats(): BusStats {
+    return { kind: 'redis', connected: this.up, ...this.counters, queued: this.queue.length };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.wakeReader?.();
+    this.reader.disconnect();
+    this.sub.disconnect();
+    await this.cmd.quit().catch(() => this.cmd.disconnect());
+    await this.readerLoop?.catch(() => undefined);
+  }
+
+  private runPublish(change: SeatChange): Promise<unknown> {
+    const b = change.branchId;
+    return (this.cmd as unknown as { carrelPublish(...args: Array<string | number>): Promise<unknown> })
+      .carrelPublish(this.key('seq', b), this.key('events', b), this.key('state', b), change.seatId, stateKey(change), JSON.stringify(change), Math.max(this.opts.retainEvents, STREAM_FLOOR))
+      .then((seq) => {
+        if (Number(seq) === 0) this.counters.deduplicated++;
+      });
+  }
+
+  private ensure(branchId: number, floor: number): Promise<unknown> {
+    return (this.cmd as unknown as { carrelEnsure(...args: Array<string | number>): Promise<unknown> }).carrelEnsure(
+      this.key('seq', branchId),
+      this.key('events', branchId),
+      floor,
+    );
+  }
+
+  /** Redis is away: number the change here, deliver it to our own subscribers, keep it for the others. */
+  private publishLocally(change: SeatChange): void {
+    const seq = (this.lastSeq.get(change.branchId) ?? 0) + 1;
+    this.lastSeq.set(change.branchId, seq);
+    this.diverged.add(change.branchId);
+    this.enqueue({ kind: 'seat', change });
+    this.counters.delivered++;
+    this.handlers?.seat({ ...change, seq }, false);
+  }
+
+  private enqueue(item: Queued): void {
+    if (this.queue.length >= this.opts.offlineQueueMax) {
+      this.queue.shift();
+      this.counters.dropped++;
+    }
+    this.queue.push(item);
+  }
+
+  private onFact(message: string): void {
+    let parsed: { origin?: unknown; ev?: CoreEvent };
+    try {
+      parsed = JSON.parse(message) as { origin?: unknown; ev?: CoreEvent };
+    } catch {
+      return;
+    }
+    if (parsed.origin === this.opts.instanceId || !parsed.ev) return;
+    this.handlers?.fact(parsed.ev);
+  }
+
+  private wentDown(): void {
+    if (!this.up || this.closed) return;
+    this.up = false;
+    this.counters.outages++;
+    this.opts.log.warn('Redis connection lost; serving local events until it is back');
+  }
+
+  private cameUp(): void {
+    if (this.up || this.closed || !this.started || this.recovering) return;
+    this.recovering = this.recover()
+      .then(() => {
+        this.up = true;
+        this.opts.log.info({ resent: this.counters.published }, 'Redis is back; events caught up');
+      })
+      .catch((err: unknown) => {
+        this.opts.log.warn({ err: (err as Error).message }, 'catching up with Redis failed; will retry on the next reconnect');
+        this.cmd.disconnect(true);
+      })
+      .finally(() => {
+        this.recovering = undefined;
+        this.wakeReader?.();
+      });
+  }
+
+  private async recover(): Promise<void> {
+    // 1. Never hand out a seq our subscribers have already seen.
+    for (const id of this.branchIds) await this.ensure(id, this.lastSeq.get(id) ?? 0);
+    // Changes made while this runs are numbered locally too, so go round until none are left.
+    while (this.queue.length > 0 || this.diverged.size > 0) {
+      // 2. What happened here goes to the others, in order.
+      const queued = this.queue;
+      this.queue = [];
+      for (const item of queued) {
+        if (item.kind === 'seat') await this.runPublish(item.change);
+        else await this.cmd.publish(this.factChannel, JSON.stringify({ origin: this.opts.instanceId, ev: item.ev }));
+      }
+      // 3. Branches numbered locally: apply what the others published quietly, then resync.
+      for (const id of [...this.diverged]) await this.resyncBranch(id);
+    }
+    // 4. Facts published while we were away are lost to us; the live model reloads from the truth.
+    this.handlers!.reconnected();
+  }
+
+  private async resyncBranch(id: number): Promise<void> {
+    {
+      const entries = (await this.cmd.call('XRANGE', this.key('events', id), this.afterId(id), '+')) as Array<[string, string[]]>;
+      for (const [entryId, fields] of entries) {
+        const ev = parseEntry(entryId, fields, id);
+        if (ev) this.handlers!.seat(ev, true);
+        this.lastId.set(id, entryId);
+      }
+      const seq = Number(await this.cmd.get(this.key('seq', id))) || 0;
+      if (entries.length === 0) this.lastId.set(id, `${seq}-0`);
+      this.lastSeq.set(id, seq);
+      this.diverged.delete(id);
+      this.handlers!.resync(id, seq);
+    }
+  }
+
+  /** The XRANGE start just after the last id read. */
+  private afterId(branchId: number): string {
+    const [ms, n] = (this.lastId.get(branchId) ?? '0-0').split('-');
+    return `${ms}-${Number(n) + 1}`;
+  }
+
+  private async read(): Promise<void> {
+    while (!this.closed) {
+      if (!this.up || this.recovering) {
+        await new Promise<void>((resolve) => {
+          this.wakeReader = resolve;
+          setTimeout(resolve, 200).unref();
+        });
+        continue;
+      }
+      try {
+        const keys = this.branchIds.map((id) => this.key('events', id));
+        const ids = this.branchIds.map((id) => this.lastId.get(id) ?? '0-0');
+        const reply = await this.reader.call('XREAD', 'COUNT', '1000', 'BLOCK', '1000', 'STREAMS', ...keys, ...ids);
+        if (!reply || this.closed || this.recovering) continue;
+        for (const [key, entries] of streamPairs(reply)) {
+          const branchId = Number(key.slice(key.lastIndexOf(':') + 1));
+          // A branch mid-resync is caught up by recover(), not here.
+          if (this.diverged.has(branchId)) continue;
+          for (const [entryId, fields] of entries) {
+            const ev = parseEntry(entryId, fields, branchId);
+            // A reply that raced a recovery may repeat what was already applied: skip it.
+            if (!ev || ev.seq <= (this.lastSeq.get(branchId) ?? 0)) continue;
+            this.lastId.set(branchId, entryId);
+            this.lastSeq.set(branchId, ev.seq);
+            this.counters.delivered++;
+            this.handlers?.seat(ev, false);
+          }
+        }
+      } catch {
+        if (this.closed) return;
+        // The reader's own connection dropped or is reconnecting: wait a little and try again.
+        await new Promise((r) => setTimeout(r, 100).unref());
+      }
+    }
+  }
+}
+
+function parseEntry(id: string, fields: string[], branchId: number): SeatEvent | null {
+  const seq = Number(id.slice(0, id.indexOf('-')));
+  const i = fields.indexOf('e');
+  if (i < 0 || !Number.isSafeInteger(seq)) return null;
+  try {
+    const change = JSON.parse(fields[i + 1]!) as SeatChange;
+    if (change.branchId !== branchId) return null;
+    return { ...change, seq };
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,455 @@
+// The live seat model (DESIGN §4, §5): every seat's live state — free, reserved, occupied,
+// unavailable — and its flags, computed in memory from three inputs: the latest sensor reading,
+// the seat's active and upcoming bookings, and whether it is in service. It is loaded from the
+// database once at start and then kept current by readings, committed CoreEvents and the clock,
+// so the path from a sensor frame to a subscriber never waits for the database.
+//
+// Each change of (state, flags) is handed to hooks.onChange exactly once; publishing, sequencing
+// and fan-out are someone else's job. Time-driven changes (a booking starts or ends, a sensor
+// falls silent, an empty checked-in seat is due for release) happen in tick(nowMs), which the
+// owner calls on a timer aimed at nextDeadlineMs — and tests call with a FakeClock's time.
+import type pg from 'pg';
+import type { ChangeCause, CoreEvent, ReservationStatus } from './events.js';
+
+export type LiveState = 'free' | 'reserved' | 'occupied' | 'unavailable';
+
+/** Flag bits; on the wire they become `{unbookedOccupancy?: true, sensorOffline?: true}`. */
+export const FLAG_UNBOOKED_OCCUPANCY = 1;
+export const FLAG_SENSOR_OFFLINE = 2;
+
+export function flagsToWire(flags: number): { unbookedOccupancy?: true; sensorOffline?: true } {
+  const out: { unbookedOccupancy?: true; sensorOffline?: true } = {};
+  if (flags & FLAG_UNBOOKED_OCCUPANCY) out.unbookedOccupancy = true;
+  if (flags & FLAG_SENSOR_OFFLINE) out.sensorOffline = true;
+  return out;
+}
+
+/** What an instance knew of a seat's sensor when it published a change (for other instances). */
+export interface SensorInputs {
+  occupied: boolean | null;
+  /** The `at` of the latest accepted reading (ms), 0 when none. */
+  readingAtMs: number;
+  /** Server time of the latest reading or heartbeat covering this seat (ms), 0 when none. */
+  contactAtMs: number;
+}
+
+/** One change of a seat's live state, before the bus gives it a sequence number. */
+export interface SeatChange {
+  /** Instance that computed it; other instances merge its sensor inputs into their model. */
+  origin: string;
+  branchId: number;
+  seatId: number;
+  state: LiveState;
+  flags: number;
+  cause: ChangeCause;
+  at: string;
+  sensor: SensorInputs;
+}
+
+/** A SeatChange with its per-branch sequence number (DESIGN §5). */
+export interface SeatEvent extends SeatChange {
+  seq: number;
+}
+
+export interface BranchInfo {
+  id: number;
+  name: string;
+}
+
+export interface SeatInfo {
+  id: number;
+  branchId: number;
+  area: string;
+  label: string;
+}
+
+export interface LiveSeatsOptions {
+  instanceId: string;
+  offlineAfterMs: number;
+  releaseAfterMs: number;
+  autoCheckIn: boolean;
+  autoRelease: boolean;
+  checkInWindow: { opensBeforeMs: number; graceMs: number };
+}
+
+export interface LiveSeatsHooks {
+  onChange(change: SeatChange): void;
+  /** Someone sat down in a booked seat inside its check-in window (autoCheckIn). */
+  onCheckInDue?(seatId: number, atMs: number): void;
+  /** A checked-in seat has been empty for releaseAfterMs (autoRelease). */
+  onReleaseDue?(seatId: number, atMs: number): void;
+}
+
+export type ReadingOutcome = 'applied' | 'stale' | 'unknownSeat';
+
+interface Booking {
+  id: number;
+  userId: number;
+  startMs: number;
+  endMs: number;
+  status: ReservationStatus;
+  checkInAsked: boolean;
+}
+
+interface LiveSeat extends SeatInfo {
+  outOfService: boolean;
+  /** Active bookings (CONFIRMED, CHECKED_IN, OFFERED) not yet ended, sorted by start. */
+  bookings: Booking[];
+  occupied: boolean | null;
+  readingAtMs: number;
+  contactAtMs: number;
+  /** True while this instance holds the seat's freshest sensor evidence and so judges "offline". */
+  local: boolean;
+  /** The owner's verdict on "offline" when another instance judges it. */
+  remoteOffline: boolean;
+  /** When the seat became empty (reading time), 0 while occupied or unknown. */
+  emptySinceMs: number;
+  releaseAsked: boolean;
+  state: LiveState;
+  flags: number;
+  nextAtMs: number;
+}
+
+const ACTIVE: ReadonlySet<ReservationStatus> = new Set(['CONFIRMED', 'CHECKED_IN', 'OFFERED']);
+
+export interface LoadedBooking {
+  id: number;
+  seatId: number;
+  userId: number;
+  startMs: number;
+  endMs: number;
+  status: ReservationStatus;
+}
+
+export interface LiveSeatsData {
+  branches: BranchInfo[];
+  seats: Array<SeatInfo & { outOfService: boolean }>;
+  bookings: LoadedBooking[];
+  sensors: Array<{ seatId: number; occupied: boolean; readingAtMs: number }>;
+}
+
+export class LiveSeats {
+  readonly branches = new Map<number, BranchInfo>();
+  private readonly seats = new Map<number, LiveSeat>();
+  private readonly byBranch = new Map<number, LiveSeat[]>();
+  private nextAtMs = Infinity;
+
+  constructor(
+    data: LiveSeatsData,
+    nowMs: number,
+    private readonly opts: LiveSeatsOptions,
+    private readonly hooks: LiveSeatsHooks,
+  ) {
+    for (const b of data.branches) {
+      this.branches.set(b.id, { id: b.id, name: b.name });
+      this.byBranch.set(b.id, []);
+    }
+    for (const s of data.seats) {
+      const seat: LiveSeat = {
+        id: s.id,
+        branchId: s.branchId,
+        area: s.area,
+        label: s.label,
+        outOfService: s.outOfService,
+        bookings: [],
+        occupied: null,
+        readingAtMs: 0,
+        contactAtMs: 0,
+        local: false,
+        remoteOffline: false,
+        emptySinceMs: 0,
+        releaseAsked: false,
+        state: 'free',
+        flags: 0,
+        nextAtMs: Infinity,
+      };
+      this.seats.set(s.id, seat);
+      this.byBranch.get(s.branchId)?.push(seat);
+    }
+    for (const r of data.sensors) {
+      const seat = this.seats.get(r.seatId);
+      if (!seat) continue;
+      seat.occupied = r.occupied;
+      seat.readingAtMs = r.readingAtMs;
+      seat.emptySinceMs = r.occupied ? 0 : r.readingAtMs;
+      // A restart must not flag every sensor offline at once: they get offlineAfterMs to reconnect.
+      seat.contactAtMs = nowMs;
+      seat.local = true;
+    }
+    this.setBookings(data.bookings, nowMs);
+    for (const seat of this.seats.values()) this.evaluate(seat, nowMs, 'reservation.created', '', false);
+  }
+
+  /** Loads seats, their status, active and upcoming bookings and the last sensor state. */
+  static async loadData(db: pg.Pool, nowMs: number): Promise<LiveSeatsData> {
+    const [branches, seats, bookings, sensors] = await Promise.all([
+      db.query<{ id: number; name: string }>('SELECT id, name FROM branches ORDER BY id'),
+      db.query<{ id: number; branch_id: number; area: string; label: string; status: string }>(
+        'SELECT id, branch_id, area, label, status FROM seats ORDER BY branch_id, area, label',
+      ),
+      loadBookings(db, nowMs),
+      db.query<{ seat_id: number; occupied: boolean; reading_at: Date }>('SELECT seat_id, occupied, reading_at FROM seat_live'),
+    ]);
+    return {
+      branches: branches.rows,
+      seats: seats.rows.map((s) => ({ id: s.id, branchId: s.branch_id, area: s.area, label: s.label, outOfService: s.status === 'OUT_OF_SERVICE' })),
+      bookings,
+      sensors: sensors.rows.map((r) => ({ seatId: r.seat_id, occupied: r.occupied, readingAtMs: r.reading_at.getTime() })),
+    };
+  }
+
+  get seatCount(): number {
+    return this.seats.size;
+  }
+
+  seat(seatId: number): (SeatInfo & { state: LiveState; flags: number }) | undefined {
+    return this.seats.get(seatId);
+  }
+
+  /** The seats of a branch in display order (area, label), with their current state. */
+  seatsOf(branchId: number): ReadonlyArray<SeatInfo & { state: LiveState; flags: number }> {
+    return this.byBranch.get(branchId) ?? [];
+  }
+
+  /** The earliest time tick() has something to do (Infinity when nothing is scheduled). */
+  get nextDeadlineMs(): number {
+    return this.nextAtMs;
+  }
+
+  /** A sensor reading (DESIGN §4): ordered by `at` per seat; stale or repeated ones change nothing. */
+  applyReading(seatId: number, occupied: boolean, atMs: number, nowMs: number): ReadingOutcome {
+    const seat = this.seats.get(seatId);
+    if (!seat) return 'unknownSeat';
+    if (atMs <= seat.readingAtMs) return 'stale';
+    const was = seat.occupied;
+    seat.occupied = occupied;
+    seat.readingAtMs = atMs;
+    seat.contactAtMs = Math.max(seat.contactAtMs, nowMs);
+    seat.local = true;
+    if (!occupied && was !== false) seat.emptySinceMs = atMs;
+    if (occupied) {
+      seat.emptySinceMs = 0;
+      seat.releaseAsked = false;
+    }
+    this.evaluate(seat, nowMs, 'sensor', new Date(atMs).toISOString(), true);
+    if (occupied && was !== true && this.opts.autoCheckIn) {
+      const { opensBeforeMs, graceMs } = this.opts.checkInWindow;
+      const due = seat.bookings.find(
+        (b) => b.status === 'CONFIRMED' && !b.checkInAsked && atMs >= b.startMs - opensBeforeMs && atMs < b.startMs + graceMs && atMs < b.endMs,
+      );
+      if (due) {
+        due.checkInAsked = true;
+        this.hooks.onCheckInDue?.(seatId, atMs);
+      }
+    }
+    return 'applied';
+  }
+
+  /** A heartbeat from a sensor connection that reports this seat: proof of life, no reading. */
+  touch(seatId: number, nowMs: number): void {
+    const seat = this.seats.get(seatId);
+    if (!seat || nowMs <= seat.contactAtMs) return;
+    seat.contactAtMs = nowMs;
+    seat.local = true;
+    if (seat.flags & FLAG_SENSOR_OFFLINE) this.evaluate(seat, nowMs, 'sensor', new Date(nowMs).toISOString(), true);
+  }
+
+  /** A committed change from the reservation core (or an admin), on this or another instance. */
+  applyCoreEvent(ev: CoreEvent, nowMs: number): void {
+    if (ev.type === 'seatStatus') {
+      const seat = this.seats.get(ev.seatId);
+      if (!seat) return;
+      seat.outOfService = ev.status === 'OUT_OF_SERVICE';
+      this.evaluate(seat, nowMs, 'admin', ev.at, true);
+      return;
+    }
+    if (ev.type !== 'reservation') return;
+    const r = ev.reservation;
+    const seat = this.seats.get(r.seatId);
+    if (!seat) return;
+    const old = seat.bookings.findIndex((b) => b.id === r.id);
+    const prev = old >= 0 ? seat.bookings.splice(old, 1)[0] : undefined;
+    const endMs = Date.parse(r.end);
+    if (ACTIVE.has(r.status) && endMs > nowMs) {
+      insertSorted(seat.bookings, {
+        id: r.id,
+        userId: r.userId,
+        startMs: Date.parse(r.start),
+        endMs,
+        status: r.status,
+        checkInAsked: prev?.checkInAsked ?? false,
+      });
+    }
+    if (ev.cause === 'checkIn') {
+      seat.releaseAsked = false;
+      // Checked in while the sensor says empty: the release clock starts now, not earlier.
+      if (seat.occupied === false) seat.emptySinceMs = Math.max(seat.emptySinceMs, nowMs);
+    }
+    this.evaluate(seat, nowMs, ev.cause, ev.at, true);
+  }
+
+  /**
+   * A change another instance published. Its sensor inputs are merged (newest reading wins) and its
+   * state is adopted as the published truth. When this instance holds strictly newer sensor
+   * evidence than the change was based on, it publishes a correction; evidence only ever gets
+   * newer, so two instances cannot correct each other forever.
+   */
+  applyRemote(ev: SeatChange, nowMs: number): void {
+    if (ev.origin === this.opts.instanceId) return;
+    const seat = this.seats.get(ev.seatId);
+    if (!seat) return;
+    const s = ev.sensor;
+    const newerHere = seat.readingAtMs > s.readingAtMs || seat.contactAtMs > s.contactAtMs;
+    if (s.readingAtMs > seat.readingAtMs) {
+      if (s.occupied === false && seat.occupied !== false) seat.emptySinceMs = s.readingAtMs;
+      if (s.occupied) seat.emptySinceMs = 0;
+      seat.occupied = s.occupied;
+      seat.readingAtMs = s.readingAtMs;
+      seat.local = false;
+    }
+    if (s.contactAtMs > seat.contactAtMs) seat.contactAtMs = s.contactAtMs;
+    if (!seat.local) seat.remoteOffline = (ev.flags & FLAG_SENSOR_OFFLINE) !== 0;
+    seat.state = ev.state;
+    seat.flags = ev.flags;
+    this.evaluate(seat, nowMs, ev.cause, new Date(nowMs).toISOString(), newerHere);
+  }
+
+  /** Replaces every seat's bookings and service status with the database's (after a bus outage). */
+  reload(data: Pick<LiveSeatsData, 'bookings' | 'seats'>, nowMs: number): void {
+    for (const s of data.seats) {
+      const seat = this.seats.get(s.id);
+      if (seat) seat.outOfService = s.outOfService;
+    }
+    this.setBookings(data.bookings, nowMs);
+    const at = new Date(nowMs).toISOString();
+    for (const seat of this.seats.values()) this.evaluate(seat, nowMs, 'reservation.created', at, true);
+  }
+
+  /** Fires what is due: booking starts and ends, sensors falling silent, releases. */
+  tick(nowMs: number): void {
+    if (nowMs < this.nextAtMs) return;
+    this.nextAtMs = Infinity;
+    const at = new Date(nowMs).toISOString();
+    for (const seat of this.seats.values()) {
+      if (seat.nextAtMs > nowMs) {
+        if (seat.nextAtMs < this.nextAtMs) this.nextAtMs = seat.nextAtMs;
+        continue;
+      }
+      let ended = false;
+      while (seat.bookings.length > 0 && seat.bookings[0]!.endMs <= nowMs) {
+        seat.bookings.shift();
+        ended = true;
+      }
+      const booking = activeBooking(seat, nowMs);
+      if (
+        this.opts.autoRelease &&
+        booking?.status === 'CHECKED_IN' &&
+        seat.occupied === false &&
+        seat.emptySinceMs > 0 &&
+        !seat.releaseAsked &&
+        nowMs - seat.emptySinceMs >= this.opts.releaseAfterMs
+      ) {
+        seat.releaseAsked = true;
+        this.hooks.onReleaseDue?.(seat.id, nowMs);
+      }
+      // What came due decides the cause: a booking ending, a sensor falling silent, a booking starting.
+      const silent = seat.local && seat.occupied !== null && nowMs - seat.contactAtMs > this.opts.offlineAfterMs;
+      const cause: ChangeCause = ended
+        ? 'completed'
+        : silent && !(seat.flags & FLAG_SENSOR_OFFLINE)
+          ? 'sensor'
+          : booking
+            ? booking.status === 'OFFERED'
+              ? 'offer'
+              : 'reservation.created'
+            : 'sensor';
+      this.evaluate(seat, nowMs, cause, at, true);
+    }
+  }
+
+  private setBookings(bookings: LoadedBooking[], nowMs: number): void {
+    const asked = new Map<number, boolean>();
+    for (const seat of this.seats.values()) {
+      for (const b of seat.bookings) if (b.checkInAsked) asked.set(b.id, true);
+      seat.bookings = [];
+    }
+    for (const b of bookings) {
+      const seat = this.seats.get(b.seatId);
+      if (!seat || !ACTIVE.has(b.status) || b.endMs <= nowMs) continue;
+      seat.bookings.push({ id: b.id, userId: b.userId, startMs: b.startMs, endMs: b.endMs, status: b.status, checkInAsked: asked.get(b.id) ?? false });
+    }
+    for (const seat of this.seats.values()) seat.bookings.sort((a, b) => a.startMs - b.startMs);
+  }
+
+  private evaluate(seat: LiveSeat, nowMs: number, cause: ChangeCause, at: string, publish: boolean): void {
+    const booking = activeBooking(seat, nowMs);
+    const offline = seat.local
+      ? seat.occupied !== null && nowMs - seat.contactAtMs > this.opts.offlineAfterMs
+      : seat.remoteOffline;
+    let flags = offline ? FLAG_SENSOR_OFFLINE : 0;
+    let state: LiveState;
+    if (seat.occupied === true && !booking) flags |= FLAG_UNBOOKED_OCCUPANCY;
+    if (seat.outOfService) state = 'unavailable';
+    else if (seat.occupied === true) state = 'occupied';
+    // Checked in at a seat without a sensor reading: trust the check-in.
+    else if (booking) state = booking.status === 'CHECKED_IN' && seat.occupied === null ? 'occupied' : 'reserved';
+    else state = 'free';
+
+    seat.nextAtMs = this.deadline(seat, nowMs, booking, offline);
+    if (seat.nextAtMs < this.nextAtMs) this.nextAtMs = seat.nextAtMs;
+    if (state === seat.state && flags === seat.flags) return;
+    seat.state = state;
+    seat.flags = flags;
+    if (!publish) return;
+    this.hooks.onChange({
+      origin: this.opts.instanceId,
+      branchId: seat.branchId,
+      seatId: seat.id,
+      state,
+      flags,
+      cause,
+      at,
+      sensor: { occupied: seat.occupied, readingAtMs: seat.readingAtMs, contactAtMs: seat.contactAtMs },
+    });
+  }
+
+  private deadline(seat: LiveSeat, nowMs: number, booking: Booking | undefined, offline: boolean): number {
+    let next = Infinity;
+    for (const b of seat.bookings) {
+      if (b.startMs > nowMs) {
+        next = Math.min(next, b.startMs);
+        break; // sorted by start: later ones start later still
+      }
+      next = Math.min(next, b.endMs);
+    }
+    if (seat.local && seat.occupied !== null && !offline) next = Math.min(next, seat.contactAtMs + this.opts.offlineAfterMs + 1);
+    if (this.opts.autoRelease && booking?.status === 'CHECKED_IN' && seat.occupied === false && seat.emptySinceMs > 0 && !seat.releaseAsked) {
+      next = Math.min(next, seat.emptySinceMs + this.opts.releaseAfterMs);
+    }
+    return next;
+  }
+}
+
+function activeBooking(seat: LiveSeat, nowMs: number): Booking | undefined {
+  for (const b of seat.bookings) {
+    if (b.startMs > nowMs) return undefined;
+    if (b.endMs > nowMs) return b;
+  }
+  return undefined;
+}
+
+function insertSorted(list: Booking[], b: Booking): void {
+  let i = list.length;
+  while (i > 0 && list[i - 1]!.startMs > b.startMs) i--;
+  list.splice(i, 0, b);
+}
+
+async function loadBookings(db: pg.Pool, nowMs: number): Promise<LoadedBooking[]> {
+  const rows = await db.query<{ id: number; seat_id: number; user_id: number; start_at: Date; end_at: Date; status: ReservationStatus }>(
+    `SELECT id, seat_id, user_id, lower(during) AS start_at, upper(during) AS end_at, status
+       FROM reservations
+      WHERE status IN ('CONFIRMED', 'CHECKED_IN', 'OFFERED') AND upper(during) > $1`,
+    [new Date(nowMs)],
+  );
+  return rows.rows.map((r) => ({ id: r.id, seatId: r.seat_id, userId: r.user_id, startMs: r.start_at.getTime(), endMs: r.end_at.getTime(), status: r.status }));
+}

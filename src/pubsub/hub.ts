@@ -1,0 +1,423 @@
+// The subscriber hub (DESIGN §5): branch → subscribers, each branch's published view and seq,
+// the retained events `since` resumes from, and the periodic branch summaries.
+//
+// publish() takes seat events in seq order from the bus, serialises each ONCE and hands the same
+// Buffer to every subscriber in scope; it is synchronous and O(1) per subscriber (Subscriber
+// .deliver never waits). The view it keeps per branch is the state as of the branch's latest
+// seq, so a snapshot and its seq always agree.
+//
+// Resuming: `since` equal to the branch's seq resumes with nothing to send; an older `since`
+// still inside the local retention (pubsub.retainEvents) is replayed from memory; older still,
+// the bus's history is asked (the Redis stream is shared by every instance, so a subscriber can
+// resume on another instance); when nothing holds the events any more, the subscriber gets a
+// fresh snapshot marked `"fresh": true` and `resumed: false` in `subscribed`.
+import { encodeFrame } from '../codec/index.js';
+import { flagsToWire, FLAG_SENSOR_OFFLINE, FLAG_UNBOOKED_OCCUPANCY, type LiveState, type SeatEvent, type SeatInfo } from '../core/liveSeats.js';
+import type { PersonalEvent } from '../core/events.js';
+import { CarrelError, ErrorCode } from '../errors.js';
+import type { Logger } from '../obs/log.js';
+import { FrameRing } from './ring.js';
+import type { SubscribeRequest, Subscriber, SubscriberHost } from './subscriber.js';
+
+export interface HubOptions {
+  retainEvents: number;
+}
+
+export interface HistorySource {
+  /** Events of a branch after `afterSeq`, oldest first, or null when they are no longer retained. */
+  history(branchId: number, afterSeq: number, limit: number): Promise<SeatEvent[] | null>;
+}
+
+export interface TokenVerifier {
+  verify(token: string): { id: number; expMs: number };
+}
+
+export interface HubStats {
+  subscribers: number;
+  eventsPublished: number;
+  framesDelivered: number;
+  drops: number;
+  slowConsumers: number;
+  resumed: number;
+  freshSnapshots: number;
+  personalDelivered: number;
+}
+
+interface SeatView extends SeatInfo {
+  state: LiveState;
+  flags: number;
+}
+
+const STATE_INDEX: Record<LiveState, number> = { free: 0, reserved: 1, occupied: 2, unavailable: 3 };
+
+class Channel {
+  seq = 0;
+  readonly seats = new Map<number, SeatView>();
+  /** Counts by state (free, reserved, occupied, unavailable), offline and unbooked flags. */
+  readonly counts = [0, 0, 0, 0];
+  offline = 0;
+  unbooked = 0;
+  readonly subs = new Set<Subscriber>();
+  readonly retained: FrameRing;
+  private snapshotFrame: Buffer | undefined;
+  private snapshotSeq = -1;
+
+  constructor(
+    readonly id: number,
+    readonly name: string,
+    retain: number,
+  ) {
+    this.retained = new FrameRing(retain);
+  }
+
+  addSeat(view: SeatView): void {
+    this.seats.set(view.id, view);
+    this.count(view.state, view.flags, 1);
+  }
+
+  apply(seatId: number, state: LiveState, flags: number): void {
+    const view = this.seats.get(seatId);
+    if (!view) return;
+    this.count(view.state, view.flags, -1);
+    view.state = state;
+    view.flags = flags;
+    this.count(state, flags, 1);
+  }
+
+  private count(state: LiveState, flags: number, d: number): void {
+    this.counts[STATE_INDEX[state]]! += d;
+    if (flags & FLAG_SENSOR_OFFLINE) this.offline += d;
+    if (flags & FLAG_UNBOOKED_OCCUPANCY) this.unbooked += d;
+  }
+
+  /** True when every event after `since` up to seq is still in memory. */
+  retains(since: number): boolean {
+    const r = this.retained;
+    return r.size > 0 && r.seqAt(0) <= since + 1 && r.seqAt(r.size - 1) === this.seq;
+  }
+
+  snapshot(extra?: { fresh: true; reason: string }): Buffer {
+    if (extra) return encodeFrame(this.snapshotBody(extra));
+    if (this.snapshotSeq !== this.seq || !this.snapshotFrame) {
+      this.snapshotFrame = encodeFrame(this.snapshotBody());
+      this.snapshotSeq = this.seq;
+    }
+    return this.snapshotFrame;
+  }
+
+  summary(at: string): Buffer {
+    const [free, reserved, occupied, unavailable] = this.counts as [number, number, number, number];
+    return encodeFrame({
+      type: 'branch',
+      branch: this.name,
+      branchId: this.id,
+      seq: this.seq,
+      free,
+      reserved,
+      occupied,
+      unavailable,
+      total: this.seats.size,
+      sensorOffline: this.offline,
+      unbookedOccupancy: this.unbooked,
+      at,
+    });
+  }
+
+  invalidate(): void {
+    this.snapshotFrame = undefined;
+  }
+
+  private snapshotBody(extra?: { fresh: true; reason: string }): object {
+    const seats = [];
+    for (const s of this.seats.values()) seats.push({ seatId: s.id, area: s.area, label: s.label, state: s.state, flags: flagsToWire(s.flags) });
+    return { type: 'snapshot', branch: this.name, branchId: this.id, seq: this.seq, ...extra, seats };
+  }
+}
+
+type Plan =
+  | { ch: Channel; kind: 'snapshot' | 'current' | 'fresh'; reason?: string }
+  | { ch: Channel; kind: 'replay'; frames: Buffer[]; upTo: number }
+  | { ch: Channel; kind: 'history'; since: number; upTo: number };
+
+export class Hub implements SubscriberHost {
+  private readonly channels = new Map<number, Channel>();
+  private readonly byName = new Map<string, Channel>();
+  private readonly all = new Set<Subscriber>();
+  private readonly byUser = new Map<number, Set<Subscriber>>();
+  private readonly everyone = new Set<Subscriber>();
+  readonly stats: HubStats = {
+    subscribers: 0,
+    eventsPublished: 0,
+    framesDelivered: 0,
+    drops: 0,
+    slowConsumers: 0,
+    resumed: 0,
+    freshSnapshots: 0,
+    personalDelivered: 0,
+  };
+
+  constructor(
+    private readonly opts: HubOptions,
+    private readonly deps: { tokens: TokenVerifier; history?: HistorySource; now: () => number; log: Logger },
+  ) {}
+
+  /** Declares a branch and its seats' current state (at start, from the live model). */
+  addBranch(id: number, name: string, seq: number, seats: Iterable<SeatInfo & { state: LiveState; flags: number }>): void {
+    const ch = new Channel(id, name, this.opts.retainEvents);
+    ch.seq = seq;
+    for (const s of seats) ch.addSeat({ id: s.id, branchId: s.branchId, area: s.area, label: s.label, state: s.state, flags: s.flags });
+    this.channels.set(id, ch);
+    this.byName.set(name.toLowerCase(), ch);
+  }
+
+  seqOf(branchId: number): number {
+    return this.channels.get(branchId)?.seq ?? 0;
+  }
+
+  branchIds(): number[] {
+    return [...this.channels.keys()];
+  }
+
+  /** The published state of a seat (what subscribers were told last). */
+  viewOf(branchId: number, seatId: number): { state: LiveState; flags: number } | undefined {
+    return this.channels.get(branchId)?.seats.get(seatId);
+  }
+
+  get subscriberCount(): number {
+    return this.everyone.size;
+  }
+
+  /** Bytes queued in subscribers' rings plus their sockets' unsent bytes (for stats and tests). */
+  queuedBytes(): number {
+    let n = 0;
+    for (const s of this.everyone) n += s.queuedBytes + s.conn.bufferedBytes;
+    return n;
+  }
+
+  /** A seat event from the bus, in seq order: serialise once, deliver to everyone in scope. */
+  publish(ev: SeatEvent): void {
+    const ch = this.channels.get(ev.branchId);
+    if (!ch || ev.seq <= ch.seq) return; // unknown branch, or already delivered (a catch-up overlap)
+    if (ev.seq !== ch.seq + 1) ch.retained.clear(); // a hole: older events no longer resume contiguously
+    ch.apply(ev.seatId, ev.state, ev.flags);
+    ch.seq = ev.seq;
+    const frame = encodeSeatEvent(ch, ev);
+    ch.retained.push(frame, ev.seq, ch.id);
+    this.stats.eventsPublished++;
+    this.fanOut(ch, frame, ev.seq);
+  }
+
+  /** Applies an event to the view without telling anyone (catch-up before a resync). */
+  applyQuiet(ev: SeatEvent): void {
+    const ch = this.channels.get(ev.branchId);
+    if (!ch) return;
+    ch.apply(ev.seatId, ev.state, ev.flags);
+    ch.invalidate();
+  }
+
+  /**
+   * The branch's numbering was interrupted (events delivered with local seqs while the bus was
+   * down): adopt the bus's seq and give every subscriber a fresh snapshot.
+   */
+  resync(branchId: number, seq: number): void {
+    const ch = this.channels.get(branchId);
+    if (!ch) return;
+    ch.seq = seq;
+    ch.retained.clear();
+    ch.invalidate();
+    const frame = ch.snapshot({ fresh: true, reason: 'resync' });
+    this.fanOut(ch, frame, 0);
+    this.stats.freshSnapshots += ch.subs.size + this.all.size;
+  }
+
+  /** A personal event goes only to connections subscribed with that user's token. */
+  personal(ev: PersonalEvent): void {
+    const subs = this.byUser.get(ev.userId);
+    if (!subs) return;
+    const now = this.deps.now();
+    let frame: Buffer | undefined;
+    for (const sub of subs) {
+      if (sub.tokenExpMs <= now) {
+        // The token has expired since subscribing: stop personal delivery, say so once.
+        this.unbindUser(sub);
+        sub.sendError(ErrorCode.UNAUTHENTICATED, 'token has expired; personal events stopped (subscribe again with a new token)');
+        continue;
+      }
+      frame ??= encodeFrame({ type: 'personal', kind: ev.kind, reservation: ev.reservation, at: ev.at });
+      sub.deliver(frame, 0, 0);
+      this.stats.personalDelivered++;
+    }
+  }
+
+  /** One summary per branch with subscribers (pubsub.summaryEveryMs), encoded once. */
+  summaries(): void {
+    const at = new Date(this.deps.now()).toISOString();
+    for (const ch of this.channels.values()) {
+      if (ch.subs.size === 0 && this.all.size === 0) continue;
+      this.fanOut(ch, ch.summary(at), 0);
+    }
+  }
+
+  subscribe(sub: Subscriber, req: SubscribeRequest): void {
+    let scope: Channel[];
+    if (req.branch === '*') {
+      scope = [...this.channels.values()];
+    } else {
+      const ch = typeof req.branch === 'number' ? this.channels.get(req.branch) : (this.byName.get(req.branch.toLowerCase()) ?? numericBranch(this.channels, req.branch));
+      if (!ch) return sub.sendError(ErrorCode.NOT_FOUND, `no branch ${JSON.stringify(req.branch)}`);
+      scope = [ch];
+    }
+    let user: { id: number; expMs: number } | null = null;
+    if (req.token !== undefined) {
+      try {
+        user = this.deps.tokens.verify(req.token);
+      } catch (err) {
+        const msg = err instanceof CarrelError ? err.message : 'token is invalid';
+        return sub.sendError(ErrorCode.UNAUTHENTICATED, msg);
+      }
+    }
+    if (typeof req.since === 'number' && req.branch === '*') {
+      return sub.sendError(ErrorCode.INVALID_ARGUMENT, 'with branch "*", since must be an object of seqs by branch id');
+    }
+
+    sub.scope = req.branch === '*' ? 'all' : scope[0]!.id;
+    sub.beginPending();
+    this.everyone.add(sub);
+    this.stats.subscribers = this.everyone.size;
+    if (sub.scope === 'all') this.all.add(sub);
+    else scope[0]!.subs.add(sub);
+    if (user) {
+      sub.userId = user.id;
+      sub.tokenExpMs = user.expMs;
+      let set = this.byUser.get(user.id);
+      if (!set) this.byUser.set(user.id, (set = new Set()));
+      set.add(sub);
+    }
+
+    const plans = scope.map((ch) => this.plan(ch, sinceFor(req.since, ch)));
+    if (!plans.some((p) => p.kind === 'history')) return this.answer(sub, req, plans);
+    void Promise.all(plans.map((p) => (p.kind === 'history' ? this.fromHistory(p) : p))).then((resolved) => {
+      if (!sub.isClosed) this.answer(sub, req, resolved);
+    });
+  }
+
+  remove(sub: Subscriber): void {
+    if (!this.everyone.delete(sub)) return;
+    this.stats.subscribers = this.everyone.size;
+    if (sub.scope === 'all') this.all.delete(sub);
+    else if (sub.scope !== null) this.channels.get(sub.scope)?.subs.delete(sub);
+    this.unbindUser(sub);
+  }
+
+  countDrop(sub: Subscriber, firstDrop: boolean): void {
+    this.stats.drops++;
+    if (firstDrop) this.deps.log.info({ conn: sub.conn.id, remote: sub.conn.remote }, 'subscriber falling behind; dropping its oldest events');
+  }
+
+  countSlowConsumer(_sub: Subscriber): void {
+    this.stats.slowConsumers++;
+  }
+
+  /** Tells every subscriber goodbye with one last frame (graceful shutdown). */
+  closeAll(frame: Buffer): void {
+    for (const sub of [...this.everyone]) sub.finish(frame);
+  }
+
+  private fanOut(ch: Channel, frame: Buffer, seq: number): void {
+    for (const sub of ch.subs) sub.deliver(frame, seq, ch.id);
+    for (const sub of this.all) sub.deliver(frame, seq, ch.id);
+    this.stats.framesDelivered += ch.subs.size + this.all.size;
+  }
+
+  private unbindUser(sub: Subscriber): void {
+    if (sub.userId === null) return;
+    const set = this.byUser.get(sub.userId);
+    set?.delete(sub);
+    if (set?.size === 0) this.byUser.delete(sub.userId);
+    sub.userId = null;
+  }
+
+  private plan(ch: Channel, since: number | undefined): Plan {
+    if (since === undefined) return { ch, kind: 'snapshot' };
+    if (since === ch.seq) return { ch, kind: 'current' };
+    if (since < ch.seq && ch.retains(since)) {
+      const frames: Buffer[] = [];
+      const r = ch.retained;
+      for (let i = 0; i < r.size; i++) if (r.seqAt(i) > since) frames.push(r.at(i)!);
+      return { ch, kind: 'replay', frames, upTo: ch.seq };
+    }
+    if (since < ch.seq && this.deps.history) return { ch, kind: 'history', since, upTo: ch.seq };
+    return { ch, kind: 'fresh', reason: since > ch.seq ? 'since is ahead of this server' : 'since is no longer retained' };
+  }
+
+  private async fromHistory(p: Extract<Plan, { kind: 'history' }>): Promise<Plan> {
+    let events: SeatEvent[] | null = null;
+    try {
+      events = (await this.deps.history?.history(p.ch.id, p.since, p.upTo - p.since)) ?? null;
+    } catch (err) {
+      this.deps.log.warn({ err: (err as Error).message }, 'could not read event history; sending a fresh snapshot');
+    }
+    // Usable only when it starts right after `since` and reaches what this instance had delivered.
+    if (!events || events.length === 0 || events[0]!.seq !== p.since + 1 || events[events.length - 1]!.seq < p.upTo) {
+      return { ch: p.ch, kind: 'fresh', reason: 'since is no longer retained' };
+    }
+    const frames = events.filter((e) => e.seq <= p.upTo).map((e) => encodeSeatEvent(p.ch, e));
+    return { ch: p.ch, kind: 'replay', frames, upTo: p.upTo };
+  }
+
+  private answer(sub: Subscriber, req: SubscribeRequest, plans: Plan[]): void {
+    const marks = new Map<number, number>();
+    const branches = plans.map((p) => {
+      const upTo = p.kind === 'replay' ? p.upTo : p.ch.seq;
+      marks.set(p.ch.id, upTo);
+      const resumed = p.kind === 'replay' || p.kind === 'current' ? true : p.kind === 'fresh' ? false : undefined;
+      return resumed === undefined ? { id: p.ch.id, name: p.ch.name, seq: upTo } : { id: p.ch.id, name: p.ch.name, seq: upTo, resumed };
+    });
+    const resumedAll = req.since === undefined ? undefined : plans.every((p) => p.kind === 'replay' || p.kind === 'current');
+    sub.sendNow(
+      encodeFrame({
+        type: 'subscribed',
+        branch: req.branch === '*' ? '*' : plans[0]!.ch.name,
+        branches,
+        personal: sub.userId !== null,
+        ...(resumedAll === undefined ? {} : { resumed: resumedAll }),
+      }),
+    );
+    for (const p of plans) {
+      if (p.kind === 'snapshot') sub.sendNow(p.ch.snapshot());
+      else if (p.kind === 'fresh') {
+        sub.sendNow(p.ch.snapshot({ fresh: true, reason: p.reason ?? 'since is no longer retained' }));
+        this.stats.freshSnapshots++;
+      } else if (p.kind === 'replay') {
+        for (const f of p.frames) sub.sendNow(f);
+        this.stats.resumed++;
+      } else if (p.kind === 'current') this.stats.resumed++;
+    }
+    sub.endPending(marks);
+  }
+}
+
+function encodeSeatEvent(ch: { id: number; name: string }, ev: SeatEvent): Buffer {
+  return encodeFrame({
+    type: 'seat',
+    branch: ch.name,
+    branchId: ch.id,
+    seq: ev.seq,
+    seatId: ev.seatId,
+    state: ev.state,
+    flags: flagsToWire(ev.flags),
+    cause: ev.cause,
+    at: ev.at,
+  });
+}
+
+function sinceFor(since: SubscribeRequest['since'], ch: Channel): number | undefined {
+  if (since === undefined) return undefined;
+  if (typeof since === 'number') return since;
+  return since[String(ch.id)] ?? since[ch.name];
+}
+
+/** "2" names branch 2 when no branch is called "2". */
+function numericBranch(channels: Map<number, Channel>, name: string): Channel | undefined {
+  return /^\d{1,9}$/.test(name) ? channels.get(Number(name)) : undefined;
+}

@@ -1,0 +1,231 @@
+// One subscriber connection on the pubsub port (DESIGN §5) and its outbound queue.
+//
+// The hub hands every subscriber the same encoded Buffer. deliver() writes it straight to the
+// socket while the socket keeps up; once the socket holds more than pubsub.highWaterBytes unsent,
+// frames go into a fixed ring (pubsub.queueCapacity) that drops its oldest when full. The ring is
+// emptied on 'drain'. A subscriber dropping pubsub.maxDrops frames within pubsub.dropWindowMs
+// gets a final SLOW_CONSUMER error and is cut off. So what one subscriber can cost us is bounded
+// by highWaterBytes + one frame + queueCapacity frames, and the hub never waits for anyone.
+//
+// Requests it understands:
+//   {"type":"subscribe","branch":"Main Library"|2|"*","token"?:"<jwt>","since"?:41|{"2":41}}
+//   {"type":"ping"}  → {"type":"pong"}
+import type { FrameError } from '../codec/index.js';
+import { encodeFrame } from '../codec/index.js';
+import type { CloseReason, Connection, ConnectionHandler } from '../net/connection.js';
+import type { Logger } from '../obs/log.js';
+import { ErrorCode } from '../errors.js';
+import { FrameRing } from './ring.js';
+
+export interface SubscribeRequest {
+  branch: string | number;
+  token?: string;
+  /** One branch: the last seq seen. "*": last seq per branch, keyed by branch id or name. */
+  since?: number | Record<string, number>;
+}
+
+export interface SubscriberHost {
+  subscribe(sub: Subscriber, req: SubscribeRequest): void;
+  remove(sub: Subscriber): void;
+  countDrop(sub: Subscriber, firstDrop: boolean): void;
+  countSlowConsumer(sub: Subscriber): void;
+}
+
+export interface SubscriberOptions {
+  queueCapacity: number;
+  maxDrops: number;
+  dropWindowMs: number;
+}
+
+const MAX_BRANCH_CHARS = 200;
+const MAX_TOKEN_CHARS = 4096;
+const MAX_SINCE_KEYS = 1000;
+
+const PONG = encodeFrame({ type: 'pong' });
+
+export function pubsubError(code: ErrorCode, message: string): Buffer {
+  return encodeFrame({ type: 'error', code, message });
+}
+
+export class Subscriber implements ConnectionHandler {
+  /** What it watches: a branch id, every branch ('all'), or nothing yet. */
+  scope: number | 'all' | null = null;
+  userId: number | null = null;
+  tokenExpMs = 0;
+  private ring: FrameRing | undefined;
+  /** While a subscribe is being answered, live events queue so they follow the snapshot/replay. */
+  private pending = false;
+  private closed = false;
+  dropped = 0;
+  private windowStartMs = 0;
+  private windowDrops = 0;
+
+  constructor(
+    readonly conn: Connection,
+    private readonly host: SubscriberHost,
+    private readonly opts: SubscriberOptions,
+    private readonly log: Logger,
+  ) {
+    conn.start(this);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Frames waiting in this subscriber's ring. */
+  get queued(): number {
+    return this.ring?.size ?? 0;
+  }
+
+  get queuedBytes(): number {
+    return this.ring?.bytes ?? 0;
+  }
+
+  onMessage(m: Record<string, unknown>): void {
+    if (this.closed) return;
+    if (m.type === 'ping') {
+      if (!this.conn.send(PONG)) this.conn.pauseReading();
+      return;
+    }
+    if (m.type !== 'subscribe') return this.sendError(ErrorCode.INVALID_REQUEST, 'type must be "subscribe" or "ping"');
+    if (this.scope !== null) return this.sendError(ErrorCode.FAILED_PRECONDITION, 'already subscribed; open another connection for another scope');
+    const req = parseSubscribe(m);
+    if (typeof req === 'string') return this.sendError(ErrorCode.INVALID_ARGUMENT, req);
+    this.host.subscribe(this, req);
+  }
+
+  onFrameError(error: FrameError): void {
+    this.sendError(ErrorCode.BAD_FRAME, error.message);
+  }
+
+  onDrain(): void {
+    this.flush();
+    if (!this.conn.congested) this.conn.resumeReading();
+  }
+
+  onClose(_reason: CloseReason): void {
+    this.closed = true;
+    this.ring?.clear();
+    this.host.remove(this);
+  }
+
+  sendError(code: ErrorCode, message: string): void {
+    if (!this.conn.send(pubsubError(code, message))) this.conn.pauseReading();
+  }
+
+  /**
+   * The fan-out path: O(1), never waits. `seq`/`branchId` are remembered only if the frame has
+   * to queue (0 for frames that carry no seq: summaries, personal events).
+   */
+  deliver(frame: Buffer, seq: number, branchId: number): void {
+    if (this.closed) return;
+    if (!this.pending && (this.ring === undefined || this.ring.size === 0) && !this.conn.congested) {
+      this.conn.send(frame);
+      return;
+    }
+    this.ring ??= new FrameRing(this.opts.queueCapacity);
+    if (this.ring.push(frame, seq, branchId)) this.onDrop();
+  }
+
+  /** Writes now, ahead of anything queued (the answer to subscribe, while pending). */
+  sendNow(frame: Buffer): void {
+    if (!this.closed) this.conn.send(frame);
+  }
+
+  beginPending(): void {
+    this.pending = true;
+  }
+
+  /** The subscribe answer is out: queued live events follow, minus those it already covered. */
+  endPending(watermarks: ReadonlyMap<number, number>): void {
+    this.pending = false;
+    const ring = this.ring;
+    if (ring && ring.size > 0 && watermarks.size > 0) {
+      // Drop queued events the snapshot or replay already reflected (seq ≤ its watermark).
+      const keep: Array<[Buffer, number, number]> = [];
+      while (ring.size > 0) {
+        const seq = ring.peekSeq();
+        const branch = ring.peekBranch();
+        const frame = ring.shift()!;
+        const mark = watermarks.get(branch);
+        if (seq === 0 || mark === undefined || seq > mark) keep.push([frame, seq, branch]);
+      }
+      for (const [f, s, b] of keep) ring.push(f, s, b);
+    }
+    this.flush();
+  }
+
+  /** Sends one last frame after what is queued, then closes (shutdown). */
+  finish(frame: Buffer): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    this.conn.close('shutdown', frame);
+  }
+
+  private flush(): void {
+    const ring = this.ring;
+    if (!ring || this.pending) return;
+    while (ring.size > 0 && !this.conn.congested && !this.closed) this.conn.send(ring.shift()!);
+  }
+
+  private onDrop(): void {
+    this.dropped++;
+    const now = Date.now();
+    if (now - this.windowStartMs > this.opts.dropWindowMs) {
+      this.windowStartMs = now;
+      this.windowDrops = 0;
+    }
+    this.windowDrops++;
+    this.host.countDrop(this, this.dropped === 1);
+    if (this.windowDrops >= this.opts.maxDrops) this.cutOff();
+  }
+
+  private cutOff(): void {
+    this.closed = true;
+    this.ring?.clear();
+    this.host.countSlowConsumer(this);
+    this.log.warn({ conn: this.conn.id, remote: this.conn.remote, dropped: this.dropped }, 'slow subscriber cut off');
+    // DESIGN §5 names this code on the subscriber port; it is not one of the RPC codes.
+    this.conn.close(
+      'server',
+      encodeFrame({
+        type: 'error',
+        code: 'SLOW_CONSUMER',
+        message: `dropped ${this.opts.maxDrops} events within ${this.opts.dropWindowMs} ms; reconnect with since to resume`,
+      }),
+    );
+    this.host.remove(this);
+  }
+}
+
+function parseSubscribe(m: Record<string, unknown>): SubscribeRequest | string {
+  const { branch, token, since } = m;
+  const req: SubscribeRequest = { branch: '' };
+  if (typeof branch === 'string' && branch.length > 0 && branch.length <= MAX_BRANCH_CHARS) req.branch = branch;
+  else if (typeof branch === 'number' && Number.isSafeInteger(branch) && branch > 0) req.branch = branch;
+  else return 'branch must be a branch name, a branch id, or "*"';
+  if (token !== undefined && token !== null) {
+    if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_CHARS) return 'token must be a JWT string';
+    req.token = token;
+  }
+  if (since !== undefined && since !== null) {
+    if (typeof since === 'number') {
+      if (!Number.isSafeInteger(since) || since < 0) return 'since must be a non-negative integer';
+      req.since = since;
+    } else if (typeof since === 'object' && !Array.isArray(since)) {
+      const entries = Object.entries(since as Record<string, unknown>);
+      if (entries.length > MAX_SINCE_KEYS) return `since may name at most ${MAX_SINCE_KEYS} branches`;
+      const out: Record<string, number> = {};
+      for (const [k, v] of entries) {
+        if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) return `since.${k.slice(0, 50)} must be a non-negative integer`;
+        out[k] = v;
+      }
+      req.since = out;
+    } else {
+      return 'since must be a seq number, or an object of seq numbers by branch';
+    }
+  }
+  return req;
+}

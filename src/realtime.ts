@@ -1,0 +1,281 @@
+// The real-time half of the composition root: wires the live seat model, the sensor and
+// subscriber ports, the event bus, the subscriber hub and the sensor-state coalescer together.
+//
+//   sensor frame → SensorSession → LiveSeats.applyReading → onChange → bus.publishSeat
+//                                        └→ coalescer (batched seat_live upserts)
+//   bus (seq per branch) → LiveSeats.applyRemote + Hub.publish → every subscriber's socket
+//   coreEvents (after commit) → LiveSeats.applyCoreEvent (+ bus.publishFact to other instances)
+//
+// No step between a sensor frame and a subscriber's socket touches the database (DESIGN §4, §5).
+import type pg from 'pg';
+import type { Config } from './config/schema.js';
+import type { Logger } from './obs/log.js';
+import type { Clock } from './core/clock.js';
+import type { CoreEvent, CoreEventFanout } from './core/events.js';
+import { LiveSeats, type SeatEvent } from './core/liveSeats.js';
+import { checkInBySensor, releaseBySensor } from './core/sensorTransitions.js';
+import type { EventBus } from './bus/bus.js';
+import { Hub, type TokenVerifier } from './pubsub/hub.js';
+import { Subscriber, pubsubError } from './pubsub/subscriber.js';
+import { SensorCoalescer } from './sensors/coalescer.js';
+import { SensorKeyring } from './sensors/sensorKeys.js';
+import { SensorSession, sensorError, type SensorSink } from './sensors/sensorSession.js';
+import { Listener } from './net/listener.js';
+import { ErrorCode } from './errors.js';
+
+export interface RealtimeDeps {
+  config: Readonly<Config>;
+  log: Logger;
+  db: pg.Pool;
+  clock: Clock;
+  tokens: TokenVerifier;
+  coreEvents: CoreEventFanout;
+  bus: EventBus;
+  instanceId: string;
+  /** Run the clock-driven tick on a real timer (off when tests drive a FakeClock with tick()). */
+  autoTick: boolean;
+}
+
+export class Realtime {
+  readonly hub: Hub;
+  readonly coalescer: SensorCoalescer;
+  readonly sensorListener: Listener;
+  readonly pubsubListener: Listener;
+  readonly sensorSessions = new Set<SensorSession>();
+  private readonly keyring: SensorKeyring;
+  private model: LiveSeats | undefined;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private summaryTimer: NodeJS.Timeout | undefined;
+  private readonly transitions = new Set<Promise<unknown>>();
+  private unsubscribe: (() => void) | undefined;
+  private stopped = false;
+  readonly counters = { readings: 0, staleReadings: 0, unknownSeatReadings: 0, autoCheckIns: 0, autoReleases: 0 };
+
+  constructor(private readonly deps: RealtimeDeps) {
+    const { config, log, db } = deps;
+    this.coalescer = new SensorCoalescer(db, { flushEveryMs: config.sensors.flushEveryMs }, log);
+    this.keyring = new SensorKeyring(db, config.sensors.keys);
+    this.hub = new Hub(
+      { retainEvents: config.pubsub.retainEvents },
+      { tokens: deps.tokens, history: deps.bus, now: () => deps.clock.now(), log },
+    );
+    const limits = config.limits;
+    const sink: SensorSink = {
+      now: () => deps.clock.now(),
+      reading: (seatId, occupied, atMs, sensorId) => this.reading(seatId, occupied, atMs, sensorId),
+      heartbeat: (seatIds) => {
+        const now = deps.clock.now();
+        for (const id of seatIds) this.model?.touch(id, now);
+      },
+      checkKey: (key) => this.keyring.check(key),
+    };
+    this.sensorListener = new Listener({
+      name: 'sensor',
+      host: config.host,
+      port: config.ports.sensor,
+      maxConnections: limits.maxConnections,
+      connection: {
+        maxFrameBytes: limits.maxFrameBytes,
+        maxJsonDepth: limits.maxJsonDepth,
+        idleTimeoutMs: limits.idleTimeoutMs,
+        partialFrameTimeoutMs: limits.partialFrameTimeoutMs,
+        writeHighWaterBytes: limits.writeHighWaterBytes,
+      },
+      refusalFrame: () => sensorError(ErrorCode.RESOURCE_EXHAUSTED, 'too many connections; try again later'),
+      onConnection: (conn) => {
+        const session = new SensorSession(
+          conn,
+          sink,
+          {
+            maxReadingsPerFrame: config.sensors.maxReadingsPerFrame,
+            maxClockSkewMs: config.sensors.maxClockSkewMs,
+            offlineAfterMs: config.sensors.offlineAfterMs,
+            onClose: (s) => this.sensorSessions.delete(s),
+          },
+          log,
+        );
+        this.sensorSessions.add(session);
+      },
+      log,
+    });
+    this.pubsubListener = new Listener({
+      name: 'pubsub',
+      host: config.host,
+      port: config.ports.pubsub,
+      maxConnections: limits.maxConnections,
+      connection: {
+        maxFrameBytes: limits.maxFrameBytes,
+        maxJsonDepth: limits.maxJsonDepth,
+        // Subscribers may never send a byte after subscribing (DESIGN §5): no idle timeout.
+        idleTimeoutMs: 0,
+        partialFrameTimeoutMs: limits.partialFrameTimeoutMs,
+        writeHighWaterBytes: config.pubsub.highWaterBytes,
+      },
+      refusalFrame: () => pubsubError(ErrorCode.RESOURCE_EXHAUSTED, 'too many connections; try again later'),
+      onConnection: (conn) => {
+        new Subscriber(
+          conn,
+          this.hub,
+          { queueCapacity: config.pubsub.queueCapacity, maxDrops: config.pubsub.maxDrops, dropWindowMs: config.pubsub.dropWindowMs },
+          log,
+        );
+      },
+      log,
+    });
+  }
+
+  /** Loads the live model, joins the bus and opens both ports. */
+  async start(): Promise<{ sensor: number; pubsub: number }> {
+    const { config, db, clock, bus, log } = this.deps;
+    // Listen before loading so no committed change falls between the load and the subscription.
+    const early: CoreEvent[] = [];
+    this.unsubscribe = this.deps.coreEvents.on((ev) => (this.model ? this.onCoreEvent(ev) : early.push(ev)));
+    const data = await LiveSeats.loadData(db, clock.now());
+    const model = new LiveSeats(
+      data,
+      clock.now(),
+      {
+        instanceId: this.deps.instanceId,
+        offlineAfterMs: config.sensors.offlineAfterMs,
+        releaseAfterMs: config.sensors.releaseAfterMs,
+        autoCheckIn: config.sensors.autoCheckIn,
+        autoRelease: config.sensors.autoRelease,
+        checkInWindow: {
+          opensBeforeMs: config.sensors.checkInOpensBeforeMinutes * 60_000,
+          graceMs: config.sensors.checkInGraceMinutes * 60_000,
+        },
+      },
+      {
+        onChange: (change) => bus.publishSeat(change),
+        onCheckInDue: (seatId, atMs) => this.track(this.autoCheckIn(seatId, atMs)),
+        onReleaseDue: (seatId, atMs) => this.track(this.autoRelease(seatId, atMs)),
+      },
+    );
+    const seqs = await bus.start([...model.branches.keys()], {
+      seat: (ev, quiet) => this.onBusSeat(ev, quiet),
+      fact: (ev) => this.onRemoteFact(ev),
+      resync: (branchId, seq) => this.hub.resync(branchId, seq),
+      reconnected: () => this.track(this.reload()),
+    });
+    for (const b of model.branches.values()) this.hub.addBranch(b.id, b.name, seqs.get(b.id) ?? 0, model.seatsOf(b.id));
+    this.model = model;
+    for (const ev of early) this.onCoreEvent(ev);
+    this.coalescer.start();
+    this.summaryTimer = setInterval(() => this.hub.summaries(), config.pubsub.summaryEveryMs);
+    this.summaryTimer.unref();
+    if (this.deps.autoTick) this.armTick();
+    log.debug({ seats: model.seatCount, branches: model.branches.size, bus: bus.kind }, 'live seat model loaded');
+    const [sensor, pubsub] = await Promise.all([this.sensorListener.listen(), this.pubsubListener.listen()]);
+    return { sensor: sensor.port, pubsub: pubsub.port };
+  }
+
+  /** The bus's health and counters (connected, queued while Redis is away, drops). */
+  busStats() {
+    return this.deps.bus.stats();
+  }
+
+  get live(): LiveSeats {
+    if (!this.model) throw new Error('the live model is not loaded yet');
+    return this.model;
+  }
+
+  /** Fires what the clock has made due (booking boundaries, silent sensors, releases). */
+  tick(nowMs: number = this.deps.clock.now()): void {
+    this.model?.tick(nowMs);
+  }
+
+  /** Resolves when the sensor-driven check-ins/releases started so far have finished. */
+  async settled(): Promise<void> {
+    while (this.transitions.size > 0) await Promise.allSettled([...this.transitions]);
+  }
+
+  /** Graceful stop, part 1: no new sensors or subscribers. */
+  async stopAccepting(): Promise<void> {
+    await Promise.all([this.sensorListener.stopAccepting(), this.pubsubListener.stopAccepting()]);
+  }
+
+  /** Graceful stop, part 2: flush sensor state, tell subscribers, leave the bus. */
+  async shutdown(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.stopAccepting();
+    this.unsubscribe?.();
+    if (this.tickTimer) clearTimeout(this.tickTimer);
+    if (this.summaryTimer) clearInterval(this.summaryTimer);
+    this.sensorListener.closeAll();
+    await this.settled();
+    await this.coalescer.stop();
+    this.hub.closeAll(pubsubError(ErrorCode.UNAVAILABLE, 'server shutting down'));
+    this.pubsubListener.closeAll();
+    await this.deps.bus.close();
+  }
+
+  private reading(seatId: number, occupied: boolean, atMs: number, sensorId: string) {
+    const model = this.model;
+    if (!model) return 'unknownSeat' as const;
+    const outcome = model.applyReading(seatId, occupied, atMs, this.deps.clock.now());
+    if (outcome === 'applied') {
+      this.counters.readings++;
+      this.coalescer.record(seatId, occupied, atMs, sensorId);
+    } else if (outcome === 'stale') this.counters.staleReadings++;
+    else this.counters.unknownSeatReadings++;
+    return outcome;
+  }
+
+  private onCoreEvent(ev: CoreEvent): void {
+    if (ev.type === 'personal') this.hub.personal(ev);
+    else this.model!.applyCoreEvent(ev, this.deps.clock.now());
+    this.deps.bus.publishFact(ev);
+  }
+
+  private onRemoteFact(ev: CoreEvent): void {
+    if (ev.type === 'personal') this.hub.personal(ev);
+    else this.model?.applyCoreEvent(ev, this.deps.clock.now());
+  }
+
+  private onBusSeat(ev: SeatEvent, quiet: boolean): void {
+    this.model?.applyRemote(ev, this.deps.clock.now());
+    if (quiet) this.hub.applyQuiet(ev);
+    else this.hub.publish(ev);
+  }
+
+  private async autoCheckIn(seatId: number, atMs: number): Promise<void> {
+    const fact = await checkInBySensor(this.deps.db, this.deps.clock, seatId, atMs, {
+      window: {
+        opensBeforeMs: this.deps.config.sensors.checkInOpensBeforeMinutes * 60_000,
+        graceMs: this.deps.config.sensors.checkInGraceMinutes * 60_000,
+      },
+      events: this.deps.coreEvents,
+    });
+    if (fact) this.counters.autoCheckIns++;
+  }
+
+  private async autoRelease(seatId: number, atMs: number): Promise<void> {
+    const fact = await releaseBySensor(this.deps.db, this.deps.clock, seatId, atMs, { events: this.deps.coreEvents });
+    if (fact) this.counters.autoReleases++;
+  }
+
+  /** After a bus outage: bookings and seat status from the database, the truth. */
+  private async reload(): Promise<void> {
+    const data = await LiveSeats.loadData(this.deps.db, this.deps.clock.now());
+    this.model?.reload(data, this.deps.clock.now());
+  }
+
+  private track(p: Promise<unknown>): void {
+    const tracked = p.catch((err: unknown) => this.deps.log.warn({ err: (err as Error).message }, 'sensor-driven transition failed'));
+    this.transitions.add(tracked);
+    void tracked.finally(() => this.transitions.delete(tracked));
+  }
+
+  private armTick(): void {
+    if (this.stopped) return;
+    const next = this.model?.nextDeadlineMs ?? Infinity;
+    // Re-check at least every second: a deadline that moves earlier (a new reading) is picked up.
+    const delay = Math.max(5, Math.min(1_000, next - this.deps.clock.now()));
+    this.tickTimer = setTimeout(() => {
+      this.tick();
+      this.armTick();
+    }, delay);
+    this.tickTimer.unref();
+  }
+}

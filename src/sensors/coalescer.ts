@@ -1,0 +1,110 @@
+// Coalesces sensor readings for the database (DESIGN §4): only the latest reading per seat is
+// kept in memory and written every sensors.flushEveryMs as one multi-row upsert, never one write
+// per reading. The map is keyed by seat, so it is bounded by the number of seats however fast
+// the readings come. Subscribers never wait for this: it is the slow path to the truth.
+import type pg from 'pg';
+import type { Logger } from '../obs/log.js';
+
+interface PendingReading {
+  occupied: boolean;
+  readingAtMs: number;
+  sensorId: string;
+}
+
+export interface CoalescerStats {
+  pending: number;
+  flushes: number;
+  rowsWritten: number;
+  failures: number;
+}
+
+export class SensorCoalescer {
+  private pending = new Map<number, PendingReading>();
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private failing = false;
+  readonly stats: CoalescerStats = { pending: 0, flushes: 0, rowsWritten: 0, failures: 0 };
+
+  constructor(
+    private readonly db: pg.Pool,
+    private readonly opts: { flushEveryMs: number },
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.timer ??= setInterval(() => void this.flush(), this.opts.flushEveryMs);
+    this.timer.unref();
+  }
+
+  /** Remembers a reading the live model accepted; a newer one for the same seat replaces it. */
+  record(seatId: number, occupied: boolean, readingAtMs: number, sensorId: string): void {
+    const prev = this.pending.get(seatId);
+    if (prev && prev.readingAtMs >= readingAtMs) return;
+    this.pending.set(seatId, { occupied, readingAtMs, sensorId });
+  }
+
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  /** Writes what is pending in one statement; one flush at a time, a failed batch is kept. */
+  flush(): Promise<void> {
+    if (this.flushing) return this.flushing.then(() => (this.pending.size > 0 ? this.flush() : undefined));
+    if (this.pending.size === 0) return Promise.resolve();
+    const batch = this.pending;
+    this.pending = new Map();
+    this.flushing = this.write(batch).finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  /** Stops the timer and writes whatever is still pending (graceful shutdown). */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.flush();
+  }
+
+  private async write(batch: Map<number, PendingReading>): Promise<void> {
+    const seatIds: number[] = [];
+    const occupied: boolean[] = [];
+    const readingAt: Date[] = [];
+    const sensorIds: string[] = [];
+    for (const [seatId, r] of batch) {
+      seatIds.push(seatId);
+      occupied.push(r.occupied);
+      readingAt.push(new Date(r.readingAtMs));
+      sensorIds.push(r.sensorId);
+    }
+    try {
+      // The WHERE keeps `at` ordering in the table too: another instance's older reading that
+      // lands later cannot overwrite a newer one.
+      await this.db.query(
+        `INSERT INTO seat_live (seat_id, occupied, reading_at, sensor_id, updated_at)
+         SELECT t.seat_id, t.occupied, t.reading_at, t.sensor_id, now()
+           FROM unnest($1::int[], $2::bool[], $3::timestamptz[], $4::text[]) AS t(seat_id, occupied, reading_at, sensor_id)
+         ON CONFLICT (seat_id) DO UPDATE
+            SET occupied = EXCLUDED.occupied, reading_at = EXCLUDED.reading_at,
+                sensor_id = EXCLUDED.sensor_id, updated_at = now()
+          WHERE seat_live.reading_at < EXCLUDED.reading_at`,
+        [seatIds, occupied, readingAt, sensorIds],
+      );
+      this.stats.flushes++;
+      this.stats.rowsWritten += seatIds.length;
+      if (this.failing) this.log.info({ rows: seatIds.length }, 'sensor state persisted again');
+      this.failing = false;
+    } catch (err) {
+      this.stats.failures++;
+      // Keep the batch for the next flush unless newer readings for those seats arrived meanwhile.
+      for (const [seatId, r] of batch) {
+        const newer = this.pending.get(seatId);
+        if (!newer || newer.readingAtMs < r.readingAtMs) this.pending.set(seatId, r);
+      }
+      if (!this.failing) this.log.warn({ err: (err as Error).message, rows: seatIds.length }, 'could not persist sensor state; will retry');
+      this.failing = true;
+    } finally {
+      this.stats.pending = this.pending.size;
+    }
+  }
+}

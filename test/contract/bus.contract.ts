@@ -1,0 +1,148 @@
+// The one contract every EventBus keeps (STYLE §8), run against LocalBus and RedisBus.
+import { afterEach, describe, expect, it } from 'vitest';
+import type { BusHandlers, EventBus } from '../../src/bus/bus.js';
+import type { CoreEvent } from '../../src/core/events.js';
+import type { SeatChange, SeatEvent } from '../../src/core/liveSeats.js';
+
+export interface BusFactory {
+  /** Buses of separate "instances" sharing one backing (broker or Redis key prefix). */
+  make(instanceId: string, opts: { retainEvents: number; shared: string }): EventBus;
+}
+
+interface Recorder {
+  seats: SeatEvent[];
+  facts: CoreEvent[];
+  handlers: BusHandlers;
+  waitSeats(n: number): Promise<SeatEvent[]>;
+}
+
+function recorder(): Recorder {
+  const r: Recorder = {
+    seats: [],
+    facts: [],
+    handlers: {
+      seat: (ev) => {
+        r.seats.push(ev);
+      },
+      fact: (ev) => {
+        r.facts.push(ev);
+      },
+      resync: () => undefined,
+      reconnected: () => undefined,
+    },
+    async waitSeats(n) {
+      const deadline = Date.now() + 5000;
+      while (r.seats.length < n) {
+        if (Date.now() > deadline) throw new Error(`expected ${n} seat events, got ${r.seats.length}`);
+        await new Promise((res) => setTimeout(res, 5));
+      }
+      return r.seats;
+    },
+  };
+  return r;
+}
+
+function change(origin: string, branchId: number, seatId: number, state: SeatChange['state'], flags = 0): SeatChange {
+  return { origin, branchId, seatId, state, flags, cause: 'sensor', at: new Date().toISOString(), sensor: { occupied: state === 'occupied', readingAtMs: Date.now(), contactAtMs: Date.now() } };
+}
+
+let shared = 0;
+
+export function busContract(name: string, factory: BusFactory): void {
+  describe(`EventBus contract: ${name}`, () => {
+    const open: EventBus[] = [];
+    const make = (id: string, key: string, retainEvents = 100) => {
+      const bus = factory.make(id, { retainEvents, shared: key });
+      open.push(bus);
+      return bus;
+    };
+    afterEach(async () => {
+      await Promise.all(open.splice(0).map((b) => b.close()));
+    });
+
+    it('delivers a change published on one instance to every instance, with the same seq, in order', async () => {
+      const key = `c${shared++}`;
+      const a = make('A', key);
+      const b = make('B', key);
+      const ra = recorder();
+      const rb = recorder();
+      const seqA = await a.start([1, 2], ra.handlers);
+      const seqB = await b.start([1, 2], rb.handlers);
+      expect(seqA.get(1)).toBe(seqB.get(1));
+      const base = seqA.get(1)!;
+      a.publishSeat(change('A', 1, 10, 'occupied'));
+      b.publishSeat(change('B', 1, 11, 'reserved'));
+      a.publishSeat(change('A', 1, 12, 'occupied'));
+      await ra.waitSeats(3);
+      await rb.waitSeats(3);
+      expect(ra.seats.map((e) => [e.seq, e.seatId, e.origin])).toEqual(rb.seats.map((e) => [e.seq, e.seatId, e.origin]));
+      expect(ra.seats.map((e) => e.seq)).toEqual([base + 1, base + 2, base + 3]);
+      expect(ra.seats[0]).toMatchObject({ branchId: 1, seatId: 10, state: 'occupied', cause: 'sensor', sensor: { occupied: true } });
+    });
+
+    it('numbers each branch on its own', async () => {
+      const key = `c${shared++}`;
+      const a = make('A', key);
+      const ra = recorder();
+      const seqs = await a.start([1, 2], ra.handlers);
+      a.publishSeat(change('A', 1, 10, 'occupied'));
+      a.publishSeat(change('A', 2, 20, 'occupied'));
+      a.publishSeat(change('A', 2, 21, 'occupied'));
+      await ra.waitSeats(3);
+      const by = (b: number) => ra.seats.filter((e) => e.branchId === b).map((e) => e.seq);
+      expect(by(1)).toEqual([seqs.get(1)! + 1]);
+      expect(by(2)).toEqual([seqs.get(2)! + 1, seqs.get(2)! + 2]);
+    });
+
+    it('drops a change that repeats the seat\'s last published state, whoever publishes it', async () => {
+      const key = `c${shared++}`;
+      const a = make('A', key);
+      const b = make('B', key);
+      const ra = recorder();
+      await a.start([1], ra.handlers);
+      await b.start([1], recorder().handlers);
+      a.publishSeat(change('A', 1, 10, 'reserved'));
+      b.publishSeat(change('B', 1, 10, 'reserved'));
+      a.publishSeat(change('A', 1, 10, 'occupied', 1));
+      await ra.waitSeats(2);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(ra.seats.map((e) => e.state)).toEqual(['reserved', 'occupied']);
+      expect(a.stats().deduplicated + b.stats().deduplicated).toBe(1);
+    });
+
+    it('keeps history for since, and says when it is no longer retained', async () => {
+      const key = `c${shared++}`;
+      const a = make('A', key, 5);
+      const ra = recorder();
+      const base = (await a.start([1], ra.handlers)).get(1)!;
+      for (let i = 0; i < 3; i++) a.publishSeat(change('A', 1, 10 + i, 'occupied'));
+      await ra.waitSeats(3);
+      expect((await a.history(1, base + 1, 100))!.map((e) => e.seq)).toEqual([base + 2, base + 3]);
+      expect(await a.history(1, base + 3, 100)).toEqual([]);
+      for (let i = 0; i < 200; i++) a.publishSeat(change('A', 1, 100 + i, i % 2 ? 'occupied' : 'free'));
+      await ra.waitSeats(203);
+      expect(await a.history(1, base, 100)).toBeNull();
+      // A later instance joining the same backing starts from the shared seq and reads the same history.
+      const late = make('C', key, 5);
+      const seqs = await late.start([1], recorder().handlers);
+      expect(seqs.get(1)).toBe(base + 203);
+      expect((await late.history(1, base + 201, 10))!.map((e) => e.seq)).toEqual([base + 202, base + 203]);
+    });
+
+    it('hands core facts to the other instances, not back to the publisher', async () => {
+      const key = `c${shared++}`;
+      const a = make('A', key);
+      const b = make('B', key);
+      const ra = recorder();
+      const rb = recorder();
+      await a.start([1], ra.handlers);
+      await b.start([1], rb.handlers);
+      const fact: CoreEvent = { type: 'seatStatus', cause: 'admin', seatId: 10, branchId: 1, status: 'OUT_OF_SERVICE', at: new Date().toISOString() };
+      a.publishFact(fact);
+      const deadline = Date.now() + 5000;
+      while (rb.facts.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      expect(rb.facts).toEqual([fact]);
+      expect(ra.facts).toEqual([]);
+    });
+  });
+}

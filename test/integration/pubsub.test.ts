@@ -1,0 +1,226 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RpcClient } from '../../clients/rpcClient.js';
+import { RawPeer, rawFrame } from '../support/peer.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+import { freshDatabase, type TestDatabase } from '../support/db.js';
+import { branchSeats, connectSensor, sendReadings, seatEvents, subscribe, waitFor } from '../support/live.js';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await freshDatabase(4);
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+/** Publishes n seat changes straight into the live model (no sensor socket in the way): each call flips a seat. */
+function churn(t: TestServer, seats: number[], n: number, state: { at: number; occupied?: Map<number, boolean> }): void {
+  const live = t.server.realtime.live;
+  const occupied = (state.occupied ??= new Map());
+  for (let i = 0; i < n; i++) {
+    state.at += 1;
+    const seat = seats[i % seats.length]!;
+    const next = !(occupied.get(seat) ?? false);
+    occupied.set(seat, next);
+    live.applyReading(seat, next, state.at, Date.now());
+  }
+}
+
+const yieldIo = () => new Promise<void>((r) => setImmediate(r));
+
+async function pingMs(c: RpcClient, n: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await c.call('PING');
+    out.push(performance.now() - t0);
+  }
+  return out.sort((a, b) => a - b);
+}
+
+describe('subscriber back-pressure', () => {
+  it('a subscriber that never reads is cut off with SLOW_CONSUMER; the fast one sees every seq and PING stays fast', async () => {
+    const t = await startTestServer({ pubsub: { highWaterBytes: 64 * 1024, queueCapacity: 1024, maxDrops: 200, dropWindowMs: 60_000 } }, { db });
+    try {
+      const seats = await branchSeats(db.pool, 'Main Library', 20);
+      const fast = await subscribe(t.server.ports.pubsub, { branch: 'Main Library' });
+      const slow = await subscribe(t.server.ports.pubsub, { branch: 'Main Library' });
+      await fast.waitFrames(2);
+      await slow.waitFrames(2);
+      slow.socket.pause();
+      const firstSeq = fast.frames[1]!.seq as number;
+      const rpc = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
+      const before = await pingMs(rpc, 20);
+      const state: { at: number } = { at: Date.now() - 3_600_000 };
+      const during: number[] = [];
+      let published = 0;
+      while (t.server.realtime.hub.stats.slowConsumers === 0 && published < 200_000) {
+        // Bursts small enough for a reader that keeps up (well under highWaterBytes).
+        churn(t, seats, 50, state);
+        published += 50;
+        if (published % 5000 === 0) during.push(...(await pingMs(rpc, 1)));
+        await yieldIo();
+      }
+      expect(t.server.realtime.hub.stats.slowConsumers).toBe(1);
+      expect(t.server.realtime.hub.stats.drops).toBeGreaterThanOrEqual(200);
+      // The stalled peer reads again: whatever was in flight, then the final SLOW_CONSUMER, then close.
+      slow.socket.resume();
+      await slow.closed;
+      expect(slow.frames[slow.frames.length - 1]).toMatchObject({ type: 'error', code: 'SLOW_CONSUMER' });
+      // The fast subscriber got every event, in order, without a gap.
+      const lastSeq = t.server.realtime.hub.seqOf(fast.frames[1]!.branchId as number);
+      await waitFor(fast, (f) => f.seq === lastSeq, { timeoutMs: 15_000 });
+      const seqs = seatEvents(fast).map((f) => f.seq as number);
+      expect(seqs.length).toBe(lastSeq - firstSeq);
+      expect(seqs.every((s, i) => s === firstSeq + 1 + i)).toBe(true);
+      const after = await pingMs(rpc, 20);
+      const median = (xs: number[]) => xs[Math.floor(xs.length / 2)]!;
+      expect(median(after)).toBeLessThan(median(before) + 20);
+      expect(median(during.sort((a, b) => a - b))).toBeLessThan(median(before) + 50);
+      expect(t.server.realtime.hub.subscriberCount).toBe(1);
+      rpc.close();
+      fast.destroy();
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('many stalled subscribers cost bounded memory: ring and socket buffer per subscriber stay under their limits', async () => {
+    const highWater = 8 * 1024;
+    const capacity = 32;
+    const t = await startTestServer({ pubsub: { highWaterBytes: highWater, queueCapacity: capacity, maxDrops: 1_000_000 } }, { db });
+    try {
+      const seats = await branchSeats(db.pool, 'Engineering Library', 20);
+      const stalled: RawPeer[] = [];
+      for (let i = 0; i < 40; i++) {
+        const p = await subscribe(t.server.ports.pubsub, { branch: 'Engineering Library' });
+        await p.waitFrames(2);
+        p.socket.pause();
+        stalled.push(p);
+      }
+      const rssBefore = process.memoryUsage().rss;
+      const state: { at: number } = { at: Date.now() - 3_600_000 };
+      for (let round = 0; round < 60; round++) {
+        churn(t, seats, 500, state);
+        await yieldIo();
+      }
+      const hub = t.server.realtime.hub;
+      expect(hub.stats.drops).toBeGreaterThan(0);
+      expect(hub.subscriberCount).toBe(40);
+      const frameMax = 400;
+      const perSub = highWater + frameMax + capacity * frameMax;
+      expect(hub.queuedBytes()).toBeLessThanOrEqual(40 * perSub);
+      for (const conn of t.server.realtime.pubsubListener.connections) expect(conn.bufferedBytes).toBeLessThanOrEqual(highWater + frameMax);
+      // 30,000 events × 40 subscribers would be ~200 MB if queued; the process grows far less.
+      expect(process.memoryUsage().rss - rssBefore).toBeLessThan(64 * 1024 * 1024);
+      for (const p of stalled) p.destroy();
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('resuming with since', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer({ pubsub: { retainEvents: 10 } }, { db });
+  });
+  afterAll(async () => t.close());
+
+  it('resumes from retained events without a snapshot, and sends a fresh snapshot when since is too old or ahead', async () => {
+    const seats = await branchSeats(db.pool, 'Medical Library', 5);
+    const state: { at: number } = { at: Date.now() - 3_600_000 };
+    const first = await subscribe(t.server.ports.pubsub, { branch: 'Medical Library' });
+    churn(t, seats, 3, state);
+    await waitFor(first, (f) => f.type === 'seat' && seatEvents(first).length === 3);
+    const lastSeen = seatEvents(first)[2]!.seq as number;
+    first.destroy();
+    churn(t, seats, 4, state);
+
+    const resumed = await subscribe(t.server.ports.pubsub, { branch: 'Medical Library', since: lastSeen });
+    await waitFor(resumed, (f) => f.seq === lastSeen + 4);
+    expect(resumed.frames[0]).toMatchObject({ type: 'subscribed', resumed: true, branches: [expect.objectContaining({ seq: lastSeen + 4, resumed: true })] });
+    expect(resumed.frames.some((f) => f.type === 'snapshot')).toBe(false);
+    expect(seatEvents(resumed).map((f) => f.seq)).toEqual([lastSeen + 1, lastSeen + 2, lastSeen + 3, lastSeen + 4]);
+    // Live events follow the replay without a gap.
+    churn(t, seats, 1, state);
+    await waitFor(resumed, (f) => f.seq === lastSeen + 5);
+    resumed.destroy();
+
+    churn(t, seats, 20, state); // more than pubsub.retainEvents (10)
+    const tooOld = await subscribe(t.server.ports.pubsub, { branch: 'Medical Library', since: lastSeen });
+    const snap = await waitFor(tooOld, (f) => f.type === 'snapshot');
+    expect(tooOld.frames[0]).toMatchObject({ type: 'subscribed', resumed: false, branches: [expect.objectContaining({ resumed: false })] });
+    expect(snap).toMatchObject({ fresh: true, seq: lastSeen + 25 });
+    const ahead = await subscribe(t.server.ports.pubsub, { branch: 'Medical Library', since: lastSeen + 1000 });
+    expect(await waitFor(ahead, (f) => f.type === 'snapshot')).toMatchObject({ fresh: true, seq: lastSeen + 25 });
+    tooOld.destroy();
+    ahead.destroy();
+  });
+
+  it('subscriber protocol errors get stable codes and the connection lives on', async () => {
+    const peer = await RawPeer.connect(t.server.ports.pubsub);
+    peer.write(rawFrame('{"type":'));
+    peer.send({ type: 'subscribe', branch: ['x'] });
+    peer.send({ type: 'subscribe', branch: 'Main Library', since: -1 });
+    peer.send({ type: 'subscribe', branch: '*', since: 3 });
+    peer.send({ type: 'listen' });
+    peer.send({ type: 'ping' });
+    const frames = await peer.waitFrames(6);
+    expect(frames.map((f) => f.code ?? f.type)).toEqual(['BAD_FRAME', 'INVALID_ARGUMENT', 'INVALID_ARGUMENT', 'INVALID_ARGUMENT', 'INVALID_REQUEST', 'pong']);
+    peer.send({ type: 'subscribe', branch: 'Main Library' });
+    await waitFor(peer, (f) => f.type === 'snapshot');
+    peer.send({ type: 'subscribe', branch: 'Main Library' });
+    expect(await waitFor(peer, (f) => f.type === 'error', { from: 6 })).toMatchObject({ code: 'FAILED_PRECONDITION' });
+    peer.destroy();
+  });
+
+  it('subscribers are not idle-timed-out, but a half-sent frame still is', async () => {
+    const s = await startTestServer({ limits: { idleTimeoutMs: 100, partialFrameTimeoutMs: 150 } }, { db });
+    try {
+      const quiet = await subscribe(s.server.ports.pubsub, { branch: 'Main Library' });
+      const half = await RawPeer.connect(s.server.ports.pubsub);
+      half.write(rawFrame(JSON.stringify({ type: 'ping' })).subarray(0, 6));
+      await half.closed;
+      // The quiet subscriber outlived several idle timeouts and still answers.
+      quiet.send({ type: 'ping' });
+      expect(await waitFor(quiet, (f) => f.type === 'pong')).toEqual({ type: 'pong' });
+      quiet.destroy();
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('summaries and shutdown', () => {
+  it('sends periodic branch summaries with counts and the seq they reflect', async () => {
+    const t = await startTestServer({ pubsub: { summaryEveryMs: 50 } }, { db });
+    try {
+      const sub = await subscribe(t.server.ports.pubsub, { branch: 'Medical Library' });
+      const summary = await waitFor(sub, (f) => f.type === 'branch');
+      expect(summary).toMatchObject({ branch: 'Medical Library', total: 48, seq: sub.frames[1]!.seq });
+      const s = summary as Record<string, number>;
+      expect(s.free! + s.reserved! + s.occupied! + s.unavailable!).toBe(48);
+      sub.destroy();
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('on shutdown flushes pending sensor state and tells subscribers UNAVAILABLE', async () => {
+    const t = await startTestServer({ sensors: { flushEveryMs: 3_600_000 } }, { db });
+    const [seat] = await branchSeats(db.pool, 'Engineering Library', 1);
+    const sub = await subscribe(t.server.ports.pubsub, { branch: '*' });
+    const sensor = await connectSensor(t.server.ports.sensor);
+    const at = Date.now() + 1000;
+    await sendReadings(sensor, [{ seatId: seat!, occupied: true, at }]);
+    expect(t.server.realtime.coalescer.pendingCount).toBe(1);
+    await t.server.shutdown();
+    await sub.closed;
+    expect(sub.frames[sub.frames.length - 1]).toMatchObject({ type: 'error', code: 'UNAVAILABLE' });
+    const row = await db.pool.query('SELECT occupied, reading_at FROM seat_live WHERE seat_id = $1', [seat]);
+    expect(row.rows[0]).toEqual({ occupied: true, reading_at: new Date(at) });
+    sensor.destroy();
+    await t.close();
+  });
+});
