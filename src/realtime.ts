@@ -13,7 +13,7 @@ import type { Logger } from './obs/log.js';
 import type { Clock } from './core/clock.js';
 import type { CoreEvent, CoreEventFanout } from './core/events.js';
 import { LiveSeats, type SeatEvent } from './core/liveSeats.js';
-import { checkInBySensor, releaseBySensor } from './core/sensorTransitions.js';
+import type { ReservationFact } from './core/events.js';
 import type { EventBus } from './bus/bus.js';
 import { Hub, type TokenVerifier } from './pubsub/hub.js';
 import { Subscriber, pubsubError } from './pubsub/subscriber.js';
@@ -34,6 +34,13 @@ export interface RealtimeDeps {
   instanceId: string;
   /** Run the clock-driven tick on a real timer (off when tests drive a FakeClock with tick()). */
   autoTick: boolean;
+  /** The booking core's sensor transitions: the same guarded UPDATEs as the RPC methods. */
+  reservations: SensorTransitions;
+}
+
+export interface SensorTransitions {
+  checkInBySensor(seatId: number, atMs: number): Promise<ReservationFact | null>;
+  releaseBySensor(seatId: number, atMs: number): Promise<ReservationFact | null>;
 }
 
 export class Realtime {
@@ -141,8 +148,8 @@ export class Realtime {
         autoCheckIn: config.sensors.autoCheckIn,
         autoRelease: config.sensors.autoRelease,
         checkInWindow: {
-          opensBeforeMs: config.sensors.checkInOpensBeforeMinutes * 60_000,
-          graceMs: config.sensors.checkInGraceMinutes * 60_000,
+          opensBeforeMs: config.rules.checkInOpensBeforeMinutes * 60_000,
+          graceMs: config.rules.checkInGraceMinutes * 60_000,
         },
       },
       {
@@ -240,18 +247,12 @@ export class Realtime {
   }
 
   private async autoCheckIn(seatId: number, atMs: number): Promise<void> {
-    const fact = await checkInBySensor(this.deps.db, this.deps.clock, seatId, atMs, {
-      window: {
-        opensBeforeMs: this.deps.config.sensors.checkInOpensBeforeMinutes * 60_000,
-        graceMs: this.deps.config.sensors.checkInGraceMinutes * 60_000,
-      },
-      events: this.deps.coreEvents,
-    });
+    const fact = await this.deps.reservations.checkInBySensor(seatId, atMs);
     if (fact) this.counters.autoCheckIns++;
   }
 
   private async autoRelease(seatId: number, atMs: number): Promise<void> {
-    const fact = await releaseBySensor(this.deps.db, this.deps.clock, seatId, atMs, { events: this.deps.coreEvents });
+    const fact = await this.deps.reservations.releaseBySensor(seatId, atMs);
     if (fact) this.counters.autoReleases++;
   }
 

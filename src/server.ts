@@ -122,6 +122,7 @@ export class CarrelServer {
       bus: deps.bus ?? createBus(config, log, this.instanceId),
       instanceId: this.instanceId,
       autoTick: this.clock === systemClock,
+      reservations: this.reservations,
     });
 
     const dispatcher = new Dispatcher({

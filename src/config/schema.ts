@@ -68,10 +68,6 @@ export const configSchema = z.strictObject({
       maxReadingsPerFrame: positiveInt.max(10_000).default(500),
       /** A reading stamped further ahead of the server's clock than this is refused. */
       maxClockSkewMs: ms.default(60_000),
-      /** The check-in window: opens this long before a booking starts … */
-      checkInOpensBeforeMinutes: z.number().int().min(0).max(240).default(15),
-      /** … and closes this long after it started. */
-      checkInGraceMinutes: z.number().int().min(0).max(240).default(15),
     })
     .prefault({}),
   // Live seat subscribers (DESIGN §5).

@@ -228,7 +228,8 @@ describe('reservations and the clock drive live state', () => {
       t.server.realtime.tick();
       await t.server.realtime.settled();
       const released = await db.pool.query<{ status: string; end_at: Date }>('SELECT status, upper(during) AS end_at FROM reservations WHERE id = $1', [fact.id]);
-      expect(released.rows[0]).toEqual({ status: 'COMPLETED', end_at: new Date(start + 40 * 60_000) });
+      // Released at start + 40 min; like any check-out it ends at the next slot boundary.
+      expect(released.rows[0]).toEqual({ status: 'COMPLETED', end_at: new Date(start + 45 * 60_000) });
       const freed = await waitFor(sub, (f) => f.type === 'seat' && f.seatId === seat && f.state === 'free');
       expect(freed).toMatchObject({ cause: 'checkOut' });
       expect(t.server.realtime.counters).toMatchObject({ autoCheckIns: 1, autoReleases: 1 });
