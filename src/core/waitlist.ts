@@ -24,6 +24,12 @@ export interface WaitlistConfig {
   maxEntriesPerUser: number;
   maxWindowMinutes: number;
   maxAheadDays: number;
+  /**
+   * The booking slot (rules.slotMinutes). A window may begin in the slot under way, as a
+   * booking may: "this seat, for the rest of this hour" is the commonest wish. It stays
+   * WAITING until that first slot has passed.
+   */
+  slotMinutes: number;
 }
 
 /** A slot that became free on a seat: a cancellation, a no-show, an early check-out. */
@@ -119,7 +125,9 @@ export class Waitlist {
       throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'start and end must be valid times');
     }
     if (startMs >= endMs) throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'end must be after start');
-    if (startMs <= nowMs) throw failed('inPast', 'the window must start in the future');
+    if (startMs <= nowMs - config.slotMinutes * 60_000) {
+      throw failed('inPast', 'the window must start in the future or in the slot under way');
+    }
     if (endMs - startMs > config.maxWindowMinutes * 60_000) {
       throw failed('maxWindow', `a waitlist window is at most ${config.maxWindowMinutes} minutes`, { limit: config.maxWindowMinutes });
     }
@@ -430,9 +438,11 @@ export class Waitlist {
   async expireStaleEntries(nowMs: number, client?: TxClient): Promise<number> {
     const db = client ?? this.deps.db;
     const now = new Date(nowMs);
-    const stale = await db.query(`UPDATE waitlist SET status = 'EXPIRED', updated_at = $1 WHERE status = 'WAITING' AND lower(during) <= $1`, [
-      now,
-    ]);
+    const stale = await db.query(
+      `UPDATE waitlist SET status = 'EXPIRED', updated_at = $1
+        WHERE status = 'WAITING' AND lower(during) <= $1::timestamptz - make_interval(mins => $2::int)`,
+      [now, this.deps.config.slotMinutes],
+    );
     const orphaned = await db.query(
       `UPDATE waitlist w SET status = 'EXPIRED', updated_at = $1
         WHERE w.status = 'OFFERED'

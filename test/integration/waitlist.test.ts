@@ -97,6 +97,17 @@ describe('waitlist', () => {
     await fails(u, 'waitlist.join', { ...w }, 'INVALID_ARGUMENT');
     await fails(u, 'waitlist.join', { seatId: seat, ...w, extra: 1 }, 'INVALID_ARGUMENT');
     await fails(u, 'waitlist.join', { seatId: seat, start: at('14:00'), end: at('16:30') }, 'FAILED_PRECONDITION', 'inPast');
+    // The slot under way may be waited for ("this seat, for the rest of this hour"); the one before may not.
+    await fails(u, 'waitlist.join', { seatId: seat, start: at('14:45'), end: at('16:30') }, 'FAILED_PRECONDITION', 'inPast');
+    clock.set(at('16:10'));
+    try {
+      const v = await insertUser(t.db.pool);
+      const current = await ok(v, 'waitlist.join', { seatId: seat, start: at('16:00'), end: at('17:00') });
+      expect(current).toMatchObject({ status: 'WAITING', position: 1 });
+      await ok(v, 'waitlist.leave', { id: current.id });
+    } finally {
+      clock.set(T0);
+    }
     await fails(u, 'waitlist.join', { seatId: seat, start: at('16:00'), end: '2026-01-06T05:00:00Z' }, 'FAILED_PRECONDITION', 'maxWindow');
     await fails(u, 'waitlist.join', { seatId: seat, start: '2026-02-10T16:00:00Z', end: '2026-02-10T17:00:00Z' }, 'FAILED_PRECONDITION', 'maxAhead');
     await fails(u, 'waitlist.join', { seatId: 2_000_000, ...w }, 'NOT_FOUND');
