@@ -26,8 +26,8 @@ export interface WaitlistConfig {
   maxAheadDays: number;
   /**
    * The booking slot (rules.slotMinutes). A window may begin in the slot under way, as a
-   * booking may: "this seat, for the rest of this hour" is the commonest wish. It stays
-   * WAITING until that first slot has passed.
+   * booking may: "this seat, for the rest of this hour" is the commonest wish. An entry whose
+   * window has begun is offered what is left of it, and lapses when less than a slot is left.
    */
   slotMinutes: number;
 }
@@ -81,6 +81,13 @@ interface Caller {
 }
 
 const ACTIVE = `('CONFIRMED', 'CHECKED_IN', 'OFFERED')`;
+
+/**
+ * SQL: entry `w` can still be served — at least one slot of its window is left from the slot
+ * under way (`floor`), so an entry that began in the past is offered the rest of its window.
+ */
+const SERVABLE = (w: string, floor: string, slotMinutes: string): string =>
+  `upper(${w}.during) >= greatest(lower(${w}.during), ${floor}::timestamptz) + make_interval(mins => ${slotMinutes}::int)`;
 /** Candidates tried per freed slot; more waiters than this for one slot wait for the next sweep. */
 const MAX_CANDIDATES = 50;
 const MINE_LIMIT = 100;
@@ -291,6 +298,15 @@ export class Waitlist {
    * is logged and the lifecycle's sweep offers the slot on its next tick. Resolves with the
    * number of offers made.
    */
+  /**
+   * The start of the slot under way. A window that has begun is still served from here on:
+   * its offer covers [max(window start, this), window end), as long as a slot of it is left.
+   */
+  private slotFloor(nowMs: number): Date {
+    const slotMs = this.deps.config.slotMinutes * 60_000;
+    return new Date(Math.floor(nowMs / slotMs) * slotMs);
+  }
+
   readonly onSlotFreed = async (slot: FreedSlot): Promise<number> => {
     try {
       return (await this.offerFreedSlot(slot, this.deps.clock.now())).length;
@@ -318,14 +334,14 @@ export class Waitlist {
     const s = seat.rows[0];
     if (!s || s.status !== 'IN_SERVICE') return [];
     const candidates = await db.query<Candidate>(
-      `SELECT w.id, w.user_id, lower(w.during) AS start_at, upper(w.during) AS end_at FROM waitlist w
+      `SELECT w.id, w.user_id, greatest(lower(w.during), $5) AS start_at, upper(w.during) AS end_at FROM waitlist w
         WHERE w.status = 'WAITING' AND (w.seat_id = $1 OR w.branch_id = $2)
-          AND w.during && tstzrange($3, $4, '[)') AND lower(w.during) > $5
+          AND w.during && tstzrange($3, $4, '[)') AND ${SERVABLE('w', '$5', '$7')}
           AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.seat_id = $1 AND r.status IN ${ACTIVE}
-                AND r.hold && tstzrange(lower(w.during), upper(w.during) + make_interval(mins => $6::int), '[)'))
+                AND r.hold && tstzrange(greatest(lower(w.during), $5), upper(w.during) + make_interval(mins => $6::int), '[)'))
         ORDER BY (w.seat_id IS NULL), w.created_at, w.id
         LIMIT ${MAX_CANDIDATES}`,
-      [slot.seatId, s.branch_id, new Date(startMs), new Date(endMs), new Date(nowMs), s.padding_minutes],
+      [slot.seatId, s.branch_id, new Date(startMs), new Date(endMs), this.slotFloor(nowMs), s.padding_minutes, this.deps.config.slotMinutes],
     );
     const made: ReservationFact[] = [];
     for (const cand of candidates.rows) {
@@ -439,9 +455,9 @@ export class Waitlist {
     const db = client ?? this.deps.db;
     const now = new Date(nowMs);
     const stale = await db.query(
-      `UPDATE waitlist SET status = 'EXPIRED', updated_at = $1
-        WHERE status = 'WAITING' AND lower(during) <= $1::timestamptz - make_interval(mins => $2::int)`,
-      [now, this.deps.config.slotMinutes],
+      `UPDATE waitlist w SET status = 'EXPIRED', updated_at = $1
+        WHERE w.status = 'WAITING' AND NOT ${SERVABLE('w', '$2', '$3')}`,
+      [now, this.slotFloor(nowMs), this.deps.config.slotMinutes],
     );
     const orphaned = await db.query(
       `UPDATE waitlist w SET status = 'EXPIRED', updated_at = $1
@@ -460,32 +476,33 @@ export class Waitlist {
    */
   async matchWaiting(nowMs: number, batchSize: number, client?: TxClient): Promise<number> {
     const db = client ?? this.deps.db;
-    const now = new Date(nowMs);
+    const floor = this.slotFloor(nowMs);
+    const slot = this.deps.config.slotMinutes;
     let offered = 0;
     const seatEntries = await db.query<Candidate & { seat_id: number; padding_minutes: number }>(
-      `SELECT w.id, w.user_id, w.seat_id, lower(w.during) AS start_at, upper(w.during) AS end_at, b.padding_minutes
+      `SELECT w.id, w.user_id, w.seat_id, greatest(lower(w.during), $1) AS start_at, upper(w.during) AS end_at, b.padding_minutes
          FROM waitlist w JOIN seats s ON s.id = w.seat_id JOIN branches b ON b.id = s.branch_id
-        WHERE w.status = 'WAITING' AND w.seat_id IS NOT NULL AND s.status = 'IN_SERVICE' AND lower(w.during) > $1
+        WHERE w.status = 'WAITING' AND w.seat_id IS NOT NULL AND s.status = 'IN_SERVICE' AND ${SERVABLE('w', '$1', '$3')}
           AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.seat_id = w.seat_id AND r.status IN ${ACTIVE}
-                AND r.hold && tstzrange(lower(w.during), upper(w.during) + make_interval(mins => b.padding_minutes), '[)'))
+                AND r.hold && tstzrange(greatest(lower(w.during), $1), upper(w.during) + make_interval(mins => b.padding_minutes), '[)'))
         ORDER BY w.created_at, w.id LIMIT $2`,
-      [now, batchSize],
+      [floor, batchSize, slot],
     );
     for (const e of seatEntries.rows) {
       if (await this.tryOffer(e, e.seat_id, e.padding_minutes, nowMs, client)) offered++;
     }
     const branchEntries = await db.query<Candidate & { seat_id: number; padding_minutes: number }>(
-      `SELECT w.id, w.user_id, free.id AS seat_id, lower(w.during) AS start_at, upper(w.during) AS end_at, b.padding_minutes
+      `SELECT w.id, w.user_id, free.id AS seat_id, greatest(lower(w.during), $1) AS start_at, upper(w.during) AS end_at, b.padding_minutes
          FROM waitlist w JOIN branches b ON b.id = w.branch_id
          CROSS JOIN LATERAL (
            SELECT s.id FROM seats s
             WHERE s.branch_id = w.branch_id AND s.status = 'IN_SERVICE'
               AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.seat_id = s.id AND r.status IN ${ACTIVE}
-                    AND r.hold && tstzrange(lower(w.during), upper(w.during) + make_interval(mins => b.padding_minutes), '[)'))
+                    AND r.hold && tstzrange(greatest(lower(w.during), $1), upper(w.during) + make_interval(mins => b.padding_minutes), '[)'))
             ORDER BY s.id LIMIT 1) free
-        WHERE w.status = 'WAITING' AND w.branch_id IS NOT NULL AND lower(w.during) > $1
+        WHERE w.status = 'WAITING' AND w.branch_id IS NOT NULL AND ${SERVABLE('w', '$1', '$3')}
         ORDER BY w.created_at, w.id LIMIT $2`,
-      [now, batchSize],
+      [floor, batchSize, slot],
     );
     for (const e of branchEntries.rows) {
       if (await this.tryOffer(e, e.seat_id, e.padding_minutes, nowMs, client)) offered++;

@@ -151,10 +151,10 @@ describe('lifecycle worker', () => {
     const bystander = await insertUser(t.db.pool);
     const booking = await insertBooking(t.db.pool, { seatId: seats[0]!, userId: owner.id, start: at('16:00'), end: at('19:00') });
     const entry = await t.server.waitlist.join(waiter, { target: { seatId: seats[0]! }, start: new Date(at('17:00')), end: new Date(at('18:00')) });
-    // Started before the no-show: it lapses once its first slot has passed (16:05 + 15 min).
-    const late = await t.server.waitlist.join(bystander, { target: { seatId: seats[0]! }, start: new Date(at('16:05')), end: new Date(at('17:00')) });
+    // Less than a slot of it is left after 16:15: it cannot be served, so it lapses.
+    const late = await t.server.waitlist.join(bystander, { target: { seatId: seats[0]! }, start: new Date(at('16:05')), end: new Date(at('16:25')) });
 
-    const r = await t.server.lifecycle.tick(ms('16:21'));
+    const r = await t.server.lifecycle.tick(ms('16:15'));
     expect(r).toMatchObject({ noShows: 1, offersMade: 1, entriesExpired: 1 });
     expect(await statusOf(t.db.pool, booking)).toBe('NO_SHOW');
     const offers = personal('offer');
@@ -166,7 +166,7 @@ describe('lifecycle worker', () => {
     expect(mine[0]!.offer).toEqual({
       reservationId: offers[0]!.reservation.id,
       seatId: seats[0],
-      offerExpiresAt: new Date(ms('16:21') + t.config.waitlist.offerMs).toISOString(),
+      offerExpiresAt: new Date(ms('16:15') + t.config.waitlist.offerMs).toISOString(),
     });
     expect((await t.server.waitlist.mine(bystander)).map((e) => [e.id, e.status])).toEqual([[late.id, 'EXPIRED']]);
   });
