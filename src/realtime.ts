@@ -181,6 +181,15 @@ export class Realtime {
     return this.deps.bus.stats();
   }
 
+  /** A branch's seats counted by live state (sensors included), once the model is loaded. */
+  liveCounts(branchId: number): { total: number; free: number; reserved: number; occupied: number; unavailable: number } | undefined {
+    const seats = this.model?.seatsOf(branchId);
+    if (!seats) return undefined;
+    const counts = { total: seats.length, free: 0, reserved: 0, occupied: 0, unavailable: 0 };
+    for (const seat of seats) counts[seat.state]++;
+    return counts;
+  }
+
   get live(): LiveSeats {
     if (!this.model) throw new Error('the live model is not loaded yet');
     return this.model;

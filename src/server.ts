@@ -124,6 +124,7 @@ export class CarrelServer {
       autoTick: this.clock === systemClock,
       reservations: this.reservations,
     });
+    this.seats.liveCounts = (branchId) => this.realtime.liveCounts(branchId);
 
     const dispatcher = new Dispatcher({
       registry: this.registry,

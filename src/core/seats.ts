@@ -65,6 +65,12 @@ interface BranchCountRow {
 export const MAX_AVAILABILITY_WINDOW_MS = 31 * 24 * 3600_000;
 
 export class SeatService {
+  /**
+   * Counts from the live-seat model (sensors included) when one runs; the reservation-only
+   * SQL definition (liveState.ts) answers otherwise, e.g. before the model has loaded.
+   */
+  liveCounts: ((branchId: number) => SeatCounts | undefined) | undefined;
+
   constructor(private readonly opts: SeatServiceOptions) {}
 
   /**
@@ -100,7 +106,7 @@ export class SeatService {
       timezone: r.timezone,
       hours: r.hours,
       paddingMinutes: r.padding_minutes,
-      counts: { total: r.total, free: r.free, reserved: r.reserved, occupied: r.occupied, unavailable: r.unavailable },
+      counts: this.liveCounts?.(r.id) ?? { total: r.total, free: r.free, reserved: r.reserved, occupied: r.occupied, unavailable: r.unavailable },
     }));
   }
 
