@@ -12,6 +12,10 @@ import { Dispatcher } from './rpc/dispatch.js';
 import { MethodRegistry } from './rpc/registry.js';
 import { RpcSession } from './rpc/session.js';
 import { systemMethods } from './rpc/methods/system.js';
+import { statsMethods } from './rpc/methods/stats.js';
+import { RateLimiter } from './rpc/rateLimit.js';
+import { LoginThrottle } from './auth/loginThrottle.js';
+import { Observability } from './obs/observability.js';
 import { Listener } from './net/listener.js';
 import { ErrorCode } from './errors.js';
 import { VERSION } from './version.js';
@@ -25,6 +29,7 @@ export interface ServerDeps {
 
 export interface BoundPorts {
   rpc: number;
+  http: number;
 }
 
 export class CarrelServer {
@@ -38,9 +43,15 @@ export class CarrelServer {
   readonly db: pg.Pool;
   /** Core emits committed changes here; live seats, the bus and notifications listen. */
   readonly coreEvents: CoreEventFanout;
+  /** Metrics, readiness, the SLA line and the health/metrics HTTP port. */
+  readonly obs: Observability;
+  /** Request rate limits (config rateLimit); undefined when turned off. */
+  readonly rateLimiter: RateLimiter | undefined;
+  /** Failed-login slowdown for auth.login: check() before bcrypt, then recordFailure/Success. */
+  readonly loginThrottle: LoginThrottle;
   private idleWaiters: Array<() => void> = [];
   private closing: Promise<void> | undefined;
-  ports: BoundPorts = { rpc: 0 };
+  ports: BoundPorts = { rpc: 0, http: 0 };
 
   private constructor(private readonly deps: ServerDeps) {
     const { config, log } = deps;
@@ -53,12 +64,28 @@ export class CarrelServer {
       now: () => this.clock.now(),
     });
     this.registry.add(...systemMethods(() => this.info()));
+    this.rateLimiter = config.rateLimit.enabled
+      ? new RateLimiter({ rules: config.rateLimit.rules, maxTrackedUsers: config.rateLimit.maxTrackedUsers })
+      : undefined;
+    this.loginThrottle = new LoginThrottle({ ...config.loginThrottle, now: () => this.clock.now() });
+    this.obs = new Observability({
+      config,
+      log,
+      db: this.db,
+      isMethod: (name) => this.registry.get(name) !== undefined,
+      inFlight: () => this.inFlight,
+      rateLimiter: this.rateLimiter,
+      loginThrottle: this.loginThrottle,
+    });
+    this.registry.add(...statsMethods(() => this.obs.stats()));
 
     const dispatcher = new Dispatcher({
       registry: this.registry,
       tokens: this.tokens,
       requestTimeoutMs: config.limits.requestTimeoutMs,
       log,
+      observe: this.obs.rpc.observe,
+      admit: this.rateLimiter?.admit,
     });
     const limits = config.limits;
     this.rpcListener = new Listener({
@@ -81,6 +108,7 @@ export class CarrelServer {
           maxInFlight: limits.maxInFlightPerConnection,
           requestTimeoutMs: limits.requestTimeoutMs,
           onIdle: () => this.notifyIdle(),
+          onBadFrame: () => this.obs.rpc.recordFrameError(),
           onClose: (s) => {
             this.rpcSessions.delete(s);
             this.notifyIdle();
@@ -90,12 +118,14 @@ export class CarrelServer {
       },
       log,
     });
+    this.obs.addListener('rpc', this.rpcListener);
   }
 
   static async start(deps: ServerDeps): Promise<CarrelServer> {
     const server = new CarrelServer(deps);
     try {
-      server.ports = { rpc: (await server.rpcListener.listen()).port };
+      const http = await server.obs.start();
+      server.ports = { rpc: (await server.rpcListener.listen()).port, http };
     } catch (err) {
       await server.shutdown();
       throw err;
@@ -141,11 +171,13 @@ export class CarrelServer {
 
   private async doShutdown(): Promise<void> {
     const { log, config } = this.deps;
+    this.obs.drain();
     await this.rpcListener.stopAccepting();
     for (const s of this.rpcSessions) s.conn.pauseReading();
     const drained = await this.waitForIdle(config.shutdown.graceMs);
     if (!drained) log.warn({ inFlight: this.inFlight }, 'shutdown grace ran out with requests in flight');
     this.rpcListener.closeAll();
+    await this.obs.close();
   }
 
   private waitForIdle(timeoutMs: number): Promise<boolean> {

@@ -32,9 +32,12 @@ export async function serve(opts: ServeOptions): Promise<void> {
       '',
       `carrel ${server.info().version} is up${database.embedded ? ' (embedded PostgreSQL)' : ''}`,
       `  rpc      ${rpcAt}   framed JSON RPC`,
+      `  http     ${host}:${server.ports.http}   /healthz /readyz /metrics`,
       '',
       `try:  npx carrel call PING${server.ports.rpc === 9000 ? '' : ` --server ${rpcAt}`}`,
       '      npx carrel --help',
+      // One line for scripts and tests that start carrel on port 0.
+      `ports ${JSON.stringify(server.ports)}`,
       '',
     ].join('\n'),
   );
