@@ -119,8 +119,27 @@ export function redisProbe(url: string, timeoutMs: number, log: Logger): RedisPr
     if (lastError) log.info('redis health probe reconnected');
     lastError = '';
   });
+  // Right after start (or during a reconnect) the client is not ready yet: wait for it, within
+  // the probe's own timeout, rather than report a healthy Redis as down.
+  const whenReady = (): Promise<void> =>
+    client.status === 'ready'
+      ? Promise.resolve()
+      : new Promise((resolve, reject) => {
+          const done = (err?: Error): void => {
+            clearTimeout(timer);
+            client.off('ready', onReady);
+            if (err) reject(err);
+            else resolve();
+          };
+          const onReady = (): void => done();
+          const timer = setTimeout(() => done(Object.assign(new Error('not connected'), { code: lastError || 'NOT_CONNECTED' })), timeoutMs);
+          client.once('ready', onReady);
+        });
   return {
-    check: () => client.ping(),
+    check: async () => {
+      await whenReady();
+      return client.ping();
+    },
     close: () => client.disconnect(),
   };
 }
