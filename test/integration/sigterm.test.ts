@@ -2,7 +2,7 @@
 // every request it has read, and exits 0 within shutdown.graceMs; and in-process, requests
 // that are waiting on PostgreSQL when shutdown starts all complete.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,11 +21,15 @@ import { startTestServer } from '../support/server.js';
 const GRACE_MS = 3000;
 
 let db: TestDatabase;
+const cleanup: Array<() => void> = [];
 beforeAll(async () => {
   db = await freshDatabase(12);
   ensureBuilt();
 });
-afterAll(async () => db.drop());
+afterAll(async () => {
+  for (const f of cleanup) f();
+  await db.drop();
+});
 
 /** `npm test` builds first; a direct vitest run after editing src rebuilds here rather than test stale code. */
 function ensureBuilt(): void {
@@ -95,6 +99,10 @@ describe('SIGTERM', () => {
       cwd: projectRoot,
       env: { ...process.env, DATABASE_URL: db.url, CARREL_CONFIG: configFile, LOG_LEVEL: 'warn', NODE_ENV: 'test' },
       stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    cleanup.push(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
     });
     let stderr = '';
     let stdout = '';
