@@ -24,6 +24,10 @@ import { branchMethods } from './rpc/methods/branches.js';
 import { seatMethods } from './rpc/methods/seats.js';
 import { reservationMethods } from './rpc/methods/reservations.js';
 import { adminMethods } from './rpc/methods/admin.js';
+import { statsMethods } from './rpc/methods/stats.js';
+import { RateLimiter } from './rpc/rateLimit.js';
+import { LoginThrottle } from './auth/loginThrottle.js';
+import { Observability } from './obs/observability.js';
 import { Listener } from './net/listener.js';
 import { ErrorCode } from './errors.js';
 import { VERSION } from './version.js';
@@ -45,6 +49,7 @@ export interface BoundPorts {
   rpc: number;
   sensor: number;
   pubsub: number;
+  http: number;
 }
 
 export class CarrelServer {
@@ -68,11 +73,17 @@ export class CarrelServer {
   readonly seats: SeatService;
   /** Others hook in here: onSlotFreed (waitlist), checkInBySensor / releaseBySensor (sensors). */
   readonly reservations: ReservationService;
-  private idleWaiters: Array<() => void> = [];
-  private closing: Promise<void> | undefined;
   /** Live seats: the sensor and subscriber ports, the live model, the hub and the bus (DESIGN §4-§6). */
   readonly realtime: Realtime;
-  ports: BoundPorts = { rpc: 0, sensor: 0, pubsub: 0 };
+  /** Metrics, readiness, the SLA line and the health/metrics HTTP port. */
+  readonly obs: Observability;
+  /** Request rate limits (config rateLimit); undefined when turned off. */
+  readonly rateLimiter: RateLimiter | undefined;
+  /** Failed-login slowdown for auth.login: check() before bcrypt, then recordFailure/Success. */
+  readonly loginThrottle: LoginThrottle;
+  private idleWaiters: Array<() => void> = [];
+  private closing: Promise<void> | undefined;
+  ports: BoundPorts = { rpc: 0, sensor: 0, pubsub: 0, http: 0 };
 
   private constructor(private readonly deps: ServerDeps) {
     const { config, log } = deps;
@@ -125,12 +136,28 @@ export class CarrelServer {
       reservations: this.reservations,
     });
     this.seats.liveCounts = (branchId) => this.realtime.liveCounts(branchId);
+    this.rateLimiter = config.rateLimit.enabled
+      ? new RateLimiter({ rules: config.rateLimit.rules, maxTrackedUsers: config.rateLimit.maxTrackedUsers })
+      : undefined;
+    this.loginThrottle = new LoginThrottle({ ...config.loginThrottle, now: () => this.clock.now() });
+    this.obs = new Observability({
+      config,
+      log,
+      db: this.db,
+      isMethod: (name) => this.registry.get(name) !== undefined,
+      inFlight: () => this.inFlight,
+      rateLimiter: this.rateLimiter,
+      loginThrottle: this.loginThrottle,
+    });
+    this.registry.add(...statsMethods(() => this.obs.stats()));
 
     const dispatcher = new Dispatcher({
       registry: this.registry,
       tokens: this.tokens,
       requestTimeoutMs: config.limits.requestTimeoutMs,
       log,
+      observe: this.obs.rpc.observe,
+      admit: this.rateLimiter?.admit,
     });
     const limits = config.limits;
     this.rpcListener = new Listener({
@@ -153,6 +180,7 @@ export class CarrelServer {
           maxInFlight: limits.maxInFlightPerConnection,
           requestTimeoutMs: limits.requestTimeoutMs,
           onIdle: () => this.notifyIdle(),
+          onBadFrame: () => this.obs.rpc.recordFrameError(),
           onClose: (s) => {
             this.rpcSessions.delete(s);
             this.notifyIdle();
@@ -162,13 +190,15 @@ export class CarrelServer {
       },
       log,
     });
+    this.obs.addListener('rpc', this.rpcListener);
   }
 
   static async start(deps: ServerDeps): Promise<CarrelServer> {
     const server = new CarrelServer(deps);
     try {
       const live = await server.realtime.start();
-      server.ports = { rpc: (await server.rpcListener.listen()).port, ...live };
+      const http = await server.obs.start();
+      server.ports = { rpc: (await server.rpcListener.listen()).port, ...live, http };
       if (deps.config.lifecycle.enabled) server.lifecycle.start();
     } catch (err) {
       await server.shutdown();
@@ -218,6 +248,7 @@ export class CarrelServer {
     // The lifecycle stops first and its tick in progress is awaited: the caller closes the
     // pool right after shutdown resolves.
     await this.lifecycle.stop();
+    this.obs.drain();
     await Promise.all([this.rpcListener.stopAccepting(), this.realtime.stopAccepting()]);
     for (const s of this.rpcSessions) s.conn.pauseReading();
     const drained = await this.waitForIdle(config.shutdown.graceMs);
@@ -225,6 +256,7 @@ export class CarrelServer {
     this.rpcListener.closeAll();
     // After the requests: their committed changes still reach subscribers and other instances.
     await this.realtime.shutdown();
+    await this.obs.close();
   }
 
   private waitForIdle(timeoutMs: number): Promise<boolean> {

@@ -126,11 +126,14 @@ function banner(config: Readonly<Config>, ports: BoundPorts, note: string): stri
     `  rpc      ${at(ports.rpc)}   framed JSON RPC`,
     `  sensor   ${at(ports.sensor)}   occupancy sensors (key: sensors.keys / sensor_keys)`,
     `  pubsub   ${at(ports.pubsub)}   live seat events for subscribers`,
+    `  http     ${at(ports.http)}   /healthz /readyz /metrics`,
     '',
     `try:  npx carrel call PING${flag(ports.rpc, 9000)}`,
     `      npx carrel watch 'Main Library'${flag(ports.pubsub, 9002)}`,
     `      npx carrel sensors simulate --branch 'Main Library'${flag(ports.sensor, 9001)}`,
     '      npx carrel --help',
+    // One line for scripts and tests that start carrel on port 0.
+    `ports ${JSON.stringify(ports)}`,
     '',
   ].join('\n');
 }

@@ -51,6 +51,10 @@ export function mapDbError(err: unknown): unknown {
     case '22007':
     case '22008':
       return new CarrelError(ErrorCode.INVALID_ARGUMENT, 'a time value is out of range');
+    // Caller text PostgreSQL cannot store (a NUL character): the caller's input, not our fault.
+    case '22021':
+    case '22P05':
+      return new CarrelError(ErrorCode.INVALID_ARGUMENT, 'a text value contains a character that cannot be stored (such as NUL)');
   }
   if (isUnavailable(err)) return new CarrelError(ErrorCode.UNAVAILABLE, 'the database is unavailable; retry shortly');
   return err;

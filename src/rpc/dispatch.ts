@@ -8,7 +8,7 @@ import { encodeJsonText } from '../codec/index.js';
 import { CarrelError, ErrorCode, type WireError } from '../errors.js';
 import type { AuthUser, TokenService } from '../auth/tokens.js';
 import type { Logger } from '../obs/log.js';
-import { RawJson, type MethodContext, type MethodRegistry } from './registry.js';
+import { RawJson, type MethodContext, type MethodDef, type MethodRegistry } from './registry.js';
 
 export type RpcId = number | string | null;
 
@@ -16,6 +16,8 @@ export interface CallerState {
   /** The token adopted by the connection, already verified. */
   user: AuthUser | null;
   userExpMs: number;
+  /** The peer's IP address, passed to handlers as ctx.remoteAddress. */
+  remoteAddress?: string;
 }
 
 export interface DispatchObserver {
@@ -28,6 +30,8 @@ export interface DispatcherOptions {
   requestTimeoutMs: number;
   log: Logger;
   observe?: DispatchObserver;
+  /** Runs after access checks, before argument parsing; throws to refuse (rate limits). */
+  admit?: (def: MethodDef, user: AuthUser | null, caller: CallerState, nowMs: number) => void;
 }
 
 const MAX_METHOD_NAME = 128;
@@ -64,9 +68,11 @@ export class Dispatcher {
           throw new CarrelError(ErrorCode.PERMISSION_DENIED, `${name} is for admins`);
         }
       }
+      this.opts.admit?.(def, user, caller, nowMs);
       const input = parseArgs(def.args, (args as unknown[] | undefined)?.[0]);
       const ctx: MethodContext = {
         user,
+        remoteAddress: caller.remoteAddress ?? 'local',
         deadlineMs: nowMs + this.opts.requestTimeoutMs,
         adoptToken: (token) => {
           const adopted = this.opts.tokens.verify(token);

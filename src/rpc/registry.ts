@@ -10,6 +10,8 @@ export type Access = 'public' | 'user' | 'admin';
 export interface MethodContext {
   /** The caller, when a valid token came with the request or was adopted by the connection. */
   readonly user: AuthUser | null;
+  /** The peer's IP address (no port), for per-address limits such as the login throttle. */
+  readonly remoteAddress: string;
   /** Absolute time (ms since epoch) after which the caller has been told DEADLINE_EXCEEDED. */
   readonly deadlineMs: number;
   /** Makes the connection use this token for later requests (auth.login, auth.use). */

@@ -13,6 +13,8 @@ export interface RpcSessionOptions {
   /** Told when a session's last in-flight request finishes (for graceful shutdown). */
   onIdle?: () => void;
   onClose?: (session: RpcSession) => void;
+  /** Told of each undecodable frame (metrics: BAD_FRAME never reaches the dispatcher). */
+  onBadFrame?: () => void;
 }
 
 interface Pending {
@@ -32,6 +34,7 @@ export class RpcSession implements ConnectionHandler {
     private readonly dispatcher: Dispatcher,
     private readonly opts: RpcSessionOptions,
   ) {
+    this.caller.remoteAddress = (conn.socket as { remoteAddress?: string }).remoteAddress ?? 'local';
     conn.start(this);
   }
 
@@ -62,6 +65,7 @@ export class RpcSession implements ConnectionHandler {
   }
 
   onFrameError(error: FrameError): void {
+    this.opts.onBadFrame?.();
     this.conn.send(encodeError(null, { code: ErrorCode.BAD_FRAME, message: error.message }));
   }
 

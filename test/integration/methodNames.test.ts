@@ -30,6 +30,7 @@ describe('the method table', () => {
       'seats.get',
       'seats.list',
       'server.info',
+      'server.stats',
       'waitlist.claim',
       'waitlist.join',
       'waitlist.leave',

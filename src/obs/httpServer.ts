@@ -1,0 +1,85 @@
+// The health and metrics port (DESIGN §7, ports.http): GET /healthz (the process is alive),
+// GET /readyz (200 only when every readiness check passes, else 503 saying what is down), and
+// GET /metrics (Prometheus text). node:http, no framework: three fixed routes.
+import http from 'node:http';
+import type net from 'node:net';
+import type { Logger } from './log.js';
+import type { Readiness } from './health.js';
+import { PROMETHEUS_CONTENT_TYPE, type MetricsRegistry } from './metrics.js';
+
+export interface ObsHttpOptions {
+  host: string;
+  port: number;
+  metrics: MetricsRegistry;
+  readiness: Readiness;
+  log: Logger;
+}
+
+// An operator's port: a handful of scrapers and probes, never a crowd.
+const MAX_HTTP_CONNECTIONS = 64;
+
+export class ObsHttpServer {
+  private readonly server: http.Server;
+
+  constructor(private readonly opts: ObsHttpOptions) {
+    this.server = http.createServer((req, res) => this.handle(req, res));
+    this.server.maxConnections = MAX_HTTP_CONNECTIONS;
+    this.server.headersTimeout = 5_000;
+    this.server.requestTimeout = 10_000;
+    this.server.keepAliveTimeout = 5_000;
+    this.server.on('error', (err) => opts.log.error({ err: err.message }, 'http listener error'));
+    this.server.on('clientError', (_err, socket) => socket.destroy());
+  }
+
+  async listen(): Promise<net.AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ host: this.opts.host, port: this.opts.port }, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    return this.server.address() as net.AddressInfo;
+  }
+
+  close(): Promise<void> {
+    if (!this.server.listening) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const path = (req.url ?? '/').split('?', 1)[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      send(res, 405, 'application/json', '{"error":"method not allowed"}', { allow: 'GET, HEAD' });
+      return;
+    }
+    switch (path) {
+      case '/healthz':
+        send(res, 200, 'application/json', '{"status":"ok"}');
+        return;
+      case '/readyz':
+        void this.opts.readiness.run().then(
+          (report) =>
+            send(res, report.ready ? 200 : 503, 'application/json', JSON.stringify({ status: report.ready ? 'ready' : 'unavailable', ...report })),
+          (err) => {
+            this.opts.log.error({ err }, 'readiness run failed');
+            send(res, 503, 'application/json', '{"status":"unavailable"}');
+          },
+        );
+        return;
+      case '/metrics':
+        send(res, 200, PROMETHEUS_CONTENT_TYPE, this.opts.metrics.render((name, err) => this.opts.log.error({ err, metric: name }, 'metric collector failed')));
+        return;
+      default:
+        send(res, 404, 'application/json', '{"error":"not found","paths":["/healthz","/readyz","/metrics"]}');
+    }
+  }
+}
+
+function send(res: http.ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body), ...headers });
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}

@@ -1,0 +1,324 @@
+// The health/metrics port, server.stats and rate limits, end to end over real sockets.
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { defineMethod } from '../../src/rpc/registry.js';
+import { RpcClient } from '../../clients/rpcClient.js';
+import { RawPeer, rawFrame } from '../support/peer.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+import { freshDatabase, type TestDatabase } from '../support/db.js';
+import { waitFor } from '../support/fuzz.js';
+import type { ServerStats } from '../../src/obs/observability.js';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await freshDatabase(4);
+});
+afterAll(async () => db.drop());
+
+async function http(t: TestServer, path: string, method = 'GET'): Promise<{ status: number; type: string; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${t.server.ports.http}${path}`, { method });
+  return { status: res.status, type: res.headers.get('content-type') ?? '', body: await res.text() };
+}
+
+/** The value of one sample line in a Prometheus exposition, or undefined. */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+async function closedPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const { port } = s.address() as net.AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+describe('health and metrics port', () => {
+  let t: TestServer;
+  let token: string;
+  beforeAll(async () => {
+    t = await startTestServer({ limits: { requestTimeoutMs: 500 } }, { db });
+    t.server.registry.add(
+      defineMethod({
+        name: 'test.echoAddress',
+        access: 'public',
+        args: z.unknown(),
+        summary: 'returns ctx.remoteAddress',
+        handler: (_i, ctx) => ctx.remoteAddress,
+      }),
+      defineMethod({
+        name: 'test.slow',
+        access: 'public',
+        args: z.unknown(),
+        summary: 'outlives the deadline',
+        handler: () => new Promise((r) => setTimeout(() => r('late'), 800)),
+      }),
+    );
+    token = t.server.tokens.issue({ id: 1, studentId: 's1', name: 'One', role: 'student' }).token;
+  });
+  afterAll(async () => t.close());
+
+  it('listens on its own port, printed in server.info', async () => {
+    expect(t.server.ports.http).toBeGreaterThan(0);
+    expect(t.server.ports.http).not.toBe(t.server.ports.rpc);
+    const c = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
+    expect(await c.call<{ ports: Record<string, number> }>('server.info')).toMatchObject({ ports: { http: t.server.ports.http } });
+    c.close();
+  });
+
+  it('/healthz is 200; /readyz is 200 with PostgreSQL answering; other paths 404, other verbs 405', async () => {
+    expect(await http(t, '/healthz')).toMatchObject({ status: 200, body: '{"status":"ok"}' });
+    const ready = await http(t, '/readyz');
+    expect(ready.status).toBe(200);
+    expect(JSON.parse(ready.body)).toMatchObject({ status: 'ready', ready: true, checks: { postgres: { ok: true } } });
+    expect((await http(t, '/nope')).status).toBe(404);
+    expect((await http(t, '/metrics', 'POST')).status).toBe(405);
+    expect(await http(t, '/healthz', 'HEAD')).toMatchObject({ status: 200, body: '' });
+  });
+
+  it('/metrics counts requests per method and code, errors, connections, in-flight and pool use', async () => {
+    const c = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
+    for (let i = 0; i < 5; i++) await c.call('PING');
+    await c.request('no.such.method');
+    await c.request('server.stats'); // no token
+    const peer = await RawPeer.connect(t.server.ports.rpc);
+    peer.write(rawFrame('not json'));
+    await peer.waitFrames(1);
+    await t.server.db.query('SELECT 1');
+    const m = await http(t, '/metrics');
+    expect(m.status).toBe(200);
+    expect(m.type).toBe('text/plain; version=0.0.4; charset=utf-8');
+    expect(sample(m.body, 'carrel_rpc_requests_total{method="PING",code="OK"}')).toBeGreaterThanOrEqual(5);
+    expect(sample(m.body, 'carrel_rpc_requests_total{method="(other)",code="UNKNOWN_METHOD"}')).toBe(1);
+    expect(sample(m.body, 'carrel_rpc_requests_total{method="server.stats",code="UNAUTHENTICATED"}')).toBe(1);
+    expect(sample(m.body, 'carrel_rpc_errors_total{code="BAD_FRAME"}')).toBe(1);
+    expect(sample(m.body, 'carrel_rpc_request_duration_seconds_count{method="PING"}')).toBeGreaterThanOrEqual(5);
+    expect(sample(m.body, 'carrel_rpc_request_duration_seconds_bucket{method="PING",le="+Inf"}')).toBeGreaterThanOrEqual(5);
+    expect(sample(m.body, 'carrel_connections_open{port="rpc"}')).toBe(2);
+    expect(sample(m.body, 'carrel_connections_accepted_total{port="rpc"}')).toBeGreaterThanOrEqual(2);
+    expect(sample(m.body, 'carrel_connections_refused_total{port="rpc"}')).toBe(0);
+    expect(sample(m.body, 'carrel_rpc_in_flight')).toBe(0);
+    expect(sample(m.body, 'carrel_db_pool_connections')).toBeGreaterThanOrEqual(1);
+    expect(sample(m.body, 'carrel_db_pool_waiting_requests')).toBe(0);
+    expect(m.body).toContain('# TYPE carrel_rpc_request_duration_seconds histogram');
+    expect(m.body).toContain('carrel_rate_limited_total');
+    peer.destroy();
+    c.close();
+  });
+
+  it('server.stats needs a token and returns the same figures as JSON', async () => {
+    const c = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
+    expect((await c.request('server.stats')).error?.code).toBe('UNAUTHENTICATED');
+    for (let i = 0; i < 20; i++) await c.call('PING');
+    const stats = (await c.request('server.stats', undefined, token)).result as ServerStats;
+    expect(stats.methods.PING!.count).toBeGreaterThanOrEqual(20);
+    expect(stats.methods.PING!.p50Ms).toBeGreaterThan(0);
+    expect(stats.methods.PING!.p99Ms).toBeGreaterThanOrEqual(stats.methods.PING!.p50Ms);
+    expect(stats.methods['server.stats']!.codes.UNAUTHENTICATED).toBeGreaterThanOrEqual(1);
+    expect(stats.requests.errors.UNAUTHENTICATED).toBeGreaterThanOrEqual(1);
+    expect(stats.connections.rpc).toMatchObject({ open: 1, refused: 0 });
+    expect(stats.requests.inFlight).toBe(0);
+    expect(stats.pool).toEqual({ total: expect.any(Number), idle: expect.any(Number), waiting: 0 });
+    expect(stats.rateLimited).toEqual({});
+    expect(stats.loginThrottle).toEqual({ throttled: 0, tracked: { accounts: 0, addresses: 0 } });
+    c.close();
+  });
+
+  it('figures other parts register appear in /metrics and in server.stats under custom', async () => {
+    let depth = 3;
+    t.server.obs.registry.gauge('carrel_test_subscriber_queue_depth', 'Queued events.', () => depth);
+    const drops = t.server.obs.registry.counter('carrel_test_subscriber_drops_total', 'Dropped events.', ['branch']);
+    drops.labels('Main Library').inc(4);
+    depth = 5;
+    const m = await http(t, '/metrics');
+    expect(sample(m.body, 'carrel_test_subscriber_queue_depth')).toBe(5);
+    expect(sample(m.body, 'carrel_test_subscriber_drops_total{branch="Main Library"}')).toBe(4);
+    const c = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
+    const stats = (await c.request('server.stats', undefined, token)).result as ServerStats;
+    expect(stats.custom).toEqual({
+      carrel_test_subscriber_queue_depth: 5,
+      carrel_test_subscriber_drops_total: [{ labels: { branch: 'Main Library' }, value: 4 }],
+    });
+    c.close();
+  });
+
+  it('handlers see the peer address in ctx.remoteAddress', async () => {
+    const c = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
+    expect(await c.call('test.echoAddress')).toBe('127.0.0.1');
+    c.close();
+  });
+
+  it('a request past its deadline is counted DEADLINE_EXCEEDED and in-flight returns to zero', async () => {
+    const c = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
+    expect((await c.request('test.slow')).error?.code).toBe('DEADLINE_EXCEEDED');
+    await waitFor(() => t.server.inFlight === 0, 2000, 'the slow handler to finish');
+    const m = await http(t, '/metrics');
+    expect(sample(m.body, 'carrel_rpc_requests_total{method="test.slow",code="DEADLINE_EXCEEDED"}')).toBe(1);
+    expect(sample(m.body, 'carrel_rpc_in_flight')).toBe(0);
+    c.close();
+  });
+});
+
+describe('readiness', () => {
+  it('with redis.url configured, /readyz PINGs Redis: 200 when it answers, 503 naming redis when it does not', async () => {
+    const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+    const up = await startTestServer({ redis: { url: redisUrl } }, { db });
+    const readyUp = await fetch(`http://127.0.0.1:${up.server.ports.http}/readyz`);
+    expect(readyUp.status).toBe(200);
+    expect(((await readyUp.json()) as { checks: Record<string, unknown> }).checks.redis).toMatchObject({ ok: true });
+    await up.close();
+
+    const down = await startTestServer({ redis: { url: `redis://127.0.0.1:${await closedPort()}` }, http: { readyTimeoutMs: 300 } }, { db });
+    const started = Date.now();
+    const res = await fetch(`http://127.0.0.1:${down.server.ports.http}/readyz`);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(res.status).toBe(503);
+    const body = (await res.json()) as { status: string; checks: Record<string, { ok: boolean; error?: string }> };
+    expect(body.status).toBe('unavailable');
+    expect(body.checks.postgres!.ok).toBe(true);
+    expect(body.checks.redis!.ok).toBe(false);
+    expect(JSON.stringify(body)).not.toMatch(/127\.0\.0\.1|at .*\(/);
+    await down.close();
+  });
+
+  it('/readyz turns 503 as soon as shutdown starts, while requests drain', async () => {
+    const t = await startTestServer({}, { db });
+    t.server.registry.add(defineMethod({ name: 'test.hold', access: 'public', args: z.unknown(), summary: 't', handler: () => new Promise((r) => setTimeout(() => r('done'), 300)) }));
+    const c = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
+    const pending = c.request('test.hold');
+    await waitFor(() => t.server.inFlight === 1, 2000, 'the request to start');
+    const stopping = t.server.shutdown();
+    const res = await fetch(`http://127.0.0.1:${t.server.ports.http}/readyz`);
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { checks: Record<string, unknown> }).checks.shutdown).toMatchObject({ ok: false });
+    expect((await pending).result).toBe('done');
+    await stopping;
+    await expect(fetch(`http://127.0.0.1:${t.server.ports.http}/healthz`)).rejects.toThrow();
+    await t.close();
+  });
+});
+
+describe('rate limits over the wire', () => {
+  it('a per-connection rule answers RESOURCE_EXHAUSTED with retryAfterMs; other connections and PING are unaffected', async () => {
+    const t = await startTestServer(
+      { rateLimit: { rules: [{ name: 'auth', per: 'connection', methods: ['test.login'], ratePerSec: 1, burst: 3 }] } },
+      { db },
+    );
+    t.server.registry.add(defineMethod({ name: 'test.login', access: 'public', args: z.unknown(), summary: 't', handler: () => 'ok' }));
+    const a = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
+    const replies = await Promise.all(Array.from({ length: 5 }, () => a.request('test.login')));
+    expect(replies.map((r) => r.error?.code ?? 'OK')).toEqual(['OK', 'OK', 'OK', 'RESOURCE_EXHAUSTED', 'RESOURCE_EXHAUSTED']);
+    const retry = replies[3]!.error!.details!.retryAfterMs as number;
+    expect(retry).toBeGreaterThan(0);
+    expect(retry).toBeLessThanOrEqual(1000);
+    for (let i = 0; i < 100; i++) expect(await a.call('PING')).toBe('PONG');
+    const b = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
+    expect(await b.call('test.login')).toBe('ok');
+    const m = await (await fetch(`http://127.0.0.1:${t.server.ports.http}/metrics`)).text();
+    expect(sample(m, 'carrel_rate_limited_total{rule="auth"}')).toBe(2);
+    a.close();
+    b.close();
+    await t.close();
+  });
+
+  it('a per-user rule follows the user across connections', async () => {
+    const t = await startTestServer(
+      { rateLimit: { rules: [{ name: 'writes', per: 'user', methods: ['test.*'], ratePerSec: 0.5, burst: 2 }] } },
+      { db },
+    );
+    t.server.registry.add(defineMethod({ name: 'test.book', access: 'user', args: z.unknown(), summary: 't', handler: () => 'booked' }));
+    const alice = t.server.tokens.issue({ id: 1, studentId: 's1', name: 'A', role: 'student' }).token;
+    const bob = t.server.tokens.issue({ id: 2, studentId: 's2', name: 'B', role: 'student' }).token;
+    const c1 = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
+    const c2 = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
+    expect((await c1.request('test.book', undefined, alice)).result).toBe('booked');
+    expect((await c2.request('test.book', undefined, alice)).result).toBe('booked');
+    const third = await c2.request('test.book', undefined, alice);
+    expect(third.error).toMatchObject({ code: 'RESOURCE_EXHAUSTED', details: { limit: 'writes' } });
+    expect((await c2.request('test.book', undefined, bob)).result).toBe('booked');
+    c1.close();
+    c2.close();
+    await t.close();
+  });
+});
+
+describe('connection floods', () => {
+  it('a flood of twice limits.maxConnections is refused cleanly, the server carries on, and gauges return to zero', async () => {
+    const limit = 40;
+    const t = await startTestServer({ limits: { maxConnections: limit } }, { db });
+    const peers = await Promise.all(Array.from({ length: limit * 2 }, () => RawPeer.connect(t.server.ports.rpc)));
+    // A refused peer gets one frame and is closed; wait until every refusal has arrived.
+    const isRefused = (p: RawPeer): boolean => p.socket.destroyed || p.frames.length > 0;
+    await waitFor(() => peers.filter(isRefused).length >= limit, 5000, 'the excess to be refused');
+    const refused = peers.filter(isRefused);
+    await Promise.all(refused.map((p) => p.closed));
+    expect(t.server.rpcListener.refusedCount).toBe(limit);
+    expect(refused).toHaveLength(limit);
+    for (const p of refused) expect(p.frames[0]).toMatchObject({ rpcId: null, error: { code: 'RESOURCE_EXHAUSTED' } });
+    const admitted = peers.filter((p) => !refused.includes(p));
+    await Promise.all(admitted.map(async (p, i) => {
+      p.send({ rpcId: i, method: 'PING' });
+      await p.waitFrames(1);
+    }));
+    expect(t.server.connectionCount).toBe(limit);
+    for (const p of admitted) p.destroy();
+    await waitFor(() => t.server.connectionCount === 0, 3000, 'connections to close');
+    const stats = t.server.obs.stats();
+    expect(stats.connections.rpc).toEqual({ open: 0, accepted: limit, refused: limit });
+    expect(stats.requests.inFlight).toBe(0);
+    const again = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
+    expect(await again.call('PING')).toBe('PONG');
+    again.close();
+    await t.close();
+  });
+
+  it('after 1,000 connect/close cycles the listener set and the gauges are back to zero', async () => {
+    const t = await startTestServer({}, { db });
+    const frame = rawFrame(JSON.stringify({ rpcId: 1, method: 'PING' }));
+    for (let round = 0; round < 20; round++) {
+      await Promise.all(
+        Array.from({ length: 50 }, async (_, i) => {
+          const p = await RawPeer.connect(t.server.ports.rpc);
+          // Mix polite and abrupt exits: some wait for a reply, some hang up mid-request.
+          if (i % 3 === 0) {
+            p.write(frame);
+            await p.waitFrames(1);
+          } else if (i % 3 === 1) {
+            p.write(frame.subarray(0, 5));
+          }
+          p.destroy();
+          await p.closed;
+        }),
+      );
+    }
+    await waitFor(() => t.server.connectionCount === 0, 5000, 'connections to close');
+    const m = await (await fetch(`http://127.0.0.1:${t.server.ports.http}/metrics`)).text();
+    expect(sample(m, 'carrel_connections_open{port="rpc"}')).toBe(0);
+    expect(sample(m, 'carrel_connections_accepted_total{port="rpc"}')).toBe(1000);
+    expect(sample(m, 'carrel_rpc_in_flight')).toBe(0);
+    expect(t.server.rpcListener.connections.size).toBe(0);
+    await t.close();
+  });
+
+  it('slowloris: a peer sending one byte at a time is closed at limits.partialFrameTimeoutMs', async () => {
+    const t = await startTestServer({ limits: { partialFrameTimeoutMs: 400, idleTimeoutMs: 60_000 } }, { db });
+    const peer = await RawPeer.connect(t.server.ports.rpc);
+    const frame = rawFrame(JSON.stringify({ rpcId: 1, method: 'PING' }));
+    let sent = 0;
+    const started = Date.now();
+    // "A byte a second", scaled down: one byte every 100 ms, never finishing within the limit.
+    const drip = setInterval(() => {
+      if (sent < frame.length - 1) peer.write(frame.subarray(sent, ++sent));
+    }, 100);
+    await peer.closed;
+    clearInterval(drip);
+    const took = Date.now() - started;
+    expect(took).toBeGreaterThanOrEqual(400);
+    expect(took).toBeLessThan(2000);
+    expect(peer.frames).toEqual([]);
+    await waitFor(() => t.server.connectionCount === 0, 2000, 'the connection to be dropped');
+    await t.close();
+  });
+});

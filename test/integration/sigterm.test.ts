@@ -1,0 +1,188 @@
+// SIGTERM under load (DESIGN §7): the real `carrel serve` process stops accepting, answers
+// every request it has read, and exits 0 within shutdown.graceMs; and in-process, requests
+// that are waiting on PostgreSQL when shutdown starts all complete.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { FrameDecoder, encodeFrame } from '../../src/codec/index.js';
+import { TokenService } from '../../src/auth/tokens.js';
+import { configSchema } from '../../src/config/schema.js';
+import { query } from '../../src/db/pool.js';
+import { defineMethod } from '../../src/rpc/registry.js';
+import { projectRoot } from '../../src/paths.js';
+import { RpcClient } from '../../clients/rpcClient.js';
+import { freshDatabase, type TestDatabase } from '../support/db.js';
+import { startTestServer } from '../support/server.js';
+
+const GRACE_MS = 3000;
+
+let db: TestDatabase;
+const cleanup: Array<() => void> = [];
+beforeAll(async () => {
+  db = await freshDatabase(12);
+  ensureBuilt();
+});
+afterAll(async () => {
+  for (const f of cleanup) f();
+  await db.drop();
+});
+
+/** `npm test` builds first; a direct vitest run after editing src rebuilds here rather than test stale code. */
+function ensureBuilt(): void {
+  const built = join(projectRoot, 'dist', '.tsbuildinfo');
+  const builtAt = (() => {
+    try {
+      return statSync(built).mtimeMs;
+    } catch {
+      return 0;
+    }
+  })();
+  const newest = (dir: string): number =>
+    Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
+  if (newest(join(projectRoot, 'src')) > builtAt) {
+    execFileSync(process.execPath, [join(projectRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: projectRoot, stdio: 'inherit' });
+  }
+}
+
+/** A pipelining client that counts replies per rpcId and notices a frame cut in half. */
+class LoadClient {
+  sent = 0;
+  readonly replied: number[] = [];
+  readonly bad: unknown[] = [];
+  readonly closed: Promise<void>;
+  private readonly decoder = new FrameDecoder({ maxFrameBytes: 1 << 24, maxDepth: 64 });
+  private running = true;
+
+  constructor(private readonly socket: net.Socket, private readonly token: string) {
+    socket.on('error', () => undefined);
+    socket.on('data', (chunk: Buffer) => {
+      this.decoder.push(chunk);
+      for (let d = this.decoder.next(); d; d = this.decoder.next()) {
+        if (d.kind !== 'message' || d.value.error !== null) this.bad.push(d.kind === 'message' ? d.value : d.reason);
+        else this.replied.push(d.value.rpcId as number);
+      }
+      this.fill();
+    });
+    this.closed = new Promise((r) => socket.once('close', () => r()));
+    socket.once('connect', () => this.fill());
+  }
+
+  /** Bytes left over at close: > 0 means the server cut a reply in half. */
+  get leftover(): number {
+    return this.decoder.pendingBytes;
+  }
+
+  stop(): void {
+    this.running = false;
+  }
+
+  private fill(): void {
+    // Keep 32 requests outstanding: PINGs with a token-checked server.stats now and then.
+    while (this.running && this.sent - this.replied.length < 32) {
+      this.sent++;
+      const frame = this.sent % 10 === 0 ? { rpcId: this.sent, method: 'server.stats', token: this.token } : { rpcId: this.sent, method: 'PING' };
+      this.socket.write(encodeFrame(frame));
+    }
+  }
+}
+
+describe('SIGTERM', () => {
+  it('`carrel serve` under load answers what it read, closes cleanly and exits 0 within shutdown.graceMs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'carrel-sigterm-'));
+    const configFile = join(dir, 'config.json');
+    writeFileSync(configFile, JSON.stringify({ ports: { rpc: 0, sensor: 0, pubsub: 0, http: 0 }, shutdown: { graceMs: GRACE_MS }, log: { level: 'warn' } }));
+    const child = spawn(process.execPath, [join(projectRoot, 'bin', 'carrel.js'), 'serve'], {
+      cwd: projectRoot,
+      env: { ...process.env, DATABASE_URL: db.url, CARREL_CONFIG: configFile, LOG_LEVEL: 'warn', NODE_ENV: 'test' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    cleanup.push(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    });
+    let stderr = '';
+    let stdout = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+    const ports = await new Promise<{ rpc: number; http: number }>((resolve, reject) => {
+      child.stderr.on('data', (c: Buffer) => {
+        stderr += c.toString();
+        const m = /^ports (\{.*\})$/m.exec(stderr);
+        if (m) resolve(JSON.parse(m[1]!) as { rpc: number; http: number });
+      });
+      void exited.then(() => reject(new Error(`serve exited early:\n${stderr}\n${stdout}`)));
+    });
+    expect((await fetch(`http://127.0.0.1:${ports.http}/readyz`)).status).toBe(200);
+
+    const secret = configSchema.parse({}).auth.jwtSecret;
+    const token = new TokenService({ secret, ttlSec: 600 }).issue({ id: 1, studentId: 's1001', name: 'S', role: 'student' }).token;
+    const clients = Array.from({ length: 4 }, () => new LoadClient(net.connect({ port: ports.rpc, host: '127.0.0.1' }), token));
+    // Let the load run until a good number of replies have come back.
+    await new Promise<void>((resolve) => {
+      const check = setInterval(() => {
+        if (clients.every((c) => c.replied.length > 2000)) {
+          clearInterval(check);
+          resolve();
+        }
+      }, 20);
+    });
+    const before = clients.map((c) => c.replied.length);
+    const signalledAt = Date.now();
+    child.kill('SIGTERM');
+    const { code, signal } = await exited;
+    const tookMs = Date.now() - signalledAt;
+    for (const c of clients) c.stop();
+    await Promise.all(clients.map((c) => c.closed));
+
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+    expect(tookMs).toBeLessThan(GRACE_MS);
+    for (const [i, c] of clients.entries()) {
+      expect(c.bad).toEqual([]);
+      expect(c.leftover, 'no reply cut in half').toBe(0);
+      expect(c.replied.length).toBeGreaterThanOrEqual(before[i]!);
+      // Requests on one connection are answered in order (all synchronous here), so the replies
+      // must be exactly 1..n: nothing the server read was dropped.
+      const sorted = [...c.replied].sort((a, b) => a - b);
+      expect(sorted).toEqual(Array.from({ length: sorted.length }, (_, k) => k + 1));
+    }
+    await expect(fetch(`http://127.0.0.1:${ports.rpc}`)).rejects.toThrow();
+    expect(stderr).not.toMatch(/shutdown did not finish in time/);
+  }, 30_000);
+
+  it('requests waiting on PostgreSQL when shutdown starts all complete before the ports close', async () => {
+    const t = await startTestServer({ shutdown: { graceMs: GRACE_MS } }, { db });
+    t.server.registry.add(
+      defineMethod({
+        name: 'test.sleep',
+        access: 'public',
+        args: z.unknown(),
+        summary: 'a 200 ms query',
+        handler: async () => (await query<{ done: boolean }>(t.server.db, 'SELECT pg_sleep(0.2) IS NULL AS done')).rows[0],
+      }),
+    );
+    const c = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
+    // More than the pool holds, so some are queued for a client when shutdown begins.
+    const pending = Array.from({ length: 16 }, () => c.request('test.sleep'));
+    await new Promise<void>((resolve) => {
+      const check = setInterval(() => {
+        if (t.server.inFlight === 16) {
+          clearInterval(check);
+          resolve();
+        }
+      }, 5);
+    });
+    const started = Date.now();
+    await t.server.shutdown();
+    expect(Date.now() - started).toBeLessThan(GRACE_MS);
+    const replies = await Promise.all(pending);
+    expect(replies.map((r) => r.error?.code ?? 'OK')).toEqual(new Array(16).fill('OK'));
+    expect(t.server.inFlight).toBe(0);
+    await t.close();
+  });
+});

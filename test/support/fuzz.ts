@@ -1,0 +1,115 @@
+// A fuzz harness for any carrel port speaking DESIGN §1 framing. A port is described by a
+// FrameProtocol: how to generate cases (each a short list of frames sent on a fresh
+// connection, some deliberately broken), what every reply must look like, and a probe frame
+// whose reply proves the connection still works after the case. The RPC port is the first
+// user (test/integration/badInput.test.ts); the sensor and subscriber ports plug in with their
+// own FrameProtocol (hello/occupancy frames, subscribe frames) and the same runner.
+import fc from 'fast-check';
+import { expect } from 'vitest';
+import { RawPeer, rawFrame } from './peer.js';
+
+export type Reply = Record<string, unknown>;
+
+export interface FuzzFrame {
+  /** The bytes on the wire, length prefix included (it may lie). */
+  bytes: Buffer;
+  /** How many replies this frame earns (0 for fire-and-forget frames such as heartbeats). */
+  replies: number;
+  /** Checks one reply this frame may have earned; replies may come back in any order. */
+  accepts(reply: Reply): boolean;
+  /** For failure messages. */
+  label: string;
+}
+
+export interface FrameProtocol {
+  name: string;
+  cases: fc.Arbitrary<FuzzFrame[]>;
+  /** Sent after each case; its reply must arrive, proving the connection is still served. */
+  probe: { bytes: Buffer; isReply(reply: Reply): boolean };
+  /** Invariants every reply on this port must satisfy (shape, closed code set, no leaks). */
+  checkReply(reply: Reply): void;
+}
+
+export interface FuzzResult {
+  cases: number;
+  frames: number;
+  replies: number;
+}
+
+/** Runs numRuns generated cases against port, each on its own connection; throws on the first violation. */
+export async function fuzzPort(port: number, protocol: FrameProtocol, opts: { seed: number; numRuns: number }): Promise<FuzzResult> {
+  const result: FuzzResult = { cases: 0, frames: 0, replies: 0 };
+  await fc.assert(
+    fc.asyncProperty(protocol.cases, async (frames) => {
+      const peer = await RawPeer.connect(port);
+      try {
+        const expected = frames.reduce((n, f) => n + f.replies, 0);
+        peer.write(Buffer.concat([...frames.map((f) => f.bytes), protocol.probe.bytes]));
+        const replies = await peer.waitFrames(expected + 1, 5000);
+        expect(replies).toHaveLength(expected + 1);
+        for (const r of replies) protocol.checkReply(r);
+        const probeAt = replies.findIndex((r) => protocol.probe.isReply(r));
+        expect(probeAt, `${protocol.name}: probe answered`).toBeGreaterThanOrEqual(0);
+        const rest = replies.filter((_, i) => i !== probeAt);
+        // Match each reply to a frame that accepts it (a bipartite matching by backtracking;
+        // cases are a handful of frames, so this stays tiny).
+        const slots = frames.flatMap((f) => Array.from({ length: f.replies }, () => f));
+        if (!matchAll(rest, slots)) {
+          throw new Error(`${protocol.name}: replies ${JSON.stringify(rest).slice(0, 2000)} do not fit frames ${slots.map((s) => s.label).join(' | ')}`);
+        }
+        result.cases++;
+        result.frames += frames.length;
+        result.replies += replies.length;
+      } finally {
+        peer.destroy();
+        await peer.closed;
+      }
+    }),
+    { seed: opts.seed, numRuns: opts.numRuns, endOnFailure: true },
+  );
+  return result;
+}
+
+function matchAll(replies: Reply[], slots: FuzzFrame[]): boolean {
+  if (replies.length !== slots.length) return false;
+  const used = new Array<boolean>(slots.length).fill(false);
+  const go = (i: number): boolean => {
+    if (i === replies.length) return true;
+    for (let j = 0; j < slots.length; j++) {
+      if (!used[j] && slots[j]!.accepts(replies[i]!)) {
+        used[j] = true;
+        if (go(i + 1)) return true;
+        used[j] = false;
+      }
+    }
+    return false;
+  };
+  return go(0);
+}
+
+/** A frame whose length prefix tells the truth. */
+export function framed(payload: string | Buffer): Buffer {
+  return rawFrame(payload);
+}
+
+/** Heap in use after a full collection, when the runtime lets us ask for one. */
+export async function settledHeapBytes(): Promise<number> {
+  const v8 = await import('node:v8');
+  const vm = await import('node:vm');
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as (() => void) | undefined;
+  for (let i = 0; i < 3; i++) {
+    gc?.();
+    await new Promise((r) => setImmediate(r));
+  }
+  return process.memoryUsage().heapUsed;
+}
+
+/** Resolves when cond() holds, checking on each timer turn; rejects after timeoutMs. */
+export async function waitFor(cond: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
