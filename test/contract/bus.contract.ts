@@ -102,7 +102,11 @@ export function busContract(name: string, factory: BusFactory): void {
       await a.start([1], ra.handlers);
       await b.start([1], recorder().handlers);
       a.publishSeat(change('A', 1, 10, 'reserved'));
+      await ra.waitSeats(1);
       b.publishSeat(change('B', 1, 10, 'reserved'));
+      // A and B publish over different connections: let B's repeat be judged before A moves on,
+      // or A's next change could land first and make B's no longer a repeat.
+      for (let i = 0; i < 200 && b.stats().deduplicated === 0; i++) await new Promise((r) => setTimeout(r, 5));
       a.publishSeat(change('A', 1, 10, 'occupied', 1));
       await ra.waitSeats(2);
       await new Promise((r) => setTimeout(r, 50));
