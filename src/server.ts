@@ -107,6 +107,7 @@ export class CarrelServer {
       log,
     });
     this.registry.add(...waitlistMethods(this.waitlist));
+    this.loginThrottle = new LoginThrottle({ ...config.loginThrottle, now: () => this.clock.now() });
     const core = { db: deps.db, clock: this.clock, rules: config.rules, events: this.coreEvents };
     this.accounts = new AccountService({ db: deps.db, bcryptCost: config.auth.bcryptCost });
     this.seatListing = new SeatListing({
@@ -117,7 +118,7 @@ export class CarrelServer {
     this.seats = new SeatService({ ...core, listing: this.seatListing });
     this.reservations = new ReservationService({ ...core, seats: this.seats, log, onSlotFreed: this.waitlist.onSlotFreed });
     this.registry.add(
-      ...authMethods({ accounts: this.accounts, tokens: this.tokens }),
+      ...authMethods({ accounts: this.accounts, tokens: this.tokens, throttle: this.loginThrottle }),
       ...branchMethods({ seats: this.seats }),
       ...seatMethods({ seats: this.seats, listing: this.seatListing }),
       ...reservationMethods({ reservations: this.reservations }),
@@ -139,7 +140,6 @@ export class CarrelServer {
     this.rateLimiter = config.rateLimit.enabled
       ? new RateLimiter({ rules: config.rateLimit.rules, maxTrackedUsers: config.rateLimit.maxTrackedUsers })
       : undefined;
-    this.loginThrottle = new LoginThrottle({ ...config.loginThrottle, now: () => this.clock.now() });
     this.obs = new Observability({
       config,
       log,

@@ -3,12 +3,15 @@ import { z } from 'zod';
 import { CarrelError, ErrorCode } from '../../errors.js';
 import type { TokenService } from '../../auth/tokens.js';
 import type { AccountService } from '../../core/accounts.js';
+import type { LoginThrottle } from '../../auth/loginThrottle.js';
 import { defineMethod, type MethodDef } from '../registry.js';
 import { noArgs } from './system.js';
 
 export interface AuthDeps {
   accounts: AccountService;
   tokens: TokenService;
+  /** Failed-login slowdown; absent in tools that need none. */
+  throttle?: LoginThrottle;
 }
 
 const studentId = z
@@ -23,7 +26,7 @@ const newPassword = z
   .min(8, 'must be at least 8 characters')
   .refine((p) => Buffer.byteLength(p, 'utf8') <= 72, 'must be at most 72 bytes');
 
-export function authMethods({ accounts, tokens }: AuthDeps): MethodDef<any>[] {
+export function authMethods({ accounts, tokens, throttle }: AuthDeps): MethodDef<any>[] {
   const currentUser = async (id: number) => {
     const user = await accounts.getUser(id);
     if (!user) throw new CarrelError(ErrorCode.UNAUTHENTICATED, 'the account no longer exists');
@@ -47,7 +50,17 @@ export function authMethods({ accounts, tokens }: AuthDeps): MethodDef<any>[] {
       args: z.strictObject({ studentId: z.string().min(1).max(64), password: z.string().min(1).max(256) }),
       summary: 'log in: {studentId, password} → {token, expiresAt, user}; this connection uses the token from now on',
       handler: async ({ studentId: sid, password }, ctx) => {
-        const user = await accounts.verifyPassword(sid, password);
+        // A locked account or address is refused before any bcrypt work (issue 7: failed
+        // logins slowed per account and per address).
+        throttle?.check(sid, ctx.remoteAddress);
+        let user;
+        try {
+          user = await accounts.verifyPassword(sid, password);
+        } catch (err) {
+          if (err instanceof CarrelError && err.code === ErrorCode.UNAUTHENTICATED) throttle?.recordFailure(sid, ctx.remoteAddress);
+          throw err;
+        }
+        throttle?.recordSuccess(sid, ctx.remoteAddress);
         const { token, expiresAt } = tokens.issue(user);
         ctx.adoptToken(token);
         return { token, expiresAt, user };
