@@ -191,6 +191,26 @@ export class CarrelServer {
       log,
     });
     this.obs.addListener('rpc', this.rpcListener);
+    this.registerLiveMetrics();
+  }
+
+  /** The live half's figures on /metrics and in server.stats (issue 7). */
+  private registerLiveMetrics(): void {
+    const { realtime, obs } = this;
+    const r = obs.registry;
+    const hub = realtime.hub;
+    obs.addListener('sensor', realtime.sensorListener);
+    obs.addListener('pubsub', realtime.pubsubListener);
+    r.gauge('carrel_pubsub_subscribers', 'subscribed connections', () => hub.stats.subscribers);
+    r.gauge('carrel_pubsub_queued_bytes', 'bytes waiting for subscribers: ring buffers plus unsent socket bytes', () => hub.queuedBytes());
+    r.gauge('carrel_pubsub_events_total', 'seat events published to subscribers', () => hub.stats.eventsPublished, 'counter');
+    r.gauge('carrel_pubsub_dropped_total', 'events dropped from full subscriber queues (drop-oldest)', () => hub.stats.drops, 'counter');
+    r.gauge('carrel_pubsub_slow_consumers_total', 'subscribers cut off with SLOW_CONSUMER', () => hub.stats.slowConsumers, 'counter');
+    r.gauge('carrel_sensor_readings_total', 'sensor readings applied (rate() gives readings per second)', () => realtime.counters.readings, 'counter');
+    r.gauge('carrel_sensor_stale_readings_total', 'stale or repeated sensor readings ignored', () => realtime.counters.staleReadings, 'counter');
+    r.gauge('carrel_bus_connected', '1 while the event bus reaches the other instances', () => (realtime.busStats().connected ? 1 : 0));
+    r.gauge('carrel_bus_queued_events', 'events waiting for the bus to come back (lag behind the other instances)', () => realtime.busStats().queued);
+    r.gauge('carrel_bus_dropped_total', 'events dropped while the bus was away (redis.offlineQueueMax)', () => realtime.busStats().dropped, 'counter');
   }
 
   static async start(deps: ServerDeps): Promise<CarrelServer> {
