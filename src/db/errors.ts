@@ -78,6 +78,15 @@ function conflictDetails(detail: string | undefined): Record<string, unknown> | 
 
 /** Runs fn, retrying deadlocks and serialisation failures a few times before mapping them. */
 export async function withRetry<T>(fn: () => Promise<T>, attempts = 4): Promise<T> {
+  try {
+    return await retryingRaw(fn, attempts);
+  } catch (err) {
+    throw mapDbError(err);
+  }
+}
+
+/** Runs fn, retrying deadlocks and serialisation failures; the last error comes out as pg gave it. */
+export async function retryingRaw<T>(fn: () => Promise<T>, attempts = 4): Promise<T> {
   for (let i = 1; ; i++) {
     try {
       return await fn();
@@ -86,7 +95,7 @@ export async function withRetry<T>(fn: () => Promise<T>, attempts = 4): Promise<
         await new Promise((r) => setTimeout(r, 2 ** i + Math.random() * 5));
         continue;
       }
-      throw mapDbError(err);
+      throw err;
     }
   }
 }

@@ -3,6 +3,7 @@
 import pg from 'pg';
 import type { Logger } from '../obs/log.js';
 import { mapDbError, withRetry } from './errors.js';
+import { inTransaction } from './tx.js';
 
 // timestamptz comes back as a Date (pg's default); int8 ids fit in a JS number in practice,
 // and returning them as numbers keeps the wire shape `id: 12`, not `id: "12"`.
@@ -44,45 +45,11 @@ export async function query<R extends pg.QueryResultRow = pg.QueryResultRow>(
   }
 }
 
-/** Runs fn in a transaction on one client; rolls back on any error. */
-export async function transaction<T>(db: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  let client: pg.PoolClient;
-  try {
-    client = await db.connect();
-  } catch (err) {
-    throw mapDbError(err);
-  }
-  try {
-    await client.query('BEGIN');
-    const result = await fn(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw mapDbError(err);
-  } finally {
-    client.release();
-  }
-}
-
 /**
  * Runs fn in a transaction and, when PostgreSQL aborts it with a deadlock (40P01) or a
  * serialisation failure (40001), runs the whole transaction again (withRetry) before mapping
  * the error. Errors are mapped only after the last attempt, so the retry sees the SQLSTATE.
  */
 export function retryingTransaction<T>(db: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, attempts = 4): Promise<T> {
-  return withRetry(async () => {
-    const client = await db.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
-  }, attempts);
+  return withRetry(() => inTransaction(db, fn), attempts);
 }

@@ -2,7 +2,7 @@
 // waitlist treats an exclusion violation (23P01) on an offer as "try the next waiter", and
 // retries deadlocks between racing gist inserts (STYLE, pitfalls) instead of reporting them.
 import type pg from 'pg';
-import { isRetryable } from './errors.js';
+import { retryingRaw } from './errors.js';
 
 export type TxClient = pg.PoolClient;
 
@@ -35,23 +35,13 @@ export async function inTransaction<T>(
 }
 
 /** inTransaction, retried a few times on deadlock / serialisation failure; raw errors out. */
-export async function inTransactionRetrying<T>(
+export function inTransactionRetrying<T>(
   pool: pg.Pool,
   fn: (client: TxClient) => Promise<T>,
   client?: TxClient,
   attempts = 4,
 ): Promise<T> {
-  for (let i = 1; ; i++) {
-    try {
-      return await inTransaction(pool, fn, client);
-    } catch (err) {
-      if (i < attempts && isRetryable(err)) {
-        await new Promise((r) => setTimeout(r, 2 ** i + Math.random() * 5));
-        continue;
-      }
-      throw err;
-    }
-  }
+  return retryingRaw(() => inTransaction(pool, fn, client), attempts);
 }
 
 export function pgCode(err: unknown): string | undefined {
