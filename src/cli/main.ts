@@ -7,6 +7,7 @@ import { createLogger } from '../obs/log.js';
 import { VERSION } from '../version.js';
 import { serve } from './serve.js';
 import { registerClientCommands } from '../../clients/cli.js';
+import { registerBenchCommands } from '../../loadtest/cli.js';
 
 const program = new Command();
 program
@@ -55,6 +56,7 @@ db.command('seed')
   });
 
 registerClientCommands(program);
+registerBenchCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError) {

@@ -1,0 +1,216 @@
+// `carrel bench …` (also `npm run loadtest -- …`): the load generator's command line.
+//
+//   carrel bench ping -c 1,16,64 -d 1,32 --baseline      sweep, with the echo ceiling beside it
+//   carrel bench book -c 50 --baseline                   bookings beside pgbench
+//   carrel bench suite                                   every target figure; writes the report
+//
+// Without --server it starts carrel itself over a fresh benchmark database (DATABASE_URL's
+// PostgreSQL, else an embedded one), so every figure comes from the same, known set-up.
+import { mkdirSync } from 'node:fs';
+import type { Command } from 'commander';
+import { Bench, type TargetSpec } from './bench.js';
+import { pgbenchBaseline, pgbenchVersion } from './pgbench.js';
+import type { RunRecord } from './record.js';
+import { book, mixed, ping, search, storm, type RunShape } from './scenarios.js';
+import { connections, fanout, sensors, stalledPing } from './live.js';
+import { runSuite } from './suite.js';
+import { BenchContext } from './scenarios.js';
+
+interface CommonOpts {
+  server?: string;
+  sensorPort?: number;
+  pubsubPort?: number;
+  httpPort?: number;
+  duration: number;
+  warmup: number;
+  out?: string;
+  poolSize?: number;
+}
+
+interface LoadOpts extends CommonOpts {
+  connections: number[];
+  depth: number[];
+  rate?: number;
+  baseline?: boolean;
+}
+
+function intList(name: string): (v: string) => number[] {
+  return (v) => {
+    const xs = v.split(',').map((x) => Number(x.trim()));
+    if (xs.length === 0 || xs.some((x) => !Number.isInteger(x) || x <= 0)) {
+      throw Object.assign(new Error(`${name} must be positive integers separated by commas, not ${v}`), { exitCode: 2 });
+    }
+    return xs;
+  };
+}
+
+function positive(name: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw Object.assign(new Error(`${name} must be a positive number, not ${v}`), { exitCode: 2 });
+    return n;
+  };
+}
+
+function common(cmd: Command): Command {
+  return cmd
+    .option('--server <host:port>', 'a running carrel RPC port to load (default: start one over a fresh bench database)')
+    .option('--sensor-port <n>', 'with --server: its sensor port (default rpc+1)', positive('--sensor-port'))
+    .option('--pubsub-port <n>', 'with --server: its subscriber port (default rpc+2)', positive('--pubsub-port'))
+    .option('--http-port <n>', 'with --server: its metrics port, for RSS and drop counts (default 9090)', positive('--http-port'))
+    .option('--pool-size <n>', 'db.poolSize of the carrel this starts (default: the shipped config)', positive('--pool-size'))
+    .option('--duration <s>', 'measured seconds per run', positive('--duration'), 10)
+    .option('--warmup <s>', 'seconds before measuring starts', (v) => Number(v), 2)
+    .option('--out <dir>', 'where results go (default loadtest/results/<time>)');
+}
+
+function loadOptions(cmd: Command, defaults: { connections: string; depth: string }): Command {
+  return common(cmd)
+    .option('-c, --connections <list>', 'connection counts, e.g. 1,16,64 (a sweep when more than one)', intList('--connections'), intList('--connections')(defaults.connections))
+    .option('-d, --depth <list>', 'requests kept in flight per connection (closed loop)', intList('--depth'), intList('--depth')(defaults.depth))
+    .option('--rate <n>', 'open loop at this many requests per second in total (latency from intended send times)', positive('--rate'));
+}
+
+function targetSpec(o: CommonOpts): TargetSpec {
+  return {
+    server: o.server,
+    sensorPort: o.sensorPort,
+    pubsubPort: o.pubsubPort,
+    httpPort: o.httpPort,
+    config: o.poolSize ? { db: { poolSize: o.poolSize } } : undefined,
+  };
+}
+
+/** Opens a bench, runs `body`, writes the report and prints where it is. */
+async function withBench(o: CommonOpts, body: (bench: Bench) => Promise<void>): Promise<void> {
+  const bench = new Bench(o.out ?? Bench.defaultOutDir());
+  mkdirSync(bench.outDir, { recursive: true });
+  let failure: unknown;
+  try {
+    await bench.open(targetSpec(o));
+    await body(bench);
+  } catch (err) {
+    failure = err;
+  }
+  const files = await bench.close();
+  process.stdout.write(`\n${(await import('./report.js')).toMarkdown(bench.report())}\nresults: ${files.json}\n         ${files.csv}\n         ${files.md}${files.svg ? `\n         ${files.svg}` : ''}\n`);
+  if (failure) throw failure;
+}
+
+function shapes(o: LoadOpts): RunShape[] {
+  return o.connections.flatMap((c) => o.depth.map((d) => ({ connections: c, depth: d, durationMs: o.duration * 1000, warmupMs: o.warmup * 1000, rate: o.rate })));
+}
+
+/** Runs `run` for every shape; with --baseline, PING against the echo server for the same shape. */
+async function sweepWithEcho(bench: Bench, o: LoadOpts, run: (shape: RunShape) => Promise<RunRecord>): Promise<void> {
+  const echoCtx = o.baseline ? new BenchContext(await bench.echoTarget()) : undefined;
+  if (echoCtx) echoCtx.onProgress = bench.ctx.onProgress;
+  for (const shape of shapes(o)) {
+    const r = bench.add(await run(shape));
+    if (echoCtx) {
+      const e = bench.add(await ping(echoCtx, shape));
+      bench.compare({ what: r.label, value: r.throughput, unit: r.unit, baseline: `echo ${shape.connections}×${shape.depth}`, baselineValue: e.throughput, ratio: r.throughput / e.throughput, target: '≥ 0.8× echo', met: r.throughput / e.throughput >= 0.8 });
+    }
+  }
+}
+
+export function registerBenchCommands(program: Command): void {
+  const bench = program
+    .command('bench')
+    .description('load generator: measure a carrel (started here over a fresh bench database, or --server) scenario by scenario');
+
+  loadOptions(bench.command('ping').description('PING: the framing, dispatch and socket path alone'), { connections: '16', depth: '1' })
+    .option('--baseline', 'also measure the echo server (the ceiling) with the same shape')
+    .action(async (o: LoadOpts) => withBench(o, (b) => sweepWithEcho(b, o, (s) => ping(b.ctx, s))));
+
+  loadOptions(bench.command('search').description('seats.list of one branch, for now (cached) or random windows'), { connections: '50', depth: '1' })
+    .option('--branch <name>', 'branch to list', 'Engineering Library')
+    .option('--windows <kind>', '"now" (the default window) or "random" (windows in the next week)', 'now')
+    .option('--baseline', 'also measure the echo server with the same shape')
+    .action(async (o: LoadOpts & { branch: string; windows: 'now' | 'random' }) => {
+      if (o.windows !== 'now' && o.windows !== 'random') throw Object.assign(new Error('--windows must be now or random'), { exitCode: 2 });
+      await withBench(o, (b) => sweepWithEcho(b, o, (s) => search(b.ctx, s, { branch: o.branch, windows: o.windows })));
+    });
+
+  loadOptions(bench.command('book').description('reservations.create by registered users on distinct seats and slots'), { connections: '50', depth: '1' })
+    .option('--users <n>', 'users to book as (registered before measuring)', positive('--users'), 500)
+    .option('--baseline', 'also run pgbench with the same INSERT, as many clients as connections')
+    .action(async (o: LoadOpts & { users: number }) =>
+      withBench(o, async (b) => {
+        for (const shape of shapes(o)) {
+          let pgb: RunRecord | undefined;
+          if (o.baseline) {
+            if (!(await pgbenchVersion())) throw new Error('--baseline needs pgbench on PATH (Debian: postgresql-client)');
+            const slots = await b.ctx.slots();
+            pgb = b.add(await pgbenchBaseline(b.target, { clients: shape.connections, durationS: o.duration, baseEpochS: Math.floor(slots.baseMs / 1000) + 10 * 86_400 }));
+          }
+          const r = b.add(await book(b.ctx, shape, { users: o.users }));
+          if (pgb) b.compare({ what: r.label, value: r.throughput, unit: 'bookings/s', baseline: `pgbench ${shape.connections} clients`, baselineValue: pgb.throughput, ratio: r.throughput / pgb.throughput, target: '≥ 0.5× pgbench', met: r.throughput / pgb.throughput >= 0.5 });
+        }
+      }),
+    );
+
+  loadOptions(bench.command('mixed').description('search / availability / mine / book / cancel in a library-like ratio'), { connections: '50', depth: '1' })
+    .option('--users <n>', 'users to act as', positive('--users'), 500)
+    .action(async (o: LoadOpts & { users: number }) => withBench(o, async (b) => {
+      for (const shape of shapes(o)) b.add(await mixed(b.ctx, shape, { users: o.users }));
+    }));
+
+  common(bench.command('storm').description('N users book one seat and slot at the same instant, round after round'))
+    .option('--users <n>', 'users racing each round', positive('--users'), 100)
+    .option('--rounds <n>', 'rounds (a new slot each)', positive('--rounds'), 20)
+    .option('-c, --connections <n>', 'connections the users share', positive('--connections'), 10)
+    .action(async (o: CommonOpts & { users: number; rounds: number; connections: number }) =>
+      withBench(o, async (b) => void b.add(await storm(b.ctx, o))),
+    );
+
+  common(bench.command('sensors').description('sensor flood: readings/s from G gateways, latency to the ack'))
+    .option('--branch <name>', 'branch whose seats get readings', 'Bench Library')
+    .option('--gateways <n>', 'sensor connections', positive('--gateways'), 10)
+    .option('--rate <n>', 'readings per second in total', positive('--rate'), 20_000)
+    .option('--batch <n>', 'readings per occupancy frame', positive('--batch'), 20)
+    .action(async (o: CommonOpts & { branch: string; gateways: number; rate: number; batch: number }) =>
+      withBench(o, async (b) => void b.add(await sensors(b.ctx, { ...o, durationMs: o.duration * 1000, warmupMs: o.warmup * 1000 }))),
+    );
+
+  common(bench.command('fanout').description('readings to S subscribers (some stalled): latency from a reading\'s send to each delivery'))
+    .option('--branch <name>', 'branch the subscribers watch', 'Main Library')
+    .option('--subscribers <list>', 'subscriber counts, e.g. 100,1000', intList('--subscribers'), [1000])
+    .option('--stalled <n>', 'of them, how many never read', (v) => Number(v), 0)
+    .option('--rate <n>', 'readings per second', positive('--rate'), 100)
+    .action(async (o: CommonOpts & { branch: string; subscribers: number[]; stalled: number; rate: number }) =>
+      withBench(o, async (b) => {
+        for (const subscribers of o.subscribers) {
+          b.add(await fanout(b.ctx, { branch: o.branch, subscribers, stalled: o.stalled, rate: o.rate, durationMs: o.duration * 1000, warmupMs: o.warmup * 1000 }));
+        }
+      }),
+    );
+
+  common(bench.command('stalled').description('PING latency with and without stalled subscribers, alternating'))
+    .option('--branch <name>', 'branch the stalled subscribers watch', 'Main Library')
+    .option('--stalled <n>', 'stalled subscribers', positive('--stalled'), 50)
+    .option('--rate <n>', 'readings per second streamed meanwhile', positive('--rate'), 100)
+    .option('-c, --connections <n>', 'PING connections', positive('--connections'), 16)
+    .option('-d, --depth <n>', 'PING depth', positive('--depth'), 1)
+    .option('--repeats <n>', 'A/B pairs (medians reported)', positive('--repeats'), 3)
+    .action(async (o: CommonOpts & { branch: string; stalled: number; rate: number; connections: number; depth: number; repeats: number }) =>
+      withBench(o, async (b) => {
+        const ping = { connections: o.connections, depth: o.depth, durationMs: o.duration * 1000, warmupMs: o.warmup * 1000 };
+        b.add(await stalledPing(b.ctx, { branch: o.branch, stalled: o.stalled, rate: o.rate, ping, repeats: o.repeats }));
+      }),
+    );
+
+  common(bench.command('connections').description('open many RPC connections and subscribers; the server\'s RSS'))
+    .option('--rpc <n>', 'RPC connections (each answers one PING)', positive('--rpc'), 1000)
+    .option('--subscribers <n>', 'subscribers', (v) => Number(v), 1000)
+    .option('--branch <name>', 'branch the subscribers watch', 'Main Library')
+    .action(async (o: CommonOpts & { rpc: number; subscribers: number; branch: string }) =>
+      withBench(o, async (b) => void b.add(await connections(b.ctx, { rpc: o.rpc, subscribers: o.subscribers, branch: o.branch, holdMs: o.duration * 1000 }))),
+    );
+
+  common(bench.command('suite').description('every target figure beside its baseline, and a sweep for the chart (BENCHMARKS.md)'))
+    .option('--sweep <list>', 'connection counts of the chart\'s sweep', intList('--sweep'), [1, 4, 16, 64, 256, 1000])
+    .action(async (o: CommonOpts & { sweep: number[] }) =>
+      withBench(o, (b) => runSuite(b, { durationMs: o.duration * 1000, warmupMs: o.warmup * 1000, sweep: o.sweep })),
+    );
+}

@@ -1,0 +1,128 @@
+// The load generator's side of the framing (DESIGN §1), kept lean because the client shares
+// the machine with the server it measures: frames are split without copying where possible and
+// payloads are handed on as text, so a caller parses JSON only when it must.
+
+/** Frames a JSON text: 4-byte big-endian length, then the UTF-8 bytes. */
+export function frameText(json: string): Buffer {
+  const n = Buffer.byteLength(json);
+  const buf = Buffer.allocUnsafe(4 + n);
+  buf.writeUInt32BE(n, 0);
+  buf.write(json, 4);
+  return buf;
+}
+
+export function frameJson(value: unknown): Buffer {
+  return frameText(JSON.stringify(value));
+}
+
+/**
+ * Splits a byte stream into frame payloads; any chunking of the stream gives the same payloads.
+ * Chunks are gathered in a list and joined only once a whole frame is there, so a large reply
+ * arriving in many reads is copied once, not once per read.
+ */
+export class FrameSplitter {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  /** Length of the frame being waited for (header included), or 0 while the header is incomplete. */
+  private need = 0;
+
+  constructor(private readonly maxFrameBytes = 64 * 1024 * 1024) {}
+
+  /** Calls onFrame(buf, start, end) with each whole frame's payload bytes, in order. */
+  pushBytes(chunk: Buffer, onFrame: (buf: Buffer, start: number, end: number) => void): void {
+    if (this.buffered > 0) {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+      if (this.need === 0 && this.buffered >= 4) this.need = this.headerLength() + 4;
+      if (this.need === 0 || this.buffered < this.need) return;
+      chunk = Buffer.concat(this.chunks, this.buffered);
+      this.chunks = [];
+      this.buffered = 0;
+      this.need = 0;
+    }
+    let off = 0;
+    const len = chunk.length;
+    while (len - off >= 4) {
+      const n = chunk.readUInt32BE(off);
+      if (n > this.maxFrameBytes) throw new Error(`frame of ${n} bytes is over the client's limit`);
+      if (len - off - 4 < n) {
+        this.need = n + 4;
+        break;
+      }
+      onFrame(chunk, off + 4, off + 4 + n);
+      off += 4 + n;
+    }
+    if (off < len) {
+      const rest = chunk.subarray(off);
+      this.chunks = [rest];
+      this.buffered = rest.length;
+    }
+  }
+
+  /** Calls onPayload with each whole frame's payload as text, in order. */
+  push(chunk: Buffer, onPayload: (text: string) => void): void {
+    this.pushBytes(chunk, (buf, start, end) => onPayload(buf.toString('utf8', start, end)));
+  }
+
+  private headerLength(): number {
+    const head = Buffer.concat(this.chunks, this.buffered).subarray(0, 4);
+    const n = head.readUInt32BE(0);
+    if (n > this.maxFrameBytes) throw new Error(`frame of ${n} bytes is over the client's limit`);
+    return n;
+  }
+}
+
+/**
+ * Reads the rpcId of a carrel reply without parsing it: replies start `{"rpcId":<n>,`.
+ * Returns -1 when the text does not start that way (the caller then parses it).
+ */
+export function replyRpcId(text: string): number {
+  if (!text.startsWith('{"rpcId":')) return -1;
+  let n = 0;
+  let i = 9;
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) break;
+    n = n * 10 + (c - 48);
+  }
+  return i === 9 ? -1 : n;
+}
+
+/** True when a reply carries no error: carrel and the echo baseline end every success this way. */
+export function replyIsSuccess(text: string): boolean {
+  return text.endsWith('"error":null}');
+}
+
+const SUCCESS_TAIL = Buffer.from('"error":null}');
+const RPCID_HEAD = Buffer.from('{"rpcId":');
+
+/** replyIsSuccess on the payload's bytes, without decoding them. */
+export function bytesAreSuccess(buf: Buffer, start: number, end: number): boolean {
+  const n = SUCCESS_TAIL.length;
+  return end - start >= n && buf.compare(SUCCESS_TAIL, 0, n, end - n, end) === 0;
+}
+
+/** replyRpcId on the payload's bytes: -1 when it does not start {"rpcId":<digits>. */
+export function bytesRpcId(buf: Buffer, start: number, end: number): number {
+  const h = RPCID_HEAD.length;
+  if (end - start <= h || buf.compare(RPCID_HEAD, 0, h, start, start + h) !== 0) return -1;
+  let n = 0;
+  let i = start + h;
+  for (; i < end; i++) {
+    const c = buf[i]!;
+    if (c < 48 || c > 57) break;
+    n = n * 10 + (c - 48);
+  }
+  return i === start + h ? -1 : n;
+}
+
+/** The error code of a reply that is not a success ('BAD_REPLY' when it cannot be read). */
+export function replyErrorCode(text: string): string {
+  try {
+    const v = JSON.parse(text) as { error?: { code?: unknown } | null };
+    if (v.error && typeof v.error.code === 'string') return v.error.code;
+    return v.error === null ? 'OK' : 'BAD_REPLY';
+  } catch {
+    return 'BAD_REPLY';
+  }
+}

@@ -1,0 +1,99 @@
+// Set-up the scenarios share, done before any measured window: real users registered and
+// logged in over RPC (so their tokens are the server's own), the seats to aim at, and an
+// allocator of distinct seat-and-slot pairs so that booking load is never a conflict storm.
+import { RpcClient } from '../clients/rpcClient.js';
+
+export interface BenchUser {
+  studentId: string;
+  token: string;
+}
+
+export interface SeatRef {
+  id: number;
+  branch: string;
+}
+
+const PASSWORD = 'bench-password-1';
+
+/**
+ * Registers `n` users (ids `<prefix>-<i>`) and logs each in. Spread over enough connections
+ * that the shipped per-connection auth limit (burst 100) is never reached.
+ */
+export async function registerUsers(host: string, port: number, n: number, prefix: string): Promise<BenchUser[]> {
+  const perConn = 40;
+  const conns = Math.max(1, Math.ceil(n / perConn));
+  const users: BenchUser[] = new Array(n);
+  await Promise.all(
+    Array.from({ length: conns }, async (_, c) => {
+      const client = await RpcClient.connect(host, port);
+      try {
+        for (let i = c; i < n; i += conns) {
+          const studentId = `${prefix}-${i}`;
+          const reg = await client.request('auth.register', [{ studentId, name: `Bench User ${i}`, password: PASSWORD }]);
+          if (reg.error && reg.error.code !== 'CONFLICT') throw new Error(`auth.register ${studentId}: ${reg.error.code} ${reg.error.message}`);
+          const login = await client.call<{ token: string }>('auth.login', { studentId, password: PASSWORD });
+          users[i] = { studentId, token: login.token };
+        }
+      } finally {
+        client.close();
+      }
+    }),
+  );
+  return users;
+}
+
+/** Seat ids of a branch, in id order. */
+export async function branchSeats(host: string, port: number, branch: string): Promise<SeatRef[]> {
+  const client = await RpcClient.connect(host, port);
+  try {
+    // Any window will do: the listing is what we want, not the availability.
+    const seats = await client.call<Array<{ id: number; branch: string }>>('seats.list', { branch });
+    return seats.map((s) => ({ id: s.id, branch: s.branch })).sort((a, b) => a.id - b.id);
+  } finally {
+    client.close();
+  }
+}
+
+const SLOT_MS = 30 * 60_000;
+
+/**
+ * Hands out distinct (seat, 30-minute slot) pairs on a branch open around the clock: pair k is
+ * seat k mod S in slot k div S, counting from the first whole half hour at least `leadMs` from
+ * now. `firstSlot` offsets the range so that two users of one database (carrel's runs and the
+ * pgbench baseline) never ask for the same pair.
+ */
+export class SlotAllocator {
+  private k = 0;
+  readonly baseMs: number;
+
+  constructor(
+    private readonly seats: readonly number[],
+    readonly firstSlot = 0,
+    readonly maxSlots = 13 * 48,
+    nowMs = Date.now(),
+    leadMs = 30 * 60_000,
+  ) {
+    if (seats.length === 0) throw new Error('no seats to book');
+    this.baseMs = Math.ceil((nowMs + leadMs) / SLOT_MS) * SLOT_MS;
+  }
+
+  get used(): number {
+    return this.k;
+  }
+
+  get capacity(): number {
+    return this.seats.length * (this.maxSlots - this.firstSlot);
+  }
+
+  next(): { seatId: number; start: string; end: string } {
+    if (this.k >= this.capacity) throw new Error(`the bench branch has no free slots left (${this.capacity} used)`);
+    const k = this.k++;
+    const slot = this.firstSlot + Math.floor(k / this.seats.length);
+    const startMs = this.baseMs + slot * SLOT_MS;
+    return {
+      seatId: this.seats[k % this.seats.length]!,
+      start: new Date(startMs).toISOString(),
+      end: new Date(startMs + SLOT_MS).toISOString(),
+    };
+  }
+}

@@ -1,0 +1,129 @@
+// The load generator's scenarios set themselves up and measure against a real server: users
+// registered with working tokens, bookings that all land on distinct seats and slots, a storm
+// with exactly one winner per round, fan-out without seq gaps, and the echo baseline answering
+// like carrel does. Runs are a fraction of a second: these check the tool, not the speed.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RpcClient } from '../../clients/rpcClient.js';
+import { BenchContext, book, mixed, ping, search, storm } from '../../loadtest/scenarios.js';
+import { fanout, sensors, connections } from '../../loadtest/live.js';
+import { addBenchBranch, BENCH_BRANCH, BENCH_CONFIG_OVERRIDES, externalTarget, spawnEcho, type Target } from '../../loadtest/target.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+import { freshDatabase } from '../support/db.js';
+
+const SHORT = { durationMs: 400, warmupMs: 100 };
+
+describe('load generator scenarios', () => {
+  let t: TestServer;
+  let ctx: BenchContext;
+
+  beforeAll(async () => {
+    const db = await freshDatabase();
+    // Before the server starts, so its live model knows the bench seats too.
+    await addBenchBranch(db.pool, 300);
+    t = await startTestServer({ rules: BENCH_CONFIG_OVERRIDES.rules, lifecycle: { enabled: false } }, { db });
+    ctx = new BenchContext(externalTarget('127.0.0.1', t.server.ports, process.pid));
+  });
+  afterAll(async () => {
+    await t?.close();
+    await t?.db.drop();
+  });
+
+  it('registers users whose tokens the server accepts, once per invocation', async () => {
+    const users = await ctx.usersFor(3);
+    expect(users).toHaveLength(3);
+    expect(await ctx.usersFor(2)).toEqual(users.slice(0, 2));
+    const c = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
+    try {
+      const me = await c.request('auth.me', undefined, users[2]!.token);
+      expect((me.result as { user: { studentId: string } }).user.studentId).toBe(users[2]!.studentId);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('ping: every connection answered, no errors, the histogram holds every reply', async () => {
+    const r = await ping(ctx, { connections: 4, depth: 8, ...SHORT });
+    expect(r.errors).toEqual({});
+    expect(r.neverAnswered).toBe(0);
+    expect(r.throughput).toBeGreaterThan(0);
+    expect(r.latency.count).toBeGreaterThanOrEqual(Math.round(r.throughput * r.windowS * 0.9));
+    expect(r.serverRssMb).toBeGreaterThan(0);
+  });
+
+  it('ping open loop: paced at the asked rate', async () => {
+    const r = await ping(ctx, { connections: 2, depth: 16, durationMs: 1000, warmupMs: 100, rate: 500 });
+    expect(r.errors).toEqual({});
+    expect(r.throughput).toBeGreaterThan(400);
+    expect(r.throughput).toBeLessThan(600);
+  });
+
+  it('search: checks freshness after a booking, then lists the branch without errors', async () => {
+    const r = await search(ctx, { connections: 2, depth: 4, ...SHORT }, { branch: 'Engineering Library', windows: 'random' });
+    expect(r.errors).toEqual({});
+    expect((r.extra.freshness as { fresh: boolean }).fresh).toBe(true);
+  });
+
+  it('book: every booking lands, on a distinct seat and slot, and the database has them all', async () => {
+    const r = await book(ctx, { connections: 4, depth: 2, ...SHORT }, { users: 6 });
+    expect(r.errors).toEqual({});
+    const attempted = r.extra.bookingsAttempted as number;
+    expect(attempted).toBeGreaterThan(0);
+    const rows = await t.db.pool.query<{ n: number; pairs: number }>(
+      `SELECT count(*)::int AS n, count(DISTINCT (seat_id, lower(during)))::int AS pairs FROM reservations r
+       JOIN seats s ON s.id = r.seat_id JOIN branches b ON b.id = s.branch_id WHERE b.name = $1 AND r.status = 'CONFIRMED'`,
+      [BENCH_BRANCH],
+    );
+    expect(rows.rows[0]!.n).toBe(attempted);
+    expect(rows.rows[0]!.pairs).toBe(attempted);
+  });
+
+  it('mixed: every kind of request runs, and cancels only what it booked', async () => {
+    const r = await mixed(ctx, { connections: 3, depth: 2, durationMs: 800, warmupMs: 100 }, { users: 6 });
+    expect(r.errors).toEqual({});
+    const kinds = Object.keys(r.extra.byKind as object).sort();
+    expect(kinds).toEqual(['reservations.cancel', 'reservations.create', 'reservations.mine', 'seats.availability', 'seats.list']);
+  });
+
+  it('storm: exactly one winner per round, every loser told CONFLICT', async () => {
+    const r = await storm(ctx, { users: 8, rounds: 3, connections: 4 });
+    expect(r.extra.roundsWithOneWinner).toBe(3);
+    expect(r.errors).toEqual({ CONFLICT: 21 });
+  });
+
+  it('sensors: every frame acknowledged, every reading applied', async () => {
+    const r = await sensors(ctx, { branch: BENCH_BRANCH, gateways: 2, rate: 2000, batch: 10, ...SHORT });
+    expect(r.errors).toEqual({});
+    expect(r.unanswered).toBe(0);
+    expect(r.extra.stale).toBe(0);
+    expect(r.extra.applied as number).toBeGreaterThan(0);
+  });
+
+  it('fanout: fast subscribers see every reading in seq order while stalled ones sit there', async () => {
+    const r = await fanout(ctx, { branch: 'Main Library', subscribers: 6, stalled: 2, rate: 200, ...SHORT });
+    expect(r.errors).toEqual({});
+    expect(r.extra.unexpectedEvents).toBe(0);
+    // Four fast subscribers, each delivery of each reading sent in the window counted once.
+    expect(r.latency.count % 4).toBe(0);
+    expect(r.latency.count).toBeGreaterThan(0);
+  });
+
+  it('connections: opens RPC connections and subscribers and reads the memory with them open', async () => {
+    const r = await connections(ctx, { rpc: 20, subscribers: 10, branch: 'Main Library', holdMs: 50 });
+    expect(r.throughput).toBe(20);
+    expect(r.neverAnswered).toBe(0);
+    expect(r.extra.subscribersOpen).toBe(10);
+  });
+});
+
+describe('echo baseline', () => {
+  let echo: Target | undefined;
+  afterAll(async () => echo?.stop());
+
+  it('answers PING the way carrel does, so one client measures both', async () => {
+    echo = await spawnEcho();
+    const r = await ping(new BenchContext(echo), { connections: 2, depth: 4, ...SHORT });
+    expect(r.errors).toEqual({});
+    expect(r.label).toMatch(/^echo baseline: PING/);
+    expect(r.throughput).toBeGreaterThan(0);
+  });
+});

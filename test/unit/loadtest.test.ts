@@ -1,0 +1,174 @@
+// The load generator's own parts: histograms merge exactly, the client's frame splitter agrees
+// with the server's framing under any chunking, the slot allocator never repeats a pair, and
+// the report says what was measured in every format.
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { LatencyHistogram } from '../../loadtest/histogram.js';
+import { FrameSplitter, bytesAreSuccess, bytesRpcId, frameJson, replyErrorCode } from '../../loadtest/frames.js';
+import { SlotAllocator } from '../../loadtest/setup.js';
+import { toCsv, toMarkdown, toSvg, type Report } from '../../loadtest/report.js';
+import type { RunRecord } from '../../loadtest/record.js';
+
+describe('LatencyHistogram', () => {
+  it('merging two histograms gives the percentiles of all their values together', () => {
+    const a = new LatencyHistogram();
+    const b = new LatencyHistogram();
+    const all = new LatencyHistogram();
+    for (let i = 1; i <= 1000; i++) {
+      const v = i * 0.01; // 0.01 … 10 ms
+      (i % 3 === 0 ? a : b).recordMs(v);
+      all.recordMs(v);
+    }
+    a.merge(b);
+    expect(a.count).toBe(1000);
+    expect(a.summary()).toEqual(all.summary());
+    expect(a.summary().p50Ms).toBeCloseTo(5, 1);
+    expect(a.summary().p99Ms).toBeCloseTo(9.9, 1);
+    expect(a.summary().maxMs).toBeCloseTo(10, 1);
+  });
+
+  it('keeps three significant digits from microseconds to seconds', () => {
+    const h = new LatencyHistogram();
+    h.recordMs(0.0123);
+    h.recordMs(1234.5);
+    expect(h.summary().p50Ms).toBeCloseTo(0.012, 3);
+    expect(h.summary().maxMs / 1234.5).toBeGreaterThan(0.999);
+    expect(h.summary().maxMs / 1234.5).toBeLessThan(1.001);
+  });
+
+  it('round-trips through its encoded form, and counts what it had to clamp', () => {
+    const h = new LatencyHistogram();
+    for (const v of [0.5, 1, 2, 4, 8]) h.recordMs(v);
+    h.recordMs(120_000);
+    expect(h.clamped).toBe(1);
+    const back = LatencyHistogram.decode(h.encode()).summary();
+    const orig = h.summary();
+    expect({ ...back, maxMs: 0 }).toEqual({ ...orig, maxMs: 0 });
+    // The encoded form keeps each value to its bucket's precision (3 significant digits).
+    expect(Math.abs(back.maxMs - orig.maxMs) / orig.maxMs).toBeLessThan(0.001);
+  });
+
+  it('reports zeros, not NaN, when empty', () => {
+    expect(new LatencyHistogram().summary()).toEqual({ count: 0, meanMs: 0, p50Ms: 0, p90Ms: 0, p99Ms: 0, p999Ms: 0, maxMs: 0 });
+  });
+});
+
+describe('FrameSplitter', () => {
+  const payload = fc.oneof(
+    fc.record({ rpcId: fc.nat(), result: fc.string(), error: fc.constant(null) }),
+    fc.record({ rpcId: fc.nat(), result: fc.constant(null), error: fc.record({ code: fc.constantFrom('CONFLICT', 'INTERNAL'), message: fc.string({ unit: 'grapheme' }) }) }),
+  );
+
+  it('gives the same payloads for any chunking of any frames', () => {
+    fc.assert(
+      fc.property(fc.array(payload, { minLength: 1, maxLength: 20 }), fc.array(fc.integer({ min: 1, max: 97 }), { minLength: 1, maxLength: 50 }), (msgs, cuts) => {
+        const stream = Buffer.concat(msgs.map((m) => frameJson(m)));
+        const out: unknown[] = [];
+        const s = new FrameSplitter();
+        let off = 0;
+        let i = 0;
+        while (off < stream.length) {
+          const n = cuts[i++ % cuts.length]!;
+          s.push(stream.subarray(off, off + n), (text) => out.push(JSON.parse(text)));
+          off += n;
+        }
+        expect(out).toEqual(msgs);
+      }),
+      { seed: 20261201, numRuns: 300 },
+    );
+  });
+
+  it('reads rpcId and success from the bytes, without decoding', () => {
+    const check = (v: unknown): { id: number; ok: boolean } => {
+      const f = frameJson(v);
+      return { id: bytesRpcId(f, 4, f.length), ok: bytesAreSuccess(f, 4, f.length) };
+    };
+    expect(check({ rpcId: 4711, result: 'PONG', error: null })).toEqual({ id: 4711, ok: true });
+    expect(check({ rpcId: 9, result: null, error: { code: 'CONFLICT', message: 'x' } })).toEqual({ id: 9, ok: false });
+    expect(check({ rpcId: null, result: null, error: { code: 'BAD_FRAME', message: 'x' } })).toEqual({ id: -1, ok: false });
+    expect(check({ result: 1, rpcId: 3, error: null })).toEqual({ id: -1, ok: true });
+    expect(replyErrorCode('{"rpcId":1,"result":null,"error":{"code":"CONFLICT","message":"m"}}')).toBe('CONFLICT');
+    expect(replyErrorCode('not json')).toBe('BAD_REPLY');
+  });
+
+  it('refuses a frame over its limit', () => {
+    const s = new FrameSplitter(10);
+    expect(() => s.push(frameJson({ big: 'x'.repeat(20) }), () => undefined)).toThrow(/over the client's limit/);
+  });
+});
+
+describe('SlotAllocator', () => {
+  it('hands out distinct seat/slot pairs on half-hour boundaries, after the lead time', () => {
+    const now = Date.parse('2026-12-01T10:07:00Z');
+    const a = new SlotAllocator([11, 12, 13], 0, 4, now);
+    const seen = new Set<string>();
+    for (let i = 0; i < 12; i++) {
+      const s = a.next();
+      const start = Date.parse(s.start);
+      expect(start % (30 * 60_000)).toBe(0);
+      expect(start).toBeGreaterThanOrEqual(now + 30 * 60_000);
+      expect(Date.parse(s.end) - start).toBe(30 * 60_000);
+      seen.add(`${s.seatId}@${s.start}`);
+    }
+    expect(seen.size).toBe(12);
+    expect(() => a.next()).toThrow(/no free slots/);
+  });
+
+  it('keeps an offset range apart from the default one', () => {
+    const now = Date.now();
+    const ours = new SlotAllocator([1, 2], 0, 10, now);
+    const theirs = new SlotAllocator([1, 2], 10, 20, now);
+    const a = new Set(Array.from({ length: 20 }, () => ours.next().start));
+    const b = Array.from({ length: 20 }, () => theirs.next().start);
+    expect(b.some((s) => a.has(s))).toBe(false);
+  });
+});
+
+function run(partial: Partial<RunRecord>): RunRecord {
+  const h = new LatencyHistogram();
+  h.recordMs(1);
+  return {
+    scenario: 'ping', label: 'PING 1 conns × depth 1', target: 'carrel', connections: 1, depth: 1, rate: null, windowS: 1,
+    throughput: 1000, unit: 'req/s', latency: h.summary(), histogram: h.encode(), errors: {}, connectFailures: 0,
+    neverAnswered: 0, unanswered: 0, serverRssMb: 50, serverCpuPct: 90, clientCpuPct: 60, extra: {}, ...partial,
+  };
+}
+
+describe('report', () => {
+  const runs = [
+    run({ connections: 1, throughput: 1000 }),
+    run({ connections: 16, throughput: 9000, label: 'PING 16, "quoted"', errors: { CONFLICT: 3 } }),
+    run({ connections: 1, throughput: 1500, target: 'echo baseline (process 1)' }),
+    run({ connections: 16, throughput: 11000, target: 'echo baseline (process 1)' }),
+  ];
+  const report: Report = {
+    startedAt: '2026-12-01T00:00:00Z',
+    machine: { cpus: 2, cpuModel: 'x', memGb: 24, node: 'v20', platform: 'linux' },
+    runs,
+    comparisons: [{ what: 'PING 16', value: 9000, unit: 'req/s', baseline: 'echo 16×1', baselineValue: 11000, ratio: 9000 / 11000, target: '≥ 0.8× echo', met: true }],
+  };
+
+  it('writes a CSV row per run, quoting what needs it', () => {
+    const lines = toCsv(runs).trim().split('\n');
+    expect(lines).toHaveLength(5);
+    expect(lines[0]).toMatch(/^scenario,label,connections,depth/);
+    expect(lines[2]).toContain('"PING 16, ""quoted"""');
+    expect(lines[2]).toContain('CONFLICT:3');
+  });
+
+  it('writes the comparisons and runs as Markdown tables', () => {
+    const md = toMarkdown(report);
+    expect(md).toContain('| PING 16 | 9,000 req/s | echo 16×1: 11,000 | 0.82 | ≥ 0.8× echo | yes |');
+    expect(md.split('\n').filter((l) => l.startsWith('| PING') || l.startsWith('| echo'))).toHaveLength(5);
+    expect(md).toContain('CONFLICT 3');
+  });
+
+  it('charts throughput and p99 against connections for swept runs only', () => {
+    const svg = toSvg(runs)!;
+    expect(svg).toMatch(/^<svg/);
+    // carrel and echo, each a line in both panels.
+    expect(svg.match(/<polyline/g)).toHaveLength(4);
+    expect(svg).toContain('ping (echo), depth 1');
+    expect(toSvg([run({})])).toBeNull();
+  });
+});
