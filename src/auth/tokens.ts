@@ -1,5 +1,13 @@
 // JWT issue/verify (DESIGN §2): HS256 only, expiry from config. Verification pins the
 // algorithm so `alg: none` and RS/HS confusion tokens are refused.
+//
+// Verifying is on every authenticated request's path, so two costs are taken out of it: the
+// secret is turned into a KeyObject once (handed a string, jsonwebtoken first tries to parse
+// it as a PEM public key and builds an exception each time — a fifth of a booking's CPU in a
+// profile), and a token already verified is remembered until it expires. The cache is keyed
+// by the whole token text, so only a byte-identical, correctly signed token can hit it; its
+// expiry is checked against the clock on every hit. Bounded: the oldest entries go first.
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { CarrelError, ErrorCode } from '../errors.js';
 
@@ -17,26 +25,50 @@ export interface IssuedToken {
   expiresAt: string;
 }
 
+const CACHE_MAX = 10_000;
+
+type Verified = AuthUser & { expMs: number };
+
 export class TokenService {
-  constructor(private readonly opts: { secret: string; ttlSec: number; now?: () => number }) {}
+  private readonly key: KeyObject;
+  private readonly verified = new Map<string, Verified>();
+
+  constructor(private readonly opts: { secret: string; ttlSec: number; now?: () => number }) {
+    this.key = createSecretKey(Buffer.from(opts.secret, 'utf8'));
+  }
 
   issue(user: AuthUser): IssuedToken {
     const nowSec = Math.floor((this.opts.now?.() ?? Date.now()) / 1000);
     const exp = nowSec + this.opts.ttlSec;
     const token = jwt.sign(
       { sid: user.studentId, name: user.name, role: user.role, iat: nowSec, exp },
-      this.opts.secret,
+      this.key,
       { algorithm: 'HS256', subject: String(user.id), noTimestamp: true },
     );
     return { token, expiresAt: new Date(exp * 1000).toISOString() };
   }
 
-  verify(token: string): AuthUser & { expMs: number } {
+  verify(token: string): Verified {
+    const nowMs = this.opts.now?.() ?? Date.now();
+    const hit = this.verified.get(token);
+    if (hit) {
+      // jsonwebtoken's own rule: expired once the clock's whole second reaches exp.
+      if (Math.floor(nowMs / 1000) * 1000 < hit.expMs) return hit;
+      this.verified.delete(token);
+      throw new CarrelError(ErrorCode.UNAUTHENTICATED, 'token has expired');
+    }
+    const user = this.verifyUncached(token, nowMs);
+    if (this.verified.size >= CACHE_MAX) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(token, user);
+    return user;
+  }
+
+  private verifyUncached(token: string, nowMs: number): Verified {
     let payload: jwt.JwtPayload;
     try {
-      const decoded = jwt.verify(token, this.opts.secret, {
+      const decoded = jwt.verify(token, this.key, {
         algorithms: ['HS256'],
-        clockTimestamp: Math.floor((this.opts.now?.() ?? Date.now()) / 1000),
+        clockTimestamp: Math.floor(nowMs / 1000),
       });
       if (typeof decoded === 'string') throw new Error('string payload');
       payload = decoded;
