@@ -7,11 +7,12 @@
 //   idempotency key are checked in the same transaction as the INSERT, after taking a per-user
 //   advisory transaction lock. Why a lock and not one INSERT … SELECT … WHERE count < n: under
 //   READ COMMITTED two such statements for the same user each see a snapshot without the
-//   other's uncommitted row, so both would pass. The lock is taken in its own statement so the
-//   checks that follow get a snapshot that includes whatever the previous holder committed. It
-//   is per user: different users never wait for each other; seats are still arbitrated by the
-//   constraint alone. Deadlocks (40P01, which GiST exclusion inserts can hit) rerun the whole
-//   transaction a few times and then answer CONFLICT, never INTERNAL.
+//   other's uncommitted row, so both would pass. The lock, checks and INSERT run inside one
+//   function call (carrel_book, db/migrations/004) — one round trip — whose statements each
+//   take a fresh snapshot, so the checks after the lock see whatever the previous holder
+//   committed. The lock is per user: different users never wait for each other; seats are
+//   still arbitrated by the constraint alone. Deadlocks (40P01, which GiST exclusion inserts
+//   can hit) rerun the call a few times and then answer CONFLICT, never INTERNAL.
 // - Every transition is one guarded UPDATE … WHERE id AND user AND status = … RETURNING, so two
 //   racing transitions cannot both win; the loser is told why (FAILED_PRECONDITION with
 //   details.rule) or NOT_FOUND when the reservation is not theirs. Sensors use the same guards
@@ -20,7 +21,8 @@
 import type pg from 'pg';
 import { CarrelError, ErrorCode } from '../errors.js';
 import { mapDbError } from '../db/errors.js';
-import { query, retryingTransaction } from '../db/pool.js';
+import { query } from '../db/pool.js';
+import { withRetry } from '../db/errors.js';
 import type { Logger } from '../obs/log.js';
 import type { Clock } from './clock.js';
 import type { CoreEventSink, ReservationEvent, ReservationFact } from './events.js';
@@ -74,10 +76,12 @@ export type MineScope = 'upcoming' | 'history';
 /** advisory lock class for "this user is booking" (pg_advisory_xact_lock(class, user_id)). */
 const USER_BOOKING_LOCK = 0x7573_6272; // "usbr"
 
-/** Statuses that count toward the per-user active limit. */
-const LIMITED_STATUSES_SQL = `('CONFIRMED', 'CHECKED_IN')`;
-/** Statuses whose minutes count toward the quotas: what was booked and not given back. */
-const QUOTA_STATUSES_SQL = `('CONFIRMED', 'CHECKED_IN', 'COMPLETED', 'NO_SHOW')`;
+/** What carrel_book (db/migrations/004) answers: an outcome, and the reservation when there is one. */
+interface BookRow extends ReservationRow {
+  outcome: 'created' | 'existing' | 'maxActive' | 'quota' | 'outOfService';
+  period: number | null;
+  used: number | null;
+}
 
 const MINUTE = 60_000;
 export const MINE_MAX_LIMIT = 100;
@@ -139,62 +143,46 @@ export class ReservationService {
     const { days, weeks } = quotaPeriods(input, seat.timezone);
     const periods = [...days, ...weeks];
 
-    const outcome = await retryingTransaction(this.opts.db, async (c) => {
-      await c.query('SELECT pg_advisory_xact_lock($1, $2)', [USER_BOOKING_LOCK, user.id]);
-      if (key !== undefined) {
-        // Concurrent retries with one key queue on the lock; the later ones find the first.
-        const existing = await this.findByKey(c, user.id, key);
-        if (existing) return { row: sameRequest(existing, input), created: false };
-      }
-      const usage = await c.query<{ active: number; used: number[] }>(
-        `SELECT
-           (SELECT count(*)::int FROM reservations
-             WHERE user_id = $1 AND status IN ${LIMITED_STATUSES_SQL} AND upper(during) > $2) AS active,
-           ARRAY(SELECT coalesce(sum(extract(epoch FROM upper(r.during * p.range) - lower(r.during * p.range))), 0)::int / 60
-                 FROM (SELECT tstzrange(ps, pe) AS range, i FROM unnest($3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS u(ps, pe, i)) p
-                 LEFT JOIN reservations r
-                   ON r.user_id = $1 AND r.status IN ${QUOTA_STATUSES_SQL} AND r.during && p.range
-                 GROUP BY p.i ORDER BY p.i) AS used`,
-        [user.id, new Date(nowMs), periods.map(([s]) => new Date(s)), periods.map(([, e]) => new Date(e))],
-      );
-      const { active, used } = usage.rows[0]!;
-      if (active >= rules.maxActivePerUser) {
+    // One statement (db/migrations/004): the user lock, the idempotency key, the active limit,
+    // the quotas and the INSERT, in that order, in one round trip. Deadlocks are retried.
+    const quotas = periods.map((_, i) => (i < days.length ? rules.dailyQuotaMinutes : rules.weeklyQuotaMinutes));
+    const res = await withRetry(() =>
+      this.opts.db.query<BookRow>({
+        name: 'carrel.book',
+        text: 'SELECT * FROM carrel_book($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)',
+        values: [
+          input.seatId, user.id, new Date(input.startMs), new Date(input.endMs), key ?? null, new Date(nowMs),
+          USER_BOOKING_LOCK, rules.maxActivePerUser, periods.map(([s]) => new Date(s)), periods.map(([, e]) => new Date(e)), quotas,
+        ],
+      }),
+    );
+    const r = res.rows[0]!;
+    let outcome: { row: ReservationRow; created: boolean };
+    switch (r.outcome) {
+      case 'created':
+        outcome = { row: r, created: true };
+        break;
+      case 'existing':
+        outcome = { row: sameRequest(r, input), created: false };
+        break;
+      case 'maxActive':
         throw ruleError(Rule.maxActive, `at most ${rules.maxActivePerUser} active reservations at a time`, {
           maxActivePerUser: rules.maxActivePerUser,
         });
-      }
-      periods.forEach(([s, e], i) => {
+      case 'quota': {
+        const i = r.period! - 1;
+        const [s, e] = periods[i]!;
         const isDay = i < days.length;
-        const quota = isDay ? rules.dailyQuotaMinutes : rules.weeklyQuotaMinutes;
-        const adding = (Math.min(e, input.endMs) - Math.max(s, input.startMs)) / MINUTE;
-        if ((used[i] ?? 0) + adding > quota) {
-          throw ruleError(
-            isDay ? Rule.dailyQuota : Rule.weeklyQuota,
-            `that would exceed ${quota} booked minutes per ${isDay ? 'day' : 'week'}`,
-            { quotaMinutes: quota, usedMinutes: used[i] ?? 0, period: { start: new Date(s).toISOString(), end: new Date(e).toISOString() } },
-          );
-        }
-      });
-      const inserted = await c.query<ReservationRow>(
-        `INSERT INTO reservations (seat_id, user_id, during, hold, status, idempotency_key, created_at, updated_at)
-         SELECT s.id, $2, tstzrange($3, $4), tstzrange($3, $4::timestamptz + make_interval(mins => b.padding_minutes)),
-                'CONFIRMED', $5, $6, $6
-         FROM seats s JOIN branches b ON b.id = s.branch_id
-         WHERE s.id = $1 AND s.status = 'IN_SERVICE'
-         ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-         RETURNING ${RETURNING_COLUMNS}`,
-        [input.seatId, user.id, new Date(input.startMs), new Date(input.endMs), key ?? null, new Date(nowMs)],
-      );
-      const row = inserted.rows[0];
-      if (row) return { row, created: true };
-      // Nothing inserted: the key was taken by a writer that does not take the user lock (a
-      // waitlist claim), or the seat went out of service since we looked.
-      if (key !== undefined) {
-        const existing = await this.findByKey(c, user.id, key);
-        if (existing) return { row: sameRequest(existing, input), created: false };
+        const quota = quotas[i]!;
+        throw ruleError(
+          isDay ? Rule.dailyQuota : Rule.weeklyQuota,
+          `that would exceed ${quota} booked minutes per ${isDay ? 'day' : 'week'}`,
+          { quotaMinutes: quota, usedMinutes: r.used, period: { start: new Date(s).toISOString(), end: new Date(e).toISOString() } },
+        );
       }
-      throw ruleError(Rule.seatOutOfService, `seat ${input.seatId} is out of service`);
-    });
+      default:
+        throw ruleError(Rule.seatOutOfService, `seat ${input.seatId} is out of service`);
+    }
     if (outcome.created) this.emit('reservation.created', outcome.row, nowMs);
     return reservationToWire(outcome.row);
   }
