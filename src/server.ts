@@ -115,7 +115,7 @@ export class CarrelServer {
       cache: { enabled: config.discovery.seatListCache, maxEntries: config.discovery.seatListCacheMaxEntries },
     });
     this.coreEvents.on(this.seatListing.onCoreEvent);
-    this.seats = new SeatService({ ...core, listing: this.seatListing });
+    this.seats = new SeatService({ ...core, listing: this.seatListing, contextCacheMs: config.discovery.seatContextCacheMs });
     this.reservations = new ReservationService({ ...core, seats: this.seats, log, onSlotFreed: this.waitlist.onSlotFreed });
     this.registry.add(
       ...authMethods({ accounts: this.accounts, tokens: this.tokens, throttle: this.loginThrottle }),

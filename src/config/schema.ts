@@ -210,6 +210,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       seatListCache: z.boolean().default(true),
       seatListCacheMaxEntries: positiveInt.default(2000),
+      seatContextCacheMs: z.number().int().min(0).max(60_000).default(2000),
     })
     .prefault({}),
   log: z

@@ -44,6 +44,8 @@ export interface SeatServiceOptions {
   rules: RulesConfig;
   events: CoreEventSink;
   listing: SeatListing;
+  /** How long a seat's booking context is reused (discovery.seatContextCacheMs); 0: never. */
+  contextCacheMs?: number;
 }
 
 export type BranchRef = { id: number } | { name: string };
@@ -70,6 +72,15 @@ export class SeatService {
    * SQL definition (liveState.ts) answers otherwise, e.g. before the model has loaded.
    */
   liveCounts: ((branchId: number) => SeatCounts | undefined) | undefined;
+
+  /**
+   * Booking contexts by seat, so a booking costs one round trip (carrel_book) instead of two.
+   * Safe to reuse briefly: the booking statement itself re-checks that the seat is in service
+   * and takes the padding from the branch row, so a stale entry can only make the opening-hours
+   * check use hours changed on another instance less than contextCacheMs ago. Changes made
+   * here clear it at once. Bounded by the number of seats (a missing seat is never stored).
+   */
+  private readonly contexts = new Map<number, { ctx: SeatContext; untilMs: number }>();
 
   constructor(private readonly opts: SeatServiceOptions) {}
 
@@ -117,6 +128,10 @@ export class SeatService {
   }
 
   async seatContext(seatId: number): Promise<SeatContext> {
+    const ttl = this.opts.contextCacheMs ?? 0;
+    const now = this.opts.clock.now();
+    const hit = this.contexts.get(seatId);
+    if (hit && hit.untilMs > now) return hit.ctx;
     const res = await query<{
       id: number;
       branch_id: number;
@@ -132,7 +147,9 @@ export class SeatService {
     );
     const r = res.rows[0];
     if (!r) throw new CarrelError(ErrorCode.NOT_FOUND, `no seat ${seatId}`);
-    return { seatId: r.id, branchId: r.branch_id, status: r.status, timezone: r.timezone, hours: r.hours, paddingMinutes: r.padding_minutes };
+    const ctx: SeatContext = { seatId: r.id, branchId: r.branch_id, status: r.status, timezone: r.timezone, hours: r.hours, paddingMinutes: r.padding_minutes };
+    if (ttl > 0) this.contexts.set(seatId, { ctx, untilMs: now + ttl });
+    return ctx;
   }
 
   /**
@@ -186,6 +203,7 @@ export class SeatService {
     );
     const row = res.rows[0];
     if (!row) throw new CarrelError(ErrorCode.NOT_FOUND, `no seat ${seatId}`);
+    this.contexts.clear();
     this.opts.events.emit({
       type: 'seatStatus',
       cause: 'admin',
@@ -206,6 +224,7 @@ export class SeatService {
     );
     const row = res.rows[0];
     if (!row) throw new CarrelError(ErrorCode.NOT_FOUND, `no branch ${'id' in ref ? ref.id : JSON.stringify(ref.name)}`);
+    this.contexts.clear();
     const [branch] = await this.listBranches({ id: row.id });
     return branch!;
   }

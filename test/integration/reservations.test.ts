@@ -142,6 +142,30 @@ describe('reservations.create', () => {
     expect(err.details?.rule).toBe(rule);
   });
 
+  it('sees a seat taken out of service at once, and hours changed behind its back once its context cache lapses', async () => {
+    const c = await as();
+    const seat = await seatIdOf(t, 'Q-06');
+    await book(c, seat, 60, 90); // caches the seat's context
+    await t.server.seats.setSeatStatus(seat, 'OUT_OF_SERVICE');
+    expect((await errorOf(book(c, seat, 120, 150))).details?.rule).toBe('seatOutOfService');
+    await t.server.seats.setSeatStatus(seat, 'IN_SERVICE');
+    await book(c, seat, 120, 150);
+    // Another instance closes the branch at 12:00 (a plain UPDATE here): this one learns of it
+    // within discovery.seatContextCacheMs.
+    const branch = await t.db.pool.query<{ id: number; hours: unknown }>('SELECT b.id, b.hours FROM branches b JOIN seats s ON s.branch_id = b.id WHERE s.id = $1', [seat]);
+    const { id, hours } = branch.rows[0]!;
+    const closed = Object.fromEntries(Object.keys(hours as object).map((d) => [d, { open: '07:00', close: '12:00' }]));
+    await t.db.pool.query('UPDATE branches SET hours = $2 WHERE id = $1', [id, JSON.stringify(closed)]);
+    try {
+      await book(c, seat, 180, 210); // 13:00: still allowed from the cached hours
+      clock.advance(t.config.discovery.seatContextCacheMs);
+      expect((await errorOf(book(c, seat, 240, 270))).details?.rule).toBe('openingHours');
+    } finally {
+      // Through the service, which also forgets the cached contexts.
+      await t.server.seats.setBranchHours({ id }, hours as never);
+    }
+  });
+
   it('lets a booking run past midnight in a branch open around the clock', async () => {
     const c = await as();
     const seat = await seatIdOf(t, 'C-02', 'Engineering Library');
