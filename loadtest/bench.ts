@@ -17,6 +17,8 @@ export interface TargetSpec {
   httpPort?: number;
   /** Config keys for the carrel this starts (merged over the bench overrides). */
   config?: Record<string, unknown>;
+  /** Directory for a CPU profile of the carrel this starts. */
+  cpuProfileDir?: string;
 }
 
 export class Bench {
@@ -46,7 +48,7 @@ export class Bench {
       this.pg = await benchPostgres();
       process.stderr.write(`bench: fresh database ${this.pg.embedded ? 'in an embedded PostgreSQL' : 'on DATABASE_URL'}; starting carrel\n`);
       const dbUrl = await freshBenchDatabase(this.pg.adminUrl);
-      this.target = await spawnCarrel({ dbUrl, config: spec.config, logFile: join(this.outDir, 'server.log') });
+      this.target = await spawnCarrel({ dbUrl, config: spec.config, logFile: join(this.outDir, 'server.log'), cpuProfileDir: spec.cpuProfileDir });
     }
     this.ctx = new BenchContext(this.target);
     this.ctx.onProgress = (label, fraction, detail) => this.progress.update(label, fraction, detail);

@@ -25,6 +25,7 @@ interface CommonOpts {
   warmup: number;
   out?: string;
   poolSize?: number;
+  profile?: boolean;
 }
 
 interface LoadOpts extends CommonOpts {
@@ -61,7 +62,8 @@ function common(cmd: Command): Command {
     .option('--pool-size <n>', 'db.poolSize of the carrel this starts (default: the shipped config)', positive('--pool-size'))
     .option('--duration <s>', 'measured seconds per run', positive('--duration'), 10)
     .option('--warmup <s>', 'seconds before measuring starts', (v) => Number(v), 2)
-    .option('--out <dir>', 'where results go (default loadtest/results/<time>)');
+    .option('--out <dir>', 'where results go (default loadtest/results/<time>)')
+    .option('--profile', 'write a CPU profile of the carrel it starts (node --cpu-prof) into the results directory');
 }
 
 function loadOptions(cmd: Command, defaults: { connections: string; depth: string }): Command {
@@ -71,8 +73,9 @@ function loadOptions(cmd: Command, defaults: { connections: string; depth: strin
     .option('--rate <n>', 'open loop at this many requests per second in total (latency from intended send times)', positive('--rate'));
 }
 
-function targetSpec(o: CommonOpts): TargetSpec {
+function targetSpec(o: CommonOpts, outDir: string): TargetSpec {
   return {
+    cpuProfileDir: o.profile ? outDir : undefined,
     server: o.server,
     sensorPort: o.sensorPort,
     pubsubPort: o.pubsubPort,
@@ -87,7 +90,7 @@ async function withBench(o: CommonOpts, body: (bench: Bench) => Promise<void>): 
   mkdirSync(bench.outDir, { recursive: true });
   let failure: unknown;
   try {
-    await bench.open(targetSpec(o));
+    await bench.open(targetSpec(o, bench.outDir));
     await body(bench);
   } catch (err) {
     failure = err;

@@ -180,6 +180,8 @@ export interface SpawnOptions {
   logFile: string;
   workers?: number;
   redisUrl?: string;
+  /** Write a V8 CPU profile of the server here (node --cpu-prof), read with DevTools or speedscope. */
+  cpuProfileDir?: string;
 }
 
 /** Starts `carrel serve` as a child process on free ports and waits for its banner. */
@@ -195,7 +197,8 @@ export async function spawnCarrel(opts: SpawnOptions): Promise<Target> {
   delete env.LOG_LEVEL;
   if (opts.redisUrl) env.REDIS_URL = opts.redisUrl;
   else delete env.REDIS_URL;
-  const args = [join(projectRoot, 'bin', 'carrel.js'), 'serve', '-c', configFile];
+  const prof = opts.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfileDir}`] : [];
+  const args = [...prof, join(projectRoot, 'bin', 'carrel.js'), 'serve', '-c', configFile];
   if (opts.workers && opts.workers > 1) args.push('--workers', String(opts.workers));
   const child: ChildProcess = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logChunks: Buffer[] = [];

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/schema.js';
 import { CarrelError } from '../../src/errors.js';
@@ -11,7 +12,7 @@ import {
   validateHours,
   type BranchHours,
 } from '../../src/core/rules.js';
-import { localDayStart, localParts, localWeekStart, parseLocalDate, zonedInstant } from '../../src/core/zonedTime.js';
+import { intlParts, localDayStart, localParts, localWeekStart, parseLocalDate, zonedInstant } from '../../src/core/zonedTime.js';
 
 const rules = configSchema.parse({}).rules;
 const NY = 'America/New_York';
@@ -124,4 +125,37 @@ describe('booking window rules', () => {
     expect(plain.days).toHaveLength(1);
     expect(plain.weeks).toEqual([[t('2030-01-07T05:00:00Z'), t('2030-01-14T05:00:00Z')]]);
   });
+});
+
+describe('localParts (cached offsets)', () => {
+  const zones = ['America/New_York', 'America/St_Johns', 'Asia/Kathmandu', 'Australia/Lord_Howe', 'Pacific/Chatham', 'Europe/London', 'Asia/Tehran', 'UTC', 'America/Chicago', 'America/Los_Angeles'];
+
+  it('reads the same wall clock as Intl for any instant in any zone, DST changes included', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...zones), fc.integer({ min: Date.UTC(2020, 0, 1), max: Date.UTC(2036, 0, 1) }), (zone, ms) => {
+        const s = Math.floor(ms / 1000) * 1000;
+        expect(localParts(s, zone)).toEqual(intlParts(s, zone));
+      }),
+      { seed: 424242, numRuns: 20_000 },
+    );
+  });
+
+  it('is exact on both sides of every change of 2026, in zones that change by 30 minutes or at half hours', () => {
+    const offsetOf = (ms: number, zone: string): number => {
+      const p = intlParts(ms, zone);
+      return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - ms;
+    };
+    let changes = 0;
+    for (const zone of ['Australia/Lord_Howe', 'America/St_Johns', 'America/New_York']) {
+      let prev = offsetOf(Date.UTC(2026, 0, 1), zone);
+      for (let ms = Date.UTC(2026, 0, 1); ms < Date.UTC(2027, 0, 1); ms += 15 * 60_000) {
+        const off = offsetOf(ms, zone);
+        if (off === prev) continue;
+        changes++;
+        prev = off;
+        for (const probe of [ms - 1000, ms, ms + 14 * 60_000]) expect(localParts(probe, zone)).toEqual(intlParts(probe, zone));
+      }
+    }
+    expect(changes).toBe(6);
+  }, 60_000);
 });
