@@ -62,12 +62,16 @@ export class Bench {
 
   /** Keeps a finished run and prints its one-line summary. */
   add(r: RunRecord): RunRecord {
+    // Server CPU per operation holds up on a busy machine where throughput does not.
+    if (r.serverCpuPct !== null && r.throughput > 0 && r.extra.serverCpuUsPerOp === undefined) {
+      r.extra.serverCpuUsPerOp = Math.round((r.serverCpuPct / 100) * 1e6 / r.throughput);
+    }
     this.runs.push(r);
     const errs = Object.entries(r.errors).map(([k, v]) => `${k} ${v}`).join(', ');
     this.progress.done(
       `${r.label}: ${r.throughput.toLocaleString('en')} ${r.unit}, p50 ${r.latency.p50Ms} ms, p99 ${r.latency.p99Ms} ms, max ${r.latency.maxMs} ms` +
         `${errs ? `, errors ${errs}` : ''}${r.neverAnswered ? `, ${r.neverAnswered} never answered` : ''}` +
-        `${r.serverRssMb !== null ? `, server RSS ${r.serverRssMb} MB` : ''}${r.serverCpuPct !== null ? `, server CPU ${r.serverCpuPct}%` : ''}`,
+        `${r.serverRssMb !== null ? `, server RSS ${r.serverRssMb} MB` : ''}${r.serverCpuPct !== null ? `, server CPU ${r.serverCpuPct}% (${String(r.extra.serverCpuUsPerOp)} µs/op)` : ''}`,
     );
     return r;
   }
