@@ -1,3 +1,4 @@
 export { FrameDecoder, exceedsDepth } from './frameDecoder.js';
 export type { Decoded, FrameError, FrameErrorReason, FrameMessage, FrameDecoderOptions } from './frameDecoder.js';
-export { encodeFrame, encodeJsonText } from './frameEncoder.js';
+export { encodeFrame, encodeJsonText, encodeSpliced, type EncodedFrame } from './frameEncoder.js';
+export { RawJson } from './rawJson.js';

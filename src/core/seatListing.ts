@@ -15,6 +15,7 @@
 // was current when its query began; a query during which any event arrived is not stored, so
 // a listing read before a commit can never be cached after that commit's invalidation.
 import type pg from 'pg';
+import { RawJson } from '../codec/rawJson.js';
 import { mapDbError } from '../db/errors.js';
 import type { Clock } from './clock.js';
 import type { CoreEvent } from './events.js';
@@ -66,7 +67,7 @@ export interface SeatListingOptions {
 }
 
 interface CacheEntry {
-  json: string;
+  raw: RawJson;
   /** The branch whose events invalidate this entry; null: any event does. */
   scope: number | null;
   gen: number;
@@ -103,22 +104,27 @@ export class SeatListing {
 
   /** The listing as JSON text (an array of SeatWire), from the cache when still valid. */
   async listJson(filter: SeatFilter): Promise<string> {
+    return (await this.list(filter)).json;
+  }
+
+  /** The listing as pre-encoded JSON: a cached one keeps its UTF-8 bytes for every reply. */
+  async list(filter: SeatFilter): Promise<RawJson> {
     const nowMs = this.opts.clock.now();
     const { startMs, endMs } = this.window(filter);
     if (!this.opts.cache.enabled || filter.seatId !== undefined) {
-      return JSON.stringify((await this.rows(filter, startMs, endMs, nowMs)).map(seatToWire));
+      return new RawJson(JSON.stringify((await this.rows(filter, startMs, endMs, nowMs)).map(seatToWire)));
     }
     const slot = floorToSlot(nowMs, this.opts.rules.slotMinutes);
     const key = `${filter.branchId ?? ''}|${filter.branchName ?? ''}|${filter.area ?? ''}|${flag(filter.hasPower)}|${flag(filter.hasMonitor)}|${filter.availableOnly ? 1 : 0}|${startMs}|${endMs}|${slot}`;
     const hit = this.cache.get(key);
     if (hit && hit.gen === (hit.scope === null ? this.globalGen : (this.branchGen.get(hit.scope) ?? 0))) {
       this.stats.hits++;
-      return hit.json;
+      return hit.raw;
     }
     this.stats.misses++;
     const genBefore = this.globalGen;
     const rows = await this.rows(filter, startMs, endMs, nowMs);
-    const json = JSON.stringify(rows.map(seatToWire));
+    const raw = new RawJson(JSON.stringify(rows.map(seatToWire)));
     if (this.globalGen === genBefore) {
       // An empty listing by branch name says nothing about which branch it is: any event may
       // change it (a cancel makes a seat available), so it is scoped to all.
@@ -128,9 +134,9 @@ export class SeatListing {
         const oldest = this.cache.keys().next();
         if (!oldest.done) this.cache.delete(oldest.value);
       }
-      this.cache.set(key, { json, scope, gen });
+      this.cache.set(key, { raw, scope, gen });
     }
-    return json;
+    return raw;
   }
 
   /** One seat as seats.get shows it, or null. */

@@ -3,7 +3,7 @@
 // partial-frame deadlines, and one idempotent dispose(). Sessions (RPC, sensor, subscriber)
 // take a Connection, so their tests can run over stream.duplexPair() without a port.
 import type { Duplex } from 'node:stream';
-import { FrameDecoder, type FrameError } from '../codec/index.js';
+import { FrameDecoder, type EncodedFrame, type FrameError } from '../codec/index.js';
 import type { Logger } from '../obs/log.js';
 
 export interface ConnectionOptions {
@@ -94,14 +94,15 @@ export class Connection {
    * Queues one encoded frame. Writes made in the same tick are corked together so pipelined
    * replies leave in one writev. Returns false when the connection is now congested.
    */
-  send(frame: Buffer): boolean {
+  send(frame: EncodedFrame): boolean {
     if (this.disposed) return false;
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
       process.nextTick(this.uncork);
     }
-    this.socket.write(frame);
+    if (Buffer.isBuffer(frame)) this.socket.write(frame);
+    else for (const part of frame) this.socket.write(part);
     return !this.congested;
   }
 

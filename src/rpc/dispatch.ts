@@ -4,7 +4,7 @@
 // INTERNAL with a correlation id; their detail goes to the log only.
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
-import { encodeJsonText } from '../codec/index.js';
+import { encodeJsonText, encodeSpliced, type EncodedFrame } from '../codec/index.js';
 import { CarrelError, ErrorCode, type WireError } from '../errors.js';
 import type { AuthUser, TokenService } from '../auth/tokens.js';
 import type { Logger } from '../obs/log.js';
@@ -46,7 +46,7 @@ export class Dispatcher {
    * Returns the encoded reply: synchronously when the handler is synchronous (PING), as a
    * promise otherwise. `rpcIdOf` lets the session answer a request it gives up on.
    */
-  dispatch(request: Record<string, unknown>, caller: CallerState, nowMs: number): Buffer | Promise<Buffer> {
+  dispatch(request: Record<string, unknown>, caller: CallerState, nowMs: number): EncodedFrame | Promise<EncodedFrame> {
     const rawId = request.rpcId;
     const rpcId: RpcId = isValidId(rawId) ? rawId : null;
     const method = request.method;
@@ -118,12 +118,10 @@ export class Dispatcher {
     return caller.user;
   }
 
-  private success(rpcId: RpcId, method: string, value: unknown, started: number): Buffer {
+  private success(rpcId: RpcId, method: string, value: unknown, started: number): EncodedFrame {
     this.opts.observe?.(method, null, performance.now() - started);
     const idJson = JSON.stringify(rpcId);
-    if (value instanceof RawJson) {
-      return encodeJsonText(`{"rpcId":${idJson},"result":${value.json},"error":null}`);
-    }
+    if (value instanceof RawJson) return encodeSpliced(`{"rpcId":${idJson},"result":`, value.bytes, ',"error":null}');
     const resultJson = value === undefined ? 'null' : JSON.stringify(value);
     return encodeJsonText(`{"rpcId":${idJson},"result":${resultJson},"error":null}`);
   }

@@ -20,9 +20,7 @@ export interface MethodContext {
 }
 
 /** A result that is already JSON text (a cached listing): spliced into the reply unparsed. */
-export class RawJson {
-  constructor(readonly json: string) {}
-}
+export { RawJson } from '../codec/index.js';
 
 export interface MethodDef<S extends z.ZodType = z.ZodType> {
   name: string;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { FrameDecoder, encodeFrame, type Decoded } from '../../src/codec/index.js';
+import { FrameDecoder, RawJson, encodeFrame, encodeJsonText, encodeSpliced, type Decoded } from '../../src/codec/index.js';
 
 const MAX = 1024 * 1024;
 
@@ -145,5 +145,18 @@ describe('frame codec', () => {
     const frame = encodeFrame({ k: 'é' });
     expect(frame.readUInt32BE(0)).toBe(Buffer.byteLength('{"k":"é"}'));
     expect(frame.subarray(4).toString('utf8')).toBe('{"k":"é"}');
+  });
+});
+
+describe('encodeSpliced', () => {
+  it('frames prefix + pre-encoded body + suffix exactly as the whole text would be framed, sharing the body', () => {
+    const body = new RawJson(JSON.stringify([{ label: 'Q-01 Ärger ☕', n: 1 }]));
+    for (const id of ['7', '"zwölf-✓"']) {
+      const parts = encodeSpliced(`{"rpcId":${id},"result":`, body.bytes, ',"error":null}');
+      expect(Array.isArray(parts)).toBe(true);
+      const whole = Buffer.concat(parts as Buffer[]);
+      expect(whole).toEqual(encodeJsonText(`{"rpcId":${id},"result":${body.json},"error":null}`));
+      expect((parts as Buffer[])[1]).toBe(body.bytes);
+    }
   });
 });
