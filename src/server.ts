@@ -79,7 +79,7 @@ export class CarrelServer {
   readonly obs: Observability;
   /** Request rate limits (config rateLimit); undefined when turned off. */
   readonly rateLimiter: RateLimiter | undefined;
-  /** Failed-login slowdown for auth.login: check() before bcrypt, then recordFailure/Success. */
+  /** Failed-login slowdown for auth.login: begin() before bcrypt (checks and reserves), then settle the attempt. */
   readonly loginThrottle: LoginThrottle;
   private idleWaiters: Array<() => void> = [];
   private closing: Promise<void> | undefined;

@@ -51,16 +51,18 @@ export function authMethods({ accounts, tokens, throttle }: AuthDeps): MethodDef
       summary: 'log in: {studentId, password} → {token, expiresAt, user}; this connection uses the token from now on',
       handler: async ({ studentId: sid, password }, ctx) => {
         // A locked account or address is refused before any bcrypt work (issue 7: failed
-        // logins slowed per account and per address).
-        throttle?.check(sid, ctx.remoteAddress);
+        // logins slowed per account and per address). begin() checks and reserves at once, so
+        // pipelined guesses cannot all slip past the check while the first one is hashing.
+        const attempt = throttle?.begin(sid, ctx.remoteAddress);
         let user;
         try {
           user = await accounts.verifyPassword(sid, password);
         } catch (err) {
-          if (err instanceof CarrelError && err.code === ErrorCode.UNAUTHENTICATED) throttle?.recordFailure(sid, ctx.remoteAddress);
+          if (err instanceof CarrelError && err.code === ErrorCode.UNAUTHENTICATED) attempt?.failed();
+          else attempt?.abandoned();
           throw err;
         }
-        throttle?.recordSuccess(sid, ctx.remoteAddress);
+        attempt?.succeeded();
         const { token, expiresAt } = tokens.issue(user);
         ctx.adoptToken(token);
         return { token, expiresAt, user };
