@@ -27,6 +27,7 @@ import { adminMethods } from './rpc/methods/admin.js';
 import { statsMethods } from './rpc/methods/stats.js';
 import { RateLimiter } from './rpc/rateLimit.js';
 import { LoginThrottle } from './auth/loginThrottle.js';
+import { PasswordHasher } from './auth/passwordHasher.js';
 import { Observability } from './obs/observability.js';
 import { Listener } from './net/listener.js';
 import { ErrorCode } from './errors.js';
@@ -67,6 +68,8 @@ export class CarrelServer {
   readonly waitlist: Waitlist;
   /** No-shows, completions, lapsed offers (DESIGN §3); ticks every lifecycle.tickMs when enabled. */
   readonly lifecycle: LifecycleWorker;
+  /** bcrypt on worker threads behind a bounded queue (auth.hashWorkers, auth.maxQueuedHashJobs). */
+  readonly passwords: PasswordHasher;
   /** The reservation core: accounts, seats (and the cached listing), reservations. */
   readonly accounts: AccountService;
   readonly seatListing: SeatListing;
@@ -109,7 +112,8 @@ export class CarrelServer {
     this.registry.add(...waitlistMethods(this.waitlist));
     this.loginThrottle = new LoginThrottle({ ...config.loginThrottle, now: () => this.clock.now() });
     const core = { db: deps.db, clock: this.clock, rules: config.rules, events: this.coreEvents };
-    this.accounts = new AccountService({ db: deps.db, bcryptCost: config.auth.bcryptCost });
+    this.passwords = new PasswordHasher({ workers: config.auth.hashWorkers, maxQueuedJobs: config.auth.maxQueuedHashJobs });
+    this.accounts = new AccountService({ db: deps.db, bcryptCost: config.auth.bcryptCost, hasher: this.passwords });
     this.seatListing = new SeatListing({
       ...core,
       cache: { enabled: config.discovery.seatListCache, maxEntries: config.discovery.seatListCacheMaxEntries },
@@ -210,6 +214,12 @@ export class CarrelServer {
     r.gauge('carrel_sensor_stale_readings_total', 'stale or repeated sensor readings ignored', () => realtime.counters.staleReadings, 'counter');
     r.gauge('carrel_bus_connected', '1 while the event bus reaches the other instances', () => (realtime.busStats().connected ? 1 : 0));
     r.gauge('carrel_bus_queued_events', 'events waiting for the bus to come back (lag behind the other instances)', () => realtime.busStats().queued);
+    const passwords = this.passwords;
+    r.gauge('carrel_auth_hash_jobs', 'password hash/compare jobs, running on a worker or queued for one', () => [
+      { labels: { state: 'running' }, value: passwords.stats.running },
+      { labels: { state: 'queued' }, value: passwords.stats.queued },
+    ]);
+    r.gauge('carrel_auth_hash_refused_total', 'logins and registrations refused RESOURCE_EXHAUSTED: hash queue full', () => passwords.refused, 'counter');
     r.gauge('carrel_bus_dropped_total', 'events dropped while the bus was away (redis.offlineQueueMax)', () => realtime.busStats().dropped, 'counter');
   }
 
@@ -274,6 +284,7 @@ export class CarrelServer {
     const drained = await this.waitForIdle(config.shutdown.graceMs);
     if (!drained) log.warn({ inFlight: this.inFlight }, 'shutdown grace ran out with requests in flight');
     this.rpcListener.closeAll();
+    await this.passwords.close();
     // After the requests: their committed changes still reach subscribers and other instances.
     await this.realtime.shutdown();
     await this.obs.close();

@@ -107,6 +107,14 @@ export const configSchema = z.strictObject({
       jwtSecret: z.string().min(16).default('carrel-development-secret-change-me'),
       tokenTtlSec: positiveInt.default(12 * 3600),
       bcryptCost: z.number().int().min(4).max(15).default(10),
+      /** Worker threads that hash and compare passwords; 0: availableParallelism() − 1, at least 1. */
+      hashWorkers: z.number().int().min(0).max(64).default(0),
+      /**
+       * Password jobs that may wait for a worker (global); past it auth.login and auth.register
+       * answer RESOURCE_EXHAUSTED. Must exceed the logins an honest crowd makes at once
+       * (the load generator's set-up: one per connection, ~users/40 connections).
+       */
+      maxQueuedHashJobs: positiveInt.max(100_000).default(64),
     })
     .prefault({}),
   // The lifecycle worker and the waitlist (DESIGN §3). The no-show grace is

@@ -42,7 +42,7 @@ export function authMethods({ accounts, tokens, throttle }: AuthDeps): MethodDef
         password: newPassword,
       }),
       summary: 'create a student account: {studentId, name, password} → {user}',
-      handler: async (input) => ({ user: await accounts.register(input) }),
+      handler: async (input, ctx) => ({ user: await accounts.register(input, { deadlineMs: ctx.deadlineMs }) }),
     }),
     defineMethod({
       name: 'auth.login',
@@ -56,7 +56,7 @@ export function authMethods({ accounts, tokens, throttle }: AuthDeps): MethodDef
         const attempt = throttle?.begin(sid, ctx.remoteAddress);
         let user;
         try {
-          user = await accounts.verifyPassword(sid, password);
+          user = await accounts.verifyPassword(sid, password, { deadlineMs: ctx.deadlineMs });
         } catch (err) {
           if (err instanceof CarrelError && err.code === ErrorCode.UNAUTHENTICATED) attempt?.failed();
           else attempt?.abandoned();
