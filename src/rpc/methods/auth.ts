@@ -4,7 +4,7 @@ import { CarrelError, ErrorCode } from '../../errors.js';
 import type { TokenService } from '../../auth/tokens.js';
 import type { AccountService } from '../../core/accounts.js';
 import type { LoginThrottle } from '../../auth/loginThrottle.js';
-import { defineMethod, type MethodDef } from '../registry.js';
+import { defineMethod, type MethodContext, type MethodDef } from '../registry.js';
 import { noArgs } from './system.js';
 
 export interface AuthDeps {
@@ -60,7 +60,15 @@ export function authMethods({ accounts, tokens, throttle }: AuthDeps): MethodDef
         } catch (err) {
           if (err instanceof CarrelError && err.code === ErrorCode.UNAUTHENTICATED) attempt?.failed();
           else attempt?.abandoned();
-          throw err;
+          throw pastDeadline(ctx) ?? err;
+        }
+        // The caller has been told DEADLINE_EXCEEDED (or is about to be): a late success must
+        // not quietly log the connection in (audit). Wrong or right, a late login answers the
+        // same, so the answer does not tell whether the password was right.
+        const late = pastDeadline(ctx);
+        if (late) {
+          attempt?.abandoned();
+          throw late;
         }
         attempt?.succeeded();
         const { token, expiresAt } = tokens.issue(user);
@@ -86,4 +94,10 @@ export function authMethods({ accounts, tokens, throttle }: AuthDeps): MethodDef
       handler: async (_input, ctx) => ({ user: await currentUser(ctx.user!.id) }),
     }),
   ];
+}
+
+/** DEADLINE_EXCEEDED once the request's deadline has passed (ctx.deadlineMs is wall-clock time). */
+function pastDeadline(ctx: MethodContext): CarrelError | undefined {
+  if (Date.now() < ctx.deadlineMs) return undefined;
+  return new CarrelError(ErrorCode.DEADLINE_EXCEEDED, 'the login did not finish within the request deadline; nothing was adopted');
 }
