@@ -211,6 +211,10 @@ export class CarrelServer {
     r.gauge('carrel_pubsub_dropped_total', 'events dropped from full subscriber queues (drop-oldest)', () => hub.stats.drops, 'counter');
     r.gauge('carrel_pubsub_slow_consumers_total', 'subscribers cut off with SLOW_CONSUMER', () => hub.stats.slowConsumers, 'counter');
     r.gauge('carrel_sensor_readings_total', 'sensor readings applied (rate() gives readings per second)', () => realtime.counters.readings, 'counter');
+    r.gauge('carrel_sensor_hello_refused_total', 'sensor hellos refused: unknownKey (wrong or revoked key), throttled (address locked after wrong keys)', () => [
+      { labels: { reason: 'unknownKey' }, value: realtime.keyring.refused.unknownKey },
+      { labels: { reason: 'throttled' }, value: realtime.keyring.refused.throttled },
+    ], 'counter');
     r.gauge('carrel_sensor_stale_readings_total', 'stale or repeated sensor readings ignored', () => realtime.counters.staleReadings, 'counter');
     r.gauge('carrel_bus_connected', '1 while the event bus reaches the other instances', () => (realtime.busStats().connected ? 1 : 0));
     r.gauge('carrel_bus_queued_events', 'events waiting for the bus to come back (lag behind the other instances)', () => realtime.busStats().queued);

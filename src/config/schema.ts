@@ -85,6 +85,20 @@ export const configSchema = z.strictObject({
       maxReadingsPerFrame: positiveInt.max(10_000).default(500),
       /** A reading stamped further ahead of the server's clock than this is refused. */
       maxClockSkewMs: ms.default(60_000),
+      /**
+       * Wrong-key hellos per peer address: past freeFailures each locks the address for
+       * baseDelayMs doubling up to maxDelayMs; forgotten forgetAfterMs after the last one (also
+       * the window of the once-per-address refusal log line); at most maxEntries addresses.
+       */
+      helloThrottle: z
+        .strictObject({
+          freeFailures: z.number().int().min(1).default(10),
+          baseDelayMs: positiveInt.default(1_000),
+          maxDelayMs: positiveInt.default(60_000),
+          forgetAfterMs: positiveInt.default(10 * 60_000),
+          maxEntries: positiveInt.default(10_000),
+        })
+        .prefault({}),
     })
     .prefault({}),
   // Live seat subscribers (DESIGN §5).
