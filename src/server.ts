@@ -56,7 +56,8 @@ export interface BoundPorts {
 export class CarrelServer {
   readonly instanceId = randomUUID();
   readonly startedAt = new Date();
-  readonly registry = new MethodRegistry();
+  /** Admin methods confirm the caller's role from the users table on every call (a token's claim outlives a demotion). */
+  readonly registry = new MethodRegistry({ isAdmin: async (id) => (await this.accounts.getUser(id))?.role === 'admin' });
   readonly tokens: TokenService;
   private readonly rpcSessions = new Set<RpcSession>();
   readonly rpcListener: Listener;
