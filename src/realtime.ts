@@ -49,7 +49,8 @@ export class Realtime {
   readonly sensorListener: Listener;
   readonly pubsubListener: Listener;
   readonly sensorSessions = new Set<SensorSession>();
-  private readonly keyring: SensorKeyring;
+  /** Sensor keys, and the per-address throttle on wrong ones. */
+  readonly keyring: SensorKeyring;
   private model: LiveSeats | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
   private summaryTimer: NodeJS.Timeout | undefined;
@@ -61,7 +62,13 @@ export class Realtime {
   constructor(private readonly deps: RealtimeDeps) {
     const { config, log, db } = deps;
     this.coalescer = new SensorCoalescer(db, { flushEveryMs: config.sensors.flushEveryMs }, log);
-    this.keyring = new SensorKeyring(db, config.sensors.keys);
+    this.keyring = new SensorKeyring({
+      db,
+      keys: config.sensors.keys,
+      throttle: config.sensors.helloThrottle,
+      log,
+      now: () => deps.clock.now(),
+    });
     this.hub = new Hub(
       { retainEvents: config.pubsub.retainEvents },
       { tokens: deps.tokens, history: deps.bus, now: () => deps.clock.now(), log },
@@ -74,7 +81,7 @@ export class Realtime {
         const now = deps.clock.now();
         for (const id of seatIds) this.model?.touch(id, now);
       },
-      checkKey: (key) => this.keyring.check(key),
+      checkKey: (key, remoteAddress, sensorId) => this.keyring.check(key, remoteAddress, sensorId),
     };
     this.sensorListener = new Listener({
       name: 'sensor',

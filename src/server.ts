@@ -27,6 +27,7 @@ import { adminMethods } from './rpc/methods/admin.js';
 import { statsMethods } from './rpc/methods/stats.js';
 import { RateLimiter } from './rpc/rateLimit.js';
 import { LoginThrottle } from './auth/loginThrottle.js';
+import { PasswordHasher } from './auth/passwordHasher.js';
 import { Observability } from './obs/observability.js';
 import { Listener } from './net/listener.js';
 import { ErrorCode } from './errors.js';
@@ -55,7 +56,8 @@ export interface BoundPorts {
 export class CarrelServer {
   readonly instanceId = randomUUID();
   readonly startedAt = new Date();
-  readonly registry = new MethodRegistry();
+  /** Admin methods confirm the caller's role from the users table on every call (a token's claim outlives a demotion). */
+  readonly registry = new MethodRegistry({ isAdmin: async (id) => (await this.accounts.getUser(id))?.role === 'admin' });
   readonly tokens: TokenService;
   private readonly rpcSessions = new Set<RpcSession>();
   readonly rpcListener: Listener;
@@ -67,6 +69,8 @@ export class CarrelServer {
   readonly waitlist: Waitlist;
   /** No-shows, completions, lapsed offers (DESIGN §3); ticks every lifecycle.tickMs when enabled. */
   readonly lifecycle: LifecycleWorker;
+  /** bcrypt on worker threads behind a bounded queue (auth.hashWorkers, auth.maxQueuedHashJobs). */
+  readonly passwords: PasswordHasher;
   /** The reservation core: accounts, seats (and the cached listing), reservations. */
   readonly accounts: AccountService;
   readonly seatListing: SeatListing;
@@ -79,7 +83,7 @@ export class CarrelServer {
   readonly obs: Observability;
   /** Request rate limits (config rateLimit); undefined when turned off. */
   readonly rateLimiter: RateLimiter | undefined;
-  /** Failed-login slowdown for auth.login: check() before bcrypt, then recordFailure/Success. */
+  /** Failed-login slowdown for auth.login: begin() before bcrypt (checks and reserves), then settle the attempt. */
   readonly loginThrottle: LoginThrottle;
   private idleWaiters: Array<() => void> = [];
   private closing: Promise<void> | undefined;
@@ -109,7 +113,8 @@ export class CarrelServer {
     this.registry.add(...waitlistMethods(this.waitlist));
     this.loginThrottle = new LoginThrottle({ ...config.loginThrottle, now: () => this.clock.now() });
     const core = { db: deps.db, clock: this.clock, rules: config.rules, events: this.coreEvents };
-    this.accounts = new AccountService({ db: deps.db, bcryptCost: config.auth.bcryptCost });
+    this.passwords = new PasswordHasher({ workers: config.auth.hashWorkers, maxQueuedJobs: config.auth.maxQueuedHashJobs });
+    this.accounts = new AccountService({ db: deps.db, bcryptCost: config.auth.bcryptCost, hasher: this.passwords });
     this.seatListing = new SeatListing({
       ...core,
       cache: { enabled: config.discovery.seatListCache, maxEntries: config.discovery.seatListCacheMaxEntries },
@@ -207,9 +212,19 @@ export class CarrelServer {
     r.gauge('carrel_pubsub_dropped_total', 'events dropped from full subscriber queues (drop-oldest)', () => hub.stats.drops, 'counter');
     r.gauge('carrel_pubsub_slow_consumers_total', 'subscribers cut off with SLOW_CONSUMER', () => hub.stats.slowConsumers, 'counter');
     r.gauge('carrel_sensor_readings_total', 'sensor readings applied (rate() gives readings per second)', () => realtime.counters.readings, 'counter');
+    r.gauge('carrel_sensor_hello_refused_total', 'sensor hellos refused: unknownKey (wrong or revoked key), throttled (address locked after wrong keys)', () => [
+      { labels: { reason: 'unknownKey' }, value: realtime.keyring.refused.unknownKey },
+      { labels: { reason: 'throttled' }, value: realtime.keyring.refused.throttled },
+    ], 'counter');
     r.gauge('carrel_sensor_stale_readings_total', 'stale or repeated sensor readings ignored', () => realtime.counters.staleReadings, 'counter');
     r.gauge('carrel_bus_connected', '1 while the event bus reaches the other instances', () => (realtime.busStats().connected ? 1 : 0));
     r.gauge('carrel_bus_queued_events', 'events waiting for the bus to come back (lag behind the other instances)', () => realtime.busStats().queued);
+    const passwords = this.passwords;
+    r.gauge('carrel_auth_hash_jobs', 'password hash/compare jobs, running on a worker or queued for one', () => [
+      { labels: { state: 'running' }, value: passwords.stats.running },
+      { labels: { state: 'queued' }, value: passwords.stats.queued },
+    ]);
+    r.gauge('carrel_auth_hash_refused_total', 'logins and registrations refused RESOURCE_EXHAUSTED: hash queue full', () => passwords.refused, 'counter');
     r.gauge('carrel_bus_dropped_total', 'events dropped while the bus was away (redis.offlineQueueMax)', () => realtime.busStats().dropped, 'counter');
   }
 
@@ -274,6 +289,7 @@ export class CarrelServer {
     const drained = await this.waitForIdle(config.shutdown.graceMs);
     if (!drained) log.warn({ inFlight: this.inFlight }, 'shutdown grace ran out with requests in flight');
     this.rpcListener.closeAll();
+    await this.passwords.close();
     // After the requests: their committed changes still reach subscribers and other instances.
     await this.realtime.shutdown();
     await this.obs.close();

@@ -12,6 +12,8 @@ export class ConfigError extends Error {
 }
 
 export const DEFAULT_JWT_SECRET = 'carrel-development-secret-change-me';
+/** The shipped config's sensor key, which the simulator uses by default (DESIGN §7). */
+export const DEV_SENSOR_KEY = 'dev-sensor-key';
 
 export interface LoadOptions {
   /** Path of the config file; defaults to CARREL_CONFIG, then ./config.json. */
@@ -56,6 +58,14 @@ export function parseConfig(input: unknown, env: NodeJS.ProcessEnv = {}): Readon
   if (env.NODE_ENV === 'production' && config.auth.jwtSecret === DEFAULT_JWT_SECRET) {
     throw new ConfigError(
       'config: auth.jwtSecret is the shipped development secret; set JWT_SECRET for production',
+    );
+  }
+  const devKey = config.sensors.keys.indexOf(DEV_SENSOR_KEY);
+  if (env.NODE_ENV === 'production' && devKey >= 0) {
+    // Everyone who has read the README knows this key: a sensor port accepting it in
+    // production accepts readings from anyone.
+    throw new ConfigError(
+      `config: sensors.keys[${devKey}] is the shipped development sensor key "${DEV_SENSOR_KEY}"; replace it for production`,
     );
   }
   return deepFreeze(config);

@@ -85,6 +85,20 @@ export const configSchema = z.strictObject({
       maxReadingsPerFrame: positiveInt.max(10_000).default(500),
       /** A reading stamped further ahead of the server's clock than this is refused. */
       maxClockSkewMs: ms.default(60_000),
+      /**
+       * Wrong-key hellos per peer address: past freeFailures each locks the address for
+       * baseDelayMs doubling up to maxDelayMs; forgotten forgetAfterMs after the last one (also
+       * the window of the once-per-address refusal log line); at most maxEntries addresses.
+       */
+      helloThrottle: z
+        .strictObject({
+          freeFailures: z.number().int().min(1).default(10),
+          baseDelayMs: positiveInt.default(1_000),
+          maxDelayMs: positiveInt.default(60_000),
+          forgetAfterMs: positiveInt.default(10 * 60_000),
+          maxEntries: positiveInt.default(10_000),
+        })
+        .prefault({}),
     })
     .prefault({}),
   // Live seat subscribers (DESIGN §5).
@@ -107,6 +121,14 @@ export const configSchema = z.strictObject({
       jwtSecret: z.string().min(16).default('carrel-development-secret-change-me'),
       tokenTtlSec: positiveInt.default(12 * 3600),
       bcryptCost: z.number().int().min(4).max(15).default(10),
+      /** Worker threads that hash and compare passwords; 0: availableParallelism() − 1, at least 1. */
+      hashWorkers: z.number().int().min(0).max(64).default(0),
+      /**
+       * Password jobs that may wait for a worker (global); past it auth.login and auth.register
+       * answer RESOURCE_EXHAUSTED. Must exceed the logins an honest crowd makes at once
+       * (the load generator's set-up: one per connection, ~users/40 connections).
+       */
+      maxQueuedHashJobs: positiveInt.max(100_000).default(64),
     })
     .prefault({}),
   // The lifecycle worker and the waitlist (DESIGN §3). The no-show grace is

@@ -1,19 +1,23 @@
-// Accounts (DESIGN §2 auth.*): registration and password checks. Passwords are bcrypt hashes
-// (bcryptjs, async so a hash never blocks the event loop). A wrong password and an unknown
-// student id fail alike and after the same work — the unknown one is compared against a
-// dummy hash of the same cost — so neither the answer nor its timing tells whether an account
-// exists.
-import { randomBytes } from 'node:crypto';
+// Accounts (DESIGN §2 auth.*): registration and password checks. Passwords are bcrypt hashes,
+// computed on the password hasher's worker threads so a hash never blocks the event loop
+// (src/auth/passwordHasher.ts). A wrong password and an unknown student id fail alike and after
+// the same work — the unknown one is compared against a dummy hash of the same cost, through
+// the same queue — so neither the answer nor its timing tells whether an account exists.
+import { randomInt } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 import type pg from 'pg';
 import { CarrelError, ErrorCode } from '../errors.js';
 import type { AuthUser, Role } from '../auth/tokens.js';
+import type { JobOptions, PasswordHasher } from '../auth/passwordHasher.js';
 import { query } from '../db/pool.js';
 
 export interface AccountServiceOptions {
   db: pg.Pool;
   bcryptCost: number;
+  hasher: PasswordHasher;
 }
+
+const BCRYPT_ALPHABET = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
 interface UserRow {
   id: number;
@@ -30,12 +34,22 @@ export function userToWire(row: { id: number; student_id: string; name: string; 
 }
 
 export class AccountService {
-  private dummyHash: Promise<string> | undefined;
+  /**
+   * What an unknown student id's password is compared with: a well-formed hash of the configured
+   * cost (a real salt, a random digest), so the compare does all the work of a real one. Made
+   * without hashing anything, so there is no first-login job that only unknown ids pay for.
+   */
+  private readonly dummyHash: string;
 
-  constructor(private readonly opts: AccountServiceOptions) {}
+  constructor(private readonly opts: AccountServiceOptions) {
+    let digest = '';
+    for (let i = 0; i < 31; i++) digest += BCRYPT_ALPHABET[randomInt(BCRYPT_ALPHABET.length)];
+    this.dummyHash = bcrypt.genSaltSync(opts.bcryptCost) + digest;
+  }
 
-  async register(input: { studentId: string; name: string; password: string }): Promise<AuthUser> {
-    const hash = await bcrypt.hash(input.password, this.opts.bcryptCost);
+  /** RESOURCE_EXHAUSTED (with retryAfterMs) when the hash queue is full. */
+  async register(input: { studentId: string; name: string; password: string }, job: JobOptions = {}): Promise<AuthUser> {
+    const hash = await this.opts.hasher.hash(input.password, this.opts.bcryptCost, job);
     const res = await query<UserRow>(
       this.opts.db,
       `INSERT INTO users (student_id, name, password_hash) VALUES ($1, $2, $3)
@@ -48,16 +62,27 @@ export class AccountService {
     return userToWire(row);
   }
 
-  /** The user when the password matches; UNAUTHENTICATED (same message, same work) otherwise. */
-  async verifyPassword(studentId: string, password: string): Promise<AuthUser> {
-    const res = await query<UserRow>(
-      this.opts.db,
-      'SELECT id, student_id, name, role, password_hash FROM users WHERE student_id = $1',
-      [studentId],
-    );
-    const row = res.rows[0];
-    const hash = row?.password_hash ?? (await this.dummy());
-    const ok = await bcrypt.compare(password, hash);
+  /**
+   * The user when the password matches; UNAUTHENTICATED (same message, same work) otherwise.
+   * RESOURCE_EXHAUSTED when the hash queue is full — its place is taken before the lookup, so a
+   * flood of logins past the bound costs no database work — and DEADLINE_EXCEEDED when job.deadlineMs passed while
+   * the compare waited for a worker.
+   */
+  async verifyPassword(studentId: string, password: string, job: JobOptions = {}): Promise<AuthUser> {
+    const ticket = this.opts.hasher.reserve();
+    let row: UserRow | undefined;
+    let ok: boolean;
+    try {
+      const res = await query<UserRow>(
+        this.opts.db,
+        'SELECT id, student_id, name, role, password_hash FROM users WHERE student_id = $1',
+        [studentId],
+      );
+      row = res.rows[0];
+      ok = await ticket.compare(password, row?.password_hash ?? this.dummyHash, job);
+    } finally {
+      ticket.release();
+    }
     if (!row || !ok) throw new CarrelError(ErrorCode.UNAUTHENTICATED, WRONG_CREDENTIALS);
     return userToWire(row);
   }
@@ -65,10 +90,5 @@ export class AccountService {
   async getUser(id: number): Promise<AuthUser | null> {
     const res = await query<UserRow>(this.opts.db, 'SELECT id, student_id, name, role FROM users WHERE id = $1', [id]);
     return res.rows[0] ? userToWire(res.rows[0]) : null;
-  }
-
-  private dummy(): Promise<string> {
-    this.dummyHash ??= bcrypt.hash(randomBytes(18).toString('base64'), this.opts.bcryptCost);
-    return this.dummyHash;
   }
 }

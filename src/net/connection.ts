@@ -35,6 +35,8 @@ let nextId = 1;
 export class Connection {
   readonly id = nextId++;
   readonly remote: string;
+  /** The peer's IP address without the port ('local' for in-process pairs), for per-address limits. */
+  readonly remoteAddress: string;
   private readonly decoder: FrameDecoder;
   private handler: ConnectionHandler | undefined;
   private readPaused = false;
@@ -56,6 +58,7 @@ export class Connection {
     });
     const s = socket as Duplex & { remoteAddress?: string; remotePort?: number };
     this.remote = s.remoteAddress ? `${s.remoteAddress}:${s.remotePort}` : 'local';
+    this.remoteAddress = s.remoteAddress ?? 'local';
     this.decoder = new FrameDecoder({ maxFrameBytes: opts.maxFrameBytes, maxDepth: opts.maxJsonDepth });
     this.lastActivityMs = Date.now();
     socket.on('close', () => this.dispose(this.closeReason));

@@ -1,8 +1,15 @@
 // Methods declare themselves (STYLE §3): a wire name, a schema for args[0], who may call it,
 // and a handler. The registry is the API's table of contents; names are API.
+//
+// Admin rights are confirmed where they are granted. The dispatcher refuses a token whose role
+// claim is not admin; but a claim outlives a demotion (tokens live auth.tokenTtlSec, 12 h), so
+// every admin method the registry holds first asks `isAdmin` — the users table — and answers
+// PERMISSION_DENIED when the caller is no longer an admin (audit). Admin calls are rare: one
+// query each is cheap.
 import type { z } from 'zod';
 import type { AuthUser } from '../auth/tokens.js';
 import type { Logger } from '../obs/log.js';
+import { CarrelError, ErrorCode } from '../errors.js';
 
 /** public: anyone; user: a valid token; admin: a valid token with role admin. */
 export type Access = 'public' | 'user' | 'admin';
@@ -36,13 +43,20 @@ export function defineMethod<S extends z.ZodType>(def: MethodDef<S>): MethodDef<
   return def;
 }
 
+export interface RegistryOptions {
+  /** Whether the user is an admin now, from the source of truth; needed to register admin methods. */
+  isAdmin?: (userId: number) => Promise<boolean>;
+}
+
 export class MethodRegistry {
   private readonly methods = new Map<string, MethodDef>();
+
+  constructor(private readonly opts: RegistryOptions = {}) {}
 
   add(...defs: MethodDef<any>[]): this {
     for (const def of defs) {
       if (this.methods.has(def.name)) throw new Error(`method ${def.name} registered twice`);
-      this.methods.set(def.name, def as MethodDef);
+      this.methods.set(def.name, def.access === 'admin' ? this.confirmingAdmin(def as MethodDef) : (def as MethodDef));
     }
     return this;
   }
@@ -53,5 +67,21 @@ export class MethodRegistry {
 
   names(): string[] {
     return [...this.methods.keys()].sort();
+  }
+
+  private confirmingAdmin(def: MethodDef): MethodDef {
+    const isAdmin = this.opts.isAdmin;
+    if (!isAdmin) throw new Error(`admin method ${def.name} needs a registry that can confirm admins (isAdmin)`);
+    const handler = def.handler;
+    return {
+      ...def,
+      handler: async (input, ctx) => {
+        // The dispatcher has checked the token's claim; this checks it still holds.
+        if (!ctx.user || !(await isAdmin(ctx.user.id))) {
+          throw new CarrelError(ErrorCode.PERMISSION_DENIED, `${def.name} is for admins`);
+        }
+        return handler(input, ctx);
+      },
+    };
   }
 }

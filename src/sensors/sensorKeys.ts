@@ -1,30 +1,119 @@
 // Who may speak on the sensor port (DESIGN §4): a key from config (sensors.keys) or one whose
 // SHA-256 digest is in sensor_keys and not revoked. Keys are compared as digests in constant
 // time, so neither the config list nor the table leaks a key through timing.
+//
+// Wrong keys are throttled per peer address (audit: 847 wrong-key hellos a second from one
+// address, each a database query and an info log line). The login throttle's mechanism
+// (src/auth/failureThrottle.ts, config sensors.helloThrottle): past freeFailures wrong keys an
+// address is locked for a doubling delay, and a hello from a locked address is refused before
+// any lookup with RESOURCE_EXHAUSTED and retryAfterMs. A hello being checked counts as a
+// failure until it is settled, so many connections at once get no more tries than one after
+// another. A right key does not clear the address's count (one stolen key must not reset the
+// guessing of others). Refusals are logged once per address per forgetAfterMs window, with how
+// many there were since the last line.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type pg from 'pg';
+import type { Logger } from '../obs/log.js';
+import { FailureThrottle, addressKey, type ThrottlePolicy } from '../auth/failureThrottle.js';
 
 export function sha256Hex(value: string): string {
   return createHash('sha256').update(value, 'utf8').digest('hex');
 }
 
+export interface HelloThrottleOptions extends ThrottlePolicy {
+  forgetAfterMs: number;
+  maxEntries: number;
+}
+
+export interface SensorKeyringOptions {
+  db: pg.Pool;
+  keys: readonly string[];
+  throttle: HelloThrottleOptions;
+  log: Logger;
+  now: () => number;
+}
+
+export type KeyVerdict =
+  | { ok: true }
+  | { ok: false; code: 'PERMISSION_DENIED' }
+  | { ok: false; code: 'RESOURCE_EXHAUSTED'; retryAfterMs: number };
+
+interface LogWindow {
+  sinceMs: number;
+  /** Refusals not yet reported in a log line. */
+  unreported: number;
+}
+
 export class SensorKeyring {
   private readonly configDigests: Buffer[];
+  private readonly throttle: FailureThrottle;
+  private readonly logged = new Map<string, LogWindow>();
+  readonly refused = { unknownKey: 0, throttled: 0 };
 
-  constructor(
-    private readonly db: pg.Pool,
-    configKeys: readonly string[],
-  ) {
-    this.configDigests = configKeys.map((k) => createHash('sha256').update(k, 'utf8').digest());
+  constructor(private readonly opts: SensorKeyringOptions) {
+    this.configDigests = opts.keys.map((k) => createHash('sha256').update(k, 'utf8').digest());
+    this.throttle = new FailureThrottle(opts.throttle, opts.throttle.forgetAfterMs, opts.throttle.maxEntries);
   }
 
-  /** True when the key is known and not revoked. Rejects only when the database is unreachable. */
-  async check(key: string): Promise<boolean> {
+  /**
+   * Whether a sensor at this address may speak with this key. Rejects only when the database is
+   * unreachable (nothing is counted against the address then).
+   */
+  async check(key: string, remoteAddress: string, sensorId: string): Promise<KeyVerdict> {
+    const addr = addressKey(remoteAddress);
+    const wait = this.throttle.waitMs(addr, this.opts.now());
+    if (wait > 0) {
+      this.refused.throttled++;
+      this.report(addr, remoteAddress, sensorId);
+      return { ok: false, code: 'RESOURCE_EXHAUSTED', retryAfterMs: wait };
+    }
+    this.throttle.reserve(addr);
+    let known: boolean;
+    try {
+      known = await this.known(key);
+    } catch (err) {
+      this.throttle.release(addr);
+      throw err;
+    }
+    if (known) {
+      this.throttle.release(addr);
+      return { ok: true };
+    }
+    this.throttle.fail(addr, this.opts.now());
+    this.refused.unknownKey++;
+    this.report(addr, remoteAddress, sensorId);
+    return { ok: false, code: 'PERMISSION_DENIED' };
+  }
+
+  /** Addresses with recent wrong keys (a gauge, and to show memory stays bounded). */
+  get trackedAddresses(): number {
+    return this.throttle.entries.size;
+  }
+
+  private async known(key: string): Promise<boolean> {
     const digest = createHash('sha256').update(key, 'utf8').digest();
     let known = false;
     for (const d of this.configDigests) known = timingSafeEqual(d, digest) || known;
     if (known) return true;
-    const row = await this.db.query('SELECT 1 FROM sensor_keys WHERE key_sha256 = $1 AND revoked_at IS NULL', [digest.toString('hex')]);
+    const row = await this.opts.db.query('SELECT 1 FROM sensor_keys WHERE key_sha256 = $1 AND revoked_at IS NULL', [digest.toString('hex')]);
     return (row.rowCount ?? 0) > 0;
+  }
+
+  /** One log line per address per window, carrying the refusals since the last one. */
+  private report(addr: string, remoteAddress: string, sensorId: string): void {
+    const now = this.opts.now();
+    const w = this.logged.get(addr);
+    if (w && now - w.sinceMs < this.opts.throttle.forgetAfterMs) {
+      w.unreported++;
+      return;
+    }
+    const refused = (w?.unreported ?? 0) + 1;
+    this.logged.delete(addr); // re-inserted: most recently logged last
+    if (this.logged.size >= this.opts.throttle.maxEntries) this.logged.delete(this.logged.keys().next().value!);
+    this.logged.set(addr, { sinceMs: now, unreported: 0 });
+    this.opts.log.info(
+      { remote: remoteAddress, sensorId, refused, windowMs: this.opts.throttle.forgetAfterMs },
+      'sensor refused: unknown key',
+    );
   }
 }

@@ -11,20 +11,24 @@
 // unacknowledged frames after a reconnect; readings are idempotent and ordered by `at`, so a
 // resend changes nothing that already happened. A frame is validated whole before any reading in
 // it is applied: one bad reading refuses the frame with INVALID_ARGUMENT and the connection lives
-// on. An unknown key, or anything but hello first, gets one error frame and the connection closes.
+// on. An unknown key, or anything but hello first, gets one error frame and the connection closes;
+// so does a hello from an address with too many wrong keys lately (RESOURCE_EXHAUSTED with
+// retryAfterMs, before any key lookup).
 import type { FrameError } from '../codec/index.js';
 import { encodeFrame } from '../codec/index.js';
 import type { CloseReason, Connection, ConnectionHandler } from '../net/connection.js';
 import type { Logger } from '../obs/log.js';
 import { ErrorCode } from '../errors.js';
 import type { ReadingOutcome } from '../core/liveSeats.js';
+import type { KeyVerdict } from './sensorKeys.js';
 
 /** What a sensor session feeds; the real-time service implements it. */
 export interface SensorSink {
   now(): number;
   reading(seatId: number, occupied: boolean, atMs: number, sensorId: string): ReadingOutcome;
   heartbeat(seatIds: Iterable<number>): void;
-  checkKey(key: string): Promise<boolean>;
+  /** Refuses a wrong key, or any key from an address locked for too many wrong ones (src/sensors/sensorKeys.ts). */
+  checkKey(key: string, remoteAddress: string, sensorId: string): Promise<KeyVerdict>;
 }
 
 export interface SensorSessionOptions {
@@ -39,8 +43,8 @@ const MAX_KEY = 256;
 const MAX_AT_CHARS = 40;
 const MAX_REF_CHARS = 64;
 
-export function sensorError(code: ErrorCode, message: string, ref?: unknown): Buffer {
-  return encodeFrame(ref === undefined ? { type: 'error', code, message } : { type: 'error', code, message, ref });
+export function sensorError(code: ErrorCode, message: string, ref?: unknown, extra?: Record<string, unknown>): Buffer {
+  return encodeFrame({ type: 'error', code, message, ...(ref === undefined ? {} : { ref }), ...extra });
 }
 
 export class SensorSession implements ConnectionHandler {
@@ -107,13 +111,15 @@ export class SensorSession implements ConnectionHandler {
     this.phase = 'checking';
     // Nothing is read while the key is checked, so no reading can slip in before it is known.
     this.conn.pauseReading();
-    this.sink.checkKey(key).then(
-      (ok) => {
+    this.sink.checkKey(key, this.conn.remoteAddress, sensorId).then(
+      (verdict) => {
         if (this.phase !== 'checking') return;
-        if (!ok) {
-          this.log.info({ sensorId, remote: this.conn.remote }, 'sensor refused: unknown key');
-          return this.refuse(ErrorCode.PERMISSION_DENIED, 'unknown or revoked sensor key');
+        // The keyring logs refusals, once per address per window (not one line per attempt).
+        if (!verdict.ok && verdict.code === 'RESOURCE_EXHAUSTED') {
+          const { retryAfterMs } = verdict;
+          return this.refuse(ErrorCode.RESOURCE_EXHAUSTED, `too many wrong sensor keys from this address; retry in ${Math.ceil(retryAfterMs / 1000)} s`, { retryAfterMs });
         }
+        if (!verdict.ok) return this.refuse(ErrorCode.PERMISSION_DENIED, 'unknown or revoked sensor key');
         this.phase = 'ready';
         this.sensorId = sensorId;
         this.reply(
@@ -178,9 +184,9 @@ export class SensorSession implements ConnectionHandler {
     if (!this.conn.send(frame)) this.conn.pauseReading();
   }
 
-  private refuse(code: ErrorCode, message: string): void {
+  private refuse(code: ErrorCode, message: string, extra?: Record<string, unknown>): void {
     this.phase = 'closed';
-    this.conn.close('server', sensorError(code, message));
+    this.conn.close('server', sensorError(code, message, undefined, extra));
   }
 }
 

@@ -6,6 +6,7 @@ import { RpcClient } from '../../clients/rpcClient.js';
 import { RawPeer, rawFrame } from '../support/peer.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
+import { makeUsers } from '../support/core.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -168,8 +169,10 @@ describe('RPC server', () => {
       expect((await c.request('test.whoami', undefined, bad)).error?.code).toBe('UNAUTHENTICATED');
     }
     expect((await c.request('test.admin', undefined, token)).error?.code).toBe('PERMISSION_DENIED');
-    const admin = t.server.tokens.issue({ ...user, role: 'admin' });
-    expect((await c.request('test.admin', undefined, admin.token)).result).toBe('ok');
+    // An admin claim is not enough: user 7 is not an admin in the users table.
+    expect((await c.request('test.admin', undefined, t.server.tokens.issue({ ...user, role: 'admin' }).token)).error?.code).toBe('PERMISSION_DENIED');
+    const [admin] = await makeUsers(t, 1, 'rpc-admin', 'admin');
+    expect((await c.request('test.admin', undefined, admin!.token)).result).toBe('ok');
     c.close();
   });
 

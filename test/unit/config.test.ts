@@ -65,7 +65,23 @@ describe('config', () => {
 
   it('refuses the development JWT secret in production', () => {
     expect(() => parseConfig({}, { NODE_ENV: 'production' })).toThrow(/auth.jwtSecret/);
-    expect(parseConfig({ auth: { jwtSecret: 'x'.repeat(32) } }, { NODE_ENV: 'production' }).auth.jwtSecret).toHaveLength(32);
+    const ready = { auth: { jwtSecret: 'x'.repeat(32) }, sensors: { keys: ['a-real-gateway-key'] } };
+    expect(parseConfig(ready, { NODE_ENV: 'production' }).auth.jwtSecret).toHaveLength(32);
+  });
+
+  it('refuses the development sensor key in production, naming where it is', () => {
+    const secret = { auth: { jwtSecret: 'x'.repeat(32) } };
+    // The shipped config.json (and the defaults) carry it: a production start stops.
+    expect(() => loadConfig({ file: join(projectRoot, 'config.json'), env: { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) } })).toThrow(
+      /sensors\.keys\[0\] is the shipped development sensor key "dev-sensor-key"/,
+    );
+    expect(() => parseConfig(secret, { NODE_ENV: 'production' })).toThrow(ConfigError);
+    expect(() => parseConfig({ ...secret, sensors: { keys: ['gateway-key-1', 'dev-sensor-key'] } }, { NODE_ENV: 'production' })).toThrow(
+      /sensors\.keys\[1\]/,
+    );
+    expect(parseConfig({ ...secret, sensors: { keys: ['gateway-key-1'] } }, { NODE_ENV: 'production' }).sensors.keys).toEqual(['gateway-key-1']);
+    // Outside production the development key is what the simulator uses.
+    expect(parseConfig({}, {}).sensors.keys).toEqual(['dev-sensor-key']);
   });
 
   it('is frozen', () => {

@@ -1,4 +1,5 @@
-// admin.* (DESIGN §2): staff changes to seats and branches.
+// admin.* (DESIGN §2): staff changes to seats and branches. The registry confirms the caller is
+// still an admin in the users table before any of these runs (src/rpc/registry.ts).
 import { z } from 'zod';
 import { DAY_KEYS, validateHours, type BranchHours } from '../../core/rules.js';
 import type { SeatService } from '../../core/seats.js';

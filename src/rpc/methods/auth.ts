@@ -4,7 +4,7 @@ import { CarrelError, ErrorCode } from '../../errors.js';
 import type { TokenService } from '../../auth/tokens.js';
 import type { AccountService } from '../../core/accounts.js';
 import type { LoginThrottle } from '../../auth/loginThrottle.js';
-import { defineMethod, type MethodDef } from '../registry.js';
+import { defineMethod, type MethodContext, type MethodDef } from '../registry.js';
 import { noArgs } from './system.js';
 
 export interface AuthDeps {
@@ -42,7 +42,7 @@ export function authMethods({ accounts, tokens, throttle }: AuthDeps): MethodDef
         password: newPassword,
       }),
       summary: 'create a student account: {studentId, name, password} → {user}',
-      handler: async (input) => ({ user: await accounts.register(input) }),
+      handler: async (input, ctx) => ({ user: await accounts.register(input, { deadlineMs: ctx.deadlineMs }) }),
     }),
     defineMethod({
       name: 'auth.login',
@@ -51,16 +51,26 @@ export function authMethods({ accounts, tokens, throttle }: AuthDeps): MethodDef
       summary: 'log in: {studentId, password} → {token, expiresAt, user}; this connection uses the token from now on',
       handler: async ({ studentId: sid, password }, ctx) => {
         // A locked account or address is refused before any bcrypt work (issue 7: failed
-        // logins slowed per account and per address).
-        throttle?.check(sid, ctx.remoteAddress);
+        // logins slowed per account and per address). begin() checks and reserves at once, so
+        // pipelined guesses cannot all slip past the check while the first one is hashing.
+        const attempt = throttle?.begin(sid, ctx.remoteAddress);
         let user;
         try {
-          user = await accounts.verifyPassword(sid, password);
+          user = await accounts.verifyPassword(sid, password, { deadlineMs: ctx.deadlineMs });
         } catch (err) {
-          if (err instanceof CarrelError && err.code === ErrorCode.UNAUTHENTICATED) throttle?.recordFailure(sid, ctx.remoteAddress);
-          throw err;
+          if (err instanceof CarrelError && err.code === ErrorCode.UNAUTHENTICATED) attempt?.failed();
+          else attempt?.abandoned();
+          throw pastDeadline(ctx) ?? err;
         }
-        throttle?.recordSuccess(sid, ctx.remoteAddress);
+        // The caller has been told DEADLINE_EXCEEDED (or is about to be): a late success must
+        // not quietly log the connection in (audit). Wrong or right, a late login answers the
+        // same, so the answer does not tell whether the password was right.
+        const late = pastDeadline(ctx);
+        if (late) {
+          attempt?.abandoned();
+          throw late;
+        }
+        attempt?.succeeded();
         const { token, expiresAt } = tokens.issue(user);
         ctx.adoptToken(token);
         return { token, expiresAt, user };
@@ -84,4 +94,10 @@ export function authMethods({ accounts, tokens, throttle }: AuthDeps): MethodDef
       handler: async (_input, ctx) => ({ user: await currentUser(ctx.user!.id) }),
     }),
   ];
+}
+
+/** DEADLINE_EXCEEDED once the request's deadline has passed (ctx.deadlineMs is wall-clock time). */
+function pastDeadline(ctx: MethodContext): CarrelError | undefined {
+  if (Date.now() < ctx.deadlineMs) return undefined;
+  return new CarrelError(ErrorCode.DEADLINE_EXCEEDED, 'the login did not finish within the request deadline; nothing was adopted');
 }

@@ -1,0 +1,64 @@
+// auth.login's handler on its own: a login whose deadline has passed by the time the password
+// check returns neither adopts nor returns a token, whatever the check said — even when the
+// session has not yet answered DEADLINE_EXCEEDED itself.
+import { describe, expect, it, vi } from 'vitest';
+import { authMethods } from '../../src/rpc/methods/auth.js';
+import { TokenService } from '../../src/auth/tokens.js';
+import { LoginThrottle } from '../../src/auth/loginThrottle.js';
+import type { AccountService } from '../../src/core/accounts.js';
+import type { MethodContext } from '../../src/rpc/registry.js';
+import { CarrelError, ErrorCode } from '../../src/errors.js';
+import { silentLogger } from '../../src/obs/log.js';
+
+const user = { id: 7, studentId: 's7', name: 'Seven', role: 'student' as const };
+
+function setUp(verify: () => Promise<typeof user>) {
+  const accounts = { verifyPassword: vi.fn(verify) } as unknown as AccountService;
+  const tokens = new TokenService({ secret: 'unit-test-secret-0123456789', ttlSec: 60 });
+  const throttle = new LoginThrottle({
+    account: { freeFailures: 5, baseDelayMs: 1000, maxDelayMs: 60_000 },
+    address: { freeFailures: 50, baseDelayMs: 1000, maxDelayMs: 60_000 },
+    forgetAfterMs: 60_000,
+    maxEntries: 100,
+  });
+  const login = authMethods({ accounts, tokens, throttle }).find((m) => m.name === 'auth.login')!;
+  const adoptToken = vi.fn((token: string) => tokens.verify(token));
+  const call = (deadlineMs: number) => {
+    const ctx: MethodContext = { user: null, remoteAddress: '10.0.0.1', deadlineMs, adoptToken, log: silentLogger };
+    return Promise.resolve(login.handler({ studentId: 's7', password: 'whatever-it-is' }, ctx));
+  };
+  return { call, adoptToken, throttle };
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof CarrelError) return err.code;
+    throw err;
+  }
+  return 'OK';
+}
+
+describe('auth.login and the request deadline', () => {
+  it('adopts the token when the check returns in time', async () => {
+    const { call, adoptToken } = setUp(async () => user);
+    expect(await call(Date.now() + 60_000)).toMatchObject({ user, token: expect.any(String) });
+    expect(adoptToken).toHaveBeenCalledTimes(1);
+  });
+
+  it('a right password checked after the deadline: DEADLINE_EXCEEDED, no token adopted or returned', async () => {
+    const { call, adoptToken, throttle } = setUp(async () => user);
+    expect(await codeOf(call(Date.now() - 1))).toBe('DEADLINE_EXCEEDED');
+    expect(adoptToken).not.toHaveBeenCalled();
+    expect(throttle.inFlight).toEqual({ accounts: 0, addresses: 0 });
+  });
+
+  it('a wrong password checked after the deadline answers the same, and counts as a failure', async () => {
+    const { call, throttle } = setUp(async () => {
+      throw new CarrelError(ErrorCode.UNAUTHENTICATED, 'wrong student id or password');
+    });
+    expect(await codeOf(call(Date.now() - 1))).toBe('DEADLINE_EXCEEDED');
+    expect(throttle.tracked).toEqual({ accounts: 1, addresses: 1 });
+  });
+});
