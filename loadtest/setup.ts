@@ -1,7 +1,7 @@
 // Set-up the scenarios share, done before any measured window: real users registered and
 // logged in over RPC (so their tokens are the server's own), the seats to aim at, and an
 // allocator of distinct seat-and-slot pairs so that booking load is never a conflict storm.
-import { RpcClient } from '../clients/rpcClient.js';
+import { RpcClient, type RpcReply } from '../clients/rpcClient.js';
 
 export interface BenchUser {
   studentId: string;
@@ -29,10 +29,11 @@ export async function registerUsers(host: string, port: number, n: number, prefi
       try {
         for (let i = c; i < n; i += conns) {
           const studentId = `${prefix}-${i}`;
-          const reg = await client.request('auth.register', [{ studentId, name: `Bench User ${i}`, password: PASSWORD }]);
+          const reg = await withRetryHint(() => client.request('auth.register', [{ studentId, name: `Bench User ${i}`, password: PASSWORD }]));
           if (reg.error && reg.error.code !== 'CONFLICT') throw new Error(`auth.register ${studentId}: ${reg.error.code} ${reg.error.message}`);
-          const login = await client.call<{ token: string }>('auth.login', { studentId, password: PASSWORD });
-          users[i] = { studentId, token: login.token };
+          const login = await withRetryHint(() => client.request('auth.login', [{ studentId, password: PASSWORD }]));
+          if (login.error) throw new Error(`auth.login ${studentId}: ${login.error.code} ${login.error.message}`);
+          users[i] = { studentId, token: (login.result as { token: string }).token };
         }
       } finally {
         client.close();
@@ -40,6 +41,16 @@ export async function registerUsers(host: string, port: number, n: number, prefi
     }),
   );
   return users;
+}
+
+/** Retries a call the server refused as busy (RESOURCE_EXHAUSTED), after the wait it asked for. */
+async function withRetryHint(call: () => Promise<RpcReply>, attempts = 20): Promise<RpcReply> {
+  for (let i = 1; ; i++) {
+    const reply = await call();
+    if (reply.error?.code !== 'RESOURCE_EXHAUSTED' || i >= attempts) return reply;
+    const wait = Number(reply.error.details?.retryAfterMs ?? 100);
+    await new Promise((r) => setTimeout(r, Math.min(5000, Math.max(10, wait))));
+  }
 }
 
 /** Seat ids of a branch, in id order. */
