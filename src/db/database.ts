@@ -67,6 +67,8 @@ export async function openDatabase(config: Readonly<Config>, log: Logger, opts: 
 /** Creates `name` in the server at adminUrl if missing; returns a URL pointing at it. */
 export async function ensureDatabase(adminUrl: string, name: string): Promise<string> {
   const client = new pg.Client({ connectionString: adminUrl });
+  // Without a listener a server going away mid-query kills the process; the query rejects anyway.
+  client.on('error', () => undefined);
   await client.connect();
   try {
     const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
