@@ -54,16 +54,20 @@ async function serveOne(opts: ServeOptions): Promise<void> {
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'shutting down');
+    // The whole stop — draining, closing, the pool, the embedded PostgreSQL — fits in the grace
+    // (DESIGN §7); server.shutdown keeps the last part of it for database.close.
+    const signalledAt = Date.now();
+    const deadline = signalledAt + config.shutdown.graceMs;
+    log.info({ signal, graceMs: config.shutdown.graceMs }, 'shutting down');
     const hardStop = setTimeout(() => {
-      log.error('shutdown did not finish in time; exiting');
+      log.error({ graceMs: config.shutdown.graceMs }, 'shutdown did not finish within shutdown.graceMs; exiting');
       process.exit(1);
-    }, config.shutdown.graceMs + 5_000);
+    }, config.shutdown.graceMs);
     hardStop.unref();
     void (async () => {
-      await server.shutdown();
+      await server.shutdown(deadline);
       await database.close();
-      log.info('stopped');
+      log.info({ tookMs: Date.now() - signalledAt }, 'stopped');
       process.exit(0);
     })();
   };

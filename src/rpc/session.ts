@@ -28,6 +28,8 @@ export class RpcSession implements ConnectionHandler {
   /** Async requests still running, for deadlines; sync ones never enter it. */
   private readonly pending = new Set<Pending>();
   private inFlight = 0;
+  /** Set by drain(): reading never resumes again. */
+  private draining = false;
 
   constructor(
     readonly conn: Connection,
@@ -40,6 +42,16 @@ export class RpcSession implements ConnectionHandler {
 
   get inFlightCount(): number {
     return this.inFlight;
+  }
+
+  /**
+   * Graceful shutdown (DESIGN §7): read no further request, ever; those in flight finish and
+   * their replies are sent. Without this, each finished request resumed reading, so a busy
+   * connection kept feeding new requests in until the grace ran out.
+   */
+  drain(): void {
+    this.draining = true;
+    this.conn.pauseReading();
   }
 
   onMessage(message: Record<string, unknown>): void {
@@ -96,6 +108,6 @@ export class RpcSession implements ConnectionHandler {
   }
 
   private maybeResume(): void {
-    if (this.inFlight < this.opts.maxInFlight && !this.conn.congested) this.conn.resumeReading();
+    if (!this.draining && this.inFlight < this.opts.maxInFlight && !this.conn.congested) this.conn.resumeReading();
   }
 }
