@@ -21,6 +21,7 @@ import { freshDatabase, type TestDatabase } from '../support/db.js';
 import { startTestServer } from '../support/server.js';
 import { insertUser, seatsOf } from '../support/fixtures.js';
 import { ensureBuilt, startServe } from '../support/serveProcess.js';
+import { BookingClient } from '../support/bookingLoad.js';
 import { waitFor } from '../support/fuzz.js';
 
 const GRACE_MS = 3000;
@@ -74,50 +75,6 @@ class LoadClient {
       this.sent++;
       const frame = this.sent % 10 === 0 ? { rpcId: this.sent, method: 'server.stats', token: this.token } : { rpcId: this.sent, method: 'PING' };
       this.socket.write(encodeFrame(frame));
-    }
-  }
-}
-
-/** Pipelines reservations.create (16 outstanding) and records each booked id by rpcId. */
-class BookingClient {
-  sent = 0;
-  /** rpcId → reservation id, for every reply that came back. */
-  readonly replies = new Map<number, number>();
-  readonly bad: unknown[] = [];
-  readonly closed: Promise<void>;
-  private readonly decoder = new FrameDecoder({ maxFrameBytes: 1 << 24, maxDepth: 64 });
-  private running = true;
-
-  constructor(
-    private readonly socket: net.Socket,
-    private readonly token: string,
-    private readonly booking: (k: number) => Record<string, unknown>,
-  ) {
-    socket.on('error', () => undefined);
-    socket.on('data', (chunk: Buffer) => {
-      this.decoder.push(chunk);
-      for (let d = this.decoder.next(); d; d = this.decoder.next()) {
-        if (d.kind !== 'message' || d.value.error !== null) this.bad.push(d.kind === 'message' ? d.value : d.reason);
-        else this.replies.set(d.value.rpcId as number, (d.value.result as { id: number }).id);
-      }
-      this.fill();
-    });
-    this.closed = new Promise((r) => socket.once('close', () => r()));
-    socket.once('connect', () => this.fill());
-  }
-
-  get leftover(): number {
-    return this.decoder.pendingBytes;
-  }
-
-  stop(): void {
-    this.running = false;
-  }
-
-  private fill(): void {
-    while (this.running && !this.socket.destroyed && this.sent - this.replies.size - this.bad.length < 16) {
-      this.sent++;
-      this.socket.write(encodeFrame({ rpcId: this.sent, method: 'reservations.create', args: [this.booking(this.sent)], token: this.token }));
     }
   }
 }

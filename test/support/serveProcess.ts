@@ -18,16 +18,8 @@ export interface Exit {
   signal: NodeJS.Signals | null;
 }
 
-export interface ServeProcess {
-  child: ChildProcess;
+export interface ServeProcess extends SpawnedServe {
   ports: ServePorts;
-  exited: Promise<Exit>;
-  /** Everything the process wrote to stderr so far (the banner, fatal errors). */
-  stderr(): string;
-  /** Everything it wrote to stdout so far (its JSON log lines). */
-  stdout(): string;
-  /** SIGKILLs the process if it still runs and removes its temp directory; for afterAll. */
-  destroy(): void;
 }
 
 export interface ServeOptions {
@@ -57,8 +49,19 @@ export function ensureBuilt(): void {
   }
 }
 
-/** Spawns `carrel serve` and resolves once it printed its ports; rejects (with its stderr) if it exits first. */
-export async function startServe(opts: ServeOptions = {}): Promise<ServeProcess> {
+export interface SpawnedServe {
+  child: ChildProcess;
+  exited: Promise<Exit>;
+  /** Everything the process wrote to stderr so far (the banner, fatal errors). */
+  stderr(): string;
+  /** Everything it wrote to stdout so far (its JSON log lines). */
+  stdout(): string;
+  /** SIGKILLs the process if it still runs and removes its temp directory; for afterAll. */
+  destroy(): void;
+}
+
+/** Spawns `carrel serve` with its own config file and returns at once. */
+export function spawnServe(opts: ServeOptions = {}): SpawnedServe {
   ensureBuilt();
   const dir = mkdtempSync(join(tmpdir(), 'carrel-serve-'));
   const configFile = join(dir, 'config.json');
@@ -82,15 +85,28 @@ export async function startServe(opts: ServeOptions = {}): Promise<ServeProcess>
   child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  const destroy = (): void => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+  return {
+    child,
+    exited,
+    stderr: () => stderr,
+    stdout: () => stdout,
+    destroy: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
+}
+
+/** Spawns `carrel serve` and resolves once it printed its ports; rejects (with its stderr) if it exits first. */
+export async function startServe(opts: ServeOptions = {}): Promise<ServeProcess> {
+  const spawned = spawnServe(opts);
+  const { child, exited } = spawned;
+  const timeoutMs = opts.startTimeoutMs ?? 30_000;
   try {
-    const portsSeen = await new Promise<ServePorts>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`serve did not come up within ${opts.startTimeoutMs ?? 30_000} ms:\n${stderr}`)), opts.startTimeoutMs ?? 30_000);
+    const ports = await new Promise<ServePorts>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`serve did not come up within ${timeoutMs} ms:\n${spawned.stderr()}`)), timeoutMs);
       const onData = (): void => {
-        const m = /^ports (\{.*\})$/m.exec(stderr);
+        const m = /^ports (\{.*\})$/m.exec(spawned.stderr());
         if (!m) return;
         clearTimeout(timer);
         child.stderr!.off('data', onData);
@@ -99,12 +115,12 @@ export async function startServe(opts: ServeOptions = {}): Promise<ServeProcess>
       child.stderr!.on('data', onData);
       void exited.then((e) => {
         clearTimeout(timer);
-        reject(new Error(`serve exited early (${JSON.stringify(e)}):\n${stderr}`));
+        reject(new Error(`serve exited early (${JSON.stringify(e)}):\n${spawned.stderr()}`));
       });
     });
-    return { child, ports: portsSeen, exited, stderr: () => stderr, stdout: () => stdout, destroy };
+    return { ...spawned, ports };
   } catch (err) {
-    destroy();
+    spawned.destroy();
     throw err;
   }
 }
