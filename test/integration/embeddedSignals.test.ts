@@ -115,6 +115,19 @@ describe('embedded PostgreSQL and terminal signals', () => {
     expect(alive(pgPid!)).toBe(false);
     expect(existsSync(join(dataDir, 'postmaster.pid'))).toBe(false);
     expect(serve.stdout()).toMatch(/"msg":"stopped"/);
+    // Running as root, it made the 0700 temp directory traversable for the postgres OS user and
+    // handed it the data directory: said at info level, not hidden among debug lines.
+    if (process.getuid?.() === 0) {
+      const info = serve
+        .stdout()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { level: string; msg: string })
+        .filter((l) => l.level === 'info')
+        .map((l) => l.msg);
+      expect(info).toContain(`made ${root} traversable (+x) for the 'postgres' OS user`);
+      expect(info).toContain(`gave ${dataDir} (and everything in it) to the 'postgres' OS user`);
+    }
   }, 120_000);
 
   it('SIGTERM while the embedded PostgreSQL is still starting stops the postmaster it started', async () => {
