@@ -225,11 +225,11 @@ export class Realtime {
     this.unsubscribe?.();
     if (this.tickTimer) clearTimeout(this.tickTimer);
     if (this.summaryTimer) clearInterval(this.summaryTimer);
-    this.sensorListener.closeAll();
+    void this.sensorListener.closeAll();
     await this.settled();
     await this.coalescer.stop();
     this.hub.closeAll(pubsubError(ErrorCode.UNAVAILABLE, 'server shutting down'));
-    this.pubsubListener.closeAll();
+    void this.pubsubListener.closeAll();
     await this.deps.bus.close();
   }
 

@@ -271,39 +271,37 @@ export class CarrelServer {
 
   /**
    * Graceful stop (DESIGN §7): stop accepting, stop reading new requests, let in-flight ones
-   * finish (at most shutdown.graceMs), then close every connection. The pool belongs to the caller.
+   * finish and their replies go out, then close every connection — all by deadlineMs (default:
+   * shutdown.graceMs from now), keeping the last part of the grace for the caller to close the
+   * pool (and an embedded PostgreSQL) in. The pool belongs to the caller.
    */
-  shutdown(): Promise<void> {
-    this.closing ??= this.doShutdown();
+  shutdown(deadlineMs?: number): Promise<void> {
+    this.closing ??= this.doShutdown(deadlineMs ?? Date.now() + this.deps.config.shutdown.graceMs);
     return this.closing;
   }
 
-  private async doShutdown(): Promise<void> {
+  private async doShutdown(deadlineMs: number): Promise<void> {
     const { log, config } = this.deps;
-    // The lifecycle stops first and its tick in progress is awaited: the caller closes the
-    // pool right after shutdown resolves.
-    await this.lifecycle.stop();
+    const budget = shutdownBudget(config.shutdown.graceMs, deadlineMs);
     this.obs.drain();
     await Promise.all([this.rpcListener.stopAccepting(), this.realtime.stopAccepting()]);
-    for (const s of this.rpcSessions) s.conn.pauseReading();
-    const drained = await this.waitForIdle(config.shutdown.graceMs);
+    for (const s of this.rpcSessions) s.drain();
+    // The lifecycle's tick in progress is awaited as well: the caller closes the pool next.
+    const drained = await settlesBy(Promise.all([this.waitForIdle(), this.lifecycle.stop()]), budget.drainUntil);
     if (!drained) log.warn({ inFlight: this.inFlight }, 'shutdown grace ran out with requests in flight');
-    this.rpcListener.closeAll();
+    // Each connection sends what it has queued, then closes; a peer that will not take it is cut.
+    if (!(await settlesBy(this.rpcListener.closeAll(), budget.flushUntil))) this.rpcListener.destroyAll();
     await this.passwords.close();
     // After the requests: their committed changes still reach subscribers and other instances.
-    await this.realtime.shutdown();
+    if (!(await settlesBy(this.realtime.shutdown(), budget.realtimeUntil))) {
+      log.warn('sensor flush and subscriber close ran past their share of the shutdown grace');
+    }
     await this.obs.close();
   }
 
-  private waitForIdle(timeoutMs: number): Promise<boolean> {
-    if (this.inFlight === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.idleWaiters.push(() => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
+  private waitForIdle(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   private notifyIdle(): void {
@@ -312,6 +310,31 @@ export class CarrelServer {
     this.idleWaiters = [];
     for (const w of waiters) w();
   }
+}
+
+/**
+ * How shutdown.graceMs is spent, ending at deadlineMs. Requests in flight get most of it; the
+ * rest (a third, at most 2 s) is kept for what must follow them, each step by its own time:
+ * replies flushed and connections closed, then sensor state flushed, subscribers told and the
+ * bus left, and last the caller's pool and embedded PostgreSQL (a fast shutdown, a checkpoint).
+ * Each step that finishes early leaves its time to the next.
+ */
+export function shutdownBudget(graceMs: number, deadlineMs: number): { drainUntil: number; flushUntil: number; realtimeUntil: number } {
+  const reserve = Math.min(2_000, Math.floor(graceMs / 3));
+  return {
+    drainUntil: deadlineMs - reserve,
+    flushUntil: deadlineMs - Math.floor((reserve * 3) / 4),
+    realtimeUntil: deadlineMs - Math.floor(reserve / 2),
+  };
+}
+
+/** True if p settles by deadlineMs (its rejection counts as settled), false if time runs out first. */
+function settlesBy(p: Promise<unknown>, deadlineMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, deadlineMs - Date.now()));
+  });
+  return Promise.race([p.then(() => true, () => true), late]).finally(() => clearTimeout(timer));
 }
 
 function createBus(config: Readonly<Config>, log: Logger, instanceId: string): EventBus {

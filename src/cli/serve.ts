@@ -5,7 +5,7 @@
 import cluster from 'node:cluster';
 import type { Config } from '../config/schema.js';
 import { loadConfig } from '../config/load.js';
-import { openDatabase } from '../db/database.js';
+import { openDatabase, type OpenDatabase } from '../db/database.js';
 import { createLogger } from '../obs/log.js';
 import { CarrelServer, type BoundPorts } from '../server.js';
 import { VERSION } from '../version.js';
@@ -35,40 +35,69 @@ async function serveOne(opts: ServeOptions): Promise<void> {
   const started = performance.now();
   // A cluster worker's primary has migrated already and handed it DATABASE_URL.
   const worker = cluster.isWorker;
-  const database = await openDatabase(config, log, { migrate: config.db.migrateOnStart && !worker, seedIfNew: !worker });
-  let server: CarrelServer;
+  // The signals are handled from here on, before anything is started: a SIGTERM while the
+  // embedded PostgreSQL is still coming up used to kill node outright and leave the postmaster
+  // running. Now it aborts the start-up, which stops whatever it had started.
+  const startup = new AbortController();
+  let running: { server: CarrelServer; database: OpenDatabase } | undefined;
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    // The whole stop — draining, closing, the pool, the embedded PostgreSQL — fits in the grace
+    // (DESIGN §7); server.shutdown keeps the last part of it for database.close.
+    const signalledAt = Date.now();
+    const deadline = signalledAt + config.shutdown.graceMs;
+    log.info({ signal, graceMs: config.shutdown.graceMs, starting: running === undefined }, 'shutting down');
+    const hardStop = setTimeout(() => {
+      log.error({ graceMs: config.shutdown.graceMs }, 'shutdown did not finish within shutdown.graceMs; exiting');
+      process.exit(1);
+    }, config.shutdown.graceMs);
+    hardStop.unref();
+    if (!running) {
+      startup.abort(new StartupAborted(signal));
+      return; // the start-up path below stops what it started, and exits
+    }
+    const { server, database } = running;
+    void (async () => {
+      await server.shutdown(deadline);
+      // Past the deadline the hard stop exits without waiting; an embedded PostgreSQL, in a
+      // process group of its own, then finishes its fast shutdown by itself.
+      await database.close();
+      log.info({ tookMs: Date.now() - signalledAt }, 'stopped');
+      process.exit(0);
+    })();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
+  let database: OpenDatabase | undefined;
+  let server: CarrelServer | undefined;
   try {
+    database = await openDatabase(config, log, { migrate: config.db.migrateOnStart && !worker, seedIfNew: !worker, signal: startup.signal });
     server = await CarrelServer.start({ config, log, db: database.pool });
+    startup.signal.throwIfAborted();
   } catch (err) {
-    await database.close();
-    throw err;
+    await server?.shutdown();
+    await database?.close();
+    if (!startup.signal.aborted) throw err;
+    log.info({ signal: (startup.signal.reason as StartupAborted).signal }, 'stopped during start-up');
+    process.exit(0);
   }
+  running = { server, database };
   log.info(
     { ports: server.ports, db: database.embedded ? 'embedded' : 'external', bus: config.redis.url ? 'redis' : 'local', startupMs: Math.round(performance.now() - started) },
     'carrel is up',
   );
   if (worker) process.send?.({ type: 'carrel:up', ports: server.ports } satisfies UpMessage);
   else process.stderr.write(banner(config, server.ports, database.embedded ? ' (embedded PostgreSQL)' : ''));
+}
 
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    const hardStop = setTimeout(() => {
-      log.error('shutdown did not finish in time; exiting');
-      process.exit(1);
-    }, config.shutdown.graceMs + 5_000);
-    hardStop.unref();
-    void (async () => {
-      await server.shutdown();
-      await database.close();
-      log.info('stopped');
-      process.exit(0);
-    })();
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+/** Why a start-up was abandoned: a signal arrived before the server was up. */
+class StartupAborted extends Error {
+  constructor(readonly signal: string) {
+    super(`start-up interrupted by ${signal}`);
+  }
 }
 
 async function servePrimary(opts: ServeOptions, workers: number): Promise<void> {
@@ -80,9 +109,33 @@ async function servePrimary(opts: ServeOptions, workers: number): Promise<void> 
     );
   }
   const log = createLogger(config.log.level);
-  // Migrate (and start the embedded PostgreSQL) once, here; the workers only connect.
-  const database = await openDatabase(config, log, { migrate: config.db.migrateOnStart, seedIfNew: true });
   let stopping = false;
+  // As in serveOne: a signal before the database is open aborts its start-up.
+  const startup = new AbortController();
+  const early = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal, starting: true }, 'shutting down');
+    setTimeout(() => process.exit(1), config.shutdown.graceMs).unref();
+    startup.abort(new StartupAborted(signal));
+  };
+  const onEarlyTerm = (): void => early('SIGTERM');
+  const onEarlyInt = (): void => early('SIGINT');
+  process.on('SIGTERM', onEarlyTerm);
+  process.on('SIGINT', onEarlyInt);
+  // Migrate (and start the embedded PostgreSQL) once, here; the workers only connect.
+  let database: OpenDatabase | undefined;
+  try {
+    database = await openDatabase(config, log, { migrate: config.db.migrateOnStart, seedIfNew: true, signal: startup.signal });
+    startup.signal.throwIfAborted();
+  } catch (err) {
+    await database?.close();
+    if (!startup.signal.aborted) throw err;
+    log.info({ signal: (startup.signal.reason as StartupAborted).signal }, 'stopped during start-up');
+    process.exit(0);
+  }
+  process.removeListener('SIGTERM', onEarlyTerm);
+  process.removeListener('SIGINT', onEarlyInt);
   let announced = false;
   const fork = (): void => {
     const w = cluster.fork({ DATABASE_URL: database.url });

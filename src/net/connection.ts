@@ -40,6 +40,8 @@ export class Connection {
   private readonly decoder: FrameDecoder;
   private handler: ConnectionHandler | undefined;
   private readPaused = false;
+  /** close() was called: input is read only to reach the peer's FIN, and thrown away. */
+  private closing = false;
   private corked = false;
   private disposed = false;
   private closeReason: CloseReason = 'peer';
@@ -73,6 +75,7 @@ export class Connection {
   start(handler: ConnectionHandler): void {
     this.handler = handler;
     this.socket.on('data', (chunk: Buffer) => {
+      if (this.closing) return;
       this.lastActivityMs = Date.now();
       this.decoder.push(chunk);
       this.pump();
@@ -122,7 +125,7 @@ export class Connection {
   }
 
   resumeReading(): void {
-    if (!this.readPaused || this.disposed) return;
+    if (!this.readPaused || this.disposed || this.closing) return;
     this.readPaused = false;
     // Frames already buffered go first; pump() may pause again before we resume the socket.
     this.pump();
@@ -135,11 +138,16 @@ export class Connection {
 
   /** Sends what is queued (optionally one last frame), then closes. */
   close(reason: CloseReason = 'server', finalFrame?: Buffer): void {
-    if (this.disposed) return;
+    if (this.disposed || this.closing) return;
     this.closeReason = reason;
-    this.pauseReading();
+    this.closing = true;
+    this.readPaused = true; // no further message reaches the session
     if (finalFrame) this.socket.write(finalFrame);
     this.socket.end();
+    // Go on reading, into the void, until the peer's FIN: a paused socket with input unread
+    // never emits 'close' (a draining shutdown waited out its whole grace on that), and tearing
+    // it down with input unread sends RST, which can discard replies the peer has not read yet.
+    this.socket.resume();
     // A peer that never reads cannot hold the socket open past this.
     const t = setTimeout(() => this.dispose(reason), 2_000);
     t.unref();

@@ -23,6 +23,7 @@ export class Listener {
   readonly connections = new Set<Connection>();
   private readonly server: net.Server;
   private sweeper: NodeJS.Timeout | undefined;
+  private emptyWaiters: Array<() => void> = [];
   refusedCount = 0;
   acceptedCount = 0;
 
@@ -70,23 +71,41 @@ export class Listener {
     socket.once('close', () => {
       this.connections.delete(conn);
       this.opts.log.debug({ port: this.opts.name, conn: conn.id, remote: conn.remote }, 'connection closed');
+      if (this.connections.size === 0) this.notifyEmpty();
     });
     this.opts.log.debug({ port: this.opts.name, conn: conn.id, remote: conn.remote }, 'connection opened');
     this.opts.onConnection(conn);
   }
 
-  /** Stops accepting new connections; existing ones carry on. */
+  /** Stops accepting new connections; existing ones carry on (their deadlines still swept). */
   async stopAccepting(): Promise<void> {
-    if (this.sweeper) clearInterval(this.sweeper);
-    this.sweeper = undefined;
     if (!this.server.listening) return;
     // close() stops accepting at once; its callback would wait for every open connection,
     // which the caller drains and disposes on its own schedule.
     this.server.close();
   }
 
-  /** Flushes what each connection has queued, then closes it. */
-  closeAll(): void {
+  /** Flushes what each connection has queued, then closes it; resolves once all have closed. */
+  closeAll(): Promise<void> {
+    this.stopSweeping();
     for (const conn of this.connections) conn.close('shutdown');
+    return this.connections.size === 0 ? Promise.resolve() : new Promise((resolve) => this.emptyWaiters.push(resolve));
+  }
+
+  /** Drops every connection at once, whatever is still unsent (the shutdown grace is spent). */
+  destroyAll(): void {
+    this.stopSweeping();
+    for (const conn of this.connections) conn.dispose('shutdown');
+  }
+
+  private stopSweeping(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+
+  private notifyEmpty(): void {
+    const waiters = this.emptyWaiters;
+    this.emptyWaiters = [];
+    for (const w of waiters) w();
   }
 }

@@ -10,6 +10,8 @@ import { PROMETHEUS_CONTENT_TYPE, type MetricsRegistry } from './metrics.js';
 export interface ObsHttpOptions {
   host: string;
   port: number;
+  /** Drop a connection whose request head is not complete by then (http.headersTimeoutMs). */
+  headersTimeoutMs: number;
   metrics: MetricsRegistry;
   readiness: Readiness;
   log: Logger;
@@ -22,10 +24,21 @@ export class ObsHttpServer {
   private readonly server: http.Server;
 
   constructor(private readonly opts: ObsHttpOptions) {
-    this.server = http.createServer((req, res) => this.handle(req, res));
+    // Node enforces headersTimeout and requestTimeout only when it sweeps its connections,
+    // every connectionsCheckingInterval (30 s by default): 70 slow-header clients filled the 64
+    // slots and /healthz timed out for that long. Sweep every quarter of the timeout (at most
+    // every second), so a slow client is dropped within 1.25 × headersTimeoutMs. A GET carries no
+    // body, so the whole request gets little more than its head.
+    const headersTimeout = opts.headersTimeoutMs;
+    this.server = http.createServer(
+      {
+        headersTimeout,
+        requestTimeout: headersTimeout * 2,
+        connectionsCheckingInterval: Math.max(25, Math.min(1_000, Math.floor(headersTimeout / 4))),
+      },
+      (req, res) => this.handle(req, res),
+    );
     this.server.maxConnections = MAX_HTTP_CONNECTIONS;
-    this.server.headersTimeout = 5_000;
-    this.server.requestTimeout = 10_000;
     this.server.keepAliveTimeout = 5_000;
     this.server.on('error', (err) => opts.log.error({ err: err.message }, 'http listener error'));
     this.server.on('clientError', (_err, socket) => socket.destroy());

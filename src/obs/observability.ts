@@ -128,7 +128,14 @@ export class Observability {
   /** Starts the HTTP port and the SLA line; returns the bound HTTP port. */
   async start(): Promise<number> {
     const { config, log } = this.deps;
-    this.http = new ObsHttpServer({ host: config.host, port: config.ports.http, metrics: this.registry, readiness: this.readiness, log });
+    this.http = new ObsHttpServer({
+      host: config.host,
+      port: config.ports.http,
+      headersTimeoutMs: config.http.headersTimeoutMs,
+      metrics: this.registry,
+      readiness: this.readiness,
+      log,
+    });
     const { port } = await this.http.listen();
     this.sla.start();
     return port;

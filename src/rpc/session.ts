@@ -28,6 +28,8 @@ export class RpcSession implements ConnectionHandler {
   /** Async requests still running, for deadlines; sync ones never enter it. */
   private readonly pending = new Set<Pending>();
   private inFlight = 0;
+  /** Set by drain(): reading never resumes again. */
+  private draining = false;
 
   constructor(
     readonly conn: Connection,
@@ -40,6 +42,16 @@ export class RpcSession implements ConnectionHandler {
 
   get inFlightCount(): number {
     return this.inFlight;
+  }
+
+  /**
+   * Graceful shutdown (DESIGN §7): read no further request, ever; those in flight finish and
+   * their replies are sent. Without this, each finished request resumed reading, so a busy
+   * connection kept feeding new requests in until the grace ran out.
+   */
+  drain(): void {
+    this.draining = true;
+    this.conn.pauseReading();
   }
 
   onMessage(message: Record<string, unknown>): void {
@@ -66,7 +78,9 @@ export class RpcSession implements ConnectionHandler {
 
   onFrameError(error: FrameError): void {
     this.opts.onBadFrame?.();
-    this.conn.send(encodeError(null, { code: ErrorCode.BAD_FRAME, message: error.message }));
+    // Four zero bytes earn a reply of a hundred: a peer that floods bad frames and never reads
+    // must meet the same back-pressure as one sending requests (it grew RSS 79 → 804 MB in 15 s).
+    if (!this.conn.send(encodeError(null, { code: ErrorCode.BAD_FRAME, message: error.message }))) this.conn.pauseReading();
   }
 
   onDrain(): void {
@@ -94,6 +108,6 @@ export class RpcSession implements ConnectionHandler {
   }
 
   private maybeResume(): void {
-    if (this.inFlight < this.opts.maxInFlight && !this.conn.congested) this.conn.resumeReading();
+    if (!this.draining && this.inFlight < this.opts.maxInFlight && !this.conn.congested) this.conn.resumeReading();
   }
 }

@@ -206,6 +206,46 @@ describe('readiness', () => {
     await down.close();
   });
 
+  it('connections that send their headers slowly are dropped within http.headersTimeoutMs, and /healthz answers again', async () => {
+    const headersTimeoutMs = 600;
+    const t = await startTestServer({ http: { headersTimeoutMs } }, { db });
+    const port = t.server.ports.http;
+    const healthz = (): Promise<number> =>
+      fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(300) }).then(
+        (r) => r.status,
+        () => 0,
+      );
+    // 70 clients each start a request and then send one header line every 100 ms, never ending
+    // the head: more than the port's 64 connections.
+    const slow = await Promise.all(
+      Array.from({ length: 70 }, async () => {
+        const s = net.connect({ port, host: '127.0.0.1' });
+        s.on('error', () => undefined);
+        await new Promise<void>((r) => s.once('connect', () => r()));
+        s.write('GET /healthz HTTP/1.1\r\nHost: carrel\r\n');
+        const trickle = setInterval(() => s.write('X-Slow: 1\r\n'), 100);
+        const closed = new Promise<void>((r) =>
+          s.once('close', () => {
+            clearInterval(trickle);
+            r();
+          }),
+        );
+        return { s, closed };
+      }),
+    );
+    const floodedAt = Date.now();
+    expect(await healthz(), 'the flood fills the port').toBe(0);
+    let status = 0;
+    while ((status = await healthz()) !== 200 && Date.now() - floodedAt < 10_000);
+    const recoveredMs = Date.now() - floodedAt;
+    expect(status).toBe(200);
+    // Dropped at the first sweep past the timeout (every quarter of it), plus a little slack.
+    expect(recoveredMs).toBeLessThan(headersTimeoutMs * 1.25 + 700);
+    await Promise.all(slow.map((c) => c.closed));
+    expect(slow.every((c) => c.s.destroyed)).toBe(true);
+    await t.close();
+  });
+
   it('/readyz turns 503 as soon as shutdown starts, while requests drain', async () => {
     const t = await startTestServer({}, { db });
     t.server.registry.add(defineMethod({ name: 'test.hold', access: 'public', args: z.unknown(), summary: 't', handler: () => new Promise((r) => setTimeout(() => r('done'), 300)) }));

@@ -5,6 +5,7 @@ import { defineMethod } from '../../src/rpc/registry.js';
 import { RpcClient } from '../../clients/rpcClient.js';
 import { RawPeer, rawFrame } from '../support/peer.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { waitFor } from '../support/fuzz.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
 import { makeUsers } from '../support/core.js';
 
@@ -275,6 +276,35 @@ describe('RPC limits', () => {
     const other = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
     expect(await other.call('PING')).toBe('PONG');
     other.close();
+    peer.destroy();
+    await t.close();
+  });
+
+  it('a client that floods bad frames and never reads the BAD_FRAME replies is paused too, and is answered in full once it reads', async () => {
+    const highWater = 64 * 1024;
+    const t = await startTestServer({ limits: { writeHighWaterBytes: highWater } }, { db });
+    const peer = await RawPeer.connect(t.server.ports.rpc);
+    peer.socket.pause(); // never read (for now)
+    // Zero-length frames (4 bytes each) and bad JSON, each earning a ~100-byte BAD_FRAME reply:
+    // about 6.5 MB of replies, more than the kernel's socket buffers hold on loopback.
+    const zero = Buffer.alloc(4 * 60_000);
+    const badJson = Buffer.concat(Array.from({ length: 10_000 }, () => rawFrame('{')));
+    peer.socket.write(Buffer.concat([zero, badJson]));
+    const [conn] = [...t.server.rpcListener.connections];
+    await waitFor(() => conn!.readingPaused || conn!.bufferedBytes > 16 * highWater, 10_000, 'the server to stop reading');
+    expect(conn!.readingPaused).toBe(true);
+    // Bounded by the high-water mark plus the replies of one pass over a read chunk.
+    expect(conn!.bufferedBytes).toBeLessThanOrEqual(highWater + 16 * 1024);
+    const other = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
+    expect(await other.call('PING')).toBe('PONG');
+    other.close();
+
+    // Nothing was dropped: once the peer reads, every bad frame is answered, then a PING.
+    peer.send({ rpcId: 1, method: 'PING' });
+    peer.socket.resume();
+    const frames = await peer.waitFrames(70_001, 30_000);
+    expect(frames.slice(0, 70_000).every((f) => f.rpcId === null && (f.error as { code: string }).code === 'BAD_FRAME')).toBe(true);
+    expect(frames[70_000]).toEqual({ rpcId: 1, result: 'PONG', error: null });
     peer.destroy();
     await t.close();
   });

@@ -1,8 +1,10 @@
 // SIGTERM under load (DESIGN §7): the real `carrel serve` process stops accepting, answers
-// every request it has read, and exits 0 within shutdown.graceMs; and in-process, requests
-// that are waiting on PostgreSQL when shutdown starts all complete.
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+// every request it has read, and exits 0 within shutdown.graceMs — under PINGs, and under
+// bookings that are waiting on PostgreSQL when the signal arrives, whose replies must agree
+// with the database; and in-process, requests waiting on PostgreSQL when shutdown starts all
+// complete.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +19,10 @@ import { projectRoot } from '../../src/paths.js';
 import { RpcClient } from '../../clients/rpcClient.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
 import { startTestServer } from '../support/server.js';
+import { insertUser, seatsOf } from '../support/fixtures.js';
+import { ensureBuilt, startServe } from '../support/serveProcess.js';
+import { BookingClient } from '../support/bookingLoad.js';
+import { waitFor } from '../support/fuzz.js';
 
 const GRACE_MS = 3000;
 
@@ -30,23 +36,6 @@ afterAll(async () => {
   for (const f of cleanup) f();
   await db.drop();
 });
-
-/** `npm test` builds first; a direct vitest run after editing src rebuilds here rather than test stale code. */
-function ensureBuilt(): void {
-  const built = join(projectRoot, 'dist', '.tsbuildinfo');
-  const builtAt = (() => {
-    try {
-      return statSync(built).mtimeMs;
-    } catch {
-      return 0;
-    }
-  })();
-  const newest = (dir: string): number =>
-    Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
-  if (newest(join(projectRoot, 'src')) > builtAt) {
-    execFileSync(process.execPath, [join(projectRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: projectRoot, stdio: 'inherit' });
-  }
-}
 
 /** A pipelining client that counts replies per rpcId and notices a frame cut in half. */
 class LoadClient {
@@ -154,6 +143,64 @@ describe('SIGTERM', () => {
     await expect(fetch(`http://127.0.0.1:${ports.rpc}`)).rejects.toThrow();
     expect(stderr).not.toMatch(/shutdown did not finish in time/);
   }, 30_000);
+
+  it('`carrel serve` under a booking load stops reading, answers every request it read, agrees with the database and exits 0 within shutdown.graceMs', async () => {
+    const users = await Promise.all([0, 1, 2, 3].map((i) => insertUser(db.pool, `Drain ${i}`)));
+    const seats = (await seatsOf(db.pool, 'Engineering Library')).slice(0, 40); // open around the clock
+    const dayAhead = Math.ceil((Date.now() + 86_400_000) / 3_600_000) * 3_600_000;
+    const serve = await startServe({
+      env: { DATABASE_URL: db.url },
+      config: {
+        shutdown: { graceMs: GRACE_MS },
+        rules: { maxActivePerUser: 100_000, dailyQuotaMinutes: 100_000, weeklyQuotaMinutes: 100_000 },
+        rateLimit: { enabled: false },
+      },
+    });
+    cleanup.push(() => serve.destroy());
+    const tokens = new TokenService({ secret: configSchema.parse({}).auth.jwtSecret, ttlSec: 600 });
+    // Each user books its own ten seats, slot after slot, 16 requests outstanding per connection.
+    const clients = users.map(
+      (u, i) =>
+        new BookingClient(net.connect({ port: serve.ports.rpc, host: '127.0.0.1' }), tokens.issue(u).token, (k) => {
+          const start = dayAhead + Math.floor(k / 10) * 30 * 60_000;
+          return { seatId: seats[i * 10 + (k % 10)]!.id, start: new Date(start).toISOString(), end: new Date(start + 30 * 60_000).toISOString(), idempotencyKey: `drain-${i}-${k}` };
+        }),
+    );
+    await waitFor(() => clients.every((c) => c.replies.size >= 30), 20_000, 'bookings to flow');
+    const before = clients.map((c) => c.replies.size);
+    const inFlight = clients.map((c) => c.sent - c.replies.size);
+    const signalledAt = Date.now();
+    serve.child.kill('SIGTERM');
+    const { code, signal } = await serve.exited;
+    const tookMs = Date.now() - signalledAt;
+    for (const c of clients) c.stop();
+    await Promise.all(clients.map((c) => c.closed));
+
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+    expect(tookMs).toBeLessThanOrEqual(GRACE_MS);
+    expect(serve.stderr()).not.toMatch(/did not finish/);
+    expect(Math.min(...inFlight), 'requests were in flight when the signal came').toBeGreaterThan(0);
+    const rows = await db.pool.query<{ id: number; idempotency_key: string; status: string }>(
+      "SELECT id, idempotency_key, status FROM reservations WHERE idempotency_key LIKE 'drain-%'",
+    );
+    const inDb = new Map(rows.rows.map((r) => [r.idempotency_key, r]));
+    for (const [i, c] of clients.entries()) {
+      expect(c.bad).toEqual([]);
+      expect(c.leftover, 'no reply cut in half').toBe(0);
+      // Requests on a connection are read in order, so if request n was answered, every one
+      // before it was read too and must have been answered: the answered rpcIds are 1..K.
+      const answered = [...c.replies.keys()].sort((a, b) => a - b);
+      expect(answered).toEqual(Array.from({ length: answered.length }, (_, k) => k + 1));
+      expect(answered.length, 'the requests in flight at the signal were answered').toBeGreaterThan(before[i]!);
+      // Every reply agrees with the database; nothing unanswered was booked behind the client's back.
+      for (let k = 1; k <= c.sent; k++) {
+        const key = `drain-${i}-${k}`;
+        const id = c.replies.get(k);
+        if (id === undefined) expect(inDb.get(key), `${key} was not answered, so it must not be booked`).toBeUndefined();
+        else expect(inDb.get(key), key).toEqual({ id, idempotency_key: key, status: 'CONFIRMED' });
+      }
+    }
+  }, 60_000);
 
   it('requests waiting on PostgreSQL when shutdown starts all complete before the ports close', async () => {
     const t = await startTestServer({ shutdown: { graceMs: GRACE_MS } }, { db });
