@@ -1,13 +1,41 @@
-// Running the built `carrel` in tests, in a child process where the process itself is under
-// test (exit codes, signals, the banner's commands).
+// Running `carrel` client commands in tests: in-process (fast: no node start-up per command)
+// with their own config dir and clock, or as the built binary in a child process where the
+// process itself is under test (exit codes from main.ts, signals, the banner's commands).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { Command, CommanderError } from 'commander';
+import { printError, type CliIo } from '../../clients/cliIo.js';
+import { registerClientCommands } from '../../clients/cli.js';
 import { projectRoot } from '../../src/paths.js';
 
 export interface CliRun {
   code: number;
   stdout: string;
   stderr: string;
+}
+
+/** Runs `carrel <argv…>` in this process, as main.ts would, with `env` as its environment. */
+export async function runCli(argv: string[], opts: { env: NodeJS.ProcessEnv; now?: () => Date }): Promise<CliRun> {
+  const res: CliRun = { code: 0, stdout: '', stderr: '' };
+  const io: CliIo = {
+    out: (s) => void (res.stdout += s),
+    err: (s) => void (res.stderr += s),
+    setExitCode: (c) => void (res.code = c),
+    env: opts.env,
+    now: opts.now,
+  };
+  const program = new Command()
+    .name('carrel')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => void (res.stdout += s), writeErr: (s) => void (res.stderr += s) });
+  registerClientCommands(program, io);
+  try {
+    await program.parseAsync(['node', 'carrel', ...argv]);
+  } catch (err) {
+    if (err instanceof CommanderError) res.code = err.exitCode;
+    else await printError(io, err, { json: argv.includes('--json') });
+  }
+  return res;
 }
 
 export const carrelBin = join(projectRoot, 'bin', 'carrel.js');
