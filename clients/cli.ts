@@ -19,6 +19,22 @@ function positive(name: string): (v: string) => number {
   };
 }
 
+/**
+ * SIGINT (Ctrl-C), SIGTERM and SIGHUP end a long-running command the orderly way (the simulator
+ * waits for its last acks and prints its stats; watch restores the cursor); a second signal
+ * exits at once. The handlers live only while the command runs.
+ */
+function stopOnSignals(): { signal: AbortSignal; dispose: () => void } {
+  const ac = new AbortController();
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const onSignal = (): void => {
+    if (ac.signal.aborted) process.exit(130);
+    ac.abort();
+  };
+  for (const s of signals) process.on(s, onSignal);
+  return { signal: ac.signal, dispose: () => signals.forEach((s) => process.off(s, onSignal)) };
+}
+
 /** A stream for watch's output: the process's stdout, or io.out in tests. */
 function outStream(io: CliIo): NodeJS.WritableStream & { isTTY?: boolean; columns?: number } {
   if (io === processIo) return process.stdout;
@@ -70,7 +86,7 @@ export function registerClientCommands(program: Command, io: CliIo = processIo):
   const sensors = program.command('sensors').description('occupancy sensor tools');
   sensors
     .command('simulate')
-    .description('act as a sensor gateway: stream occupancy readings for a branch or N seats (reconnects and resends)')
+    .description('act as a sensor gateway: stream occupancy readings for a branch or N seats (reconnects and resends; Ctrl-C stops and prints the stats)')
     .option('-s, --server <host:port>', 'the sensor port (default: $CARREL_SENSOR_SERVER, else 127.0.0.1:9001)')
     .option('-b, --branch <name>', 'simulate every seat of this branch (seat ids come from the subscriber port)')
     .option('--pubsub <host:port>', 'the subscriber port used to list the branch\'s seats (default: the port after --server\'s, on its host; without --server, $CARREL_PUBSUB_SERVER if set)')
@@ -82,21 +98,27 @@ export function registerClientCommands(program: Command, io: CliIo = processIo):
     .option('-k, --key <key>', 'sensor key', 'dev-sensor-key')
     .option('--sensor-id <id>', 'this gateway\'s id', 'sim-gateway')
     .action(async (o: { server?: string; branch?: string; pubsub?: string; seats: number; rate: number; pattern: Pattern; period: number; duration?: number; key: string; sensorId: string }) => {
-      const stats = await simulate({
-        server: o.server ?? io.env.CARREL_SENSOR_SERVER ?? '127.0.0.1:9001',
-        // The environment's subscriber port only goes with the environment's sensor port.
-        pubsub: o.pubsub ?? (o.server === undefined ? io.env.CARREL_PUBSUB_SERVER : undefined),
-        branch: o.branch,
-        seats: Math.floor(o.seats),
-        rate: o.rate,
-        pattern: o.pattern,
-        periodSec: o.period,
-        durationSec: o.duration,
-        key: o.key,
-        sensorId: o.sensorId,
-        ...(io === processIo ? {} : { out: outStream(io), quiet: true }),
-      });
-      io.out(`${JSON.stringify(stats)}\n`);
+      const stop = stopOnSignals();
+      try {
+        const stats = await simulate({
+          server: o.server ?? io.env.CARREL_SENSOR_SERVER ?? '127.0.0.1:9001',
+          // The environment's subscriber port only goes with the environment's sensor port.
+          pubsub: o.pubsub ?? (o.server === undefined ? io.env.CARREL_PUBSUB_SERVER : undefined),
+          branch: o.branch,
+          seats: Math.floor(o.seats),
+          rate: o.rate,
+          pattern: o.pattern,
+          periodSec: o.period,
+          durationSec: o.duration,
+          key: o.key,
+          sensorId: o.sensorId,
+          signal: stop.signal,
+          ...(io === processIo ? {} : { out: outStream(io), quiet: true }),
+        });
+        io.out(`${JSON.stringify(stats)}\n`);
+      } finally {
+        stop.dispose();
+      }
     });
 
   program
@@ -105,10 +127,26 @@ export function registerClientCommands(program: Command, io: CliIo = processIo):
     .argument('<branch>', 'branch name or id, or "*"')
     .option('-s, --server <host:port>', 'the subscriber port (default: $CARREL_PUBSUB_SERVER, else 127.0.0.1:9002)')
     .option('--json', 'one JSON line per frame received', false)
-    .option('-t, --token <jwt>', 'also receive your personal events (waitlist offers, releases)')
+    .option('-t, --token <jwt>', 'receive the personal events (waitlist offers, releases) of this token\'s user (default: the token `carrel login` remembered for this server)')
+    .option('--no-token', 'send no token, not even the remembered one: seat events only')
     .option('-d, --duration <seconds>', 'stop after this long', positive('--duration'))
-    .action(async (branch: string, o: { server?: string; json: boolean; token?: string; duration?: number }) => {
+    .action(async (branch: string, o: { server?: string; json: boolean; token?: string | false; duration?: number }) => {
       const server = o.server ?? io.env.CARREL_PUBSUB_SERVER ?? '127.0.0.1:9002';
-      await watch({ branch, server, json: o.json, token: o.token, durationSec: o.duration, out: outStream(io) });
+      let token: string | undefined;
+      let tokenFrom: 'flag' | 'remembered' | undefined;
+      if (typeof o.token === 'string') {
+        token = o.token;
+        tokenFrom = 'flag';
+      } else if (o.token !== false) {
+        token = new TokenStore(tokenFilePath(io.env)).forSubscriberPort(server)?.login.token;
+        if (token) tokenFrom = 'remembered';
+      }
+      const stop = stopOnSignals();
+      try {
+        const code = await watch({ branch, server, json: o.json, token, tokenFrom, durationSec: o.duration, signal: stop.signal, out: outStream(io) });
+        if (code !== 0) io.setExitCode(code);
+      } finally {
+        stop.dispose();
+      }
     });
 }

@@ -101,8 +101,12 @@ export function registerUserCommands(program: Command, io: CliIo = processIo): v
       run(async (s, opts: CommonOpts & { studentId?: string; password?: string }) => {
         const studentId = opts.studentId ?? (await prompt('student id: '));
         const password = opts.password ?? (await prompt('password: ', true));
+        // server.info's ports are remembered too, so `carrel watch` on this server's subscriber
+        // port finds this token (tokenStore.ts).
+        const info = s.call<{ ports?: Record<string, number> }>('server.info').catch(() => undefined);
         const login = await s.call<StoredLogin>('auth.login', { studentId, password });
-        s.store.set(s.server, login);
+        const ports = (await info)?.ports;
+        s.store.set(s.server, { ...login, ...(ports ? { ports } : {}) });
         return {
           value: { user: login.user, expiresAt: login.expiresAt },
           text: () => `logged in as ${login.user.name} (${login.user.studentId}) until ${formatTime(login.expiresAt)}`,

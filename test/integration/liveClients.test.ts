@@ -1,12 +1,12 @@
 // The live-port clients against a real server on port 0: the sensor simulator and `carrel watch`,
-// as the start-up banner prints them, and at a high rate.
+// as the start-up banner prints them, at a high rate, with the remembered token, under signals.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulate } from '../../clients/sensorSim.js';
 import { banner } from '../../src/cli/serve.js';
-import { runBin, shellWords, spawnBin } from '../support/cli.js';
+import { runBin, runCli, shellWords, spawnBin } from '../support/cli.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 let t: TestServer;
@@ -98,10 +98,40 @@ describe('live clients', () => {
     expect(stats.applied).toBe(stats.sent);
   });
 
+  it('SIGINT to `carrel sensors simulate` ends it in order: stats on stdout, exit 0', async () => {
+    const before = t.server.realtime.counters.readings;
+    const sim = spawnBin(['sensors', 'simulate', '--server', at.sensor, '--seats', '10', '--rate', '100'], newUser());
+    await until(() => t.server.realtime.counters.readings > before, 'the simulator\'s first readings');
+    sim.child.kill('SIGINT');
+    const done = await sim.done;
+    expect(done.code).toBe(0);
+    expect(JSON.parse(done.stdout)).toMatchObject({ sent: expect.any(Number), errors: 0 });
+  });
+
   it('an unreachable subscriber port names itself and the --pubsub that fixes it', async () => {
     const run = await runBin(['sensors', 'simulate', '--branch', 'Main Library', '--server', '127.0.0.1:1', '--duration', '1'], newUser());
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('cannot list the seats of "Main Library" from the subscriber port 127.0.0.1:2');
     expect(run.stderr).toContain('name it with --pubsub host:port');
+  });
+
+  it('watch sends the token `carrel login` remembered for the server it watches; --no-token opts out', async () => {
+    const env = newUser();
+    const login = await runCli(['login', '--student-id', 's1001', '--password', 'password123', '--server', at.rpc], { env });
+    expect(login.code).toBe(0);
+    const watchFor = (...extra: string[]) => runCli(['watch', 'Main Library', '--server', at.pubsub, '--json', '--duration', '0.3', ...extra], { env });
+    const [remembered, without, elsewhere] = await Promise.all([
+      watchFor(),
+      watchFor('--no-token'),
+      // Another user (no login) watching the same port gets no personal events.
+      runCli(['watch', 'Main Library', '--server', at.pubsub, '--json', '--duration', '0.3'], { env: newUser() }),
+    ]);
+    expect(lines(remembered.stdout)[0]).toMatchObject({ type: 'subscribed', personal: true });
+    expect(lines(without.stdout)[0]).toMatchObject({ type: 'subscribed', personal: false });
+    expect(lines(elsewhere.stdout)[0]).toMatchObject({ type: 'subscribed', personal: false });
+
+    const refused = await runCli(['watch', 'Main Library', '--server', at.pubsub, '--token', 'not-a-jwt', '--duration', '2'], { env });
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toContain('server said UNAUTHENTICATED');
   });
 });
