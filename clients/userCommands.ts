@@ -218,7 +218,8 @@ export function registerUserCommands(program: Command, io: CliIo = processIo): v
           reservations.push(...page.reservations);
           cursor = page.nextCursor;
         } while (opts.all && cursor);
-        const more = `carrel mine${opts.history ? ' --history' : ''}${opts.limit ? ` --limit ${limit}` : ''} --cursor ${cursor}`;
+        // The next page's command, ready to paste (the cursor is tied to the scope and limit).
+        const more = `carrel mine${opts.history ? ' --history' : ''}${opts.limit ? ` --limit ${limit}` : ''} --cursor ${cursor}${opts.server ? ` --server ${opts.server}` : ''}`;
         return {
           value: { reservations, nextCursor: cursor },
           text: async () =>

@@ -213,7 +213,7 @@ describe('carrel CLI', () => {
     }
     const first = await carrel('mine', '--limit', '2');
     expect(first.code).toBe(0);
-    const cursor = /\(more: carrel mine --limit 2 --cursor (\S+), or --all\)$/m.exec(first.stdout)?.[1];
+    const cursor = new RegExp(`\\(more: carrel mine --limit 2 --cursor (\\S+) --server ${server}, or --all\\)$`, 'm').exec(first.stdout)?.[1];
     expect(cursor).toBeDefined();
     expect(first.stdout.split('\n').filter((l) => /^\d/.test(l))).toHaveLength(2);
     const second = json<{ reservations: Array<{ id: number }>; nextCursor: string | null }>(await carrel('mine', '--limit', '2', '--cursor', cursor!, '--json'));
