@@ -67,4 +67,16 @@ export function backoffMs(attempt: number, maxMs = 5000): number {
   return Math.round(base / 2 + Math.random() * (base / 2));
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** Resolves after ms, or at once when `signal` aborts (so Ctrl-C does not wait out a backoff). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

@@ -12,7 +12,7 @@ export interface WireErrorShape {
 export class RpcCallError extends Error {
   readonly code: string;
   readonly details: Record<string, unknown> | undefined;
-  constructor(error: WireErrorShape) {
+  constructor(readonly error: WireErrorShape) {
     super(`${error.code}: ${error.message}`);
     this.name = 'RpcCallError';
     this.code = error.code;

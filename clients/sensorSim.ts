@@ -4,6 +4,10 @@
 // acknowledged (readings are idempotent and ordered by `at`, so a resend changes nothing that
 // already happened). If it was away so long that too much piled up, it sends the latest reading
 // per seat instead.
+//
+// Every reading's `at` strictly increases per seat, whatever the rate: the server drops an older
+// or repeated one as stale (DESIGN §4). (Stamping a tick's n readings `now - n + i` overlapped the
+// previous tick once n > 100: at --rate 5000, about two thirds were stale.)
 import { FramedSocket, backoffMs, sleep, type Frame } from './framedSocket.js';
 import { parseServer } from './rpcClient.js';
 
@@ -11,6 +15,7 @@ export type Pattern = 'random' | 'lecture-break';
 
 export interface SimulateOptions {
   server: string;
+  /** The subscriber port that lists --branch's seats; default subscriberPortFor(server). */
   pubsub?: string;
   key: string;
   sensorId: string;
@@ -23,6 +28,32 @@ export interface SimulateOptions {
   periodSec: number;
   quiet?: boolean;
   out?: NodeJS.WritableStream;
+  /** Stops the run (Ctrl-C): the last acks get a moment, then the stats are returned. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Where the subscriber port of the server whose sensor port is `sensorServer` is, when not told:
+ * the same host, the next port, as the shipped layout has it (9001 → 9002) and as a second
+ * instance laid out the same way does (15001 → 15002). A server on other ports prints the
+ * --pubsub it needs in its start-up banner.
+ */
+export function subscriberPortFor(sensorServer: string): string {
+  const { host, port } = parseServer(sensorServer, 9001);
+  // 65535 has no next port; the default is as good a guess as any.
+  return `${host}:${port < 65535 ? port + 1 : 9002}`;
+}
+
+/** Stamps readings so that each seat's `at` (ms) strictly increases: never older than `ms`, always after the seat's last. */
+export class SeatClock {
+  private readonly last = new Map<number, number>();
+
+  stamp(seatId: number, ms: number): number {
+    const prev = this.last.get(seatId);
+    const at = prev === undefined || ms > prev ? ms : prev + 1;
+    this.last.set(seatId, at);
+    return at;
+  }
 }
 
 interface Reading {
@@ -48,6 +79,11 @@ export async function simulate(opts: SimulateOptions): Promise<SimulateStats> {
   const out = opts.out ?? process.stderr;
   const seatIds = opts.branch ? await branchSeatIds(opts) : Array.from({ length: opts.seats ?? 50 }, (_, i) => i + 1);
   if (seatIds.length === 0) throw new Error('no seats to simulate');
+  if (opts.rate > seatIds.length * 1000) {
+    // `at` has millisecond resolution: past one reading per seat per ms, strictly increasing
+    // stamps would run ahead of the clock until the server refused them (sensors.maxClockSkewMs).
+    throw Object.assign(new Error(`--rate ${opts.rate} is more than one reading per seat per millisecond for ${seatIds.length} seats; use at most ${seatIds.length * 1000}/s, or more seats`), { exitCode: 2 });
+  }
   const { host, port } = parseServer(opts.server, 9001);
   const stats: SimulateStats = { sent: 0, acked: 0, applied: 0, stale: 0, unknownSeats: 0, errors: 0, reconnects: 0, resent: 0 };
   const occupied = new Map<number, boolean>();
@@ -63,6 +99,15 @@ export async function simulate(opts: SimulateOptions): Promise<SimulateStats> {
   const endAt = opts.durationSec ? started + opts.durationSec * 1000 : Infinity;
   let stopping = false;
   let lastError = '';
+  // Aborted by opts.signal or when the run ends, so no sleep outlives the run.
+  const halt = new AbortController();
+  const onAbort = (): void => {
+    stopping = true;
+    halt.abort();
+  };
+  if (opts.signal?.aborted) onAbort();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const clock = new SeatClock();
 
   const sendFrame = (readings: Reading[]): void => {
     const ref = nextRef++;
@@ -136,7 +181,7 @@ export async function simulate(opts: SimulateOptions): Promise<SimulateStats> {
       stats.reconnects++;
       const wait = backoffMs(attempt++);
       if (!opts.quiet) out.write(`disconnected (${lastError || 'closed'}); reconnecting in ${wait} ms\n`);
-      await sleep(wait);
+      await sleep(wait, halt.signal);
     }
   };
   const connection = connectLoop();
@@ -145,12 +190,16 @@ export async function simulate(opts: SimulateOptions): Promise<SimulateStats> {
   let carry = 0;
   let lastHeartbeat = Date.now();
   let lastReport = Date.now();
+  let lastTick = Date.now();
   while (!stopping && Date.now() < endAt) {
-    await sleep(tickMs);
-    carry += (opts.rate * tickMs) / 1000;
+    await sleep(tickMs, halt.signal);
+    if (stopping) break;
+    const now = Date.now();
+    // Readings for the time that passed (timers run late under load), spread over it.
+    const span = Math.max(1, now - lastTick);
+    carry += (opts.rate * span) / 1000;
     const n = Math.floor(carry);
     carry -= n;
-    const now = Date.now();
     const target = targetOccupancy(opts.pattern, (now - started) / 1000, opts.periodSec);
     const batch: Reading[] = [];
     for (let i = 0; i < n; i++) {
@@ -159,10 +208,12 @@ export async function simulate(opts: SimulateOptions): Promise<SimulateStats> {
       const was = occupied.get(seatId) ?? false;
       const next = was ? Math.random() > (1 - target) * 0.5 : Math.random() < target * 0.5;
       occupied.set(seatId, next);
-      const r = { seatId, occupied: next, at: new Date(now - n + i).toISOString() };
+      const at = clock.stamp(seatId, lastTick + Math.floor(((i + 1) * span) / n));
+      const r = { seatId, occupied: next, at: new Date(at).toISOString() };
       latest.set(seatId, r);
       batch.push(r);
     }
+    lastTick = now;
     for (const part of chunk(batch, maxPerFrame)) {
       if (unackedReadings + part.length > MAX_UNACKED_READINGS && !ready) {
         // Away too long: keep only what matters, the latest per seat (sent on reconnect).
@@ -183,6 +234,8 @@ export async function simulate(opts: SimulateOptions): Promise<SimulateStats> {
     }
   }
   stopping = true;
+  halt.abort();
+  opts.signal?.removeEventListener('abort', onAbort);
   // Give the last acks a moment, then leave.
   const waitUntil = Date.now() + 2000;
   while (unacked.size > 0 && conn && Date.now() < waitUntil) await sleep(20);
@@ -206,8 +259,10 @@ function chunk<T>(xs: T[], size: number): T[][] {
 
 /** A branch's seat ids, from the subscriber port's snapshot (no RPC method needed). */
 async function branchSeatIds(opts: SimulateOptions): Promise<number[]> {
-  const sensorAt = parseServer(opts.server, 9001);
-  const { host, port } = parseServer(opts.pubsub ?? `${sensorAt.host}:9002`, 9002);
+  const address = opts.pubsub ?? subscriberPortFor(opts.server);
+  const { host, port } = parseServer(address, 9002);
+  const what = `cannot list the seats of ${JSON.stringify(opts.branch)} from the subscriber port ${address}`;
+  const hint = opts.pubsub ? '' : ` (guessed from --server as its next port; name it with --pubsub host:port)`;
   let settle: { resolve: (ids: number[]) => void; reject: (err: Error) => void } | undefined;
   const result = new Promise<number[]>((resolve, reject) => (settle = { resolve, reject }));
   const sock = await FramedSocket.connect(
@@ -215,14 +270,18 @@ async function branchSeatIds(opts: SimulateOptions): Promise<number[]> {
     port,
     (f) => {
       if (f.type === 'snapshot') settle?.resolve((f.seats as Array<{ seatId: number }>).map((s) => s.seatId));
-      else if (f.type === 'error') settle?.reject(new Error(`cannot list the seats of ${String(opts.branch)}: ${String(f.code)} ${String(f.message)}`));
+      else if (f.type === 'error') settle?.reject(new Error(`${what}: ${String(f.code)} ${String(f.message)}`));
     },
-    () => settle?.reject(new Error(`the subscriber port at ${host}:${port} closed before sending the seats`)),
-  );
+    () => settle?.reject(new Error(`${what}: it closed before sending them${hint}`)),
+  ).catch((err: NodeJS.ErrnoException) => {
+    throw new Error(`${what}: ${err.code ?? err.message}${hint}`);
+  });
   sock.send({ type: 'subscribe', branch: opts.branch });
+  const timer = setTimeout(() => settle?.reject(new Error(`${what}: no snapshot within 10 s${hint}`)), 10_000);
   try {
     return await result;
   } finally {
+    clearTimeout(timer);
     settle = undefined;
     sock.close();
   }

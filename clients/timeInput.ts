@@ -1,8 +1,11 @@
-// Times typed by people: ISO-8601 with an offset passes through; friendlier forms are read in
-// this machine's local time zone: "2030-01-07 14:00", "2030-01-07T14:00", "today 14:00",
+// Times typed by people, and times shown to them: the one parser and the one formatter of every
+// client command (reserve, seats, waitlist, …), so a form one command accepts, all accept.
+//
+// Input: ISO-8601 with an offset passes through; friendlier forms are read in this machine's
+// local time zone: "2030-01-07 14:00", "2030-01-07T14:00", "2030-01-07T14:00:30", "today 14:00",
 // "tomorrow 9:30", "14:00".
-
-const pad = (n: number) => String(n).padStart(2, '0');
+// Output: "2030-01-07 10:00 EST", in the branch's time zone when the caller knows the branch
+// (opening hours, quotas and days are the branch's), else in this machine's, always marked.
 
 export function parseTimeInput(text: string, now: Date = new Date()): string {
   const s = text.trim();
@@ -10,26 +13,77 @@ export function parseTimeInput(text: string, now: Date = new Date()): string {
     const ms = Date.parse(s);
     if (Number.isFinite(ms)) return new Date(ms).toISOString();
   }
-  let m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{1,2}):(\d{2})$/.exec(s);
-  if (m) return local(Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), text);
+  let m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{1,2}):(\d{2})(?::(\d{2}))?$/.exec(s);
+  if (m) return local(Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6] ?? 0), text);
   m = /^(?:(today|tomorrow)\s+)?(\d{1,2}):(\d{2})$/i.exec(s);
   if (m) {
     const day = new Date(now.getFullYear(), now.getMonth(), now.getDate() + (m[1]?.toLowerCase() === 'tomorrow' ? 1 : 0));
-    return local(day.getFullYear(), day.getMonth() + 1, day.getDate(), Number(m[2]), Number(m[3]), text);
+    return local(day.getFullYear(), day.getMonth() + 1, day.getDate(), Number(m[2]), Number(m[3]), 0, text);
   }
   throw new Error(`cannot read the time "${text}"; use ISO (2030-01-07T14:00:00Z), "2030-01-07 14:00", "today 14:00" or "tomorrow 9:30"`);
 }
 
-function local(y: number, mo: number, d: number, h: number, mi: number, original: string): string {
-  const date = new Date(y, mo - 1, d, h, mi);
-  if (date.getFullYear() !== y || date.getMonth() !== mo - 1 || date.getDate() !== d || h > 23 || mi > 59) {
+function local(y: number, mo: number, d: number, h: number, mi: number, sec: number, original: string): string {
+  const date = new Date(y, mo - 1, d, h, mi, sec);
+  if (date.getFullYear() !== y || date.getMonth() !== mo - 1 || date.getDate() !== d || h > 23 || mi > 59 || sec > 59) {
     throw new Error(`"${original}" is not a real time`);
   }
   return date.toISOString();
 }
 
-/** "2030-01-07 10:00" in this machine's local time, for tables. */
-export function formatLocal(iso: string): string {
-  const d = new Date(iso);
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function partsOf(iso: string, timeZone: string | undefined): { date: string; time: string; zone: string } {
+  const key = timeZone ?? '';
+  let f = formatters.get(key);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      ...(timeZone ? { timeZone } : {}),
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      hourCycle: 'h23',
+      timeZoneName: 'short',
+    });
+    formatters.set(key, f);
+  }
+  const p = Object.fromEntries(f.formatToParts(new Date(iso)).map((x) => [x.type, x.value]));
+  return { date: `${p.year}-${p.month}-${p.day}`, time: `${p.hour}:${p.minute}`, zone: p.timeZoneName ?? '' };
+}
+
+/** "2030-01-07 10:00 EST": in `timeZone` (an IANA name), or this machine's zone when undefined. */
+export function formatTime(iso: string, timeZone?: string): string {
+  const p = partsOf(iso, timeZone);
+  return `${p.date} ${p.time} ${p.zone}`;
+}
+
+/** "2030-01-07 10:00 → 11:00 EST" within one day and zone; both in full otherwise. */
+export function formatRange(start: string, end: string, timeZone?: string): string {
+  const a = partsOf(start, timeZone);
+  const b = partsOf(end, timeZone);
+  if (a.date === b.date && a.zone === b.zone) return `${a.date} ${a.time} → ${b.time} ${b.zone}`;
+  return `${a.date} ${a.time} ${a.zone} → ${b.date} ${b.time} ${b.zone}`;
+}
+
+const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+const DAY_NAMES: Record<string, string> = { mon: 'Mon', tue: 'Tue', wed: 'Wed', thu: 'Thu', fri: 'Fri', sat: 'Sat', sun: 'Sun' };
+
+/** Opening hours as branches.list gives them ({mon: {open, close} | null, …}), compactly: "Mon-Fri 08:00-22:00, Sat-Sun 10:00-20:00". */
+export function formatHours(hours: Partial<Record<string, { open: string; close: string } | null>> | null | undefined): string {
+  const text = DAYS.map((d) => {
+    const h = hours?.[d];
+    return h ? `${h.open}-${h.close}` : 'closed';
+  });
+  if (text.every((t) => t === text[0])) return text[0] === 'closed' ? 'closed' : `daily ${text[0]}`;
+  const groups: string[] = [];
+  for (let i = 0; i < DAYS.length; ) {
+    let j = i;
+    while (j + 1 < DAYS.length && text[j + 1] === text[i]) j++;
+    const days = i === j ? DAY_NAMES[DAYS[i]!] : `${DAY_NAMES[DAYS[i]!]}-${DAY_NAMES[DAYS[j]!]}`;
+    groups.push(`${days} ${text[i]}`);
+    i = j + 1;
+  }
+  return groups.join(', ');
 }

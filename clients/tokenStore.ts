@@ -1,14 +1,19 @@
 // Remembers the login token between `carrel` invocations (DESIGN §8), one per server address,
 // in $XDG_CONFIG_HOME/carrel/token.json (default ~/.config/carrel). The file holds a bearer
 // credential, so it is written 0600 in a 0700 directory, atomically (temp file + rename).
+// A login also records the server's ports (server.info), so `carrel watch`, which talks to the
+// subscriber port, can find the token of the server it watches.
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { parseServer } from './rpcClient.js';
 
 export interface StoredLogin {
   token: string;
   expiresAt: string;
   user: { id: number; studentId: string; name: string; role: string };
+  /** The server's ports at login ({rpc, sensor, pubsub, http}), when it told them. */
+  ports?: Record<string, number>;
 }
 
 interface TokenFile {
@@ -45,6 +50,31 @@ export class TokenStore {
     const login = read(this.path).servers[server];
     if (!login || typeof login.token !== 'string') return undefined;
     return Date.parse(login.expiresAt) > nowMs ? login : undefined;
+  }
+
+  /**
+   * The unexpired login for the server whose subscriber port is `address` ("host:port"): same
+   * host as typed at login, port as server.info reported it. The latest to expire wins.
+   */
+  forSubscriberPort(address: string, nowMs = Date.now()): { server: string; login: StoredLogin } | undefined {
+    let want: { host: string; port: number };
+    try {
+      want = parseServer(address, 9002);
+    } catch {
+      return undefined;
+    }
+    let best: { server: string; login: StoredLogin } | undefined;
+    for (const [server, login] of Object.entries(read(this.path).servers)) {
+      if (!login || typeof login.token !== 'string' || !(Date.parse(login.expiresAt) > nowMs) || login.ports?.pubsub !== want.port) continue;
+      let host: string;
+      try {
+        host = parseServer(server, 9000).host;
+      } catch {
+        continue;
+      }
+      if (host === want.host && (!best || Date.parse(login.expiresAt) > Date.parse(best.login.expiresAt))) best = { server, login };
+    }
+    return best;
   }
 
   set(server: string, login: StoredLogin): void {

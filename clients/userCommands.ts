@@ -1,19 +1,18 @@
 // The everyday `carrel` subcommands (DESIGN §8): login, register, branches, seats, reserve,
 // mine, checkin, checkout, cancel. Tables for people by default, --json for scripts; the
-// token from `carrel login` is remembered per server (tokenStore.ts). A failed call prints
-// "error CODE: message" to stderr and exits 1.
+// token from `carrel login` is remembered per server (tokenStore.ts). Output, errors and exit
+// codes are cliIo.ts's, shared with the waitlist commands. Times are shown in the branch's
+// time zone, marked ("2030-01-07 10:00 EST").
 import { createInterface } from 'node:readline/promises';
 import { Writable } from 'node:stream';
 import type { Command } from 'commander';
-import { RpcCallError, RpcClient, parseServer } from './rpcClient.js';
+import { ClientError, UsageError, parseId, processIo, runCommand, type BranchInfo, type CliIo, type Output, type Session } from './cliIo.js';
 import { table } from './table.js';
-import { formatLocal, parseTimeInput } from './timeInput.js';
-import { TokenStore, type StoredLogin } from './tokenStore.js';
-
-export const DEFAULT_SERVER = process.env.CARREL_SERVER ?? '127.0.0.1:9000';
+import { formatHours, formatRange, formatTime, parseTimeInput } from './timeInput.js';
+import type { StoredLogin } from './tokenStore.js';
 
 interface CommonOpts {
-  server: string;
+  server?: string;
   json?: boolean;
 }
 
@@ -26,38 +25,16 @@ interface Reservation {
   checkedInAt?: string;
 }
 
-/** Connects, sends the remembered token (if any) with each call, and always closes. */
-export async function withClient<T>(opts: { server: string }, fn: (client: RpcClient, store: TokenStore) => Promise<T>): Promise<T> {
-  const { host, port } = parseServer(opts.server, 9000);
-  const store = new TokenStore();
-  const client = await RpcClient.connect(host, port);
-  client.token = store.get(opts.server)?.token;
-  try {
-    return await fn(client, store);
-  } finally {
-    client.close();
-  }
-}
-
-/** Runs an action; an RPC error becomes "error CODE: message" on stderr and exit code 1. */
-function run<A extends unknown[]>(action: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-  return async (...args: A) => {
-    try {
-      await action(...args);
-    } catch (err) {
-      if (!(err instanceof RpcCallError)) throw err;
-      const rule = err.details?.rule ? ` [rule: ${String(err.details.rule)}]` : '';
-      const conflict = err.details?.conflict as { start: string; end: string } | undefined;
-      const clash = conflict ? ` (booked ${formatLocal(conflict.start)} → ${formatLocal(conflict.end)})` : '';
-      const hint = err.code === 'UNAUTHENTICATED' ? '\n(run `carrel login` first)' : '';
-      process.stderr.write(`error ${err.message}${rule}${clash}${hint}\n`);
-      process.exitCode = 1;
-    }
-  };
-}
-
-function print(opts: CommonOpts, value: unknown, human: () => string): void {
-  process.stdout.write(`${opts.json ? JSON.stringify(value, null, 2) : human()}\n`);
+interface Seat {
+  id: number;
+  branch: string;
+  area: string;
+  label: string;
+  hasPower: boolean;
+  hasMonitor: boolean;
+  status: string;
+  available: boolean;
+  live: string;
 }
 
 async function prompt(question: string, hidden = false): Promise<string> {
@@ -80,53 +57,67 @@ async function prompt(question: string, hidden = false): Promise<string> {
   }
 }
 
-const reservationRows = (rs: Reservation[]) =>
-  rs.map((r) => [r.id, r.seatId, formatLocal(r.start), formatLocal(r.end), r.status]);
 const RESERVATION_HEADERS = ['ID', 'SEAT', 'START', 'END', 'STATUS'];
 
-function describe(r: Reservation): string {
-  return `reservation ${r.id}: seat ${r.seatId}, ${formatLocal(r.start)} → ${formatLocal(r.end)}, ${r.status}`;
+async function reservationTable(s: Session, rs: Reservation[]): Promise<string> {
+  const zones = await s.zones.ofSeats(rs.map((r) => r.seatId));
+  return table(
+    RESERVATION_HEADERS,
+    rs.map((r) => [r.id, r.seatId, formatTime(r.start, zones.get(r.seatId)), formatTime(r.end, zones.get(r.seatId)), r.status]),
+  );
 }
 
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n <= 0) throw Object.assign(new Error(`"${value}" is not an id`), { exitCode: 2 });
-  return n;
+async function describe(s: Session, r: Reservation): Promise<string> {
+  return `reservation ${r.id}: seat ${r.seatId}, ${formatRange(r.start, r.end, await s.zones.ofSeat(r.seatId))}, ${r.status}`;
 }
 
-function time(value: string): string {
+function time(s: Session, value: string, what: string): string {
   try {
-    return parseTimeInput(value);
+    return parseTimeInput(value, s.now());
   } catch (err) {
-    throw Object.assign(err as Error, { exitCode: 2 });
+    throw new UsageError(`${what}: ${(err as Error).message}`);
   }
 }
 
-export function registerUserCommands(program: Command): void {
+function limitOf(text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 100) throw new UsageError(`--limit must be an integer from 1 to 100, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+export function registerUserCommands(program: Command, io: CliIo = processIo): void {
   const common = (cmd: Command) =>
-    cmd.option('-s, --server <host:port>', 'server address', DEFAULT_SERVER).option('--json', 'print JSON for scripts');
+    cmd.option('-s, --server <host:port>', 'server address (default: $CARREL_SERVER, else 127.0.0.1:9000)').option('--json', 'print JSON for scripts (errors too, on stderr)');
+  const run =
+    <O extends CommonOpts>(body: (s: Session, opts: O) => Promise<Output>) =>
+    (opts: O): Promise<void> =>
+      runCommand(io, opts, (s) => body(s, opts));
 
   common(program.command('login').description('log in and remember the token for later commands'))
     .option('--student-id <id>', 'student id (prompted when missing)')
     .option('--password <password>', 'password (prompted, hidden, when missing)')
     .action(
-      run(async (opts: CommonOpts & { studentId?: string; password?: string }) => {
+      run(async (s, opts: CommonOpts & { studentId?: string; password?: string }) => {
         const studentId = opts.studentId ?? (await prompt('student id: '));
         const password = opts.password ?? (await prompt('password: ', true));
-        await withClient(opts, async (client, store) => {
-          const login = await client.call<StoredLogin>('auth.login', { studentId, password });
-          store.set(opts.server, login);
-          print(opts, { user: login.user, expiresAt: login.expiresAt }, () =>
-            `logged in as ${login.user.name} (${login.user.studentId}) until ${formatLocal(login.expiresAt)}`,
-          );
-        });
+        // server.info's ports are remembered too, so `carrel watch` on this server's subscriber
+        // port finds this token (tokenStore.ts).
+        const info = s.call<{ ports?: Record<string, number> }>('server.info').catch(() => undefined);
+        const login = await s.call<StoredLogin>('auth.login', { studentId, password });
+        const ports = (await info)?.ports;
+        s.store.set(s.server, { ...login, ...(ports ? { ports } : {}) });
+        return {
+          value: { user: login.user, expiresAt: login.expiresAt },
+          text: () => `logged in as ${login.user.name} (${login.user.studentId}) until ${formatTime(login.expiresAt)}`,
+        };
       }),
     );
 
   common(program.command('logout').description('forget the remembered token for this server')).action(
-    run(async (opts: CommonOpts) => {
-      const forgot = new TokenStore().delete(opts.server);
-      print(opts, { loggedOut: forgot }, () => (forgot ? 'logged out' : 'was not logged in'));
+    run(async (s: Session) => {
+      const forgot = s.store.delete(s.server);
+      return { value: { loggedOut: forgot }, text: () => (forgot ? 'logged out' : 'was not logged in') };
     }),
   );
 
@@ -135,30 +126,27 @@ export function registerUserCommands(program: Command): void {
     .option('--name <name>', 'your name (prompted when missing)')
     .option('--password <password>', 'password, at least 8 characters (prompted, hidden, when missing)')
     .action(
-      run(async (opts: CommonOpts & { studentId?: string; name?: string; password?: string }) => {
+      run(async (s, opts: CommonOpts & { studentId?: string; name?: string; password?: string }) => {
         const studentId = opts.studentId ?? (await prompt('student id: '));
         const name = opts.name ?? (await prompt('name: '));
         const password = opts.password ?? (await prompt('password: ', true));
-        await withClient(opts, async (client) => {
-          const { user } = await client.call<{ user: StoredLogin['user'] }>('auth.register', { studentId, name, password });
-          print(opts, { user }, () => `registered ${user.name} (${user.studentId}); now run: carrel login --student-id ${user.studentId}`);
-        });
+        const { user } = await s.call<{ user: StoredLogin['user'] }>('auth.register', { studentId, name, password });
+        const server = opts.server === undefined ? '' : ` --server ${opts.server}`;
+        return { value: { user }, text: () => `registered ${user.name} (${user.studentId}); now run: carrel login --student-id ${user.studentId}${server}` };
       }),
     );
 
-  common(program.command('branches').description('branches with opening hours and live seat counts')).action(
-    run(async (opts: CommonOpts) => {
-      await withClient(opts, async (client) => {
-        const branches = await client.call<
-          Array<{ id: number; name: string; timezone: string; counts: Record<'total' | 'free' | 'reserved' | 'occupied' | 'unavailable', number> }>
-        >('branches.list');
-        print(opts, branches, () =>
+  common(program.command('branches').description('branches with opening hours (in the branch\'s time zone) and live seat counts')).action(
+    run(async (s) => {
+      const branches = await s.zones.branches();
+      return {
+        value: branches,
+        text: () =>
           table(
-            ['ID', 'BRANCH', 'TIMEZONE', 'FREE', 'RESERVED', 'OCCUPIED', 'UNAVAILABLE', 'TOTAL'],
-            branches.map((b) => [b.id, b.name, b.timezone, b.counts.free, b.counts.reserved, b.counts.occupied, b.counts.unavailable, b.counts.total]),
+            ['ID', 'BRANCH', 'TIMEZONE', 'HOURS', 'FREE', 'RESERVED', 'OCCUPIED', 'UNAVAILABLE', 'TOTAL'],
+            branches.map((b) => [b.id, b.name, b.timezone, formatHours(b.hours), b.counts.free, b.counts.reserved, b.counts.occupied, b.counts.unavailable, b.counts.total]),
           ),
-        );
-      });
+      };
     }),
   );
 
@@ -173,80 +161,100 @@ export function registerUserCommands(program: Command): void {
     .option('--start <time>', 'window start (ISO, "today 14:00", …)')
     .option('--end <time>', 'window end')
     .action(
-      run(async (opts: CommonOpts & { branch?: string; area?: string; power?: boolean; monitor?: boolean; available?: boolean; start?: string; end?: string }) => {
+      run(async (s, opts: CommonOpts & { branch?: string; area?: string; power?: boolean; monitor?: boolean; available?: boolean; start?: string; end?: string }) => {
         const args: Record<string, unknown> = {};
         if (opts.branch !== undefined) args.branch = opts.branch;
         if (opts.area !== undefined) args.area = opts.area;
         if (opts.power !== undefined) args.hasPower = opts.power;
         if (opts.monitor !== undefined) args.hasMonitor = opts.monitor;
         if (opts.available) args.availableOnly = true;
-        if (opts.start !== undefined) args.start = time(opts.start);
-        if (opts.end !== undefined) args.end = time(opts.end);
-        await withClient(opts, async (client) => {
-          const seats = await client.call<
-            Array<{ id: number; branch: string; area: string; label: string; hasPower: boolean; hasMonitor: boolean; status: string; available: boolean; live: string }>
-          >('seats.list', args);
-          print(opts, seats, () =>
+        if (opts.start !== undefined) args.start = time(s, opts.start, '--start');
+        if (opts.end !== undefined) args.end = time(s, opts.end, '--end');
+        const seats = await s.call<Seat[]>('seats.list', args);
+        // seats.list answers [] for a branch that does not exist; a typo should not read as "full".
+        if (seats.length === 0 && opts.branch !== undefined) await requireBranch(s, opts.branch);
+        return {
+          value: seats,
+          text: () =>
             seats.length === 0
               ? 'no seats match'
               : table(
                   ['ID', 'BRANCH', 'AREA', 'LABEL', 'POWER', 'MONITOR', 'NOW', 'AVAILABLE'],
-                  seats.map((s) => [s.id, s.branch, s.area, s.label, s.hasPower ? 'yes' : '-', s.hasMonitor ? 'yes' : '-', s.live, s.available ? 'yes' : 'no']),
+                  seats.map((x) => [x.id, x.branch, x.area, x.label, x.hasPower ? 'yes' : '-', x.hasMonitor ? 'yes' : '-', x.live, x.available ? 'yes' : 'no']),
                 ),
-          );
-        });
+        };
       }),
     );
 
   common(program.command('reserve').description('book a seat'))
     .argument('<seatId>', 'seat id (see `carrel seats`)')
-    .requiredOption('--start <time>', 'start (ISO, "today 14:00", "tomorrow 9:30", …)')
+    .requiredOption('--start <time>', 'start (ISO, "today 14:00", "tomorrow 9:30", …; without an offset: this machine\'s time zone)')
     .requiredOption('--end <time>', 'end')
     .option('-k, --key <idempotencyKey>', 'idempotency key: a retry with the same key never books twice')
-    .action(
-      run(async (seatId: string, opts: CommonOpts & { start: string; end: string; key?: string }) => {
-        const args: Record<string, unknown> = { seatId: positiveInt(seatId), start: time(opts.start), end: time(opts.end) };
+    .action((seatId: string, opts: CommonOpts & { start: string; end: string; key?: string }) =>
+      runCommand(io, opts, async (s, ctx) => {
+        const id = parseId(seatId, '<seatId>');
+        const args: Record<string, unknown> = { seatId: id, start: time(s, opts.start, '--start'), end: time(s, opts.end, '--end') };
         if (opts.key !== undefined) args.idempotencyKey = opts.key;
-        await withClient(opts, async (client) => {
-          const r = await client.call<Reservation>('reservations.create', args);
-          print(opts, r, () => `booked ${describe(r)}`);
-        });
+        ctx.zone = () => s.zones.ofSeat(id);
+        const r = await s.call<Reservation>('reservations.create', args);
+        return { value: r, text: async () => `booked ${await describe(s, r)}` };
       }),
     );
 
-  common(program.command('mine').description('your upcoming reservations (or --history)'))
+  common(program.command('mine').description('your upcoming reservations (or --history), a page at a time'))
     .option('--history', 'past and cancelled reservations instead')
-    .option('-n, --limit <n>', 'how many', '20')
-    .action(
-      run(async (opts: CommonOpts & { history?: boolean; limit: string }) => {
-        await withClient(opts, async (client) => {
-          const page = await client.call<{ reservations: Reservation[]; nextCursor: string | null }>('reservations.mine', {
-            scope: opts.history ? 'history' : 'upcoming',
-            limit: positiveInt(opts.limit),
-          });
-          print(opts, page, () =>
-            page.reservations.length === 0
-              ? opts.history
-                ? 'no past reservations'
-                : 'no upcoming reservations'
-              : table(RESERVATION_HEADERS, reservationRows(page.reservations)) + (page.nextCursor ? '\n(more: raise --limit)' : ''),
-          );
-        });
+    .option('-n, --limit <n>', 'how many per page, 1-100 (default 20; 100 with --all)')
+    .option('--cursor <cursor>', 'the page after the one that printed this cursor')
+    .option('--all', 'every page')
+    .action((opts: CommonOpts & { history?: boolean; limit?: string; cursor?: string; all?: boolean }) =>
+      runCommand(io, opts, async (s) => {
+        const scope = opts.history ? 'history' : 'upcoming';
+        const limit = limitOf(opts.limit, opts.all ? 100 : 20);
+        let cursor: string | null = opts.cursor ?? null;
+        const reservations: Reservation[] = [];
+        do {
+          const page: { reservations: Reservation[]; nextCursor: string | null } = await s.call('reservations.mine', { scope, limit, ...(cursor ? { cursor } : {}) });
+          reservations.push(...page.reservations);
+          cursor = page.nextCursor;
+        } while (opts.all && cursor);
+        // The next page's command, ready to paste (the cursor is tied to the scope and limit).
+        const more = `carrel mine${opts.history ? ' --history' : ''}${opts.limit ? ` --limit ${limit}` : ''} --cursor ${cursor}${opts.server ? ` --server ${opts.server}` : ''}`;
+        return {
+          value: { reservations, nextCursor: cursor },
+          text: async () =>
+            reservations.length === 0
+              ? `no ${opts.history ? 'past' : 'upcoming'} reservations${opts.cursor ? ' after this cursor' : ''}`
+              : (await reservationTable(s, reservations)) + (cursor ? `\n(more: ${more}, or --all)` : ''),
+        };
       }),
     );
 
   const transition = (name: string, method: string, description: string, verb: string) =>
     common(program.command(name).description(description))
       .argument('<id>', 'reservation id (see `carrel mine`)')
-      .action(
-        run(async (id: string, opts: CommonOpts) => {
-          await withClient(opts, async (client) => {
-            const r = await client.call<Reservation>(method, { id: positiveInt(id) });
-            print(opts, r, () => `${verb} ${describe(r)}`);
-          });
+      .action((id: string, opts: CommonOpts) =>
+        runCommand(io, opts, async (s, ctx) => {
+          const rid = parseId(id, '<id>');
+          ctx.zone = async () => s.zones.ofSeat((await s.call<Reservation>('reservations.get', { id: rid })).seatId);
+          const r = await s.call<Reservation>(method, { id: rid });
+          return { value: r, text: async () => `${verb} ${await describe(s, r)}` };
         }),
       );
-  transition('checkin', 'reservations.checkIn', 'check in to a reservation (from 15 min before its start)', 'checked in:');
+  transition('checkin', 'reservations.checkIn', 'check in to a reservation, inside its check-in window (it opens a little before the start and closes a grace period after; outside it, the error says when it is open)', 'checked in:');
   transition('checkout', 'reservations.checkOut', 'leave early; the rest of the booking becomes free', 'checked out:');
   transition('cancel', 'reservations.cancel', 'cancel a reservation', 'cancelled');
+}
+
+/** Fails with NOT_FOUND when no branch has this name or id (with the names there are). */
+async function requireBranch(s: Session, ref: string): Promise<BranchInfo> {
+  const found = await s.zones.branch(ref);
+  if (found) return found;
+  const list = await s.zones.branches();
+  const near = list.find((b) => b.name.toLowerCase() === ref.toLowerCase());
+  throw new ClientError(
+    'NOT_FOUND',
+    `no branch ${JSON.stringify(ref)}${near ? `; did you mean ${JSON.stringify(near.name)}?` : `; branches: ${list.map((b) => b.name).join(', ')}`}`,
+    { branch: ref },
+  );
 }

@@ -3,6 +3,8 @@
 // (--json): one JSON line per frame received. Otherwise: one plain line per change. After a
 // disconnect (server restart, SLOW_CONSUMER) it reconnects with backoff and resumes with `since`;
 // when the server can no longer resume, the fresh snapshot it sends replaces the view.
+// With a token (by default the one `carrel login` remembered for this server) it also shows the
+// watcher's personal events (waitlist offers, releases). Stopping is the caller's: `signal`.
 import { FramedSocket, backoffMs, sleep, type Frame } from './framedSocket.js';
 import { parseServer } from './rpcClient.js';
 
@@ -11,9 +13,13 @@ export interface WatchOptions {
   server: string;
   json: boolean;
   token?: string;
+  /** Where the token came from, for the message when the server refuses it. */
+  tokenFrom?: 'flag' | 'remembered';
   /** Stop after this many seconds (tests, scripts); default: until interrupted. */
   durationSec?: number;
   out?: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  /** Ends the watch (Ctrl-C): the connection closes, the cursor comes back, watch() resolves. */
+  signal?: AbortSignal;
 }
 
 interface SeatView {
@@ -38,7 +44,8 @@ const STATE_GLYPH: Record<string, string> = {
   unavailable: '\x1b[90mx\x1b[0m',
 };
 
-export async function watch(opts: WatchOptions): Promise<void> {
+/** Resolves with the exit code: 0 when stopped or done, 1 when the server refused the subscription. */
+export async function watch(opts: WatchOptions): Promise<number> {
   const out = opts.out ?? process.stdout;
   const tty = !opts.json && out.isTTY === true;
   const { host, port } = parseServer(opts.server, 9002);
@@ -49,11 +56,18 @@ export async function watch(opts: WatchOptions): Promise<void> {
   let redrawPending = false;
   let attempt = 0;
   let stop = false;
-  process.once('SIGINT', () => {
+  let token = opts.token;
+  let subscribed = false;
+  let exitCode = 0;
+  let conn: FramedSocket | undefined;
+  const halt = new AbortController();
+  const onAbort = (): void => {
     stop = true;
-    if (tty) out.write('\x1b[?25h\n');
-    process.exit(0);
-  });
+    halt.abort();
+    conn?.close();
+  };
+  if (opts.signal?.aborted) onAbort();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
 
   const redraw = (): void => {
     if (!tty || redrawPending) return;
@@ -68,7 +82,8 @@ export async function watch(opts: WatchOptions): Promise<void> {
     if (opts.json) out.write(`${JSON.stringify(f)}\n`);
     switch (f.type) {
       case 'subscribed':
-        status = `live on ${host}:${port}${f.resumed === true ? ' (resumed)' : ''}`;
+        subscribed = true;
+        status = `live on ${host}:${port}${f.resumed === true ? ' (resumed)' : ''}${f.personal === true ? ', with your personal events' : ''}`;
         attempt = 0;
         break;
       case 'snapshot': {
@@ -95,14 +110,22 @@ export async function watch(opts: WatchOptions): Promise<void> {
         lastEvent = `for you: ${String(f.kind)} (reservation ${String((f.reservation as { id?: number })?.id)})`;
         if (!tty && !opts.json) out.write(`${lastEvent}\n`);
         break;
-      case 'error':
+      case 'error': {
         status = `server said ${String(f.code)}: ${String(f.message)}`;
-        if (!tty && !opts.json) out.write(`${status}\n`);
-        if (f.code === 'NOT_FOUND' || f.code === 'UNAUTHENTICATED' || f.code === 'INVALID_ARGUMENT') {
+        if (f.code === 'UNAUTHENTICATED' && subscribed) {
+          // The token expired while watching: the seats keep coming; personal events stopped.
+          token = undefined;
+        } else if (f.code === 'NOT_FOUND' || f.code === 'UNAUTHENTICATED' || f.code === 'INVALID_ARGUMENT') {
+          if (f.code === 'UNAUTHENTICATED' && opts.tokenFrom === 'remembered') {
+            status += ' (the token `carrel login` remembered for this server; log in again, or watch without it: --no-token)';
+          }
           stop = true;
-          process.exitCode = 1;
+          exitCode = 1;
+          conn?.close();
         }
+        if (!tty && !opts.json) out.write(`${status}\n`);
         break;
+      }
       default:
         break;
     }
@@ -114,11 +137,15 @@ export async function watch(opts: WatchOptions): Promise<void> {
     let closed!: () => void;
     const whenClosed = new Promise<void>((r) => (closed = r));
     try {
-      const conn = await FramedSocket.connect(host, port, onFrame, () => closed());
+      const c = (conn = await FramedSocket.connect(host, port, onFrame, () => closed()));
+      subscribed = false;
       const since = resumeFrom(branches, opts.branch);
-      conn.send({ type: 'subscribe', branch: /^\d+$/.test(opts.branch) ? Number(opts.branch) : opts.branch, ...(opts.token ? { token: opts.token } : {}), ...(since === undefined ? {} : { since }) });
-      const timer = Number.isFinite(endAt) ? setTimeout(() => conn.close(), Math.max(0, endAt - Date.now())) : undefined;
+      // Stopped while connecting: close instead of subscribing.
+      if (stop) c.close();
+      else c.send({ type: 'subscribe', branch: /^\d+$/.test(opts.branch) ? Number(opts.branch) : opts.branch, ...(token ? { token } : {}), ...(since === undefined ? {} : { since }) });
+      const timer = Number.isFinite(endAt) ? setTimeout(() => c.close(), Math.max(0, endAt - Date.now())) : undefined;
       await whenClosed;
+      conn = undefined;
       if (timer) clearTimeout(timer);
     } catch (err) {
       status = `cannot connect: ${(err as Error).message}`;
@@ -128,9 +155,11 @@ export async function watch(opts: WatchOptions): Promise<void> {
     status = `disconnected; reconnecting in ${wait} ms`;
     if (!tty && !opts.json) out.write(`${status}\n`);
     redraw();
-    await sleep(wait);
+    await sleep(wait, halt.signal);
   }
-  if (tty) out.write('\x1b[?25h');
+  opts.signal?.removeEventListener('abort', onAbort);
+  if (tty) out.write('\x1b[?25h\n');
+  return exitCode;
 }
 
 /** `since` for the next subscribe: a seq for one branch, an object by branch id for "*". */

@@ -1,5 +1,6 @@
 // The `carrel` command line: the server, database chores, and the client subcommands.
 import { Command, Option } from 'commander';
+import { printError, processIo } from '../../clients/cliIo.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { openDatabase } from '../db/database.js';
 import { migrate, seed } from '../db/migrate.js';
@@ -9,12 +10,20 @@ import { serve } from './serve.js';
 import { registerClientCommands } from '../../clients/cli.js';
 import { registerBenchCommands } from '../../loadtest/cli.js';
 
+// With --json, every error is one JSON object on stderr (scripts parse it), commander's own
+// usage errors included; set before the commands are added, which inherit it.
+const jsonErrors = process.argv.includes('--json');
 const program = new Command();
 program
   .name('carrel')
   .description('carrel: seat reservations for university libraries')
   .version(VERSION)
-  .showHelpAfterError();
+  .showHelpAfterError(!jsonErrors);
+if (jsonErrors) {
+  program.configureOutput({
+    outputError: (text, write) => write(`${JSON.stringify({ code: 'INVALID_ARGUMENT', message: text.replace(/^error: /, '').trim() })}\n`),
+  });
+}
 
 program
   .command('serve')
@@ -63,7 +72,5 @@ program.parseAsync(process.argv).catch((err: unknown) => {
     process.stderr.write(`${err.message}\n`);
     process.exit(2);
   }
-  const e = err as Error & { exitCode?: number };
-  process.stderr.write(`carrel: ${e.message ?? String(err)}\n`);
-  process.exit(e.exitCode ?? 1);
+  void printError(processIo, err, { json: jsonErrors }).then(() => process.exit(process.exitCode ?? 1));
 });

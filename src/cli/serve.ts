@@ -169,10 +169,16 @@ async function servePrimary(opts: ServeOptions, workers: number): Promise<void> 
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-function banner(config: Readonly<Config>, ports: BoundPorts, note: string): string {
+/**
+ * What `serve` prints when it is up. Every `try:` command works as printed, whatever the ports:
+ * each names the addresses that differ from the client defaults (the simulator lists a
+ * branch's seats on the subscriber port, so it gets --pubsub too).
+ */
+export function banner(config: Readonly<Config>, ports: BoundPorts, note: string): string {
   const host = config.host;
   const at = (p: number) => `${host}:${p}`;
   const flag = (p: number, dflt: number) => (p === dflt ? '' : ` --server ${at(p)}`);
+  const simFlags = ports.sensor === 9001 && ports.pubsub === 9002 ? '' : ` --server ${at(ports.sensor)} --pubsub ${at(ports.pubsub)}`;
   return [
     '',
     `carrel ${VERSION} is up${note}`,
@@ -183,7 +189,7 @@ function banner(config: Readonly<Config>, ports: BoundPorts, note: string): stri
     '',
     `try:  npx carrel call PING${flag(ports.rpc, 9000)}`,
     `      npx carrel watch 'Main Library'${flag(ports.pubsub, 9002)}`,
-    `      npx carrel sensors simulate --branch 'Main Library'${flag(ports.sensor, 9001)}`,
+    `      npx carrel sensors simulate --branch 'Main Library'${simFlags}`,
     '      npx carrel --help',
     // One line for scripts and tests that start carrel on port 0.
     `ports ${JSON.stringify(ports)}`,

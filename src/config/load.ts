@@ -40,15 +40,20 @@ export function loadConfig(opts: LoadOptions = {}): Readonly<Config> {
     throw new ConfigError(`config: ${file} must hold a JSON object`);
   }
   const merged = deepMerge(raw as Record<string, unknown>, opts.overrides ?? {});
-  applyEnv(merged, env);
-  return parseConfig(merged, env);
+  const fromEnv = applyEnv(merged, env);
+  return parseConfig(merged, env, fromEnv);
 }
 
-export function parseConfig(input: unknown, env: NodeJS.ProcessEnv = {}): Readonly<Config> {
+/**
+ * Validates and freezes. `fromEnv` maps key paths to the environment variable that set them,
+ * so an error names what the operator actually typed: `LOG_LEVEL (log.level): …`.
+ */
+export function parseConfig(input: unknown, env: NodeJS.ProcessEnv = {}, fromEnv: ReadonlyMap<string, string> = new Map()): Readonly<Config> {
   const parsed = configSchema.safeParse(input);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
-      const key = issue.path.length > 0 ? issue.path.join('.') : '(root)';
+      const path = issue.path.join('.');
+      const key = issue.path.length === 0 ? '(root)' : fromEnv.has(path) ? `${fromEnv.get(path)} (${path})` : path;
       const unknown = issue.code === 'unrecognized_keys' ? `: unknown key ${issue.keys.join(', ')}` : '';
       return `  ${key}: ${issue.message}${unknown}`;
     });
@@ -71,9 +76,20 @@ export function parseConfig(input: unknown, env: NodeJS.ProcessEnv = {}): Readon
   return deepFreeze(config);
 }
 
-function applyEnv(target: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
-  const set = (path: string[], value: string | undefined): void => {
-    if (value === undefined || value === '') return;
+/** The keys the environment overrides (DESIGN §7), by variable. */
+const ENV_KEYS: ReadonlyArray<readonly [string, string[]]> = [
+  ['DATABASE_URL', ['db', 'url']],
+  ['REDIS_URL', ['redis', 'url']],
+  ['JWT_SECRET', ['auth', 'jwtSecret']],
+  ['LOG_LEVEL', ['log', 'level']],
+];
+
+/** Sets the overridden keys; returns which key path each variable set ("log.level" → "LOG_LEVEL"). */
+function applyEnv(target: Record<string, unknown>, env: NodeJS.ProcessEnv): Map<string, string> {
+  const fromEnv = new Map<string, string>();
+  for (const [name, path] of ENV_KEYS) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
     let node = target;
     for (const key of path.slice(0, -1)) {
       const child = node[key];
@@ -81,11 +97,9 @@ function applyEnv(target: Record<string, unknown>, env: NodeJS.ProcessEnv): void
       node = node[key] as Record<string, unknown>;
     }
     node[path[path.length - 1]!] = value;
-  };
-  set(['db', 'url'], env.DATABASE_URL);
-  set(['redis', 'url'], env.REDIS_URL);
-  set(['auth', 'jwtSecret'], env.JWT_SECRET);
-  set(['log', 'level'], env.LOG_LEVEL);
+    fromEnv.set(path.join('.'), name);
+  }
+  return fromEnv;
 }
 
 function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {

@@ -7,6 +7,29 @@ const port = z.number().int().min(0).max(65535);
 const ms = z.number().int().min(0);
 const positiveInt = z.number().int().min(1);
 
+/**
+ * A URL whose scheme is one of `schemes`, checked at load: a bad DATABASE_URL used to fail only
+ * at the first connection ("getaddrinfo ENOTFOUND base"), and a bad REDIS_URL not at all. The
+ * message never repeats the value, which may hold a password.
+ */
+function urlWithScheme(schemes: string[]) {
+  const expected = schemes.map((s) => `${s}//`).join(' or ');
+  return z.string().superRefine((text, ctx) => {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `must be a ${expected} URL; this is not a URL` });
+      return;
+    }
+    if (!schemes.includes(url.protocol)) {
+      ctx.addIssue({ code: 'custom', message: `must be a ${expected} URL, not ${url.protocol}//` });
+    }
+  });
+}
+
+const portKeys = ['rpc', 'sensor', 'pubsub', 'http'] as const;
+
 /** A token bucket over some methods, per connection or per authenticated user. */
 const rateLimitRule = z.strictObject({
   name: z.string().regex(/^[a-zA-Z0-9_.-]{1,40}$/),
@@ -33,6 +56,18 @@ export const configSchema = z.strictObject({
       pubsub: port.default(9002),
       http: port.default(9090),
     })
+    // Two equal ports used to pass here and fail at listen, after the embedded PostgreSQL had
+    // started. 0 (pick a free port) may repeat.
+    .superRefine((ports, ctx) => {
+      for (let i = 0; i < portKeys.length; i++) {
+        for (let j = 0; j < i; j++) {
+          const [a, b] = [portKeys[j]!, portKeys[i]!];
+          if (ports[a] !== 0 && ports[a] === ports[b]) {
+            ctx.addIssue({ code: 'custom', path: [b], message: `is ${ports[b]}, the same port as ports.${a}; every port needs its own number` });
+          }
+        }
+      }
+    })
     .prefault({}),
   limits: z
     .strictObject({
@@ -48,7 +83,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   db: z
     .strictObject({
-      url: z.string().min(1).nullable().default(null),
+      url: urlWithScheme(['postgres:', 'postgresql:']).nullable().default(null),
       poolSize: positiveInt.max(200).default(10),
       connectTimeoutMs: positiveInt.default(5_000),
       statementTimeoutMs: positiveInt.default(5_000),
@@ -64,7 +99,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   redis: z
     .strictObject({
-      url: z.string().min(1).nullable().default(null),
+      url: urlWithScheme(['redis:', 'rediss:']).nullable().default(null),
       /** Prefix of every key carrel writes, so deployments (and test runs) can share a server. */
       keyPrefix: z.string().min(1).max(64).default('carrel'),
       /** Events kept for other instances while Redis is unreachable; past it the oldest go (counted). */

@@ -1,65 +1,66 @@
-// The `carrel` client end to end: the built CLI (npm test builds first) as a child process
-// against a server in this process with a fake clock, HOME and XDG_CONFIG_HOME in a temp dir.
-import { execFile } from 'node:child_process';
+// The `carrel` client end to end against a server in this process with a fake clock, HOME and
+// XDG_CONFIG_HOME in a temp dir. Commands run in-process (test/support/cli.ts); the few claims
+// about the process itself (main.ts's --json usage errors) run the built binary.
 import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/core/clock.js';
-import { projectRoot } from '../../src/paths.js';
+import { runBin, runCli, type CliRun } from '../support/cli.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { MONDAY_10_NY, seatIdOf } from '../support/core.js';
 
+// Friendly times ("2030-01-07 17:00") are read in the machine's zone; pin it for this worker.
+process.env.TZ = 'UTC';
+
+const clock = new FakeClock(Date.parse(MONDAY_10_NY));
 let t: TestServer;
-let home: string;
 let server: string;
 
 beforeAll(async () => {
-  t = await startTestServer({}, { clock: new FakeClock(Date.parse(MONDAY_10_NY)) });
-  home = mkdtempSync(join(tmpdir(), 'carrel-cli-'));
+  t = await startTestServer({}, { clock });
   server = `127.0.0.1:${t.server.ports.rpc}`;
 });
 afterAll(async () => t.close());
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
+/** A fresh config dir: a user of the CLI who has not logged in anywhere yet. */
+function newUser(): NodeJS.ProcessEnv {
+  const home = mkdtempSync(join(tmpdir(), 'carrel-cli-'));
+  return { HOME: home, XDG_CONFIG_HOME: join(home, 'xdg') };
 }
 
-/** Runs `carrel …` asynchronously (the server under test shares this event loop). */
-function carrel(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [join(projectRoot, 'bin', 'carrel.js'), ...args, '--server', server],
-      { env: { PATH: process.env.PATH, HOME: home, XDG_CONFIG_HOME: join(home, 'xdg'), TZ: 'UTC' }, timeout: 15_000 },
-      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+function cli(env: NodeJS.ProcessEnv) {
+  return (...argv: string[]): Promise<CliRun> => runCli([...argv, '--server', server], { env, now: () => new Date(clock.now()) });
 }
 
-const json = <T>(r: Run): T => {
+const json = <T>(r: CliRun): T => {
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
   return JSON.parse(r.stdout) as T;
 };
 
+/** A --json failure: nothing on stdout, one JSON object on stderr, a non-zero exit. */
+const jsonError = (r: CliRun): { code: string; message: string; details?: Record<string, unknown> } => {
+  expect(r.stdout).toBe('');
+  expect(r.code).not.toBe(0);
+  expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  return JSON.parse(r.stderr);
+};
+
 describe('carrel CLI', () => {
   it('login → seats → reserve → mine → checkin → checkout → cancel, with the token remembered', async () => {
+    const env = newUser();
+    const carrel = cli(env);
     const anon = await carrel('mine');
     expect(anon.code).toBe(1);
     expect(anon.stderr).toContain('error UNAUTHENTICATED');
+    expect(anon.stderr).toContain(`not logged in to ${server}; run \`carrel login --server ${server}\` first`);
 
     const login = await carrel('login', '--student-id', 's1001', '--password', 'password123');
     expect(login).toMatchObject({ code: 0, stderr: '' });
     expect(login.stdout).toContain('logged in as Ada Lovelace (s1001)');
-    const tokenFile = join(home, 'xdg', 'carrel', 'token.json');
+    const tokenFile = join(env.XDG_CONFIG_HOME!, 'carrel', 'token.json');
     expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
-
-    const branches = await carrel('branches');
-    expect(branches.stdout).toMatch(/^ID\s+BRANCH\s+TIMEZONE\s+FREE/);
-    expect(branches.stdout).toContain('Main Library');
 
     const seats = json<Array<{ id: number; label: string; available: boolean }>>(
       await carrel('seats', '--branch', 'Main Library', '--area', 'Quiet Floor', '--power', '--available', '--json'),
@@ -81,13 +82,13 @@ describe('carrel CLI', () => {
 
     const mine = json<{ reservations: Array<{ id: number }> }>(await carrel('mine', '--json'));
     expect(mine.reservations.map((r) => r.id)).toEqual([now.id, later.id]);
+    // Times in the branch's zone (Main Library: New York), marked: 17:00Z is 12:00 EST.
     const table = await carrel('mine');
     expect(table.stdout).toMatch(/^ID\s+SEAT\s+START\s+END\s+STATUS\n/);
-    expect(table.stdout).toContain('2030-01-07 17:00');
+    expect(table.stdout).toMatch(new RegExp(`^${later.id}\\s+${q2}\\s+2030-01-07 12:00 EST\\s+2030-01-07 13:00 EST\\s+CONFIRMED$`, 'm'));
 
     const checkin = await carrel('checkin', String(now.id));
-    expect(checkin.stdout).toContain(`checked in: reservation ${now.id}`);
-    expect(checkin.stdout).toContain('CHECKED_IN');
+    expect(checkin.stdout).toBe(`checked in: reservation ${now.id}: seat ${q1}, 2030-01-07 10:00 → 11:00 EST, CHECKED_IN\n`);
     expect(json<{ status: string; end: string }>(await carrel('checkout', String(now.id), '--json'))).toMatchObject({
       status: 'COMPLETED',
       end: '2030-01-07T15:15:00.000Z',
@@ -110,9 +111,10 @@ describe('carrel CLI', () => {
 
     expect((await carrel('logout')).stdout).toContain('logged out');
     expect((await carrel('call', 'auth.me')).code).toBe(1);
-  }, 60_000);
+  });
 
-  it('exits non-zero with the code on bad input and on a conflict', async () => {
+  it('exits non-zero with the code on bad input and on a conflict, the clash in the branch zone', async () => {
+    const carrel = cli(newUser());
     const badTime = await carrel('reserve', '1', '--start', 'whenever', '--end', '2030-01-07T16:00:00Z');
     expect(badTime.code).toBe(2);
     expect(badTime.stderr).toContain('cannot read the time');
@@ -122,9 +124,107 @@ describe('carrel CLI', () => {
     const clash = await carrel('reserve', q3, '--start', '2030-01-07T16:30:00Z', '--end', '2030-01-07T17:30:00Z');
     expect(clash.code).toBe(1);
     expect(clash.stderr).toContain('error CONFLICT');
-    expect(clash.stderr).toContain('booked 2030-01-07 16:00 → 2030-01-07 17:00');
+    expect(clash.stderr).toContain('(booked 2030-01-07 11:00 → 12:00 EST)');
     const wrong = await carrel('login', '--student-id', 's1002', '--password', 'nope-nope');
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toContain('error UNAUTHENTICATED: wrong student id or password');
-  }, 60_000);
+  });
+
+  it('registers an account that can then log in; a taken id or a short password is refused', async () => {
+    const carrel = cli(newUser());
+    const made = await carrel('register', '--student-id', 'cli-reg-1', '--name', 'Grace Hopper', '--password', 'cobol-1959');
+    expect(made).toMatchObject({ code: 0, stderr: '' });
+    expect(made.stdout).toBe(`registered Grace Hopper (cli-reg-1); now run: carrel login --student-id cli-reg-1 --server ${server}\n`);
+    const row = await t.db.pool.query<{ name: string; role: string }>('SELECT name, role FROM users WHERE student_id = $1', ['cli-reg-1']);
+    expect(row.rows).toEqual([{ name: 'Grace Hopper', role: 'student' }]);
+    expect((await carrel('login', '--student-id', 'cli-reg-1', '--password', 'cobol-1959')).stdout).toContain('logged in as Grace Hopper (cli-reg-1)');
+
+    const asJson = json<{ user: { studentId: string; role: string } }>(
+      await carrel('register', '--student-id', 'cli-reg-2', '--name', 'Alan Turing', '--password', 'enigma-1939', '--json'),
+    );
+    expect(asJson.user).toMatchObject({ studentId: 'cli-reg-2', role: 'student' });
+
+    const taken = await carrel('register', '--student-id', 'cli-reg-1', '--name', 'Someone Else', '--password', 'another-pass');
+    expect(taken.code).toBe(1);
+    expect(taken.stderr).toMatch(/^error CONFLICT: /);
+    expect(jsonError(await carrel('register', '--student-id', 'cli-reg-3', '--name', 'X', '--password', 'short', '--json')).code).toBe('INVALID_ARGUMENT');
+  });
+
+  it('with --json every error is one JSON object on stderr with its code, and the exit code stays non-zero', async () => {
+    const carrel = cli(newUser());
+    expect(jsonError(await carrel('mine', '--json'))).toMatchObject({ code: 'UNAUTHENTICATED' });
+    expect(jsonError(await carrel('seats', '--branch', 'Nowhere', '--json'))).toMatchObject({ code: 'NOT_FOUND', details: { branch: 'Nowhere' } });
+    const usage = await carrel('reserve', '1', '--start', 'whenever', '--end', '2030-01-07T16:00:00Z', '--json');
+    expect(usage.code).toBe(2);
+    expect(jsonError(usage)).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('cannot read the time') });
+    await carrel('login', '--student-id', 's1003', '--password', 'password123');
+    const q4 = String(await seatIdOf(t, 'Q-04'));
+    expect(jsonError(await carrel('reserve', q4, '--start', '2030-01-07T15:10:00Z', '--end', '2030-01-07T16:10:00Z', '--json'))).toMatchObject({
+      code: 'FAILED_PRECONDITION',
+      details: { rule: 'slotGranularity' },
+    });
+    expect(jsonError(await carrel('cancel', '987654', '--json')).code).toBe('NOT_FOUND');
+    const down = await runCli(['branches', '--json', '--server', '127.0.0.1:1'], { env: newUser() });
+    expect(jsonError(down)).toMatchObject({ code: 'UNAVAILABLE', message: expect.stringContaining('cannot connect to 127.0.0.1:1') });
+  });
+
+  it('the binary prints commander usage errors as JSON with --json, and as text with help without', async () => {
+    const env = { ...newUser(), TZ: 'UTC' };
+    const [asJson, asText] = await Promise.all([runBin(['reserve', '1', '--json', '--server', server], env), runBin(['reserve', '1', '--server', server], env)]);
+    expect(asJson.code).not.toBe(0);
+    expect(asJson.stdout).toBe('');
+    expect(JSON.parse(asJson.stderr)).toEqual({ code: 'INVALID_ARGUMENT', message: "required option '--start <time>' not specified" });
+    expect(asText.code).not.toBe(0);
+    expect(asText.stderr).toMatch(/^error: required option '--start <time>' not specified\n/);
+    expect(asText.stderr).toContain('Usage: carrel reserve');
+  });
+
+  it('branches shows opening hours; seats refuses an unknown branch; checkin --help names no fixed window', async () => {
+    const carrel = cli(newUser());
+    const branches = await carrel('branches');
+    expect(branches.stdout).toMatch(/^ID\s+BRANCH\s+TIMEZONE\s+HOURS\s+FREE/);
+    expect(branches.stdout).toMatch(/Main Library\s+America\/New_York\s+daily 07:00-23:00\s+\d/);
+    expect(branches.stdout).toMatch(/Medical Library\s+America\/Los_Angeles\s+Mon-Fri 08:00-22:00, Sat-Sun 10:00-20:00\s+\d/);
+
+    const nowhere = await carrel('seats', '--branch', 'Nowhere');
+    expect(nowhere.code).toBe(1);
+    expect(nowhere.stdout).toBe('');
+    expect(nowhere.stderr).toBe('carrel: no branch "Nowhere"; branches: Main Library, Engineering Library, Medical Library\n');
+    expect((await carrel('seats', '--branch', 'main library')).stderr).toContain('did you mean "Main Library"?');
+    // A real branch with nothing matching is still an answer, not an error.
+    const none = await carrel('seats', '--branch', 'Main Library', '--area', 'Roof');
+    expect(none).toMatchObject({ code: 0, stdout: 'no seats match\n' });
+    const byId = await carrel('seats', '--branch', '999999');
+    expect(byId.code).toBe(1);
+
+    const help = await carrel('checkin', '--help');
+    expect(help.stdout).toContain('check-in window');
+    expect(help.stdout).not.toMatch(/\d+ min/);
+  });
+
+  it('mine pages with --cursor (printing the next one) or takes every page with --all', async () => {
+    const env = newUser();
+    const carrel = cli(env);
+    await carrel('login', '--student-id', 'admin', '--password', 'admin-pass-2026');
+    const ids: number[] = [];
+    for (const [label, hour] of [['R-01', 16], ['R-02', 17], ['R-03', 18]] as const) {
+      const seat = String(await seatIdOf(t, label));
+      ids.push(json<{ id: number }>(await carrel('reserve', seat, '--start', `2030-01-08T${hour}:00:00Z`, '--end', `2030-01-08T${hour + 1}:00:00Z`, '--json')).id);
+    }
+    const first = await carrel('mine', '--limit', '2');
+    expect(first.code).toBe(0);
+    const cursor = new RegExp(`\\(more: carrel mine --limit 2 --cursor (\\S+) --server ${server}, or --all\\)$`, 'm').exec(first.stdout)?.[1];
+    expect(cursor).toBeDefined();
+    expect(first.stdout.split('\n').filter((l) => /^\d/.test(l))).toHaveLength(2);
+    const second = json<{ reservations: Array<{ id: number }>; nextCursor: string | null }>(await carrel('mine', '--limit', '2', '--cursor', cursor!, '--json'));
+    expect(second).toEqual({ reservations: [expect.objectContaining({ id: ids[2] })], nextCursor: null });
+    const all = json<{ reservations: Array<{ id: number }>; nextCursor: string | null }>(await carrel('mine', '--all', '--limit', '1', '--json'));
+    expect(all.reservations.map((r) => r.id)).toEqual(ids);
+    expect(all.nextCursor).toBeNull();
+
+    // A check-in outside the window says when it opens, in the branch's zone.
+    const early = await carrel('checkin', String(ids[0]));
+    expect(early.code).toBe(1);
+    expect(early.stderr).toContain('[rule: checkInWindow] (open 2030-01-08 10:45 → 11:15 EST)');
+  });
 });

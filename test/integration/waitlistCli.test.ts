@@ -4,10 +4,14 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenStore, tokenFilePath } from '../../clients/tokenStore.js';
-import { registerWaitlistCommands, toIsoWithOffset, type CliIo } from '../../clients/waitlistCommands.js';
+import type { CliIo } from '../../clients/cliIo.js';
+import { registerWaitlistCommands } from '../../clients/waitlistCommands.js';
 import { FakeClock } from '../../src/core/clock.js';
 import { insertBooking, insertUser, seatsOf } from '../support/fixtures.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+
+// Friendly times ("today 21:15") are read in the machine's zone; pin it for this worker.
+process.env.TZ = 'UTC';
 
 let t: TestServer;
 const clock = new FakeClock(Date.parse('2026-01-05T15:00:00Z'));
@@ -20,7 +24,7 @@ afterAll(async () => t.close());
 /** Runs `carrel waitlist …` in-process with its own config dir; returns what it printed. */
 async function carrel(env: NodeJS.ProcessEnv, ...argv: string[]): Promise<{ out: string; err: string; code: number }> {
   const res = { out: '', err: '', code: 0 };
-  const io: CliIo = { out: (s) => void (res.out += s), err: (s) => void (res.err += s), setExitCode: (c) => void (res.code = c), env };
+  const io: CliIo = { out: (s) => void (res.out += s), err: (s) => void (res.err += s), setExitCode: (c) => void (res.code = c), env, now: () => new Date(clock.now()) };
   const program = new Command().exitOverride();
   registerWaitlistCommands(program, io);
   await program.parseAsync(['node', 'carrel', 'waitlist', ...argv, '--server', `127.0.0.1:${t.server.ports.rpc}`]);
@@ -67,6 +71,10 @@ describe('carrel waitlist', () => {
     const leaveClaimed = await carrel(env, 'leave', String(entry.id), '--json');
     expect(leaveClaimed.code).toBe(1);
     expect(JSON.parse(leaveClaimed.err)).toMatchObject({ code: 'FAILED_PRECONDITION', details: { rule: 'alreadyClaimed' } });
+    // The same error for people, printed as every other command prints one.
+    const leaveText = await carrel(env, 'leave', String(entry.id));
+    expect(leaveText.code).toBe(1);
+    expect(leaveText.err).toMatch(/^error FAILED_PRECONDITION: .* \[rule: alreadyClaimed\]\n$/);
 
     const bad = await carrel(env, 'leave', 'abc');
     expect(bad.code).toBe(2);
@@ -75,10 +83,20 @@ describe('carrel waitlist', () => {
     expect(neither.err).toMatch(/--seat <id> or --branch <name>/);
   });
 
-  it('reads times without an offset as local time and sends them with the local offset', () => {
-    const out = toIsoWithOffset('2026-03-02T14:00', '--start');
-    expect(out).toMatch(/^2026-03-02T14:00:00[+-]\d\d:\d\d$/);
-    expect(Date.parse(out)).toBe(new Date(2026, 2, 2, 14, 0).getTime());
-    expect(() => toIsoWithOffset('tomorrow-ish', '--start')).toThrow(/--start/);
+  it('reads times as reserve does ("today 21:15"), and shows them in the branch zone', async () => {
+    const env = { XDG_CONFIG_HOME: mkdtempSync(join(tmpdir(), 'carrel-cli-')) };
+    const user = await insertUser(t.db.pool);
+    const owner = await insertUser(t.db.pool);
+    const seat = (await seatsOf(t.db.pool, 'Main Library'))[1]!;
+    // The fake clock is 2026-01-05 15:00Z (10:00 in New York); the CLI's "today" is read against it.
+    await insertBooking(t.db.pool, { seatId: seat.id, userId: owner.id, start: '2026-01-05T21:00:00Z', end: '2026-01-05T23:00:00Z' });
+    new TokenStore(tokenFilePath(env)).set(`127.0.0.1:${t.server.ports.rpc}`, { token: t.server.tokens.issue(user).token, expiresAt: '2999-01-01T00:00:00Z', user });
+    const joined = await carrel(env, 'join', '--seat', String(seat.id), '--start', 'today 21:15', '--end', 'today 22:15');
+    expect(joined.err).toBe('');
+    expect(joined.code).toBe(0);
+    expect(joined.out).toMatch(new RegExp(`^\\d+\\s+WAITING\\s+1\\s+seat ${seat.id}\\s+2026-01-05 16:15 EST\\s+2026-01-05 17:15 EST$`, 'm'));
+    const bad = await carrel(env, 'join', '--seat', String(seat.id), '--start', 'whenever', '--end', 'today 22:15');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('--start: cannot read the time "whenever"');
   });
 });

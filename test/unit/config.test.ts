@@ -54,6 +54,46 @@ describe('config', () => {
     expect(() => loadConfig({ file, env: {} })).toThrow(key);
   });
 
+  it.each([
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL (log.level): '],
+    [{ DATABASE_URL: 'notaurl' }, 'DATABASE_URL (db.url): must be a postgres:// or postgresql:// URL'],
+    [{ DATABASE_URL: 'mysql://db.example/carrel' }, 'DATABASE_URL (db.url): must be a postgres:// or postgresql:// URL, not mysql://'],
+    [{ REDIS_URL: 'bogus' }, 'REDIS_URL (redis.url): must be a redis:// or rediss:// URL'],
+    [{ JWT_SECRET: 'short' }, 'JWT_SECRET (auth.jwtSecret): '],
+  ])('a bad value from the environment names the variable and the key: %j', (env, message) => {
+    const file = writeConfig({});
+    expect(() => loadConfig({ file, env })).toThrow(ConfigError);
+    expect(() => loadConfig({ file, env })).toThrow(message);
+  });
+
+  it('a bad URL in the file names the key, not a variable, and never echoes the value', () => {
+    const file = writeConfig({ db: { url: 'postgres//admin:hunter2@db' } });
+    let message = '';
+    try {
+      loadConfig({ file, env: {} });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/^ {2}db\.url: must be a postgres:\/\/ or postgresql:\/\/ URL/m);
+    expect(message).not.toContain('hunter2');
+    expect(message).not.toContain('DATABASE_URL');
+  });
+
+  it('accepts the URL forms the drivers take', () => {
+    for (const url of ['postgres://u:p@db:5432/carrel', 'postgresql://db/carrel', 'postgres:///carrel?host=/var/run/postgresql']) {
+      expect(parseConfig({ db: { url } }).db.url).toBe(url);
+    }
+    for (const url of ['redis://cache:6379', 'rediss://user:pw@cache:6380/2']) {
+      expect(parseConfig({ redis: { url } }).redis.url).toBe(url);
+    }
+  });
+
+  it('refuses two equal ports, naming both keys; 0 (any free port) may repeat', () => {
+    expect(() => parseConfig({ ports: { rpc: 9000, pubsub: 9000 } })).toThrow('ports.pubsub: is 9000, the same port as ports.rpc');
+    expect(() => parseConfig({ ports: { http: 9001 } })).toThrow('ports.http: is 9001, the same port as ports.sensor');
+    expect(parseConfig({ ports: { rpc: 0, sensor: 0, pubsub: 0, http: 0 } }).ports.rpc).toBe(0);
+  });
+
   it('a file that is not JSON fails clearly', () => {
     const file = writeConfig('{ nope');
     expect(() => loadConfig({ file, env: {} })).toThrow(/cannot read/);
