@@ -147,3 +147,95 @@ describe('frame codec', () => {
     expect(frame.subarray(4).toString('utf8')).toBe('{"k":"é"}');
   });
 });
+
+// ---- error cases under any chunking, and what the decoder holds ------------------------------
+
+type Expected = { kind: 'message'; value: unknown } | { kind: 'error'; reason: string; recoverable: boolean };
+interface Case {
+  bytes: Buffer;
+  expect: Expected;
+}
+
+const LIMIT = 4096;
+const DEPTH = 32;
+const header = (n: number): Buffer => {
+  const h = Buffer.alloc(4);
+  h.writeUInt32BE(n);
+  return h;
+};
+const err = (reason: string, recoverable = true): Expected => ({ kind: 'error', reason, recoverable });
+
+// Each arbitrary builds a frame whose outcome is known by construction, not by asking the decoder.
+const validFrame: fc.Arbitrary<Case> = jsonObject.map((v) => ({ bytes: encodeFrame(v), expect: { kind: 'message', value: JSON.parse(JSON.stringify(v)) } }));
+const zeroLength: fc.Arbitrary<Case> = fc.constant({ bytes: header(0), expect: err('EMPTY_FRAME') });
+// 0xff never occurs in UTF-8, and UTF-8 is checked before anything else.
+const badUtf8: fc.Arbitrary<Case> = fc
+  .tuple(fc.uint8Array({ maxLength: 40 }), fc.uint8Array({ maxLength: 40 }))
+  .map(([a, b]) => ({ bytes: rawFrame(Buffer.concat([Buffer.from(a), Buffer.from([0xff]), Buffer.from(b)])), expect: err('INVALID_UTF8') }));
+// A proper prefix of an object's JSON text (cut between characters, so it stays UTF-8) never parses.
+const badJson: fc.Arbitrary<Case> = fc
+  .tuple(jsonObject, fc.nat())
+  .map(([v, cut]) => {
+    const text = [...JSON.stringify(v)];
+    return { bytes: rawFrame(Buffer.from(text.slice(0, 1 + (cut % (text.length - 1))).join(''))), expect: err('INVALID_JSON') };
+  });
+const notAnObject: fc.Arbitrary<Case> = fc
+  .jsonValue({ maxDepth: 3 })
+  .filter((v) => v === null || typeof v !== 'object' || Array.isArray(v))
+  .map((v) => ({ bytes: rawFrame(Buffer.from(JSON.stringify(v))), expect: err('NOT_AN_OBJECT') }));
+const tooDeep: fc.Arbitrary<Case> = fc
+  .integer({ min: DEPTH, max: 300 })
+  .map((d) => ({ bytes: rawFrame(Buffer.from(`{"a":${'['.repeat(d)}${']'.repeat(d)}}`)), expect: err('TOO_DEEP') }));
+/** The stream's last frame: its length is over the limit, so framing is lost and nothing after it decodes. */
+const oversized: fc.Arbitrary<Case> = fc
+  .tuple(fc.integer({ min: LIMIT + 1, max: 0xffffffff }), fc.uint8Array({ maxLength: 64 }), jsonObject)
+  .map(([n, junk, after]) => ({ bytes: Buffer.concat([header(n), Buffer.from(junk), encodeFrame(after)]), expect: err('FRAME_TOO_LARGE', false) }));
+
+const stream = fc
+  .tuple(
+    fc.array(fc.oneof(validFrame, zeroLength, badUtf8, badJson, notAnObject, tooDeep), { minLength: 1, maxLength: 12 }),
+    fc.option(oversized, { nil: undefined }),
+  )
+  .map(([cases, last]) => (last ? [...cases, last] : cases));
+
+const view = (d: Decoded): Expected =>
+  d.kind === 'message' ? { kind: 'message', value: d.value } : { kind: 'error', reason: d.reason, recoverable: d.recoverable };
+
+describe('frame codec: errors under any chunking', () => {
+  it('zero, oversized, bad UTF-8, bad JSON, non-object and too-deep frames give the same errors under any chunking', () => {
+    fc.assert(
+      fc.property(stream, fc.array(fc.nat(), { maxLength: 40 }), (cases, cuts) => {
+        const bytes = Buffer.concat(cases.map((c) => c.bytes));
+        const decoder = new FrameDecoder({ maxFrameBytes: LIMIT, maxDepth: DEPTH });
+        const out: Expected[] = [];
+        for (const piece of chunk(bytes, cuts)) {
+          decoder.push(piece);
+          out.push(...drain(decoder).map(view));
+        }
+        expect(out).toEqual(cases.map((c) => c.expect));
+        const fatal = cases[cases.length - 1]!.expect.kind === 'error' && !(cases[cases.length - 1]!.expect as { recoverable: boolean }).recoverable;
+        expect(decoder.broken).toBe(fatal);
+        expect(decoder.pendingBytes).toBe(0);
+      }),
+      { seed: 20260214, numRuns: 400 },
+    );
+  });
+
+  it('one byte at a time gives the same results as one read', () => {
+    fc.assert(
+      fc.property(stream, (cases) => {
+        const bytes = Buffer.concat(cases.map((c) => c.bytes));
+        const whole = new FrameDecoder({ maxFrameBytes: LIMIT, maxDepth: DEPTH });
+        whole.push(bytes);
+        const dribbled = new FrameDecoder({ maxFrameBytes: LIMIT, maxDepth: DEPTH });
+        const out: Decoded[] = [];
+        for (let i = 0; i < bytes.length; i++) {
+          dribbled.push(bytes.subarray(i, i + 1));
+          out.push(...drain(dribbled));
+        }
+        expect(out.map(view)).toEqual(drain(whole).map(view));
+      }),
+      { seed: 20260215, numRuns: 60 },
+    );
+  });
+});
