@@ -216,6 +216,7 @@ describe('frame codec: errors under any chunking', () => {
         const fatal = cases[cases.length - 1]!.expect.kind === 'error' && !(cases[cases.length - 1]!.expect as { recoverable: boolean }).recoverable;
         expect(decoder.broken).toBe(fatal);
         expect(decoder.pendingBytes).toBe(0);
+        expect(decoder.heldBytes).toBe(0);
       }),
       { seed: 20260214, numRuns: 400 },
     );
@@ -237,5 +238,94 @@ describe('frame codec: errors under any chunking', () => {
       }),
       { seed: 20260215, numRuns: 60 },
     );
+  });
+
+  it('between reads the decoder holds at most twice the unfinished bytes (or 256), whatever the chunking', () => {
+    fc.assert(
+      fc.property(stream, fc.array(fc.nat(), { maxLength: 40 }), (cases, cuts) => {
+        const decoder = new FrameDecoder({ maxFrameBytes: LIMIT, maxDepth: DEPTH });
+        for (const piece of chunk(Buffer.concat(cases.map((c) => c.bytes)), cuts)) {
+          decoder.push(piece);
+          drain(decoder);
+          expect(decoder.heldBytes).toBeLessThanOrEqual(Math.max(2 * decoder.pendingBytes, 256));
+          expect(decoder.pendingBytes).toBeLessThan(4 + LIMIT);
+        }
+      }),
+      { seed: 20260216, numRuns: 300 },
+    );
+  });
+});
+
+describe('frame codec: memory follows the bytes that arrived', () => {
+  it('a header that declares a large frame allocates nothing near its size', () => {
+    const before = process.memoryUsage().arrayBuffers;
+    const decoders: FrameDecoder[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const d = new FrameDecoder({ maxFrameBytes: MAX });
+      d.push(Buffer.concat([header(MAX), Buffer.from('{"a":"')]));
+      expect(d.next()).toBeUndefined();
+      expect(d.heldBytes).toBeLessThanOrEqual(256);
+      decoders.push(d);
+    }
+    // 1,000 frames of 1 MiB declared: allocating up front would be 1 GiB.
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(8 * 1024 * 1024);
+    expect(decoders).toHaveLength(1000);
+  });
+
+  it('a frame dribbled a byte at a time grows its buffer geometrically and decodes whole', () => {
+    const body = Buffer.from(JSON.stringify({ s: 'x'.repeat(30_000) }));
+    const frame = rawFrame(body);
+    const decoder = new FrameDecoder({ maxFrameBytes: MAX });
+    let result: Decoded | undefined;
+    let worst = 0;
+    for (let i = 0; i < frame.length; i++) {
+      decoder.push(Buffer.from(frame.subarray(i, i + 1)));
+      result = decoder.next() ?? result;
+      if (i < frame.length - 1) worst = Math.max(worst, decoder.heldBytes / Math.max(2 * (i + 1), 256));
+    }
+    expect(worst).toBeLessThanOrEqual(1);
+    expect(result).toMatchObject({ kind: 'message', bytes: body.length });
+    expect(decoder.heldBytes).toBe(0);
+  });
+
+  it('an unfinished frame pins neither the read it arrived in nor the reads that followed', async () => {
+    const v8 = await import('node:v8');
+    const vm = await import('node:vm');
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const decoder = new FrameDecoder({ maxFrameBytes: MAX });
+    const refs: WeakRef<ArrayBuffer>[] = [];
+    (() => {
+      // A 64 KiB read of whole frames that ends with the first 10 bytes of another.
+      const frames = Buffer.concat([...Array.from({ length: 1000 }, (_, i) => encodeFrame({ i, pad: 'p'.repeat(40) })), header(1000), Buffer.from('{"rpcId"')]);
+      const read = Buffer.from(frames); // its own backing store, as a socket read has
+      refs.push(new WeakRef(read.buffer));
+      decoder.push(read);
+      expect(drain(decoder)).toHaveLength(1000);
+      for (let i = 0; i < 50; i++) {
+        const tiny = Buffer.from(new ArrayBuffer(1)).fill(0x20); // not from the shared pool
+        refs.push(new WeakRef(tiny.buffer));
+        decoder.push(tiny);
+        expect(decoder.next()).toBeUndefined();
+      }
+    })();
+    expect(decoder.pendingBytes).toBe(4 + 8 + 50);
+    for (let i = 0; i < 3; i++) {
+      await new Promise((r) => setImmediate(r));
+      gc();
+    }
+    expect(refs.filter((r) => r.deref() !== undefined)).toHaveLength(0);
+  });
+
+  it('discard() drops what is buffered and ignores what follows', () => {
+    const decoder = new FrameDecoder({ maxFrameBytes: MAX });
+    decoder.push(encodeFrame({ a: 1 }).subarray(0, 6));
+    expect(decoder.next()).toBeUndefined();
+    decoder.discard();
+    expect(decoder.heldBytes).toBe(0);
+    expect(decoder.broken).toBe(true);
+    decoder.push(encodeFrame({ b: 2 }));
+    expect(decoder.next()).toBeUndefined();
+    expect(decoder.pendingBytes).toBe(0);
   });
 });
