@@ -82,7 +82,8 @@ export class Realtime {
       port: config.ports.sensor,
       maxConnections: limits.maxConnections,
       connection: {
-        maxFrameBytes: limits.maxFrameBytes,
+        // Sensors send readings, not documents: a port-sized limit, not the RPC port's.
+        maxFrameBytes: config.sensors.maxFrameBytes,
         maxJsonDepth: limits.maxJsonDepth,
         idleTimeoutMs: limits.idleTimeoutMs,
         partialFrameTimeoutMs: limits.partialFrameTimeoutMs,
@@ -111,7 +112,8 @@ export class Realtime {
       port: config.ports.pubsub,
       maxConnections: limits.maxConnections,
       connection: {
-        maxFrameBytes: limits.maxFrameBytes,
+        // Subscribers send a subscribe and pings: a few KB at most.
+        maxFrameBytes: config.pubsub.maxFrameBytes,
         maxJsonDepth: limits.maxJsonDepth,
         // Subscribers may never send a byte after subscribing (DESIGN §5): no idle timeout.
         idleTimeoutMs: 0,

@@ -6,6 +6,7 @@ import { z } from 'zod';
 const port = z.number().int().min(0).max(65535);
 const ms = z.number().int().min(0);
 const positiveInt = z.number().int().min(1);
+const frameBytes = z.number().int().min(64).max(64 * 1024 * 1024);
 
 /** A token bucket over some methods, per connection or per authenticated user. */
 const rateLimitRule = z.strictObject({
@@ -36,7 +37,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   limits: z
     .strictObject({
-      maxFrameBytes: z.number().int().min(64).max(64 * 1024 * 1024).default(1024 * 1024),
+      maxFrameBytes: frameBytes.default(1024 * 1024),
       maxJsonDepth: z.number().int().min(2).max(512).default(32),
       maxConnections: positiveInt.default(4096),
       maxInFlightPerConnection: positiveInt.default(128),
@@ -85,6 +86,8 @@ export const configSchema = z.strictObject({
       maxReadingsPerFrame: positiveInt.max(10_000).default(500),
       /** A reading stamped further ahead of the server's clock than this is refused. */
       maxClockSkewMs: ms.default(60_000),
+      /** Largest frame on the sensor port: 500 readings are ~40 KB, pretty-printed twice that. */
+      maxFrameBytes: frameBytes.default(128 * 1024),
     })
     .prefault({}),
   // Live seat subscribers (DESIGN §5).
@@ -100,6 +103,8 @@ export const configSchema = z.strictObject({
       summaryEveryMs: positiveInt.default(5_000),
       /** Seat events kept per branch so `since` can resume. */
       retainEvents: positiveInt.max(1_000_000).default(1_000),
+      /** Largest frame a subscriber may send: a subscribe with a token and `since` is a few KB. */
+      maxFrameBytes: frameBytes.default(32 * 1024),
     })
     .prefault({}),
   auth: z

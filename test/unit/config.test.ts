@@ -48,10 +48,19 @@ describe('config', () => {
     [{ db: { poolSize: 0 } }, 'db.poolSize'],
     [{ limits: { maxFrameByte: 10 } }, 'maxFrameByte'],
     [{ log: { level: 'chatty' } }, 'log.level'],
+    [{ sensors: { maxFrameBytes: 10 } }, 'sensors.maxFrameBytes'],
+    [{ pubsub: { maxFrameBytes: '32k' } }, 'pubsub.maxFrameBytes'],
   ])('a bad value fails with a message naming the key: %j', (bad, key) => {
     const file = writeConfig(bad);
     expect(() => loadConfig({ file, env: {} })).toThrow(ConfigError);
     expect(() => loadConfig({ file, env: {} })).toThrow(key);
+  });
+
+  it('the sensor and subscriber ports have their own, smaller frame limits', () => {
+    const c = parseConfig({});
+    expect(c.limits.maxFrameBytes).toBe(1024 * 1024);
+    expect(c.sensors.maxFrameBytes).toBe(128 * 1024);
+    expect(c.pubsub.maxFrameBytes).toBe(32 * 1024);
   });
 
   it('a file that is not JSON fails clearly', () => {
