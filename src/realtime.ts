@@ -81,6 +81,7 @@ export class Realtime {
       host: config.host,
       port: config.ports.sensor,
       maxConnections: limits.maxConnections,
+      maxPartialFrameBytes: limits.maxPartialFrameBytesPerPort,
       connection: {
         // Sensors send readings, not documents: a port-sized limit, not the RPC port's.
         maxFrameBytes: config.sensors.maxFrameBytes,
@@ -89,7 +90,7 @@ export class Realtime {
         partialFrameTimeoutMs: limits.partialFrameTimeoutMs,
         writeHighWaterBytes: limits.writeHighWaterBytes,
       },
-      refusalFrame: () => sensorError(ErrorCode.RESOURCE_EXHAUSTED, 'too many connections; try again later'),
+      refusalFrame: (message) => sensorError(ErrorCode.RESOURCE_EXHAUSTED, message),
       onConnection: (conn) => {
         const session = new SensorSession(
           conn,
@@ -111,6 +112,7 @@ export class Realtime {
       host: config.host,
       port: config.ports.pubsub,
       maxConnections: limits.maxConnections,
+      maxPartialFrameBytes: limits.maxPartialFrameBytesPerPort,
       connection: {
         // Subscribers send a subscribe and pings: a few KB at most.
         maxFrameBytes: config.pubsub.maxFrameBytes,
@@ -120,7 +122,7 @@ export class Realtime {
         partialFrameTimeoutMs: limits.partialFrameTimeoutMs,
         writeHighWaterBytes: config.pubsub.highWaterBytes,
       },
-      refusalFrame: () => pubsubError(ErrorCode.RESOURCE_EXHAUSTED, 'too many connections; try again later'),
+      refusalFrame: (message) => pubsubError(ErrorCode.RESOURCE_EXHAUSTED, message),
       onConnection: (conn) => {
         new Subscriber(
           conn,

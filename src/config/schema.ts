@@ -45,6 +45,8 @@ export const configSchema = z.strictObject({
       partialFrameTimeoutMs: ms.default(10_000),
       writeHighWaterBytes: positiveInt.default(256 * 1024),
       requestTimeoutMs: positiveInt.default(5_000),
+      /** Bytes a port may hold in unfinished frames, all its connections together (src/net/frameBudget.ts). */
+      maxPartialFrameBytesPerPort: z.number().int().min(1024).default(32 * 1024 * 1024),
     })
     .prefault({}),
   db: z
@@ -223,6 +225,13 @@ export const configSchema = z.strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     })
     .prefault({}),
+}).superRefine((c, ctx) => {
+  // Below one whole frame of the largest kind, an honest frame of that size could never finish.
+  const largest = Math.max(c.limits.maxFrameBytes, c.sensors.maxFrameBytes, c.pubsub.maxFrameBytes);
+  if (c.limits.maxPartialFrameBytesPerPort < largest + 4) {
+    const message = `must be at least the largest frame limit plus its 4-byte header (${largest + 4})`;
+    ctx.addIssue({ code: 'custom', path: ['limits', 'maxPartialFrameBytesPerPort'], message });
+  }
 });
 
 export type Config = z.infer<typeof configSchema>;
