@@ -142,7 +142,7 @@ describe('the unfinished-frame budget (limits.maxPartialFrameBytesPerPort)', () 
     await waitFor(() => listener.connections.size === 0, 5000, 'the flood to hang up');
     expect(listener.partialFrames.total).toBe(0);
     expect(listener.partialFrames.holders).toBe(0);
-  });
+  }, 60_000);
 
   it('on the RPC port the connection holding the most gets RESOURCE_EXHAUSTED in the RPC error shape; a small partial frame and PING are unaffected', async () => {
     const listener = t.server.rpcListener;
