@@ -3,7 +3,7 @@
 // connection, some deliberately broken), what every reply must look like, and a probe frame
 // whose reply proves the connection still works after the case. The RPC port
 // (test/integration/badInput.test.ts), the sensor port (sensorFuzz.test.ts) and the subscriber
-// port (subscriberFuzz.test.ts) each bring their own FrameProtocol to the same runner.
+// port (subscriberBadInput.test.ts) each bring their own FrameProtocol to the same runner.
 //
 // A frame may end what can be known of its connection (`effect`):
 // - 'closes': the server answers it and closes the connection (an oversized length, a sensor's

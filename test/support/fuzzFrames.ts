@@ -1,4 +1,4 @@
-// Building blocks for the per-port fuzz runs (sensorFuzz, subscriberFuzz): hostile strings,
+// Building blocks for the per-port fuzz runs (sensorFuzz, subscriberBadInput): hostile strings,
 // frames broken in each way DESIGN §1 names, and lengths that lie. Each arbitrary says what
 // its frame does to the connection, so the runner (fuzz.ts) knows what to expect.
 import fc from 'fast-check';
