@@ -88,14 +88,16 @@ export class Realtime {
       host: config.host,
       port: config.ports.sensor,
       maxConnections: limits.maxConnections,
+      maxPartialFrameBytes: limits.maxPartialFrameBytesPerPort,
       connection: {
-        maxFrameBytes: limits.maxFrameBytes,
+        // Sensors send readings, not documents: a port-sized limit, not the RPC port's.
+        maxFrameBytes: config.sensors.maxFrameBytes,
         maxJsonDepth: limits.maxJsonDepth,
         idleTimeoutMs: limits.idleTimeoutMs,
         partialFrameTimeoutMs: limits.partialFrameTimeoutMs,
         writeHighWaterBytes: limits.writeHighWaterBytes,
       },
-      refusalFrame: () => sensorError(ErrorCode.RESOURCE_EXHAUSTED, 'too many connections; try again later'),
+      refusalFrame: (message) => sensorError(ErrorCode.RESOURCE_EXHAUSTED, message),
       onConnection: (conn) => {
         const session = new SensorSession(
           conn,
@@ -117,15 +119,17 @@ export class Realtime {
       host: config.host,
       port: config.ports.pubsub,
       maxConnections: limits.maxConnections,
+      maxPartialFrameBytes: limits.maxPartialFrameBytesPerPort,
       connection: {
-        maxFrameBytes: limits.maxFrameBytes,
+        // Subscribers send a subscribe and pings: a few KB at most.
+        maxFrameBytes: config.pubsub.maxFrameBytes,
         maxJsonDepth: limits.maxJsonDepth,
         // Subscribers may never send a byte after subscribing (DESIGN §5): no idle timeout.
         idleTimeoutMs: 0,
         partialFrameTimeoutMs: limits.partialFrameTimeoutMs,
         writeHighWaterBytes: config.pubsub.highWaterBytes,
       },
-      refusalFrame: () => pubsubError(ErrorCode.RESOURCE_EXHAUSTED, 'too many connections; try again later'),
+      refusalFrame: (message) => pubsubError(ErrorCode.RESOURCE_EXHAUSTED, message),
       onConnection: (conn) => {
         new Subscriber(
           conn,

@@ -170,6 +170,7 @@ export class CarrelServer {
       host: config.host,
       port: config.ports.rpc,
       maxConnections: limits.maxConnections,
+      maxPartialFrameBytes: limits.maxPartialFrameBytesPerPort,
       requestTimeoutMs: limits.requestTimeoutMs,
       connection: {
         maxFrameBytes: limits.maxFrameBytes,
@@ -178,8 +179,7 @@ export class CarrelServer {
         partialFrameTimeoutMs: limits.partialFrameTimeoutMs,
         writeHighWaterBytes: limits.writeHighWaterBytes,
       },
-      refusalFrame: () =>
-        encodeError(null, { code: ErrorCode.RESOURCE_EXHAUSTED, message: 'too many connections; try again later' }),
+      refusalFrame: (message) => encodeError(null, { code: ErrorCode.RESOURCE_EXHAUSTED, message }),
       onConnection: (conn) => {
         const session = new RpcSession(conn, dispatcher, {
           maxInFlight: limits.maxInFlightPerConnection,

@@ -78,7 +78,8 @@ export class TokenService {
     }
     const id = Number(payload.sub);
     const role = payload.role;
-    if (!Number.isSafeInteger(id) || (role !== 'student' && role !== 'admin') || typeof payload.sid !== 'string') {
+    // Every token carrel issues expires; one without exp was not made here (and would never expire).
+    if (!Number.isSafeInteger(id) || (role !== 'student' && role !== 'admin') || typeof payload.sid !== 'string' || typeof payload.exp !== 'number') {
       throw new CarrelError(ErrorCode.UNAUTHENTICATED, 'token is invalid');
     }
     return {
@@ -86,7 +87,7 @@ export class TokenService {
       studentId: payload.sid,
       name: typeof payload.name === 'string' ? payload.name : '',
       role,
-      expMs: (payload.exp ?? 0) * 1000,
+      expMs: payload.exp * 1000,
     };
   }
 }

@@ -36,6 +36,8 @@ export interface FrameDecoderOptions {
 }
 
 const HEADER_BYTES = 4;
+/** The smallest buffer an unfinished frame is gathered in. */
+const MIN_GATHER_BYTES = 256;
 
 export class FrameDecoder {
   private readonly maxFrameBytes: number;
@@ -45,6 +47,12 @@ export class FrameDecoder {
   private offset = 0;
   private buffered = 0;
   private fatal = false;
+  /**
+   * The frame at the front once it is known to straddle reads, gathered in one owned buffer
+   * (see gather()); while set, chunks[0] is a view of its first `gathered` bytes.
+   */
+  private gathering: Buffer | undefined;
+  private gathered = 0;
 
   constructor(opts: FrameDecoderOptions) {
     this.maxFrameBytes = opts.maxFrameBytes;
@@ -56,6 +64,15 @@ export class FrameDecoder {
     return this.buffered;
   }
 
+  /**
+   * Memory this decoder holds for its peer: the pending bytes plus the spare room of the buffer
+   * gathering an unfinished frame (at most as much again as has arrived, never past the frame).
+   * What a listener's budget of unfinished-frame bytes counts.
+   */
+  get heldBytes(): number {
+    return this.buffered + (this.gathering === undefined ? 0 : this.gathering.length - this.gathered);
+  }
+
   /** True after an unrecoverable error: the stream's framing is lost and further bytes are ignored. */
   get broken(): boolean {
     return this.fatal;
@@ -63,13 +80,29 @@ export class FrameDecoder {
 
   push(chunk: Buffer): void {
     if (this.fatal || chunk.length === 0) return;
-    this.chunks.push(chunk);
     this.buffered += chunk.length;
+    if (this.gathering !== undefined && this.chunks.length === 1) {
+      const used = this.gatherInto(chunk);
+      if (used === chunk.length) return;
+      chunk = chunk.subarray(used);
+    }
+    this.chunks.push(chunk);
+  }
+
+  /** Drops everything buffered and ignores further bytes: the caller has given up on this stream. */
+  discard(): void {
+    this.fatal = true;
+    this.chunks = [];
+    this.buffered = 0;
+    this.offset = 0;
+    this.gathering = undefined;
+    this.gathered = 0;
   }
 
   /** The next whole frame (or framing error), or undefined when more bytes are needed. */
   next(): Decoded | undefined {
-    if (this.fatal || this.buffered < HEADER_BYTES) return undefined;
+    if (this.fatal || this.buffered === 0) return undefined;
+    if (this.buffered < HEADER_BYTES) return this.gather();
     const length = this.peekLength();
     if (length === 0) {
       this.consume(HEADER_BYTES);
@@ -77,20 +110,67 @@ export class FrameDecoder {
     }
     if (length > this.maxFrameBytes) {
       // The length field is not trusted: refuse before buffering a byte of the payload.
-      this.fatal = true;
-      this.chunks = [];
-      this.buffered = 0;
-      this.offset = 0;
+      this.discard();
       return frameError(
         'FRAME_TOO_LARGE',
         `frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes}`,
         false,
       );
     }
-    if (this.buffered < HEADER_BYTES + length) return undefined;
+    if (this.buffered < HEADER_BYTES + length) return this.gather();
     this.consume(HEADER_BYTES);
     const payload = this.take(length);
     return this.parse(payload);
+  }
+
+  /**
+   * The frame at the front is unfinished: copy what has arrived of it into one owned buffer, so
+   * it pins neither the (possibly much larger) read its first bytes came in, nor one Buffer
+   * object per read when a peer dribbles a byte at a time (~400 bytes of RSS each). The buffer
+   * starts at twice what has arrived and doubles as bytes come (gatherInto), never past the
+   * frame's declared size and never sized by that declaration alone (STYLE §1).
+   */
+  private gather(): undefined {
+    if (this.gathering !== undefined) return undefined; // chunks is [its view]: already gathered
+    // Everything before this frame has been consumed, so every buffered byte is this frame's.
+    const have = this.buffered;
+    const total = have >= HEADER_BYTES ? HEADER_BYTES + this.peekLength() : Infinity;
+    const g = Buffer.allocUnsafeSlow(Math.min(total, Math.max(2 * have, MIN_GATHER_BYTES)));
+    let filled = 0;
+    for (let i = 0; i < this.chunks.length; i++) filled += this.chunks[i]!.copy(g, filled, i === 0 ? this.offset : 0);
+    this.gathering = g;
+    this.gathered = filled;
+    this.chunks = [g.subarray(0, filled)];
+    this.offset = 0;
+    return undefined;
+  }
+
+  /** Copies into the frame being gathered what it still lacks of chunk; returns how many bytes. */
+  private gatherInto(chunk: Buffer): number {
+    let g = this.gathering!;
+    let used = 0;
+    if (this.gathered < HEADER_BYTES) {
+      used = chunk.copy(g, this.gathered, 0, Math.min(HEADER_BYTES - this.gathered, chunk.length));
+      this.gathered += used;
+      if (this.gathered < HEADER_BYTES) return this.gatheredView(used);
+    }
+    const length = g.readUInt32BE(0);
+    // A zero or oversized length is next()'s to report; gather nothing past the header.
+    if (length === 0 || length > this.maxFrameBytes) return this.gatheredView(used);
+    const n = Math.min(HEADER_BYTES + length - this.gathered, chunk.length - used);
+    if (this.gathered + n > g.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.min(HEADER_BYTES + length, Math.max(2 * g.length, this.gathered + n)));
+      g.copy(grown, 0, 0, this.gathered);
+      this.gathering = g = grown;
+    }
+    chunk.copy(g, this.gathered, used, used + n);
+    this.gathered += n;
+    return this.gatheredView(used + n);
+  }
+
+  private gatheredView(used: number): number {
+    this.chunks[0] = this.gathering!.subarray(0, this.gathered);
+    return used;
   }
 
   private parse(payload: Buffer): Decoded {
@@ -138,10 +218,7 @@ export class FrameDecoder {
     if (available >= n) {
       const out = first.subarray(this.offset, this.offset + n);
       this.offset += n;
-      if (this.offset === first.length) {
-        this.chunks.shift();
-        this.offset = 0;
-      }
+      if (this.offset === first.length) this.dropFirst();
       return out;
     }
     const out = Buffer.allocUnsafe(n);
@@ -153,13 +230,20 @@ export class FrameDecoder {
       const copied = chunk.copy(out, filled, this.offset, this.offset + Math.min(want, have));
       filled += copied;
       if (copied === have) {
-        this.chunks.shift();
-        this.offset = 0;
+        this.dropFirst();
       } else {
         this.offset += copied;
       }
     }
     return out;
+  }
+
+  private dropFirst(): void {
+    this.chunks.shift();
+    this.offset = 0;
+    // Only ever chunks[0] is the gathered frame's view; once it is consumed the buffer goes too.
+    this.gathering = undefined;
+    this.gathered = 0;
   }
 }
 

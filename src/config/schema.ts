@@ -6,6 +6,7 @@ import { z } from 'zod';
 const port = z.number().int().min(0).max(65535);
 const ms = z.number().int().min(0);
 const positiveInt = z.number().int().min(1);
+const frameBytes = z.number().int().min(64).max(64 * 1024 * 1024);
 
 /**
  * A URL whose scheme is one of `schemes`, checked at load: a bad DATABASE_URL used to fail only
@@ -71,7 +72,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   limits: z
     .strictObject({
-      maxFrameBytes: z.number().int().min(64).max(64 * 1024 * 1024).default(1024 * 1024),
+      maxFrameBytes: frameBytes.default(1024 * 1024),
       maxJsonDepth: z.number().int().min(2).max(512).default(32),
       maxConnections: positiveInt.default(4096),
       maxInFlightPerConnection: positiveInt.default(128),
@@ -79,6 +80,8 @@ export const configSchema = z.strictObject({
       partialFrameTimeoutMs: ms.default(10_000),
       writeHighWaterBytes: positiveInt.default(256 * 1024),
       requestTimeoutMs: positiveInt.default(5_000),
+      /** Bytes a port may hold in unfinished frames, all its connections together (src/net/frameBudget.ts). */
+      maxPartialFrameBytesPerPort: z.number().int().min(1024).default(32 * 1024 * 1024),
     })
     .prefault({}),
   db: z
@@ -134,6 +137,8 @@ export const configSchema = z.strictObject({
           maxEntries: positiveInt.default(10_000),
         })
         .prefault({}),
+      /** Largest frame on the sensor port: 500 readings are ~40 KB, pretty-printed twice that. */
+      maxFrameBytes: frameBytes.default(128 * 1024),
     })
     .prefault({}),
   // Live seat subscribers (DESIGN §5).
@@ -149,6 +154,8 @@ export const configSchema = z.strictObject({
       summaryEveryMs: positiveInt.default(5_000),
       /** Seat events kept per branch so `since` can resume. */
       retainEvents: positiveInt.max(1_000_000).default(1_000),
+      /** Largest frame a subscriber may send: a subscribe with a token and `since` is a few KB. */
+      maxFrameBytes: frameBytes.default(32 * 1024),
     })
     .prefault({}),
   auth: z
@@ -277,6 +284,13 @@ export const configSchema = z.strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     })
     .prefault({}),
+}).superRefine((c, ctx) => {
+  // Below one whole frame of the largest kind, an honest frame of that size could never finish.
+  const largest = Math.max(c.limits.maxFrameBytes, c.sensors.maxFrameBytes, c.pubsub.maxFrameBytes);
+  if (c.limits.maxPartialFrameBytesPerPort < largest + 4) {
+    const message = `must be at least the largest frame limit plus its 4-byte header (${largest + 4})`;
+    ctx.addIssue({ code: 'custom', path: ['limits', 'maxPartialFrameBytesPerPort'], message });
+  }
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -5,6 +5,7 @@
 import type { Duplex } from 'node:stream';
 import { FrameDecoder, type EncodedFrame, type FrameError } from '../codec/index.js';
 import type { Logger } from '../obs/log.js';
+import type { FrameBudget } from './frameBudget.js';
 
 export interface ConnectionOptions {
   maxFrameBytes: number;
@@ -17,7 +18,7 @@ export interface ConnectionOptions {
   writeHighWaterBytes: number;
 }
 
-export type CloseReason = 'peer' | 'idle' | 'partialFrame' | 'badFrame' | 'server' | 'error' | 'shutdown';
+export type CloseReason = 'peer' | 'idle' | 'partialFrame' | 'badFrame' | 'server' | 'error' | 'shutdown' | 'overload';
 
 export interface ConnectionHandler {
   onMessage(message: Record<string, unknown>): void;
@@ -47,11 +48,15 @@ export class Connection {
   private closeReason: CloseReason = 'peer';
   private lastActivityMs: number;
   private partialSinceMs = 0;
+  /** What the port's budget was last told this connection holds in an unfinished frame. */
+  private budgeted = 0;
 
   constructor(
     readonly socket: Duplex,
     private readonly opts: ConnectionOptions,
     private readonly log: Logger,
+    /** The port's budget of unfinished-frame bytes; absent for sessions tested without a port. */
+    private readonly budget?: FrameBudget<Connection>,
   ) {
     // The error listener goes first: one reset peer must never become an uncaught exception.
     socket.on('error', (err: NodeJS.ErrnoException) => {
@@ -157,8 +162,35 @@ export class Connection {
     if (this.disposed) return;
     this.disposed = true;
     this.closeReason = reason;
+    this.decoder.discard();
+    this.account();
     this.socket.destroy();
     this.handler?.onClose?.(reason);
+  }
+
+  /**
+   * The port's unfinished-frame budget is spent and this connection holds the most: its bytes go
+   * at once (not after close()'s linger), then it closes with one last frame.
+   */
+  evict(finalFrame: Buffer): void {
+    if (this.disposed) return;
+    this.log.debug({ conn: this.id, remote: this.remote, bytes: this.decoder.heldBytes }, 'unfinished frame evicted');
+    this.decoder.discard();
+    this.account();
+    // Already closing (its last frame is out): dropping the bytes was all there was to do.
+    if (!this.socket.writableEnded) this.close('overload', finalFrame);
+  }
+
+  /** Bytes this connection holds for a frame it has not finished (what the budget counts). */
+  get heldBytes(): number {
+    return this.decoder.heldBytes;
+  }
+
+  private account(): void {
+    const held = this.decoder.heldBytes;
+    if (held === this.budgeted || this.budget === undefined) return;
+    this.budgeted = held;
+    this.budget.set(this, held);
   }
 
   /** Enforces the idle and partial-frame deadlines; called by the listener's sweeper. */
@@ -188,7 +220,7 @@ export class Connection {
         handler.onFrameError(item);
         if (!item.recoverable) {
           this.close('badFrame');
-          return;
+          break;
         }
       }
     }
@@ -198,5 +230,7 @@ export class Connection {
     } else if (this.readPaused) {
       this.partialSinceMs = 0;
     }
+    // Last: this may evict a connection, this one included.
+    this.account();
   }
 }

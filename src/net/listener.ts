@@ -1,18 +1,27 @@
 // A TCP listener for one port: accepts sockets, wraps each in a Connection, refuses past
-// limits.maxConnections with one error frame, and sweeps idle/partial-frame deadlines on one
-// shared timer (cheaper than a timer per connection, and nothing to re-arm per read).
+// limits.maxConnections with one error frame, keeps the port's budget of bytes held in
+// unfinished frames (frameBudget.ts), and sweeps idle/partial-frame deadlines on one shared
+// timer (cheaper than a timer per connection, and nothing to re-arm per read).
 import net from 'node:net';
 import { Connection, type ConnectionOptions } from './connection.js';
+import { FrameBudget } from './frameBudget.js';
 import type { Logger } from '../obs/log.js';
+
+const LOG_EVICTIONS_EVERY_MS = 60_000;
 
 export interface ListenerOptions {
   name: string;
   host: string;
   port: number;
   maxConnections: number;
+  /** Bytes all of this port's connections together may hold in unfinished frames. */
+  maxPartialFrameBytes: number;
   connection: ConnectionOptions;
-  /** The frame a refused connection receives before it is closed. */
-  refusalFrame: () => Buffer;
+  /**
+   * This port's RESOURCE_EXHAUSTED error frame, sent before the listener closes a connection it
+   * will not serve: one past maxConnections, or the largest holder when the budget is spent.
+   */
+  refusalFrame: (message: string) => Buffer;
   /** Per-request deadline of the sessions on this port, so the sweeper ticks often enough. */
   requestTimeoutMs?: number;
   onConnection: (conn: Connection) => void;
@@ -26,8 +35,18 @@ export class Listener {
   private emptyWaiters: Array<() => void> = [];
   refusedCount = 0;
   acceptedCount = 0;
+  /** Bytes held in unfinished frames by this port's connections, and who was evicted for it. */
+  readonly partialFrames: FrameBudget<Connection>;
+  private evictionsLogged = 0;
+  private evictionsLoggedAtMs = 0;
 
   constructor(private readonly opts: ListenerOptions) {
+    const evicted = (): Buffer =>
+      opts.refusalFrame('the server holds too many unfinished frames; send each frame promptly and retry');
+    this.partialFrames = new FrameBudget<Connection>(opts.maxPartialFrameBytes, (conn) => {
+      conn.evict(evicted());
+      this.logEvictions();
+    });
     this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.server.on('error', (err) => opts.log.error({ port: opts.name, err: err.message }, 'listener error'));
   }
@@ -61,12 +80,12 @@ export class Listener {
     if (this.connections.size >= this.opts.maxConnections) {
       this.refusedCount++;
       socket.on('error', () => socket.destroy());
-      socket.end(this.opts.refusalFrame());
+      socket.end(this.opts.refusalFrame('too many connections; try again later'));
       setTimeout(() => socket.destroy(), 1_000).unref();
       return;
     }
     this.acceptedCount++;
-    const conn = new Connection(socket, this.opts.connection, this.opts.log);
+    const conn = new Connection(socket, this.opts.connection, this.opts.log, this.partialFrames);
     this.connections.add(conn);
     socket.once('close', () => {
       this.connections.delete(conn);
@@ -75,6 +94,19 @@ export class Listener {
     });
     this.opts.log.debug({ port: this.opts.name, conn: conn.id, remote: conn.remote }, 'connection opened');
     this.opts.onConnection(conn);
+  }
+
+  /** One warning when evictions start, then at most one a minute with the count since (not one per eviction). */
+  private logEvictions(): void {
+    const now = Date.now();
+    if (now - this.evictionsLoggedAtMs < LOG_EVICTIONS_EVERY_MS) return;
+    const budget = this.partialFrames;
+    this.opts.log.warn(
+      { port: this.opts.name, evicted: budget.evictions - this.evictionsLogged, budgetBytes: budget.maxBytes },
+      'unfinished-frame budget spent: closing the connections holding the most (limits.maxPartialFrameBytesPerPort)',
+    );
+    this.evictionsLogged = budget.evictions;
+    this.evictionsLoggedAtMs = now;
   }
 
   /** Stops accepting new connections; existing ones carry on (their deadlines still swept). */

@@ -24,6 +24,8 @@ export interface ListenerCounts {
   readonly connections: { readonly size: number };
   readonly acceptedCount: number;
   readonly refusedCount: number;
+  /** The port's unfinished-frame budget (limits.maxPartialFrameBytesPerPort). */
+  readonly partialFrames?: { readonly total: number; readonly evictions: number };
 }
 
 export interface ObservabilityDeps {
@@ -81,6 +83,13 @@ export class Observability {
     r.gauge('carrel_connections_open', 'Open connections, by port.', perPort((l) => l.connections.size));
     r.gauge('carrel_connections_accepted_total', 'Connections accepted since start, by port.', perPort((l) => l.acceptedCount), 'counter');
     r.gauge('carrel_connections_refused_total', 'Connections refused past limits.maxConnections, by port.', perPort((l) => l.refusedCount), 'counter');
+    r.gauge('carrel_partial_frame_bytes', 'Bytes held in unfinished frames, by port.', perPort((l) => l.partialFrames?.total ?? 0));
+    r.gauge(
+      'carrel_partial_frame_evictions_total',
+      'Connections closed RESOURCE_EXHAUSTED because the port held limits.maxPartialFrameBytesPerPort in unfinished frames, by port.',
+      perPort((l) => l.partialFrames?.evictions ?? 0),
+      'counter',
+    );
     r.gauge('carrel_db_pool_connections', 'PostgreSQL pool clients open (idle or busy).', () => db.totalCount);
     r.gauge('carrel_db_pool_idle_connections', 'PostgreSQL pool clients idle.', () => db.idleCount);
     r.gauge('carrel_db_pool_waiting_requests', 'Queries waiting for a pool client.', () => db.waitingCount);

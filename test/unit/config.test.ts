@@ -48,6 +48,12 @@ describe('config', () => {
     [{ db: { poolSize: 0 } }, 'db.poolSize'],
     [{ limits: { maxFrameByte: 10 } }, 'maxFrameByte'],
     [{ log: { level: 'chatty' } }, 'log.level'],
+    [{ sensors: { maxFrameBytes: 10 } }, 'sensors.maxFrameBytes'],
+    [{ pubsub: { maxFrameBytes: '32k' } }, 'pubsub.maxFrameBytes'],
+    [{ limits: { maxPartialFrameBytesPerPort: -1 } }, 'limits.maxPartialFrameBytesPerPort'],
+    // Smaller than one whole frame of the largest kind: such a frame could never finish.
+    [{ limits: { maxPartialFrameBytesPerPort: 1024 * 1024 } }, 'limits.maxPartialFrameBytesPerPort'],
+    [{ sensors: { maxFrameBytes: 8 * 1024 * 1024 }, limits: { maxPartialFrameBytesPerPort: 4 * 1024 * 1024 } }, 'limits.maxPartialFrameBytesPerPort'],
   ])('a bad value fails with a message naming the key: %j', (bad, key) => {
     const file = writeConfig(bad);
     expect(() => loadConfig({ file, env: {} })).toThrow(ConfigError);
@@ -92,6 +98,18 @@ describe('config', () => {
     expect(() => parseConfig({ ports: { rpc: 9000, pubsub: 9000 } })).toThrow('ports.pubsub: is 9000, the same port as ports.rpc');
     expect(() => parseConfig({ ports: { http: 9001 } })).toThrow('ports.http: is 9001, the same port as ports.sensor');
     expect(parseConfig({ ports: { rpc: 0, sensor: 0, pubsub: 0, http: 0 } }).ports.rpc).toBe(0);
+  });
+
+  it('the sensor and subscriber ports have their own, smaller frame limits, and one budget of unfinished-frame bytes per port', () => {
+    const c = parseConfig({});
+    expect(c.limits.maxFrameBytes).toBe(1024 * 1024);
+    expect(c.sensors.maxFrameBytes).toBe(128 * 1024);
+    expect(c.pubsub.maxFrameBytes).toBe(32 * 1024);
+    expect(c.limits.maxPartialFrameBytesPerPort).toBe(32 * 1024 * 1024);
+    // The budget must hold one whole frame of the largest kind (here the sensor port's) and its header.
+    const small = { maxFrameBytes: 4096 };
+    expect(parseConfig({ limits: { ...small, maxPartialFrameBytesPerPort: 128 * 1024 + 4 } }).limits.maxPartialFrameBytesPerPort).toBe(128 * 1024 + 4);
+    expect(() => parseConfig({ limits: { ...small, maxPartialFrameBytesPerPort: 128 * 1024 + 3 } })).toThrow(/limits\.maxPartialFrameBytesPerPort: must be at least/);
   });
 
   it('a file that is not JSON fails clearly', () => {

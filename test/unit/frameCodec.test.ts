@@ -160,3 +160,185 @@ describe('encodeSpliced', () => {
     }
   });
 });
+
+// ---- error cases under any chunking, and what the decoder holds ------------------------------
+
+type Expected = { kind: 'message'; value: unknown } | { kind: 'error'; reason: string; recoverable: boolean };
+interface Case {
+  bytes: Buffer;
+  expect: Expected;
+}
+
+const LIMIT = 4096;
+const DEPTH = 32;
+const header = (n: number): Buffer => {
+  const h = Buffer.alloc(4);
+  h.writeUInt32BE(n);
+  return h;
+};
+const err = (reason: string, recoverable = true): Expected => ({ kind: 'error', reason, recoverable });
+
+// Each arbitrary builds a frame whose outcome is known by construction, not by asking the decoder.
+const validFrame: fc.Arbitrary<Case> = jsonObject.map((v) => ({ bytes: encodeFrame(v), expect: { kind: 'message', value: JSON.parse(JSON.stringify(v)) } }));
+const zeroLength: fc.Arbitrary<Case> = fc.constant({ bytes: header(0), expect: err('EMPTY_FRAME') });
+// 0xff never occurs in UTF-8, and UTF-8 is checked before anything else.
+const badUtf8: fc.Arbitrary<Case> = fc
+  .tuple(fc.uint8Array({ maxLength: 40 }), fc.uint8Array({ maxLength: 40 }))
+  .map(([a, b]) => ({ bytes: rawFrame(Buffer.concat([Buffer.from(a), Buffer.from([0xff]), Buffer.from(b)])), expect: err('INVALID_UTF8') }));
+// A proper prefix of an object's JSON text (cut between characters, so it stays UTF-8) never parses.
+const badJson: fc.Arbitrary<Case> = fc
+  .tuple(jsonObject, fc.nat())
+  .map(([v, cut]) => {
+    const text = [...JSON.stringify(v)];
+    return { bytes: rawFrame(Buffer.from(text.slice(0, 1 + (cut % (text.length - 1))).join(''))), expect: err('INVALID_JSON') };
+  });
+const notAnObject: fc.Arbitrary<Case> = fc
+  .jsonValue({ maxDepth: 3 })
+  .filter((v) => v === null || typeof v !== 'object' || Array.isArray(v))
+  .map((v) => ({ bytes: rawFrame(Buffer.from(JSON.stringify(v))), expect: err('NOT_AN_OBJECT') }));
+const tooDeep: fc.Arbitrary<Case> = fc
+  .integer({ min: DEPTH, max: 300 })
+  .map((d) => ({ bytes: rawFrame(Buffer.from(`{"a":${'['.repeat(d)}${']'.repeat(d)}}`)), expect: err('TOO_DEEP') }));
+/** The stream's last frame: its length is over the limit, so framing is lost and nothing after it decodes. */
+const oversized: fc.Arbitrary<Case> = fc
+  .tuple(fc.integer({ min: LIMIT + 1, max: 0xffffffff }), fc.uint8Array({ maxLength: 64 }), jsonObject)
+  .map(([n, junk, after]) => ({ bytes: Buffer.concat([header(n), Buffer.from(junk), encodeFrame(after)]), expect: err('FRAME_TOO_LARGE', false) }));
+
+const stream = fc
+  .tuple(
+    fc.array(fc.oneof(validFrame, zeroLength, badUtf8, badJson, notAnObject, tooDeep), { minLength: 1, maxLength: 12 }),
+    fc.option(oversized, { nil: undefined }),
+  )
+  .map(([cases, last]) => (last ? [...cases, last] : cases));
+
+const view = (d: Decoded): Expected =>
+  d.kind === 'message' ? { kind: 'message', value: d.value } : { kind: 'error', reason: d.reason, recoverable: d.recoverable };
+
+describe('frame codec: errors under any chunking', () => {
+  it('zero, oversized, bad UTF-8, bad JSON, non-object and too-deep frames give the same errors under any chunking', () => {
+    fc.assert(
+      fc.property(stream, fc.array(fc.nat(), { maxLength: 40 }), (cases, cuts) => {
+        const bytes = Buffer.concat(cases.map((c) => c.bytes));
+        const decoder = new FrameDecoder({ maxFrameBytes: LIMIT, maxDepth: DEPTH });
+        const out: Expected[] = [];
+        for (const piece of chunk(bytes, cuts)) {
+          decoder.push(piece);
+          out.push(...drain(decoder).map(view));
+        }
+        expect(out).toEqual(cases.map((c) => c.expect));
+        const fatal = cases[cases.length - 1]!.expect.kind === 'error' && !(cases[cases.length - 1]!.expect as { recoverable: boolean }).recoverable;
+        expect(decoder.broken).toBe(fatal);
+        expect(decoder.pendingBytes).toBe(0);
+        expect(decoder.heldBytes).toBe(0);
+      }),
+      { seed: 20260214, numRuns: 400 },
+    );
+  });
+
+  it('one byte at a time gives the same results as one read', () => {
+    fc.assert(
+      fc.property(stream, (cases) => {
+        const bytes = Buffer.concat(cases.map((c) => c.bytes));
+        const whole = new FrameDecoder({ maxFrameBytes: LIMIT, maxDepth: DEPTH });
+        whole.push(bytes);
+        const dribbled = new FrameDecoder({ maxFrameBytes: LIMIT, maxDepth: DEPTH });
+        const out: Decoded[] = [];
+        for (let i = 0; i < bytes.length; i++) {
+          dribbled.push(bytes.subarray(i, i + 1));
+          out.push(...drain(dribbled));
+        }
+        expect(out.map(view)).toEqual(drain(whole).map(view));
+      }),
+      { seed: 20260215, numRuns: 60 },
+    );
+  });
+
+  it('between reads the decoder holds at most twice the unfinished bytes (or 256), whatever the chunking', () => {
+    fc.assert(
+      fc.property(stream, fc.array(fc.nat(), { maxLength: 40 }), (cases, cuts) => {
+        const decoder = new FrameDecoder({ maxFrameBytes: LIMIT, maxDepth: DEPTH });
+        for (const piece of chunk(Buffer.concat(cases.map((c) => c.bytes)), cuts)) {
+          decoder.push(piece);
+          drain(decoder);
+          expect(decoder.heldBytes).toBeLessThanOrEqual(Math.max(2 * decoder.pendingBytes, 256));
+          expect(decoder.pendingBytes).toBeLessThan(4 + LIMIT);
+        }
+      }),
+      { seed: 20260216, numRuns: 300 },
+    );
+  });
+});
+
+describe('frame codec: memory follows the bytes that arrived', () => {
+  it('a header that declares a large frame allocates nothing near its size', () => {
+    const before = process.memoryUsage().arrayBuffers;
+    const decoders: FrameDecoder[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const d = new FrameDecoder({ maxFrameBytes: MAX });
+      d.push(Buffer.concat([header(MAX), Buffer.from('{"a":"')]));
+      expect(d.next()).toBeUndefined();
+      expect(d.heldBytes).toBeLessThanOrEqual(256);
+      decoders.push(d);
+    }
+    // 1,000 frames of 1 MiB declared: allocating up front would be 1 GiB.
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(8 * 1024 * 1024);
+    expect(decoders).toHaveLength(1000);
+  });
+
+  it('a frame dribbled a byte at a time grows its buffer geometrically and decodes whole', () => {
+    const body = Buffer.from(JSON.stringify({ s: 'x'.repeat(30_000) }));
+    const frame = rawFrame(body);
+    const decoder = new FrameDecoder({ maxFrameBytes: MAX });
+    let result: Decoded | undefined;
+    let worst = 0;
+    for (let i = 0; i < frame.length; i++) {
+      decoder.push(Buffer.from(frame.subarray(i, i + 1)));
+      result = decoder.next() ?? result;
+      if (i < frame.length - 1) worst = Math.max(worst, decoder.heldBytes / Math.max(2 * (i + 1), 256));
+    }
+    expect(worst).toBeLessThanOrEqual(1);
+    expect(result).toMatchObject({ kind: 'message', bytes: body.length });
+    expect(decoder.heldBytes).toBe(0);
+  });
+
+  it('an unfinished frame pins neither the read it arrived in nor the reads that followed', async () => {
+    const v8 = await import('node:v8');
+    const vm = await import('node:vm');
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const decoder = new FrameDecoder({ maxFrameBytes: MAX });
+    const refs: WeakRef<ArrayBuffer>[] = [];
+    (() => {
+      // A 64 KiB read of whole frames that ends with the first 10 bytes of another.
+      const frames = Buffer.concat([...Array.from({ length: 1000 }, (_, i) => encodeFrame({ i, pad: 'p'.repeat(40) })), header(1000), Buffer.from('{"rpcId"')]);
+      const read = Buffer.from(frames); // its own backing store, as a socket read has
+      refs.push(new WeakRef(read.buffer));
+      decoder.push(read);
+      expect(drain(decoder)).toHaveLength(1000);
+      for (let i = 0; i < 50; i++) {
+        const tiny = Buffer.from(new ArrayBuffer(1)).fill(0x20); // not from the shared pool
+        refs.push(new WeakRef(tiny.buffer));
+        decoder.push(tiny);
+        expect(decoder.next()).toBeUndefined();
+      }
+    })();
+    expect(decoder.pendingBytes).toBe(4 + 8 + 50);
+    for (let i = 0; i < 3; i++) {
+      await new Promise((r) => setImmediate(r));
+      gc();
+    }
+    expect(refs.filter((r) => r.deref() !== undefined)).toHaveLength(0);
+  });
+
+  it('discard() drops what is buffered and ignores what follows', () => {
+    const decoder = new FrameDecoder({ maxFrameBytes: MAX });
+    decoder.push(encodeFrame({ a: 1 }).subarray(0, 6));
+    expect(decoder.next()).toBeUndefined();
+    decoder.discard();
+    expect(decoder.heldBytes).toBe(0);
+    expect(decoder.broken).toBe(true);
+    decoder.push(encodeFrame({ b: 2 }));
+    expect(decoder.next()).toBeUndefined();
+    expect(decoder.pendingBytes).toBe(0);
+  });
+});

@@ -56,6 +56,9 @@ describe('TokenService', () => {
     expect(code(() => t.verify(jwt.sign(claims, 'sekret', { algorithm: 'HS512' })))).toBe('UNAUTHENTICATED');
     const none = `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.`;
     expect(code(() => t.verify(none))).toBe('UNAUTHENTICATED');
+    // Signed with the secret but never expiring: not a token carrel issues.
+    const { exp: _exp, ...forever } = claims;
+    expect(code(() => t.verify(jwt.sign({ ...forever, role: 'student' }, 'sekret', { algorithm: 'HS256' })))).toBe('UNAUTHENTICATED');
   });
 
   it('keeps at most 10,000 verified tokens', () => {
