@@ -18,6 +18,7 @@ import {
   type ReservationRow,
   type ReservationWire,
 } from './reservationRow.js';
+import { checkWindowShape } from './rules.js';
 
 export interface WaitlistConfig {
   offerMs: number;
@@ -128,10 +129,7 @@ export class Waitlist {
     const nowMs = clock.now();
     const startMs = input.start.getTime();
     const endMs = input.end.getTime();
-    if (!Number.isFinite(startMs) || !Number.isFinite(endMs)) {
-      throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'start and end must be valid times');
-    }
-    if (startMs >= endMs) throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'end must be after start');
+    checkWindowShape(startMs, endMs);
     if (startMs <= nowMs - config.slotMinutes * 60_000) {
       throw failed('inPast', 'the window must start in the future or in the slot under way');
     }

@@ -217,6 +217,9 @@ describe('reservations.create', () => {
     [{ seatId: 999_999, start: T0, end: iso(T0, 60) }, 'NOT_FOUND'],
     [{ seatId: 1, start: 'soon', end: iso(T0, 60) }, 'INVALID_ARGUMENT'],
     [{ seatId: 1, start: T0 }, 'INVALID_ARGUMENT'],
+    // A malformed window is the caller's mistake, as waitlist.join says too (not minDuration).
+    [{ seatId: 1, start: T0, end: T0 }, 'INVALID_ARGUMENT'],
+    [{ seatId: 1, start: iso(T0, 60), end: T0 }, 'INVALID_ARGUMENT'],
     [{ seatId: -1, start: T0, end: iso(T0, 60) }, 'INVALID_ARGUMENT'],
     [{ seatId: 1, start: T0, end: iso(T0, 60), idempotencyKey: 'k'.repeat(129) }, 'INVALID_ARGUMENT'],
   ])('reservations.create %j → %s', async (args, code) => {
