@@ -146,6 +146,8 @@ export class ReservationService {
     // One statement (db/migrations/004): the user lock, the idempotency key, the active limit,
     // the quotas and the INSERT, in that order, in one round trip. Deadlocks are retried.
     const quotas = periods.map((_, i) => (i < days.length ? rules.dailyQuotaMinutes : rules.weeklyQuotaMinutes));
+    // A clash with only a cleaning buffer is the padding rule, not a double booking (db/errors.ts).
+    const attempt = { startMs: input.startMs, endMs: input.endMs, paddingMinutes: seat.paddingMinutes };
     const res = await withRetry(() =>
       this.opts.db.query<BookRow>({
         name: 'carrel.book',
@@ -155,7 +157,9 @@ export class ReservationService {
           USER_BOOKING_LOCK, rules.maxActivePerUser, periods.map(([s]) => new Date(s)), periods.map(([, e]) => new Date(e)), quotas,
         ],
       }),
-    );
+      undefined,
+      attempt,
+    ).catch((err: unknown) => this.overlapOverPadding(err, input));
     const r = res.rows[0]!;
     let outcome: { row: ReservationRow; created: boolean };
     switch (r.outcome) {
@@ -185,6 +189,27 @@ export class ReservationService {
     }
     if (outcome.created) this.emit('reservation.created', outcome.row, nowMs);
     return reservationToWire(outcome.row);
+  }
+
+  /**
+   * The exclusion constraint names one clashing hold. When that one is only a buffer clash
+   * (rule 'padding'), another booking may still overlap the time itself — then the honest
+   * answer is CONFLICT with that booking's hold. One indexed probe, on this failure path only.
+   */
+  private async overlapOverPadding(err: unknown, input: CreateInput): Promise<never> {
+    if (!(err instanceof CarrelError) || err.details?.rule !== Rule.padding) throw err;
+    const res = await query<{ start_at: Date; end_at: Date }>(
+      this.opts.db,
+      `SELECT lower(hold) AS start_at, upper(hold) AS end_at FROM reservations
+        WHERE seat_id = $1 AND status IN ${ACTIVE_STATUSES_SQL} AND hold && tstzrange($2, $3) AND during && tstzrange($2, $3)
+        ORDER BY lower(hold) LIMIT 1`,
+      [input.seatId, new Date(input.startMs), new Date(input.endMs)],
+    );
+    const clash = res.rows[0];
+    if (!clash) throw err;
+    throw new CarrelError(ErrorCode.CONFLICT, 'the seat is already booked for part of that time', {
+      conflict: { start: clash.start_at.toISOString(), end: clash.end_at.toISOString() },
+    });
   }
 
   // --- reads --------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ export const Rule = {
   inThePast: 'inThePast',
   openingHours: 'openingHours',
   seatOutOfService: 'seatOutOfService',
+  /** Only the branch's cleaning buffer clashes (the mapping is in db/errors.ts, 23P01). */
+  padding: 'padding',
   maxActive: 'maxActive',
   dailyQuota: 'dailyQuota',
   weeklyQuota: 'weeklyQuota',
