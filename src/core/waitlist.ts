@@ -397,7 +397,16 @@ export class Waitlist {
     if (!row) return null;
     const fact = reservationToFact(row);
     this.deps.events.emit({ type: 'reservation', cause: 'offer', reservation: fact, at: now.toISOString() });
-    this.deps.events.emit({ type: 'personal', userId: fact.userId, kind: 'offer', reservation: fact, at: now.toISOString() });
+    // The waiter needs the entry id to claim (waitlist.claim {id}) and the time to do it by.
+    this.deps.events.emit({
+      type: 'personal',
+      userId: fact.userId,
+      kind: 'offer',
+      reservation: fact,
+      waitlistId: cand.id,
+      offerExpiresAt: expires.toISOString(),
+      at: now.toISOString(),
+    });
     return fact;
   }
 
@@ -436,7 +445,14 @@ export class Waitlist {
       );
       for (const row of rows) {
         const fact = this.emitReservation('reservation.cancelled', row, now);
-        this.deps.events.emit({ type: 'personal', userId: fact.userId, kind: 'offerExpired', reservation: fact, at: now.toISOString() });
+        this.deps.events.emit({
+          type: 'personal',
+          userId: fact.userId,
+          kind: 'offerExpired',
+          reservation: fact,
+          ...(row.waitlist_id !== null ? { waitlistId: row.waitlist_id } : {}),
+          at: now.toISOString(),
+        });
       }
       for (const row of rows) offered += (await this.passOn(row, nowMs, client)).length;
       expired += rows.length;

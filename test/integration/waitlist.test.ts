@@ -6,6 +6,7 @@ import { FakeClock } from '../../src/core/clock.js';
 import type { CoreEvent } from '../../src/core/events.js';
 import { captureEvents, insertBooking, insertUser, seatsOf, statusOf } from '../support/fixtures.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { subscribe, waitFor } from '../support/live.js';
 
 const T0 = Date.parse('2026-01-05T15:00:00Z');
 const at = (hhmm: string): string => `2026-01-05T${hhmm}:00Z`;
@@ -207,6 +208,43 @@ describe('waitlist', () => {
       createdAt: expect.any(String),
     });
     expect((await ok(wide, 'waitlist.mine'))[0]).toMatchObject({ status: 'CLAIMED', reservationId: reservation.id });
+  });
+
+  it('the personal offer event names the entry to claim and when the offer lapses; the subscriber can claim from it alone', async () => {
+    const owner = await insertUser(t.db.pool);
+    const waiter = await insertUser(t.db.pool);
+    const s = main[11]!;
+    await insertBooking(t.db.pool, { seatId: s.id, userId: owner.id, start: at('17:00'), end: at('19:00') });
+    const entry = await ok(waiter, 'waitlist.join', { seatId: s.id, start: at('17:00'), end: at('18:00') });
+    const sub = await subscribe(t.server.ports.pubsub, { branch: 'Main Library', token: t.server.tokens.issue(waiter).token });
+    try {
+      expect(sub.frames[0]).toMatchObject({ type: 'subscribed', personal: true });
+      await freeSeat(s.id, s.branchId, at('17:00'), at('19:00'));
+      const expiresAt = new Date(T0 + offerMs).toISOString();
+      expect(personal('offer')).toEqual([expect.objectContaining({ userId: waiter.id, waitlistId: entry.id, offerExpiresAt: expiresAt })]);
+      const frame = await waitFor(sub, (f) => f.type === 'personal');
+      expect(frame).toEqual({
+        type: 'personal',
+        kind: 'offer',
+        reservation: expect.objectContaining({ seatId: s.id, userId: waiter.id, status: 'OFFERED' }),
+        waitlistId: entry.id,
+        offerExpiresAt: expiresAt,
+        at: new Date(T0).toISOString(),
+      });
+      const claimed = await ok(waiter, 'waitlist.claim', { id: frame.waitlistId });
+      expect(claimed).toMatchObject({ id: (frame.reservation as { id: number }).id, status: 'CONFIRMED' });
+    } finally {
+      sub.destroy();
+    }
+    // A lapsed offer names its entry too.
+    const other = await insertUser(t.db.pool);
+    const s2 = main[12]!;
+    await insertBooking(t.db.pool, { seatId: s2.id, userId: owner.id, start: at('17:00'), end: at('19:00') });
+    const lapsing = await ok(other, 'waitlist.join', { seatId: s2.id, start: at('17:00'), end: at('18:00') });
+    await freeSeat(s2.id, s2.branchId, at('17:00'), at('19:00'));
+    clock.advance(offerMs);
+    await t.server.lifecycle.tick();
+    expect(personal('offerExpired')).toEqual([expect.objectContaining({ userId: other.id, waitlistId: lapsing.id })]);
   });
 
   it('an offer holds its slot: an overlapping booking is refused by the exclusion constraint', async () => {
