@@ -16,6 +16,7 @@
 // a listing read before a commit can never be cached after that commit's invalidation.
 import type pg from 'pg';
 import { mapDbError } from '../db/errors.js';
+import { queryWithin, type Deadline } from '../db/deadline.js';
 import type { Clock } from './clock.js';
 import type { CoreEvent } from './events.js';
 import { liveStateSql, ACTIVE_STATUSES_SQL, type LiveState } from './liveState.js';
@@ -102,11 +103,11 @@ export class SeatListing {
   }
 
   /** The listing as JSON text (an array of SeatWire), from the cache when still valid. */
-  async listJson(filter: SeatFilter): Promise<string> {
+  async listJson(filter: SeatFilter, deadline?: Deadline): Promise<string> {
     const nowMs = this.opts.clock.now();
     const { startMs, endMs } = this.window(filter);
     if (!this.opts.cache.enabled || filter.seatId !== undefined) {
-      return JSON.stringify((await this.rows(filter, startMs, endMs, nowMs)).map(seatToWire));
+      return JSON.stringify((await this.rows(filter, startMs, endMs, nowMs, deadline)).map(seatToWire));
     }
     const slot = floorToSlot(nowMs, this.opts.rules.slotMinutes);
     const key = `${filter.branchId ?? ''}|${filter.branchName ?? ''}|${filter.area ?? ''}|${flag(filter.hasPower)}|${flag(filter.hasMonitor)}|${filter.availableOnly ? 1 : 0}|${startMs}|${endMs}|${slot}`;
@@ -117,7 +118,7 @@ export class SeatListing {
     }
     this.stats.misses++;
     const genBefore = this.globalGen;
-    const rows = await this.rows(filter, startMs, endMs, nowMs);
+    const rows = await this.rows(filter, startMs, endMs, nowMs, deadline);
     const json = JSON.stringify(rows.map(seatToWire));
     if (this.globalGen === genBefore) {
       // An empty listing by branch name says nothing about which branch it is: any event may
@@ -134,9 +135,9 @@ export class SeatListing {
   }
 
   /** One seat as seats.get shows it, or null. */
-  async get(seatId: number): Promise<SeatWire | null> {
+  async get(seatId: number, deadline?: Deadline): Promise<SeatWire | null> {
     const { startMs, endMs } = this.window({});
-    const rows = await this.rows({ seatId }, startMs, endMs, this.opts.clock.now());
+    const rows = await this.rows({ seatId }, startMs, endMs, this.opts.clock.now(), deadline);
     return rows[0] ? seatToWire(rows[0]) : null;
   }
 
@@ -153,7 +154,7 @@ export class SeatListing {
     else if (event.type === 'seatStatus') this.invalidate(event.branchId);
   };
 
-  private async rows(filter: SeatFilter, startMs: number, endMs: number, nowMs: number): Promise<SeatRow[]> {
+  private async rows(filter: SeatFilter, startMs: number, endMs: number, nowMs: number, deadline?: Deadline): Promise<SeatRow[]> {
     let mask = 0;
     const values: unknown[] = [new Date(startMs), new Date(endMs), new Date(nowMs)];
     FILTERS.forEach(([field], i) => {
@@ -165,7 +166,7 @@ export class SeatListing {
     });
     if (filter.availableOnly) mask |= 1 << FILTERS.length;
     try {
-      const res = await this.opts.db.query<SeatRow>({ name: `carrel.seats.list.${mask}`, text: this.statementText(mask), values });
+      const res = await queryWithin<SeatRow>(this.opts.db, deadline, { name: `carrel.seats.list.${mask}`, text: this.statementText(mask), values });
       return res.rows;
     } catch (err) {
       throw mapDbError(err);

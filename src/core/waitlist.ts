@@ -7,6 +7,7 @@ import type pg from 'pg';
 import { CarrelError, ErrorCode } from '../errors.js';
 import { mapDbError } from '../db/errors.js';
 import { inTransactionRetrying, pgCode, type TxClient } from '../db/tx.js';
+import { queryWithin, withClientWithin, type Deadline } from '../db/deadline.js';
 import type { Logger } from '../obs/log.js';
 import type { Clock } from './clock.js';
 import type { CoreEventSink, ReservationFact } from './events.js';
@@ -124,7 +125,7 @@ export class Waitlist {
 
   // ---- the four RPC operations ------------------------------------------------------------
 
-  async join(user: Caller, input: JoinInput): Promise<WaitlistEntryWire> {
+  async join(user: Caller, input: JoinInput, deadline?: Deadline): Promise<WaitlistEntryWire> {
     const { config, clock } = this.deps;
     const nowMs = clock.now();
     const startMs = input.start.getTime();
@@ -139,7 +140,7 @@ export class Waitlist {
     if (startMs - nowMs > config.maxAheadDays * 86_400_000) {
       throw failed('maxAhead', `a waitlist window starts at most ${config.maxAheadDays} days ahead`, { limit: config.maxAheadDays });
     }
-    const target = await this.resolveTarget(input.target);
+    const target = await this.resolveTarget(input.target, deadline);
 
     // Waiting for a slot that is free would wait forever: nothing will free it. Tell the user
     // to book it instead. (If it frees or fills right after this read, the lifecycle's sweep
@@ -151,6 +152,7 @@ export class Waitlist {
                 AND r.hold && tstzrange($2::timestamptz, $3::timestamptz + make_interval(mins => b.padding_minutes), '[)'))
         ORDER BY s.id LIMIT 1`,
       [target.seatId ?? target.branchId, input.start, input.end],
+      deadline,
     );
     if (free.rows[0]) {
       throw failed('seatAvailable', 'a seat is free for that window; book it with reservations.create', { seatId: free.rows[0].id });
@@ -187,26 +189,26 @@ export class Waitlist {
         if (pgCode(err) === '23503') throw new CarrelError(ErrorCode.UNAUTHENTICATED, 'the account no longer exists');
         throw err;
       }
-    });
-    const [entry] = await this.entries(user.id, nowMs, id);
+    }, deadline);
+    const [entry] = await this.entries(user.id, nowMs, id, deadline);
     return entry!;
   }
 
   /** The caller's open entries and the closed ones whose window has not ended, by start. */
-  async mine(user: Caller): Promise<WaitlistEntryWire[]> {
-    return this.entries(user.id, this.deps.clock.now());
+  async mine(user: Caller, deadline?: Deadline): Promise<WaitlistEntryWire[]> {
+    return this.entries(user.id, this.deps.clock.now(), undefined, deadline);
   }
 
   /**
    * Leaves the waitlist. Leaving an OFFERED entry declines the offer: the held slot is
    * released and passed to the next waiter. Leaving twice, or after the entry lapsed, is a no-op.
    */
-  async leave(user: Caller, id: number): Promise<Record<string, never>> {
+  async leave(user: Caller, id: number, deadline?: Deadline): Promise<Record<string, never>> {
     const now = new Date(this.deps.clock.now());
     // Guarded UPDATEs in the order reservations → waitlist (the lifecycle's order), retried
     // when the entry moved between our read and our write (e.g. it was just offered).
     for (let attempt = 0; attempt < 5; attempt++) {
-      const status = await this.entryStatus(user.id, id);
+      const status = await this.entryStatus(user.id, id, deadline);
       if (status === null) throw notFound(id);
       if (status === 'LEFT' || status === 'EXPIRED') return {};
       if (status === 'CLAIMED') {
@@ -229,7 +231,7 @@ export class Waitlist {
         );
         if (w.rowCount === 0) throw new Retry();
         return { declined };
-      }).catch((err: unknown) => {
+      }, deadline).catch((err: unknown) => {
         if (err instanceof Retry) return null;
         throw err;
       });
@@ -238,7 +240,7 @@ export class Waitlist {
         this.emitReservation('reservation.cancelled', outcome.declined, now);
         // The leave has committed; passing the slot on is best effort (the sweep backs it up).
         const d = outcome.declined;
-        await this.onSlotFreed({ seatId: d.seat_id, branchId: d.branch_id, start: d.start_at, end: d.end_at });
+        await this.onSlotFreed({ seatId: d.seat_id, branchId: d.branch_id, start: d.start_at, end: d.end_at }, deadline);
       }
       return {};
     }
@@ -246,7 +248,7 @@ export class Waitlist {
   }
 
   /** Turns the caller's offer into a CONFIRMED reservation, before the offer lapses. Idempotent. */
-  async claim(user: Caller, id: number): Promise<ReservationWire> {
+  async claim(user: Caller, id: number, deadline?: Deadline): Promise<ReservationWire> {
     const nowMs = this.deps.clock.now();
     const now = new Date(nowMs);
     const result = await this.run(async (c) => {
@@ -283,7 +285,7 @@ export class Waitlist {
         case 'LEFT':
           throw failed('entryLeft', 'you left this waitlist entry');
       }
-    });
+    }, deadline);
     if (result.fresh) this.emitReservation('reservation.created', result.row, now);
     return reservationToWire(result.row);
   }
@@ -305,9 +307,9 @@ export class Waitlist {
     return new Date(Math.floor(nowMs / slotMs) * slotMs);
   }
 
-  readonly onSlotFreed = async (slot: FreedSlot): Promise<number> => {
+  readonly onSlotFreed = async (slot: FreedSlot, deadline?: Deadline): Promise<number> => {
     try {
-      return (await this.offerFreedSlot(slot, this.deps.clock.now())).length;
+      return (await this.offerFreedSlot(slot, this.deps.clock.now(), undefined, deadline)).length;
     } catch (err) {
       this.deps.log.warn({ err, seatId: slot.seatId }, 'offering a freed slot failed; the lifecycle sweep will retry');
       return 0;
@@ -320,11 +322,14 @@ export class Waitlist {
    * first, then branch-wide ones, each FIFO. Several waiters with disjoint windows can each
    * get an offer from one large freed slot.
    */
-  async offerFreedSlot(slot: FreedSlot, nowMs: number, client?: TxClient): Promise<ReservationFact[]> {
+  async offerFreedSlot(slot: FreedSlot, nowMs: number, client?: TxClient, deadline?: Deadline): Promise<ReservationFact[]> {
     const startMs = Math.max(slot.start.getTime(), nowMs);
     const endMs = slot.end.getTime();
     if (!Number.isFinite(startMs) || !Number.isFinite(endMs) || startMs >= endMs) return [];
-    const db = client ?? this.deps.db;
+    // On the lifecycle's session when given, else deadline-bound connections from the pool.
+    const db: Queryable = client
+      ? { query: (text, values) => client.query(text, values) }
+      : { query: (text, values) => queryWithin(this.deps.db, deadline, text, values) };
     const seat = await db.query<{ branch_id: number; status: string; padding_minutes: number }>(
       `SELECT s.branch_id, s.status, b.padding_minutes FROM seats s JOIN branches b ON b.id = s.branch_id WHERE s.id = $1`,
       [slot.seatId],
@@ -346,7 +351,7 @@ export class Waitlist {
       // Skip what an offer made a moment ago already covers; the constraint would refuse it anyway.
       const clash = made.some((m) => Date.parse(m.start) < cand.end_at.getTime() && cand.start_at.getTime() < Date.parse(m.end));
       if (clash) continue;
-      const fact = await this.tryOffer(cand, slot.seatId, s.padding_minutes, nowMs, client);
+      const fact = await this.tryOffer(cand, slot.seatId, s.padding_minutes, nowMs, client, deadline);
       if (fact) made.push(fact);
     }
     return made;
@@ -364,14 +369,14 @@ export class Waitlist {
     paddingMinutes: number,
     nowMs: number,
     client?: TxClient,
+    deadline?: Deadline,
   ): Promise<ReservationFact | null> {
     const now = new Date(nowMs);
     // An offer never outlives the window it offers.
     const expires = new Date(Math.min(nowMs + this.deps.config.offerMs, cand.end_at.getTime()));
     let row: ReservationRow | null;
     try {
-      row = await inTransactionRetrying(
-        this.deps.db,
+      row = await this.transaction(
         async (c) => {
           const guard = await c.query(`UPDATE waitlist SET status = 'OFFERED', updated_at = $2 WHERE id = $1 AND status = 'WAITING'`, [
             cand.id,
@@ -389,6 +394,7 @@ export class Waitlist {
           return ins.rows[0] ?? null;
         },
         client,
+        deadline,
       );
     } catch (err) {
       if (pgCode(err) === '23P01' || pgCode(err) === '40P01' || pgCode(err) === '40001') return null;
@@ -540,9 +546,9 @@ export class Waitlist {
     return fact;
   }
 
-  private async resolveTarget(target: WaitlistTarget): Promise<{ seatId: number | null; branchId: number }> {
+  private async resolveTarget(target: WaitlistTarget, deadline?: Deadline): Promise<{ seatId: number | null; branchId: number }> {
     if ('seatId' in target) {
-      const res = await this.query<{ branch_id: number; status: string }>(`SELECT branch_id, status FROM seats WHERE id = $1`, [target.seatId]);
+      const res = await this.query<{ branch_id: number; status: string }>(`SELECT branch_id, status FROM seats WHERE id = $1`, [target.seatId], deadline);
       const seat = res.rows[0];
       if (!seat) throw new CarrelError(ErrorCode.NOT_FOUND, `no seat ${target.seatId}`);
       if (seat.status !== 'IN_SERVICE') throw failed('seatOutOfService', 'the seat is out of service');
@@ -553,18 +559,19 @@ export class Waitlist {
     const res = await this.query<{ id: number }>(
       `SELECT id FROM branches WHERE name = $1 OR id = $2 ORDER BY (name = $1) DESC NULLS LAST LIMIT 1`,
       [byName, byId],
+      deadline,
     );
     const branch = res.rows[0];
     if (!branch) throw new CarrelError(ErrorCode.NOT_FOUND, `no branch ${JSON.stringify(target.branch)}`);
     return { seatId: null, branchId: branch.id };
   }
 
-  private async entryStatus(userId: number, id: number): Promise<WaitlistStatus | null> {
-    const res = await this.query<{ status: WaitlistStatus }>(`SELECT status FROM waitlist WHERE id = $1 AND user_id = $2`, [id, userId]);
+  private async entryStatus(userId: number, id: number, deadline?: Deadline): Promise<WaitlistStatus | null> {
+    const res = await this.query<{ status: WaitlistStatus }>(`SELECT status FROM waitlist WHERE id = $1 AND user_id = $2`, [id, userId], deadline);
     return res.rows[0]?.status ?? null;
   }
 
-  private async entries(userId: number, nowMs: number, onlyId?: number): Promise<WaitlistEntryWire[]> {
+  private async entries(userId: number, nowMs: number, onlyId?: number, deadline?: Deadline): Promise<WaitlistEntryWire[]> {
     const res = await this.query<EntryRow>(
       `SELECT w.id, w.seat_id, coalesce(w.branch_id, s.branch_id) AS branch_id, b.name AS branch_name,
               lower(w.during) AS start_at, upper(w.during) AS end_at, w.status, w.created_at,
@@ -584,26 +591,42 @@ export class Waitlist {
         ORDER BY lower(w.during), w.id
         LIMIT ${MINE_LIMIT}`,
       onlyId === undefined ? [userId, new Date(nowMs)] : [userId, onlyId],
+      deadline,
     );
     return res.rows.map(entryToWire);
   }
 
-  private async query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+  /** One statement, waiting for a connection at most until the deadline; errors mapped to wire codes. */
+  private async query<R extends pg.QueryResultRow>(text: string, values: unknown[], deadline?: Deadline): Promise<pg.QueryResult<R>> {
     try {
-      return await this.deps.db.query<R>(text, values);
+      return await queryWithin<R>(this.deps.db, deadline, text, values);
     } catch (err) {
       throw mapDbError(err);
     }
   }
 
-  /** A transaction on the pool with deadlocks retried and failures mapped to wire codes. */
-  private async run<T>(fn: (c: TxClient) => Promise<T>): Promise<T> {
+  /**
+   * A transaction with deadlocks retried, on `client` when given (the lifecycle's session),
+   * else on a connection waited for at most until the deadline. Errors come out as pg gave them.
+   */
+  private transaction<T>(fn: (c: TxClient) => Promise<T>, client?: TxClient, deadline?: Deadline): Promise<T> {
+    if (client) return inTransactionRetrying(this.deps.db, fn, client);
+    return withClientWithin(this.deps.db, deadline, (c) => inTransactionRetrying(this.deps.db, fn, c));
+  }
+
+  /** A transaction for an RPC request: deadline-bound, failures mapped to wire codes. */
+  private async run<T>(fn: (c: TxClient) => Promise<T>, deadline?: Deadline): Promise<T> {
     try {
-      return await inTransactionRetrying(this.deps.db, fn);
+      return await this.transaction(fn, undefined, deadline);
     } catch (err) {
       throw mapDbError(err);
     }
   }
+}
+
+/** What offerFreedSlot reads with: a session's client or the pool. */
+interface Queryable {
+  query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>>;
 }
 
 /** Thrown inside a transaction to roll it back and re-read (leave's entry moved under it). */

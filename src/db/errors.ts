@@ -59,6 +59,10 @@ export function mapDbError(err: unknown, attempt?: BookingAttempt): unknown {
       return new CarrelError(ErrorCode.CONFLICT, 'that already exists');
     case '57014':
       return new CarrelError(ErrorCode.DEADLINE_EXCEEDED, 'the database did not answer in time');
+    // lock_timeout, which carrel sets only to a request's remaining time (db/deadline.ts): the
+    // statement waited for a lock until the deadline and was rolled back.
+    case '55P03':
+      return new CarrelError(ErrorCode.DEADLINE_EXCEEDED, "the request's deadline passed while it waited for a lock; nothing was changed");
     case '22007':
     case '22008':
       return new CarrelError(ErrorCode.INVALID_ARGUMENT, 'a time value is out of range');
