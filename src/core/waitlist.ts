@@ -19,19 +19,15 @@ import {
   type ReservationRow,
   type ReservationWire,
 } from './reservationRow.js';
-import { checkWindowShape } from './rules.js';
+import { Rule, checkBookingWindow, checkWindowShape, ruleError, type BranchHours, type RulesConfig } from './rules.js';
 
 export interface WaitlistConfig {
   offerMs: number;
   maxEntriesPerUser: number;
-  maxWindowMinutes: number;
-  maxAheadDays: number;
-  /**
-   * The booking slot (rules.slotMinutes). A window may begin in the slot under way, as a
-   * booking may: "this seat, for the rest of this hour" is the commonest wish. An entry whose
-   * window has begun is offered what is left of it, and lapses when less than a slot is left.
-   */
-  slotMinutes: number;
+  /** Narrower than rules.maxDurationMinutes for waitlist windows, or null (the booking rule). */
+  maxWindowMinutes: number | null;
+  /** Narrower than rules.maxDaysAhead for waitlist windows, or null (the booking rule). */
+  maxAheadDays: number | null;
 }
 
 /** A slot that became free on a seat: a cancellation, a no-show, an early check-out. */
@@ -75,6 +71,13 @@ export interface WaitlistDeps {
   clock: Clock;
   events: CoreEventSink;
   config: Readonly<WaitlistConfig>;
+  /**
+   * The booking rules. A window must be one a booking could have (join), and a claim passes
+   * the per-user rules a booking does. The slot: a window may begin in the slot under way, as
+   * a booking may ("this seat, for the rest of this hour"); an entry whose window has begun is
+   * offered what is left of it, and lapses when less than a slot is left.
+   */
+  rules: Readonly<RulesConfig>;
   log: Logger;
 }
 
@@ -109,6 +112,15 @@ interface EntryRow {
   offer_expires_at: Date | null;
 }
 
+interface ResolvedTarget {
+  /** null for a branch-wide entry. */
+  seatId: number | null;
+  branchId: number;
+  seatStatus: 'IN_SERVICE' | 'OUT_OF_SERVICE' | null;
+  timezone: string;
+  hours: BranchHours;
+}
+
 interface Candidate {
   id: number;
   user_id: number;
@@ -125,22 +137,23 @@ export class Waitlist {
 
   // ---- the four RPC operations ------------------------------------------------------------
 
+  /**
+   * Joins the waitlist for a window that a booking could have: the same checks as
+   * reservations.create, in the same order and with the same rule names (slot granularity,
+   * min/max duration, not in the past, how far ahead, opening hours in the branch's zone,
+   * seat in service). Waiting for a window no booking could have would wait for an offer that
+   * could never be claimed as a booking. The per-user rules (active limit, quotas) are not
+   * checked here: they depend on what the user holds when the offer comes, so claim checks them.
+   */
   async join(user: Caller, input: JoinInput, deadline?: Deadline): Promise<WaitlistEntryWire> {
     const { config, clock } = this.deps;
     const nowMs = clock.now();
     const startMs = input.start.getTime();
     const endMs = input.end.getTime();
     checkWindowShape(startMs, endMs);
-    if (startMs <= nowMs - config.slotMinutes * 60_000) {
-      throw failed('inPast', 'the window must start in the future or in the slot under way');
-    }
-    if (endMs - startMs > config.maxWindowMinutes * 60_000) {
-      throw failed('maxWindow', `a waitlist window is at most ${config.maxWindowMinutes} minutes`, { limit: config.maxWindowMinutes });
-    }
-    if (startMs - nowMs > config.maxAheadDays * 86_400_000) {
-      throw failed('maxAhead', `a waitlist window starts at most ${config.maxAheadDays} days ahead`, { limit: config.maxAheadDays });
-    }
     const target = await this.resolveTarget(input.target, deadline);
+    checkBookingWindow({ startMs, endMs }, nowMs, this.windowRules, target);
+    if (target.seatStatus === 'OUT_OF_SERVICE') throw ruleError(Rule.seatOutOfService, 'the seat is out of service');
 
     // Waiting for a slot that is free would wait forever: nothing will free it. Tell the user
     // to book it instead. (If it frees or fills right after this read, the lifecycle's sweep
@@ -303,7 +316,7 @@ export class Waitlist {
    * its offer covers [max(window start, this), window end), as long as a slot of it is left.
    */
   private slotFloor(nowMs: number): Date {
-    const slotMs = this.deps.config.slotMinutes * 60_000;
+    const slotMs = this.deps.rules.slotMinutes * 60_000;
     return new Date(Math.floor(nowMs / slotMs) * slotMs);
   }
 
@@ -344,7 +357,7 @@ export class Waitlist {
                 AND r.hold && tstzrange(greatest(lower(w.during), $5), upper(w.during) + make_interval(mins => $6::int), '[)'))
         ORDER BY (w.seat_id IS NULL), w.created_at, w.id
         LIMIT ${MAX_CANDIDATES}`,
-      [slot.seatId, s.branch_id, new Date(startMs), new Date(endMs), this.slotFloor(nowMs), s.padding_minutes, this.deps.config.slotMinutes],
+      [slot.seatId, s.branch_id, new Date(startMs), new Date(endMs), this.slotFloor(nowMs), s.padding_minutes, this.deps.rules.slotMinutes],
     );
     const made: ReservationFact[] = [];
     for (const cand of candidates.rows) {
@@ -477,7 +490,7 @@ export class Waitlist {
     const stale = await db.query(
       `UPDATE waitlist w SET status = 'EXPIRED', updated_at = $1
         WHERE w.status = 'WAITING' AND NOT ${SERVABLE('w', '$2', '$3')}`,
-      [now, this.slotFloor(nowMs), this.deps.config.slotMinutes],
+      [now, this.slotFloor(nowMs), this.deps.rules.slotMinutes],
     );
     const orphaned = await db.query(
       `UPDATE waitlist w SET status = 'EXPIRED', updated_at = $1
@@ -497,7 +510,7 @@ export class Waitlist {
   async matchWaiting(nowMs: number, batchSize: number, client?: TxClient): Promise<number> {
     const db = client ?? this.deps.db;
     const floor = this.slotFloor(nowMs);
-    const slot = this.deps.config.slotMinutes;
+    const slot = this.deps.rules.slotMinutes;
     let offered = 0;
     const seatEntries = await db.query<Candidate & { seat_id: number; padding_minutes: number }>(
       `SELECT w.id, w.user_id, w.seat_id, greatest(lower(w.during), $1) AS start_at, upper(w.during) AS end_at, b.padding_minutes
@@ -546,24 +559,41 @@ export class Waitlist {
     return fact;
   }
 
-  private async resolveTarget(target: WaitlistTarget, deadline?: Deadline): Promise<{ seatId: number | null; branchId: number }> {
+  /**
+   * The booking rules as they apply to a waitlist window: waitlist.maxWindowMinutes and
+   * .maxAheadDays can only narrow rules.maxDurationMinutes and .maxDaysAhead, never widen them.
+   */
+  private get windowRules(): RulesConfig {
+    const { rules, config } = this.deps;
+    return {
+      ...rules,
+      maxDurationMinutes: Math.min(rules.maxDurationMinutes, config.maxWindowMinutes ?? Infinity),
+      maxDaysAhead: Math.min(rules.maxDaysAhead, config.maxAheadDays ?? Infinity),
+    };
+  }
+
+  /** The seat or branch waited for, with what the window rules need of its branch. */
+  private async resolveTarget(target: WaitlistTarget, deadline?: Deadline): Promise<ResolvedTarget> {
     if ('seatId' in target) {
-      const res = await this.query<{ branch_id: number; status: string }>(`SELECT branch_id, status FROM seats WHERE id = $1`, [target.seatId], deadline);
+      const res = await this.query<{ branch_id: number; status: 'IN_SERVICE' | 'OUT_OF_SERVICE'; timezone: string; hours: BranchHours }>(
+        `SELECT s.branch_id, s.status, b.timezone, b.hours FROM seats s JOIN branches b ON b.id = s.branch_id WHERE s.id = $1`,
+        [target.seatId],
+        deadline,
+      );
       const seat = res.rows[0];
       if (!seat) throw new CarrelError(ErrorCode.NOT_FOUND, `no seat ${target.seatId}`);
-      if (seat.status !== 'IN_SERVICE') throw failed('seatOutOfService', 'the seat is out of service');
-      return { seatId: target.seatId, branchId: seat.branch_id };
+      return { seatId: target.seatId, branchId: seat.branch_id, seatStatus: seat.status, timezone: seat.timezone, hours: seat.hours };
     }
     const byId = typeof target.branch === 'number' ? target.branch : /^\d{1,9}$/.test(target.branch) ? Number(target.branch) : null;
     const byName = typeof target.branch === 'string' ? target.branch : null;
-    const res = await this.query<{ id: number }>(
-      `SELECT id FROM branches WHERE name = $1 OR id = $2 ORDER BY (name = $1) DESC NULLS LAST LIMIT 1`,
+    const res = await this.query<{ id: number; timezone: string; hours: BranchHours }>(
+      `SELECT id, timezone, hours FROM branches WHERE name = $1 OR id = $2 ORDER BY (name = $1) DESC NULLS LAST LIMIT 1`,
       [byName, byId],
       deadline,
     );
     const branch = res.rows[0];
     if (!branch) throw new CarrelError(ErrorCode.NOT_FOUND, `no branch ${JSON.stringify(target.branch)}`);
-    return { seatId: null, branchId: branch.id };
+    return { seatId: null, branchId: branch.id, seatStatus: null, timezone: branch.timezone, hours: branch.hours };
   }
 
   private async entryStatus(userId: number, id: number, deadline?: Deadline): Promise<WaitlistStatus | null> {

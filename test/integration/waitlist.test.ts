@@ -3,7 +3,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RpcClient, type RpcReply } from '../../clients/rpcClient.js';
 import type { AuthUser } from '../../src/auth/tokens.js';
 import { FakeClock } from '../../src/core/clock.js';
-import type { CoreEvent } from '../../src/core/events.js';
+import { discardEvents, type CoreEvent } from '../../src/core/events.js';
+import { Waitlist } from '../../src/core/waitlist.js';
+import { silentLogger } from '../../src/obs/log.js';
 import { captureEvents, insertBooking, insertUser, seatsOf, statusOf } from '../support/fixtures.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { subscribe, waitFor } from '../support/live.js';
@@ -97,9 +99,9 @@ describe('waitlist', () => {
     await fails(u, 'waitlist.join', { seatId: seat, branch: 'Main Library', ...w }, 'INVALID_ARGUMENT');
     await fails(u, 'waitlist.join', { ...w }, 'INVALID_ARGUMENT');
     await fails(u, 'waitlist.join', { seatId: seat, ...w, extra: 1 }, 'INVALID_ARGUMENT');
-    await fails(u, 'waitlist.join', { seatId: seat, start: at('14:00'), end: at('16:30') }, 'FAILED_PRECONDITION', 'inPast');
+    await fails(u, 'waitlist.join', { seatId: seat, start: at('14:00'), end: at('16:00') }, 'FAILED_PRECONDITION', 'inThePast');
     // The slot under way may be waited for ("this seat, for the rest of this hour"); the one before may not.
-    await fails(u, 'waitlist.join', { seatId: seat, start: at('14:45'), end: at('16:30') }, 'FAILED_PRECONDITION', 'inPast');
+    await fails(u, 'waitlist.join', { seatId: seat, start: at('14:45'), end: at('16:30') }, 'FAILED_PRECONDITION', 'inThePast');
     clock.set(at('16:10'));
     try {
       const v = await insertUser(t.db.pool);
@@ -109,8 +111,8 @@ describe('waitlist', () => {
     } finally {
       clock.set(T0);
     }
-    await fails(u, 'waitlist.join', { seatId: seat, start: at('16:00'), end: '2026-01-06T05:00:00Z' }, 'FAILED_PRECONDITION', 'maxWindow');
-    await fails(u, 'waitlist.join', { seatId: seat, start: '2026-02-10T16:00:00Z', end: '2026-02-10T17:00:00Z' }, 'FAILED_PRECONDITION', 'maxAhead');
+    await fails(u, 'waitlist.join', { seatId: seat, start: at('16:00'), end: '2026-01-06T05:00:00Z' }, 'FAILED_PRECONDITION', 'maxDuration');
+    await fails(u, 'waitlist.join', { seatId: seat, start: '2026-02-10T16:00:00Z', end: '2026-02-10T17:00:00Z' }, 'FAILED_PRECONDITION', 'maxDaysAhead');
     await fails(u, 'waitlist.join', { seatId: 2_000_000, ...w }, 'NOT_FOUND');
     await fails(u, 'waitlist.join', { branch: 'Nowhere Library', ...w }, 'NOT_FOUND');
     await fails(u, 'waitlist.join', { seatId: main[5]!.id, ...w }, 'FAILED_PRECONDITION', 'seatOutOfService');
@@ -123,6 +125,57 @@ describe('waitlist', () => {
     }
     await fails(u, 'waitlist.mine', { scope: 'x' }, 'INVALID_ARGUMENT');
     expect(await ok(u, 'waitlist.mine')).toEqual([]);
+  });
+
+  describe('a waitlist window must be one a booking could have', () => {
+    // T0 is Monday 10:00 in New York (Main Library, 07:00-23:00) and 07:00 in Los Angeles
+    // (Medical Library, Monday 08:00-22:00). Each case breaks one rule and names it as
+    // reservations.create does.
+    const day = 86_400_000;
+    const utc = (ms: number) => new Date(ms).toISOString();
+    it.each([
+      ['slotGranularity', { start: at('17:05'), end: at('18:00') }],
+      ['minDuration', { start: at('17:00'), end: at('17:15') }],
+      ['maxDuration', { start: at('16:00'), end: at('20:15') }],
+      ['inThePast', { start: at('14:45'), end: at('16:00') }],
+      ['maxDaysAhead', { start: utc(T0 + 15 * day), end: utc(T0 + 15 * day + 3_600_000) }],
+      ['openingHours', { start: '2026-01-06T03:30:00Z', end: '2026-01-06T04:30:00Z' }], // 22:30-23:30 in New York
+    ])('a seat entry that breaks %s is refused with FAILED_PRECONDITION naming it', async (rule, window) => {
+      const u = await insertUser(t.db.pool);
+      const reply = await call(u, 'waitlist.join', { seatId: main[13]!.id, ...window });
+      expect(reply.error).toMatchObject({ code: 'FAILED_PRECONDITION', details: { rule } });
+      // The same window is refused for a booking with the same rule.
+      const booking = await call(u, 'reservations.create', { seatId: main[13]!.id, ...window });
+      expect(booking.error).toMatchObject({ code: 'FAILED_PRECONDITION', details: { rule } });
+    });
+
+    it("a branch-wide entry must fit the branch's opening hours in its own time zone", async () => {
+      const u = await insertUser(t.db.pool);
+      const owner = await insertUser(t.db.pool);
+      await bookBranch(owner.id, at('15:00'), at('18:00'));
+      // 07:00-08:00 in Los Angeles: before the Medical Library opens, though New York is open.
+      await fails(u, 'waitlist.join', { branch: 'Medical Library', start: at('15:00'), end: at('16:00') }, 'FAILED_PRECONDITION', 'openingHours');
+      expect(await ok(u, 'waitlist.join', { branch: 'Medical Library', start: at('16:00'), end: at('17:00') })).toMatchObject({ status: 'WAITING' });
+    });
+
+    it("the audit's windows: 12 hours, and 23:00-11:00 in New York, are refused even where waitlist.maxWindowMinutes allows 720", async () => {
+      const u = await insertUser(t.db.pool);
+      const wide = new Waitlist({ db: t.db.pool, clock, events: discardEvents, config: { ...t.config.waitlist, maxWindowMinutes: 720, maxAheadDays: 30 }, rules: t.config.rules, log: silentLogger });
+      const join = (start: string, end: string) => wide.join(u, { target: { seatId: main[13]!.id }, start: new Date(start), end: new Date(end) }).catch((e: unknown) => e);
+      expect(await join(at('16:00'), '2026-01-06T04:00:00Z')).toMatchObject({ code: 'FAILED_PRECONDITION', details: { rule: 'maxDuration', maxDurationMinutes: 240 } });
+      expect(await join('2026-01-06T04:00:00Z', '2026-01-06T16:00:00Z')).toMatchObject({ code: 'FAILED_PRECONDITION', details: { rule: 'maxDuration' } });
+      expect(await join('2026-01-06T04:00:00Z', '2026-01-06T06:00:00Z')).toMatchObject({ code: 'FAILED_PRECONDITION', details: { rule: 'openingHours' } });
+      // 30 days ahead was the waitlist's own limit; bookings open 14 days ahead.
+      expect(await join(utc(T0 + 20 * day), utc(T0 + 20 * day + 3_600_000))).toMatchObject({ details: { rule: 'maxDaysAhead', maxDaysAhead: 14 } });
+    });
+
+    it('waitlist.maxWindowMinutes and .maxAheadDays can narrow the booking rules for waitlist windows', async () => {
+      const u = await insertUser(t.db.pool);
+      const narrow = new Waitlist({ db: t.db.pool, clock, events: discardEvents, config: { ...t.config.waitlist, maxWindowMinutes: 60, maxAheadDays: 2 }, rules: t.config.rules, log: silentLogger });
+      const join = (start: string, end: string) => narrow.join(u, { target: { seatId: main[13]!.id }, start: new Date(start), end: new Date(end) }).catch((e: unknown) => e);
+      expect(await join(at('17:00'), at('18:30'))).toMatchObject({ details: { rule: 'maxDuration', maxDurationMinutes: 60 } });
+      expect(await join(utc(T0 + 3 * day), utc(T0 + 3 * day + 3_600_000))).toMatchObject({ details: { rule: 'maxDaysAhead', maxDaysAhead: 2 } });
+    });
   });
 
   it('join answers the entry and its position, a repeated join is the same entry, and the per-user limit holds', async () => {
