@@ -38,7 +38,8 @@ import {
   type ReservationWire,
 } from './reservationRow.js';
 import { ACTIVE_STATUSES_SQL } from './liveState.js';
-import { Rule, ceilToSlot, checkBookingWindow, floorToSlot, quotaPeriods, ruleError, type RulesConfig } from './rules.js';
+import { Rule, ceilToSlot, checkBookingWindow, floorToSlot, ruleError, type RulesConfig } from './rules.js';
+import { USER_BOOKING_LOCK, periodParams, userRuleError, userRuleInputs } from './userRules.js';
 import type { SeatService } from './seats.js';
 
 /** A stretch of a seat that became bookable again (after a cancel or an early check-out). */
@@ -75,9 +76,6 @@ export interface Caller {
 }
 
 export type MineScope = 'upcoming' | 'history';
-
-/** advisory lock class for "this user is booking" (pg_advisory_xact_lock(class, user_id)). */
-const USER_BOOKING_LOCK = 0x7573_6272; // "usbr"
 
 /** What carrel_book (db/migrations/004) answers: an outcome, and the reservation when there is one. */
 interface BookRow extends ReservationRow {
@@ -141,13 +139,11 @@ export class ReservationService {
     const seat = await this.opts.seats.seatContext(input.seatId, deadline);
     checkBookingWindow(input, nowMs, rules, seat);
     if (seat.status !== 'IN_SERVICE') throw ruleError(Rule.seatOutOfService, `seat ${seat.seatId} is out of service`);
-    const { days, weeks } = quotaPeriods(input, seat.timezone);
-    const periods = [...days, ...weeks];
+    const limits = userRuleInputs(input, seat.timezone, rules);
 
     // One statement (db/migrations/004, 005): the user lock, the idempotency key, the active
     // limit, the quotas and the INSERT, in that order, in one round trip. Deadlocks are
     // retried. Lock waits end at the request's deadline (55P03 → DEADLINE_EXCEEDED, rolled back).
-    const quotas = periods.map((_, i) => (i < days.length ? rules.dailyQuotaMinutes : rules.weeklyQuotaMinutes));
     // A clash with only a cleaning buffer is the padding rule, not a double booking (db/errors.ts).
     const attempt = { startMs: input.startMs, endMs: input.endMs, paddingMinutes: seat.paddingMinutes };
     const res = await withRetry(() =>
@@ -156,8 +152,7 @@ export class ReservationService {
         text: 'SELECT * FROM carrel_book($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)',
         values: [
           input.seatId, user.id, new Date(input.startMs), new Date(input.endMs), key ?? null, new Date(nowMs),
-          USER_BOOKING_LOCK, rules.maxActivePerUser, periods.map(([s]) => new Date(s)), periods.map(([, e]) => new Date(e)), quotas,
-          lockBudgetMs(deadline),
+          USER_BOOKING_LOCK, rules.maxActivePerUser, ...periodParams(limits), lockBudgetMs(deadline),
         ],
       }),
       undefined,
@@ -173,20 +168,8 @@ export class ReservationService {
         outcome = { row: sameRequest(r, input), created: false };
         break;
       case 'maxActive':
-        throw ruleError(Rule.maxActive, `at most ${rules.maxActivePerUser} active reservations at a time`, {
-          maxActivePerUser: rules.maxActivePerUser,
-        });
-      case 'quota': {
-        const i = r.period! - 1;
-        const [s, e] = periods[i]!;
-        const isDay = i < days.length;
-        const quota = quotas[i]!;
-        throw ruleError(
-          isDay ? Rule.dailyQuota : Rule.weeklyQuota,
-          `that would exceed ${quota} booked minutes per ${isDay ? 'day' : 'week'}`,
-          { quotaMinutes: quota, usedMinutes: r.used, period: { start: new Date(s).toISOString(), end: new Date(e).toISOString() } },
-        );
-      }
+      case 'quota':
+        throw userRuleError({ outcome: r.outcome, period: r.period, used: r.used }, limits, rules);
       default:
         throw ruleError(Rule.seatOutOfService, `seat ${input.seatId} is out of service`);
     }

@@ -5,9 +5,9 @@
 // database, not a read in Node, decides whether an offer fits.
 import type pg from 'pg';
 import { CarrelError, ErrorCode } from '../errors.js';
-import { mapDbError } from '../db/errors.js';
+import { mapDbError, withRetry } from '../db/errors.js';
 import { inTransactionRetrying, pgCode, type TxClient } from '../db/tx.js';
-import { queryWithin, withClientWithin, type Deadline } from '../db/deadline.js';
+import { lockBudgetMs, queryWithin, withClientWithin, type Deadline } from '../db/deadline.js';
 import type { Logger } from '../obs/log.js';
 import type { Clock } from './clock.js';
 import type { CoreEventSink, ReservationFact } from './events.js';
@@ -20,6 +20,7 @@ import {
   type ReservationWire,
 } from './reservationRow.js';
 import { Rule, checkBookingWindow, checkWindowShape, ruleError, type BranchHours, type RulesConfig } from './rules.js';
+import { USER_BOOKING_LOCK, periodParams, userRuleError, userRuleInputs } from './userRules.js';
 
 export interface WaitlistConfig {
   offerMs: number;
@@ -110,6 +111,13 @@ interface EntryRow {
   reservation_id: number | null;
   offer_seat_id: number | null;
   offer_expires_at: Date | null;
+}
+
+/** What carrel_claim (db/migrations/006) answers: an outcome, and the reservation when claimed. */
+interface ClaimRow extends ReservationRow {
+  outcome: 'claimed' | 'maxActive' | 'quota' | 'noOffer';
+  period: number | null;
+  used: number | null;
 }
 
 interface ResolvedTarget {
@@ -260,47 +268,75 @@ export class Waitlist {
     throw new CarrelError(ErrorCode.CONFLICT, 'the entry kept changing; try again');
   }
 
-  /** Turns the caller's offer into a CONFIRMED reservation, before the offer lapses. Idempotent. */
+  /**
+   * Turns the caller's offer into a CONFIRMED reservation, before the offer lapses. Idempotent.
+   * The per-user rules a booking passes (active limit, daily and weekly quotas) hold here too,
+   * checked in one statement under the same per-user lock as reservations.create (carrel_claim,
+   * db/migrations/006), so a claim and a booking cannot together pass a limit. A refused claim
+   * leaves the offer as it is: it holds the slot until it lapses, and the user may make room
+   * (cancel a booking) and claim again.
+   */
   async claim(user: Caller, id: number, deadline?: Deadline): Promise<ReservationWire> {
+    const { rules } = this.deps;
     const nowMs = this.deps.clock.now();
     const now = new Date(nowMs);
-    const result = await this.run(async (c) => {
-      const res = await c.query<ReservationRow>(
-        `UPDATE reservations SET status = 'CONFIRMED', offer_expires_at = NULL, updated_at = $3
-          WHERE waitlist_id = $1 AND user_id = $2 AND status = 'OFFERED' AND offer_expires_at > $3
-          RETURNING ${RETURNING_COLUMNS}`,
-        [id, user.id, now],
+    // The offered time and its branch's zone, for the quota periods (Node owns the zones).
+    const offer = await this.query<{ start_at: Date; end_at: Date; timezone: string; offer_expires_at: Date }>(
+      `SELECT lower(r.during) AS start_at, upper(r.during) AS end_at, b.timezone, r.offer_expires_at
+         FROM reservations r JOIN seats s ON s.id = r.seat_id JOIN branches b ON b.id = s.branch_id
+        WHERE r.waitlist_id = $1 AND r.user_id = $2 AND r.status = 'OFFERED' AND r.offer_expires_at > $3`,
+      [id, user.id, now],
+      deadline,
+    );
+    const o = offer.rows[0];
+    if (o) {
+      const limits = userRuleInputs({ startMs: o.start_at.getTime(), endMs: o.end_at.getTime() }, o.timezone, rules);
+      const res = await withRetry(() =>
+        queryWithin<ClaimRow>(this.deps.db, deadline, {
+          name: 'carrel.claim',
+          text: 'SELECT * FROM carrel_claim($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+          values: [id, user.id, now, USER_BOOKING_LOCK, rules.maxActivePerUser, ...periodParams(limits), lockBudgetMs(deadline)],
+        }),
       );
-      const row = res.rows[0];
-      if (row) {
-        await c.query(`UPDATE waitlist SET status = 'CLAIMED', updated_at = $2 WHERE id = $1 AND status = 'OFFERED'`, [id, now]);
-        return { row, fresh: true };
+      const r = res.rows[0]!;
+      if (r.outcome === 'claimed') {
+        this.emitReservation('reservation.created', r, now);
+        return reservationToWire(r);
       }
-      const entry = await c.query<{ status: WaitlistStatus }>(`SELECT status FROM waitlist WHERE id = $1 AND user_id = $2`, [id, user.id]);
-      const status = entry.rows[0]?.status;
-      switch (status) {
-        case undefined:
-          throw notFound(id);
-        case 'CLAIMED': {
-          const prev = await c.query<ReservationRow>(
-            `SELECT ${RESERVATION_COLUMNS} FROM reservations r JOIN seats s ON s.id = r.seat_id
-              WHERE r.waitlist_id = $1 AND r.user_id = $2 ORDER BY r.id DESC LIMIT 1`,
-            [id, user.id],
-          );
-          if (!prev.rows[0]) throw notFound(id);
-          return { row: prev.rows[0], fresh: false };
-        }
-        case 'OFFERED':
-        case 'EXPIRED':
-          throw failed('offerExpired', 'the offer has expired');
-        case 'WAITING':
-          throw failed('noOffer', 'there is no offer for this entry yet');
-        case 'LEFT':
-          throw failed('entryLeft', 'you left this waitlist entry');
+      if (r.outcome === 'maxActive' || r.outcome === 'quota') {
+        throw userRuleError({ outcome: r.outcome, period: r.period, used: r.used }, limits, rules, {
+          offerExpiresAt: o.offer_expires_at.toISOString(),
+        });
       }
-    }, deadline);
-    if (result.fresh) this.emitReservation('reservation.created', result.row, now);
-    return reservationToWire(result.row);
+      // noOffer: it lapsed or was claimed since the read; say which below.
+    }
+    return reservationToWire(await this.whyNoOffer(user, id, deadline));
+  }
+
+  /** A claim that found no live offer: the earlier claim's reservation, or why there is none. */
+  private async whyNoOffer(user: Caller, id: number, deadline?: Deadline): Promise<ReservationRow> {
+    const status = await this.entryStatus(user.id, id, deadline);
+    switch (status) {
+      case null:
+        throw notFound(id);
+      case 'CLAIMED': {
+        const prev = await this.query<ReservationRow>(
+          `SELECT ${RESERVATION_COLUMNS} FROM reservations r JOIN seats s ON s.id = r.seat_id
+            WHERE r.waitlist_id = $1 AND r.user_id = $2 ORDER BY r.id DESC LIMIT 1`,
+          [id, user.id],
+          deadline,
+        );
+        if (!prev.rows[0]) throw notFound(id);
+        return prev.rows[0];
+      }
+      case 'OFFERED':
+      case 'EXPIRED':
+        throw failed('offerExpired', 'the offer has expired');
+      case 'WAITING':
+        throw failed('noOffer', 'there is no offer for this entry yet');
+      case 'LEFT':
+        throw failed('entryLeft', 'you left this waitlist entry');
+    }
   }
 
   // ---- freed slots and offers -------------------------------------------------------------

@@ -84,6 +84,40 @@ describe('request deadlines and the database', () => {
     c.close();
   });
 
+  it('a claim blocked on the booking lock is refused at the deadline and leaves the offer to claim later', async () => {
+    const [u] = await makeUsers(t, 1, 'deadline-claim');
+    const seat = await seatIdOf(t, 'Q-03');
+    const start = MONDAY_10_NY;
+    const end = iso(MONDAY_10_NY, 60);
+    const w = await db.pool.query<{ id: number }>(
+      `INSERT INTO waitlist (user_id, seat_id, during, status) VALUES ($1, $2, tstzrange($3, $4), 'OFFERED') RETURNING id`,
+      [u!.id, seat, start, end],
+    );
+    const entry = w.rows[0]!.id;
+    await db.pool.query(
+      `INSERT INTO reservations (seat_id, user_id, during, hold, status, waitlist_id, offer_expires_at)
+       VALUES ($1, $2, tstzrange($3, $4), tstzrange($3, $4), 'OFFERED', $5, $6)`,
+      [seat, u!.id, start, end, entry, iso(MONDAY_10_NY, 10)],
+    );
+    const c = await connect(t, u);
+    const holder = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    try {
+      await holder.query('SELECT pg_advisory_lock($1, $2)', [USER_BOOKING_LOCK, u!.id]);
+      expect((await errorOf(c.call('waitlist.claim', { id: entry }))).code).toBe('DEADLINE_EXCEEDED');
+      const until = Date.now() + 2000;
+      while ((await waitersOnAdvisoryLocks()) > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      expect(await waitersOnAdvisoryLocks()).toBe(0);
+    } finally {
+      await holder.query('SELECT pg_advisory_unlock_all()');
+      await holder.end();
+    }
+    const status = await db.pool.query('SELECT status FROM reservations WHERE waitlist_id = $1', [entry]);
+    expect(status.rows).toEqual([{ status: 'OFFERED' }]);
+    expect(await c.call('waitlist.claim', { id: entry })).toMatchObject({ status: 'CONFIRMED' });
+    c.close();
+  });
+
   it('a request waiting for a pooled connection gives up at its deadline, and the connection it was late for goes back to the pool', async () => {
     const held = await db.pool.connect();
     let released = false;

@@ -346,6 +346,89 @@ describe('waitlist', () => {
     expect(await statusOf(t.db.pool, r.id)).toBe('CONFIRMED');
   });
 
+  describe('a claim passes the per-user rules a booking does, and a refused claim keeps its offer', () => {
+    /** An OFFERED entry for `user` on `seat` for [start, end): a booking there, a join, the booking cancelled. */
+    async function offerTo(user: AuthUser, seat: { id: number; branchId: number }, start: string, end: string): Promise<number> {
+      const owner = await insertUser(t.db.pool);
+      await insertBooking(t.db.pool, { seatId: seat.id, userId: owner.id, start, end });
+      const entry = await ok(user, 'waitlist.join', { seatId: seat.id, start, end });
+      expect(await freeSeat(seat.id, seat.branchId, start, end)).toBe(1);
+      return entry.id;
+    }
+    const offerStatus = async (user: AuthUser, id: number) => (await ok<Array<{ id: number; status: string }>>(user, 'waitlist.mine')).find((e) => e.id === id)?.status;
+
+    it('maxActive: a user holding the limit is refused; after a cancel the same offer can be claimed', async () => {
+      const u = await insertUser(t.db.pool);
+      const held = [];
+      for (const [i, [s, e]] of ([['19:00', '20:00'], ['20:00', '21:00'], ['21:00', '22:00']] as const).entries()) {
+        held.push(await ok(u, 'reservations.create', { seatId: main[20 + i]!.id, start: at(s), end: at(e) }));
+      }
+      const entry = await offerTo(u, main[14]!, at('17:00'), at('18:00'));
+      const reply = await call(u, 'waitlist.claim', { id: entry });
+      expect(reply.error).toMatchObject({
+        code: 'FAILED_PRECONDITION',
+        details: { rule: 'maxActive', maxActivePerUser: 3, offerExpiresAt: new Date(T0 + offerMs).toISOString() },
+      });
+      expect(await offerStatus(u, entry)).toBe('OFFERED');
+      expect(await t.db.pool.query(`SELECT status FROM reservations WHERE waitlist_id = $1`, [entry]).then((r) => r.rows)).toEqual([{ status: 'OFFERED' }]);
+      await ok(u, 'reservations.cancel', { id: held[0].id });
+      expect(await ok(u, 'waitlist.claim', { id: entry })).toMatchObject({ status: 'CONFIRMED', seatId: main[14]!.id });
+      expect(await offerStatus(u, entry)).toBe('CLAIMED');
+    });
+
+    it("dailyQuota: the offered minutes count against the branch's local day", async () => {
+      const u = await insertUser(t.db.pool);
+      await ok(u, 'reservations.create', { seatId: main[20]!.id, start: at('19:00'), end: at('22:00') }); // 3 h of the 4 h day
+      const entry = await offerTo(u, main[15]!, at('17:00'), at('19:00'));
+      const reply = await call(u, 'waitlist.claim', { id: entry });
+      expect(reply.error).toMatchObject({ code: 'FAILED_PRECONDITION', details: { rule: 'dailyQuota', quotaMinutes: 240, usedMinutes: 180 } });
+      expect(await offerStatus(u, entry)).toBe('OFFERED');
+    });
+
+    it('weeklyQuota: booked time earlier in the local week counts', async () => {
+      const u = await insertUser(t.db.pool);
+      // 4 h on each of Tuesday-Saturday of this week (New York): the 1,200-minute week is full.
+      for (let d = 6; d <= 10; d++) {
+        await insertBooking(t.db.pool, { seatId: main[21]!.id, userId: u.id, start: `2026-01-${String(d).padStart(2, '0')}T14:00:00Z`, end: `2026-01-${String(d).padStart(2, '0')}T18:00:00Z`, status: 'COMPLETED' });
+      }
+      const entry = await offerTo(u, main[16]!, at('17:00'), at('18:00'));
+      const reply = await call(u, 'waitlist.claim', { id: entry });
+      expect(reply.error).toMatchObject({ code: 'FAILED_PRECONDITION', details: { rule: 'weeklyQuota', quotaMinutes: 1200, usedMinutes: 1200 } });
+      expect(await offerStatus(u, entry)).toBe('OFFERED');
+    });
+
+    it('a claim and a booking of one user take turns on the booking lock, so together they cannot pass the limit', async () => {
+      const u = await insertUser(t.db.pool);
+      await ok(u, 'reservations.create', { seatId: main[20]!.id, start: at('19:00'), end: at('20:00') });
+      await ok(u, 'reservations.create', { seatId: main[21]!.id, start: at('20:00'), end: at('21:00') });
+      const entry = await offerTo(u, main[17]!, at('17:00'), at('18:00'));
+      const holder = new pg.Client({ connectionString: t.db.url });
+      await holder.connect();
+      let replies: RpcReply[];
+      try {
+        await holder.query('SELECT pg_advisory_lock($1, $2)', [0x7573_6272, u.id]);
+        const both = Promise.all([
+          call(u, 'waitlist.claim', { id: entry }),
+          call(u, 'reservations.create', { seatId: main[22]!.id, start: at('21:00'), end: at('22:00') }),
+        ]);
+        // Both wait for the lock the other would also need.
+        const waiting = async () =>
+          (await t.db.pool.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = $1`, [u.id])).rows[0].n;
+        const until = Date.now() + 5000;
+        while ((await waiting()) < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+        expect(await waiting()).toBe(2);
+        await holder.query('SELECT pg_advisory_unlock_all()');
+        replies = await both;
+      } finally {
+        await holder.end();
+      }
+      expect(replies.filter((r) => r.error === null)).toHaveLength(1);
+      expect(replies.filter((r) => r.error !== null).map((r) => [r.error!.code, r.error!.details?.rule])).toEqual([['FAILED_PRECONDITION', 'maxActive']]);
+      const active = await t.db.pool.query(`SELECT count(*)::int AS n FROM reservations WHERE user_id = $1 AND status IN ('CONFIRMED', 'CHECKED_IN')`, [u.id]);
+      expect(active.rows[0].n).toBe(3);
+    });
+  });
+
   it("another user's entry is NOT_FOUND for claim and leave, and never shows in their list", async () => {
     const owner = await insertUser(t.db.pool);
     const [mineUser, intruder] = [await insertUser(t.db.pool), await insertUser(t.db.pool)];
