@@ -24,7 +24,7 @@
 import type pg from 'pg';
 import { CarrelError, ErrorCode } from '../errors.js';
 import { mapDbError, withRetry } from '../db/errors.js';
-import { lockBudgetMs, queryWithin, type Deadline } from '../db/deadline.js';
+import { queryWithLockBudget, queryWithin, type Deadline } from '../db/deadline.js';
 import type { Logger } from '../obs/log.js';
 import type { Clock } from './clock.js';
 import type { CoreEventSink, ReservationEvent, ReservationFact } from './events.js';
@@ -147,14 +147,14 @@ export class ReservationService {
     // A clash with only a cleaning buffer is the padding rule, not a double booking (db/errors.ts).
     const attempt = { startMs: input.startMs, endMs: input.endMs, paddingMinutes: seat.paddingMinutes };
     const res = await withRetry(() =>
-      queryWithin<BookRow>(this.opts.db, deadline, {
+      queryWithLockBudget<BookRow>(this.opts.db, deadline, (lockTimeoutMs) => ({
         name: 'carrel.book',
         text: 'SELECT * FROM carrel_book($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)',
         values: [
           input.seatId, user.id, new Date(input.startMs), new Date(input.endMs), key ?? null, new Date(nowMs),
-          USER_BOOKING_LOCK, rules.maxActivePerUser, ...periodParams(limits), lockBudgetMs(deadline),
+          USER_BOOKING_LOCK, rules.maxActivePerUser, ...periodParams(limits), lockTimeoutMs,
         ],
-      }),
+      })),
       undefined,
       attempt,
     ).catch((err: unknown) => this.overlapOverPadding(err, input, deadline));

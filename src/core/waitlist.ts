@@ -7,7 +7,7 @@ import type pg from 'pg';
 import { CarrelError, ErrorCode } from '../errors.js';
 import { mapDbError, withRetry } from '../db/errors.js';
 import { inTransactionRetrying, pgCode, type TxClient } from '../db/tx.js';
-import { lockBudgetMs, queryWithin, withClientWithin, type Deadline } from '../db/deadline.js';
+import { queryWithLockBudget, queryWithin, withClientWithin, type Deadline } from '../db/deadline.js';
 import type { Logger } from '../obs/log.js';
 import type { Clock } from './clock.js';
 import type { CoreEventSink, ReservationFact } from './events.js';
@@ -292,11 +292,11 @@ export class Waitlist {
     if (o) {
       const limits = userRuleInputs({ startMs: o.start_at.getTime(), endMs: o.end_at.getTime() }, o.timezone, rules);
       const res = await withRetry(() =>
-        queryWithin<ClaimRow>(this.deps.db, deadline, {
+        queryWithLockBudget<ClaimRow>(this.deps.db, deadline, (lockTimeoutMs) => ({
           name: 'carrel.claim',
           text: 'SELECT * FROM carrel_claim($1, $2, $3, $4, $5, $6, $7, $8, $9)',
-          values: [id, user.id, now, USER_BOOKING_LOCK, rules.maxActivePerUser, ...periodParams(limits), lockBudgetMs(deadline)],
-        }),
+          values: [id, user.id, now, USER_BOOKING_LOCK, rules.maxActivePerUser, ...periodParams(limits), lockTimeoutMs],
+        })),
       );
       const r = res.rows[0]!;
       if (r.outcome === 'claimed') {

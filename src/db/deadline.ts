@@ -6,7 +6,7 @@
 //   withdraw a queued waiter, so one that gives up releases the connection the moment it
 //   arrives, having done nothing with it.
 // - waiting for a lock inside a statement (the per-user booking lock, a concurrent insert on the
-//   same seat): the caller passes lockBudgetMs() into the statement, which sets lock_timeout
+//   same seat): queryWithLockBudget passes what is left into the statement, which sets lock_timeout
 //   for its own transaction (set_config(..., true)), so no extra round trip is spent on it.
 //   PostgreSQL cancels the wait (55P03) and rolls the statement back: the work did not happen.
 //   statement_timeout cannot be set that way (its timer is armed when the statement starts), so
@@ -101,6 +101,20 @@ export async function queryWithin<R extends pg.QueryResultRow = pg.QueryResultRo
   } finally {
     client.release(failure === undefined || keepsConnection(failure) ? undefined : true);
   }
+}
+
+/**
+ * A statement that may wait for locks, built with the lock budget left once it has its
+ * connection (lockBudgetMs; null without a deadline): time spent waiting for the connection
+ * comes out of the lock wait, so the two together end at the deadline.
+ */
+export function queryWithLockBudget<R extends pg.QueryResultRow = pg.QueryResultRow>(
+  pool: pg.Pool,
+  deadline: Deadline | undefined,
+  build: (lockTimeoutMs: number | null) => pg.QueryConfig,
+): Promise<pg.QueryResult<R>> {
+  if (!deadline) return pool.query<R>(build(null));
+  return withClientWithin(pool, deadline, (client) => client.query<R>(build(lockBudgetMs(deadline))));
 }
 
 /** Runs fn with a connection acquired within the deadline, released as queryWithin does. */
