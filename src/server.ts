@@ -100,7 +100,7 @@ export class CarrelServer {
       now: () => this.clock.now(),
     });
     this.registry.add(...systemMethods(() => this.info()));
-    this.waitlist = new Waitlist({ db: this.db, clock: this.clock, events: this.coreEvents, config: { ...config.waitlist, slotMinutes: config.rules.slotMinutes }, log });
+    this.waitlist = new Waitlist({ db: this.db, clock: this.clock, events: this.coreEvents, config: config.waitlist, rules: config.rules, log });
     this.lifecycle = new LifecycleWorker({
       db: this.db,
       clock: this.clock,

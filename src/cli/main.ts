@@ -1,12 +1,13 @@
 // The `carrel` command line: the server, database chores, and the client subcommands.
+//
+// The server and database modules are imported only by the commands that use them: a client
+// command (`carrel reserve`, `carrel mine`) should not pay for loading the whole server, which
+// was most of its start-up time.
 import { Command, Option } from 'commander';
 import { printError, processIo } from '../../clients/cliIo.js';
 import { ConfigError, loadConfig } from '../config/load.js';
-import { openDatabase } from '../db/database.js';
-import { migrate, seed } from '../db/migrate.js';
 import { createLogger } from '../obs/log.js';
 import { VERSION } from '../version.js';
-import { serve } from './serve.js';
 import { registerClientCommands } from '../../clients/cli.js';
 import { registerBenchCommands } from '../../loadtest/cli.js';
 
@@ -31,6 +32,7 @@ program
   .addOption(new Option('-c, --config <file>', 'config file (default: $CARREL_CONFIG or ./config.json)'))
   .addOption(new Option('-w, --workers <n>', 'cluster workers sharing the ports (more than 1 needs REDIS_URL)').argParser((v) => Number(v)))
   .action(async (opts: { config?: string; workers?: number }) => {
+    const { serve } = await import('./serve.js');
     await serve(opts);
   });
 
@@ -39,6 +41,8 @@ db.command('migrate')
   .description('apply pending migrations from db/migrations')
   .option('-c, --config <file>', 'config file')
   .action(async (opts: { config?: string }) => {
+    const { openDatabase } = await import('../db/database.js');
+    const { migrate } = await import('../db/migrate.js');
     const config = loadConfig({ file: opts.config });
     const log = createLogger(config.log.level);
     const database = await openDatabase(config, log, { migrate: false, seedIfNew: false });
@@ -53,6 +57,8 @@ db.command('seed')
   .description('load demo branches, seats, users and the development sensor key (idempotent)')
   .option('-c, --config <file>', 'config file')
   .action(async (opts: { config?: string }) => {
+    const { openDatabase } = await import('../db/database.js');
+    const { seed } = await import('../db/migrate.js');
     const config = loadConfig({ file: opts.config });
     const log = createLogger(config.log.level);
     const database = await openDatabase(config, log, { migrate: true, seedIfNew: false });

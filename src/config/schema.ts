@@ -186,8 +186,10 @@ export const configSchema = z.strictObject({
     .strictObject({
       offerMs: positiveInt.default(600_000),
       maxEntriesPerUser: positiveInt.max(1_000).default(5),
-      maxWindowMinutes: positiveInt.max(7 * 24 * 60).default(720),
-      maxAheadDays: positiveInt.max(366).default(30),
+      // A waitlist window must be one a booking could have (rules.*); these can only narrow
+      // rules.maxDurationMinutes / rules.maxDaysAhead for waitlist windows. null: the booking rule.
+      maxWindowMinutes: positiveInt.max(7 * 24 * 60).nullable().default(null),
+      maxAheadDays: positiveInt.max(366).nullable().default(null),
     })
     .prefault({}),
   http: z

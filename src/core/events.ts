@@ -50,7 +50,23 @@ export interface PersonalEvent {
   userId: number;
   kind: 'offer' | 'offerExpired' | 'noShow' | 'released';
   reservation: ReservationFact;
+  /** Waitlist kinds (offer, offerExpired): the entry, i.e. the id `waitlist.claim {id}` takes. */
+  waitlistId?: number;
+  /** kind offer: when the offer lapses unless claimed. */
+  offerExpiresAt?: string;
   at: string;
+}
+
+/**
+ * The personal frame a subscriber receives (README, subscriber port): the event without its
+ * routing (userId). Defined here, next to the event, so the hub only encodes it.
+ */
+export function personalFrame(ev: PersonalEvent): Record<string, unknown> {
+  const frame: Record<string, unknown> = { type: 'personal', kind: ev.kind, reservation: ev.reservation };
+  if (ev.waitlistId !== undefined) frame.waitlistId = ev.waitlistId;
+  if (ev.offerExpiresAt !== undefined) frame.offerExpiresAt = ev.offerExpiresAt;
+  frame.at = ev.at;
+  return frame;
 }
 
 export type CoreEvent = ReservationEvent | SeatStatusEvent | PersonalEvent;

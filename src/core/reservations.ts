@@ -18,11 +18,13 @@
 //   details.rule) or NOT_FOUND when the reservation is not theirs. Sensors use the same guards
 //   through checkInBySensor / releaseBySensor.
 // - Time comes from the injected Clock; events go out on the CoreEventSink after commit.
+// - Methods called for an RPC request take its Deadline (db/deadline.ts): every wait for a
+//   pooled connection ends there, and the booking statement's lock waits too, so a request
+//   the client was told DEADLINE_EXCEEDED about does not go on to book.
 import type pg from 'pg';
 import { CarrelError, ErrorCode } from '../errors.js';
-import { mapDbError } from '../db/errors.js';
-import { query } from '../db/pool.js';
-import { withRetry } from '../db/errors.js';
+import { mapDbError, withRetry } from '../db/errors.js';
+import { queryWithLockBudget, queryWithin, type Deadline } from '../db/deadline.js';
 import type { Logger } from '../obs/log.js';
 import type { Clock } from './clock.js';
 import type { CoreEventSink, ReservationEvent, ReservationFact } from './events.js';
@@ -36,7 +38,8 @@ import {
   type ReservationWire,
 } from './reservationRow.js';
 import { ACTIVE_STATUSES_SQL } from './liveState.js';
-import { Rule, ceilToSlot, checkBookingWindow, floorToSlot, quotaPeriods, ruleError, type RulesConfig } from './rules.js';
+import { Rule, ceilToSlot, checkBookingWindow, floorToSlot, ruleError, type RulesConfig } from './rules.js';
+import { USER_BOOKING_LOCK, periodParams, userRuleError, userRuleInputs } from './userRules.js';
 import type { SeatService } from './seats.js';
 
 /** A stretch of a seat that became bookable again (after a cancel or an early check-out). */
@@ -47,7 +50,8 @@ export interface FreedSlot {
   end: Date;
 }
 
-export type SlotFreedHandler = (slot: FreedSlot) => Promise<unknown>;
+/** Given the request's deadline, when there is one: the hook's waits end there too. */
+export type SlotFreedHandler = (slot: FreedSlot, deadline?: Deadline) => Promise<unknown>;
 
 export interface ReservationServiceOptions {
   db: pg.Pool;
@@ -72,9 +76,6 @@ export interface Caller {
 }
 
 export type MineScope = 'upcoming' | 'history';
-
-/** advisory lock class for "this user is booking" (pg_advisory_xact_lock(class, user_id)). */
-const USER_BOOKING_LOCK = 0x7573_6272; // "usbr"
 
 /** What carrel_book (db/migrations/004) answers: an outcome, and the reservation when there is one. */
 interface BookRow extends ReservationRow {
@@ -125,37 +126,38 @@ export class ReservationService {
 
   // --- booking ------------------------------------------------------------------------------
 
-  async create(user: Caller, input: CreateInput): Promise<ReservationWire> {
+  async create(user: Caller, input: CreateInput, deadline?: Deadline): Promise<ReservationWire> {
     const { rules } = this.opts;
     const nowMs = this.opts.clock.now();
     const key = input.idempotencyKey;
     // A retry of a booking that succeeded is answered before any rule: by now the rules may
     // say no (the slot started, the user is at the limit because of this very booking).
     if (key !== undefined) {
-      const existing = await this.findByKey(this.opts.db, user.id, key).catch((err: unknown) => {
-        throw mapDbError(err);
-      });
+      const existing = await this.findByKey(user.id, key, deadline);
       if (existing) return reservationToWire(sameRequest(existing, input));
     }
-    const seat = await this.opts.seats.seatContext(input.seatId);
+    const seat = await this.opts.seats.seatContext(input.seatId, deadline);
     checkBookingWindow(input, nowMs, rules, seat);
     if (seat.status !== 'IN_SERVICE') throw ruleError(Rule.seatOutOfService, `seat ${seat.seatId} is out of service`);
-    const { days, weeks } = quotaPeriods(input, seat.timezone);
-    const periods = [...days, ...weeks];
+    const limits = userRuleInputs(input, seat.timezone, rules);
 
-    // One statement (db/migrations/004): the user lock, the idempotency key, the active limit,
-    // the quotas and the INSERT, in that order, in one round trip. Deadlocks are retried.
-    const quotas = periods.map((_, i) => (i < days.length ? rules.dailyQuotaMinutes : rules.weeklyQuotaMinutes));
+    // One statement (db/migrations/004, 005): the user lock, the idempotency key, the active
+    // limit, the quotas and the INSERT, in that order, in one round trip. Deadlocks are
+    // retried. Lock waits end at the request's deadline (55P03 → DEADLINE_EXCEEDED, rolled back).
+    // A clash with only a cleaning buffer is the padding rule, not a double booking (db/errors.ts).
+    const attempt = { startMs: input.startMs, endMs: input.endMs, paddingMinutes: seat.paddingMinutes };
     const res = await withRetry(() =>
-      this.opts.db.query<BookRow>({
+      queryWithLockBudget<BookRow>(this.opts.db, deadline, (lockTimeoutMs) => ({
         name: 'carrel.book',
-        text: 'SELECT * FROM carrel_book($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)',
+        text: 'SELECT * FROM carrel_book($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)',
         values: [
           input.seatId, user.id, new Date(input.startMs), new Date(input.endMs), key ?? null, new Date(nowMs),
-          USER_BOOKING_LOCK, rules.maxActivePerUser, periods.map(([s]) => new Date(s)), periods.map(([, e]) => new Date(e)), quotas,
+          USER_BOOKING_LOCK, rules.maxActivePerUser, ...periodParams(limits), lockTimeoutMs,
         ],
-      }),
-    );
+      })),
+      undefined,
+      attempt,
+    ).catch((err: unknown) => this.overlapOverPadding(err, input, deadline));
     const r = res.rows[0]!;
     let outcome: { row: ReservationRow; created: boolean };
     switch (r.outcome) {
@@ -166,20 +168,8 @@ export class ReservationService {
         outcome = { row: sameRequest(r, input), created: false };
         break;
       case 'maxActive':
-        throw ruleError(Rule.maxActive, `at most ${rules.maxActivePerUser} active reservations at a time`, {
-          maxActivePerUser: rules.maxActivePerUser,
-        });
-      case 'quota': {
-        const i = r.period! - 1;
-        const [s, e] = periods[i]!;
-        const isDay = i < days.length;
-        const quota = quotas[i]!;
-        throw ruleError(
-          isDay ? Rule.dailyQuota : Rule.weeklyQuota,
-          `that would exceed ${quota} booked minutes per ${isDay ? 'day' : 'week'}`,
-          { quotaMinutes: quota, usedMinutes: r.used, period: { start: new Date(s).toISOString(), end: new Date(e).toISOString() } },
-        );
-      }
+      case 'quota':
+        throw userRuleError({ outcome: r.outcome, period: r.period, used: r.used }, limits, rules);
       default:
         throw ruleError(Rule.seatOutOfService, `seat ${input.seatId} is out of service`);
     }
@@ -187,11 +177,32 @@ export class ReservationService {
     return reservationToWire(outcome.row);
   }
 
+  /**
+   * The exclusion constraint names one clashing hold. When that one is only a buffer clash
+   * (rule 'padding'), another booking may still overlap the time itself — then the honest
+   * answer is CONFLICT with that booking's hold. One indexed probe, on this failure path only.
+   */
+  private async overlapOverPadding(err: unknown, input: CreateInput, deadline: Deadline | undefined): Promise<never> {
+    if (!(err instanceof CarrelError) || err.details?.rule !== Rule.padding) throw err;
+    const res = await this.query<{ start_at: Date; end_at: Date }>(
+      deadline,
+      `SELECT lower(hold) AS start_at, upper(hold) AS end_at FROM reservations
+        WHERE seat_id = $1 AND status IN ${ACTIVE_STATUSES_SQL} AND hold && tstzrange($2, $3) AND during && tstzrange($2, $3)
+        ORDER BY lower(hold) LIMIT 1`,
+      [input.seatId, new Date(input.startMs), new Date(input.endMs)],
+    );
+    const clash = res.rows[0];
+    if (!clash) throw err;
+    throw new CarrelError(ErrorCode.CONFLICT, 'the seat is already booked for part of that time', {
+      conflict: { start: clash.start_at.toISOString(), end: clash.end_at.toISOString() },
+    });
+  }
+
   // --- reads --------------------------------------------------------------------------------
 
   /** The reservation when the caller owns it or is an admin; NOT_FOUND otherwise (never "forbidden"). */
-  async get(user: Caller, id: number): Promise<ReservationWire> {
-    return reservationToWire(await this.fetchVisible(user, id));
+  async get(user: Caller, id: number, deadline?: Deadline): Promise<ReservationWire> {
+    return reservationToWire(await this.fetchVisible(user, id, deadline));
   }
 
   /**
@@ -201,6 +212,7 @@ export class ReservationService {
   async mine(
     userId: number,
     opts: { scope: MineScope; limit: number; cursor?: string },
+    deadline?: Deadline,
   ): Promise<{ reservations: ReservationWire[]; nextCursor: string | null }> {
     const p = new Params();
     const uid = p.add(userId);
@@ -213,8 +225,8 @@ export class ReservationService {
       after = `AND (lower(r.during), r.id) ${upcoming ? '>' : '<'} (${p.add(new Date(c.startMs))}, ${p.add(c.id)})`;
     }
     const dir = upcoming ? 'ASC' : 'DESC';
-    const res = await query<ReservationRow>(
-      this.opts.db,
+    const res = await this.query<ReservationRow>(
+      deadline,
       `SELECT ${RESERVATION_COLUMNS}
        FROM reservations r JOIN seats s ON s.id = r.seat_id
        WHERE r.user_id = ${uid} AND ${upcoming ? current : `NOT (${current})`} ${after}
@@ -231,32 +243,34 @@ export class ReservationService {
   // --- transitions by people ----------------------------------------------------------------
 
   /** CONFIRMED → CANCELLED, by the owner, before the end. */
-  async cancel(user: Caller, id: number): Promise<ReservationWire> {
+  async cancel(user: Caller, id: number, deadline?: Deadline): Promise<ReservationWire> {
     const nowMs = this.opts.clock.now();
     const row = await this.transition(
       (p, a) => `${a}.id = ${p.add(id)} AND ${a}.user_id = ${p.add(user.id)} AND ${this.cancelGuard(p, a, nowMs)}`,
       () => `status = 'CANCELLED'`,
       nowMs,
+      deadline,
     );
-    if (!row) throw await this.whyNot(user, id, 'CONFIRMED', nowMs);
+    if (!row) throw await this.whyNot(user, id, 'CONFIRMED', nowMs, deadline);
     this.emit('reservation.cancelled', row, nowMs);
-    await this.slotFreed(row, Math.max(row.start_at.getTime(), floorToSlot(nowMs, this.opts.rules.slotMinutes)), row.end_at.getTime());
+    const from = Math.max(row.start_at.getTime(), floorToSlot(nowMs, this.opts.rules.slotMinutes));
+    await this.slotFreed(row, from, row.end_at.getTime(), deadline);
     return reservationToWire(row);
   }
 
   /** CONFIRMED → CHECKED_IN, by the owner, inside the check-in window. */
-  async checkIn(user: Caller, id: number): Promise<ReservationWire> {
+  async checkIn(user: Caller, id: number, deadline?: Deadline): Promise<ReservationWire> {
     const nowMs = this.opts.clock.now();
-    const row = await this.checkInWhere((p, a) => `${a}.id = ${p.add(id)} AND ${a}.user_id = ${p.add(user.id)}`, nowMs);
-    if (!row) throw await this.whyNot(user, id, 'CONFIRMED', nowMs);
+    const row = await this.checkInWhere((p, a) => `${a}.id = ${p.add(id)} AND ${a}.user_id = ${p.add(user.id)}`, nowMs, deadline);
+    if (!row) throw await this.whyNot(user, id, 'CONFIRMED', nowMs, deadline);
     return reservationToWire(row);
   }
 
   /** CHECKED_IN → COMPLETED, by the owner: the booking ends at the next slot boundary. */
-  async checkOut(user: Caller, id: number): Promise<ReservationWire> {
+  async checkOut(user: Caller, id: number, deadline?: Deadline): Promise<ReservationWire> {
     const nowMs = this.opts.clock.now();
-    const row = await this.checkOutWhere((p, a) => `${a}.id = ${p.add(id)} AND ${a}.user_id = ${p.add(user.id)}`, nowMs);
-    if (!row) throw await this.whyNot(user, id, 'CHECKED_IN', nowMs);
+    const row = await this.checkOutWhere((p, a) => `${a}.id = ${p.add(id)} AND ${a}.user_id = ${p.add(user.id)}`, nowMs, deadline);
+    if (!row) throw await this.whyNot(user, id, 'CHECKED_IN', nowMs, deadline);
     return reservationToWire(row);
   }
 
@@ -291,11 +305,12 @@ export class ReservationService {
 
   // --- the shared guarded UPDATEs -----------------------------------------------------------
 
-  private async checkInWhere(select: (p: Params, a: string) => string, nowMs: number): Promise<ReservationRow | null> {
+  private async checkInWhere(select: (p: Params, a: string) => string, nowMs: number, deadline?: Deadline): Promise<ReservationRow | null> {
     const row = await this.transition(
       (p, a) => `${select(p, a)} AND ${this.checkInGuard(p, a, nowMs)}`,
       (now) => `status = 'CHECKED_IN', checked_in_at = ${now}`,
       nowMs,
+      deadline,
     );
     if (row) this.emit('checkIn', row, nowMs);
     return row;
@@ -307,12 +322,12 @@ export class ReservationService {
    * the remainder, and every stored interval stays slot-aligned. The row leaves the active
    * statuses, so the seat is bookable again at once.
    */
-  private async checkOutWhere(select: (p: Params, a: string) => string, nowMs: number): Promise<ReservationRow | null> {
+  private async checkOutWhere(select: (p: Params, a: string) => string, nowMs: number, deadline?: Deadline): Promise<ReservationRow | null> {
     const slot = this.opts.rules.slotMinutes;
     const p = new Params();
     const endAt = `least(upper(o.during), greatest(${p.add(new Date(ceilToSlot(nowMs, slot)))}::timestamptz, lower(o.during) + interval '${Math.trunc(slot)} minutes'))`;
-    const res = await query<ReservationRow & { old_end: Date }>(
-      this.opts.db,
+    const res = await this.query<ReservationRow & { old_end: Date }>(
+      deadline,
       `UPDATE reservations r SET status = 'COMPLETED', updated_at = ${p.add(new Date(nowMs))},
          during = tstzrange(lower(o.during), ${endAt}),
          hold = tstzrange(lower(o.hold), ${endAt} + (upper(o.hold) - upper(o.during)))
@@ -324,7 +339,7 @@ export class ReservationService {
     const row = res.rows[0];
     if (!row) return null;
     this.emit('checkOut', row, nowMs);
-    await this.slotFreed(row, row.end_at.getTime(), row.old_end.getTime());
+    await this.slotFreed(row, row.end_at.getTime(), row.old_end.getTime(), deadline);
     return row;
   }
 
@@ -333,11 +348,12 @@ export class ReservationService {
     where: (p: Params, a: string) => string,
     set: (now: string) => string,
     nowMs: number,
+    deadline?: Deadline,
   ): Promise<ReservationRow | null> {
     const p = new Params();
     const now = p.add(new Date(nowMs));
-    const res = await query<ReservationRow>(
-      this.opts.db,
+    const res = await this.query<ReservationRow>(
+      deadline,
       `UPDATE reservations r SET ${set(now)}, updated_at = ${now}
        WHERE ${where(p, 'r')}
        RETURNING ${returningColumnsFor('r')}`,
@@ -360,9 +376,18 @@ export class ReservationService {
 
   // --- helpers ------------------------------------------------------------------------------
 
-  private async fetchVisible(user: Caller, id: number): Promise<ReservationRow> {
-    const res = await query<ReservationRow>(
-      this.opts.db,
+  /** One statement, waiting for a connection at most until the deadline; errors mapped to wire codes. */
+  private async query<R extends pg.QueryResultRow>(deadline: Deadline | undefined, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+    try {
+      return await queryWithin<R>(this.opts.db, deadline, text, values);
+    } catch (err) {
+      throw mapDbError(err);
+    }
+  }
+
+  private async fetchVisible(user: Caller, id: number, deadline?: Deadline): Promise<ReservationRow> {
+    const res = await this.query<ReservationRow>(
+      deadline,
       `SELECT ${RESERVATION_COLUMNS} FROM reservations r JOIN seats s ON s.id = r.seat_id
        WHERE r.id = $1 AND (r.user_id = $2 OR $3)`,
       [id, user.id, user.role === 'admin'],
@@ -373,8 +398,8 @@ export class ReservationService {
   }
 
   /** Explains a transition that matched no row: not yours, wrong status, or outside its time. */
-  private async whyNot(user: Caller, id: number, expected: string, nowMs: number): Promise<CarrelError> {
-    const row = await this.fetchVisible({ id: user.id, role: 'student' }, id);
+  private async whyNot(user: Caller, id: number, expected: string, nowMs: number, deadline?: Deadline): Promise<CarrelError> {
+    const row = await this.fetchVisible({ id: user.id, role: 'student' }, id, deadline);
     if (row.status !== expected) {
       return ruleError(Rule.status, `reservation ${id} is ${row.status}, not ${expected}`, { status: row.status });
     }
@@ -387,8 +412,9 @@ export class ReservationService {
     });
   }
 
-  private async findByKey(db: pg.Pool | pg.PoolClient, userId: number, key: string): Promise<ReservationRow | null> {
-    const res = await db.query<ReservationRow>(
+  private async findByKey(userId: number, key: string, deadline: Deadline | undefined): Promise<ReservationRow | null> {
+    const res = await this.query<ReservationRow>(
+      deadline,
       `SELECT ${RESERVATION_COLUMNS} FROM reservations r JOIN seats s ON s.id = r.seat_id
        WHERE r.user_id = $1 AND r.idempotency_key = $2`,
       [userId, key],
@@ -401,11 +427,11 @@ export class ReservationService {
   }
 
   /** Tells the waitlist; its failure is logged, never turned into the caller's failure. */
-  private async slotFreed(row: ReservationRow, startMs: number, endMs: number): Promise<void> {
+  private async slotFreed(row: ReservationRow, startMs: number, endMs: number, deadline?: Deadline): Promise<void> {
     if (!this.onSlotFreed || endMs <= startMs) return;
     const slot = { seatId: row.seat_id, branchId: row.branch_id, start: new Date(startMs), end: new Date(endMs) };
     try {
-      await this.onSlotFreed(slot);
+      await this.onSlotFreed(slot, deadline);
     } catch (err) {
       this.opts.log.error({ err, slot }, 'onSlotFreed failed');
     }

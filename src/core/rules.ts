@@ -29,6 +29,8 @@ export const Rule = {
   inThePast: 'inThePast',
   openingHours: 'openingHours',
   seatOutOfService: 'seatOutOfService',
+  /** Only the branch's cleaning buffer clashes (the mapping is in db/errors.ts, 23P01). */
+  padding: 'padding',
   maxActive: 'maxActive',
   dailyQuota: 'dailyQuota',
   weeklyQuota: 'weeklyQuota',
@@ -109,6 +111,14 @@ export function ceilToSlot(ms: number, slotMinutes: number): number {
   return Math.ceil(ms / slot) * slot;
 }
 
+/** INVALID_ARGUMENT unless [startMs, endMs) is a real, non-empty window. */
+export function checkWindowShape(startMs: number, endMs: number): void {
+  if (!Number.isFinite(startMs) || !Number.isFinite(endMs)) {
+    throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'start and end must be valid times');
+  }
+  if (endMs <= startMs) throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'end must be after start');
+}
+
 export interface BookingWindow {
   startMs: number;
   endMs: number;
@@ -118,6 +128,10 @@ export interface BookingWindow {
  * The rules a booking request must pass before it goes to the database, in the order a person
  * would want to hear them. "Not in the past" allows the slot in progress: at 10:07 one may
  * book from 10:00, which is what someone walking up to a free seat needs.
+ *
+ * A window that ends at or before its start is not a booking that breaks a rule but a malformed
+ * request: INVALID_ARGUMENT (DESIGN §2's code for bad arguments), the same answer
+ * waitlist.join and seats.availability give.
  */
 export function checkBookingWindow(
   w: BookingWindow,
@@ -126,6 +140,7 @@ export function checkBookingWindow(
   branch: { timezone: string; hours: BranchHours },
 ): void {
   const { startMs, endMs } = w;
+  checkWindowShape(startMs, endMs);
   const slot = rules.slotMinutes * MINUTE;
   if (startMs % slot !== 0 || endMs % slot !== 0) {
     throw ruleError(Rule.slotGranularity, `start and end must fall on ${rules.slotMinutes}-minute boundaries`, {

@@ -17,6 +17,7 @@
 import type pg from 'pg';
 import { RawJson } from '../codec/rawJson.js';
 import { mapDbError } from '../db/errors.js';
+import { queryWithin, type Deadline } from '../db/deadline.js';
 import type { Clock } from './clock.js';
 import type { CoreEvent } from './events.js';
 import { liveStateSql, ACTIVE_STATUSES_SQL, type LiveState } from './liveState.js';
@@ -103,16 +104,16 @@ export class SeatListing {
   }
 
   /** The listing as JSON text (an array of SeatWire), from the cache when still valid. */
-  async listJson(filter: SeatFilter): Promise<string> {
-    return (await this.list(filter)).json;
+  async listJson(filter: SeatFilter, deadline?: Deadline): Promise<string> {
+    return (await this.list(filter, deadline)).json;
   }
 
   /** The listing as pre-encoded JSON: a cached one keeps its UTF-8 bytes for every reply. */
-  async list(filter: SeatFilter): Promise<RawJson> {
+  async list(filter: SeatFilter, deadline?: Deadline): Promise<RawJson> {
     const nowMs = this.opts.clock.now();
     const { startMs, endMs } = this.window(filter);
     if (!this.opts.cache.enabled || filter.seatId !== undefined) {
-      return new RawJson(JSON.stringify((await this.rows(filter, startMs, endMs, nowMs)).map(seatToWire)));
+      return new RawJson(JSON.stringify((await this.rows(filter, startMs, endMs, nowMs, deadline)).map(seatToWire)));
     }
     const slot = floorToSlot(nowMs, this.opts.rules.slotMinutes);
     const key = `${filter.branchId ?? ''}|${filter.branchName ?? ''}|${filter.area ?? ''}|${flag(filter.hasPower)}|${flag(filter.hasMonitor)}|${filter.availableOnly ? 1 : 0}|${startMs}|${endMs}|${slot}`;
@@ -123,7 +124,7 @@ export class SeatListing {
     }
     this.stats.misses++;
     const genBefore = this.globalGen;
-    const rows = await this.rows(filter, startMs, endMs, nowMs);
+    const rows = await this.rows(filter, startMs, endMs, nowMs, deadline);
     const raw = new RawJson(JSON.stringify(rows.map(seatToWire)));
     if (this.globalGen === genBefore) {
       // An empty listing by branch name says nothing about which branch it is: any event may
@@ -140,9 +141,9 @@ export class SeatListing {
   }
 
   /** One seat as seats.get shows it, or null. */
-  async get(seatId: number): Promise<SeatWire | null> {
+  async get(seatId: number, deadline?: Deadline): Promise<SeatWire | null> {
     const { startMs, endMs } = this.window({});
-    const rows = await this.rows({ seatId }, startMs, endMs, this.opts.clock.now());
+    const rows = await this.rows({ seatId }, startMs, endMs, this.opts.clock.now(), deadline);
     return rows[0] ? seatToWire(rows[0]) : null;
   }
 
@@ -159,7 +160,7 @@ export class SeatListing {
     else if (event.type === 'seatStatus') this.invalidate(event.branchId);
   };
 
-  private async rows(filter: SeatFilter, startMs: number, endMs: number, nowMs: number): Promise<SeatRow[]> {
+  private async rows(filter: SeatFilter, startMs: number, endMs: number, nowMs: number, deadline?: Deadline): Promise<SeatRow[]> {
     let mask = 0;
     const values: unknown[] = [new Date(startMs), new Date(endMs), new Date(nowMs)];
     FILTERS.forEach(([field], i) => {
@@ -171,7 +172,7 @@ export class SeatListing {
     });
     if (filter.availableOnly) mask |= 1 << FILTERS.length;
     try {
-      const res = await this.opts.db.query<SeatRow>({ name: `carrel.seats.list.${mask}`, text: this.statementText(mask), values });
+      const res = await queryWithin<SeatRow>(this.opts.db, deadline, { name: `carrel.seats.list.${mask}`, text: this.statementText(mask), values });
       return res.rows;
     } catch (err) {
       throw mapDbError(err);

@@ -3,7 +3,9 @@
 // seats is seatListing.ts, because it is the hot path and carries a cache.
 import type pg from 'pg';
 import { CarrelError, ErrorCode } from '../errors.js';
+import { mapDbError } from '../db/errors.js';
 import { query } from '../db/pool.js';
+import { queryWithin, type Deadline } from '../db/deadline.js';
 import type { Clock } from './clock.js';
 import type { CoreEventSink } from './events.js';
 import { ACTIVE_STATUSES_SQL, liveStateSql } from './liveState.js';
@@ -88,15 +90,15 @@ export class SeatService {
    * Every branch with its seats counted by live state — the one place that counts, so the
    * live-seat model can replace the definition in one spot (liveState.ts).
    */
-  async listBranches(ref?: BranchRef): Promise<BranchWire[]> {
+  async listBranches(ref?: BranchRef, deadline?: Deadline): Promise<BranchWire[]> {
     const values: unknown[] = [new Date(this.opts.clock.now())];
     let where = '';
     if (ref) {
       values.push('id' in ref ? ref.id : ref.name);
       where = 'id' in ref ? 'WHERE b.id = $2' : 'WHERE b.name = $2';
     }
-    const res = await query<BranchCountRow>(
-      this.opts.db,
+    const res = await this.query<BranchCountRow>(
+      deadline,
       `SELECT b.id, b.name, b.timezone, b.hours, b.padding_minutes,
          count(s.id)::int AS total,
          count(s.id) FILTER (WHERE l.live = 'free')::int AS free,
@@ -121,18 +123,18 @@ export class SeatService {
     }));
   }
 
-  async getSeat(seatId: number): Promise<SeatWire> {
-    const seat = await this.opts.listing.get(seatId);
+  async getSeat(seatId: number, deadline?: Deadline): Promise<SeatWire> {
+    const seat = await this.opts.listing.get(seatId, deadline);
     if (!seat) throw new CarrelError(ErrorCode.NOT_FOUND, `no seat ${seatId}`);
     return seat;
   }
 
-  async seatContext(seatId: number): Promise<SeatContext> {
+  async seatContext(seatId: number, deadline?: Deadline): Promise<SeatContext> {
     const ttl = this.opts.contextCacheMs ?? 0;
     const now = this.opts.clock.now();
     const hit = this.contexts.get(seatId);
     if (hit && hit.untilMs > now) return hit.ctx;
-    const res = await query<{
+    const res = await this.query<{
       id: number;
       branch_id: number;
       status: SeatContext['status'];
@@ -140,7 +142,7 @@ export class SeatService {
       hours: BranchHours;
       padding_minutes: number;
     }>(
-      this.opts.db,
+      deadline,
       `SELECT s.id, s.branch_id, s.status, b.timezone, b.hours, b.padding_minutes
        FROM seats s JOIN branches b ON b.id = s.branch_id WHERE s.id = $1`,
       [seatId],
@@ -160,8 +162,9 @@ export class SeatService {
   async availability(
     seatId: number,
     window: { date?: string } | { startMs: number; endMs: number },
+    deadline?: Deadline,
   ): Promise<{ seatId: number; start: string; end: string; booked: Array<{ start: string; end: string }> }> {
-    const seat = await this.seatContext(seatId);
+    const seat = await this.seatContext(seatId, deadline);
     let startMs: number;
     let endMs: number;
     if ('startMs' in window) {
@@ -179,8 +182,8 @@ export class SeatService {
       startMs = localDayStart(this.opts.clock.now(), seat.timezone);
       endMs = localDayStart(startMs + 12 * 3600_000, seat.timezone, 1);
     }
-    const res = await query<{ start_at: Date; end_at: Date }>(
-      this.opts.db,
+    const res = await this.query<{ start_at: Date; end_at: Date }>(
+      deadline,
       `SELECT lower(hold) AS start_at, upper(hold) AS end_at FROM reservations
        WHERE seat_id = $1 AND status IN ${ACTIVE_STATUSES_SQL} AND hold && tstzrange($2, $3)
        ORDER BY lower(hold)`,
@@ -192,6 +195,15 @@ export class SeatService {
       end: new Date(endMs).toISOString(),
       booked: res.rows.map((r) => ({ start: r.start_at.toISOString(), end: r.end_at.toISOString() })),
     };
+  }
+
+  /** One statement, waiting for a connection at most until the request's deadline; errors mapped. */
+  private async query<R extends pg.QueryResultRow>(deadline: Deadline | undefined, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+    try {
+      return await queryWithin<R>(this.opts.db, deadline, text, values);
+    } catch (err) {
+      throw mapDbError(err);
+    }
   }
 
   /** admin.seats.setStatus: existing bookings stay; new ones are refused while out of service. */

@@ -5,8 +5,9 @@
 // database, not a read in Node, decides whether an offer fits.
 import type pg from 'pg';
 import { CarrelError, ErrorCode } from '../errors.js';
-import { mapDbError } from '../db/errors.js';
+import { mapDbError, withRetry } from '../db/errors.js';
 import { inTransactionRetrying, pgCode, type TxClient } from '../db/tx.js';
+import { queryWithLockBudget, queryWithin, withClientWithin, type Deadline } from '../db/deadline.js';
 import type { Logger } from '../obs/log.js';
 import type { Clock } from './clock.js';
 import type { CoreEventSink, ReservationFact } from './events.js';
@@ -18,18 +19,16 @@ import {
   type ReservationRow,
   type ReservationWire,
 } from './reservationRow.js';
+import { Rule, checkBookingWindow, checkWindowShape, ruleError, type BranchHours, type RulesConfig } from './rules.js';
+import { USER_BOOKING_LOCK, periodParams, userRuleError, userRuleInputs } from './userRules.js';
 
 export interface WaitlistConfig {
   offerMs: number;
   maxEntriesPerUser: number;
-  maxWindowMinutes: number;
-  maxAheadDays: number;
-  /**
-   * The booking slot (rules.slotMinutes). A window may begin in the slot under way, as a
-   * booking may: "this seat, for the rest of this hour" is the commonest wish. An entry whose
-   * window has begun is offered what is left of it, and lapses when less than a slot is left.
-   */
-  slotMinutes: number;
+  /** Narrower than rules.maxDurationMinutes for waitlist windows, or null (the booking rule). */
+  maxWindowMinutes: number | null;
+  /** Narrower than rules.maxDaysAhead for waitlist windows, or null (the booking rule). */
+  maxAheadDays: number | null;
 }
 
 /** A slot that became free on a seat: a cancellation, a no-show, an early check-out. */
@@ -73,6 +72,13 @@ export interface WaitlistDeps {
   clock: Clock;
   events: CoreEventSink;
   config: Readonly<WaitlistConfig>;
+  /**
+   * The booking rules. A window must be one a booking could have (join), and a claim passes
+   * the per-user rules a booking does. The slot: a window may begin in the slot under way, as
+   * a booking may ("this seat, for the rest of this hour"); an entry whose window has begun is
+   * offered what is left of it, and lapses when less than a slot is left.
+   */
+  rules: Readonly<RulesConfig>;
   log: Logger;
 }
 
@@ -107,6 +113,22 @@ interface EntryRow {
   offer_expires_at: Date | null;
 }
 
+/** What carrel_claim (db/migrations/006) answers: an outcome, and the reservation when claimed. */
+interface ClaimRow extends ReservationRow {
+  outcome: 'claimed' | 'maxActive' | 'quota' | 'noOffer';
+  period: number | null;
+  used: number | null;
+}
+
+interface ResolvedTarget {
+  /** null for a branch-wide entry. */
+  seatId: number | null;
+  branchId: number;
+  seatStatus: 'IN_SERVICE' | 'OUT_OF_SERVICE' | null;
+  timezone: string;
+  hours: BranchHours;
+}
+
 interface Candidate {
   id: number;
   user_id: number;
@@ -123,25 +145,23 @@ export class Waitlist {
 
   // ---- the four RPC operations ------------------------------------------------------------
 
-  async join(user: Caller, input: JoinInput): Promise<WaitlistEntryWire> {
+  /**
+   * Joins the waitlist for a window that a booking could have: the same checks as
+   * reservations.create, in the same order and with the same rule names (slot granularity,
+   * min/max duration, not in the past, how far ahead, opening hours in the branch's zone,
+   * seat in service). Waiting for a window no booking could have would wait for an offer that
+   * could never be claimed as a booking. The per-user rules (active limit, quotas) are not
+   * checked here: they depend on what the user holds when the offer comes, so claim checks them.
+   */
+  async join(user: Caller, input: JoinInput, deadline?: Deadline): Promise<WaitlistEntryWire> {
     const { config, clock } = this.deps;
     const nowMs = clock.now();
     const startMs = input.start.getTime();
     const endMs = input.end.getTime();
-    if (!Number.isFinite(startMs) || !Number.isFinite(endMs)) {
-      throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'start and end must be valid times');
-    }
-    if (startMs >= endMs) throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'end must be after start');
-    if (startMs <= nowMs - config.slotMinutes * 60_000) {
-      throw failed('inPast', 'the window must start in the future or in the slot under way');
-    }
-    if (endMs - startMs > config.maxWindowMinutes * 60_000) {
-      throw failed('maxWindow', `a waitlist window is at most ${config.maxWindowMinutes} minutes`, { limit: config.maxWindowMinutes });
-    }
-    if (startMs - nowMs > config.maxAheadDays * 86_400_000) {
-      throw failed('maxAhead', `a waitlist window starts at most ${config.maxAheadDays} days ahead`, { limit: config.maxAheadDays });
-    }
-    const target = await this.resolveTarget(input.target);
+    checkWindowShape(startMs, endMs);
+    const target = await this.resolveTarget(input.target, deadline);
+    checkBookingWindow({ startMs, endMs }, nowMs, this.windowRules, target);
+    if (target.seatStatus === 'OUT_OF_SERVICE') throw ruleError(Rule.seatOutOfService, 'the seat is out of service');
 
     // Waiting for a slot that is free would wait forever: nothing will free it. Tell the user
     // to book it instead. (If it frees or fills right after this read, the lifecycle's sweep
@@ -153,6 +173,7 @@ export class Waitlist {
                 AND r.hold && tstzrange($2::timestamptz, $3::timestamptz + make_interval(mins => b.padding_minutes), '[)'))
         ORDER BY s.id LIMIT 1`,
       [target.seatId ?? target.branchId, input.start, input.end],
+      deadline,
     );
     if (free.rows[0]) {
       throw failed('seatAvailable', 'a seat is free for that window; book it with reservations.create', { seatId: free.rows[0].id });
@@ -189,26 +210,26 @@ export class Waitlist {
         if (pgCode(err) === '23503') throw new CarrelError(ErrorCode.UNAUTHENTICATED, 'the account no longer exists');
         throw err;
       }
-    });
-    const [entry] = await this.entries(user.id, nowMs, id);
+    }, deadline);
+    const [entry] = await this.entries(user.id, nowMs, id, deadline);
     return entry!;
   }
 
   /** The caller's open entries and the closed ones whose window has not ended, by start. */
-  async mine(user: Caller): Promise<WaitlistEntryWire[]> {
-    return this.entries(user.id, this.deps.clock.now());
+  async mine(user: Caller, deadline?: Deadline): Promise<WaitlistEntryWire[]> {
+    return this.entries(user.id, this.deps.clock.now(), undefined, deadline);
   }
 
   /**
    * Leaves the waitlist. Leaving an OFFERED entry declines the offer: the held slot is
    * released and passed to the next waiter. Leaving twice, or after the entry lapsed, is a no-op.
    */
-  async leave(user: Caller, id: number): Promise<Record<string, never>> {
+  async leave(user: Caller, id: number, deadline?: Deadline): Promise<Record<string, never>> {
     const now = new Date(this.deps.clock.now());
     // Guarded UPDATEs in the order reservations → waitlist (the lifecycle's order), retried
     // when the entry moved between our read and our write (e.g. it was just offered).
     for (let attempt = 0; attempt < 5; attempt++) {
-      const status = await this.entryStatus(user.id, id);
+      const status = await this.entryStatus(user.id, id, deadline);
       if (status === null) throw notFound(id);
       if (status === 'LEFT' || status === 'EXPIRED') return {};
       if (status === 'CLAIMED') {
@@ -231,7 +252,7 @@ export class Waitlist {
         );
         if (w.rowCount === 0) throw new Retry();
         return { declined };
-      }).catch((err: unknown) => {
+      }, deadline).catch((err: unknown) => {
         if (err instanceof Retry) return null;
         throw err;
       });
@@ -240,54 +261,82 @@ export class Waitlist {
         this.emitReservation('reservation.cancelled', outcome.declined, now);
         // The leave has committed; passing the slot on is best effort (the sweep backs it up).
         const d = outcome.declined;
-        await this.onSlotFreed({ seatId: d.seat_id, branchId: d.branch_id, start: d.start_at, end: d.end_at });
+        await this.onSlotFreed({ seatId: d.seat_id, branchId: d.branch_id, start: d.start_at, end: d.end_at }, deadline);
       }
       return {};
     }
     throw new CarrelError(ErrorCode.CONFLICT, 'the entry kept changing; try again');
   }
 
-  /** Turns the caller's offer into a CONFIRMED reservation, before the offer lapses. Idempotent. */
-  async claim(user: Caller, id: number): Promise<ReservationWire> {
+  /**
+   * Turns the caller's offer into a CONFIRMED reservation, before the offer lapses. Idempotent.
+   * The per-user rules a booking passes (active limit, daily and weekly quotas) hold here too,
+   * checked in one statement under the same per-user lock as reservations.create (carrel_claim,
+   * db/migrations/006), so a claim and a booking cannot together pass a limit. A refused claim
+   * leaves the offer as it is: it holds the slot until it lapses, and the user may make room
+   * (cancel a booking) and claim again.
+   */
+  async claim(user: Caller, id: number, deadline?: Deadline): Promise<ReservationWire> {
+    const { rules } = this.deps;
     const nowMs = this.deps.clock.now();
     const now = new Date(nowMs);
-    const result = await this.run(async (c) => {
-      const res = await c.query<ReservationRow>(
-        `UPDATE reservations SET status = 'CONFIRMED', offer_expires_at = NULL, updated_at = $3
-          WHERE waitlist_id = $1 AND user_id = $2 AND status = 'OFFERED' AND offer_expires_at > $3
-          RETURNING ${RETURNING_COLUMNS}`,
-        [id, user.id, now],
+    // The offered time and its branch's zone, for the quota periods (Node owns the zones).
+    const offer = await this.query<{ start_at: Date; end_at: Date; timezone: string; offer_expires_at: Date }>(
+      `SELECT lower(r.during) AS start_at, upper(r.during) AS end_at, b.timezone, r.offer_expires_at
+         FROM reservations r JOIN seats s ON s.id = r.seat_id JOIN branches b ON b.id = s.branch_id
+        WHERE r.waitlist_id = $1 AND r.user_id = $2 AND r.status = 'OFFERED' AND r.offer_expires_at > $3`,
+      [id, user.id, now],
+      deadline,
+    );
+    const o = offer.rows[0];
+    if (o) {
+      const limits = userRuleInputs({ startMs: o.start_at.getTime(), endMs: o.end_at.getTime() }, o.timezone, rules);
+      const res = await withRetry(() =>
+        queryWithLockBudget<ClaimRow>(this.deps.db, deadline, (lockTimeoutMs) => ({
+          name: 'carrel.claim',
+          text: 'SELECT * FROM carrel_claim($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+          values: [id, user.id, now, USER_BOOKING_LOCK, rules.maxActivePerUser, ...periodParams(limits), lockTimeoutMs],
+        })),
       );
-      const row = res.rows[0];
-      if (row) {
-        await c.query(`UPDATE waitlist SET status = 'CLAIMED', updated_at = $2 WHERE id = $1 AND status = 'OFFERED'`, [id, now]);
-        return { row, fresh: true };
+      const r = res.rows[0]!;
+      if (r.outcome === 'claimed') {
+        this.emitReservation('reservation.created', r, now);
+        return reservationToWire(r);
       }
-      const entry = await c.query<{ status: WaitlistStatus }>(`SELECT status FROM waitlist WHERE id = $1 AND user_id = $2`, [id, user.id]);
-      const status = entry.rows[0]?.status;
-      switch (status) {
-        case undefined:
-          throw notFound(id);
-        case 'CLAIMED': {
-          const prev = await c.query<ReservationRow>(
-            `SELECT ${RESERVATION_COLUMNS} FROM reservations r JOIN seats s ON s.id = r.seat_id
-              WHERE r.waitlist_id = $1 AND r.user_id = $2 ORDER BY r.id DESC LIMIT 1`,
-            [id, user.id],
-          );
-          if (!prev.rows[0]) throw notFound(id);
-          return { row: prev.rows[0], fresh: false };
-        }
-        case 'OFFERED':
-        case 'EXPIRED':
-          throw failed('offerExpired', 'the offer has expired');
-        case 'WAITING':
-          throw failed('noOffer', 'there is no offer for this entry yet');
-        case 'LEFT':
-          throw failed('entryLeft', 'you left this waitlist entry');
+      if (r.outcome === 'maxActive' || r.outcome === 'quota') {
+        throw userRuleError({ outcome: r.outcome, period: r.period, used: r.used }, limits, rules, {
+          offerExpiresAt: o.offer_expires_at.toISOString(),
+        });
       }
-    });
-    if (result.fresh) this.emitReservation('reservation.created', result.row, now);
-    return reservationToWire(result.row);
+      // noOffer: it lapsed or was claimed since the read; say which below.
+    }
+    return reservationToWire(await this.whyNoOffer(user, id, deadline));
+  }
+
+  /** A claim that found no live offer: the earlier claim's reservation, or why there is none. */
+  private async whyNoOffer(user: Caller, id: number, deadline?: Deadline): Promise<ReservationRow> {
+    const status = await this.entryStatus(user.id, id, deadline);
+    switch (status) {
+      case null:
+        throw notFound(id);
+      case 'CLAIMED': {
+        const prev = await this.query<ReservationRow>(
+          `SELECT ${RESERVATION_COLUMNS} FROM reservations r JOIN seats s ON s.id = r.seat_id
+            WHERE r.waitlist_id = $1 AND r.user_id = $2 ORDER BY r.id DESC LIMIT 1`,
+          [id, user.id],
+          deadline,
+        );
+        if (!prev.rows[0]) throw notFound(id);
+        return prev.rows[0];
+      }
+      case 'OFFERED':
+      case 'EXPIRED':
+        throw failed('offerExpired', 'the offer has expired');
+      case 'WAITING':
+        throw failed('noOffer', 'there is no offer for this entry yet');
+      case 'LEFT':
+        throw failed('entryLeft', 'you left this waitlist entry');
+    }
   }
 
   // ---- freed slots and offers -------------------------------------------------------------
@@ -303,13 +352,13 @@ export class Waitlist {
    * its offer covers [max(window start, this), window end), as long as a slot of it is left.
    */
   private slotFloor(nowMs: number): Date {
-    const slotMs = this.deps.config.slotMinutes * 60_000;
+    const slotMs = this.deps.rules.slotMinutes * 60_000;
     return new Date(Math.floor(nowMs / slotMs) * slotMs);
   }
 
-  readonly onSlotFreed = async (slot: FreedSlot): Promise<number> => {
+  readonly onSlotFreed = async (slot: FreedSlot, deadline?: Deadline): Promise<number> => {
     try {
-      return (await this.offerFreedSlot(slot, this.deps.clock.now())).length;
+      return (await this.offerFreedSlot(slot, this.deps.clock.now(), undefined, deadline)).length;
     } catch (err) {
       this.deps.log.warn({ err, seatId: slot.seatId }, 'offering a freed slot failed; the lifecycle sweep will retry');
       return 0;
@@ -322,11 +371,14 @@ export class Waitlist {
    * first, then branch-wide ones, each FIFO. Several waiters with disjoint windows can each
    * get an offer from one large freed slot.
    */
-  async offerFreedSlot(slot: FreedSlot, nowMs: number, client?: TxClient): Promise<ReservationFact[]> {
+  async offerFreedSlot(slot: FreedSlot, nowMs: number, client?: TxClient, deadline?: Deadline): Promise<ReservationFact[]> {
     const startMs = Math.max(slot.start.getTime(), nowMs);
     const endMs = slot.end.getTime();
     if (!Number.isFinite(startMs) || !Number.isFinite(endMs) || startMs >= endMs) return [];
-    const db = client ?? this.deps.db;
+    // On the lifecycle's session when given, else deadline-bound connections from the pool.
+    const db: Queryable = client
+      ? { query: (text, values) => client.query(text, values) }
+      : { query: (text, values) => queryWithin(this.deps.db, deadline, text, values) };
     const seat = await db.query<{ branch_id: number; status: string; padding_minutes: number }>(
       `SELECT s.branch_id, s.status, b.padding_minutes FROM seats s JOIN branches b ON b.id = s.branch_id WHERE s.id = $1`,
       [slot.seatId],
@@ -341,14 +393,14 @@ export class Waitlist {
                 AND r.hold && tstzrange(greatest(lower(w.during), $5), upper(w.during) + make_interval(mins => $6::int), '[)'))
         ORDER BY (w.seat_id IS NULL), w.created_at, w.id
         LIMIT ${MAX_CANDIDATES}`,
-      [slot.seatId, s.branch_id, new Date(startMs), new Date(endMs), this.slotFloor(nowMs), s.padding_minutes, this.deps.config.slotMinutes],
+      [slot.seatId, s.branch_id, new Date(startMs), new Date(endMs), this.slotFloor(nowMs), s.padding_minutes, this.deps.rules.slotMinutes],
     );
     const made: ReservationFact[] = [];
     for (const cand of candidates.rows) {
       // Skip what an offer made a moment ago already covers; the constraint would refuse it anyway.
       const clash = made.some((m) => Date.parse(m.start) < cand.end_at.getTime() && cand.start_at.getTime() < Date.parse(m.end));
       if (clash) continue;
-      const fact = await this.tryOffer(cand, slot.seatId, s.padding_minutes, nowMs, client);
+      const fact = await this.tryOffer(cand, slot.seatId, s.padding_minutes, nowMs, client, deadline);
       if (fact) made.push(fact);
     }
     return made;
@@ -366,14 +418,14 @@ export class Waitlist {
     paddingMinutes: number,
     nowMs: number,
     client?: TxClient,
+    deadline?: Deadline,
   ): Promise<ReservationFact | null> {
     const now = new Date(nowMs);
     // An offer never outlives the window it offers.
     const expires = new Date(Math.min(nowMs + this.deps.config.offerMs, cand.end_at.getTime()));
     let row: ReservationRow | null;
     try {
-      row = await inTransactionRetrying(
-        this.deps.db,
+      row = await this.transaction(
         async (c) => {
           const guard = await c.query(`UPDATE waitlist SET status = 'OFFERED', updated_at = $2 WHERE id = $1 AND status = 'WAITING'`, [
             cand.id,
@@ -391,6 +443,7 @@ export class Waitlist {
           return ins.rows[0] ?? null;
         },
         client,
+        deadline,
       );
     } catch (err) {
       if (pgCode(err) === '23P01' || pgCode(err) === '40P01' || pgCode(err) === '40001') return null;
@@ -399,7 +452,16 @@ export class Waitlist {
     if (!row) return null;
     const fact = reservationToFact(row);
     this.deps.events.emit({ type: 'reservation', cause: 'offer', reservation: fact, at: now.toISOString() });
-    this.deps.events.emit({ type: 'personal', userId: fact.userId, kind: 'offer', reservation: fact, at: now.toISOString() });
+    // The waiter needs the entry id to claim (waitlist.claim {id}) and the time to do it by.
+    this.deps.events.emit({
+      type: 'personal',
+      userId: fact.userId,
+      kind: 'offer',
+      reservation: fact,
+      waitlistId: cand.id,
+      offerExpiresAt: expires.toISOString(),
+      at: now.toISOString(),
+    });
     return fact;
   }
 
@@ -438,7 +500,14 @@ export class Waitlist {
       );
       for (const row of rows) {
         const fact = this.emitReservation('reservation.cancelled', row, now);
-        this.deps.events.emit({ type: 'personal', userId: fact.userId, kind: 'offerExpired', reservation: fact, at: now.toISOString() });
+        this.deps.events.emit({
+          type: 'personal',
+          userId: fact.userId,
+          kind: 'offerExpired',
+          reservation: fact,
+          ...(row.waitlist_id !== null ? { waitlistId: row.waitlist_id } : {}),
+          at: now.toISOString(),
+        });
       }
       for (const row of rows) offered += (await this.passOn(row, nowMs, client)).length;
       expired += rows.length;
@@ -457,7 +526,7 @@ export class Waitlist {
     const stale = await db.query(
       `UPDATE waitlist w SET status = 'EXPIRED', updated_at = $1
         WHERE w.status = 'WAITING' AND NOT ${SERVABLE('w', '$2', '$3')}`,
-      [now, this.slotFloor(nowMs), this.deps.config.slotMinutes],
+      [now, this.slotFloor(nowMs), this.deps.rules.slotMinutes],
     );
     const orphaned = await db.query(
       `UPDATE waitlist w SET status = 'EXPIRED', updated_at = $1
@@ -477,7 +546,7 @@ export class Waitlist {
   async matchWaiting(nowMs: number, batchSize: number, client?: TxClient): Promise<number> {
     const db = client ?? this.deps.db;
     const floor = this.slotFloor(nowMs);
-    const slot = this.deps.config.slotMinutes;
+    const slot = this.deps.rules.slotMinutes;
     let offered = 0;
     const seatEntries = await db.query<Candidate & { seat_id: number; padding_minutes: number }>(
       `SELECT w.id, w.user_id, w.seat_id, greatest(lower(w.during), $1) AS start_at, upper(w.during) AS end_at, b.padding_minutes
@@ -526,31 +595,49 @@ export class Waitlist {
     return fact;
   }
 
-  private async resolveTarget(target: WaitlistTarget): Promise<{ seatId: number | null; branchId: number }> {
+  /**
+   * The booking rules as they apply to a waitlist window: waitlist.maxWindowMinutes and
+   * .maxAheadDays can only narrow rules.maxDurationMinutes and .maxDaysAhead, never widen them.
+   */
+  private get windowRules(): RulesConfig {
+    const { rules, config } = this.deps;
+    return {
+      ...rules,
+      maxDurationMinutes: Math.min(rules.maxDurationMinutes, config.maxWindowMinutes ?? Infinity),
+      maxDaysAhead: Math.min(rules.maxDaysAhead, config.maxAheadDays ?? Infinity),
+    };
+  }
+
+  /** The seat or branch waited for, with what the window rules need of its branch. */
+  private async resolveTarget(target: WaitlistTarget, deadline?: Deadline): Promise<ResolvedTarget> {
     if ('seatId' in target) {
-      const res = await this.query<{ branch_id: number; status: string }>(`SELECT branch_id, status FROM seats WHERE id = $1`, [target.seatId]);
+      const res = await this.query<{ branch_id: number; status: 'IN_SERVICE' | 'OUT_OF_SERVICE'; timezone: string; hours: BranchHours }>(
+        `SELECT s.branch_id, s.status, b.timezone, b.hours FROM seats s JOIN branches b ON b.id = s.branch_id WHERE s.id = $1`,
+        [target.seatId],
+        deadline,
+      );
       const seat = res.rows[0];
       if (!seat) throw new CarrelError(ErrorCode.NOT_FOUND, `no seat ${target.seatId}`);
-      if (seat.status !== 'IN_SERVICE') throw failed('seatOutOfService', 'the seat is out of service');
-      return { seatId: target.seatId, branchId: seat.branch_id };
+      return { seatId: target.seatId, branchId: seat.branch_id, seatStatus: seat.status, timezone: seat.timezone, hours: seat.hours };
     }
     const byId = typeof target.branch === 'number' ? target.branch : /^\d{1,9}$/.test(target.branch) ? Number(target.branch) : null;
     const byName = typeof target.branch === 'string' ? target.branch : null;
-    const res = await this.query<{ id: number }>(
-      `SELECT id FROM branches WHERE name = $1 OR id = $2 ORDER BY (name = $1) DESC NULLS LAST LIMIT 1`,
+    const res = await this.query<{ id: number; timezone: string; hours: BranchHours }>(
+      `SELECT id, timezone, hours FROM branches WHERE name = $1 OR id = $2 ORDER BY (name = $1) DESC NULLS LAST LIMIT 1`,
       [byName, byId],
+      deadline,
     );
     const branch = res.rows[0];
     if (!branch) throw new CarrelError(ErrorCode.NOT_FOUND, `no branch ${JSON.stringify(target.branch)}`);
-    return { seatId: null, branchId: branch.id };
+    return { seatId: null, branchId: branch.id, seatStatus: null, timezone: branch.timezone, hours: branch.hours };
   }
 
-  private async entryStatus(userId: number, id: number): Promise<WaitlistStatus | null> {
-    const res = await this.query<{ status: WaitlistStatus }>(`SELECT status FROM waitlist WHERE id = $1 AND user_id = $2`, [id, userId]);
+  private async entryStatus(userId: number, id: number, deadline?: Deadline): Promise<WaitlistStatus | null> {
+    const res = await this.query<{ status: WaitlistStatus }>(`SELECT status FROM waitlist WHERE id = $1 AND user_id = $2`, [id, userId], deadline);
     return res.rows[0]?.status ?? null;
   }
 
-  private async entries(userId: number, nowMs: number, onlyId?: number): Promise<WaitlistEntryWire[]> {
+  private async entries(userId: number, nowMs: number, onlyId?: number, deadline?: Deadline): Promise<WaitlistEntryWire[]> {
     const res = await this.query<EntryRow>(
       `SELECT w.id, w.seat_id, coalesce(w.branch_id, s.branch_id) AS branch_id, b.name AS branch_name,
               lower(w.during) AS start_at, upper(w.during) AS end_at, w.status, w.created_at,
@@ -570,26 +657,42 @@ export class Waitlist {
         ORDER BY lower(w.during), w.id
         LIMIT ${MINE_LIMIT}`,
       onlyId === undefined ? [userId, new Date(nowMs)] : [userId, onlyId],
+      deadline,
     );
     return res.rows.map(entryToWire);
   }
 
-  private async query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+  /** One statement, waiting for a connection at most until the deadline; errors mapped to wire codes. */
+  private async query<R extends pg.QueryResultRow>(text: string, values: unknown[], deadline?: Deadline): Promise<pg.QueryResult<R>> {
     try {
-      return await this.deps.db.query<R>(text, values);
+      return await queryWithin<R>(this.deps.db, deadline, text, values);
     } catch (err) {
       throw mapDbError(err);
     }
   }
 
-  /** A transaction on the pool with deadlocks retried and failures mapped to wire codes. */
-  private async run<T>(fn: (c: TxClient) => Promise<T>): Promise<T> {
+  /**
+   * A transaction with deadlocks retried, on `client` when given (the lifecycle's session),
+   * else on a connection waited for at most until the deadline. Errors come out as pg gave them.
+   */
+  private transaction<T>(fn: (c: TxClient) => Promise<T>, client?: TxClient, deadline?: Deadline): Promise<T> {
+    if (client) return inTransactionRetrying(this.deps.db, fn, client);
+    return withClientWithin(this.deps.db, deadline, (c) => inTransactionRetrying(this.deps.db, fn, c));
+  }
+
+  /** A transaction for an RPC request: deadline-bound, failures mapped to wire codes. */
+  private async run<T>(fn: (c: TxClient) => Promise<T>, deadline?: Deadline): Promise<T> {
     try {
-      return await inTransactionRetrying(this.deps.db, fn);
+      return await this.transaction(fn, undefined, deadline);
     } catch (err) {
       throw mapDbError(err);
     }
   }
+}
+
+/** What offerFreedSlot reads with: a session's client or the pool. */
+interface Queryable {
+  query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>>;
 }
 
 /** Thrown inside a transaction to roll it back and re-read (leave's entry moved under it). */

@@ -1,5 +1,6 @@
 // The one place where database failures become wire errors (STYLE §4). 23P01 is a booking
-// conflict, with the clashing interval parsed from the detail; deadlocks and serialisation
+// conflict, with the clashing interval parsed from the detail — or, when the caller says which
+// booking it tried and the clash is only with a cleaning buffer, the padding rule; deadlocks and serialisation
 // failures are retried by withRetry and then reported as CONFLICT; a database that cannot be
 // reached is UNAVAILABLE (safe to retry); anything else is left for the dispatcher to log and
 // turn into INTERNAL, so SQL text never reaches a peer.
@@ -34,13 +35,23 @@ export function isUnavailable(err: unknown): boolean {
   );
 }
 
+/**
+ * What the caller was writing when the statement failed, so a clash can be explained: the
+ * booking's own time [startMs, endMs) and the branch's cleaning buffer in minutes.
+ */
+export interface BookingAttempt {
+  startMs: number;
+  endMs: number;
+  paddingMinutes: number;
+}
+
 /** Maps a database error to a CarrelError where the mapping is known; otherwise returns it. */
-export function mapDbError(err: unknown): unknown {
+export function mapDbError(err: unknown, attempt?: BookingAttempt): unknown {
   if (err instanceof CarrelError) return err;
   const e = err as PgError;
   switch (e?.code) {
     case '23P01':
-      return new CarrelError(ErrorCode.CONFLICT, 'the seat is already booked for part of that time', conflictDetails(e.detail));
+      return exclusionError(e.detail, attempt);
     case '40P01':
     case '40001':
       return new CarrelError(ErrorCode.CONFLICT, 'a concurrent change won; try again');
@@ -48,6 +59,10 @@ export function mapDbError(err: unknown): unknown {
       return new CarrelError(ErrorCode.CONFLICT, 'that already exists');
     case '57014':
       return new CarrelError(ErrorCode.DEADLINE_EXCEEDED, 'the database did not answer in time');
+    // lock_timeout, which carrel sets only to a request's remaining time (db/deadline.ts): the
+    // statement waited for a lock until the deadline and was rolled back.
+    case '55P03':
+      return new CarrelError(ErrorCode.DEADLINE_EXCEEDED, "the request's deadline passed while it waited for a lock; nothing was changed");
     case '22007':
     case '22008':
       return new CarrelError(ErrorCode.INVALID_ARGUMENT, 'a time value is out of range');
@@ -58,6 +73,35 @@ export function mapDbError(err: unknown): unknown {
   }
   if (isUnavailable(err)) return new CarrelError(ErrorCode.UNAVAILABLE, 'the database is unavailable; retry shortly');
   return err;
+}
+
+/**
+ * 23P01 on reservations_no_overlap: the holds (time + buffer) of two bookings overlap. When the
+ * times themselves overlap, that is a double booking: CONFLICT. When only a buffer is in the way
+ * — the other booking's cleaning time after it, or ours running into its start — the seat is
+ * free for the time asked, and what stops the booking is a branch rule (DESIGN §3: a rule
+ * violation is FAILED_PRECONDITION naming it), so the answer is rule 'padding' with the same
+ * clashing interval. The other booking's time is its hold minus the branch's padding now: the
+ * constraint's detail names only holds, and padding is per branch, changed rarely (a booking
+ * made before a change keeps the buffer it was made with, so for it this is an estimate).
+ */
+function exclusionError(detail: string | undefined, attempt: BookingAttempt | undefined): CarrelError {
+  const details = conflictDetails(detail);
+  const clash = details?.conflict as { start: string; end: string } | undefined;
+  if (clash && attempt && attempt.paddingMinutes > 0) {
+    const otherStart = Date.parse(clash.start);
+    const otherEnd = Math.max(otherStart, Date.parse(clash.end) - attempt.paddingMinutes * 60_000);
+    const timesOverlap = attempt.startMs < otherEnd && otherStart < attempt.endMs;
+    if (!timesOverlap) {
+      return new CarrelError(
+        ErrorCode.FAILED_PRECONDITION,
+        `the seat needs its ${attempt.paddingMinutes}-minute cleaning buffer between bookings, ` +
+          `and that clashes with another booking (held ${clash.start} → ${clash.end}, buffer included)`,
+        { rule: 'padding', paddingMinutes: attempt.paddingMinutes, conflict: clash },
+      );
+    }
+  }
+  return new CarrelError(ErrorCode.CONFLICT, 'the seat is already booked for part of that time', details);
 }
 
 /**
@@ -77,11 +121,11 @@ function conflictDetails(detail: string | undefined): Record<string, unknown> | 
 }
 
 /** Runs fn, retrying deadlocks and serialisation failures a few times before mapping them. */
-export async function withRetry<T>(fn: () => Promise<T>, attempts = 4): Promise<T> {
+export async function withRetry<T>(fn: () => Promise<T>, attempts = 4, attempt?: BookingAttempt): Promise<T> {
   try {
     return await retryingRaw(fn, attempts);
   } catch (err) {
-    throw mapDbError(err);
+    throw mapDbError(err, attempt);
   }
 }
 

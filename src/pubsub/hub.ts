@@ -13,7 +13,7 @@
 // fresh snapshot marked `"fresh": true` and `resumed: false` in `subscribed`.
 import { encodeFrame } from '../codec/index.js';
 import { flagsToWire, FLAG_SENSOR_OFFLINE, FLAG_UNBOOKED_OCCUPANCY, type LiveState, type SeatEvent, type SeatInfo } from '../core/liveSeats.js';
-import type { PersonalEvent } from '../core/events.js';
+import { personalFrame, type PersonalEvent } from '../core/events.js';
 import { CarrelError, ErrorCode } from '../errors.js';
 import type { Logger } from '../obs/log.js';
 import { FrameRing } from './ring.js';
@@ -243,7 +243,7 @@ export class Hub implements SubscriberHost {
         sub.sendError(ErrorCode.UNAUTHENTICATED, 'token has expired; personal events stopped (subscribe again with a new token)');
         continue;
       }
-      frame ??= encodeFrame({ type: 'personal', kind: ev.kind, reservation: ev.reservation, at: ev.at });
+      frame ??= encodeFrame(personalFrame(ev));
       sub.deliver(frame, 0, 0);
       this.stats.personalDelivered++;
     }

@@ -10,6 +10,7 @@ import type { z } from 'zod';
 import type { AuthUser } from '../auth/tokens.js';
 import type { Logger } from '../obs/log.js';
 import { CarrelError, ErrorCode } from '../errors.js';
+import { deadlineAt, type Deadline } from '../db/deadline.js';
 
 /** public: anyone; user: a valid token; admin: a valid token with role admin. */
 export type Access = 'public' | 'user' | 'admin';
@@ -24,6 +25,11 @@ export interface MethodContext {
   /** Makes the connection use this token for later requests (auth.login, auth.use). */
   adoptToken(token: string): AuthUser;
   readonly log: Logger;
+}
+
+/** The request's deadline for the work a handler asks of the database (db/deadline.ts). */
+export function deadlineOf(ctx: MethodContext): Deadline {
+  return deadlineAt(ctx.deadlineMs);
 }
 
 /** A result that is already JSON text (a cached listing): spliced into the reply unparsed. */

@@ -107,7 +107,7 @@ describe('lifecycle worker', () => {
       db: otherPool,
       clock,
       events: otherSink,
-      waitlist: new Waitlist({ db: otherPool, clock, events: otherSink, config: { ...t.config.waitlist, slotMinutes: t.config.rules.slotMinutes }, log: silentLogger }),
+      waitlist: new Waitlist({ db: otherPool, clock, events: otherSink, config: t.config.waitlist, rules: t.config.rules, log: silentLogger }),
       config: { ...t.config.lifecycle, noShowGraceMinutes: t.config.rules.checkInGraceMinutes },
       log: silentLogger,
     });
@@ -151,8 +151,8 @@ describe('lifecycle worker', () => {
     const bystander = await insertUser(t.db.pool);
     const booking = await insertBooking(t.db.pool, { seatId: seats[0]!, userId: owner.id, start: at('16:00'), end: at('19:00') });
     const entry = await t.server.waitlist.join(waiter, { target: { seatId: seats[0]! }, start: new Date(at('17:00')), end: new Date(at('18:00')) });
-    // Less than a slot of it is left after 16:15: it cannot be served, so it lapses.
-    const late = await t.server.waitlist.join(bystander, { target: { seatId: seats[0]! }, start: new Date(at('16:05')), end: new Date(at('16:25')) });
+    // Nothing of it is left after 16:15: it cannot be served, so it lapses.
+    const late = await t.server.waitlist.join(bystander, { target: { seatId: seats[0]! }, start: new Date(at('15:45')), end: new Date(at('16:15')) });
 
     const r = await t.server.lifecycle.tick(ms('16:15'));
     expect(r).toMatchObject({ noShows: 1, offersMade: 1, entriesExpired: 1 });

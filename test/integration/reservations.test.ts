@@ -91,22 +91,34 @@ describe('reservations.create', () => {
     expect(err.details?.conflict).toEqual({ start: iso(T0, 60), end: iso(T0, 120) });
   });
 
-  it("blocks the branch's cleaning padding after a booking, and says so in the conflict", async () => {
+  it("refuses a clash with only the branch's cleaning buffer as rule padding, and a real overlap as CONFLICT", async () => {
     await t.db.pool.query("UPDATE branches SET padding_minutes = 15 WHERE name = 'Engineering Library'");
     try {
       const seat = await seatIdOf(t, 'C-01', 'Engineering Library');
       const a = await as();
       const b = await as();
       await book(a, seat, 0, 60);
-      const err = await errorOf(book(b, seat, 60, 120));
-      expect(err.code).toBe('CONFLICT');
-      expect(err.details?.conflict).toEqual({ start: T0, end: iso(T0, 75) });
+      // Right after a's booking: the seat is free then, but a's 15 minutes of cleaning are not.
+      const after = await errorOf(book(b, seat, 60, 120));
+      expect(after.code).toBe('FAILED_PRECONDITION');
+      expect(after.details).toEqual({ rule: 'padding', paddingMinutes: 15, conflict: { start: T0, end: iso(T0, 75) } });
+      expect(after.message).toContain('15-minute cleaning buffer');
       await expect(book(b, seat, 75, 135)).resolves.toMatchObject({ status: 'CONFIRMED' });
-      // The new booking's own padding keeps it from ending right where another begins.
+      // The new booking's own buffer would run into the start of another: padding too.
       await book(a, seat, 240, 300);
       const before = await errorOf(book(b, seat, 180, 240));
-      expect(before.code).toBe('CONFLICT');
-      expect(before.details?.conflict).toEqual({ start: iso(T0, 240), end: iso(T0, 315) });
+      expect(before.code).toBe('FAILED_PRECONDITION');
+      expect(before.details).toMatchObject({ rule: 'padding', conflict: { start: iso(T0, 240), end: iso(T0, 315) } });
+      await expect(book(b, seat, 165, 225)).resolves.toMatchObject({ status: 'CONFIRMED' });
+      // Overlapping a's time itself is a double booking, buffer or not.
+      const overlap = await errorOf(book(b, seat, 30, 90));
+      expect(overlap.code).toBe('CONFLICT');
+      expect(overlap.details).toEqual({ conflict: { start: T0, end: iso(T0, 75) } });
+      // 60-90 runs into a's buffer and b's time (75-135): whichever clash PostgreSQL names, it is CONFLICT with b's hold.
+      const c = await as();
+      const both = await errorOf(book(c, seat, 60, 90));
+      expect(both.code).toBe('CONFLICT');
+      expect(both.details).toEqual({ conflict: { start: iso(T0, 75), end: iso(T0, 150) } });
     } finally {
       await t.db.pool.query("UPDATE branches SET padding_minutes = 0 WHERE name = 'Engineering Library'");
     }
@@ -217,6 +229,9 @@ describe('reservations.create', () => {
     [{ seatId: 999_999, start: T0, end: iso(T0, 60) }, 'NOT_FOUND'],
     [{ seatId: 1, start: 'soon', end: iso(T0, 60) }, 'INVALID_ARGUMENT'],
     [{ seatId: 1, start: T0 }, 'INVALID_ARGUMENT'],
+    // A malformed window is the caller's mistake, as waitlist.join says too (not minDuration).
+    [{ seatId: 1, start: T0, end: T0 }, 'INVALID_ARGUMENT'],
+    [{ seatId: 1, start: iso(T0, 60), end: T0 }, 'INVALID_ARGUMENT'],
     [{ seatId: -1, start: T0, end: iso(T0, 60) }, 'INVALID_ARGUMENT'],
     [{ seatId: 1, start: T0, end: iso(T0, 60), idempotencyKey: 'k'.repeat(129) }, 'INVALID_ARGUMENT'],
   ])('reservations.create %j → %s', async (args, code) => {

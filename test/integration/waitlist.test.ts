@@ -3,9 +3,12 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RpcClient, type RpcReply } from '../../clients/rpcClient.js';
 import type { AuthUser } from '../../src/auth/tokens.js';
 import { FakeClock } from '../../src/core/clock.js';
-import type { CoreEvent } from '../../src/core/events.js';
+import { discardEvents, type CoreEvent } from '../../src/core/events.js';
+import { Waitlist } from '../../src/core/waitlist.js';
+import { silentLogger } from '../../src/obs/log.js';
 import { captureEvents, insertBooking, insertUser, seatsOf, statusOf } from '../support/fixtures.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { subscribe, waitFor } from '../support/live.js';
 
 const T0 = Date.parse('2026-01-05T15:00:00Z');
 const at = (hhmm: string): string => `2026-01-05T${hhmm}:00Z`;
@@ -96,9 +99,9 @@ describe('waitlist', () => {
     await fails(u, 'waitlist.join', { seatId: seat, branch: 'Main Library', ...w }, 'INVALID_ARGUMENT');
     await fails(u, 'waitlist.join', { ...w }, 'INVALID_ARGUMENT');
     await fails(u, 'waitlist.join', { seatId: seat, ...w, extra: 1 }, 'INVALID_ARGUMENT');
-    await fails(u, 'waitlist.join', { seatId: seat, start: at('14:00'), end: at('16:30') }, 'FAILED_PRECONDITION', 'inPast');
+    await fails(u, 'waitlist.join', { seatId: seat, start: at('14:00'), end: at('16:00') }, 'FAILED_PRECONDITION', 'inThePast');
     // The slot under way may be waited for ("this seat, for the rest of this hour"); the one before may not.
-    await fails(u, 'waitlist.join', { seatId: seat, start: at('14:45'), end: at('16:30') }, 'FAILED_PRECONDITION', 'inPast');
+    await fails(u, 'waitlist.join', { seatId: seat, start: at('14:45'), end: at('16:30') }, 'FAILED_PRECONDITION', 'inThePast');
     clock.set(at('16:10'));
     try {
       const v = await insertUser(t.db.pool);
@@ -108,8 +111,8 @@ describe('waitlist', () => {
     } finally {
       clock.set(T0);
     }
-    await fails(u, 'waitlist.join', { seatId: seat, start: at('16:00'), end: '2026-01-06T05:00:00Z' }, 'FAILED_PRECONDITION', 'maxWindow');
-    await fails(u, 'waitlist.join', { seatId: seat, start: '2026-02-10T16:00:00Z', end: '2026-02-10T17:00:00Z' }, 'FAILED_PRECONDITION', 'maxAhead');
+    await fails(u, 'waitlist.join', { seatId: seat, start: at('16:00'), end: '2026-01-06T05:00:00Z' }, 'FAILED_PRECONDITION', 'maxDuration');
+    await fails(u, 'waitlist.join', { seatId: seat, start: '2026-02-10T16:00:00Z', end: '2026-02-10T17:00:00Z' }, 'FAILED_PRECONDITION', 'maxDaysAhead');
     await fails(u, 'waitlist.join', { seatId: 2_000_000, ...w }, 'NOT_FOUND');
     await fails(u, 'waitlist.join', { branch: 'Nowhere Library', ...w }, 'NOT_FOUND');
     await fails(u, 'waitlist.join', { seatId: main[5]!.id, ...w }, 'FAILED_PRECONDITION', 'seatOutOfService');
@@ -122,6 +125,57 @@ describe('waitlist', () => {
     }
     await fails(u, 'waitlist.mine', { scope: 'x' }, 'INVALID_ARGUMENT');
     expect(await ok(u, 'waitlist.mine')).toEqual([]);
+  });
+
+  describe('a waitlist window must be one a booking could have', () => {
+    // T0 is Monday 10:00 in New York (Main Library, 07:00-23:00) and 07:00 in Los Angeles
+    // (Medical Library, Monday 08:00-22:00). Each case breaks one rule and names it as
+    // reservations.create does.
+    const day = 86_400_000;
+    const utc = (ms: number) => new Date(ms).toISOString();
+    it.each([
+      ['slotGranularity', { start: at('17:05'), end: at('18:00') }],
+      ['minDuration', { start: at('17:00'), end: at('17:15') }],
+      ['maxDuration', { start: at('16:00'), end: at('20:15') }],
+      ['inThePast', { start: at('14:45'), end: at('16:00') }],
+      ['maxDaysAhead', { start: utc(T0 + 15 * day), end: utc(T0 + 15 * day + 3_600_000) }],
+      ['openingHours', { start: '2026-01-06T03:30:00Z', end: '2026-01-06T04:30:00Z' }], // 22:30-23:30 in New York
+    ])('a seat entry that breaks %s is refused with FAILED_PRECONDITION naming it', async (rule, window) => {
+      const u = await insertUser(t.db.pool);
+      const reply = await call(u, 'waitlist.join', { seatId: main[13]!.id, ...window });
+      expect(reply.error).toMatchObject({ code: 'FAILED_PRECONDITION', details: { rule } });
+      // The same window is refused for a booking with the same rule.
+      const booking = await call(u, 'reservations.create', { seatId: main[13]!.id, ...window });
+      expect(booking.error).toMatchObject({ code: 'FAILED_PRECONDITION', details: { rule } });
+    });
+
+    it("a branch-wide entry must fit the branch's opening hours in its own time zone", async () => {
+      const u = await insertUser(t.db.pool);
+      const owner = await insertUser(t.db.pool);
+      await bookBranch(owner.id, at('15:00'), at('18:00'));
+      // 07:00-08:00 in Los Angeles: before the Medical Library opens, though New York is open.
+      await fails(u, 'waitlist.join', { branch: 'Medical Library', start: at('15:00'), end: at('16:00') }, 'FAILED_PRECONDITION', 'openingHours');
+      expect(await ok(u, 'waitlist.join', { branch: 'Medical Library', start: at('16:00'), end: at('17:00') })).toMatchObject({ status: 'WAITING' });
+    });
+
+    it("the audit's windows: 12 hours, and 23:00-11:00 in New York, are refused even where waitlist.maxWindowMinutes allows 720", async () => {
+      const u = await insertUser(t.db.pool);
+      const wide = new Waitlist({ db: t.db.pool, clock, events: discardEvents, config: { ...t.config.waitlist, maxWindowMinutes: 720, maxAheadDays: 30 }, rules: t.config.rules, log: silentLogger });
+      const join = (start: string, end: string) => wide.join(u, { target: { seatId: main[13]!.id }, start: new Date(start), end: new Date(end) }).catch((e: unknown) => e);
+      expect(await join(at('16:00'), '2026-01-06T04:00:00Z')).toMatchObject({ code: 'FAILED_PRECONDITION', details: { rule: 'maxDuration', maxDurationMinutes: 240 } });
+      expect(await join('2026-01-06T04:00:00Z', '2026-01-06T16:00:00Z')).toMatchObject({ code: 'FAILED_PRECONDITION', details: { rule: 'maxDuration' } });
+      expect(await join('2026-01-06T04:00:00Z', '2026-01-06T06:00:00Z')).toMatchObject({ code: 'FAILED_PRECONDITION', details: { rule: 'openingHours' } });
+      // 30 days ahead was the waitlist's own limit; bookings open 14 days ahead.
+      expect(await join(utc(T0 + 20 * day), utc(T0 + 20 * day + 3_600_000))).toMatchObject({ details: { rule: 'maxDaysAhead', maxDaysAhead: 14 } });
+    });
+
+    it('waitlist.maxWindowMinutes and .maxAheadDays can narrow the booking rules for waitlist windows', async () => {
+      const u = await insertUser(t.db.pool);
+      const narrow = new Waitlist({ db: t.db.pool, clock, events: discardEvents, config: { ...t.config.waitlist, maxWindowMinutes: 60, maxAheadDays: 2 }, rules: t.config.rules, log: silentLogger });
+      const join = (start: string, end: string) => narrow.join(u, { target: { seatId: main[13]!.id }, start: new Date(start), end: new Date(end) }).catch((e: unknown) => e);
+      expect(await join(at('17:00'), at('18:30'))).toMatchObject({ details: { rule: 'maxDuration', maxDurationMinutes: 60 } });
+      expect(await join(utc(T0 + 3 * day), utc(T0 + 3 * day + 3_600_000))).toMatchObject({ details: { rule: 'maxDaysAhead', maxDaysAhead: 2 } });
+    });
   });
 
   it('join answers the entry and its position, a repeated join is the same entry, and the per-user limit holds', async () => {
@@ -209,6 +263,43 @@ describe('waitlist', () => {
     expect((await ok(wide, 'waitlist.mine'))[0]).toMatchObject({ status: 'CLAIMED', reservationId: reservation.id });
   });
 
+  it('the personal offer event names the entry to claim and when the offer lapses; the subscriber can claim from it alone', async () => {
+    const owner = await insertUser(t.db.pool);
+    const waiter = await insertUser(t.db.pool);
+    const s = main[11]!;
+    await insertBooking(t.db.pool, { seatId: s.id, userId: owner.id, start: at('17:00'), end: at('19:00') });
+    const entry = await ok(waiter, 'waitlist.join', { seatId: s.id, start: at('17:00'), end: at('18:00') });
+    const sub = await subscribe(t.server.ports.pubsub, { branch: 'Main Library', token: t.server.tokens.issue(waiter).token });
+    try {
+      expect(sub.frames[0]).toMatchObject({ type: 'subscribed', personal: true });
+      await freeSeat(s.id, s.branchId, at('17:00'), at('19:00'));
+      const expiresAt = new Date(T0 + offerMs).toISOString();
+      expect(personal('offer')).toEqual([expect.objectContaining({ userId: waiter.id, waitlistId: entry.id, offerExpiresAt: expiresAt })]);
+      const frame = await waitFor(sub, (f) => f.type === 'personal');
+      expect(frame).toEqual({
+        type: 'personal',
+        kind: 'offer',
+        reservation: expect.objectContaining({ seatId: s.id, userId: waiter.id, status: 'OFFERED' }),
+        waitlistId: entry.id,
+        offerExpiresAt: expiresAt,
+        at: new Date(T0).toISOString(),
+      });
+      const claimed = await ok(waiter, 'waitlist.claim', { id: frame.waitlistId });
+      expect(claimed).toMatchObject({ id: (frame.reservation as { id: number }).id, status: 'CONFIRMED' });
+    } finally {
+      sub.destroy();
+    }
+    // A lapsed offer names its entry too.
+    const other = await insertUser(t.db.pool);
+    const s2 = main[12]!;
+    await insertBooking(t.db.pool, { seatId: s2.id, userId: owner.id, start: at('17:00'), end: at('19:00') });
+    const lapsing = await ok(other, 'waitlist.join', { seatId: s2.id, start: at('17:00'), end: at('18:00') });
+    await freeSeat(s2.id, s2.branchId, at('17:00'), at('19:00'));
+    clock.advance(offerMs);
+    await t.server.lifecycle.tick();
+    expect(personal('offerExpired')).toEqual([expect.objectContaining({ userId: other.id, waitlistId: lapsing.id })]);
+  });
+
   it('an offer holds its slot: an overlapping booking is refused by the exclusion constraint', async () => {
     const owner = await insertUser(t.db.pool);
     const waiter = await insertUser(t.db.pool);
@@ -253,6 +344,89 @@ describe('waitlist', () => {
     expect((await ok(late, 'waitlist.mine'))[0]).toMatchObject({ status: 'EXPIRED' });
     // The claimed booking is untouched by the tick that lapsed the other offer.
     expect(await statusOf(t.db.pool, r.id)).toBe('CONFIRMED');
+  });
+
+  describe('a claim passes the per-user rules a booking does, and a refused claim keeps its offer', () => {
+    /** An OFFERED entry for `user` on `seat` for [start, end): a booking there, a join, the booking cancelled. */
+    async function offerTo(user: AuthUser, seat: { id: number; branchId: number }, start: string, end: string): Promise<number> {
+      const owner = await insertUser(t.db.pool);
+      await insertBooking(t.db.pool, { seatId: seat.id, userId: owner.id, start, end });
+      const entry = await ok(user, 'waitlist.join', { seatId: seat.id, start, end });
+      expect(await freeSeat(seat.id, seat.branchId, start, end)).toBe(1);
+      return entry.id;
+    }
+    const offerStatus = async (user: AuthUser, id: number) => (await ok<Array<{ id: number; status: string }>>(user, 'waitlist.mine')).find((e) => e.id === id)?.status;
+
+    it('maxActive: a user holding the limit is refused; after a cancel the same offer can be claimed', async () => {
+      const u = await insertUser(t.db.pool);
+      const held = [];
+      for (const [i, [s, e]] of ([['19:00', '20:00'], ['20:00', '21:00'], ['21:00', '22:00']] as const).entries()) {
+        held.push(await ok(u, 'reservations.create', { seatId: main[20 + i]!.id, start: at(s), end: at(e) }));
+      }
+      const entry = await offerTo(u, main[14]!, at('17:00'), at('18:00'));
+      const reply = await call(u, 'waitlist.claim', { id: entry });
+      expect(reply.error).toMatchObject({
+        code: 'FAILED_PRECONDITION',
+        details: { rule: 'maxActive', maxActivePerUser: 3, offerExpiresAt: new Date(T0 + offerMs).toISOString() },
+      });
+      expect(await offerStatus(u, entry)).toBe('OFFERED');
+      expect(await t.db.pool.query(`SELECT status FROM reservations WHERE waitlist_id = $1`, [entry]).then((r) => r.rows)).toEqual([{ status: 'OFFERED' }]);
+      await ok(u, 'reservations.cancel', { id: held[0].id });
+      expect(await ok(u, 'waitlist.claim', { id: entry })).toMatchObject({ status: 'CONFIRMED', seatId: main[14]!.id });
+      expect(await offerStatus(u, entry)).toBe('CLAIMED');
+    });
+
+    it("dailyQuota: the offered minutes count against the branch's local day", async () => {
+      const u = await insertUser(t.db.pool);
+      await ok(u, 'reservations.create', { seatId: main[20]!.id, start: at('19:00'), end: at('22:00') }); // 3 h of the 4 h day
+      const entry = await offerTo(u, main[15]!, at('17:00'), at('19:00'));
+      const reply = await call(u, 'waitlist.claim', { id: entry });
+      expect(reply.error).toMatchObject({ code: 'FAILED_PRECONDITION', details: { rule: 'dailyQuota', quotaMinutes: 240, usedMinutes: 180 } });
+      expect(await offerStatus(u, entry)).toBe('OFFERED');
+    });
+
+    it('weeklyQuota: booked time earlier in the local week counts', async () => {
+      const u = await insertUser(t.db.pool);
+      // 4 h on each of Tuesday-Saturday of this week (New York): the 1,200-minute week is full.
+      for (let d = 6; d <= 10; d++) {
+        await insertBooking(t.db.pool, { seatId: main[21]!.id, userId: u.id, start: `2026-01-${String(d).padStart(2, '0')}T14:00:00Z`, end: `2026-01-${String(d).padStart(2, '0')}T18:00:00Z`, status: 'COMPLETED' });
+      }
+      const entry = await offerTo(u, main[16]!, at('17:00'), at('18:00'));
+      const reply = await call(u, 'waitlist.claim', { id: entry });
+      expect(reply.error).toMatchObject({ code: 'FAILED_PRECONDITION', details: { rule: 'weeklyQuota', quotaMinutes: 1200, usedMinutes: 1200 } });
+      expect(await offerStatus(u, entry)).toBe('OFFERED');
+    });
+
+    it('a claim and a booking of one user take turns on the booking lock, so together they cannot pass the limit', async () => {
+      const u = await insertUser(t.db.pool);
+      await ok(u, 'reservations.create', { seatId: main[20]!.id, start: at('19:00'), end: at('20:00') });
+      await ok(u, 'reservations.create', { seatId: main[21]!.id, start: at('20:00'), end: at('21:00') });
+      const entry = await offerTo(u, main[17]!, at('17:00'), at('18:00'));
+      const holder = new pg.Client({ connectionString: t.db.url });
+      await holder.connect();
+      let replies: RpcReply[];
+      try {
+        await holder.query('SELECT pg_advisory_lock($1, $2)', [0x7573_6272, u.id]);
+        const both = Promise.all([
+          call(u, 'waitlist.claim', { id: entry }),
+          call(u, 'reservations.create', { seatId: main[22]!.id, start: at('21:00'), end: at('22:00') }),
+        ]);
+        // Both wait for the lock the other would also need.
+        const waiting = async () =>
+          (await t.db.pool.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = $1`, [u.id])).rows[0].n;
+        const until = Date.now() + 5000;
+        while ((await waiting()) < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+        expect(await waiting()).toBe(2);
+        await holder.query('SELECT pg_advisory_unlock_all()');
+        replies = await both;
+      } finally {
+        await holder.end();
+      }
+      expect(replies.filter((r) => r.error === null)).toHaveLength(1);
+      expect(replies.filter((r) => r.error !== null).map((r) => [r.error!.code, r.error!.details?.rule])).toEqual([['FAILED_PRECONDITION', 'maxActive']]);
+      const active = await t.db.pool.query(`SELECT count(*)::int AS n FROM reservations WHERE user_id = $1 AND status IN ('CONFIRMED', 'CHECKED_IN')`, [u.id]);
+      expect(active.rows[0].n).toBe(3);
+    });
   });
 
   it("another user's entry is NOT_FOUND for claim and leave, and never shows in their list", async () => {

@@ -19,6 +19,32 @@ describe('database error mapping', () => {
     });
   });
 
+  describe('with the booking that was tried and a 15-minute cleaning buffer', () => {
+    // The other booking is 10:00-11:00 (UTC), held until 11:15 by its buffer.
+    const detail =
+      'Key (seat_id, hold)=(12, ["2030-01-07 11:00:00+00","2030-01-07 12:15:00+00")) conflicts with existing key (seat_id, hold)=(12, ["2030-01-07 10:00:00+00","2030-01-07 11:15:00+00")).';
+    const tried = (start: string, end: string, paddingMinutes = 15) =>
+      (mapDbError(pgError('23P01', detail), { startMs: Date.parse(start), endMs: Date.parse(end), paddingMinutes }) as CarrelError).toWire();
+    const held = { start: '2030-01-07T10:00:00.000Z', end: '2030-01-07T11:15:00.000Z' };
+
+    it('a clash with the buffer only is FAILED_PRECONDITION rule padding with the clashing hold', () => {
+      expect(tried('2030-01-07T11:00:00Z', '2030-01-07T12:00:00Z')).toEqual({
+        code: 'FAILED_PRECONDITION',
+        message: expect.stringContaining('15-minute cleaning buffer'),
+        details: { rule: 'padding', paddingMinutes: 15, conflict: held },
+      });
+      // Our own buffer running into its start is the same rule.
+      expect(tried('2030-01-07T09:00:00Z', '2030-01-07T10:00:00Z').details?.rule).toBe('padding');
+    });
+
+    it('an overlap of the times themselves stays CONFLICT, as does any clash when the branch has no buffer', () => {
+      expect(tried('2030-01-07T10:45:00Z', '2030-01-07T11:45:00Z')).toMatchObject({ code: 'CONFLICT', details: { conflict: held } });
+      expect(tried('2030-01-07T09:00:00Z', '2030-01-07T10:15:00Z').code).toBe('CONFLICT');
+      expect(tried('2030-01-07T11:00:00Z', '2030-01-07T12:00:00Z', 0).code).toBe('CONFLICT');
+      expect((mapDbError(pgError('23P01', detail)) as CarrelError).code).toBe('CONFLICT');
+    });
+  });
+
   it('retries a deadlock and then answers CONFLICT, never the raw error', async () => {
     let calls = 0;
     const err = await withRetry(async () => {

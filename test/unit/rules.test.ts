@@ -101,6 +101,17 @@ describe('booking window rules', () => {
     expect(check(start, end)).toBe(rule);
   });
 
+  it('answers a window that ends at or before its start with INVALID_ARGUMENT, not a rule', () => {
+    for (const [start, end] of [
+      ['2030-01-07T16:00:00Z', '2030-01-07T16:00:00Z'],
+      ['2030-01-07T17:00:00Z', '2030-01-07T16:00:00Z'],
+    ]) {
+      expect(() => checkBookingWindow({ startMs: t(start!), endMs: t(end!) }, NOW, rules, main)).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT', message: 'end must be after start' }),
+      );
+    }
+  });
+
   it('allows the slot in progress, not the one before it', () => {
     const now = t('2030-01-07T15:07:00Z');
     expect(check('2030-01-07T15:00:00Z', '2030-01-07T16:00:00Z', now)).toBeUndefined();

@@ -1,6 +1,6 @@
 // branches.list (DESIGN §2): every branch with its opening hours and live seat counts.
 import type { SeatService } from '../../core/seats.js';
-import { defineMethod, type MethodDef } from '../registry.js';
+import { deadlineOf, defineMethod, type MethodDef } from '../registry.js';
 import { noArgs } from './system.js';
 
 export function branchMethods({ seats }: { seats: SeatService }): MethodDef<any>[] {
@@ -10,7 +10,7 @@ export function branchMethods({ seats }: { seats: SeatService }): MethodDef<any>
       access: 'public',
       args: noArgs,
       summary: 'branches with hours and live counts {total, free, reserved, occupied, unavailable}',
-      handler: () => seats.listBranches(),
+      handler: (_a, ctx) => seats.listBranches(undefined, deadlineOf(ctx)),
     }),
   ];
 }

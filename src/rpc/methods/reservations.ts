@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import type { ReservationService } from '../../core/reservations.js';
 import { MINE_MAX_LIMIT } from '../../core/reservations.js';
-import { defineMethod, type MethodContext, type MethodDef } from '../registry.js';
+import { deadlineOf, defineMethod, type MethodContext, type MethodDef } from '../registry.js';
 import { idArg, instant, serialId } from './args.js';
 
 const caller = (ctx: MethodContext) => ({ id: ctx.user!.id, role: ctx.user!.role });
@@ -21,14 +21,14 @@ export function reservationMethods({ reservations }: { reservations: Reservation
       }),
       summary: 'book a seat: {seatId, start, end, idempotencyKey?} → the reservation',
       handler: ({ seatId, start, end, idempotencyKey }, ctx) =>
-        reservations.create(caller(ctx), { seatId, startMs: start, endMs: end, idempotencyKey }),
+        reservations.create(caller(ctx), { seatId, startMs: start, endMs: end, idempotencyKey }, deadlineOf(ctx)),
     }),
     defineMethod({
       name: 'reservations.get',
       access: 'user',
       args: idArg,
       summary: 'one of your reservations: {id}',
-      handler: ({ id }, ctx) => reservations.get(caller(ctx), id),
+      handler: ({ id }, ctx) => reservations.get(caller(ctx), id, deadlineOf(ctx)),
     }),
     defineMethod({
       name: 'reservations.mine',
@@ -41,28 +41,28 @@ export function reservationMethods({ reservations }: { reservations: Reservation
         })
         .prefault({}),
       summary: 'your reservations: {scope?: upcoming|history, limit?, cursor?} → {reservations, nextCursor}',
-      handler: ({ scope, limit, cursor }, ctx) => reservations.mine(ctx.user!.id, { scope, limit, cursor }),
+      handler: ({ scope, limit, cursor }, ctx) => reservations.mine(ctx.user!.id, { scope, limit, cursor }, deadlineOf(ctx)),
     }),
     defineMethod({
       name: 'reservations.cancel',
       access: 'user',
       args: idArg,
       summary: 'cancel a confirmed reservation before it ends: {id}',
-      handler: ({ id }, ctx) => reservations.cancel(caller(ctx), id),
+      handler: ({ id }, ctx) => reservations.cancel(caller(ctx), id, deadlineOf(ctx)),
     }),
     defineMethod({
       name: 'reservations.checkIn',
       access: 'user',
       args: idArg,
       summary: 'check in inside the check-in window: {id}',
-      handler: ({ id }, ctx) => reservations.checkIn(caller(ctx), id),
+      handler: ({ id }, ctx) => reservations.checkIn(caller(ctx), id, deadlineOf(ctx)),
     }),
     defineMethod({
       name: 'reservations.checkOut',
       access: 'user',
       args: idArg,
       summary: 'leave early: {id}; the rest of the booking becomes free',
-      handler: ({ id }, ctx) => reservations.checkOut(caller(ctx), id),
+      handler: ({ id }, ctx) => reservations.checkOut(caller(ctx), id, deadlineOf(ctx)),
     }),
   ];
 }

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { CarrelError, ErrorCode } from '../../errors.js';
 import type { SeatListing } from '../../core/seatListing.js';
 import { MAX_AVAILABILITY_WINDOW_MS, type SeatService } from '../../core/seats.js';
-import { defineMethod, type MethodDef } from '../registry.js';
+import { deadlineOf, defineMethod, type MethodDef } from '../registry.js';
 import { branchRef, instant, serialId } from './args.js';
 
 export interface SeatDeps {
@@ -38,7 +38,7 @@ export function seatMethods({ seats, listing }: SeatDeps): MethodDef<any>[] {
       access: 'public',
       args: listArgs,
       summary: 'seats with filters {branch, area, hasPower, hasMonitor, availableOnly, start, end}; window defaults to now → +1 h',
-      handler: async (input) => {
+      handler: async (input, ctx) => {
         const a = input ?? {};
         const window = listing.window({ startMs: a.start, endMs: a.end });
         if (window.endMs <= window.startMs) throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'end must be after start');
@@ -57,7 +57,7 @@ export function seatMethods({ seats, listing }: SeatDeps): MethodDef<any>[] {
           availableOnly: a.availableOnly,
           startMs: window.startMs,
           endMs: window.endMs,
-        });
+        }, deadlineOf(ctx));
       },
     }),
     defineMethod({
@@ -65,21 +65,21 @@ export function seatMethods({ seats, listing }: SeatDeps): MethodDef<any>[] {
       access: 'public',
       args: z.strictObject({ id: serialId }),
       summary: 'one seat as seats.list shows it: {id}',
-      handler: ({ id }) => seats.getSeat(id),
+      handler: ({ id }, ctx) => seats.getSeat(id, deadlineOf(ctx)),
     }),
     defineMethod({
       name: 'seats.availability',
       access: 'public',
       args: availabilityArgs,
       summary: "a seat's booked intervals: {seatId, date?} (the branch's local day, default today) or {seatId, start, end}",
-      handler: ({ seatId, date, start, end }) => {
+      handler: ({ seatId, date, start, end }, ctx) => {
         if (start !== undefined || end !== undefined) {
           if (start === undefined || end === undefined || date !== undefined) {
             throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'give either date, or both start and end');
           }
-          return seats.availability(seatId, { startMs: start, endMs: end });
+          return seats.availability(seatId, { startMs: start, endMs: end }, deadlineOf(ctx));
         }
-        return seats.availability(seatId, { date });
+        return seats.availability(seatId, { date }, deadlineOf(ctx));
       },
     }),
   ];

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { CarrelError, ErrorCode } from '../../errors.js';
 import type { AuthUser } from '../../auth/tokens.js';
 import type { Waitlist } from '../../core/waitlist.js';
-import { defineMethod, type MethodContext, type MethodDef } from '../registry.js';
+import { deadlineOf, defineMethod, type MethodContext, type MethodDef } from '../registry.js';
 import { noArgs } from './system.js';
 
 const isoTime = z.iso
@@ -43,28 +43,28 @@ export function waitlistMethods(waitlist: Waitlist): MethodDef<any>[] {
           target: a.seatId !== undefined ? { seatId: a.seatId } : { branch: a.branch! },
           start: new Date(a.start),
           end: new Date(a.end),
-        }),
+        }, deadlineOf(ctx)),
     }),
     defineMethod({
       name: 'waitlist.mine',
       access: 'user',
       args: noArgs,
       summary: 'your waitlist entries, with position and any offer',
-      handler: (_a, ctx) => waitlist.mine(caller(ctx)),
+      handler: (_a, ctx) => waitlist.mine(caller(ctx), deadlineOf(ctx)),
     }),
     defineMethod({
       name: 'waitlist.leave',
       access: 'user',
       args: idArgs,
       summary: 'leave a waitlist entry ({id}); declines its offer if there is one',
-      handler: (a, ctx) => waitlist.leave(caller(ctx), a.id),
+      handler: (a, ctx) => waitlist.leave(caller(ctx), a.id, deadlineOf(ctx)),
     }),
     defineMethod({
       name: 'waitlist.claim',
       access: 'user',
       args: idArgs,
       summary: 'turn the offer on a waitlist entry ({id}) into a reservation',
-      handler: (a, ctx) => waitlist.claim(caller(ctx), a.id),
+      handler: (a, ctx) => waitlist.claim(caller(ctx), a.id, deadlineOf(ctx)),
     }),
   ];
 }

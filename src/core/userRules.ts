@@ -1,0 +1,65 @@
+// The rules that read a user's other rows — the active limit and the daily / weekly quotas
+// (DESIGN §3) — as every writer that gives a user a booking applies them: a new booking
+// (carrel_book) and a claimed waitlist offer (carrel_claim). Both run carrel_user_rules
+// (db/migrations/005) in one statement after the same per-user advisory lock, so a user's
+// racing bookings and claims cannot together get past a limit. Node owns the rules and the
+// time zones: it computes the periods and limits passed in, and turns the outcome into the
+// FAILED_PRECONDITION the user hears.
+import type { CarrelError } from '../errors.js';
+import { Rule, quotaPeriods, ruleError, type BookingWindow, type RulesConfig } from './rules.js';
+
+/** pg_advisory_xact_lock(class, user_id) class for "this user is being given a booking". */
+export const USER_BOOKING_LOCK = 0x7573_6272; // "usbr"
+
+/** What carrel_user_rules is asked to check for one booking window. */
+export interface UserRuleInputs {
+  /** The local days, then the local weeks, the window touches ([start, end) instants). */
+  periods: Array<[number, number]>;
+  /** The quota of each period, in minutes. */
+  quotas: number[];
+  /** How many of the periods are days (the rest are weeks). */
+  dayCount: number;
+}
+
+export function userRuleInputs(w: BookingWindow, timeZone: string, rules: RulesConfig): UserRuleInputs {
+  const { days, weeks } = quotaPeriods(w, timeZone);
+  const periods = [...days, ...weeks];
+  return {
+    periods,
+    quotas: periods.map((_, i) => (i < days.length ? rules.dailyQuotaMinutes : rules.weeklyQuotaMinutes)),
+    dayCount: days.length,
+  };
+}
+
+/** The statement parameters for the periods: starts, ends, quotas. */
+export function periodParams(inputs: UserRuleInputs): [Date[], Date[], number[]] {
+  return [inputs.periods.map(([s]) => new Date(s)), inputs.periods.map(([, e]) => new Date(e)), inputs.quotas];
+}
+
+/**
+ * The refusal for a carrel_user_rules outcome: maxActive (used = active reservations) or quota
+ * (period = 1-based index into inputs.periods, used = minutes already booked there).
+ */
+export function userRuleError(
+  outcome: { outcome: 'maxActive' | 'quota'; period: number | null; used: number | null },
+  inputs: UserRuleInputs,
+  rules: RulesConfig,
+  extra: Record<string, unknown> = {},
+): CarrelError {
+  if (outcome.outcome === 'maxActive') {
+    return ruleError(Rule.maxActive, `at most ${rules.maxActivePerUser} active reservations at a time`, {
+      maxActivePerUser: rules.maxActivePerUser,
+      ...extra,
+    });
+  }
+  const i = outcome.period! - 1;
+  const [s, e] = inputs.periods[i]!;
+  const isDay = i < inputs.dayCount;
+  const quota = inputs.quotas[i]!;
+  return ruleError(isDay ? Rule.dailyQuota : Rule.weeklyQuota, `that would exceed ${quota} booked minutes per ${isDay ? 'day' : 'week'}`, {
+    quotaMinutes: quota,
+    usedMinutes: outcome.used,
+    period: { start: new Date(s).toISOString(), end: new Date(e).toISOString() },
+    ...extra,
+  });
+}

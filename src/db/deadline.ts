@@ -1,0 +1,142 @@
+// A request's deadline, as the database work done for it honours it (DESIGN §2: a request not
+// answered in time gets DEADLINE_EXCEEDED). The RPC session tells the client at the deadline;
+// this module makes the database stop at about the same moment instead of carrying on:
+//
+// - waiting for a pooled connection: at most the time left (connectWithin). pg-pool cannot
+//   withdraw a queued waiter, so one that gives up releases the connection the moment it
+//   arrives, having done nothing with it.
+// - waiting for a lock inside a statement (the per-user booking lock, a concurrent insert on the
+//   same seat): queryWithLockBudget passes what is left into the statement, which sets lock_timeout
+//   for its own transaction (set_config(..., true)), so no extra round trip is spent on it.
+//   PostgreSQL cancels the wait (55P03) and rolls the statement back: the work did not happen.
+//   statement_timeout cannot be set that way (its timer is armed when the statement starts), so
+//   CPU time stays bounded by the session's db.statementTimeoutMs.
+//
+// A margin is kept back so that the answer from PostgreSQL reaches the client before the
+// session gives up on the request: a booking either comes back, or is refused as
+// DEADLINE_EXCEEDED and rolled back. Only a commit in the last few milliseconds can still be
+// answered DEADLINE_EXCEEDED by the session; a retry with the same idempotencyKey finds it.
+import pg from 'pg';
+import { CarrelError, ErrorCode } from '../errors.js';
+
+export interface Deadline {
+  /** Milliseconds left until the caller is told DEADLINE_EXCEEDED; ≤ 0 once that has happened. */
+  remainingMs(): number;
+}
+
+/** Kept back from every wait for the reply to travel back before the session's deadline. */
+export const DEADLINE_MARGIN_MS = 20;
+
+/** The deadline at atMs on the wall clock the RPC session measures deadlines by. */
+export function deadlineAt(atMs: number, now: () => number = Date.now): Deadline {
+  return { remainingMs: () => atMs - now() };
+}
+
+export function deadlineExceeded(what: string): CarrelError {
+  return new CarrelError(ErrorCode.DEADLINE_EXCEEDED, `the request's deadline passed ${what}; nothing was changed`);
+}
+
+/**
+ * How long a statement may wait for locks, in whole milliseconds (≥ 1: lock_timeout 0 would
+ * mean "forever"), or null without a deadline. Throws DEADLINE_EXCEEDED when nothing is left.
+ */
+export function lockBudgetMs(deadline: Deadline | undefined): number | null {
+  if (!deadline) return null;
+  const left = Math.floor(deadline.remainingMs()) - DEADLINE_MARGIN_MS;
+  if (left < 1) throw deadlineExceeded('before the database was asked');
+  return left;
+}
+
+/** A pooled connection, waiting at most until the deadline (less the margin). */
+export function connectWithin(pool: pg.Pool, deadline: Deadline | undefined): Promise<pg.PoolClient> {
+  if (!deadline) return pool.connect();
+  const left = deadline.remainingMs() - DEADLINE_MARGIN_MS;
+  if (left <= 0) return Promise.reject(deadlineExceeded('before a database connection was free'));
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      settled = true;
+      reject(deadlineExceeded('while waiting for a database connection'));
+    }, left);
+    pool.connect().then(
+      (client) => {
+        if (!settled) {
+          settled = true;
+          clearTimeout(timer);
+          resolve(client);
+        } else {
+          client.release();
+        }
+      },
+      (err: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}
+
+/**
+ * One statement on a connection acquired within the deadline (errors as pg gave them); without
+ * a deadline, simply pool.query. Unlike pool.query, an error PostgreSQL reported (a conflict,
+ * a cancelled lock wait) returns the connection to the pool instead of closing it; a
+ * connection-level failure still discards it.
+ */
+export async function queryWithin<R extends pg.QueryResultRow = pg.QueryResultRow>(
+  pool: pg.Pool,
+  deadline: Deadline | undefined,
+  config: string | pg.QueryConfig,
+  values?: unknown[],
+): Promise<pg.QueryResult<R>> {
+  if (!deadline) return typeof config === 'string' ? pool.query<R>(config, values) : pool.query<R>(config);
+  const client = await connectWithin(pool, deadline);
+  let failure: unknown;
+  try {
+    return await (typeof config === 'string' ? client.query<R>(config, values) : client.query<R>(config));
+  } catch (err) {
+    failure = err;
+    throw err;
+  } finally {
+    client.release(failure === undefined || keepsConnection(failure) ? undefined : true);
+  }
+}
+
+/**
+ * A statement that may wait for locks, built with the lock budget left once it has its
+ * connection (lockBudgetMs; null without a deadline): time spent waiting for the connection
+ * comes out of the lock wait, so the two together end at the deadline.
+ */
+export function queryWithLockBudget<R extends pg.QueryResultRow = pg.QueryResultRow>(
+  pool: pg.Pool,
+  deadline: Deadline | undefined,
+  build: (lockTimeoutMs: number | null) => pg.QueryConfig,
+): Promise<pg.QueryResult<R>> {
+  if (!deadline) return pool.query<R>(build(null));
+  return withClientWithin(pool, deadline, (client) => client.query<R>(build(lockBudgetMs(deadline))));
+}
+
+/** Runs fn with a connection acquired within the deadline, released as queryWithin does. */
+export async function withClientWithin<T>(pool: pg.Pool, deadline: Deadline | undefined, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await connectWithin(pool, deadline);
+  let failure: unknown;
+  try {
+    return await fn(client);
+  } catch (err) {
+    failure = err;
+    throw err;
+  } finally {
+    client.release(failure === undefined || keepsConnection(failure) ? undefined : true);
+  }
+}
+
+/**
+ * True when the connection is still in a known state after err: our own refusal (thrown inside
+ * a transaction, which was rolled back) or an error PostgreSQL sent with a SQLSTATE, except
+ * connection exceptions (08…). Anything else (a socket error) discards the connection.
+ */
+function keepsConnection(err: unknown): boolean {
+  if (err instanceof CarrelError) return true;
+  return err instanceof pg.DatabaseError && !(err.code ?? '08').startsWith('08');
+}
