@@ -103,7 +103,8 @@ describe('the booking journey through the carrel CLI', () => {
 
     const mine = await ada('mine');
     expect(mine.stdout).toMatch(/^ID\s+SEAT\s+START\s+END\s+STATUS\n/);
-    expect(mine.stdout).toMatch(new RegExp(`^${booked.id}\\s+${seat}\\s+2030-01-07 15:00\\s+2030-01-07 16:00\\s+CONFIRMED`, 'm'));
+    // Tables show times in the branch's zone (Main Library: New York), whatever the machine's TZ.
+    expect(mine.stdout).toMatch(new RegExp(`^${booked.id}\\s+${seat}\\s+2030-01-07 10:00 EST\\s+2030-01-07 11:00 EST\\s+CONFIRMED`, 'm'));
 
     expect((await ada('checkin', String(booked.id))).stdout).toContain(`checked in: reservation ${booked.id}`);
     clock.advance(10 * 60_000); // 10:10: Ada leaves early
