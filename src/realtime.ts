@@ -161,7 +161,7 @@ export class Realtime {
     const seqs = await bus.start([...model.branches.keys()], {
       seat: (ev, quiet) => this.onBusSeat(ev, quiet),
       fact: (ev) => this.onRemoteFact(ev),
-      resync: (branchId, seq) => this.hub.resync(branchId, seq),
+      resync: (branchId, seq, published) => this.hub.resync(branchId, seq, published),
       reconnected: () => this.track(this.reload()),
     });
     for (const b of model.branches.values()) this.hub.addBranch(b.id, b.name, seqs.get(b.id) ?? 0, model.seatsOf(b.id));

@@ -19,10 +19,13 @@
 // keeps them (bounded by redis.offlineQueueMax, oldest dropped and counted) for the others. When
 // Redis is back: the counters are raised past any local seq, the queue is published, the events
 // the others published meanwhile are applied quietly, and each branch numbered locally is resynced
-// (its subscribers get a fresh snapshot with the shared seq).
+// (its subscribers get a fresh snapshot with the shared seq). The resync reads the stream's tail,
+// the counter and the seats' published states in one script: read apart, an entry another
+// instance appended between the XRANGE and the GET was counted as seen and never delivered, and
+// the two instances kept different seat states under the same seq for good.
 import { Redis } from 'ioredis';
 import type { CoreEvent } from '../core/events.js';
-import type { SeatChange, SeatEvent } from '../core/liveSeats.js';
+import type { LiveState, SeatChange, SeatEvent } from '../core/liveSeats.js';
 import type { Logger } from '../obs/log.js';
 import { stateKey, type BusHandlers, type BusStats, type EventBus } from './bus.js';
 
@@ -57,6 +60,26 @@ local floor = tonumber(ARGV[1])
 if floor > cur then cur = floor end
 redis.call('SET', KEYS[1], cur)
 return cur`;
+
+// KEYS: counter, stream, state hash. ARGV: start id, count, floor. One chunk of the stream from the
+// start id and, in the same atomic step, the counter (raised to the floor, as ENSURE does); with the
+// last chunk also every seat's published state, which is what every instance that has read the
+// whole stream shows.
+const RESYNC_SCRIPT = `
+local entries = redis.call('XRANGE', KEYS[2], ARGV[1], '+', 'COUNT', ARGV[2])
+local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
+local floor = tonumber(ARGV[3])
+if floor > seq then
+  seq = floor
+  redis.call('SET', KEYS[1], seq)
+end
+if #entries < tonumber(ARGV[2]) then
+  return {seq, entries, redis.call('HGETALL', KEYS[3])}
+end
+return {seq, entries}`;
+
+/** Stream entries a resync reads per script call (the script blocks Redis while it runs). */
+const RESYNC_CHUNK = 1000;
 
 /**
  * The streams keep at least this many entries whatever retainEvents says: every instance's reader
@@ -131,6 +154,7 @@ export class RedisBus implements EventBus {
     this.branchIds = branchIds;
     this.cmd.defineCommand('carrelPublish', { numberOfKeys: 3, lua: PUBLISH_SCRIPT });
     this.cmd.defineCommand('carrelEnsure', { numberOfKeys: 2, lua: ENSURE_SCRIPT });
+    this.cmd.defineCommand('carrelResync', { numberOfKeys: 3, lua: RESYNC_SCRIPT });
     this.sub.on('message', (_channel: string, message: string) => this.onFact(message));
     const seqs = new Map<number, number>();
     try {
@@ -289,19 +313,39 @@ export class RedisBus implements EventBus {
     this.handlers!.reconnected();
   }
 
+  /**
+   * Applies quietly what the branch's stream holds after the last id read, then adopts the shared
+   * seq and the seats' published states. Every chunk is read with the counter in one script, and
+   * the last one also with the state hash, so the seq adopted covers exactly the entries applied.
+   */
   private async resyncBranch(id: number): Promise<void> {
-    {
-      const entries = (await this.cmd.call('XRANGE', this.key('events', id), this.afterId(id), '+')) as Array<[string, string[]]>;
+    const resync = (this.cmd as unknown as { carrelResync(...args: Array<string | number>): Promise<[unknown, StreamEntries, string[]?]> }).carrelResync;
+    for (;;) {
+      const [counter, entries, state] = await resync.call(
+        this.cmd,
+        this.key('seq', id),
+        this.key('events', id),
+        this.key('state', id),
+        this.afterId(id),
+        RESYNC_CHUNK,
+        this.lastSeq.get(id) ?? 0,
+      );
+      let last = 0;
       for (const [entryId, fields] of entries) {
         const ev = parseEntry(entryId, fields, id);
-        if (ev) this.handlers!.seat(ev, true);
+        if (ev) {
+          this.handlers!.seat(ev, true);
+          last = ev.seq;
+        }
         this.lastId.set(id, entryId);
       }
-      const seq = Number(await this.cmd.get(this.key('seq', id))) || 0;
-      if (entries.length === 0) this.lastId.set(id, `${seq}-0`);
+      if (!state) continue; // a full chunk: more to read
+      const seq = Math.max(Number(counter) || 0, last);
+      this.lastId.set(id, `${seq}-0`);
       this.lastSeq.set(id, seq);
       this.diverged.delete(id);
-      this.handlers!.resync(id, seq);
+      this.handlers!.resync(id, seq, parseStates(state));
+      return;
     }
   }
 
@@ -347,6 +391,19 @@ export class RedisBus implements EventBus {
     }
   }
 }
+
+/** HGETALL of a branch's state hash (seatId → stateKey) as seat → published state and flags. */
+function parseStates(flat: string[]): Map<number, { state: LiveState; flags: number }> {
+  const out = new Map<number, { state: LiveState; flags: number }>();
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const [state, flags] = String(flat[i + 1]).split('|');
+    const seatId = Number(flat[i]);
+    if (Number.isSafeInteger(seatId) && LIVE_STATES.has(state as LiveState)) out.set(seatId, { state: state as LiveState, flags: Number(flags) || 0 });
+  }
+  return out;
+}
+
+const LIVE_STATES: ReadonlySet<LiveState> = new Set(['free', 'reserved', 'occupied', 'unavailable']);
 
 function parseEntry(id: string, fields: string[], branchId: number): SeatEvent | null {
   const seq = Number(id.slice(0, id.indexOf('-')));

@@ -217,11 +217,13 @@ export class Hub implements SubscriberHost {
 
   /**
    * The branch's numbering was interrupted (events delivered with local seqs while the bus was
-   * down): adopt the bus's seq and give every subscriber a fresh snapshot.
+   * down): adopt the bus's seq — and, when the bus knows them, its seats' published states, so
+   * this view agrees with every other instance's — and give every subscriber a fresh snapshot.
    */
-  resync(branchId: number, seq: number): void {
+  resync(branchId: number, seq: number, published?: ReadonlyMap<number, { state: LiveState; flags: number }>): void {
     const ch = this.channels.get(branchId);
     if (!ch) return;
+    if (published) for (const [seatId, v] of published) ch.apply(seatId, v.state, v.flags);
     ch.seq = seq;
     ch.retained.clear();
     ch.invalidate();
