@@ -16,7 +16,10 @@
 //
 // When Redis is unreachable, ioredis' offline queue is off, so nothing piles up inside it: this
 // instance numbers its own changes locally and delivers them to its own subscribers at once, and
-// keeps them (bounded by redis.offlineQueueMax, oldest dropped and counted) for the others. When
+// keeps them (bounded by redis.offlineQueueMax, oldest dropped and counted) for the others. Of a
+// seat's dropped changes the newest is still kept (one per seat, so bounded by the seats) and sent
+// unless a queued change of that seat supersedes it: the others miss some history, never a
+// seat's final state. When
 // Redis is back: the counters are raised past any local seq, the queue is published, the events
 // the others published meanwhile are applied quietly, and each branch numbered locally is resynced
 // (its subscribers get a fresh snapshot with the shared seq). The resync reads the stream's tail,
@@ -116,6 +119,8 @@ export class RedisBus implements EventBus {
   /** Branches numbered locally while Redis was away. */
   private readonly diverged = new Set<number>();
   private queue: Queued[] = [];
+  /** The newest dropped change per seat ("branch:seat"), oldest drop first. */
+  private readonly overflow = new Map<string, SeatChange>();
   private up = false;
   private recovering: Promise<void> | undefined;
   private closed = false;
@@ -211,7 +216,7 @@ export class RedisBus implements EventBus {
   }
 
   stats(): BusStats {
-    return { kind: 'redis', connected: this.up, ...this.counters, queued: this.queue.length };
+    return { kind: 'redis', connected: this.up, ...this.counters, queued: this.queue.length + this.overflow.size };
   }
 
   async close(): Promise<void> {
@@ -253,8 +258,13 @@ export class RedisBus implements EventBus {
 
   private enqueue(item: Queued): void {
     if (this.queue.length >= this.opts.offlineQueueMax) {
-      this.queue.shift();
+      const old = this.queue.shift()!;
       this.counters.dropped++;
+      if (old.kind === 'seat') {
+        const key = seatKey(old.change);
+        this.overflow.delete(key);
+        this.overflow.set(key, old.change);
+      }
     }
     this.queue.push(item);
   }
@@ -298,10 +308,17 @@ export class RedisBus implements EventBus {
     // 1. Never hand out a seq our subscribers have already seen.
     for (const id of this.branchIds) await this.ensure(id, this.lastSeq.get(id) ?? 0);
     // Changes made while this runs are numbered locally too, so go round until none are left.
-    while (this.queue.length > 0 || this.diverged.size > 0) {
+    while (this.queue.length > 0 || this.overflow.size > 0 || this.diverged.size > 0) {
       // 2. What happened here goes to the others, in order.
       const queued = this.queue;
       this.queue = [];
+      // A seat's dropped change goes first, unless one of its queued changes (newer) supersedes it.
+      const overflow = [...this.overflow.values()];
+      this.overflow.clear();
+      if (overflow.length > 0) {
+        const superseded = new Set(queued.flatMap((item) => (item.kind === 'seat' ? [seatKey(item.change)] : [])));
+        for (const change of overflow) if (!superseded.has(seatKey(change))) await this.runPublish(change);
+      }
       for (const item of queued) {
         if (item.kind === 'seat') await this.runPublish(item.change);
         else await this.cmd.publish(this.factChannel, JSON.stringify({ origin: this.opts.instanceId, ev: item.ev }));
@@ -390,6 +407,10 @@ export class RedisBus implements EventBus {
       }
     }
   }
+}
+
+function seatKey(change: SeatChange): string {
+  return `${change.branchId}:${change.seatId}`;
 }
 
 /** HGETALL of a branch's state hash (seatId → stateKey) as seat → published state and flags. */

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
-import { branchSeats, connectSensor, sendReadings, subscribe, waitFor } from '../support/live.js';
+import { branchSeats, connectSensor, seatEvents, sendReadings, subscribe, waitFor } from '../support/live.js';
 import { dropKeys, redisAvailable, redisUrl, testKeyPrefix } from '../support/redis.js';
 
 /**
@@ -187,5 +187,53 @@ suite('when Redis goes away', () => {
     expect(modelStates(a)).toEqual(states(snapA).map(([id, state]) => [id, state]));
     expect(modelStates(b)).toEqual(modelStates(a));
     for (const p of [onA, onB, sensorA, sensorB]) p.destroy();
+  });
+
+  it('readings dropped from the offline queue still reach the other instance: a seat\'s newest change is kept', async () => {
+    const branch = 'Medical Library';
+    const seats = await branchSeats(db.pool, branch, 3);
+    const c = await startTestServer({ redis: { url: `redis://127.0.0.1:${proxy.port}`, keyPrefix, offlineQueueMax: 1 } }, { db });
+    try {
+      const sensor = await connectSensor(c.server.ports.sensor);
+      const bus = () => c.server.realtime.busStats();
+      await proxy.cut();
+      for (let i = 0; i < 200 && bus().connected; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(bus().connected).toBe(false);
+      const t0 = Date.now() - 60_000;
+      // Seat 0 twice (its first change is superseded), then seats 1 and 2: three drops from a queue of one.
+      await sendReadings(sensor, [
+        { seatId: seats[0]!, occupied: true, at: t0 },
+        { seatId: seats[0]!, occupied: false, at: t0 + 1 },
+        { seatId: seats[1]!, occupied: true, at: t0 + 2 },
+        { seatId: seats[2]!, occupied: true, at: t0 + 3 },
+      ]);
+      expect(bus()).toMatchObject({ dropped: 3, queued: 3 });
+      const onB = await subscribe(b.server.ports.pubsub, { branch });
+      await onB.waitFrames(2);
+      await proxy.open();
+      for (let i = 0; i < 500 && !bus().connected; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(bus().connected).toBe(true);
+      await waitFor(onB, (f) => f.type === 'seat' && f.seatId === seats[2]);
+      // B's subscriber got the final state of every seat c reported (without seat 0's superseded one).
+      expect(seatEvents(onB).map((f) => [f.seatId, f.state])).toEqual([
+        [seats[0], 'free'],
+        [seats[1], 'occupied'],
+        [seats[2], 'occupied'],
+      ]);
+      const onC = await subscribe(c.server.ports.pubsub, { branch });
+      const onB2 = await subscribe(b.server.ports.pubsub, { branch });
+      const pick = (snap: Record<string, unknown>) =>
+        (snap.seats as Array<{ seatId: number; state: string }>).filter((x) => seats.includes(x.seatId)).map((x) => [x.seatId, x.state]);
+      const [snapB, snapC] = [await waitFor(onB2, (f) => f.type === 'snapshot'), await waitFor(onC, (f) => f.type === 'snapshot')];
+      expect(pick(snapB)).toEqual([
+        [seats[0], 'free'],
+        [seats[1], 'occupied'],
+        [seats[2], 'occupied'],
+      ]);
+      expect(pick(snapC)).toEqual(pick(snapB));
+      for (const p of [onB, onB2, onC, sensor]) p.destroy();
+    } finally {
+      await c.close();
+    }
   });
 });
