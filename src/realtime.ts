@@ -123,7 +123,12 @@ export class Realtime {
         new Subscriber(
           conn,
           this.hub,
-          { queueCapacity: config.pubsub.queueCapacity, maxDrops: config.pubsub.maxDrops, dropWindowMs: config.pubsub.dropWindowMs },
+          {
+            queueCapacity: config.pubsub.queueCapacity,
+            maxDrops: config.pubsub.maxDrops,
+            dropWindowMs: config.pubsub.dropWindowMs,
+            slowConsumerLingerMs: config.pubsub.slowConsumerLingerMs,
+          },
           log,
         );
       },

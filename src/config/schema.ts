@@ -97,6 +97,8 @@ export const configSchema = z.strictObject({
       /** Drops within dropWindowMs that mark a subscriber as a slow consumer and cut it off. */
       maxDrops: positiveInt.default(1_000),
       dropWindowMs: positiveInt.default(10_000),
+      /** How long a subscriber cut off as SLOW_CONSUMER may take to read up to that last frame. */
+      slowConsumerLingerMs: positiveInt.default(30_000),
       summaryEveryMs: positiveInt.default(5_000),
       /** Seat events kept per branch so `since` can resume. */
       retainEvents: positiveInt.max(1_000_000).default(1_000),

@@ -35,6 +35,12 @@ export interface SubscriberOptions {
   queueCapacity: number;
   maxDrops: number;
   dropWindowMs: number;
+  /**
+   * How long a cut-off subscriber's socket stays open for the final SLOW_CONSUMER frame, which
+   * sits behind up to highWaterBytes of unsent events: a peer that resumes reading within this
+   * still learns why it was cut off. Memory stays bounded (the buffer is capped already).
+   */
+  slowConsumerLingerMs: number;
 }
 
 const MAX_BRANCH_CHARS = 200;
@@ -195,6 +201,7 @@ export class Subscriber implements ConnectionHandler {
         code: 'SLOW_CONSUMER',
         message: `dropped ${this.opts.maxDrops} events within ${this.opts.dropWindowMs} ms; reconnect with since to resume`,
       }),
+      this.opts.slowConsumerLingerMs,
     );
     this.host.remove(this);
   }

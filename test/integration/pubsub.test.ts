@@ -85,6 +85,59 @@ describe('subscriber back-pressure', () => {
     }
   });
 
+  it('a cut-off subscriber that resumes reading more than 2 s later still gets SLOW_CONSUMER as its last frame', async () => {
+    const t = await startTestServer({ pubsub: { highWaterBytes: 16 * 1024, queueCapacity: 16, maxDrops: 50, slowConsumerLingerMs: 10_000 } }, { db });
+    try {
+      const seats = await branchSeats(db.pool, 'Medical Library', 20);
+      const slow = await subscribe(t.server.ports.pubsub, { branch: 'Medical Library' });
+      await slow.waitFrames(2);
+      slow.socket.pause();
+      const hub = t.server.realtime.hub;
+      const state: { at: number } = { at: Date.now() - 3_600_000 };
+      for (let i = 0; i < 4_000 && hub.stats.slowConsumers === 0; i++) {
+        churn(t, seats, 50, state);
+        await yieldIo();
+      }
+      expect(hub.stats.slowConsumers).toBe(1);
+      // The final frame sits behind up to highWaterBytes of events the peer has not read.
+      const [conn] = t.server.realtime.pubsubListener.connections;
+      expect(conn!.bufferedBytes).toBeGreaterThan(16 * 1024);
+      // Stalled for longer than the 2 s the socket used to be given before it was destroyed.
+      await new Promise((r) => setTimeout(r, 2_500));
+      slow.socket.resume();
+      await slow.closed;
+      expect(slow.frames[slow.frames.length - 1]).toMatchObject({ type: 'error', code: 'SLOW_CONSUMER' });
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a cut-off subscriber that never reads again is closed after pubsub.slowConsumerLingerMs', async () => {
+    const t = await startTestServer({ pubsub: { highWaterBytes: 16 * 1024, queueCapacity: 16, maxDrops: 50, slowConsumerLingerMs: 100 } }, { db });
+    try {
+      const seats = await branchSeats(db.pool, 'Medical Library', 20);
+      const slow = await subscribe(t.server.ports.pubsub, { branch: 'Medical Library' });
+      await slow.waitFrames(2);
+      slow.socket.pause();
+      const hub = t.server.realtime.hub;
+      const state: { at: number } = { at: Date.now() - 3_600_000 };
+      for (let i = 0; i < 4_000 && hub.stats.slowConsumers === 0; i++) {
+        churn(t, seats, 50, state);
+        await yieldIo();
+      }
+      expect(hub.stats.slowConsumers).toBe(1);
+      const cutAt = Date.now();
+      const open = t.server.realtime.pubsubListener.connections;
+      while (open.size > 0 && Date.now() - cutAt < 5_000) await new Promise((r) => setTimeout(r, 10));
+      expect(open.size).toBe(0);
+      // Well before the old fixed 2 s.
+      expect(Date.now() - cutAt).toBeLessThan(1_000);
+      slow.destroy();
+    } finally {
+      await t.close();
+    }
+  });
+
   it('many stalled subscribers cost bounded memory: ring and socket buffer per subscriber stay under their limits', async () => {
     const highWater = 8 * 1024;
     const capacity = 32;
