@@ -55,8 +55,14 @@ export class Realtime {
   private summaryTimer: NodeJS.Timeout | undefined;
   private readonly transitions = new Set<Promise<unknown>>();
   private unsubscribe: (() => void) | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  /** The look for branches and seats added since start, while it runs; and when the last one ended. */
+  private refreshing: Promise<void> | undefined;
+  private lastRefreshMs = -Infinity;
+  /** Core events about seats the model does not know yet, kept while a refresh may be adding them. */
+  private heldEvents: CoreEvent[] = [];
   private stopped = false;
-  readonly counters = { readings: 0, staleReadings: 0, unknownSeatReadings: 0, autoCheckIns: 0, autoReleases: 0 };
+  readonly counters = { readings: 0, staleReadings: 0, unknownSeatReadings: 0, autoCheckIns: 0, autoReleases: 0, refreshes: 0 };
 
   constructor(private readonly deps: RealtimeDeps) {
     const { config, log, db } = deps;
@@ -64,7 +70,7 @@ export class Realtime {
     this.keyring = new SensorKeyring(db, config.sensors.keys);
     this.hub = new Hub(
       { retainEvents: config.pubsub.retainEvents },
-      { tokens: deps.tokens, history: deps.bus, now: () => deps.clock.now(), log },
+      { tokens: deps.tokens, history: deps.bus, now: () => deps.clock.now(), log, discover: () => this.discover() },
     );
     const limits = config.limits;
     const sink: SensorSink = {
@@ -176,6 +182,10 @@ export class Realtime {
     this.summaryTimer = setInterval(() => this.hub.summaries(), config.pubsub.summaryEveryMs);
     this.summaryTimer.unref();
     if (this.deps.autoTick) this.armTick();
+    if (config.live.refreshEveryMs > 0) {
+      this.refreshTimer = setInterval(() => void this.refresh(), config.live.refreshEveryMs);
+      this.refreshTimer.unref();
+    }
     log.debug({ seats: model.seatCount, branches: model.branches.size, bus: bus.kind }, 'live seat model loaded');
     const [sensor, pubsub] = await Promise.all([this.sensorListener.listen(), this.pubsubListener.listen()]);
     return { sensor: sensor.port, pubsub: pubsub.port };
@@ -186,10 +196,19 @@ export class Realtime {
     return this.deps.bus.stats();
   }
 
-  /** A branch's seats counted by live state (sensors included), once the model is loaded. */
-  liveCounts(branchId: number): { total: number; free: number; reserved: number; occupied: number; unavailable: number } | undefined {
-    const seats = this.model?.seatsOf(branchId);
-    if (!seats) return undefined;
+  /**
+   * A branch's seats counted by live state (sensors included), once the model is loaded and
+   * knows the branch with as many seats as the database (`sqlTotal`); otherwise undefined, so the
+   * caller uses its SQL counts, and the model looks for what was added (rate-limited).
+   */
+  liveCounts(branchId: number, sqlTotal?: number): { total: number; free: number; reserved: number; occupied: number; unavailable: number } | undefined {
+    const model = this.model;
+    if (!model) return undefined;
+    const seats = model.seatsOf(branchId);
+    if (!model.branches.has(branchId) || (sqlTotal !== undefined && sqlTotal !== seats.length)) {
+      void this.discover();
+      return undefined;
+    }
     const counts = { total: seats.length, free: 0, reserved: 0, occupied: 0, unavailable: 0 };
     for (const seat of seats) counts[seat.state]++;
     return counts;
@@ -198,6 +217,53 @@ export class Realtime {
   get live(): LiveSeats {
     if (!this.model) throw new Error('the live model is not loaded yet');
     return this.model;
+  }
+
+  /**
+   * Looks for branches and seats added to the database since start, on demand (a subscribe naming
+   * an unknown branch, a reading for an unknown seat, branch counts that disagree): at most once
+   * per live.refreshMinIntervalMs, sharing a look already running. Never rejects.
+   */
+  discover(): Promise<void> {
+    if (this.refreshing) return this.refreshing;
+    if (Date.now() - this.lastRefreshMs < this.deps.config.live.refreshMinIntervalMs) return Promise.resolve();
+    return this.refresh();
+  }
+
+  /** The same look, now (every live.refreshEveryMs, and for tests). Never rejects. */
+  refresh(): Promise<void> {
+    if (this.refreshing) return this.refreshing;
+    this.counters.refreshes++;
+    this.refreshing = this.addNew()
+      .catch((err: unknown) => this.deps.log.warn({ err: (err as Error).message }, 'could not look for new branches and seats'))
+      .finally(() => {
+        this.refreshing = undefined;
+        this.lastRefreshMs = Date.now();
+        this.heldEvents = [];
+      });
+    return this.refreshing;
+  }
+
+  private async addNew(): Promise<void> {
+    const { db, clock, bus, log } = this.deps;
+    const model = this.model;
+    if (!model || this.stopped) return;
+    const data = await LiveSeats.loadAdded(db, clock.now(), model);
+    if (!data || this.stopped) return;
+    const newBranches = data.branches.map((b) => b.id);
+    // The bus first: from here on it delivers their events, and the lines below run in the same
+    // turn, so none can arrive before the model and the hub know the branch.
+    const seqs = newBranches.length > 0 ? await bus.addBranches(newBranches) : new Map<number, number>();
+    if (this.stopped) return;
+    const now = clock.now();
+    const touched = model.add(data, now);
+    // Bookings committed between the load and now, for the seats just added.
+    for (const ev of this.heldEvents) model.applyCoreEvent(ev, now);
+    for (const id of touched) {
+      const b = model.branches.get(id)!;
+      this.hub.addBranch(id, b.name, seqs.get(id) ?? this.hub.seqOf(id), model.seatsOf(id));
+    }
+    log.info({ branches: newBranches.length, seats: data.seats.length }, 'live seat model picked up branches and seats added since start');
   }
 
   /** Fires what the clock has made due (booking boundaries, silent sensors, releases). */
@@ -223,6 +289,8 @@ export class Realtime {
     this.unsubscribe?.();
     if (this.tickTimer) clearTimeout(this.tickTimer);
     if (this.summaryTimer) clearInterval(this.summaryTimer);
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    await this.refreshing;
     this.sensorListener.closeAll();
     await this.settled();
     await this.coalescer.stop();
@@ -239,19 +307,30 @@ export class Realtime {
       this.counters.readings++;
       this.coalescer.record(seatId, occupied, atMs, sensorId);
     } else if (outcome === 'stale') this.counters.staleReadings++;
-    else this.counters.unknownSeatReadings++;
+    else {
+      this.counters.unknownSeatReadings++;
+      // Perhaps a seat added since start; the sensor's next reading for it applies once found.
+      void this.discover();
+    }
     return outcome;
   }
 
   private onCoreEvent(ev: CoreEvent): void {
-    if (ev.type === 'personal') this.hub.personal(ev);
-    else this.model!.applyCoreEvent(ev, this.deps.clock.now());
+    this.applyFact(ev);
     this.deps.bus.publishFact(ev);
   }
 
   private onRemoteFact(ev: CoreEvent): void {
-    if (ev.type === 'personal') this.hub.personal(ev);
-    else this.model?.applyCoreEvent(ev, this.deps.clock.now());
+    this.applyFact(ev);
+  }
+
+  private applyFact(ev: CoreEvent): void {
+    if (ev.type === 'personal') return this.hub.personal(ev);
+    const model = this.model;
+    if (!model) return;
+    const seatId = ev.type === 'reservation' ? ev.reservation.seatId : ev.type === 'seatStatus' ? ev.seatId : undefined;
+    if (seatId !== undefined && this.refreshing && !model.seat(seatId)) this.heldEvents.push(ev);
+    model.applyCoreEvent(ev, this.deps.clock.now());
   }
 
   private onBusSeat(ev: SeatEvent, quiet: boolean): void {

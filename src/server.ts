@@ -136,7 +136,7 @@ export class CarrelServer {
       autoTick: this.clock === systemClock,
       reservations: this.reservations,
     });
-    this.seats.liveCounts = (branchId) => this.realtime.liveCounts(branchId);
+    this.seats.liveCounts = (branchId, sqlTotal) => this.realtime.liveCounts(branchId, sqlTotal);
     this.rateLimiter = config.rateLimit.enabled
       ? new RateLimiter({ rules: config.rateLimit.rules, maxTrackedUsers: config.rateLimit.maxTrackedUsers })
       : undefined;

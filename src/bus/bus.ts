@@ -45,6 +45,11 @@ export interface EventBus extends HistorySource {
   readonly kind: 'local' | 'redis';
   /** Connects and returns each branch's current seq; deliveries start after it resolves. */
   start(branchIds: number[], handlers: BusHandlers): Promise<Map<number, number>>;
+  /**
+   * Branches added after start (the live model found them in the database): returns each one's
+   * current seq; deliveries for them start once it resolves.
+   */
+  addBranches(branchIds: number[]): Promise<Map<number, number>>;
   /** Fire and forget: never waits, never throws. */
   publishSeat(change: SeatChange): void;
   publishFact(ev: CoreEvent): void;

@@ -42,6 +42,10 @@ export class LocalBus implements EventBus {
     return new Map(branchIds.map((id) => [id, this.broker.log(id).seq]));
   }
 
+  async addBranches(branchIds: number[]): Promise<Map<number, number>> {
+    return new Map(branchIds.map((id) => [id, this.broker.log(id).seq]));
+  }
+
   publishSeat(change: SeatChange): void {
     const log = this.broker.log(change.branchId);
     const key = stateKey(change);

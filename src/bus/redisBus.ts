@@ -126,6 +126,8 @@ export class RedisBus implements EventBus {
   private closed = false;
   private started = false;
   private readerLoop: Promise<void> | undefined;
+  /** The reader connection's CLIENT ID, to cut its blocking XREAD short when the key list grows. */
+  private readerClientId: number | undefined;
   private wakeReader: (() => void) | undefined;
   private readonly counters = { published: 0, delivered: 0, deduplicated: 0, dropped: 0, outages: 0 };
 
@@ -142,6 +144,10 @@ export class RedisBus implements EventBus {
     this.reader = new Redis(opts.url, { ...common, connectionName: `carrel:${opts.instanceId}:read`, autoResendUnfulfilledCommands: false });
     this.sub = new Redis(opts.url, { ...common, connectionName: `carrel:${opts.instanceId}:sub`, enableOfflineQueue: true });
     for (const c of [this.cmd, this.reader, this.sub]) c.on('error', () => undefined); // logged via 'close' below
+    this.reader.on('ready', () => {
+      this.readerClientId = undefined;
+      this.reader.client('ID').then((id) => (this.readerClientId = Number(id)), () => undefined);
+    });
     this.cmd.on('close', () => this.wentDown());
     this.cmd.on('ready', () => this.cameUp());
   }
@@ -186,6 +192,34 @@ export class RedisBus implements EventBus {
     }
     this.started = true;
     this.readerLoop = this.read();
+    return seqs;
+  }
+
+  async addBranches(branchIds: number[]): Promise<Map<number, number>> {
+    // A recovery walks this.branchIds and the diverged set: let a running one finish first.
+    await this.recovering?.catch(() => undefined);
+    const seqs = new Map<number, number>();
+    for (const id of branchIds) {
+      if (this.branchIds.includes(id)) {
+        seqs.set(id, this.lastSeq.get(id) ?? 0);
+        continue;
+      }
+      let seq = 0;
+      try {
+        if (!this.up) throw new Error('not connected');
+        seq = Number(await this.ensure(id, 0));
+      } catch {
+        // Numbered locally until the resync after the reconnect, like a branch at a start without Redis.
+        this.diverged.add(id);
+      }
+      seqs.set(id, seq);
+      this.lastSeq.set(id, seq);
+      this.lastId.set(id, `${seq}-0`);
+      // The reader's next XREAD includes it, from here.
+      this.branchIds.push(id);
+    }
+    // End the XREAD in flight (it would time out within its BLOCK of 1 s) so the next one starts now.
+    if (this.up && this.readerClientId !== undefined) await this.cmd.client('UNBLOCK', this.readerClientId).catch(() => undefined);
     return seqs;
   }
 

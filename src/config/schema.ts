@@ -104,6 +104,16 @@ export const configSchema = z.strictObject({
       retainEvents: positiveInt.max(1_000_000).default(1_000),
     })
     .prefault({}),
+  // The live seat model (src/core/liveSeats.ts) is loaded at start; it picks up branches and
+  // seats added later (e.g. `carrel db seed` on a running server) on demand and now and then.
+  live: z
+    .strictObject({
+      /** How often to look for branches and seats added since start; 0 turns the timer off. */
+      refreshEveryMs: ms.default(60_000),
+      /** On-demand looks (unknown branch subscribed, unknown seat read) at most this often. */
+      refreshMinIntervalMs: ms.default(5_000),
+    })
+    .prefault({}),
   auth: z
     .strictObject({
       jwtSecret: z.string().min(16).default('carrel-development-secret-change-me'),

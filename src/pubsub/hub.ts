@@ -75,6 +75,19 @@ class Channel {
     this.count(view.state, view.flags, 1);
   }
 
+  /** Takes the seats in this order, keeping the views of those already known and adding the rest. */
+  reorder(seats: Iterable<SeatInfo & { state: LiveState; flags: number }>): void {
+    const old = new Map(this.seats);
+    this.seats.clear();
+    for (const s of seats) {
+      const view = old.get(s.id);
+      old.delete(s.id);
+      if (view) this.seats.set(s.id, view);
+      else this.addSeat({ id: s.id, branchId: s.branchId, area: s.area, label: s.label, state: s.state, flags: s.flags });
+    }
+    for (const gone of old.values()) this.count(gone.state, gone.flags, -1);
+  }
+
   apply(seatId: number, state: LiveState, flags: number): void {
     const view = this.seats.get(seatId);
     if (!view) return;
@@ -158,16 +171,42 @@ export class Hub implements SubscriberHost {
 
   constructor(
     private readonly opts: HubOptions,
-    private readonly deps: { tokens: TokenVerifier; history?: HistorySource; now: () => number; log: Logger },
+    private readonly deps: {
+      tokens: TokenVerifier;
+      history?: HistorySource;
+      now: () => number;
+      log: Logger;
+      /** Looks for branches added since start (rate-limited by the owner); never rejects. */
+      discover?: () => Promise<void>;
+    },
   ) {}
 
-  /** Declares a branch and its seats' current state (at start, from the live model). */
+  /**
+   * Declares a branch and its seats' current state (from the live model: at start, or when the
+   * branch was added later). Subscribers of "*" get the new branch's snapshot.
+   */
   addBranch(id: number, name: string, seq: number, seats: Iterable<SeatInfo & { state: LiveState; flags: number }>): void {
+    if (this.channels.has(id)) return this.setSeats(id, seats);
     const ch = new Channel(id, name, this.opts.retainEvents);
     ch.seq = seq;
     for (const s of seats) ch.addSeat({ id: s.id, branchId: s.branchId, area: s.area, label: s.label, state: s.state, flags: s.flags });
     this.channels.set(id, ch);
     this.byName.set(name.toLowerCase(), ch);
+    if (this.all.size > 0) {
+      const frame = ch.snapshot();
+      for (const sub of this.all) sub.deliver(frame, 0, id);
+    }
+  }
+
+  /**
+   * A known branch's seats after some were added (in display order): the new ones join the view
+   * with their current state; the seats already there keep theirs. Later snapshots include them.
+   */
+  setSeats(branchId: number, seats: Iterable<SeatInfo & { state: LiveState; flags: number }>): void {
+    const ch = this.channels.get(branchId);
+    if (!ch) return;
+    ch.reorder(seats);
+    ch.invalidate();
   }
 
   seqOf(branchId: number): number {
@@ -260,13 +299,21 @@ export class Hub implements SubscriberHost {
     }
   }
 
-  subscribe(sub: Subscriber, req: SubscribeRequest): void {
+  /** `looked`: the branch was not known and the owner has looked for new branches since. */
+  subscribe(sub: Subscriber, req: SubscribeRequest, looked = false): void {
     let scope: Channel[];
     if (req.branch === '*') {
       scope = [...this.channels.values()];
     } else {
       const ch = typeof req.branch === 'number' ? this.channels.get(req.branch) : (this.byName.get(req.branch.toLowerCase()) ?? numericBranch(this.channels, req.branch));
-      if (!ch) return sub.sendError(ErrorCode.NOT_FOUND, `no branch ${JSON.stringify(req.branch)}`);
+      if (!ch && !looked && this.deps.discover) {
+        // Perhaps added after start (`carrel db seed` on a running server): look, then answer.
+        void this.deps.discover().then(() => {
+          if (!sub.isClosed) this.subscribe(sub, req, true);
+        });
+        return;
+      }
+      if (!ch) return sub.refuse(ErrorCode.NOT_FOUND, `no branch ${JSON.stringify(req.branch)}`);
       scope = [ch];
     }
     let user: { id: number; expMs: number } | null = null;
@@ -275,11 +322,11 @@ export class Hub implements SubscriberHost {
         user = this.deps.tokens.verify(req.token);
       } catch (err) {
         const msg = err instanceof CarrelError ? err.message : 'token is invalid';
-        return sub.sendError(ErrorCode.UNAUTHENTICATED, msg);
+        return sub.refuse(ErrorCode.UNAUTHENTICATED, msg);
       }
     }
     if (typeof req.since === 'number' && req.branch === '*') {
-      return sub.sendError(ErrorCode.INVALID_ARGUMENT, 'with branch "*", since must be an object of seqs by branch id');
+      return sub.refuse(ErrorCode.INVALID_ARGUMENT, 'with branch "*", since must be an object of seqs by branch id');
     }
 
     sub.scope = req.branch === '*' ? 'all' : scope[0]!.id;

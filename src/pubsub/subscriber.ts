@@ -61,6 +61,8 @@ export class Subscriber implements ConnectionHandler {
   private ring: FrameRing | undefined;
   /** While a subscribe is being answered, live events queue so they follow the snapshot/replay. */
   private pending = false;
+  /** A subscribe was handed to the hub and not refused (it may still be looking the branch up). */
+  private subscribing = false;
   private closed = false;
   dropped = 0;
   private windowStartMs = 0;
@@ -95,10 +97,17 @@ export class Subscriber implements ConnectionHandler {
       return;
     }
     if (m.type !== 'subscribe') return this.sendError(ErrorCode.INVALID_REQUEST, 'type must be "subscribe" or "ping"');
-    if (this.scope !== null) return this.sendError(ErrorCode.FAILED_PRECONDITION, 'already subscribed; open another connection for another scope');
+    if (this.scope !== null || this.subscribing) return this.sendError(ErrorCode.FAILED_PRECONDITION, 'already subscribed; open another connection for another scope');
     const req = parseSubscribe(m);
     if (typeof req === 'string') return this.sendError(ErrorCode.INVALID_ARGUMENT, req);
+    this.subscribing = true;
     this.host.subscribe(this, req);
+  }
+
+  /** The hub's answer to a subscribe it cannot serve; the connection may subscribe again. */
+  refuse(code: ErrorCode, message: string): void {
+    this.subscribing = false;
+    this.sendError(code, message);
   }
 
   onFrameError(error: FrameError): void {

@@ -109,4 +109,22 @@ suite('two instances over one PostgreSQL and one Redis', () => {
     sensor.destroy();
     onB.destroy();
   });
+
+  it('a branch added after both started is picked up by each, and its events carry one seq across them', async () => {
+    const hours = JSON.stringify(Object.fromEntries(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((d) => [d, { open: '00:00', close: '24:00' }])));
+    const branchId = (await db.pool.query<{ id: number }>(`INSERT INTO branches (name, timezone, hours) VALUES ('Law Library', 'UTC', $1) RETURNING id`, [hours])).rows[0]!.id;
+    const seat = (await db.pool.query<{ id: number }>(`INSERT INTO seats (branch_id, area, label) VALUES ($1, 'Stacks', 'L-01') RETURNING id`, [branchId])).rows[0]!.id;
+    const onA = await subscribe(a.server.ports.pubsub, { branch: 'Law Library' });
+    const onB = await subscribe(b.server.ports.pubsub, { branch: 'Law Library' });
+    await onA.waitFrames(2);
+    await onB.waitFrames(2);
+    expect([onA.frames[1], onB.frames[1]]).toMatchObject([{ type: 'snapshot', seq: 0 }, { type: 'snapshot', seq: 0 }]);
+    const sensor = await connectSensor(a.server.ports.sensor);
+    await sendReadings(sensor, [{ seatId: seat, occupied: true, at: Date.now() }]);
+    const evA = await waitFor(onA, (f) => f.type === 'seat');
+    const evB = await waitFor(onB, (f) => f.type === 'seat');
+    expect(evA).toMatchObject({ branchId, seatId: seat, state: 'occupied', seq: 1 });
+    expect(evB).toEqual(evA);
+    for (const p of [sensor, onA, onB]) p.destroy();
+  });
 });
