@@ -1,8 +1,8 @@
 // SIGTERM under load (DESIGN §7): the real `carrel serve` process stops accepting, answers
 // every request it has read, and exits 0 within shutdown.graceMs; and in-process, requests
 // that are waiting on PostgreSQL when shutdown starts all complete.
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import { projectRoot } from '../../src/paths.js';
 import { RpcClient } from '../../clients/rpcClient.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
 import { startTestServer } from '../support/server.js';
+import { ensureBuilt } from '../support/serve.js';
 
 const GRACE_MS = 3000;
 
@@ -30,23 +31,6 @@ afterAll(async () => {
   for (const f of cleanup) f();
   await db.drop();
 });
-
-/** `npm test` builds first; a direct vitest run after editing src rebuilds here rather than test stale code. */
-function ensureBuilt(): void {
-  const built = join(projectRoot, 'dist', '.tsbuildinfo');
-  const builtAt = (() => {
-    try {
-      return statSync(built).mtimeMs;
-    } catch {
-      return 0;
-    }
-  })();
-  const newest = (dir: string): number =>
-    Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
-  if (newest(join(projectRoot, 'src')) > builtAt) {
-    execFileSync(process.execPath, [join(projectRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: projectRoot, stdio: 'inherit' });
-  }
-}
 
 /** A pipelining client that counts replies per rpcId and notices a frame cut in half. */
 class LoadClient {
