@@ -3,9 +3,10 @@
 // The hub hands every subscriber the same encoded Buffer. deliver() writes it straight to the
 // socket while the socket keeps up; once the socket holds more than pubsub.highWaterBytes unsent,
 // frames go into a fixed ring (pubsub.queueCapacity) that drops its oldest when full. The ring is
-// emptied on 'drain'. A subscriber dropping pubsub.maxDrops frames within pubsub.dropWindowMs
-// gets a final SLOW_CONSUMER error and is cut off. So what one subscriber can cost us is bounded
-// by highWaterBytes + one frame + queueCapacity frames, and the hub never waits for anyone.
+// emptied on 'drain'. A subscriber dropping pubsub.maxDrops frames within any pubsub.dropWindowMs
+// (a sliding window, dropWindow.ts) gets a final SLOW_CONSUMER error and is cut off. So what one
+// subscriber can cost us is bounded by highWaterBytes + one frame + queueCapacity frames, and the
+// hub never waits for anyone.
 //
 // Requests it understands:
 //   {"type":"subscribe","branch":"Main Library"|2|"*","token"?:"<jwt>","since"?:41|{"2":41}}
@@ -15,6 +16,7 @@ import { encodeFrame } from '../codec/index.js';
 import type { CloseReason, Connection, ConnectionHandler } from '../net/connection.js';
 import type { Logger } from '../obs/log.js';
 import { ErrorCode } from '../errors.js';
+import { DropWindow } from './dropWindow.js';
 import { FrameRing } from './ring.js';
 
 export interface SubscribeRequest {
@@ -65,8 +67,7 @@ export class Subscriber implements ConnectionHandler {
   private subscribing = false;
   private closed = false;
   dropped = 0;
-  private windowStartMs = 0;
-  private windowDrops = 0;
+  private recentDrops: DropWindow | undefined;
 
   constructor(
     readonly conn: Connection,
@@ -187,14 +188,10 @@ export class Subscriber implements ConnectionHandler {
 
   private onDrop(): void {
     this.dropped++;
-    const now = Date.now();
-    if (now - this.windowStartMs > this.opts.dropWindowMs) {
-      this.windowStartMs = now;
-      this.windowDrops = 0;
-    }
-    this.windowDrops++;
+    this.recentDrops ??= new DropWindow(this.opts.dropWindowMs);
+    const recent = this.recentDrops.add(Date.now());
     this.host.countDrop(this, this.dropped === 1);
-    if (this.windowDrops >= this.opts.maxDrops) this.cutOff();
+    if (recent >= this.opts.maxDrops) this.cutOff();
   }
 
   private cutOff(): void {
