@@ -22,6 +22,8 @@ import { SensorKeyring } from './sensors/sensorKeys.js';
 import { SensorSession, sensorError, type SensorSink } from './sensors/sensorSession.js';
 import { Listener } from './net/listener.js';
 import { ErrorCode } from './errors.js';
+import { Histogram } from './obs/metrics.js';
+import { RateMeter } from './obs/rate.js';
 
 export interface RealtimeDeps {
   config: Readonly<Config>;
@@ -63,9 +65,19 @@ export class Realtime {
   private heldEvents: CoreEvent[] = [];
   private stopped = false;
   readonly counters = { readings: 0, staleReadings: 0, unknownSeatReadings: 0, autoCheckIns: 0, autoReleases: 0, refreshes: 0 };
+  /** Applied sensor readings per second over the last 10 s. */
+  readonly readingRate: RateMeter;
+  /**
+   * Bus lag: from a seat change being handed to the bus (on whichever instance) to its delivery
+   * here, in seconds; and that of the latest delivery. With Redis it is the round trip through the
+   * stream; in process it is ~0. Catch-up after an outage is not counted.
+   */
+  readonly busLag = new Histogram([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
+  lastBusLagMs = 0;
 
   constructor(private readonly deps: RealtimeDeps) {
     const { config, log, db } = deps;
+    this.readingRate = new RateMeter(10, () => deps.clock.now());
     this.coalescer = new SensorCoalescer(db, { flushEveryMs: config.sensors.flushEveryMs }, log);
     this.keyring = new SensorKeyring(db, config.sensors.keys);
     this.hub = new Hub(
@@ -305,6 +317,7 @@ export class Realtime {
     const outcome = model.applyReading(seatId, occupied, atMs, this.deps.clock.now());
     if (outcome === 'applied') {
       this.counters.readings++;
+      this.readingRate.add();
       this.coalescer.record(seatId, occupied, atMs, sensorId);
     } else if (outcome === 'stale') this.counters.staleReadings++;
     else {
@@ -334,6 +347,11 @@ export class Realtime {
   }
 
   private onBusSeat(ev: SeatEvent, quiet: boolean): void {
+    if (!quiet && ev.publishedAtMs !== undefined) {
+      // Wall clock on both ends (not the injected clock): instances' clocks are assumed in step (NTP).
+      this.lastBusLagMs = Math.max(0, Date.now() - ev.publishedAtMs);
+      this.busLag.observe(this.lastBusLagMs / 1000);
+    }
     this.model?.applyRemote(ev, this.deps.clock.now());
     if (quiet) this.hub.applyQuiet(ev);
     else this.hub.publish(ev);

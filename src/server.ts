@@ -203,13 +203,23 @@ export class CarrelServer {
     obs.addListener('pubsub', realtime.pubsubListener);
     r.gauge('carrel_pubsub_subscribers', 'subscribed connections', () => hub.stats.subscribers);
     r.gauge('carrel_pubsub_queued_bytes', 'bytes waiting for subscribers: ring buffers plus unsent socket bytes', () => hub.queuedBytes());
+    r.gauge('carrel_pubsub_queued_events', 'events waiting in subscriber queues (rings behind congested sockets)', () => hub.queuedEvents().total);
+    r.gauge('carrel_pubsub_queue_depth_max', 'events waiting in the deepest subscriber queue', () => hub.queuedEvents().deepest);
     r.gauge('carrel_pubsub_events_total', 'seat events published to subscribers', () => hub.stats.eventsPublished, 'counter');
     r.gauge('carrel_pubsub_dropped_total', 'events dropped from full subscriber queues (drop-oldest)', () => hub.stats.drops, 'counter');
     r.gauge('carrel_pubsub_slow_consumers_total', 'subscribers cut off with SLOW_CONSUMER', () => hub.stats.slowConsumers, 'counter');
     r.gauge('carrel_sensor_readings_total', 'sensor readings applied (rate() gives readings per second)', () => realtime.counters.readings, 'counter');
+    r.gauge('carrel_sensor_readings_per_second', 'sensor readings applied per second, over the last 10 s', () => realtime.readingRate.perSecond());
     r.gauge('carrel_sensor_stale_readings_total', 'stale or repeated sensor readings ignored', () => realtime.counters.staleReadings, 'counter');
     r.gauge('carrel_bus_connected', '1 while the event bus reaches the other instances', () => (realtime.busStats().connected ? 1 : 0));
-    r.gauge('carrel_bus_queued_events', 'events waiting for the bus to come back (lag behind the other instances)', () => realtime.busStats().queued);
+    r.gauge('carrel_bus_queued_events', 'events waiting for the bus to come back, not yet sent to the other instances', () => realtime.busStats().queued);
+    r.gauge('carrel_bus_lag_seconds', 'bus lag of the latest seat event delivered: from its publish on any instance to its delivery here', () => realtime.lastBusLagMs / 1000);
+    r.add({
+      name: 'carrel_bus_delivery_lag_seconds',
+      help: 'bus lag of seat events delivered here, from their publish on any instance (catch-up after an outage not counted)',
+      type: 'histogram',
+      samples: () => realtime.busLag.samples(),
+    });
     r.gauge('carrel_bus_dropped_total', 'events dropped while the bus was away (redis.offlineQueueMax)', () => realtime.busStats().dropped, 'counter');
   }
 

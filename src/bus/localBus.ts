@@ -54,7 +54,7 @@ export class LocalBus implements EventBus {
       return;
     }
     log.last.set(change.seatId, key);
-    const ev: SeatEvent = { ...change, seq: ++log.seq };
+    const ev: SeatEvent = { ...change, seq: ++log.seq, publishedAtMs: change.publishedAtMs ?? Date.now() };
     if (log.events.length - log.head >= this.broker.retain) log.head++;
     log.events.push(ev);
     // Compact now and then so the array does not grow with the head.

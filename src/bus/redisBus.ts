@@ -225,6 +225,8 @@ export class RedisBus implements EventBus {
 
   publishSeat(change: SeatChange): void {
     if (this.closed) return;
+    // Stamped once: a change queued during an outage keeps the time it happened.
+    change.publishedAtMs ??= Date.now();
     if (!this.up || this.recovering) return this.publishLocally(change);
     this.counters.published++;
     this.runPublish(change).catch(() => {

@@ -44,6 +44,8 @@ export interface SeatChange {
   cause: ChangeCause;
   at: string;
   sensor: SensorInputs;
+  /** When the bus took it to publish (wall clock, ms): how late each instance delivers it, the bus lag. */
+  publishedAtMs?: number;
 }
 
 /** A SeatChange with its per-branch sequence number (DESIGN §5). */

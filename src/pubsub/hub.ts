@@ -226,6 +226,18 @@ export class Hub implements SubscriberHost {
     return this.everyone.size;
   }
 
+  /** Events waiting in subscribers' rings (behind a congested socket): in all, and the deepest queue. */
+  queuedEvents(): { total: number; deepest: number } {
+    let total = 0;
+    let deepest = 0;
+    for (const s of this.everyone) {
+      const n = s.queued;
+      total += n;
+      if (n > deepest) deepest = n;
+    }
+    return { total, deepest };
+  }
+
   /** Bytes queued in subscribers' rings plus their sockets' unsent bytes (for stats and tests). */
   queuedBytes(): number {
     let n = 0;
