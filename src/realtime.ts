@@ -143,6 +143,7 @@ export class Realtime {
           this.hub,
           {
             queueCapacity: config.pubsub.queueCapacity,
+            highWaterBytes: config.pubsub.highWaterBytes,
             maxDrops: config.pubsub.maxDrops,
             dropWindowMs: config.pubsub.dropWindowMs,
             slowConsumerLingerMs: config.pubsub.slowConsumerLingerMs,

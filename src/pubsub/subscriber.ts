@@ -35,6 +35,8 @@ export interface SubscriberHost {
 
 export interface SubscriberOptions {
   queueCapacity: number;
+  /** pubsub.highWaterBytes: a turn's frames go out in one write only while they fit under it. */
+  highWaterBytes: number;
   maxDrops: number;
   dropWindowMs: number;
   /**
@@ -142,6 +144,21 @@ export class Subscriber implements ConnectionHandler {
     }
     this.ring ??= new FrameRing(this.opts.queueCapacity);
     if (this.ring.push(frame, seq, branchId)) this.onDrop();
+  }
+
+  /**
+   * The hub's frames of one event-loop turn for one branch, `joined` being them end to end (one
+   * Buffer shared by every subscriber). One write when it fits under the high-water mark with
+   * nothing queued; otherwise frame by frame as deliver() does, so the socket never holds more
+   * than highWaterBytes + one frame.
+   */
+  deliverTurn(joined: Buffer, frames: readonly Buffer[], seqs: readonly number[], branchId: number): void {
+    if (this.closed) return;
+    if (!this.pending && (this.ring === undefined || this.ring.size === 0) && this.conn.bufferedBytes + joined.length <= this.opts.highWaterBytes) {
+      this.conn.send(joined);
+      return;
+    }
+    for (let i = 0; i < frames.length; i++) this.deliver(frames[i]!, seqs[i]!, branchId);
   }
 
   /** Writes now, ahead of anything queued (the answer to subscribe, while pending). */

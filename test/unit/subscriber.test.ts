@@ -17,7 +17,7 @@ function congestedSubscriber(maxDrops: number, dropWindowMs: number) {
     countDrop: () => void host.drops++,
     countSlowConsumer: () => void host.cutOff++,
   };
-  const sub = new Subscriber(conn, host, { queueCapacity: 1, maxDrops, dropWindowMs, slowConsumerLingerMs: 1000 }, silentLogger);
+  const sub = new Subscriber(conn, host, { queueCapacity: 1, highWaterBytes: 1, maxDrops, dropWindowMs, slowConsumerLingerMs: 1000 }, silentLogger);
   const frame = Buffer.alloc(1024);
   while (!conn.congested) sub.deliver(frame, 0, 1);
   sub.deliver(frame, 0, 1); // fills the ring of one; every frame after this drops one
