@@ -22,6 +22,8 @@ import { SensorKeyring } from './sensors/sensorKeys.js';
 import { SensorSession, sensorError, type SensorSink } from './sensors/sensorSession.js';
 import { Listener } from './net/listener.js';
 import { ErrorCode } from './errors.js';
+import { Histogram } from './obs/metrics.js';
+import { RateMeter } from './obs/rate.js';
 
 export interface RealtimeDeps {
   config: Readonly<Config>;
@@ -56,11 +58,27 @@ export class Realtime {
   private summaryTimer: NodeJS.Timeout | undefined;
   private readonly transitions = new Set<Promise<unknown>>();
   private unsubscribe: (() => void) | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  /** The look for branches and seats added since start, while it runs; and when the last one ended. */
+  private refreshing: Promise<void> | undefined;
+  private lastRefreshMs = -Infinity;
+  /** Core events about seats the model does not know yet, kept while a refresh may be adding them. */
+  private heldEvents: CoreEvent[] = [];
   private stopped = false;
-  readonly counters = { readings: 0, staleReadings: 0, unknownSeatReadings: 0, autoCheckIns: 0, autoReleases: 0 };
+  readonly counters = { readings: 0, staleReadings: 0, unknownSeatReadings: 0, autoCheckIns: 0, autoReleases: 0, refreshes: 0 };
+  /** Applied sensor readings per second over the last 10 s. */
+  readonly readingRate: RateMeter;
+  /**
+   * Bus lag: from a seat change being handed to the bus (on whichever instance) to its delivery
+   * here, in seconds; and that of the latest delivery. With Redis it is the round trip through the
+   * stream; in process it is ~0. Catch-up after an outage is not counted.
+   */
+  readonly busLag = new Histogram([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
+  lastBusLagMs = 0;
 
   constructor(private readonly deps: RealtimeDeps) {
     const { config, log, db } = deps;
+    this.readingRate = new RateMeter(10, () => deps.clock.now());
     this.coalescer = new SensorCoalescer(db, { flushEveryMs: config.sensors.flushEveryMs }, log);
     this.keyring = new SensorKeyring({
       db,
@@ -71,7 +89,7 @@ export class Realtime {
     });
     this.hub = new Hub(
       { retainEvents: config.pubsub.retainEvents },
-      { tokens: deps.tokens, history: deps.bus, now: () => deps.clock.now(), log },
+      { tokens: deps.tokens, history: deps.bus, now: () => deps.clock.now(), log, discover: () => this.discover() },
     );
     const limits = config.limits;
     const sink: SensorSink = {
@@ -134,7 +152,13 @@ export class Realtime {
         new Subscriber(
           conn,
           this.hub,
-          { queueCapacity: config.pubsub.queueCapacity, maxDrops: config.pubsub.maxDrops, dropWindowMs: config.pubsub.dropWindowMs },
+          {
+            queueCapacity: config.pubsub.queueCapacity,
+            highWaterBytes: config.pubsub.highWaterBytes,
+            maxDrops: config.pubsub.maxDrops,
+            dropWindowMs: config.pubsub.dropWindowMs,
+            slowConsumerLingerMs: config.pubsub.slowConsumerLingerMs,
+          },
           log,
         );
       },
@@ -172,7 +196,7 @@ export class Realtime {
     const seqs = await bus.start([...model.branches.keys()], {
       seat: (ev, quiet) => this.onBusSeat(ev, quiet),
       fact: (ev) => this.onRemoteFact(ev),
-      resync: (branchId, seq) => this.hub.resync(branchId, seq),
+      resync: (branchId, seq, published) => this.hub.resync(branchId, seq, published),
       reconnected: () => this.track(this.reload()),
     });
     for (const b of model.branches.values()) this.hub.addBranch(b.id, b.name, seqs.get(b.id) ?? 0, model.seatsOf(b.id));
@@ -182,6 +206,10 @@ export class Realtime {
     this.summaryTimer = setInterval(() => this.hub.summaries(), config.pubsub.summaryEveryMs);
     this.summaryTimer.unref();
     if (this.deps.autoTick) this.armTick();
+    if (config.live.refreshEveryMs > 0) {
+      this.refreshTimer = setInterval(() => void this.refresh(), config.live.refreshEveryMs);
+      this.refreshTimer.unref();
+    }
     log.debug({ seats: model.seatCount, branches: model.branches.size, bus: bus.kind }, 'live seat model loaded');
     const [sensor, pubsub] = await Promise.all([this.sensorListener.listen(), this.pubsubListener.listen()]);
     return { sensor: sensor.port, pubsub: pubsub.port };
@@ -192,10 +220,19 @@ export class Realtime {
     return this.deps.bus.stats();
   }
 
-  /** A branch's seats counted by live state (sensors included), once the model is loaded. */
-  liveCounts(branchId: number): { total: number; free: number; reserved: number; occupied: number; unavailable: number } | undefined {
-    const seats = this.model?.seatsOf(branchId);
-    if (!seats) return undefined;
+  /**
+   * A branch's seats counted by live state (sensors included), once the model is loaded and
+   * knows the branch with as many seats as the database (`sqlTotal`); otherwise undefined, so the
+   * caller uses its SQL counts, and the model looks for what was added (rate-limited).
+   */
+  liveCounts(branchId: number, sqlTotal?: number): { total: number; free: number; reserved: number; occupied: number; unavailable: number } | undefined {
+    const model = this.model;
+    if (!model) return undefined;
+    const seats = model.seatsOf(branchId);
+    if (!model.branches.has(branchId) || (sqlTotal !== undefined && sqlTotal !== seats.length)) {
+      void this.discover();
+      return undefined;
+    }
     const counts = { total: seats.length, free: 0, reserved: 0, occupied: 0, unavailable: 0 };
     for (const seat of seats) counts[seat.state]++;
     return counts;
@@ -204,6 +241,53 @@ export class Realtime {
   get live(): LiveSeats {
     if (!this.model) throw new Error('the live model is not loaded yet');
     return this.model;
+  }
+
+  /**
+   * Looks for branches and seats added to the database since start, on demand (a subscribe naming
+   * an unknown branch, a reading for an unknown seat, branch counts that disagree): at most once
+   * per live.refreshMinIntervalMs, sharing a look already running. Never rejects.
+   */
+  discover(): Promise<void> {
+    if (this.refreshing) return this.refreshing;
+    if (Date.now() - this.lastRefreshMs < this.deps.config.live.refreshMinIntervalMs) return Promise.resolve();
+    return this.refresh();
+  }
+
+  /** The same look, now (every live.refreshEveryMs, and for tests). Never rejects. */
+  refresh(): Promise<void> {
+    if (this.refreshing) return this.refreshing;
+    this.counters.refreshes++;
+    this.refreshing = this.addNew()
+      .catch((err: unknown) => this.deps.log.warn({ err: (err as Error).message }, 'could not look for new branches and seats'))
+      .finally(() => {
+        this.refreshing = undefined;
+        this.lastRefreshMs = Date.now();
+        this.heldEvents = [];
+      });
+    return this.refreshing;
+  }
+
+  private async addNew(): Promise<void> {
+    const { db, clock, bus, log } = this.deps;
+    const model = this.model;
+    if (!model || this.stopped) return;
+    const data = await LiveSeats.loadAdded(db, clock.now(), model);
+    if (!data || this.stopped) return;
+    const newBranches = data.branches.map((b) => b.id);
+    // The bus first: from here on it delivers their events, and the lines below run in the same
+    // turn, so none can arrive before the model and the hub know the branch.
+    const seqs = newBranches.length > 0 ? await bus.addBranches(newBranches) : new Map<number, number>();
+    if (this.stopped) return;
+    const now = clock.now();
+    const touched = model.add(data, now);
+    // Bookings committed between the load and now, for the seats just added.
+    for (const ev of this.heldEvents) model.applyCoreEvent(ev, now);
+    for (const id of touched) {
+      const b = model.branches.get(id)!;
+      this.hub.addBranch(id, b.name, seqs.get(id) ?? this.hub.seqOf(id), model.seatsOf(id));
+    }
+    log.info({ branches: newBranches.length, seats: data.seats.length }, 'live seat model picked up branches and seats added since start');
   }
 
   /** Fires what the clock has made due (booking boundaries, silent sensors, releases). */
@@ -229,6 +313,8 @@ export class Realtime {
     this.unsubscribe?.();
     if (this.tickTimer) clearTimeout(this.tickTimer);
     if (this.summaryTimer) clearInterval(this.summaryTimer);
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    await this.refreshing;
     void this.sensorListener.closeAll();
     await this.settled();
     await this.coalescer.stop();
@@ -243,24 +329,41 @@ export class Realtime {
     const outcome = model.applyReading(seatId, occupied, atMs, this.deps.clock.now());
     if (outcome === 'applied') {
       this.counters.readings++;
+      this.readingRate.add();
       this.coalescer.record(seatId, occupied, atMs, sensorId);
     } else if (outcome === 'stale') this.counters.staleReadings++;
-    else this.counters.unknownSeatReadings++;
+    else {
+      this.counters.unknownSeatReadings++;
+      // Perhaps a seat added since start; the sensor's next reading for it applies once found.
+      void this.discover();
+    }
     return outcome;
   }
 
   private onCoreEvent(ev: CoreEvent): void {
-    if (ev.type === 'personal') this.hub.personal(ev);
-    else this.model!.applyCoreEvent(ev, this.deps.clock.now());
+    this.applyFact(ev);
     this.deps.bus.publishFact(ev);
   }
 
   private onRemoteFact(ev: CoreEvent): void {
-    if (ev.type === 'personal') this.hub.personal(ev);
-    else this.model?.applyCoreEvent(ev, this.deps.clock.now());
+    this.applyFact(ev);
+  }
+
+  private applyFact(ev: CoreEvent): void {
+    if (ev.type === 'personal') return this.hub.personal(ev);
+    const model = this.model;
+    if (!model) return;
+    const seatId = ev.type === 'reservation' ? ev.reservation.seatId : ev.type === 'seatStatus' ? ev.seatId : undefined;
+    if (seatId !== undefined && this.refreshing && !model.seat(seatId)) this.heldEvents.push(ev);
+    model.applyCoreEvent(ev, this.deps.clock.now());
   }
 
   private onBusSeat(ev: SeatEvent, quiet: boolean): void {
+    if (!quiet && ev.publishedAtMs !== undefined) {
+      // Wall clock on both ends (not the injected clock): instances' clocks are assumed in step (NTP).
+      this.lastBusLagMs = Math.max(0, Date.now() - ev.publishedAtMs);
+      this.busLag.observe(this.lastBusLagMs / 1000);
+    }
     this.model?.applyRemote(ev, this.deps.clock.now());
     if (quiet) this.hub.applyQuiet(ev);
     else this.hub.publish(ev);

@@ -141,7 +141,7 @@ export class CarrelServer {
       autoTick: this.clock === systemClock,
       reservations: this.reservations,
     });
-    this.seats.liveCounts = (branchId) => this.realtime.liveCounts(branchId);
+    this.seats.liveCounts = (branchId, sqlTotal) => this.realtime.liveCounts(branchId, sqlTotal);
     this.rateLimiter = config.rateLimit.enabled
       ? new RateLimiter({ rules: config.rateLimit.rules, maxTrackedUsers: config.rateLimit.maxTrackedUsers })
       : undefined;
@@ -208,6 +208,8 @@ export class CarrelServer {
     obs.addListener('pubsub', realtime.pubsubListener);
     r.gauge('carrel_pubsub_subscribers', 'subscribed connections', () => hub.stats.subscribers);
     r.gauge('carrel_pubsub_queued_bytes', 'bytes waiting for subscribers: ring buffers plus unsent socket bytes', () => hub.queuedBytes());
+    r.gauge('carrel_pubsub_queued_events', 'events waiting in subscriber queues (rings behind congested sockets)', () => hub.queuedEvents().total);
+    r.gauge('carrel_pubsub_queue_depth_max', 'events waiting in the deepest subscriber queue', () => hub.queuedEvents().deepest);
     r.gauge('carrel_pubsub_events_total', 'seat events published to subscribers', () => hub.stats.eventsPublished, 'counter');
     r.gauge('carrel_pubsub_dropped_total', 'events dropped from full subscriber queues (drop-oldest)', () => hub.stats.drops, 'counter');
     r.gauge('carrel_pubsub_slow_consumers_total', 'subscribers cut off with SLOW_CONSUMER', () => hub.stats.slowConsumers, 'counter');
@@ -218,13 +220,21 @@ export class CarrelServer {
     ], 'counter');
     r.gauge('carrel_sensor_stale_readings_total', 'stale or repeated sensor readings ignored', () => realtime.counters.staleReadings, 'counter');
     r.gauge('carrel_bus_connected', '1 while the event bus reaches the other instances', () => (realtime.busStats().connected ? 1 : 0));
-    r.gauge('carrel_bus_queued_events', 'events waiting for the bus to come back (lag behind the other instances)', () => realtime.busStats().queued);
     const passwords = this.passwords;
     r.gauge('carrel_auth_hash_jobs', 'password hash/compare jobs, running on a worker or queued for one', () => [
       { labels: { state: 'running' }, value: passwords.stats.running },
       { labels: { state: 'queued' }, value: passwords.stats.queued },
     ]);
     r.gauge('carrel_auth_hash_refused_total', 'logins and registrations refused RESOURCE_EXHAUSTED: hash queue full', () => passwords.refused, 'counter');
+    r.gauge('carrel_sensor_readings_per_second', 'sensor readings applied per second, over the last 10 s', () => realtime.readingRate.perSecond());
+    r.gauge('carrel_bus_queued_events', 'events waiting for the bus to come back, not yet sent to the other instances', () => realtime.busStats().queued);
+    r.gauge('carrel_bus_lag_seconds', 'bus lag of the latest seat event delivered: from its publish on any instance to its delivery here', () => realtime.lastBusLagMs / 1000);
+    r.add({
+      name: 'carrel_bus_delivery_lag_seconds',
+      help: 'bus lag of seat events delivered here, from their publish on any instance (catch-up after an outage not counted)',
+      type: 'histogram',
+      samples: () => realtime.busLag.samples(),
+    });
     r.gauge('carrel_bus_dropped_total', 'events dropped while the bus was away (redis.offlineQueueMax)', () => realtime.busStats().dropped, 'counter');
   }
 

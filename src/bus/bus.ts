@@ -10,7 +10,7 @@
 // A bus also drops a change whose state equals the branch's last published state of that seat,
 // so two instances noticing the same boundary (a booking starting) publish it once.
 import type { CoreEvent } from '../core/events.js';
-import type { SeatChange, SeatEvent } from '../core/liveSeats.js';
+import type { LiveState, SeatChange, SeatEvent } from '../core/liveSeats.js';
 import type { HistorySource } from '../pubsub/hub.js';
 
 export interface BusHandlers {
@@ -18,8 +18,12 @@ export interface BusHandlers {
   seat(ev: SeatEvent, quiet: boolean): void;
   /** A core fact from another instance. */
   fact(ev: CoreEvent): void;
-  /** The branch was numbered locally during an outage; adopt the bus's seq and resync subscribers. */
-  resync(branchId: number, seq: number): void;
+  /**
+   * The branch was numbered locally during an outage; adopt the bus's seq and resync subscribers.
+   * `published` is every seat's last published state and flags as of `seq` (what every instance
+   * that read the whole stream shows), so the view can be made to agree with theirs.
+   */
+  resync(branchId: number, seq: number, published: ReadonlyMap<number, { state: LiveState; flags: number }>): void;
   /** The bus is back after an outage: facts from other instances may have been missed. */
   reconnected(): void;
 }
@@ -41,6 +45,11 @@ export interface EventBus extends HistorySource {
   readonly kind: 'local' | 'redis';
   /** Connects and returns each branch's current seq; deliveries start after it resolves. */
   start(branchIds: number[], handlers: BusHandlers): Promise<Map<number, number>>;
+  /**
+   * Branches added after start (the live model found them in the database): returns each one's
+   * current seq; deliveries for them start once it resolves.
+   */
+  addBranches(branchIds: number[]): Promise<Map<number, number>>;
   /** Fire and forget: never waits, never throws. */
   publishSeat(change: SeatChange): void;
   publishFact(ev: CoreEvent): void;

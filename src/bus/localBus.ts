@@ -42,6 +42,10 @@ export class LocalBus implements EventBus {
     return new Map(branchIds.map((id) => [id, this.broker.log(id).seq]));
   }
 
+  async addBranches(branchIds: number[]): Promise<Map<number, number>> {
+    return new Map(branchIds.map((id) => [id, this.broker.log(id).seq]));
+  }
+
   publishSeat(change: SeatChange): void {
     const log = this.broker.log(change.branchId);
     const key = stateKey(change);
@@ -50,7 +54,7 @@ export class LocalBus implements EventBus {
       return;
     }
     log.last.set(change.seatId, key);
-    const ev: SeatEvent = { ...change, seq: ++log.seq };
+    const ev: SeatEvent = { ...change, seq: ++log.seq, publishedAtMs: change.publishedAtMs ?? Date.now() };
     if (log.events.length - log.head >= this.broker.retain) log.head++;
     log.events.push(ev);
     // Compact now and then so the array does not grow with the head.

@@ -16,13 +16,19 @@
 //
 // When Redis is unreachable, ioredis' offline queue is off, so nothing piles up inside it: this
 // instance numbers its own changes locally and delivers them to its own subscribers at once, and
-// keeps them (bounded by redis.offlineQueueMax, oldest dropped and counted) for the others. When
+// keeps them (bounded by redis.offlineQueueMax, oldest dropped and counted) for the others. Of a
+// seat's dropped changes the newest is still kept (one per seat, so bounded by the seats) and sent
+// unless a queued change of that seat supersedes it: the others miss some history, never a
+// seat's final state. When
 // Redis is back: the counters are raised past any local seq, the queue is published, the events
 // the others published meanwhile are applied quietly, and each branch numbered locally is resynced
-// (its subscribers get a fresh snapshot with the shared seq).
+// (its subscribers get a fresh snapshot with the shared seq). The resync reads the stream's tail,
+// the counter and the seats' published states in one script: read apart, an entry another
+// instance appended between the XRANGE and the GET was counted as seen and never delivered, and
+// the two instances kept different seat states under the same seq for good.
 import { Redis } from 'ioredis';
 import type { CoreEvent } from '../core/events.js';
-import type { SeatChange, SeatEvent } from '../core/liveSeats.js';
+import type { LiveState, SeatChange, SeatEvent } from '../core/liveSeats.js';
 import type { Logger } from '../obs/log.js';
 import { stateKey, type BusHandlers, type BusStats, type EventBus } from './bus.js';
 
@@ -57,6 +63,26 @@ local floor = tonumber(ARGV[1])
 if floor > cur then cur = floor end
 redis.call('SET', KEYS[1], cur)
 return cur`;
+
+// KEYS: counter, stream, state hash. ARGV: start id, count, floor. One chunk of the stream from the
+// start id and, in the same atomic step, the counter (raised to the floor, as ENSURE does); with the
+// last chunk also every seat's published state, which is what every instance that has read the
+// whole stream shows.
+const RESYNC_SCRIPT = `
+local entries = redis.call('XRANGE', KEYS[2], ARGV[1], '+', 'COUNT', ARGV[2])
+local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
+local floor = tonumber(ARGV[3])
+if floor > seq then
+  seq = floor
+  redis.call('SET', KEYS[1], seq)
+end
+if #entries < tonumber(ARGV[2]) then
+  return {seq, entries, redis.call('HGETALL', KEYS[3])}
+end
+return {seq, entries}`;
+
+/** Stream entries a resync reads per script call (the script blocks Redis while it runs). */
+const RESYNC_CHUNK = 1000;
 
 /**
  * The streams keep at least this many entries whatever retainEvents says: every instance's reader
@@ -93,11 +119,15 @@ export class RedisBus implements EventBus {
   /** Branches numbered locally while Redis was away. */
   private readonly diverged = new Set<number>();
   private queue: Queued[] = [];
+  /** The newest dropped change per seat ("branch:seat"), oldest drop first. */
+  private readonly overflow = new Map<string, SeatChange>();
   private up = false;
   private recovering: Promise<void> | undefined;
   private closed = false;
   private started = false;
   private readerLoop: Promise<void> | undefined;
+  /** The reader connection's CLIENT ID, to cut its blocking XREAD short when the key list grows. */
+  private readerClientId: number | undefined;
   private wakeReader: (() => void) | undefined;
   private readonly counters = { published: 0, delivered: 0, deduplicated: 0, dropped: 0, outages: 0 };
 
@@ -114,6 +144,10 @@ export class RedisBus implements EventBus {
     this.reader = new Redis(opts.url, { ...common, connectionName: `carrel:${opts.instanceId}:read`, autoResendUnfulfilledCommands: false });
     this.sub = new Redis(opts.url, { ...common, connectionName: `carrel:${opts.instanceId}:sub`, enableOfflineQueue: true });
     for (const c of [this.cmd, this.reader, this.sub]) c.on('error', () => undefined); // logged via 'close' below
+    this.reader.on('ready', () => {
+      this.readerClientId = undefined;
+      this.reader.client('ID').then((id) => (this.readerClientId = Number(id)), () => undefined);
+    });
     this.cmd.on('close', () => this.wentDown());
     this.cmd.on('ready', () => this.cameUp());
   }
@@ -131,6 +165,7 @@ export class RedisBus implements EventBus {
     this.branchIds = branchIds;
     this.cmd.defineCommand('carrelPublish', { numberOfKeys: 3, lua: PUBLISH_SCRIPT });
     this.cmd.defineCommand('carrelEnsure', { numberOfKeys: 2, lua: ENSURE_SCRIPT });
+    this.cmd.defineCommand('carrelResync', { numberOfKeys: 3, lua: RESYNC_SCRIPT });
     this.sub.on('message', (_channel: string, message: string) => this.onFact(message));
     const seqs = new Map<number, number>();
     try {
@@ -160,8 +195,38 @@ export class RedisBus implements EventBus {
     return seqs;
   }
 
+  async addBranches(branchIds: number[]): Promise<Map<number, number>> {
+    // A recovery walks this.branchIds and the diverged set: let a running one finish first.
+    await this.recovering?.catch(() => undefined);
+    const seqs = new Map<number, number>();
+    for (const id of branchIds) {
+      if (this.branchIds.includes(id)) {
+        seqs.set(id, this.lastSeq.get(id) ?? 0);
+        continue;
+      }
+      let seq = 0;
+      try {
+        if (!this.up) throw new Error('not connected');
+        seq = Number(await this.ensure(id, 0));
+      } catch {
+        // Numbered locally until the resync after the reconnect, like a branch at a start without Redis.
+        this.diverged.add(id);
+      }
+      seqs.set(id, seq);
+      this.lastSeq.set(id, seq);
+      this.lastId.set(id, `${seq}-0`);
+      // The reader's next XREAD includes it, from here.
+      this.branchIds.push(id);
+    }
+    // End the XREAD in flight (it would time out within its BLOCK of 1 s) so the next one starts now.
+    if (this.up && this.readerClientId !== undefined) await this.cmd.client('UNBLOCK', this.readerClientId).catch(() => undefined);
+    return seqs;
+  }
+
   publishSeat(change: SeatChange): void {
     if (this.closed) return;
+    // Stamped once: a change queued during an outage keeps the time it happened.
+    change.publishedAtMs ??= Date.now();
     if (!this.up || this.recovering) return this.publishLocally(change);
     this.counters.published++;
     this.runPublish(change).catch(() => {
@@ -187,7 +252,7 @@ export class RedisBus implements EventBus {
   }
 
   stats(): BusStats {
-    return { kind: 'redis', connected: this.up, ...this.counters, queued: this.queue.length };
+    return { kind: 'redis', connected: this.up, ...this.counters, queued: this.queue.length + this.overflow.size };
   }
 
   async close(): Promise<void> {
@@ -229,8 +294,13 @@ export class RedisBus implements EventBus {
 
   private enqueue(item: Queued): void {
     if (this.queue.length >= this.opts.offlineQueueMax) {
-      this.queue.shift();
+      const old = this.queue.shift()!;
       this.counters.dropped++;
+      if (old.kind === 'seat') {
+        const key = seatKey(old.change);
+        this.overflow.delete(key);
+        this.overflow.set(key, old.change);
+      }
     }
     this.queue.push(item);
   }
@@ -274,10 +344,17 @@ export class RedisBus implements EventBus {
     // 1. Never hand out a seq our subscribers have already seen.
     for (const id of this.branchIds) await this.ensure(id, this.lastSeq.get(id) ?? 0);
     // Changes made while this runs are numbered locally too, so go round until none are left.
-    while (this.queue.length > 0 || this.diverged.size > 0) {
+    while (this.queue.length > 0 || this.overflow.size > 0 || this.diverged.size > 0) {
       // 2. What happened here goes to the others, in order.
       const queued = this.queue;
       this.queue = [];
+      // A seat's dropped change goes first, unless one of its queued changes (newer) supersedes it.
+      const overflow = [...this.overflow.values()];
+      this.overflow.clear();
+      if (overflow.length > 0) {
+        const superseded = new Set(queued.flatMap((item) => (item.kind === 'seat' ? [seatKey(item.change)] : [])));
+        for (const change of overflow) if (!superseded.has(seatKey(change))) await this.runPublish(change);
+      }
       for (const item of queued) {
         if (item.kind === 'seat') await this.runPublish(item.change);
         else await this.cmd.publish(this.factChannel, JSON.stringify({ origin: this.opts.instanceId, ev: item.ev }));
@@ -289,19 +366,39 @@ export class RedisBus implements EventBus {
     this.handlers!.reconnected();
   }
 
+  /**
+   * Applies quietly what the branch's stream holds after the last id read, then adopts the shared
+   * seq and the seats' published states. Every chunk is read with the counter in one script, and
+   * the last one also with the state hash, so the seq adopted covers exactly the entries applied.
+   */
   private async resyncBranch(id: number): Promise<void> {
-    {
-      const entries = (await this.cmd.call('XRANGE', this.key('events', id), this.afterId(id), '+')) as Array<[string, string[]]>;
+    const resync = (this.cmd as unknown as { carrelResync(...args: Array<string | number>): Promise<[unknown, StreamEntries, string[]?]> }).carrelResync;
+    for (;;) {
+      const [counter, entries, state] = await resync.call(
+        this.cmd,
+        this.key('seq', id),
+        this.key('events', id),
+        this.key('state', id),
+        this.afterId(id),
+        RESYNC_CHUNK,
+        this.lastSeq.get(id) ?? 0,
+      );
+      let last = 0;
       for (const [entryId, fields] of entries) {
         const ev = parseEntry(entryId, fields, id);
-        if (ev) this.handlers!.seat(ev, true);
+        if (ev) {
+          this.handlers!.seat(ev, true);
+          last = ev.seq;
+        }
         this.lastId.set(id, entryId);
       }
-      const seq = Number(await this.cmd.get(this.key('seq', id))) || 0;
-      if (entries.length === 0) this.lastId.set(id, `${seq}-0`);
+      if (!state) continue; // a full chunk: more to read
+      const seq = Math.max(Number(counter) || 0, last);
+      this.lastId.set(id, `${seq}-0`);
       this.lastSeq.set(id, seq);
       this.diverged.delete(id);
-      this.handlers!.resync(id, seq);
+      this.handlers!.resync(id, seq, parseStates(state));
+      return;
     }
   }
 
@@ -347,6 +444,23 @@ export class RedisBus implements EventBus {
     }
   }
 }
+
+function seatKey(change: SeatChange): string {
+  return `${change.branchId}:${change.seatId}`;
+}
+
+/** HGETALL of a branch's state hash (seatId → stateKey) as seat → published state and flags. */
+function parseStates(flat: string[]): Map<number, { state: LiveState; flags: number }> {
+  const out = new Map<number, { state: LiveState; flags: number }>();
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const [state, flags] = String(flat[i + 1]).split('|');
+    const seatId = Number(flat[i]);
+    if (Number.isSafeInteger(seatId) && LIVE_STATES.has(state as LiveState)) out.set(seatId, { state: state as LiveState, flags: Number(flags) || 0 });
+  }
+  return out;
+}
+
+const LIVE_STATES: ReadonlySet<LiveState> = new Set(['free', 'reserved', 'occupied', 'unavailable']);
 
 function parseEntry(id: string, fields: string[], branchId: number): SeatEvent | null {
   const seq = Number(id.slice(0, id.indexOf('-')));

@@ -151,11 +151,23 @@ export const configSchema = z.strictObject({
       /** Drops within dropWindowMs that mark a subscriber as a slow consumer and cut it off. */
       maxDrops: positiveInt.default(1_000),
       dropWindowMs: positiveInt.default(10_000),
+      /** How long a subscriber cut off as SLOW_CONSUMER may take to read up to that last frame. */
+      slowConsumerLingerMs: positiveInt.default(30_000),
       summaryEveryMs: positiveInt.default(5_000),
       /** Seat events kept per branch so `since` can resume. */
       retainEvents: positiveInt.max(1_000_000).default(1_000),
       /** Largest frame a subscriber may send: a subscribe with a token and `since` is a few KB. */
       maxFrameBytes: frameBytes.default(32 * 1024),
+    })
+    .prefault({}),
+  // The live seat model (src/core/liveSeats.ts) is loaded at start; it picks up branches and
+  // seats added later (e.g. `carrel db seed` on a running server) on demand and now and then.
+  live: z
+    .strictObject({
+      /** How often to look for branches and seats added since start; 0 turns the timer off. */
+      refreshEveryMs: ms.default(60_000),
+      /** On-demand looks (unknown branch subscribed, unknown seat read) at most this often. */
+      refreshMinIntervalMs: ms.default(5_000),
     })
     .prefault({}),
   auth: z

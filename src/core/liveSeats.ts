@@ -44,6 +44,8 @@ export interface SeatChange {
   cause: ChangeCause;
   at: string;
   sensor: SensorInputs;
+  /** When the bus took it to publish (wall clock, ms): how late each instance delivers it, the bus lag. */
+  publishedAtMs?: number;
 }
 
 /** A SeatChange with its per-branch sequence number (DESIGN §5). */
@@ -145,36 +147,13 @@ export class LiveSeats {
       this.byBranch.set(b.id, []);
     }
     for (const s of data.seats) {
-      const seat: LiveSeat = {
-        id: s.id,
-        branchId: s.branchId,
-        area: s.area,
-        label: s.label,
-        outOfService: s.outOfService,
-        bookings: [],
-        occupied: null,
-        readingAtMs: 0,
-        contactAtMs: 0,
-        local: false,
-        remoteOffline: false,
-        emptySinceMs: 0,
-        releaseAsked: false,
-        state: 'free',
-        flags: 0,
-        nextAtMs: Infinity,
-      };
+      const seat = newSeat(s);
       this.seats.set(s.id, seat);
       this.byBranch.get(s.branchId)?.push(seat);
     }
     for (const r of data.sensors) {
       const seat = this.seats.get(r.seatId);
-      if (!seat) continue;
-      seat.occupied = r.occupied;
-      seat.readingAtMs = r.readingAtMs;
-      seat.emptySinceMs = r.occupied ? 0 : r.readingAtMs;
-      // A restart must not flag every sensor offline at once: they get offlineAfterMs to reconnect.
-      seat.contactAtMs = nowMs;
-      seat.local = true;
+      if (seat) applyLoadedReading(seat, r, nowMs);
     }
     this.setBookings(data.bookings, nowMs);
     for (const seat of this.seats.values()) this.evaluate(seat, nowMs, 'reservation.created', '', false);
@@ -196,6 +175,77 @@ export class LiveSeats {
       bookings,
       sensors: sensors.rows.map((r) => ({ seatId: r.seat_id, occupied: r.occupied, readingAtMs: r.reading_at.getTime() })),
     };
+  }
+
+  /**
+   * Branches and seats added to the database since the model was loaded (they are loaded once at
+   * start: `npx carrel db seed` on a running server, an admin adding a wing), with their bookings
+   * and last sensor state; null when there are none. `order` is every seat id in display order.
+   */
+  static async loadAdded(db: pg.Pool, nowMs: number, known: LiveSeats): Promise<(LiveSeatsData & { order: number[] }) | null> {
+    const [branches, seats] = await Promise.all([
+      db.query<{ id: number; name: string }>('SELECT id, name FROM branches ORDER BY id'),
+      db.query<{ id: number; branch_id: number; area: string; label: string; status: string }>(
+        'SELECT id, branch_id, area, label, status FROM seats ORDER BY branch_id, area, label',
+      ),
+    ]);
+    const newBranches = branches.rows.filter((b) => !known.branches.has(b.id));
+    const newSeats = seats.rows.filter((s) => !known.seats.has(s.id));
+    if (newBranches.length === 0 && newSeats.length === 0) return null;
+    const ids = newSeats.map((s) => s.id);
+    const [bookings, sensors] = await Promise.all([
+      loadBookings(db, nowMs, ids),
+      db.query<{ seat_id: number; occupied: boolean; reading_at: Date }>('SELECT seat_id, occupied, reading_at FROM seat_live WHERE seat_id = ANY($1)', [ids]),
+    ]);
+    return {
+      branches: newBranches,
+      seats: newSeats.map((s) => ({ id: s.id, branchId: s.branch_id, area: s.area, label: s.label, outOfService: s.status === 'OUT_OF_SERVICE' })),
+      bookings,
+      sensors: sensors.rows.map((r) => ({ seatId: r.seat_id, occupied: r.occupied, readingAtMs: r.reading_at.getTime() })),
+      order: seats.rows.map((s) => s.id),
+    };
+  }
+
+  /**
+   * Adds what loadAdded found. New seats take their state without publishing it (nobody has been
+   * told anything about them); the owner hands them to the hub. Returns the branches with new
+   * seats (new branches included).
+   */
+  add(data: LiveSeatsData & { order: number[] }, nowMs: number): Set<number> {
+    for (const b of data.branches) {
+      if (this.branches.has(b.id)) continue;
+      this.branches.set(b.id, { id: b.id, name: b.name });
+      this.byBranch.set(b.id, []);
+    }
+    const touched = new Set<number>();
+    const added = new Map<number, LiveSeat>();
+    for (const s of data.seats) {
+      if (this.seats.has(s.id) || !this.branches.has(s.branchId)) continue;
+      const seat = newSeat(s);
+      this.seats.set(s.id, seat);
+      added.set(s.id, seat);
+      touched.add(s.branchId);
+    }
+    for (const r of data.sensors) {
+      const seat = added.get(r.seatId);
+      if (seat) applyLoadedReading(seat, r, nowMs);
+    }
+    for (const b of data.bookings) {
+      const seat = added.get(b.seatId);
+      if (!seat || !ACTIVE.has(b.status) || b.endMs <= nowMs) continue;
+      insertSorted(seat.bookings, { id: b.id, userId: b.userId, startMs: b.startMs, endMs: b.endMs, status: b.status, checkInAsked: false });
+    }
+    for (const id of touched) {
+      const list: LiveSeat[] = [];
+      for (const seatId of data.order) {
+        const seat = this.seats.get(seatId);
+        if (seat?.branchId === id) list.push(seat);
+      }
+      this.byBranch.set(id, list);
+    }
+    for (const seat of added.values()) this.evaluate(seat, nowMs, 'reservation.created', '', false);
+    for (const b of data.branches) touched.add(b.id);
+    return touched;
   }
 
   get seatCount(): number {
@@ -430,6 +480,37 @@ export class LiveSeats {
   }
 }
 
+function newSeat(s: SeatInfo & { outOfService: boolean }): LiveSeat {
+  return {
+    id: s.id,
+    branchId: s.branchId,
+    area: s.area,
+    label: s.label,
+    outOfService: s.outOfService,
+    bookings: [],
+    occupied: null,
+    readingAtMs: 0,
+    contactAtMs: 0,
+    local: false,
+    remoteOffline: false,
+    emptySinceMs: 0,
+    releaseAsked: false,
+    state: 'free',
+    flags: 0,
+    nextAtMs: Infinity,
+  };
+}
+
+/** The last persisted reading (seat_live), as loaded at start. */
+function applyLoadedReading(seat: LiveSeat, r: { occupied: boolean; readingAtMs: number }, nowMs: number): void {
+  seat.occupied = r.occupied;
+  seat.readingAtMs = r.readingAtMs;
+  seat.emptySinceMs = r.occupied ? 0 : r.readingAtMs;
+  // A restart must not flag every sensor offline at once: they get offlineAfterMs to reconnect.
+  seat.contactAtMs = nowMs;
+  seat.local = true;
+}
+
 function activeBooking(seat: LiveSeat, nowMs: number): Booking | undefined {
   for (const b of seat.bookings) {
     if (b.startMs > nowMs) return undefined;
@@ -444,12 +525,13 @@ function insertSorted(list: Booking[], b: Booking): void {
   list.splice(i, 0, b);
 }
 
-async function loadBookings(db: pg.Pool, nowMs: number): Promise<LoadedBooking[]> {
+async function loadBookings(db: pg.Pool, nowMs: number, seatIds?: number[]): Promise<LoadedBooking[]> {
   const rows = await db.query<{ id: number; seat_id: number; user_id: number; start_at: Date; end_at: Date; status: ReservationStatus }>(
     `SELECT id, seat_id, user_id, lower(during) AS start_at, upper(during) AS end_at, status
        FROM reservations
-      WHERE status IN ('CONFIRMED', 'CHECKED_IN', 'OFFERED') AND upper(during) > $1`,
-    [new Date(nowMs)],
+      WHERE status IN ('CONFIRMED', 'CHECKED_IN', 'OFFERED') AND upper(during) > $1
+        ${seatIds ? 'AND seat_id = ANY($2)' : ''}`,
+    seatIds ? [new Date(nowMs), seatIds] : [new Date(nowMs)],
   );
   return rows.rows.map((r) => ({ id: r.id, seatId: r.seat_id, userId: r.user_id, startMs: r.start_at.getTime(), endMs: r.end_at.getTime(), status: r.status }));
 }

@@ -73,7 +73,7 @@ export class SeatService {
    * Counts from the live-seat model (sensors included) when one runs; the reservation-only
    * SQL definition (liveState.ts) answers otherwise, e.g. before the model has loaded.
    */
-  liveCounts: ((branchId: number) => SeatCounts | undefined) | undefined;
+  liveCounts: ((branchId: number, sqlTotal: number) => SeatCounts | undefined) | undefined;
 
   /**
    * Booking contexts by seat, so a booking costs one round trip (carrel_book) instead of two.
@@ -119,7 +119,7 @@ export class SeatService {
       timezone: r.timezone,
       hours: r.hours,
       paddingMinutes: r.padding_minutes,
-      counts: this.liveCounts?.(r.id) ?? { total: r.total, free: r.free, reserved: r.reserved, occupied: r.occupied, unavailable: r.unavailable },
+      counts: this.liveCounts?.(r.id, r.total) ?? { total: r.total, free: r.free, reserved: r.reserved, occupied: r.occupied, unavailable: r.unavailable },
     }));
   }
 

@@ -141,8 +141,12 @@ export class Connection {
     return this.readPaused;
   }
 
-  /** Sends what is queued (optionally one last frame), then closes. */
-  close(reason: CloseReason = 'server', finalFrame?: Buffer): void {
+  /**
+   * Sends what is queued (optionally one last frame), then closes. A peer that never reads
+   * cannot hold the socket open past `lingerMs`; what is still unsent then is lost. Callers whose
+   * last frame sits behind a full buffer for a peer that may resume late pass a longer linger.
+   */
+  close(reason: CloseReason = 'server', finalFrame?: Buffer, lingerMs = 2_000): void {
     if (this.disposed || this.closing) return;
     this.closeReason = reason;
     this.closing = true;
@@ -154,7 +158,7 @@ export class Connection {
     // it down with input unread sends RST, which can discard replies the peer has not read yet.
     this.socket.resume();
     // A peer that never reads cannot hold the socket open past this.
-    const t = setTimeout(() => this.dispose(reason), 2_000);
+    const t = setTimeout(() => this.dispose(reason), lingerMs);
     t.unref();
   }
 

@@ -2,7 +2,8 @@
 // Redis when configured — each bounded by a timeout so a hung dependency reads as "down"
 // instead of hanging the probe. Concurrent probes share one run, so a load balancer probing
 // hard cannot pile queries onto a struggling database. Other parts add their own checks with
-// add(name, fn) (the Redis event bus can replace the standalone Redis check at merge).
+// add(name, fn); a check added with { required: false } (Redis) reports "degraded" when it fails
+// and leaves the server ready.
 import type pg from 'pg';
 import { Redis } from 'ioredis';
 import type { Logger } from './log.js';
@@ -18,21 +19,35 @@ export interface CheckResult {
 }
 
 export interface ReadinessReport {
+  /** Every required check passed (and not shutting down). */
   ready: boolean;
+  /** Checks that failed without making the server unready (e.g. Redis: DESIGN §6). */
+  degraded: string[];
   checks: Record<string, CheckResult>;
+}
+
+export interface CheckOptions {
+  /**
+   * False for a dependency the server keeps serving without (Redis: each instance serves its own
+   * clients and catches up later, DESIGN §6). Its failure is reported as degraded, and /readyz
+   * stays 200: were it 503, a load balancer would drain every instance at once when Redis goes.
+   */
+  required?: boolean;
 }
 
 export class Readiness {
   private readonly checks = new Map<string, HealthCheck>();
+  private readonly optional = new Set<string>();
   private running: Promise<ReadinessReport> | undefined;
   /** Set at shutdown, so load balancers stop sending before the ports close. */
   draining = false;
 
   constructor(private readonly timeoutMs: number) {}
 
-  add(name: string, check: HealthCheck): void {
+  add(name: string, check: HealthCheck, opts: CheckOptions = {}): void {
     if (this.checks.has(name)) throw new Error(`readiness check ${name} added twice`);
     this.checks.set(name, check);
+    if (opts.required === false) this.optional.add(name);
   }
 
   replace(name: string, check: HealthCheck): void {
@@ -52,7 +67,12 @@ export class Readiness {
     const checks: Record<string, CheckResult> = {};
     entries.forEach(([name], i) => (checks[name] = results[i]!));
     if (this.draining) checks.shutdown = { ok: false, ms: 0, error: 'shutting down' };
-    return { ready: Object.values(checks).every((c) => c.ok), checks };
+    const failed = Object.keys(checks).filter((name) => !checks[name]!.ok);
+    return {
+      ready: failed.every((name) => this.optional.has(name)),
+      degraded: failed.filter((name) => this.optional.has(name)),
+      checks,
+    };
   }
 }
 

@@ -1,5 +1,6 @@
 // The health and metrics port (DESIGN §7, ports.http): GET /healthz (the process is alive),
-// GET /readyz (200 only when every readiness check passes, else 503 saying what is down), and
+// GET /readyz (200 when every required check passes — "degraded" naming optional ones that
+// fail — else 503 saying what is down), and
 // GET /metrics (Prometheus text). node:http, no framework: three fixed routes.
 import http from 'node:http';
 import type net from 'node:net';
@@ -76,7 +77,12 @@ export class ObsHttpServer {
       case '/readyz':
         void this.opts.readiness.run().then(
           (report) =>
-            send(res, report.ready ? 200 : 503, 'application/json', JSON.stringify({ status: report.ready ? 'ready' : 'unavailable', ...report })),
+            send(
+              res,
+              report.ready ? 200 : 503,
+              'application/json',
+              JSON.stringify({ status: !report.ready ? 'unavailable' : report.degraded.length > 0 ? 'degraded' : 'ready', ...report }),
+            ),
           (err) => {
             this.opts.log.error({ err }, 'readiness run failed');
             send(res, 503, 'application/json', '{"status":"unavailable"}');

@@ -117,7 +117,7 @@ export class Observability {
     this.readiness.add('postgres', postgresCheck(db));
     if (config.redis.url) {
       this.redis = redisProbe(config.redis.url, config.http.readyTimeoutMs, log);
-      this.readiness.add('redis', this.redis.check);
+      this.readiness.add('redis', this.redis.check, { required: false });
     }
     this.sla = new SlaReporter({
       metrics: this.rpc,

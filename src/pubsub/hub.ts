@@ -6,6 +6,13 @@
 // .deliver never waits). The view it keeps per branch is the state as of the branch's latest
 // seq, so a snapshot and its seq always agree.
 //
+// Fan-out is per event-loop turn, not per event: a branch's frames of the turn are joined into
+// one Buffer (once, shared by every subscriber) and each subscriber gets one write for them at
+// the end of the turn. With 1,000 subscribers the write syscalls are most of the cost of an event
+// (~7 µs each on loopback), so events that arrive together (a gateway's frame with many readings,
+// a burst read in one go) cost one write per subscriber instead of one each. Anything that must
+// not be reordered with the turn's events (a subscribe, a personal event, shutdown) flushes first.
+//
 // Resuming: `since` equal to the branch's seq resumes with nothing to send; an older `since`
 // still inside the local retention (pubsub.retainEvents) is replayed from memory; older still,
 // the bus's history is asked (the Redis stream is shared by every instance, so a subscriber can
@@ -59,6 +66,9 @@ class Channel {
   unbooked = 0;
   readonly subs = new Set<Subscriber>();
   readonly retained: FrameRing;
+  /** Frames fanned out this event-loop turn, with their seqs (0: none), delivered by Hub.flush. */
+  turnFrames: Buffer[] = [];
+  turnSeqs: number[] = [];
   private snapshotFrame: Buffer | undefined;
   private snapshotSeq = -1;
 
@@ -73,6 +83,19 @@ class Channel {
   addSeat(view: SeatView): void {
     this.seats.set(view.id, view);
     this.count(view.state, view.flags, 1);
+  }
+
+  /** Takes the seats in this order, keeping the views of those already known and adding the rest. */
+  reorder(seats: Iterable<SeatInfo & { state: LiveState; flags: number }>): void {
+    const old = new Map(this.seats);
+    this.seats.clear();
+    for (const s of seats) {
+      const view = old.get(s.id);
+      old.delete(s.id);
+      if (view) this.seats.set(s.id, view);
+      else this.addSeat({ id: s.id, branchId: s.branchId, area: s.area, label: s.label, state: s.state, flags: s.flags });
+    }
+    for (const gone of old.values()) this.count(gone.state, gone.flags, -1);
   }
 
   apply(seatId: number, state: LiveState, flags: number): void {
@@ -145,6 +168,9 @@ export class Hub implements SubscriberHost {
   private readonly all = new Set<Subscriber>();
   private readonly byUser = new Map<number, Set<Subscriber>>();
   private readonly everyone = new Set<Subscriber>();
+  /** Channels with frames waiting for the end of the turn, and whether that flush is scheduled. */
+  private dirty: Channel[] = [];
+  private flushScheduled = false;
   readonly stats: HubStats = {
     subscribers: 0,
     eventsPublished: 0,
@@ -158,16 +184,39 @@ export class Hub implements SubscriberHost {
 
   constructor(
     private readonly opts: HubOptions,
-    private readonly deps: { tokens: TokenVerifier; history?: HistorySource; now: () => number; log: Logger },
+    private readonly deps: {
+      tokens: TokenVerifier;
+      history?: HistorySource;
+      now: () => number;
+      log: Logger;
+      /** Looks for branches added since start (rate-limited by the owner); never rejects. */
+      discover?: () => Promise<void>;
+    },
   ) {}
 
-  /** Declares a branch and its seats' current state (at start, from the live model). */
+  /**
+   * Declares a branch and its seats' current state (from the live model: at start, or when the
+   * branch was added later). Subscribers of "*" get the new branch's snapshot.
+   */
   addBranch(id: number, name: string, seq: number, seats: Iterable<SeatInfo & { state: LiveState; flags: number }>): void {
+    if (this.channels.has(id)) return this.setSeats(id, seats);
     const ch = new Channel(id, name, this.opts.retainEvents);
     ch.seq = seq;
     for (const s of seats) ch.addSeat({ id: s.id, branchId: s.branchId, area: s.area, label: s.label, state: s.state, flags: s.flags });
     this.channels.set(id, ch);
     this.byName.set(name.toLowerCase(), ch);
+    if (this.all.size > 0) this.fanOut(ch, ch.snapshot(), 0);
+  }
+
+  /**
+   * A known branch's seats after some were added (in display order): the new ones join the view
+   * with their current state; the seats already there keep theirs. Later snapshots include them.
+   */
+  setSeats(branchId: number, seats: Iterable<SeatInfo & { state: LiveState; flags: number }>): void {
+    const ch = this.channels.get(branchId);
+    if (!ch) return;
+    ch.reorder(seats);
+    ch.invalidate();
   }
 
   seqOf(branchId: number): number {
@@ -185,6 +234,18 @@ export class Hub implements SubscriberHost {
 
   get subscriberCount(): number {
     return this.everyone.size;
+  }
+
+  /** Events waiting in subscribers' rings (behind a congested socket): in all, and the deepest queue. */
+  queuedEvents(): { total: number; deepest: number } {
+    let total = 0;
+    let deepest = 0;
+    for (const s of this.everyone) {
+      const n = s.queued;
+      total += n;
+      if (n > deepest) deepest = n;
+    }
+    return { total, deepest };
   }
 
   /** Bytes queued in subscribers' rings plus their sockets' unsent bytes (for stats and tests). */
@@ -217,11 +278,13 @@ export class Hub implements SubscriberHost {
 
   /**
    * The branch's numbering was interrupted (events delivered with local seqs while the bus was
-   * down): adopt the bus's seq and give every subscriber a fresh snapshot.
+   * down): adopt the bus's seq — and, when the bus knows them, its seats' published states, so
+   * this view agrees with every other instance's — and give every subscriber a fresh snapshot.
    */
-  resync(branchId: number, seq: number): void {
+  resync(branchId: number, seq: number, published?: ReadonlyMap<number, { state: LiveState; flags: number }>): void {
     const ch = this.channels.get(branchId);
     if (!ch) return;
+    if (published) for (const [seatId, v] of published) ch.apply(seatId, v.state, v.flags);
     ch.seq = seq;
     ch.retained.clear();
     ch.invalidate();
@@ -234,6 +297,7 @@ export class Hub implements SubscriberHost {
   personal(ev: PersonalEvent): void {
     const subs = this.byUser.get(ev.userId);
     if (!subs) return;
+    this.flush(); // after the seat events that came before it
     const now = this.deps.now();
     let frame: Buffer | undefined;
     for (const sub of subs) {
@@ -258,13 +322,23 @@ export class Hub implements SubscriberHost {
     }
   }
 
-  subscribe(sub: Subscriber, req: SubscribeRequest): void {
+  /** `looked`: the branch was not known and the owner has looked for new branches since. */
+  subscribe(sub: Subscriber, req: SubscribeRequest, looked = false): void {
+    // The turn's events so far went out before this subscriber joins: its answer reflects them.
+    this.flush();
     let scope: Channel[];
     if (req.branch === '*') {
       scope = [...this.channels.values()];
     } else {
       const ch = typeof req.branch === 'number' ? this.channels.get(req.branch) : (this.byName.get(req.branch.toLowerCase()) ?? numericBranch(this.channels, req.branch));
-      if (!ch) return sub.sendError(ErrorCode.NOT_FOUND, `no branch ${JSON.stringify(req.branch)}`);
+      if (!ch && !looked && this.deps.discover) {
+        // Perhaps added after start (`carrel db seed` on a running server): look, then answer.
+        void this.deps.discover().then(() => {
+          if (!sub.isClosed) this.subscribe(sub, req, true);
+        });
+        return;
+      }
+      if (!ch) return sub.refuse(ErrorCode.NOT_FOUND, `no branch ${JSON.stringify(req.branch)}`);
       scope = [ch];
     }
     let user: { id: number; expMs: number } | null = null;
@@ -273,11 +347,11 @@ export class Hub implements SubscriberHost {
         user = this.deps.tokens.verify(req.token);
       } catch (err) {
         const msg = err instanceof CarrelError ? err.message : 'token is invalid';
-        return sub.sendError(ErrorCode.UNAUTHENTICATED, msg);
+        return sub.refuse(ErrorCode.UNAUTHENTICATED, msg);
       }
     }
     if (typeof req.since === 'number' && req.branch === '*') {
-      return sub.sendError(ErrorCode.INVALID_ARGUMENT, 'with branch "*", since must be an object of seqs by branch id');
+      return sub.refuse(ErrorCode.INVALID_ARGUMENT, 'with branch "*", since must be an object of seqs by branch id');
     }
 
     sub.scope = req.branch === '*' ? 'all' : scope[0]!.id;
@@ -320,12 +394,38 @@ export class Hub implements SubscriberHost {
 
   /** Tells every subscriber goodbye with one last frame (graceful shutdown). */
   closeAll(frame: Buffer): void {
+    this.flush();
     for (const sub of [...this.everyone]) sub.finish(frame);
   }
 
+  /** Delivers the frames fanned out so far this turn (normally at its end, on process.nextTick). */
+  readonly flush = (): void => {
+    this.flushScheduled = false;
+    if (this.dirty.length === 0) return;
+    const dirty = this.dirty;
+    this.dirty = [];
+    for (const ch of dirty) {
+      const frames = ch.turnFrames;
+      const seqs = ch.turnSeqs;
+      ch.turnFrames = [];
+      ch.turnSeqs = [];
+      const joined = frames.length === 1 ? frames[0]! : Buffer.concat(frames);
+      for (const sub of ch.subs) sub.deliverTurn(joined, frames, seqs, ch.id);
+      for (const sub of this.all) sub.deliverTurn(joined, frames, seqs, ch.id);
+    }
+  };
+
   private fanOut(ch: Channel, frame: Buffer, seq: number): void {
-    for (const sub of ch.subs) sub.deliver(frame, seq, ch.id);
-    for (const sub of this.all) sub.deliver(frame, seq, ch.id);
+    if (ch.subs.size === 0 && this.all.size === 0) return;
+    if (ch.turnFrames.length === 0) {
+      this.dirty.push(ch);
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        process.nextTick(this.flush);
+      }
+    }
+    ch.turnFrames.push(frame);
+    ch.turnSeqs.push(seq);
     this.stats.framesDelivered += ch.subs.size + this.all.size;
   }
 

@@ -3,9 +3,10 @@
 // The hub hands every subscriber the same encoded Buffer. deliver() writes it straight to the
 // socket while the socket keeps up; once the socket holds more than pubsub.highWaterBytes unsent,
 // frames go into a fixed ring (pubsub.queueCapacity) that drops its oldest when full. The ring is
-// emptied on 'drain'. A subscriber dropping pubsub.maxDrops frames within pubsub.dropWindowMs
-// gets a final SLOW_CONSUMER error and is cut off. So what one subscriber can cost us is bounded
-// by highWaterBytes + one frame + queueCapacity frames, and the hub never waits for anyone.
+// emptied on 'drain'. A subscriber dropping pubsub.maxDrops frames within any pubsub.dropWindowMs
+// (a sliding window, dropWindow.ts) gets a final SLOW_CONSUMER error and is cut off. So what one
+// subscriber can cost us is bounded by highWaterBytes + one frame + queueCapacity frames, and the
+// hub never waits for anyone.
 //
 // Requests it understands:
 //   {"type":"subscribe","branch":"Main Library"|2|"*","token"?:"<jwt>","since"?:41|{"2":41}}
@@ -15,6 +16,7 @@ import { encodeFrame } from '../codec/index.js';
 import type { CloseReason, Connection, ConnectionHandler } from '../net/connection.js';
 import type { Logger } from '../obs/log.js';
 import { ErrorCode } from '../errors.js';
+import { DropWindow } from './dropWindow.js';
 import { FrameRing } from './ring.js';
 
 export interface SubscribeRequest {
@@ -33,8 +35,16 @@ export interface SubscriberHost {
 
 export interface SubscriberOptions {
   queueCapacity: number;
+  /** pubsub.highWaterBytes: a turn's frames go out in one write only while they fit under it. */
+  highWaterBytes: number;
   maxDrops: number;
   dropWindowMs: number;
+  /**
+   * How long a cut-off subscriber's socket stays open for the final SLOW_CONSUMER frame, which
+   * sits behind up to highWaterBytes of unsent events: a peer that resumes reading within this
+   * still learns why it was cut off. Memory stays bounded (the buffer is capped already).
+   */
+  slowConsumerLingerMs: number;
 }
 
 const MAX_BRANCH_CHARS = 200;
@@ -55,10 +65,11 @@ export class Subscriber implements ConnectionHandler {
   private ring: FrameRing | undefined;
   /** While a subscribe is being answered, live events queue so they follow the snapshot/replay. */
   private pending = false;
+  /** A subscribe was handed to the hub and not refused (it may still be looking the branch up). */
+  private subscribing = false;
   private closed = false;
   dropped = 0;
-  private windowStartMs = 0;
-  private windowDrops = 0;
+  private recentDrops: DropWindow | undefined;
 
   constructor(
     readonly conn: Connection,
@@ -89,10 +100,17 @@ export class Subscriber implements ConnectionHandler {
       return;
     }
     if (m.type !== 'subscribe') return this.sendError(ErrorCode.INVALID_REQUEST, 'type must be "subscribe" or "ping"');
-    if (this.scope !== null) return this.sendError(ErrorCode.FAILED_PRECONDITION, 'already subscribed; open another connection for another scope');
+    if (this.scope !== null || this.subscribing) return this.sendError(ErrorCode.FAILED_PRECONDITION, 'already subscribed; open another connection for another scope');
     const req = parseSubscribe(m);
     if (typeof req === 'string') return this.sendError(ErrorCode.INVALID_ARGUMENT, req);
+    this.subscribing = true;
     this.host.subscribe(this, req);
+  }
+
+  /** The hub's answer to a subscribe it cannot serve; the connection may subscribe again. */
+  refuse(code: ErrorCode, message: string): void {
+    this.subscribing = false;
+    this.sendError(code, message);
   }
 
   onFrameError(error: FrameError): void {
@@ -126,6 +144,21 @@ export class Subscriber implements ConnectionHandler {
     }
     this.ring ??= new FrameRing(this.opts.queueCapacity);
     if (this.ring.push(frame, seq, branchId)) this.onDrop();
+  }
+
+  /**
+   * The hub's frames of one event-loop turn for one branch, `joined` being them end to end (one
+   * Buffer shared by every subscriber). One write when it fits under the high-water mark with
+   * nothing queued; otherwise frame by frame as deliver() does, so the socket never holds more
+   * than highWaterBytes + one frame.
+   */
+  deliverTurn(joined: Buffer, frames: readonly Buffer[], seqs: readonly number[], branchId: number): void {
+    if (this.closed) return;
+    if (!this.pending && (this.ring === undefined || this.ring.size === 0) && this.conn.bufferedBytes + joined.length <= this.opts.highWaterBytes) {
+      this.conn.send(joined);
+      return;
+    }
+    for (let i = 0; i < frames.length; i++) this.deliver(frames[i]!, seqs[i]!, branchId);
   }
 
   /** Writes now, ahead of anything queued (the answer to subscribe, while pending). */
@@ -172,14 +205,10 @@ export class Subscriber implements ConnectionHandler {
 
   private onDrop(): void {
     this.dropped++;
-    const now = Date.now();
-    if (now - this.windowStartMs > this.opts.dropWindowMs) {
-      this.windowStartMs = now;
-      this.windowDrops = 0;
-    }
-    this.windowDrops++;
+    this.recentDrops ??= new DropWindow(this.opts.dropWindowMs);
+    const recent = this.recentDrops.add(Date.now());
     this.host.countDrop(this, this.dropped === 1);
-    if (this.windowDrops >= this.opts.maxDrops) this.cutOff();
+    if (recent >= this.opts.maxDrops) this.cutOff();
   }
 
   private cutOff(): void {
@@ -195,6 +224,7 @@ export class Subscriber implements ConnectionHandler {
         code: 'SLOW_CONSUMER',
         message: `dropped ${this.opts.maxDrops} events within ${this.opts.dropWindowMs} ms; reconnect with since to resume`,
       }),
+      this.opts.slowConsumerLingerMs,
     );
     this.host.remove(this);
   }

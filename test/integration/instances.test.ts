@@ -3,11 +3,13 @@ import { startTestServer, type TestServer } from '../support/server.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
 import { branchSeats, connectSensor, insertReservation, seatEvents, sendReadings, subscribe, userId, waitFor } from '../support/live.js';
 import { dropKeys, redisAvailable, redisUrl, testKeyPrefix } from '../support/redis.js';
+import { connect, errorOf, makeUsers } from '../support/core.js';
+import { ensureBuilt, spawnServe, type ServedProcess } from '../support/serve.js';
+import { RpcClient } from '../../clients/rpcClient.js';
+import http from 'node:http';
 
 const suite = redisAvailable ? describe : describe.skip;
 
-// A booking on B that conflicts with one made on A needs the booking engineer's
-// reservations.create (branch `core`); it is not in this branch, so that case is not here.
 suite('two instances over one PostgreSQL and one Redis', () => {
   let db: TestDatabase;
   let a: TestServer;
@@ -109,4 +111,131 @@ suite('two instances over one PostgreSQL and one Redis', () => {
     sensor.destroy();
     onB.destroy();
   });
+
+  it('a branch added after both started is picked up by each, and its events carry one seq across them', async () => {
+    const hours = JSON.stringify(Object.fromEntries(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((d) => [d, { open: '00:00', close: '24:00' }])));
+    const branchId = (await db.pool.query<{ id: number }>(`INSERT INTO branches (name, timezone, hours) VALUES ('Law Library', 'UTC', $1) RETURNING id`, [hours])).rows[0]!.id;
+    const seat = (await db.pool.query<{ id: number }>(`INSERT INTO seats (branch_id, area, label) VALUES ($1, 'Stacks', 'L-01') RETURNING id`, [branchId])).rows[0]!.id;
+    const onA = await subscribe(a.server.ports.pubsub, { branch: 'Law Library' });
+    const onB = await subscribe(b.server.ports.pubsub, { branch: 'Law Library' });
+    await onA.waitFrames(2);
+    await onB.waitFrames(2);
+    expect([onA.frames[1], onB.frames[1]]).toMatchObject([{ type: 'snapshot', seq: 0 }, { type: 'snapshot', seq: 0 }]);
+    const sensor = await connectSensor(a.server.ports.sensor);
+    await sendReadings(sensor, [{ seatId: seat, occupied: true, at: Date.now() }]);
+    const evA = await waitFor(onA, (f) => f.type === 'seat');
+    const evB = await waitFor(onB, (f) => f.type === 'seat');
+    expect(evA).toMatchObject({ branchId, seatId: seat, state: 'occupied', seq: 1 });
+    expect(evB).toEqual(evA);
+    for (const p of [sensor, onA, onB]) p.destroy();
+  });
+
+  it('a booking made on B conflicts with the same slot booked on A: one PostgreSQL decides', async () => {
+    const [, , , , , , , , , , seat] = await branchSeats(db.pool, 'Engineering Library', 11);
+    const [onA, onB] = await makeUsers(a, 2, 'two-instances');
+    // Tomorrow on a slot boundary, in a branch open around the clock.
+    const slot = 15 * 60_000;
+    const start = Math.ceil((Date.now() + 24 * 3_600_000) / slot) * slot;
+    const iso = (min: number) => new Date(start + min * 60_000).toISOString();
+    const ca = await connect(a, onA);
+    const cb = await connect(b, onB);
+    try {
+      const made = await ca.call<{ id: number; status: string }>('reservations.create', { seatId: seat, start: iso(0), end: iso(60) });
+      expect(made).toMatchObject({ status: 'CONFIRMED' });
+      for (const [from, to] of [
+        [0, 60],
+        [30, 90],
+        [-30, 15],
+      ] as const) {
+        const err = await errorOf(cb.call('reservations.create', { seatId: seat, start: iso(from), end: iso(to) }));
+        expect(err.code).toBe('CONFLICT');
+        expect(err.details?.conflict).toEqual({ start: iso(0), end: iso(60) });
+      }
+      // Back to back is no conflict, on either instance.
+      await expect(cb.call('reservations.create', { seatId: seat, start: iso(60), end: iso(120) })).resolves.toMatchObject({ status: 'CONFIRMED' });
+      const held = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM reservations WHERE seat_id = $1 AND status = 'CONFIRMED'`, [seat]);
+      expect(held.rows[0]!.n).toBe(2);
+    } finally {
+      ca.close();
+      cb.close();
+    }
+  });
+});
+
+/** GET /metrics on a connection of its own (so the cluster's round robin picks a worker each time). */
+function metricsOnce(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: '/metrics', agent: false, headers: { connection: 'close' } }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
+  });
+}
+
+describe('`carrel serve --workers 2`', () => {
+  let db: TestDatabase;
+  const spawned: ServedProcess[] = [];
+  beforeAll(async () => {
+    db = await freshDatabase(2);
+    ensureBuilt();
+  });
+  afterAll(async () => {
+    for (const p of spawned) p.cleanup();
+    await db?.drop();
+  });
+
+  it('without Redis exits 2 and says why', async () => {
+    const p = spawnServe(['--workers', '2'], { ports: { rpc: 0, sensor: 0, pubsub: 0, http: 0 }, log: { level: 'warn' } }, { DATABASE_URL: db.url, REDIS_URL: undefined });
+    spawned.push(p);
+    expect(await p.exited).toEqual({ code: 2, signal: null });
+    expect(p.stderr()).toMatch(/--workers 2 needs Redis .*set REDIS_URL/);
+  });
+
+  (redisAvailable ? it : it.skip)('with Redis: two workers on shared ports, a reading reaches subscribers of both with one seq', async () => {
+    const keyPrefix = testKeyPrefix('workers');
+    const p = spawnServe(
+      ['--workers', '2'],
+      { ports: { rpc: 0, sensor: 0, pubsub: 0, http: 0 }, log: { level: 'warn' }, lifecycle: { enabled: false }, redis: { keyPrefix } },
+      { DATABASE_URL: db.url, REDIS_URL: redisUrl, LOG_LEVEL: 'warn' },
+    );
+    spawned.push(p);
+    try {
+      const ports = await p.ports;
+      // The banner comes with the first worker; wait until a second one answers on the shared RPC port.
+      const instances = new Set<string>();
+      for (let i = 0; i < 200 && instances.size < 2; i++) {
+        const c = await RpcClient.connect('127.0.0.1', ports.rpc);
+        instances.add((await c.call<{ instanceId: string }>('server.info')).instanceId);
+        c.close();
+        if (instances.size < 2) await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(instances.size).toBe(2);
+
+      const [seat] = await branchSeats(db.pool, 'Main Library', 1);
+      const first = await subscribe(ports.pubsub, { branch: 'Main Library' });
+      const second = await subscribe(ports.pubsub, { branch: 'Main Library' });
+      await first.waitFrames(2);
+      await second.waitFrames(2);
+      // Round robin put one subscriber on each worker: each worker counts exactly one.
+      const counts: number[] = [];
+      for (let i = 0; i < 4; i++) counts.push(Number(/^carrel_pubsub_subscribers (\d+)$/m.exec(await metricsOnce(ports.http))?.[1]));
+      expect(counts).toEqual([1, 1, 1, 1]);
+      expect(first.frames[1]!.seq).toBe(second.frames[1]!.seq);
+
+      const sensor = await connectSensor(ports.sensor);
+      await sendReadings(sensor, [{ seatId: seat!, occupied: true, at: Date.now() }]);
+      const one = await waitFor(first, (f) => f.type === 'seat');
+      const two = await waitFor(second, (f) => f.type === 'seat');
+      expect(one).toMatchObject({ seatId: seat, state: 'occupied', seq: (first.frames[1]!.seq as number) + 1 });
+      expect(two).toEqual(one);
+      for (const peer of [first, second, sensor]) peer.destroy();
+      p.child.kill('SIGTERM');
+      expect(await p.exited).toEqual({ code: 0, signal: null });
+    } finally {
+      await dropKeys(keyPrefix);
+    }
+  }, 30_000);
 });

@@ -1,4 +1,10 @@
+import { spawn, execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { projectRoot } from '../../src/paths.js';
 import { RpcClient } from '../../clients/rpcClient.js';
 import { RawPeer, rawFrame } from '../support/peer.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -27,6 +33,24 @@ function churn(t: TestServer, seats: number[], n: number, state: { at: number; o
 }
 
 const yieldIo = () => new Promise<void>((r) => setImmediate(r));
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+/** Heap plus Buffer memory, after a full collection. */
+function liveBytes(): number {
+  gc();
+  const m = process.memoryUsage();
+  return m.heapUsed + m.external;
+}
+
+const python = (() => {
+  try {
+    execFileSync('python3', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
 
 async function pingMs(c: RpcClient, n: number): Promise<number[]> {
   const out: number[] = [];
@@ -85,6 +109,116 @@ describe('subscriber back-pressure', () => {
     }
   });
 
+  it('RPC latency stays flat while a stalled subscriber exists: PING measured while events publish continuously', async () => {
+    const t = await startTestServer({ pubsub: { highWaterBytes: 64 * 1024, queueCapacity: 1024, maxDrops: 1_000_000_000 } }, { db });
+    try {
+      const seats = await branchSeats(db.pool, 'Medical Library', 20);
+      const hub = t.server.realtime.hub;
+      const fast = await subscribe(t.server.ports.pubsub, { branch: 'Medical Library' });
+      await fast.waitFrames(2);
+      const rpc = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
+      const state: { at: number } = { at: Date.now() - 3_600_000 };
+      /** PING round trips while a batch of seat events is published on every event-loop turn. */
+      const pingWhilePublishing = async (n: number): Promise<{ p50: number; p90: number; events: number }> => {
+        let running = true;
+        let events = 0;
+        const pump = (): void => {
+          if (!running) return;
+          churn(t, seats, 20, state);
+          events += 20;
+          setImmediate(pump);
+        };
+        setImmediate(pump);
+        try {
+          const ms = await pingMs(rpc, n);
+          return { p50: ms[Math.floor(n * 0.5)]!, p90: ms[Math.floor(n * 0.9)]!, events };
+        } finally {
+          running = false;
+        }
+      };
+      await pingWhilePublishing(100); // warm-up
+      const without = await pingWhilePublishing(300);
+
+      const stalled = await subscribe(t.server.ports.pubsub, { branch: 'Medical Library' });
+      await stalled.waitFrames(2);
+      stalled.socket.pause();
+      // Until it is well behind: socket past the high-water mark, ring full, dropping.
+      const dropsAt = () => hub.stats.drops;
+      for (let i = 0; i < 2_000 && dropsAt() === 0; i++) {
+        churn(t, seats, 500, state);
+        await yieldIo();
+      }
+      const before = dropsAt();
+      expect(before).toBeGreaterThan(0);
+      const withStalled = await pingWhilePublishing(300);
+      // It stayed stalled (and subscribed) the whole time: every event of the run was dropped for it.
+      expect(hub.subscriberCount).toBe(2);
+      expect(dropsAt() - before).toBeGreaterThanOrEqual(withStalled.events);
+      expect(withStalled.events).toBeGreaterThan(300 * 20);
+      // Generous (the machine is shared): a stalled subscriber must not make RPC several times slower.
+      expect(withStalled.p50).toBeLessThan(without.p50 * 3 + 1);
+      expect(withStalled.p90).toBeLessThan(without.p90 * 3 + 5);
+      rpc.close();
+      fast.destroy();
+      stalled.destroy();
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a cut-off subscriber that resumes reading more than 2 s later still gets SLOW_CONSUMER as its last frame', async () => {
+    const t = await startTestServer({ pubsub: { highWaterBytes: 16 * 1024, queueCapacity: 16, maxDrops: 50, slowConsumerLingerMs: 10_000 } }, { db });
+    try {
+      const seats = await branchSeats(db.pool, 'Medical Library', 20);
+      const slow = await subscribe(t.server.ports.pubsub, { branch: 'Medical Library' });
+      await slow.waitFrames(2);
+      slow.socket.pause();
+      const hub = t.server.realtime.hub;
+      const state: { at: number } = { at: Date.now() - 3_600_000 };
+      for (let i = 0; i < 4_000 && hub.stats.slowConsumers === 0; i++) {
+        churn(t, seats, 50, state);
+        await yieldIo();
+      }
+      expect(hub.stats.slowConsumers).toBe(1);
+      // The final frame sits behind up to highWaterBytes of events the peer has not read.
+      const [conn] = t.server.realtime.pubsubListener.connections;
+      expect(conn!.bufferedBytes).toBeGreaterThan(16 * 1024);
+      // Stalled for longer than the 2 s the socket used to be given before it was destroyed.
+      await new Promise((r) => setTimeout(r, 2_500));
+      slow.socket.resume();
+      await slow.closed;
+      expect(slow.frames[slow.frames.length - 1]).toMatchObject({ type: 'error', code: 'SLOW_CONSUMER' });
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a cut-off subscriber that never reads again is closed after pubsub.slowConsumerLingerMs', async () => {
+    const t = await startTestServer({ pubsub: { highWaterBytes: 16 * 1024, queueCapacity: 16, maxDrops: 50, slowConsumerLingerMs: 100 } }, { db });
+    try {
+      const seats = await branchSeats(db.pool, 'Medical Library', 20);
+      const slow = await subscribe(t.server.ports.pubsub, { branch: 'Medical Library' });
+      await slow.waitFrames(2);
+      slow.socket.pause();
+      const hub = t.server.realtime.hub;
+      const state: { at: number } = { at: Date.now() - 3_600_000 };
+      for (let i = 0; i < 4_000 && hub.stats.slowConsumers === 0; i++) {
+        churn(t, seats, 50, state);
+        await yieldIo();
+      }
+      expect(hub.stats.slowConsumers).toBe(1);
+      const cutAt = Date.now();
+      const open = t.server.realtime.pubsubListener.connections;
+      while (open.size > 0 && Date.now() - cutAt < 5_000) await new Promise((r) => setTimeout(r, 10));
+      expect(open.size).toBe(0);
+      // Well before the old fixed 2 s.
+      expect(Date.now() - cutAt).toBeLessThan(1_000);
+      slow.destroy();
+    } finally {
+      await t.close();
+    }
+  });
+
   it('many stalled subscribers cost bounded memory: ring and socket buffer per subscriber stay under their limits', async () => {
     const highWater = 8 * 1024;
     const capacity = 32;
@@ -118,6 +252,81 @@ describe('subscriber back-pressure', () => {
       await t.close();
     }
   });
+});
+
+describe.skipIf(!python)('memory with stalled subscribers', () => {
+  it("the server's memory stays bounded with stalled subscribers up to the connection limit", async () => {
+    const maxConnections = 200;
+    const highWater = 16 * 1024; // = a socket's own writable high-water mark, below which Node never reports one full
+    const capacity = 32;
+    const t = await startTestServer(
+      { limits: { maxConnections }, pubsub: { highWaterBytes: highWater, queueCapacity: capacity, maxDrops: 1_000_000_000 } },
+      { db },
+    );
+    const stalledN = maxConnections - 1;
+    // Stalled subscribers with small kernel buffers (see the script), so the server's own buffers fill.
+    const py = spawn('python3', [join(projectRoot, 'test', 'support', 'stalledSubscribers.py'), '127.0.0.1', String(t.server.ports.pubsub), String(stalledN), 'Engineering Library'], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    try {
+      const hub = t.server.realtime.hub;
+      const listener = t.server.realtime.pubsubListener;
+      const fast = await subscribe(t.server.ports.pubsub, { branch: 'Engineering Library' });
+      await fast.waitFrames(2);
+      const ready = await new Promise<string>((resolve, reject) => {
+        createInterface({ input: py.stdout! }).once('line', resolve);
+        py.once('exit', (code) => reject(new Error(`stalledSubscribers.py exited ${code}`)));
+      });
+      expect(ready).toBe(`ready ${stalledN}`);
+      for (let i = 0; i < 500 && hub.subscriberCount < maxConnections; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(hub.subscriberCount).toBe(maxConnections);
+      // The port is full: one more is refused.
+      const extra = await RawPeer.connect(t.server.ports.pubsub);
+      await extra.closed;
+      expect(extra.frames).toEqual([expect.objectContaining({ type: 'error', code: 'RESOURCE_EXHAUSTED' })]);
+      expect(listener.connections.size).toBe(maxConnections);
+
+      const seats = await branchSeats(db.pool, 'Engineering Library', 50);
+      const before = liveBytes();
+      const events = 20_000;
+      const state: { at: number } = { at: Date.now() - 3_600_000 };
+      for (let n = 0; n < events; n += 500) {
+        churn(t, seats, 500, state);
+        await yieldIo();
+      }
+      const lastSeq = hub.seqOf(fast.frames[1]!.branchId as number);
+      await waitFor(fast, (f) => f.seq === lastSeq, { timeoutMs: 15_000 });
+      const frameMax = Math.max(...seatEvents(fast).map((f) => Buffer.byteLength(JSON.stringify(f)) + 4));
+
+      // Every stalled one is behind: its socket holds about the high-water mark, its ring is full, it drops.
+      expect(hub.subscriberCount).toBe(maxConnections);
+      expect(hub.stats.drops).toBeGreaterThan(stalledN * (events / 2));
+      let congested = 0;
+      for (const conn of listener.connections) {
+        expect(conn.bufferedBytes).toBeLessThanOrEqual(highWater + frameMax);
+        if (conn.congested) congested++;
+      }
+      expect(congested).toBe(stalledN);
+      // What the hub holds: at most highWaterBytes + a frame in each socket and queueCapacity frames in
+      // each ring. 199 × (16,384 + ~200 + 32 × ~200) ≈ 4.6 MB, against 199 × 20,000 × ~200 B ≈ 800 MB
+      // if every stalled subscriber kept every event.
+      const perSubscriber = highWater + frameMax + capacity * frameMax;
+      expect(hub.queuedBytes()).toBeLessThanOrEqual(maxConnections * perSubscriber);
+      expect(hub.queuedBytes()).toBeGreaterThan(stalledN * highWater);
+      // And the process: the frames are shared Buffers, so the rings and socket buffers hold mostly
+      // references (~85 per socket, 32 per ring). Queuing without a bound would keep at least one
+      // reference per event per subscriber, 199 × 20,000 × 8 B ≈ 32 MB of pointers alone; with
+      // Node's writable-buffer entry per write it is more (measured: ~225 MB of heap and buffers
+      // when deliver() ignores congestion, against ~3 MB bounded).
+      const grown = liveBytes() - before;
+      expect(grown).toBeLessThan(16 * 1024 * 1024);
+      fast.destroy();
+    } finally {
+      py.stdin!.end();
+      py.kill();
+      await t.close();
+    }
+  }, 60_000);
 });
 
 describe('resuming with since', () => {

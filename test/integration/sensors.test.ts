@@ -199,6 +199,12 @@ describe('reservations and the clock drive live state', () => {
       const sub = await subscribe(t.server.ports.pubsub, { branch: 'Engineering Library' });
       await sub.waitFrames(2);
       const fact = await insertReservation(db.pool, { seatId: seat!, userId: uid, startMs: start, endMs: end });
+      // Someone waits for this seat for the second hour of that booking.
+      const waiter = await userId(db.pool, 's1002');
+      const entry = await db.pool.query<{ id: number }>(
+        `INSERT INTO waitlist (user_id, seat_id, during) VALUES ($1, $2, tstzrange($3, $4, '[)')) RETURNING id`,
+        [waiter, seat, new Date(start + 60 * 60_000), new Date(end)],
+      );
       t.server.coreEvents.emit({ type: 'reservation', cause: 'reservation.created', reservation: fact, at: new Date(clock.now()).toISOString() });
       // Booked for later: the seat stays free until the booking starts.
       t.server.realtime.tick();
@@ -232,6 +238,13 @@ describe('reservations and the clock drive live state', () => {
       expect(released.rows[0]).toEqual({ status: 'COMPLETED', end_at: new Date(start + 45 * 60_000) });
       const freed = await waitFor(sub, (f) => f.type === 'seat' && f.seatId === seat && f.state === 'free');
       expect(freed).toMatchObject({ cause: 'checkOut' });
+      // The released time went to the waiter: an offer holding its window on that seat.
+      const offer = await db.pool.query<{ status: string; user_id: number; start_at: Date; end_at: Date }>(
+        `SELECT r.status, r.user_id, lower(r.during) AS start_at, upper(r.during) AS end_at FROM reservations r WHERE r.seat_id = $1 AND r.id <> $2`,
+        [seat, fact.id],
+      );
+      expect(offer.rows).toEqual([{ status: 'OFFERED', user_id: waiter, start_at: new Date(start + 60 * 60_000), end_at: new Date(end) }]);
+      expect((await db.pool.query('SELECT status FROM waitlist WHERE id = $1', [entry.rows[0]!.id])).rows[0].status).toBe('OFFERED');
       expect(t.server.realtime.counters).toMatchObject({ autoCheckIns: 1, autoReleases: 1 });
       const causes = seatEvents(sub).filter((e) => e.seatId === seat).map((e) => `${e.state}:${e.cause}`);
       expect(causes).toEqual(['reserved:reservation.created', 'occupied:sensor', 'reserved:sensor', 'free:checkOut']);
