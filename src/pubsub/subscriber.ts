@@ -104,13 +104,24 @@ export class Subscriber implements ConnectionHandler {
     const req = parseSubscribe(m);
     if (typeof req === 'string') return this.sendError(ErrorCode.INVALID_ARGUMENT, req);
     this.subscribing = true;
+    // The hub may answer later (a branch looked up, history read from Redis): read nothing more
+    // until it has, so every frame is still answered in the order it was sent.
+    this.conn.pauseReading();
     this.host.subscribe(this, req);
+    // Still waiting: the branch is being looked up (no scope yet) or history is being read.
+    const waiting = this.subscribing && (this.scope === null || this.pending);
+    if (!waiting) this.resumeAfterAnswer();
   }
 
   /** The hub's answer to a subscribe it cannot serve; the connection may subscribe again. */
   refuse(code: ErrorCode, message: string): void {
     this.subscribing = false;
     this.sendError(code, message);
+    this.resumeAfterAnswer();
+  }
+
+  private resumeAfterAnswer(): void {
+    if (!this.closed && !this.conn.congested) this.conn.resumeReading();
   }
 
   onFrameError(error: FrameError): void {
@@ -187,6 +198,7 @@ export class Subscriber implements ConnectionHandler {
       for (const [f, s, b] of keep) ring.push(f, s, b);
     }
     this.flush();
+    this.resumeAfterAnswer();
   }
 
   /** Sends one last frame after what is queued, then closes (shutdown). */
