@@ -138,7 +138,7 @@ export class ReservationService {
     }
     const seat = await this.opts.seats.seatContext(input.seatId, deadline);
     checkBookingWindow(input, nowMs, rules, seat);
-    if (seat.status !== 'IN_SERVICE') throw ruleError(Rule.seatOutOfService, `seat ${seat.seatId} is out of service`);
+    // Whether the seat is in service is checked by the booking statement itself ('outOfService').
     const limits = userRuleInputs(input, seat.timezone, rules);
 
     // One statement (db/migrations/004, 005): the user lock, the idempotency key, the active

@@ -30,11 +30,13 @@ export interface BranchWire {
   counts: SeatCounts;
 }
 
-/** What booking needs to know about a seat and its branch. */
+/**
+ * What booking needs to know about a seat and its branch. Whether the seat is in service is
+ * not here: the booking statement checks that itself, at the moment it books.
+ */
 export interface SeatContext {
   seatId: number;
   branchId: number;
-  status: 'IN_SERVICE' | 'OUT_OF_SERVICE';
   timezone: string;
   hours: BranchHours;
   paddingMinutes: number;
@@ -76,13 +78,15 @@ export class SeatService {
   liveCounts: ((branchId: number, sqlTotal: number) => SeatCounts | undefined) | undefined;
 
   /**
-   * Booking contexts by seat, so a booking costs one round trip (carrel_book) instead of two.
-   * Safe to reuse briefly: the booking statement itself re-checks that the seat is in service
-   * and takes the padding from the branch row, so a stale entry can only make the opening-hours
-   * check use hours changed on another instance less than contextCacheMs ago. Changes made
-   * here clear it at once. Bounded by the number of seats (a missing seat is never stored).
+   * What bookings ask of seats and branches, so a booking costs one round trip (carrel_book).
+   * A seat's branch never changes, so it is kept; a branch's zone, hours and padding are reused
+   * for contextCacheMs. Safe because the booking statement re-checks the seat's status and takes
+   * the padding from the branch row itself: a stale entry can only make the opening-hours check
+   * use hours changed on another instance less than contextCacheMs ago. Changes made here clear
+   * it at once. Bounded by the number of seats and branches (a missing seat is never stored).
    */
-  private readonly contexts = new Map<number, { ctx: SeatContext; untilMs: number }>();
+  private readonly seatBranch = new Map<number, number>();
+  private readonly branchContexts = new Map<number, { timezone: string; hours: BranchHours; paddingMinutes: number; untilMs: number }>();
 
   constructor(private readonly opts: SeatServiceOptions) {}
 
@@ -132,26 +136,24 @@ export class SeatService {
   async seatContext(seatId: number, deadline?: Deadline): Promise<SeatContext> {
     const ttl = this.opts.contextCacheMs ?? 0;
     const now = this.opts.clock.now();
-    const hit = this.contexts.get(seatId);
-    if (hit && hit.untilMs > now) return hit.ctx;
-    const res = await this.query<{
-      id: number;
-      branch_id: number;
-      status: SeatContext['status'];
-      timezone: string;
-      hours: BranchHours;
-      padding_minutes: number;
-    }>(
+    const branchId = this.seatBranch.get(seatId);
+    const branch = branchId === undefined ? undefined : this.branchContexts.get(branchId);
+    if (branchId !== undefined && branch && branch.untilMs > now) {
+      return { seatId, branchId, timezone: branch.timezone, hours: branch.hours, paddingMinutes: branch.paddingMinutes };
+    }
+    const res = await this.query<{ id: number; branch_id: number; timezone: string; hours: BranchHours; padding_minutes: number }>(
       deadline,
-      `SELECT s.id, s.branch_id, s.status, b.timezone, b.hours, b.padding_minutes
+      `SELECT s.id, s.branch_id, b.timezone, b.hours, b.padding_minutes
        FROM seats s JOIN branches b ON b.id = s.branch_id WHERE s.id = $1`,
       [seatId],
     );
     const r = res.rows[0];
     if (!r) throw new CarrelError(ErrorCode.NOT_FOUND, `no seat ${seatId}`);
-    const ctx: SeatContext = { seatId: r.id, branchId: r.branch_id, status: r.status, timezone: r.timezone, hours: r.hours, paddingMinutes: r.padding_minutes };
-    if (ttl > 0) this.contexts.set(seatId, { ctx, untilMs: now + ttl });
-    return ctx;
+    if (ttl > 0) {
+      this.seatBranch.set(r.id, r.branch_id);
+      this.branchContexts.set(r.branch_id, { timezone: r.timezone, hours: r.hours, paddingMinutes: r.padding_minutes, untilMs: now + ttl });
+    }
+    return { seatId: r.id, branchId: r.branch_id, timezone: r.timezone, hours: r.hours, paddingMinutes: r.padding_minutes };
   }
 
   /**
@@ -207,7 +209,7 @@ export class SeatService {
   }
 
   /** admin.seats.setStatus: existing bookings stay; new ones are refused while out of service. */
-  async setSeatStatus(seatId: number, status: SeatContext['status']): Promise<SeatWire> {
+  async setSeatStatus(seatId: number, status: 'IN_SERVICE' | 'OUT_OF_SERVICE'): Promise<SeatWire> {
     const res = await query<{ id: number; branch_id: number }>(
       this.opts.db,
       'UPDATE seats SET status = $2 WHERE id = $1 RETURNING id, branch_id',
@@ -215,7 +217,6 @@ export class SeatService {
     );
     const row = res.rows[0];
     if (!row) throw new CarrelError(ErrorCode.NOT_FOUND, `no seat ${seatId}`);
-    this.contexts.clear();
     this.opts.events.emit({
       type: 'seatStatus',
       cause: 'admin',
@@ -236,7 +237,7 @@ export class SeatService {
     );
     const row = res.rows[0];
     if (!row) throw new CarrelError(ErrorCode.NOT_FOUND, `no branch ${'id' in ref ? ref.id : JSON.stringify(ref.name)}`);
-    this.contexts.clear();
+    this.branchContexts.delete(row.id);
     const [branch] = await this.listBranches({ id: row.id });
     return branch!;
   }
