@@ -28,6 +28,7 @@ export class Bench {
   readonly startedAt = new Date();
   private pg: BenchPostgres | undefined;
   private echo: Target | undefined;
+  private echoCanned: Target | undefined;
   ctx!: BenchContext;
   target!: Target;
 
@@ -54,8 +55,13 @@ export class Bench {
     this.ctx.onProgress = (label, fraction, detail) => this.progress.update(label, fraction, detail);
   }
 
-  /** The echo baseline, started on first use and kept for the invocation. */
-  async echoTarget(): Promise<Target> {
+  /** The echo baseline, started on first use and kept for the invocation; with a canned result, a second one. */
+  async echoTarget(cannedResult?: string): Promise<Target> {
+    if (cannedResult !== undefined) {
+      await this.echoCanned?.stop();
+      this.echoCanned = await spawnEcho(cannedResult);
+      return this.echoCanned;
+    }
     this.echo ??= await spawnEcho();
     return this.echo;
   }
@@ -92,6 +98,7 @@ export class Bench {
 
   async close(): Promise<{ json: string; csv: string; md: string; svg: string | null }> {
     await this.echo?.stop();
+    await this.echoCanned?.stop();
     await this.target?.stop();
     await this.pg?.stop();
     return writeReport(this.outDir, this.report());

@@ -117,6 +117,33 @@ async function serverCounters(ctx: BenchContext): Promise<Record<string, number>
   }
 }
 
+/** The server's own histogram of arrival → write to each subscriber (cumulative buckets, by bound in seconds). */
+async function deliveryBuckets(ctx: BenchContext): Promise<Array<[number, number]> | null> {
+  if (!ctx.target.ports.http) return null;
+  try {
+    const res = await fetch(`http://${ctx.host}:${ctx.target.ports.http}/metrics`, { signal: AbortSignal.timeout(2000) });
+    const out: Array<[number, number]> = [];
+    for (const m of (await res.text()).matchAll(/^carrel_pubsub_delivery_seconds_bucket\{le="([^"]+)"\} (\d+)/gm)) {
+      out.push([m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])]);
+    }
+    return out.length ? out : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Percentiles (bucket upper bounds, ms) of what the server's histogram gained between two reads. */
+export function bucketPercentiles(before: Array<[number, number]>, after: Array<[number, number]>): { count: number; p50Ms: number; p90Ms: number; p99Ms: number; p999Ms: number } {
+  const cum = after.map(([le, n], i) => [le, n - (before[i]?.[1] ?? 0)] as [number, number]);
+  const count = cum.at(-1)?.[1] ?? 0;
+  const at = (q: number): number => {
+    const rank = Math.max(1, Math.ceil(q * count));
+    const hit = cum.find(([, n]) => n >= rank);
+    return hit ? Math.round(hit[0] * 1e6) / 1e3 : NaN;
+  };
+  return { count, p50Ms: at(0.5), p90Ms: at(0.9), p99Ms: at(0.99), p999Ms: at(0.999) };
+}
+
 function delta(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.keys(b).map((k) => [k, (b[k] ?? 0) - (a[k] ?? 0)]));
 }
@@ -340,6 +367,7 @@ export async function fanout(ctx: BenchContext, opts: FanoutOptions): Promise<Ru
     if (f.type === 'error' || (f.type === 'ack' && Number(f.applied) !== 1)) ackErrors++;
   });
   const before = await serverCounters(ctx);
+  const bucketsBefore = await deliveryBuckets(ctx);
   const sampling = sampleServer(ctx.target);
   const cpu0 = process.cpuUsage();
   let ref = 0;
@@ -362,6 +390,7 @@ export async function fanout(ctx: BenchContext, opts: FanoutOptions): Promise<Ru
   while (fast.some((s) => s.events < expected && !s.sock.closed) && performance.now() < until) await new Promise((r) => setTimeout(r, 20));
   const server = sampling.stop();
   const after = await serverCounters(ctx);
+  const bucketsAfter = await deliveryBuckets(ctx);
   gateway.socket.destroy();
   let gaps = 0;
   let missing = 0;
@@ -398,6 +427,8 @@ export async function fanout(ctx: BenchContext, opts: FanoutOptions): Promise<Ru
     clientCpuPct: round1(((cpu.user + cpu.system) / 1000 / windowMs) * 100),
     extra: {
       latencyIs: 'reading written to the sensor socket → seat event read by a subscriber',
+      // What the server itself measured: a reading read → its event written to each subscriber.
+      serverDelivery: bucketsBefore && bucketsAfter ? bucketPercentiles(bucketsBefore, bucketsAfter) : null,
       readingsSent: expected,
       fastSubscribers: fastCount,
       stalledSubscribers: opts.stalled,
@@ -440,17 +471,26 @@ export async function stalledPing(ctx: BenchContext, opts: StalledOptions): Prom
   }, 10);
   const without: RunRecord[] = [];
   const withStalled: RunRecord[] = [];
+  const withFast: RunRecord[] = [];
   let cutOff = 0;
   try {
     for (let i = 0; i < opts.repeats; i++) {
       without.push(await ping(ctx, opts.ping));
-      const opened = await openSubscribers(ctx, opts.branch, opts.stalled);
-      for (const s of opened) s.sock.socket.pause();
+      const stalled = await openSubscribers(ctx, opts.branch, opts.stalled);
+      for (const s of stalled) s.sock.socket.pause();
       withStalled.push(await ping(ctx, opts.ping));
-      for (const s of opened) {
+      for (const s of stalled) {
         if (s.sock.closed) cutOff++;
         s.sock.socket.destroy();
       }
+      // As many subscribers that keep up (read and discard): what fan-out itself costs.
+      const fast = await openSubscribers(ctx, opts.branch, opts.stalled);
+      for (const s of fast) {
+        s.sock.socket.removeAllListeners('data');
+        s.sock.socket.on('data', () => undefined);
+      }
+      withFast.push(await ping(ctx, opts.ping));
+      for (const s of fast) s.sock.socket.destroy();
     }
   } finally {
     streaming = false;
@@ -460,6 +500,7 @@ export async function stalledPing(ctx: BenchContext, opts: StalledOptions): Prom
   const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const p99Without = med(without.map((r) => r.latency.p99Ms));
   const p99With = med(withStalled.map((r) => r.latency.p99Ms));
+  const p99Fast = med(withFast.map((r) => r.latency.p99Ms));
   const rep = withStalled[Math.floor(withStalled.length / 2)]!;
   return {
     ...rep,
@@ -469,6 +510,9 @@ export async function stalledPing(ctx: BenchContext, opts: StalledOptions): Prom
       p99WithoutMs: p99Without,
       p99WithMs: p99With,
       p99Change: round1(((p99With - p99Without) / p99Without) * 100) / 100,
+      p99WithFastMs: p99Fast,
+      p99ChangeVsFast: round1(((p99With - p99Fast) / p99Fast) * 100) / 100,
+      p99sWithFast: withFast.map((r) => r.latency.p99Ms),
       throughputWithout: med(without.map((r) => r.throughput)),
       throughputWith: med(withStalled.map((r) => r.throughput)),
       repeats: opts.repeats,

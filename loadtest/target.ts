@@ -287,10 +287,17 @@ export async function spawnCarrel(opts: SpawnOptions): Promise<Target> {
   };
 }
 
-/** Starts the echo baseline as its own process. */
-export async function spawnEcho(): Promise<Target> {
+/** Starts the echo baseline as its own process (answering non-PING methods with `cannedResult`, JSON text). */
+export async function spawnEcho(cannedResult?: string): Promise<Target> {
   const script = join(projectRoot, 'dist', 'loadtest', 'echoServer.js');
-  const child = spawn(process.execPath, [script, '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let dir: string | undefined;
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  if (cannedResult !== undefined) {
+    dir = mkdtempSync(join(tmpdir(), 'carrel-echo-'));
+    env.ECHO_RESULT_FILE = join(dir, 'result.json');
+    writeFileSync(env.ECHO_RESULT_FILE, cannedResult);
+  }
+  const child = spawn(process.execPath, [script, '0'], { stdio: ['ignore', 'pipe', 'inherit'], env });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (c: Buffer) => {
@@ -306,10 +313,11 @@ export async function spawnEcho(): Promise<Target> {
     ports: { rpc: port, sensor: 0, pubsub: 0, http: 0 },
     dbUrl: undefined,
     pid,
-    describe: `echo baseline (process ${pid})`,
+    describe: `echo baseline${cannedResult === undefined ? '' : ` with a ${Buffer.byteLength(cannedResult)}-byte canned result`} (process ${pid})`,
     rssBytes: async () => readProcRss(pid),
     cpuMs: () => readProcCpuMs(pid),
     stop: async () => {
+      if (dir) rmSync(dir, { recursive: true, force: true });
       if (child.exitCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');

@@ -211,6 +211,13 @@ export class CarrelServer {
     r.gauge('carrel_pubsub_queued_events', 'events waiting in subscriber queues (rings behind congested sockets)', () => hub.queuedEvents().total);
     r.gauge('carrel_pubsub_queue_depth_max', 'events waiting in the deepest subscriber queue', () => hub.queuedEvents().deepest);
     r.gauge('carrel_pubsub_events_total', 'seat events published to subscribers', () => hub.stats.eventsPublished, 'counter');
+    r.add({
+      name: 'carrel_pubsub_delivery_seconds',
+      help: 'from a seat event published here (a sensor reading read) to its write to each subscriber socket',
+      type: 'histogram',
+      samples: () => hub.deliveryLatency.samples(),
+    });
+    r.gauge('carrel_pubsub_delivery_p99_seconds', 'p99 of carrel_pubsub_delivery_seconds since start (its bucket bound)', () => hub.deliveryLatency.quantile(0.99));
     r.gauge('carrel_pubsub_dropped_total', 'events dropped from full subscriber queues (drop-oldest)', () => hub.stats.drops, 'counter');
     r.gauge('carrel_pubsub_slow_consumers_total', 'subscribers cut off with SLOW_CONSUMER', () => hub.stats.slowConsumers, 'counter');
     r.gauge('carrel_sensor_readings_total', 'sensor readings applied (rate() gives readings per second)', () => realtime.counters.readings, 'counter');

@@ -117,6 +117,17 @@ export class Connection {
     return !this.congested;
   }
 
+  /**
+   * Writes one frame at once, uncorked: for a caller that sends one buffer a turn (the
+   * subscriber fan-out, which joins a turn's events), so the write happens here and not in a
+   * nextTick per connection. Returns false when the connection is now congested.
+   */
+  sendNow(frame: Buffer): boolean {
+    if (this.disposed) return false;
+    this.socket.write(frame);
+    return !this.congested;
+  }
+
   private readonly uncork = (): void => {
     this.corked = false;
     if (!this.disposed) this.socket.uncork();

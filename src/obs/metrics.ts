@@ -90,14 +90,27 @@ export class Histogram {
     this.counts = new Float64Array(buckets.length + 1);
   }
 
-  observe(value: number): void {
+  /** Records `value` (n times: a batch that took the same time). */
+  observe(value: number, n = 1): void {
     const b = this.buckets;
     let i = 0;
     // Linear from the bottom: most observations land in the first few buckets.
     while (i < b.length && value > b[i]!) i++;
-    this.counts[i]!++;
-    this.sum += value;
-    this.count++;
+    this.counts[i]! += n;
+    this.sum += value * n;
+    this.count += n;
+  }
+
+  /** The q-quantile as the upper bound of its bucket (Infinity past the last). */
+  quantile(q: number): number {
+    if (this.count === 0) return 0;
+    const rank = Math.max(1, Math.ceil(q * this.count));
+    let seen = 0;
+    for (let i = 0; i < this.counts.length; i++) {
+      seen += this.counts[i]!;
+      if (seen >= rank) return i < this.buckets.length ? this.buckets[i]! : Infinity;
+    }
+    return Infinity;
   }
 
   *samples(labels: Labels = {}): Iterable<Sample> {

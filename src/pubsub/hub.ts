@@ -23,6 +23,7 @@ import { flagsToWire, FLAG_SENSOR_OFFLINE, FLAG_UNBOOKED_OCCUPANCY, type LiveSta
 import { personalFrame, type PersonalEvent } from '../core/events.js';
 import { CarrelError, ErrorCode } from '../errors.js';
 import type { Logger } from '../obs/log.js';
+import { Histogram } from '../obs/metrics.js';
 import { FrameRing } from './ring.js';
 import type { SubscribeRequest, Subscriber, SubscriberHost } from './subscriber.js';
 
@@ -69,6 +70,8 @@ class Channel {
   /** Frames fanned out this event-loop turn, with their seqs (0: none), delivered by Hub.flush. */
   turnFrames: Buffer[] = [];
   turnSeqs: number[] = [];
+  /** performance.now() when this turn's first frame was fanned out (its reading arrived). */
+  turnStartedAt = 0;
   private snapshotFrame: Buffer | undefined;
   private snapshotSeq = -1;
 
@@ -162,6 +165,9 @@ type Plan =
   | { ch: Channel; kind: 'replay'; frames: Buffer[]; upTo: number }
   | { ch: Channel; kind: 'history'; since: number; upTo: number };
 
+/** Fine around the 5 ms a delivery should take at p99, coarse above. */
+const DELIVERY_BUCKETS_SEC = [0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1];
+
 export class Hub implements SubscriberHost {
   private readonly channels = new Map<number, Channel>();
   private readonly byName = new Map<string, Channel>();
@@ -171,6 +177,12 @@ export class Hub implements SubscriberHost {
   /** Channels with frames waiting for the end of the turn, and whether that flush is scheduled. */
   private dirty: Channel[] = [];
   private flushScheduled = false;
+  /**
+   * Seconds from a seat event's publish here (for a sensor reading: the moment its frame was
+   * read) to its write to a subscriber's socket, one observation per event per subscriber; an
+   * event queued behind a congested socket is not counted (it is in the drops and queue depth).
+   */
+  readonly deliveryLatency = new Histogram(DELIVERY_BUCKETS_SEC);
   readonly stats: HubStats = {
     subscribers: 0,
     eventsPublished: 0,
@@ -410,8 +422,17 @@ export class Hub implements SubscriberHost {
       ch.turnFrames = [];
       ch.turnSeqs = [];
       const joined = frames.length === 1 ? frames[0]! : Buffer.concat(frames);
-      for (const sub of ch.subs) sub.deliverTurn(joined, frames, seqs, ch.id);
-      for (const sub of this.all) sub.deliverTurn(joined, frames, seqs, ch.id);
+      // Arrival to hand-over, per subscriber: each one's write has happened when it is timed.
+      const t0 = ch.turnStartedAt;
+      const lat = this.deliveryLatency;
+      for (const sub of ch.subs) {
+        sub.deliverTurn(joined, frames, seqs, ch.id);
+        lat.observe((performance.now() - t0) / 1000, frames.length);
+      }
+      for (const sub of this.all) {
+        sub.deliverTurn(joined, frames, seqs, ch.id);
+        lat.observe((performance.now() - t0) / 1000, frames.length);
+      }
     }
   };
 
@@ -424,6 +445,7 @@ export class Hub implements SubscriberHost {
         process.nextTick(this.flush);
       }
     }
+    if (ch.turnFrames.length === 0) ch.turnStartedAt = performance.now();
     ch.turnFrames.push(frame);
     ch.turnSeqs.push(seq);
     this.stats.framesDelivered += ch.subs.size + this.all.size;

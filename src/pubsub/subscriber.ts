@@ -166,7 +166,8 @@ export class Subscriber implements ConnectionHandler {
   deliverTurn(joined: Buffer, frames: readonly Buffer[], seqs: readonly number[], branchId: number): void {
     if (this.closed) return;
     if (!this.pending && (this.ring === undefined || this.ring.size === 0) && this.conn.bufferedBytes + joined.length <= this.opts.highWaterBytes) {
-      this.conn.send(joined);
+      // One buffer this turn: written now (no cork, no nextTick), so the hub can time it.
+      this.conn.sendNow(joined);
       return;
     }
     for (let i = 0; i < frames.length; i++) this.deliver(frames[i]!, seqs[i]!, branchId);

@@ -100,6 +100,10 @@ describe('load generator scenarios', () => {
   it('fanout: fast subscribers see every reading in seq order while stalled ones sit there', async () => {
     const r = await fanout(ctx, { branch: 'Main Library', subscribers: 6, stalled: 2, rate: 200, ...SHORT });
     expect(r.errors).toEqual({});
+    // The server's own arrival → write histogram saw at least the four fast ones' deliveries.
+    const server = r.extra.serverDelivery as { count: number; p99Ms: number };
+    expect(server.count).toBeGreaterThanOrEqual(r.latency.count);
+    expect(server.p99Ms).toBeGreaterThan(0);
     expect(r.extra.unexpectedEvents).toBe(0);
     // Four fast subscribers, each delivery of each reading sent in the window counted once.
     expect(r.latency.count % 4).toBe(0);
@@ -117,6 +121,26 @@ describe('load generator scenarios', () => {
 describe('echo baseline', () => {
   let echo: Target | undefined;
   afterAll(async () => echo?.stop());
+
+  it('with a canned result, answers seats.list with replies of the same bytes', async () => {
+    const canned = JSON.stringify([{ id: 1, label: 'Q-01 ☕' }, { id: 2, label: 'Q-02' }]);
+    const e = await spawnEcho(canned);
+    try {
+      const c = await RpcClient.connect('127.0.0.1', e.ports.rpc);
+      try {
+        expect(await c.call('seats.list', { branch: 'x' })).toEqual(JSON.parse(canned));
+        expect(await c.call('PING')).toBe('PONG');
+      } finally {
+        c.close();
+      }
+      const r = await search(new BenchContext(e), { connections: 2, depth: 4, ...SHORT }, { branch: 'x', windows: 'now' });
+      expect(r.errors).toEqual({});
+      expect(r.label).toMatch(/^echo baseline \(same-size reply\)/);
+      expect(r.extra.freshness).toBeNull();
+    } finally {
+      await e.stop();
+    }
+  });
 
   it('answers PING the way carrel does, so one client measures both', async () => {
     echo = await spawnEcho();

@@ -8,6 +8,7 @@ import { FrameSplitter, bytesAreSuccess, bytesRpcId, frameJson, replyErrorCode }
 import { SlotAllocator } from '../../loadtest/setup.js';
 import { toCsv, toMarkdown, toSvg, type Report } from '../../loadtest/report.js';
 import type { RunRecord } from '../../loadtest/record.js';
+import { bucketPercentiles } from '../../loadtest/live.js';
 
 describe('LatencyHistogram', () => {
   it('merging two histograms gives the percentiles of all their values together', () => {
@@ -170,5 +171,14 @@ describe('report', () => {
     expect(svg.match(/<polyline/g)).toHaveLength(4);
     expect(svg).toContain('ping (echo), depth 1');
     expect(toSvg([run({})])).toBeNull();
+  });
+});
+
+describe('bucketPercentiles', () => {
+  it("reads what a Prometheus histogram gained between two reads, as its buckets' upper bounds", () => {
+    const before: Array<[number, number]> = [[0.001, 10], [0.005, 10], [Infinity, 10]];
+    // Gained: 90 at ≤ 1 ms, 9 in (1, 5] ms, 1 above 5 ms.
+    const after: Array<[number, number]> = [[0.001, 100], [0.005, 109], [Infinity, 110]];
+    expect(bucketPercentiles(before, after)).toEqual({ count: 100, p50Ms: 1, p90Ms: 1, p99Ms: 5, p999Ms: Infinity });
   });
 });
