@@ -106,7 +106,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions): Promise<Em
     }
   }
   const { EmbeddedPostgres, nativeDir } = await loadPackage();
-  await hydrateSymlinks(nativeDir);
+  await hydrateSymlinks(nativeDir, notice);
 
   const owner = process.getuid?.() === 0 ? await ensureOsUser(notice) : undefined;
   await fs.mkdir(path.dirname(dataDir), { recursive: true });
@@ -304,12 +304,18 @@ function loadPackage(): Promise<{ EmbeddedPostgres: EmbeddedPostgresCtor; native
   return loaded;
 }
 
+/** The platform package's `native` directory (bin, lib, share): where the binaries run from. */
+export async function packageNativeDir(): Promise<string> {
+  return (await loadPackage()).nativeDir;
+}
+
 /**
  * The binaries link against versioned .so names (libicuuc.so.60, libpq.so.5) that npm tarballs
  * cannot carry as symlinks; the platform package recreates them in a postinstall script, which
- * package managers increasingly skip. Recreate any that are missing, the same way.
+ * package managers increasingly skip (npm 11 asks for it to be allowed). Recreate any that are
+ * missing, the same way, in nativeDir (exported for its test).
  */
-async function hydrateSymlinks(nativeDir: string): Promise<void> {
+export async function hydrateSymlinks(nativeDir: string, notice?: Notice): Promise<void> {
   const pkgDir = path.dirname(nativeDir);
   let links: { source: string; target: string }[];
   try {
@@ -317,11 +323,13 @@ async function hydrateSymlinks(nativeDir: string): Promise<void> {
   } catch {
     return; // platforms without versioned libraries ship no list
   }
+  let made = 0;
   for (const { source, target } of links) {
     const targetPath = path.join(pkgDir, target);
     if (await exists(targetPath, true)) continue;
     try {
       await fs.symlink(path.relative(path.dirname(targetPath), path.join(pkgDir, source)), targetPath);
+      made++;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue; // made by a concurrent start
       throw new Error(
@@ -329,6 +337,7 @@ async function hydrateSymlinks(nativeDir: string): Promise<void> {
       );
     }
   }
+  if (made > 0) notice?.('info', `made ${made} library symlinks in ${path.join(nativeDir, 'lib')} that the package's postinstall did not (npm skipped it)`);
 }
 
 /** Returns the uid/gid of the OS user PostgreSQL runs as when we are root, creating it if needed. */
