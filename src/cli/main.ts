@@ -45,7 +45,7 @@ db.command('migrate')
     const { migrate } = await import('../db/migrate.js');
     const config = loadConfig({ file: opts.config });
     const log = createLogger(config.log.level);
-    const database = await openDatabase(config, log, { migrate: false, seedIfNew: false });
+    const database = await openDatabase(config, log, { migrate: false, seedIfNew: false, attach: true });
     try {
       const applied = await migrate(database.pool, log);
       process.stdout.write(applied.length ? `applied ${applied.map((m) => `${m.version}_${m.name}`).join(', ')}\n` : 'nothing to apply\n');
@@ -61,7 +61,7 @@ db.command('seed')
     const { seed } = await import('../db/migrate.js');
     const config = loadConfig({ file: opts.config });
     const log = createLogger(config.log.level);
-    const database = await openDatabase(config, log, { migrate: true, seedIfNew: false });
+    const database = await openDatabase(config, log, { migrate: true, seedIfNew: false, attach: true });
     try {
       await seed(database.pool, log);
       process.stdout.write('seeded\n');

@@ -25,6 +25,11 @@ export interface OpenOptions {
   seedIfNew: boolean;
   /** Aborted (a signal during start-up): stop what was started, PostgreSQL included, and reject. */
   signal?: AbortSignal;
+  /**
+   * Use the embedded PostgreSQL a running `carrel serve` started in the data directory, on its
+   * port, instead of refusing (the `db` commands beside a server); close() leaves it running.
+   */
+  attach?: boolean;
 }
 
 const EMBEDDED_DB = 'carrel';
@@ -44,6 +49,7 @@ export async function openDatabase(config: Readonly<Config>, log: Logger, opts: 
       // An OS user created, a directory's permissions changed: an operator should know.
       onNotice: (level, message) => log[level]({ dataDir }, message),
       signal: opts.signal,
+      attach: opts.attach,
     });
     try {
       opts.signal?.throwIfAborted();
@@ -87,7 +93,12 @@ export async function ensureDatabase(adminUrl: string, name: string): Promise<st
   await client.connect();
   try {
     const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-    if (exists.rowCount === 0) await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
+    if (exists.rowCount === 0) {
+      // A server starting beside us (serve and `db seed` at once) may create it first.
+      await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`).catch((err: unknown) => {
+        if ((err as { code?: string }).code !== '42P04') throw err; // duplicate_database
+      });
+    }
   } finally {
     await client.end();
   }

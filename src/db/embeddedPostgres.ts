@@ -32,10 +32,19 @@ export interface EmbeddedPgOptions {
   onNotice?: (level: 'info' | 'warn', message: string) => void;
   /** Aborting it while starting stops whatever was started (a postmaster coming up) and rejects with its reason. */
   signal?: AbortSignal;
+  /**
+   * When dataDir's server is already running, started by a live process (a `carrel serve`),
+   * connect to it on the port it listens on instead of refusing; stop() then leaves it running.
+   * For the short commands (`carrel db seed`, `db migrate`) run beside a server. Without a live
+   * starter (an orphan, a stale lock file) it starts as it would without this.
+   */
+  attach?: boolean;
 }
 
 export interface EmbeddedPg {
   url: string;
+  /** Set when it connected to a server another live process started (see attach): its pid and port. */
+  attached?: { pid: number; port: number };
   /** Fast shutdown; escalates to an immediate one if it has not finished within timeoutMs (default 30 s). */
   stop(timeoutMs?: number): Promise<void>;
 }
@@ -84,8 +93,20 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions): Promise<Em
 
   const signal = opts.signal;
   signal?.throwIfAborted();
+  const incompleteMarker = `${dataDir}.initdb-incomplete`;
+  await assertNotBeingInitialised(incompleteMarker, dataDir);
+  if (opts.attach && (await exists(path.join(dataDir, 'PG_VERSION'))) && !(await exists(incompleteMarker))) {
+    const running = await inspectServer(dataDir);
+    if (running.state === 'running' && running.ownerAlive) {
+      const port = await untilServing(dataDir, running.pmPid, signal);
+      notice('info', `using the PostgreSQL already running in ${dataDir} (pid ${running.pmPid}, port ${port}, started by pid ${running.ownerPid})`);
+      const url = `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+      // Not ours to stop: the process that started it does, when it stops.
+      return { url, attached: { pid: running.pmPid, port }, stop: () => Promise.resolve() };
+    }
+  }
   const { EmbeddedPostgres, nativeDir } = await loadPackage();
-  await hydrateSymlinks(nativeDir);
+  await hydrateSymlinks(nativeDir, notice);
 
   const owner = process.getuid?.() === 0 ? await ensureOsUser(notice) : undefined;
   await fs.mkdir(path.dirname(dataDir), { recursive: true });
@@ -97,7 +118,6 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions): Promise<Em
   }
 
   signal?.throwIfAborted();
-  const incompleteMarker = `${dataDir}.initdb-incomplete`;
   const initialised = (await exists(path.join(dataDir, 'PG_VERSION'))) && !(await exists(incompleteMarker));
   if (initialised) await clearStaleServer(dataDir, notice);
   await assertPortFree(opts.port);
@@ -284,12 +304,18 @@ function loadPackage(): Promise<{ EmbeddedPostgres: EmbeddedPostgresCtor; native
   return loaded;
 }
 
+/** The platform package's `native` directory (bin, lib, share): where the binaries run from. */
+export async function packageNativeDir(): Promise<string> {
+  return (await loadPackage()).nativeDir;
+}
+
 /**
  * The binaries link against versioned .so names (libicuuc.so.60, libpq.so.5) that npm tarballs
  * cannot carry as symlinks; the platform package recreates them in a postinstall script, which
- * package managers increasingly skip. Recreate any that are missing, the same way.
+ * package managers increasingly skip (npm 11 asks for it to be allowed). Recreate any that are
+ * missing, the same way, in nativeDir (exported for its test).
  */
-async function hydrateSymlinks(nativeDir: string): Promise<void> {
+export async function hydrateSymlinks(nativeDir: string, notice?: Notice): Promise<void> {
   const pkgDir = path.dirname(nativeDir);
   let links: { source: string; target: string }[];
   try {
@@ -297,11 +323,13 @@ async function hydrateSymlinks(nativeDir: string): Promise<void> {
   } catch {
     return; // platforms without versioned libraries ship no list
   }
+  let made = 0;
   for (const { source, target } of links) {
     const targetPath = path.join(pkgDir, target);
     if (await exists(targetPath, true)) continue;
     try {
       await fs.symlink(path.relative(path.dirname(targetPath), path.join(pkgDir, source)), targetPath);
+      made++;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue; // made by a concurrent start
       throw new Error(
@@ -309,6 +337,7 @@ async function hydrateSymlinks(nativeDir: string): Promise<void> {
       );
     }
   }
+  if (made > 0) notice?.('info', `made ${made} library symlinks in ${path.join(nativeDir, 'lib')} that the package's postinstall did not (npm skipped it)`);
 }
 
 /** Returns the uid/gid of the OS user PostgreSQL runs as when we are root, creating it if needed. */
@@ -371,6 +400,24 @@ async function chownTree(dir: string, owner: { uid: number; gid: number }): Prom
   return true;
 }
 
+type ServerState =
+  | { state: 'none' }
+  /** postmaster.pid names a process that is gone, a zombie, or no longer PostgreSQL. */
+  | { state: 'stale'; pmPid: number }
+  /** A live postmaster, and the process that started it per the owner file (none: not started by carrel). */
+  | { state: 'running'; pmPid: number; ownerPid: number | undefined; ownerAlive: boolean };
+
+/** What holds dataDir: nothing, a stale lock file, or a live postmaster and whether its starter lives. */
+async function inspectServer(dataDir: string): Promise<ServerState> {
+  const pmPid = await readPid(path.join(dataDir, 'postmaster.pid'));
+  if (pmPid === undefined) return { state: 'none' };
+  const state = await processState(pmPid);
+  if (state === 'gone') return { state: 'none' };
+  if (state === 'zombie' || !(await isPostgres(pmPid))) return { state: 'stale', pmPid };
+  const ownerPid = await readPid(path.join(dataDir, OWNER_FILE));
+  return { state: 'running', pmPid, ownerPid, ownerAlive: ownerPid !== undefined && (await processState(ownerPid)) === 'alive' };
+}
+
 /**
  * Makes a data directory left by a killed run startable. Killing node (even with -9) leaves its
  * postmaster running as an orphan, holding the port and the data directory: shut that down.
@@ -379,17 +426,16 @@ async function chownTree(dir: string, owner: { uid: number; gid: number }): Prom
  */
 async function clearStaleServer(dataDir: string, notice: Notice): Promise<void> {
   const pidFile = path.join(dataDir, 'postmaster.pid');
-  const pmPid = await readPid(pidFile);
-  if (pmPid === undefined) return;
-  const state = await processState(pmPid);
-  if (state === 'gone') return;
-  if (state === 'zombie' || !(await isPostgres(pmPid))) {
+  const found = await inspectServer(dataDir);
+  if (found.state === 'none') return;
+  const { pmPid } = found;
+  if (found.state === 'stale') {
     notice('info', `removing stale ${pidFile} (pid ${pmPid} is no longer PostgreSQL)`);
     await fs.rm(pidFile, { force: true });
     return;
   }
-  const ownerPid = await readPid(path.join(dataDir, OWNER_FILE));
-  if (ownerPid === undefined || (await processState(ownerPid)) === 'alive') {
+  const { ownerPid } = found;
+  if (ownerPid === undefined || found.ownerAlive) {
     throw new Error(
       `embedded PostgreSQL: ${dataDir} is in use by PostgreSQL pid ${pmPid}${ownerPid === undefined ? '' : `, started by live process ${ownerPid}`}; stop it first`,
     );
@@ -401,6 +447,41 @@ async function clearStaleServer(dataDir: string, notice: Notice): Promise<void> 
     if (Date.now() > deadline) throw new Error(`embedded PostgreSQL: orphaned PostgreSQL pid ${pmPid} did not shut down within 30s`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * Waits until the running postmaster pmPid accepts connections (its postmaster.pid says
+ * "ready": it may still be starting, or recovering) and returns the port it listens on.
+ */
+async function untilServing(dataDir: string, pmPid: number, signal?: AbortSignal, timeoutMs = 60_000): Promise<number> {
+  const pidFile = path.join(dataDir, 'postmaster.pid');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    signal?.throwIfAborted();
+    // Line 1 the pid, line 4 the port, line 8 the status (as pg_ctl reads them).
+    const lines = (await fs.readFile(pidFile, 'utf8').catch(() => '')).split('\n');
+    const status = lines[7]?.trim();
+    if (Number(lines[0]) !== pmPid || status === 'stopping') {
+      throw new Error(`embedded PostgreSQL: the server running in ${dataDir} (pid ${pmPid}) is shutting down; try again once it is stopped or up`);
+    }
+    const port = Number(lines[3]);
+    if (status === 'ready' && Number.isInteger(port) && port > 0) return port;
+    if (Date.now() > deadline) throw new Error(`embedded PostgreSQL: the server running in ${dataDir} (pid ${pmPid}) did not become ready within ${timeoutMs / 1000}s`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * A live process initialising dataDir (a first `carrel serve`) leaves its pid in the marker until
+ * initdb is done; refuse rather than take its half-made cluster for the remains of a killed one.
+ */
+async function assertNotBeingInitialised(marker: string, dataDir: string): Promise<void> {
+  const pid = await readPid(marker);
+  if (pid === undefined || pid === process.pid || (await processState(pid)) !== 'alive') return;
+  // A pid reused since (after a reboot) is no node process: then the marker is a killed run's.
+  const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => 'node');
+  if (!/node/.test(cmdline)) return;
+  throw new Error(`embedded PostgreSQL: ${dataDir} is being initialised by process ${pid} (a carrel starting for the first time); try again once it is up`);
 }
 
 async function processState(pid: number): Promise<'alive' | 'zombie' | 'gone'> {

@@ -1,7 +1,9 @@
 // The embedded PostgreSQL: initialises a fresh data directory, serves queries, keeps its data
-// across a stop and restart, and says clearly when its port is taken.
+// across a stop and restart, says clearly when its port is taken, and leaves alone a directory
+// another process is still initialising.
 import { describe, it, expect } from 'vitest';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,4 +83,25 @@ describe('startEmbeddedPostgres', () => {
     },
     TIMEOUT_MS,
   );
+
+  it('refuses a data directory another live process is still initialising, rather than wiping it', async () => {
+    // What a first `carrel serve` leaves while its initdb runs: a half-made cluster and, beside
+    // it, the marker naming the initialising process.
+    const dataDir = join(await mkdtemp(join(tmpdir(), 'carrel-epg-')), 'pgdata');
+    await mkdir(dataDir);
+    await writeFile(join(dataDir, 'PG_VERSION'), '18\n');
+    const initialiser = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' });
+    try {
+      await writeFile(`${dataDir}.initdb-incomplete`, `${initialiser.pid}\n`);
+      for (const attach of [false, true]) {
+        await expect(startEmbeddedPostgres({ dataDir, port: await freePort(), attach })).rejects.toThrow(
+          `${dataDir} is being initialised by process ${initialiser.pid} (a carrel starting for the first time); try again once it is up`,
+        );
+      }
+      expect(await readdir(dataDir)).toEqual(['PG_VERSION']);
+    } finally {
+      initialiser.kill('SIGKILL');
+      await rm(join(dataDir, '..'), { recursive: true, force: true });
+    }
+  });
 });

@@ -51,6 +51,8 @@ export function ensureBuilt(): void {
 
 export interface SpawnedServe {
   child: ChildProcess;
+  /** The config file it runs with (`carrel db seed -c` it to act on the same database). */
+  configFile: string;
   exited: Promise<Exit>;
   /** Everything the process wrote to stderr so far (the banner, fatal errors). */
   stderr(): string;
@@ -87,6 +89,7 @@ export function spawnServe(opts: ServeOptions = {}): SpawnedServe {
   const exited = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   return {
     child,
+    configFile,
     exited,
     stderr: () => stderr,
     stdout: () => stdout,
