@@ -10,6 +10,12 @@
 // connected never sees a seq go backwards (a fresh resync snapshot may jump, never back); both
 // instances end with the same seat states, seat for seat, and those are the last readings;
 // /readyz says degraded while Redis is away and ready again after; no unhandled rejection.
+//
+// The second test is the case the empty Redis makes hard: an instance that reaches it first
+// numbers from its own seq (from 0, if it started there), below what another instance has shown.
+// That one must read the new stream from its start, not from the last id it read (it used to,
+// and never saw those events), and state again what its own sensors reported before the restart
+// (the new instance had only the database's older copy).
 import http from 'node:http';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +24,7 @@ import { freshDatabase, type TestDatabase } from '../support/db.js';
 import { branchSeats, connectSensor, sendReadings, subscribe, waitFor, type Frame } from '../support/live.js';
 import type { RawPeer } from '../support/peer.js';
 import { redisServerAvailable, startRedisServer, type OwnRedis } from '../support/redisServer.js';
+import { CuttableProxy } from '../support/proxy.js';
 
 const suite = redisServerAvailable ? describe : describe.skip;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -92,6 +99,8 @@ suite('Redis stopped and restarted empty under load on two instances', () => {
   let a: TestServer;
   let b: TestServer;
   const peers: RawPeer[] = [];
+  /** What a test started beyond the shared pair, undone in afterAll (newest first) even after a failure. */
+  const undo: Array<() => unknown> = [];
   const rejections: unknown[] = [];
   const onRejection = (err: unknown) => rejections.push(err);
 
@@ -105,6 +114,7 @@ suite('Redis stopped and restarted empty under load on two instances', () => {
   });
   afterAll(async () => {
     for (const p of peers) p.destroy();
+    for (const f of undo.reverse()) await f();
     await a?.close();
     await b?.close();
     redis?.kill();
@@ -254,4 +264,70 @@ suite('Redis stopped and restarted empty under load on two instances', () => {
     expect([(await readyz(a.server.ports.http)).status, (await readyz(b.server.ports.http)).status]).toEqual([200, 200]);
     expect(rejections).toEqual([]);
   }, 30_000);
+
+  it('an instance started on the empty Redis before another came back: each learns the other\'s readings, and the returning one resyncs above every seq it showed', async () => {
+    const branch = 'Medical Library';
+    const seats = await branchSeats(db.pool, branch, 8);
+    const own = await startRedisServer();
+    undo.push(() => own.kill());
+    // D reaches this Redis through a proxy, so it can be held away while Redis restarts and C starts.
+    const proxy = new CuttableProxy({ host: '127.0.0.1', port: own.port });
+    await proxy.open();
+    undo.push(() => proxy.cut());
+    const config = (url: string) => ({ redis: { url, keyPrefix: 'carrel' }, lifecycle: { enabled: false } });
+    const d = await startTestServer(config(`redis://127.0.0.1:${proxy.port}`), { db });
+    undo.push(() => d.close());
+    const onD = await subscribe(d.server.ports.pubsub, { branch });
+    const sensorD = await connectSensor(d.server.ports.sensor, { sensorId: 'gw-d' });
+    peers.push(onD, sensorD);
+    const t0 = Date.now() - 30_000;
+    // D's subscriber sees seqs 1-5 of the first Redis.
+    for (let i = 0; i < 5; i++) await sendReadings(sensorD, [{ seatId: seats[i]!, occupied: true, at: t0 + i }]);
+    await waitFor(onD, (f) => f.type === 'seat' && f.seq === 5);
+
+    await proxy.cut();
+    await until('D sees Redis gone', () => !d.server.realtime.busStats().connected);
+    await own.shutdown();
+    const again = await startRedisServer(own.port);
+    undo.push(() => again.kill());
+    // C starts on the empty Redis and numbers from 1: seqs D's subscriber has seen, for other events.
+    const c = await startTestServer(config(again.url), { db });
+    undo.push(() => c.close());
+    const onC = await subscribe(c.server.ports.pubsub, { branch });
+    const sensorC = await connectSensor(c.server.ports.sensor, { sensorId: 'gw-c' });
+    peers.push(onC, sensorC);
+    await sendReadings(sensorC, [{ seatId: seats[6]!, occupied: true, at: t0 + 10 }]);
+    await waitFor(onC, (f) => f.type === 'seat' && f.seatId === seats[6]);
+
+    await proxy.open();
+    await until('D is back', () => d.server.realtime.busStats().connected);
+    // D learned C's reading (seq 1 of the new Redis), told its subscriber with a fresh snapshot,
+    // and numbers on above 5.
+    const snap = await waitFor(onD, (f) => f.type === 'snapshot' && f.fresh === true, { timeoutMs: 5_000 });
+    expect(snap).toMatchObject({ reason: 'resync' });
+    expect((snap.seats as Array<{ seatId: number; state: string }>).find((s) => s.seatId === seats[6])).toMatchObject({ state: 'occupied' });
+    expect(snap.seq as number).toBeGreaterThanOrEqual(5);
+    // Live again both ways, with one seq.
+    await sendReadings(sensorC, [{ seatId: seats[7]!, occupied: true, at: t0 + 20 }]);
+    await sendReadings(sensorD, [{ seatId: seats[0]!, occupied: false, at: t0 + 21 }]);
+    for (const [seatId, state] of [
+      [seats[7], 'occupied'],
+      [seats[0], 'free'],
+    ] as const) {
+      const onCEv = await waitFor(onC, (f) => f.type === 'seat' && f.seatId === seatId && f.state === state);
+      const onDEv = await waitFor(onD, (f) => f.type === 'seat' && f.seatId === seatId && f.state === state);
+      expect(onDEv.seq).toBe(onCEv.seq);
+    }
+    expect(seqProblems(onD.frames)).toEqual([]);
+    expect(seqProblems(onC.frames)).toEqual([]);
+    // Seat for seat the same on both: C also learned D's readings of before the restart.
+    const lateC = await subscribe(c.server.ports.pubsub, { branch });
+    const lateD = await subscribe(d.server.ports.pubsub, { branch });
+    peers.push(lateC, lateD);
+    const view = async (peer: RawPeer) => ((await waitFor(peer, (f) => f.type === 'snapshot')).seats as Array<{ seatId: number; state: string }>).map((s) => [s.seatId, s.state]);
+    const onBoth = await view(lateC);
+    expect(await view(lateD)).toEqual(onBoth);
+    expect(seats.slice(0, 8).map((id) => onBoth.find(([s]) => s === id)?.[1])).toEqual(['free', 'occupied', 'occupied', 'occupied', 'occupied', 'free', 'occupied', 'occupied']);
+    expect(rejections).toEqual([]);
+  }, 20_000);
 });
