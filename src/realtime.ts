@@ -197,6 +197,7 @@ export class Realtime {
       seat: (ev, quiet) => this.onBusSeat(ev, quiet),
       fact: (ev) => this.onRemoteFact(ev),
       resync: (branchId, seq, published) => this.hub.resync(branchId, seq, published),
+      ownStates: () => model.ownStates(),
       reconnected: () => this.track(this.reload()),
     });
     for (const b of model.branches.values()) this.hub.addBranch(b.id, b.name, seqs.get(b.id) ?? 0, model.seatsOf(b.id));

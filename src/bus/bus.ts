@@ -24,6 +24,11 @@ export interface BusHandlers {
    * that read the whole stream shows), so the view can be made to agree with theirs.
    */
   resync(branchId: number, seq: number, published: ReadonlyMap<number, { state: LiveState; flags: number }>): void;
+  /**
+   * The current state of the seats this instance's own sensors reported last, to publish again
+   * when the bus lost what it held (a Redis restarted without its data).
+   */
+  ownStates(): SeatChange[];
   /** The bus is back after an outage: facts from other instances may have been missed. */
   reconnected(): void;
 }

@@ -26,6 +26,15 @@
 // the counter and the seats' published states in one script: read apart, an entry another
 // instance appended between the XRANGE and the GET was counted as seen and never delivered, and
 // the two instances kept different seat states under the same seq for good.
+//
+// A Redis that comes back without its data (restarted without persistence, flushed) is told
+// apart by its epoch: a random key the first instance to reach it sets. Every counter, stream and
+// seat state went with the old one, so an instance that finds a new epoch treats every branch as
+// numbered locally, reads the new streams from their start (not from the last id it read: an
+// instance that reached the empty Redis first numbers from its own seq, or from 0 if it started
+// there, below what this one has shown), and states again the seats its own sensors reported
+// last, since a change the others had not read yet went with the old streams.
+import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { CoreEvent } from '../core/events.js';
 import type { LiveState, SeatChange, SeatEvent } from '../core/liveSeats.js';
@@ -42,9 +51,12 @@ export interface RedisBusOptions {
   log: Logger;
 }
 
-// KEYS: counter, stream, state hash. ARGV: seatId, stateKey, payload, retain.
+// KEYS: counter, stream, state hash. ARGV: seatId, stateKey, payload, retain, and '1' to publish
+// only if the seat has no published state at all (a seat stated again after a data loss: any state
+// published since is newer than what this instance knew before it).
 const PUBLISH_SCRIPT = `
-if redis.call('HGET', KEYS[3], ARGV[1]) == ARGV[2] then return 0 end
+local published = redis.call('HGET', KEYS[3], ARGV[1])
+if published == ARGV[2] or (published and ARGV[5] == '1') then return 0 end
 local seq = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], seq .. '-0', 'e', ARGV[3])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
@@ -80,6 +92,14 @@ if #entries < tonumber(ARGV[2]) then
   return {seq, entries, redis.call('HGETALL', KEYS[3])}
 end
 return {seq, entries}`;
+
+// KEYS: epoch. ARGV: a new epoch. The epoch of this Redis's data, set by the first to ask.
+const EPOCH_SCRIPT = `
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])`;
+
+/** Seat states published again at once after a data loss (one pipelined batch on the connection). */
+const RESTATE_BATCH = 256;
 
 /** Stream entries a resync reads per script call (the script blocks Redis while it runs). */
 const RESYNC_CHUNK = 1000;
@@ -122,6 +142,10 @@ export class RedisBus implements EventBus {
   /** The newest dropped change per seat ("branch:seat"), oldest drop first. */
   private readonly overflow = new Map<string, SeatChange>();
   private up = false;
+  /** The epoch of the Redis data this instance has read (undefined until it first reached Redis). */
+  private epoch: string | undefined;
+  /** Redis lost its data and our sensors' seat states are not published again yet (kept across a failed recovery). */
+  private restatePending = false;
   private recovering: Promise<void> | undefined;
   private closed = false;
   private started = false;
@@ -166,11 +190,13 @@ export class RedisBus implements EventBus {
     this.cmd.defineCommand('carrelPublish', { numberOfKeys: 3, lua: PUBLISH_SCRIPT });
     this.cmd.defineCommand('carrelEnsure', { numberOfKeys: 2, lua: ENSURE_SCRIPT });
     this.cmd.defineCommand('carrelResync', { numberOfKeys: 3, lua: RESYNC_SCRIPT });
+    this.cmd.defineCommand('carrelEpoch', { numberOfKeys: 1, lua: EPOCH_SCRIPT });
     this.sub.on('message', (_channel: string, message: string) => this.onFact(message));
     const seqs = new Map<number, number>();
     try {
       await Promise.all([this.cmd.connect(), this.reader.connect(), this.sub.connect()]);
       await this.sub.subscribe(this.factChannel);
+      this.epoch = await this.claimEpoch();
       for (const id of branchIds) {
         const seq = Number(await this.ensure(id, 0));
         seqs.set(id, seq);
@@ -265,13 +291,28 @@ export class RedisBus implements EventBus {
     await this.readerLoop?.catch(() => undefined);
   }
 
-  private runPublish(change: SeatChange): Promise<unknown> {
+  /** `onlyUnpublished`: skip it when the seat has any published state (a seat stated again after a data loss). */
+  private runPublish(change: SeatChange, onlyUnpublished = false): Promise<unknown> {
     const b = change.branchId;
     return (this.cmd as unknown as { carrelPublish(...args: Array<string | number>): Promise<unknown> })
-      .carrelPublish(this.key('seq', b), this.key('events', b), this.key('state', b), change.seatId, stateKey(change), JSON.stringify(change), Math.max(this.opts.retainEvents, STREAM_FLOOR))
+      .carrelPublish(
+        this.key('seq', b),
+        this.key('events', b),
+        this.key('state', b),
+        change.seatId,
+        stateKey(change),
+        JSON.stringify(change),
+        Math.max(this.opts.retainEvents, STREAM_FLOOR),
+        onlyUnpublished ? '1' : '0',
+      )
       .then((seq) => {
         if (Number(seq) === 0) this.counters.deduplicated++;
       });
+  }
+
+  private async claimEpoch(): Promise<string> {
+    const run = (this.cmd as unknown as { carrelEpoch(...args: string[]): Promise<unknown> }).carrelEpoch;
+    return String(await run.call(this.cmd, `${this.opts.keyPrefix}:epoch`, randomBytes(8).toString('hex')));
   }
 
   private ensure(branchId: number, floor: number): Promise<unknown> {
@@ -341,6 +382,18 @@ export class RedisBus implements EventBus {
   }
 
   private async recover(): Promise<void> {
+    // 0. Did Redis keep its data? A new epoch: the streams we read are gone, the new ones start over.
+    const epoch = await this.claimEpoch();
+    const lost = this.epoch !== undefined && epoch !== this.epoch;
+    this.epoch = epoch;
+    if (lost) {
+      this.opts.log.warn('Redis came back without its data; resyncing every branch from the new streams');
+      this.restatePending = true;
+      for (const id of this.branchIds) {
+        this.diverged.add(id);
+        this.lastId.set(id, '0-0');
+      }
+    }
     // 1. Never hand out a seq our subscribers have already seen.
     for (const id of this.branchIds) await this.ensure(id, this.lastSeq.get(id) ?? 0);
     // Changes made while this runs are numbered locally too, so go round until none are left.
@@ -358,6 +411,17 @@ export class RedisBus implements EventBus {
       for (const item of queued) {
         if (item.kind === 'seat') await this.runPublish(item.change);
         else await this.cmd.publish(this.factChannel, JSON.stringify({ origin: this.opts.instanceId, ev: item.ev }));
+      }
+      // After a data loss, the seats our sensors reported last, as they are now — those nobody has
+      // published anything for since (that would be newer; our own changes of the outage went just
+      // above). Before the resync, so the instances resyncing apply them quietly.
+      if (this.restatePending) {
+        const now = Date.now();
+        const own = this.handlers!.ownStates().filter((c) => this.branchIds.includes(c.branchId));
+        for (let i = 0; i < own.length; i += RESTATE_BATCH) {
+          await Promise.all(own.slice(i, i + RESTATE_BATCH).map((c) => this.runPublish({ ...c, publishedAtMs: now }, true)));
+        }
+        this.restatePending = false;
       }
       // 3. Branches numbered locally: apply what the others published quietly, then resync.
       for (const id of [...this.diverged]) await this.resyncBranch(id);

@@ -102,6 +102,11 @@ interface LiveSeat extends SeatInfo {
   contactAtMs: number;
   /** True while this instance holds the seat's freshest sensor evidence and so judges "offline". */
   local: boolean;
+  /**
+   * True while the seat's newest reading is one this instance's own sensors sent (not another
+   * instance's, not the database's at start): its state is this instance's to state again.
+   */
+  reported: boolean;
   /** The owner's verdict on "offline" when another instance judges it. */
   remoteOffline: boolean;
   /** When the seat became empty (reading time), 0 while occupied or unknown. */
@@ -276,6 +281,7 @@ export class LiveSeats {
     seat.readingAtMs = atMs;
     seat.contactAtMs = Math.max(seat.contactAtMs, nowMs);
     seat.local = true;
+    seat.reported = true;
     if (!occupied && was !== false) seat.emptySinceMs = atMs;
     if (occupied) {
       seat.emptySinceMs = 0;
@@ -356,12 +362,24 @@ export class LiveSeats {
       seat.occupied = s.occupied;
       seat.readingAtMs = s.readingAtMs;
       seat.local = false;
+      seat.reported = false;
     }
     if (s.contactAtMs > seat.contactAtMs) seat.contactAtMs = s.contactAtMs;
     if (!seat.local) seat.remoteOffline = (ev.flags & FLAG_SENSOR_OFFLINE) !== 0;
     seat.state = ev.state;
     seat.flags = ev.flags;
     this.evaluate(seat, nowMs, ev.cause, new Date(nowMs).toISOString(), newerHere);
+  }
+
+  /**
+   * The current state of every seat whose newest reading came from this instance's own sensors,
+   * as changes to publish again: when the bus lost what it held (Redis restarted empty, DESIGN §6),
+   * a change the other instances had not read yet went with it, and only this instance can say it.
+   */
+  ownStates(): SeatChange[] {
+    const out: SeatChange[] = [];
+    for (const seat of this.seats.values()) if (seat.reported) out.push(this.changeOf(seat, 'sensor', new Date(seat.readingAtMs).toISOString()));
+    return out;
   }
 
   /** Replaces every seat's bookings and service status with the database's (after a bus outage). */
@@ -451,16 +469,20 @@ export class LiveSeats {
     seat.state = state;
     seat.flags = flags;
     if (!publish) return;
-    this.hooks.onChange({
+    this.hooks.onChange(this.changeOf(seat, cause, at));
+  }
+
+  private changeOf(seat: LiveSeat, cause: ChangeCause, at: string): SeatChange {
+    return {
       origin: this.opts.instanceId,
       branchId: seat.branchId,
       seatId: seat.id,
-      state,
-      flags,
+      state: seat.state,
+      flags: seat.flags,
       cause,
       at,
       sensor: { occupied: seat.occupied, readingAtMs: seat.readingAtMs, contactAtMs: seat.contactAtMs },
-    });
+    };
   }
 
   private deadline(seat: LiveSeat, nowMs: number, booking: Booking | undefined, offline: boolean): number {
@@ -492,6 +514,7 @@ function newSeat(s: SeatInfo & { outOfService: boolean }): LiveSeat {
     readingAtMs: 0,
     contactAtMs: 0,
     local: false,
+    reported: false,
     remoteOffline: false,
     emptySinceMs: 0,
     releaseAsked: false,

@@ -28,6 +28,7 @@ function recorder(): Recorder {
         r.facts.push(ev);
       },
       resync: () => undefined,
+      ownStates: () => [],
       reconnected: () => undefined,
     },
     async waitSeats(n) {
