@@ -117,7 +117,7 @@ export class CarrelServer {
     this.accounts = new AccountService({ db: deps.db, bcryptCost: config.auth.bcryptCost, hasher: this.passwords });
     this.seatListing = new SeatListing({
       ...core,
-      cache: { enabled: config.discovery.seatListCache, maxEntries: config.discovery.seatListCacheMaxEntries },
+      cache: { enabled: config.discovery.seatListCache, maxEntries: config.discovery.seatListCacheMaxEntries, maxBytes: config.discovery.seatListCacheMaxBytes },
     });
     this.coreEvents.on(this.seatListing.onCoreEvent);
     this.seats = new SeatService({ ...core, listing: this.seatListing, contextCacheMs: config.discovery.seatContextCacheMs });
@@ -197,6 +197,11 @@ export class CarrelServer {
     });
     this.obs.addListener('rpc', this.rpcListener);
     this.registerLiveMetrics();
+    const listing = this.seatListing;
+    this.obs.registry.gauge('carrel_seat_list_cache_bytes', 'bytes of serialised seats.list answers cached (discovery.seatListCacheMaxBytes)', () => listing.cacheSize().bytes);
+    this.obs.registry.gauge('carrel_seat_list_cache_entries', 'seats.list answers cached', () => listing.cacheSize().entries);
+    this.obs.registry.gauge('carrel_seat_list_cache_hits_total', 'seats.list answered from the cache', () => listing.stats.hits, 'counter');
+    this.obs.registry.gauge('carrel_seat_list_cache_misses_total', 'seats.list read from PostgreSQL', () => listing.stats.misses, 'counter');
   }
 
   /** The live half's figures on /metrics and in server.stats (issue 7). */

@@ -1,11 +1,10 @@
-// A value that is already JSON text (a cached listing): spliced into a reply unparsed, and
-// encoded to UTF-8 once however many replies carry it.
+// A value that is already JSON text (a cached listing): spliced into a reply unparsed, its UTF-8
+// bytes made once however many replies carry it. Only the bytes are kept (a cached listing would
+// otherwise be held twice, as a string and as a Buffer).
 export class RawJson {
-  private encoded: Buffer | undefined;
+  readonly bytes: Buffer;
 
-  constructor(readonly json: string) {}
-
-  get bytes(): Buffer {
-    return (this.encoded ??= Buffer.from(this.json, 'utf8'));
+  constructor(json: string) {
+    this.bytes = Buffer.from(json, 'utf8');
   }
 }

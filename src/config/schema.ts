@@ -290,6 +290,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       seatListCache: z.boolean().default(true),
       seatListCacheMaxEntries: positiveInt.default(2000),
+      seatListCacheMaxBytes: positiveInt.default(16 * 1024 * 1024),
       seatContextCacheMs: z.number().int().min(0).max(60_000).default(2000),
     })
     .prefault({}),

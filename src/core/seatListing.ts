@@ -10,6 +10,11 @@
 // very next search sees it (freshness). Events from other instances must reach `invalidate`
 // too (the event bus wires that).
 //
+// The cache is bounded by entries and by bytes (discovery.seatListCacheMaxEntries / MaxBytes)
+// and evicts the least recently used: any client may ask for any window, and a branch of 2,000
+// seats lists to ~300 KB, so a count alone would let arbitrary windows pin hundreds of MB.
+// An entry found stale (its branch changed, its slot passed) is dropped when met.
+//
 // Invalidation is by generation, not by deleting entries: each branch has a counter bumped by
 // its events, and a global counter bumped by every event. An entry records the counter that
 // was current when its query began; a query during which any event arrived is not stored, so
@@ -64,7 +69,7 @@ export interface SeatListingOptions {
   db: pg.Pool;
   clock: Clock;
   rules: RulesConfig;
-  cache: { enabled: boolean; maxEntries: number };
+  cache: { enabled: boolean; maxEntries: number; maxBytes: number };
 }
 
 interface CacheEntry {
@@ -92,8 +97,9 @@ export class SeatListing {
   private readonly cache = new Map<string, CacheEntry>();
   private readonly branchGen = new Map<number, number>();
   private globalGen = 0;
+  private cachedBytes = 0;
   /** Counters for server.stats and the tests. */
-  readonly stats = { hits: 0, misses: 0, invalidations: 0 };
+  readonly stats = { hits: 0, misses: 0, invalidations: 0, evictions: 0 };
 
   constructor(private readonly opts: SeatListingOptions) {}
 
@@ -103,9 +109,9 @@ export class SeatListing {
     return { startMs, endMs: filter.endMs ?? startMs + HOUR };
   }
 
-  /** The listing as JSON text (an array of SeatWire), from the cache when still valid. */
-  async listJson(filter: SeatFilter, deadline?: Deadline): Promise<string> {
-    return (await this.list(filter, deadline)).json;
+  /** What the cache holds now. */
+  cacheSize(): { entries: number; bytes: number } {
+    return { entries: this.cache.size, bytes: this.cachedBytes };
   }
 
   /** The listing as pre-encoded JSON: a cached one keeps its UTF-8 bytes for every reply. */
@@ -118,26 +124,46 @@ export class SeatListing {
     const slot = floorToSlot(nowMs, this.opts.rules.slotMinutes);
     const key = `${filter.branchId ?? ''}|${filter.branchName ?? ''}|${filter.area ?? ''}|${flag(filter.hasPower)}|${flag(filter.hasMonitor)}|${filter.availableOnly ? 1 : 0}|${startMs}|${endMs}|${slot}`;
     const hit = this.cache.get(key);
-    if (hit && hit.gen === (hit.scope === null ? this.globalGen : (this.branchGen.get(hit.scope) ?? 0))) {
-      this.stats.hits++;
-      return hit.raw;
+    if (hit) {
+      this.cache.delete(key);
+      if (hit.gen === (hit.scope === null ? this.globalGen : (this.branchGen.get(hit.scope) ?? 0))) {
+        this.cache.set(key, hit); // most recently used: to the end of the Map's order
+        this.stats.hits++;
+        return hit.raw;
+      }
+      this.cachedBytes -= hit.raw.bytes.length;
     }
     this.stats.misses++;
     const genBefore = this.globalGen;
     const rows = await this.rows(filter, startMs, endMs, nowMs, deadline);
     const raw = new RawJson(JSON.stringify(rows.map(seatToWire)));
-    if (this.globalGen === genBefore) {
-      // An empty listing by branch name says nothing about which branch it is: any event may
-      // change it (a cancel makes a seat available), so it is scoped to all.
-      const scope = filter.branchId ?? (filter.branchName !== undefined && rows[0] ? rows[0].branch_id : null);
-      const gen = scope === null ? this.globalGen : (this.branchGen.get(scope) ?? 0);
-      if (this.cache.size >= this.opts.cache.maxEntries) {
-        const oldest = this.cache.keys().next();
-        if (!oldest.done) this.cache.delete(oldest.value);
-      }
-      this.cache.set(key, { raw, scope, gen });
-    }
+    if (this.globalGen === genBefore) this.store(key, raw, filter.branchId ?? (filter.branchName !== undefined && rows[0] ? rows[0].branch_id : null));
     return raw;
+  }
+
+  /**
+   * Keeps a listing, evicting the least recently used past either bound. `scope` is the branch
+   * whose events invalidate it; an empty listing by branch name says nothing about which branch
+   * it is (a cancel anywhere could fill it), so it is scoped to all (null).
+   */
+  private store(key: string, raw: RawJson, scope: number | null): void {
+    const maxBytes = this.opts.cache.maxBytes;
+    const size = raw.bytes.length;
+    if (size > maxBytes) return;
+    const old = this.cache.get(key); // a concurrent miss of the same key stored it meanwhile
+    if (old) {
+      this.cache.delete(key);
+      this.cachedBytes -= old.raw.bytes.length;
+    }
+    for (const [k, e] of this.cache) {
+      if (this.cache.size < this.opts.cache.maxEntries && this.cachedBytes + size <= maxBytes) break;
+      this.cache.delete(k);
+      this.cachedBytes -= e.raw.bytes.length;
+      this.stats.evictions++;
+    }
+    const gen = scope === null ? this.globalGen : (this.branchGen.get(scope) ?? 0);
+    this.cache.set(key, { raw, scope, gen });
+    this.cachedBytes += size;
   }
 
   /** One seat as seats.get shows it, or null. */

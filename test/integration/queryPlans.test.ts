@@ -159,7 +159,7 @@ beforeAll(async () => {
   rec = recording(db.pool);
   clock = new FakeClock(NOW);
   const core = { db: rec.db, clock, rules, events: discardEvents };
-  listing = new SeatListing({ ...core, cache: { enabled: false, maxEntries: 1 } });
+  listing = new SeatListing({ ...core, cache: { enabled: false, maxEntries: 1, maxBytes: 1 } });
   seats = new SeatService({ ...core, listing });
   reservations = new ReservationService({ ...core, seats, log: silentLogger });
   waitlist = new Waitlist({ db: rec.db, clock, events: discardEvents, config: config.waitlist, rules, log: silentLogger });
@@ -193,8 +193,8 @@ describe('query plans over ~45,000 reservations', () => {
   });
 
   it('seats.list probes each seat through the exclusion constraint index (availability and live state)', async () => {
-    await listing.listJson({ branchName: 'Main Library', availableOnly: true, startMs: NOW + 86_400_000, endMs: NOW + 86_400_000 + 3_600_000 });
-    await listing.listJson({ hasPower: true, startMs: NOW, endMs: NOW + 3_600_000 });
+    await listing.list({ branchName: 'Main Library', availableOnly: true, startMs: NOW + 86_400_000, endMs: NOW + 86_400_000 + 3_600_000 });
+    await listing.list({ hasPower: true, startMs: NOW, endMs: NOW + 3_600_000 });
     const list = onReservations(rec.take());
     expect(list).toHaveLength(2);
     for (const q of list) expect(await reservationIndexes(q.text, q.values)).toContain('reservations_no_overlap');

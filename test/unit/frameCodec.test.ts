@@ -150,12 +150,13 @@ describe('frame codec', () => {
 
 describe('encodeSpliced', () => {
   it('frames prefix + pre-encoded body + suffix exactly as the whole text would be framed, sharing the body', () => {
-    const body = new RawJson(JSON.stringify([{ label: 'Q-01 Ärger ☕', n: 1 }]));
+    const text = JSON.stringify([{ label: 'Q-01 Ärger ☕', n: 1 }]);
+    const body = new RawJson(text);
     for (const id of ['7', '"zwölf-✓"']) {
       const parts = encodeSpliced(`{"rpcId":${id},"result":`, body.bytes, ',"error":null}');
       expect(Array.isArray(parts)).toBe(true);
       const whole = Buffer.concat(parts as Buffer[]);
-      expect(whole).toEqual(encodeJsonText(`{"rpcId":${id},"result":${body.json},"error":null}`));
+      expect(whole).toEqual(encodeJsonText(`{"rpcId":${id},"result":${text},"error":null}`));
       expect((parts as Buffer[])[1]).toBe(body.bytes);
     }
   });

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/schema.js';
 import { FakeClock } from '../../src/core/clock.js';
-import { SeatListing } from '../../src/core/seatListing.js';
+import { SeatListing, type SeatFilter } from '../../src/core/seatListing.js';
 
 const rules = configSchema.parse({}).rules;
 const row = (id: number, branchId: number, available: boolean) => ({
@@ -26,45 +26,47 @@ function fakeDb(rows: () => unknown[]) {
   return { db, pool };
 }
 
+const json = async (listing: SeatListing, filter: SeatFilter): Promise<string> => (await listing.list(filter)).bytes.toString('utf8');
+
 describe('seat listing cache', () => {
   const clock = new FakeClock(Date.parse('2030-01-07T15:07:00Z'));
 
   it('answers a repeated listing from the cache until an event for its branch', async () => {
     let available = true;
     const { db, pool } = fakeDb(() => [row(1, 7, available)]);
-    const listing = new SeatListing({ db: pool, clock, rules, cache: { enabled: true, maxEntries: 10 } });
-    const first = await listing.listJson({ branchId: 7 });
-    expect(await listing.listJson({ branchId: 7 })).toBe(first);
+    const listing = new SeatListing({ db: pool, clock, rules, cache: { enabled: true, maxEntries: 10, maxBytes: 1 << 20 } });
+    const first = await json(listing, { branchId: 7 });
+    expect(await json(listing, { branchId: 7 })).toBe(first);
     expect(db.calls).toBe(1);
     listing.onCoreEvent({ type: 'seatStatus', cause: 'admin', seatId: 3, branchId: 8, status: 'OUT_OF_SERVICE', at: '' });
-    expect(await listing.listJson({ branchId: 7 })).toBe(first);
+    expect(await json(listing, { branchId: 7 })).toBe(first);
     expect(db.calls).toBe(1);
     available = false;
     listing.onCoreEvent({ type: 'seatStatus', cause: 'admin', seatId: 1, branchId: 7, status: 'OUT_OF_SERVICE', at: '' });
-    expect(JSON.parse(await listing.listJson({ branchId: 7 }))[0].available).toBe(false);
+    expect(JSON.parse(await json(listing, { branchId: 7 }))[0].available).toBe(false);
     expect(db.calls).toBe(2);
   });
 
   it('never caches a listing read while a change committed', async () => {
     const { db, pool } = fakeDb(() => [row(1, 7, true)]);
-    const listing = new SeatListing({ db: pool, clock, rules, cache: { enabled: true, maxEntries: 10 } });
+    const listing = new SeatListing({ db: pool, clock, rules, cache: { enabled: true, maxEntries: 10, maxBytes: 1 << 20 } });
     db.during = () => listing.invalidate(7);
-    await listing.listJson({ branchId: 7 });
-    await listing.listJson({ branchId: 7 });
+    await json(listing, { branchId: 7 });
+    await json(listing, { branchId: 7 });
     expect(db.calls).toBe(2);
   });
 
   it('keys on the slot: the next slot is read afresh; filters get their own prepared statements', async () => {
     const { db, pool } = fakeDb(() => [row(1, 7, true)]);
     const c = new FakeClock(Date.parse('2030-01-07T15:07:00Z'));
-    const listing = new SeatListing({ db: pool, clock: c, rules, cache: { enabled: true, maxEntries: 10 } });
-    await listing.listJson({ branchName: 'B7', hasPower: true });
+    const listing = new SeatListing({ db: pool, clock: c, rules, cache: { enabled: true, maxEntries: 10, maxBytes: 1 << 20 } });
+    await json(listing, { branchName: 'B7', hasPower: true });
     c.set('2030-01-07T15:14:59Z');
-    await listing.listJson({ branchName: 'B7', hasPower: true });
+    await json(listing, { branchName: 'B7', hasPower: true });
     expect(db.calls).toBe(1);
     c.set('2030-01-07T15:15:00Z');
-    await listing.listJson({ branchName: 'B7', hasPower: true });
-    await listing.listJson({ area: 'A', availableOnly: true });
+    await json(listing, { branchName: 'B7', hasPower: true });
+    await json(listing, { area: 'A', availableOnly: true });
     expect(db.calls).toBe(3);
     expect(new Set(db.names).size).toBe(2);
     expect(db.names.every((n) => n.startsWith('carrel.seats.list.'))).toBe(true);
@@ -72,20 +74,52 @@ describe('seat listing cache', () => {
 
   it('treats an empty listing by branch name as involving every branch', async () => {
     const { db, pool } = fakeDb(() => []);
-    const listing = new SeatListing({ db: pool, clock, rules, cache: { enabled: true, maxEntries: 10 } });
-    await listing.listJson({ branchName: 'Nowhere', availableOnly: true });
+    const listing = new SeatListing({ db: pool, clock, rules, cache: { enabled: true, maxEntries: 10, maxBytes: 1 << 20 } });
+    await json(listing, { branchName: 'Nowhere', availableOnly: true });
     listing.invalidate(42);
-    await listing.listJson({ branchName: 'Nowhere', availableOnly: true });
+    await json(listing, { branchName: 'Nowhere', availableOnly: true });
     expect(db.calls).toBe(2);
   });
 
-  it('stays within maxEntries', async () => {
+  it('stays within maxEntries, evicting the least recently used', async () => {
     const { db, pool } = fakeDb(() => [row(1, 7, true)]);
-    const listing = new SeatListing({ db: pool, clock, rules, cache: { enabled: true, maxEntries: 2 } });
-    for (const area of ['a', 'b', 'c']) await listing.listJson({ branchId: 7, area });
-    await listing.listJson({ branchId: 7, area: 'a' });
+    const listing = new SeatListing({ db: pool, clock, rules, cache: { enabled: true, maxEntries: 2, maxBytes: 1 << 20 } });
+    await json(listing, { branchId: 7, area: 'a' });
+    await json(listing, { branchId: 7, area: 'b' });
+    await json(listing, { branchId: 7, area: 'a' }); // a hit: b is now the least recently used
+    expect(db.calls).toBe(2);
+    await json(listing, { branchId: 7, area: 'c' }); // evicts b
+    expect(listing.cacheSize().entries).toBe(2);
+    await json(listing, { branchId: 7, area: 'a' });
+    expect(db.calls).toBe(3);
+    await json(listing, { branchId: 7, area: 'b' });
     expect(db.calls).toBe(4);
-    await listing.listJson({ branchId: 7, area: 'c' });
-    expect(db.calls).toBe(4);
+    expect(listing.stats.evictions).toBe(2);
+  });
+
+  it('stays within maxBytes, and never caches a listing larger than all of it', async () => {
+    let seats = 1;
+    const { db, pool } = fakeDb(() => Array.from({ length: seats }, (_, i) => row(i + 1, 7, true)));
+    const one = JSON.stringify([{ id: 1, branch: 'B7', area: 'A', label: 'L1', hasPower: true, hasMonitor: false, status: 'IN_SERVICE', available: true, live: 'free' }]).length;
+    const listing = new SeatListing({ db: pool, clock, rules, cache: { enabled: true, maxEntries: 100, maxBytes: 3 * one } });
+    for (const area of ['a', 'b', 'c', 'd']) await json(listing, { branchId: 7, area });
+    expect(listing.cacheSize()).toEqual({ entries: 3, bytes: 3 * one });
+    await json(listing, { branchId: 7, area: 'a' }); // evicted first
+    expect(db.calls).toBe(5);
+    seats = 4;
+    await json(listing, { branchId: 7, area: 'big' });
+    await json(listing, { branchId: 7, area: 'big' });
+    expect(db.calls).toBe(7);
+    expect(listing.cacheSize().bytes).toBeLessThanOrEqual(3 * one);
+  });
+
+  it('drops an entry found stale, so invalidated listings do not hold memory', async () => {
+    const { pool } = fakeDb(() => [row(1, 7, true)]);
+    const listing = new SeatListing({ db: pool, clock, rules, cache: { enabled: true, maxEntries: 10, maxBytes: 1 << 20 } });
+    await json(listing, { branchId: 7 });
+    const before = listing.cacheSize();
+    listing.invalidate(7);
+    await json(listing, { branchId: 7 });
+    expect(listing.cacheSize()).toEqual(before);
   });
 });
