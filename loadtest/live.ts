@@ -107,7 +107,7 @@ async function serverCounters(ctx: BenchContext): Promise<Record<string, number>
     const res = await fetch(`http://${ctx.host}:${ctx.target.ports.http}/metrics`, { signal: AbortSignal.timeout(2000) });
     const text = await res.text();
     const out: Record<string, number> = {};
-    for (const name of ['carrel_pubsub_dropped_total', 'carrel_pubsub_slow_consumers_total', 'carrel_pubsub_events_total', 'carrel_sensor_readings_total', 'carrel_sensor_stale_readings_total']) {
+    for (const name of ['carrel_pubsub_queued_events', 'carrel_pubsub_dropped_total', 'carrel_pubsub_slow_consumers_total', 'carrel_pubsub_events_total', 'carrel_sensor_readings_total', 'carrel_sensor_stale_readings_total']) {
       const m = new RegExp(`^${name} (\\d+(?:\\.\\d+)?)`, 'm').exec(text);
       if (m) out[name.replace(/^carrel_/, '')] = Number(m[1]);
     }
@@ -461,23 +461,29 @@ export async function stalledPing(ctx: BenchContext, opts: StalledOptions): Prom
   const gateway = await sensorGateway(ctx.host, ctx.target.ports.sensor, 'bench-stalled');
   const source = new ReadingSource(seats);
   let streaming = true;
+  let burst = 0; // readings per 10 ms tick on top of the steady rate, while filling stalled sockets
   let ref = 0;
   const interval = setInterval(() => {
     if (!streaming) return;
     // The stream's rate per 10 ms tick.
-    const n = Math.max(1, Math.round(opts.rate / 100));
+    const n = Math.max(1, Math.round(opts.rate / 100)) + burst;
     const readings = Array.from({ length: n }, () => source.next());
     gateway.socket.write(frameText(`{"type":"occupancy","ref":${++ref},"readings":${JSON.stringify(readings)}}`));
   }, 10);
   const without: RunRecord[] = [];
   const withStalled: RunRecord[] = [];
   const withFast: RunRecord[] = [];
+  const congestedAtStart: number[] = [];
   let cutOff = 0;
   try {
     for (let i = 0; i < opts.repeats; i++) {
       without.push(await ping(ctx, opts.ping));
       const stalled = await openSubscribers(ctx, opts.branch, opts.stalled);
       for (const s of stalled) s.sock.socket.pause();
+      // A subscriber that has not read for a moment still has room in its socket buffers and
+      // costs what a fast one does. Stalled means the kernel's buffers are full and the server
+      // queues its events: burst readings until every one of them has a queue, then measure.
+      congestedAtStart.push(await fillStalled(ctx, opts.stalled, (n) => (burst = n)));
       withStalled.push(await ping(ctx, opts.ping));
       for (const s of stalled) {
         if (s.sock.closed) cutOff++;
@@ -519,8 +525,36 @@ export async function stalledPing(ctx: BenchContext, opts: StalledOptions): Prom
       p99sWithout: without.map((r) => r.latency.p99Ms),
       p99sWith: withStalled.map((r) => r.latency.p99Ms),
       stalledCutOff: cutOff,
+      // Events queued on the server when each stalled measurement began (≥ 1 per stalled subscriber
+      // once its socket is full).
+      queuedEventsAtStart: congestedAtStart,
     },
   };
+}
+
+/**
+ * Raises the reading rate until the server holds at least `stalled` queued events (each stalled
+ * subscriber's socket full), at most 20 s; returns the queued events then. Without the server's
+ * metrics port it waits 2 s at the raised rate.
+ */
+async function fillStalled(ctx: BenchContext, stalled: number, setBurst: (perTick: number) => void): Promise<number> {
+  setBurst(20); // +2,000 readings/s
+  const until = Date.now() + 20_000;
+  let queued = 0;
+  try {
+    if (!ctx.target.ports.http) {
+      await new Promise((r) => setTimeout(r, 2000));
+      return 0;
+    }
+    while (Date.now() < until) {
+      queued = (await serverCounters(ctx)).pubsub_queued_events ?? 0;
+      if (queued >= stalled) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return queued;
+  } finally {
+    setBurst(0);
+  }
 }
 
 // --- many connections open ------------------------------------------------------------------

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RpcClient } from '../../clients/rpcClient.js';
 import { BenchContext, book, mixed, ping, search, storm } from '../../loadtest/scenarios.js';
-import { fanout, sensors, connections } from '../../loadtest/live.js';
+import { fanout, sensors, connections, stalledPing } from '../../loadtest/live.js';
 import { addBenchBranch, BENCH_BRANCH, BENCH_CONFIG_OVERRIDES, externalTarget, spawnEcho, type Target } from '../../loadtest/target.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { freshDatabase } from '../support/db.js';
@@ -109,6 +109,14 @@ describe('load generator scenarios', () => {
     expect(r.latency.count % 4).toBe(0);
     expect(r.latency.count).toBeGreaterThan(0);
   });
+
+  it('stalled: measures PING only once the stalled subscribers\' sockets are full and queued on the server', async () => {
+    const r = await stalledPing(ctx, { branch: 'Main Library', stalled: 3, rate: 100, ping: { connections: 2, depth: 1, ...SHORT }, repeats: 1 });
+    expect(r.errors).toEqual({});
+    expect((r.extra.queuedEventsAtStart as number[])[0]).toBeGreaterThanOrEqual(3);
+    for (const k of ['p99WithoutMs', 'p99WithMs', 'p99WithFastMs']) expect(r.extra[k] as number).toBeGreaterThan(0);
+    expect(r.extra.stalledCutOff).toBe(0);
+  }, 60_000);
 
   it('connections: opens RPC connections and subscribers and reads the memory with them open', async () => {
     const r = await connections(ctx, { rpc: 20, subscribers: 10, branch: 'Main Library', holdMs: 50 });
