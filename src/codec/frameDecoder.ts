@@ -206,7 +206,14 @@ export class FrameDecoder {
     return header.readUInt32BE(0);
   }
 
+  /** Removes n buffered bytes (a header) without making a view of them. */
   private consume(n: number): void {
+    const first = this.chunks[0]!;
+    if (first.length - this.offset > n) {
+      this.buffered -= n;
+      this.offset += n;
+      return;
+    }
     this.take(n);
   }
 

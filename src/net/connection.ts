@@ -33,6 +33,11 @@ export interface ConnectionHandler {
 
 let nextId = 1;
 
+/** Gathered replies are written once they reach this many bytes, without waiting for the tick's end. */
+const GATHER_BYTES = 64 * 1024;
+/** A part this large is written as it is rather than copied into the gathered buffer. */
+const GATHER_DIRECT_BYTES = 16 * 1024;
+
 export class Connection {
   readonly id = nextId++;
   readonly remote: string;
@@ -43,7 +48,10 @@ export class Connection {
   private readPaused = false;
   /** close() was called: input is read only to reach the peer's FIN, and thrown away. */
   private closing = false;
-  private corked = false;
+  /** Frames sent this tick, written as one buffer at its end (or sooner past GATHER_BYTES). */
+  private readonly out: Buffer[] = [];
+  private outBytes = 0;
+  private flushScheduled = false;
   private disposed = false;
   private closeReason: CloseReason = 'peer';
   private lastActivityMs: number;
@@ -98,24 +106,54 @@ export class Connection {
   }
 
   get bufferedBytes(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + this.outBytes;
   }
 
   /**
-   * Queues one encoded frame. Writes made in the same tick are corked together so pipelined
-   * replies leave in one writev. Returns false when the connection is now congested.
+   * Queues one encoded frame. Frames sent in the same tick leave in one write at its end:
+   * gathered into one buffer, which profiles showed cheaper than a corked writev of many small
+   * ones (a Writable entry per frame, an iovec each). A part of GATHER_DIRECT_BYTES or more is
+   * not copied but written as it is, and the gathered bytes go out as soon as they pass
+   * GATHER_BYTES or would take the socket to the high-water mark, so `congested` (the socket's
+   * own accounting) still sees every byte past it, as before: never more than the mark + a frame.
+   * Returns false when the connection is now congested.
    */
   send(frame: EncodedFrame): boolean {
     if (this.disposed) return false;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(this.uncork);
+    if (Buffer.isBuffer(frame)) this.gather(frame);
+    else for (const part of frame) this.gather(part);
+    if (this.outBytes >= GATHER_BYTES || this.socket.writableLength + this.outBytes >= this.opts.writeHighWaterBytes) this.flush();
+    else if (!this.flushScheduled && this.outBytes > 0) {
+      this.flushScheduled = true;
+      process.nextTick(this.flushTick);
     }
-    if (Buffer.isBuffer(frame)) this.socket.write(frame);
-    else for (const part of frame) this.socket.write(part);
     return !this.congested;
   }
+
+  private gather(part: Buffer): void {
+    if (part.length >= GATHER_DIRECT_BYTES) {
+      this.flush();
+      this.socket.write(part);
+      return;
+    }
+    this.out.push(part);
+    this.outBytes += part.length;
+  }
+
+  /** Writes what this tick gathered, in one buffer. */
+  private flush(): void {
+    const out = this.out;
+    if (out.length === 0) return;
+    const bytes = out.length === 1 ? out[0]! : Buffer.concat(out, this.outBytes);
+    out.length = 0;
+    this.outBytes = 0;
+    this.socket.write(bytes);
+  }
+
+  private readonly flushTick = (): void => {
+    this.flushScheduled = false;
+    if (!this.disposed) this.flush();
+  };
 
   /**
    * Writes one frame at once, uncorked: for a caller that sends one buffer a turn (the
@@ -124,14 +162,10 @@ export class Connection {
    */
   sendNow(frame: Buffer): boolean {
     if (this.disposed) return false;
+    this.flush();
     this.socket.write(frame);
     return !this.congested;
   }
-
-  private readonly uncork = (): void => {
-    this.corked = false;
-    if (!this.disposed) this.socket.uncork();
-  };
 
   /** Stops taking messages off the wire: TCP back-pressure reaches the peer. */
   pauseReading(): void {
@@ -162,6 +196,7 @@ export class Connection {
     this.closeReason = reason;
     this.closing = true;
     this.readPaused = true; // no further message reaches the session
+    this.flush();
     if (finalFrame) this.socket.write(finalFrame);
     this.socket.end();
     // Go on reading, into the void, until the peer's FIN: a paused socket with input unread
@@ -177,6 +212,8 @@ export class Connection {
     if (this.disposed) return;
     this.disposed = true;
     this.closeReason = reason;
+    this.out.length = 0;
+    this.outBytes = 0;
     this.decoder.discard();
     this.account();
     this.socket.destroy();
