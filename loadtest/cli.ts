@@ -181,10 +181,18 @@ export function registerBenchCommands(program: Command): void {
     .option('--subscribers <list>', 'subscriber counts, e.g. 100,1000', intList('--subscribers'), [1000])
     .option('--stalled <n>', 'of them, how many never read', (v) => Number(v), 0)
     .option('--rate <n>', 'readings per second', positive('--rate'), 100)
-    .action(async (o: CommonOpts & { branch: string; subscribers: number[]; stalled: number; rate: number }) =>
+    .option('--baseline', 'also measure the bare fan-out of the echo baseline (one write of the same event to each socket) with the same load')
+    .action(async (o: CommonOpts & { branch: string; subscribers: number[]; stalled: number; rate: number; baseline?: boolean }) =>
       withBench(o, async (b) => {
+        const echoCtx = o.baseline ? new BenchContext(await b.echoTarget()) : undefined;
+        if (echoCtx) echoCtx.onProgress = b.ctx.onProgress;
         for (const subscribers of o.subscribers) {
-          b.add(await fanout(b.ctx, { branch: o.branch, subscribers, stalled: o.stalled, rate: o.rate, durationMs: o.duration * 1000, warmupMs: o.warmup * 1000 }));
+          const run = { branch: o.branch, subscribers, stalled: o.stalled, rate: o.rate, durationMs: o.duration * 1000, warmupMs: o.warmup * 1000 };
+          const r = b.add(await fanout(b.ctx, run));
+          if (echoCtx) {
+            const e = b.add(await fanout(echoCtx, run));
+            b.compare({ what: `${r.label}: p99 end to end`, value: r.latency.p99Ms, unit: 'ms', baseline: 'bare fan-out', baselineValue: e.latency.p99Ms, ratio: r.latency.p99Ms / e.latency.p99Ms, target: '< 5 ms', met: r.latency.p99Ms < 5 });
+          }
         }
       }),
     );

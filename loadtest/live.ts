@@ -312,7 +312,8 @@ async function openSubscribers(ctx: BenchContext, branch: string, n: number, bat
 export async function fanout(ctx: BenchContext, opts: FanoutOptions): Promise<RunRecord> {
   const fastCount = opts.subscribers - opts.stalled;
   if (fastCount < 1) throw new Error('fanout needs at least one subscriber that reads');
-  const label = `fanout: ${opts.rate.toLocaleString('en')} readings/s to ${opts.subscribers.toLocaleString('en')} subscribers of ${opts.branch}${opts.stalled ? ` (${opts.stalled} stalled)` : ''}`;
+  const who = ctx.target.describe.startsWith('echo') ? 'bare fan-out baseline: ' : '';
+  const label = `${who}fanout: ${opts.rate.toLocaleString('en')} readings/s to ${opts.subscribers.toLocaleString('en')} subscribers of ${opts.branch}${opts.stalled ? ` (${opts.stalled} stalled)` : ''}`;
   const opened = await openSubscribers(ctx, opts.branch, opts.subscribers);
   const snapshot = opened[0]!.snapshot as { seats: Array<{ seatId: number; state: string }> };
   const seats = snapshot.seats.map((s) => s.seatId);

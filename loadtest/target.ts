@@ -298,19 +298,19 @@ export async function spawnEcho(cannedResult?: string): Promise<Target> {
     writeFileSync(env.ECHO_RESULT_FILE, cannedResult);
   }
   const child = spawn(process.execPath, [script, '0'], { stdio: ['ignore', 'pipe', 'inherit'], env });
-  const port = await new Promise<number>((resolve, reject) => {
+  const [port, sensor, pubsub] = await new Promise<[number, number, number]>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (c: Buffer) => {
       out += c.toString();
-      const m = /echo listening (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
+      const m = /echo listening (\d+) (\d+) (\d+)/.exec(out);
+      if (m) resolve([Number(m[1]), Number(m[2]), Number(m[3])]);
     });
     child.once('exit', (code) => reject(new Error(`echo server exited with ${code}`)));
   });
   const pid = child.pid!;
   return {
     host: '127.0.0.1',
-    ports: { rpc: port, sensor: 0, pubsub: 0, http: 0 },
+    ports: { rpc: port, sensor, pubsub, http: 0 },
     dbUrl: undefined,
     pid,
     describe: `echo baseline${cannedResult === undefined ? '' : ` with a ${Buffer.byteLength(cannedResult)}-byte canned result`} (process ${pid})`,

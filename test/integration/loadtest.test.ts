@@ -157,4 +157,15 @@ describe('echo baseline', () => {
     expect(r.label).toMatch(/^echo baseline: PING/);
     expect(r.throughput).toBeGreaterThan(0);
   });
+
+  it('is also the bare fan-out: the same scenario sees every reading as an event, in seq order', async () => {
+    echo ??= await spawnEcho();
+    const r = await fanout(new BenchContext(echo), { branch: 'Main Library', subscribers: 5, stalled: 1, rate: 200, ...SHORT });
+    expect(r.errors).toEqual({});
+    expect(r.label).toMatch(/^bare fan-out baseline: fanout/);
+    expect(r.extra.unexpectedEvents).toBe(0);
+    expect(r.latency.count % 4).toBe(0);
+    expect(r.latency.count).toBeGreaterThan(0);
+    expect(r.extra.serverDelivery).toBeNull();
+  });
 });
