@@ -33,10 +33,10 @@ export interface ConnectionHandler {
 
 let nextId = 1;
 
-/** Gathered replies are written once they reach this many bytes, without waiting for the tick's end. */
-const GATHER_BYTES = 64 * 1024;
-/** A part this large is written as it is rather than copied into the gathered buffer. */
-const GATHER_DIRECT_BYTES = 16 * 1024;
+/** A run of small parts is handed to the socket once it reaches this many bytes. */
+const GATHER_BYTES = 16 * 1024;
+/** A part this large goes to the socket as it is rather than copied into a joined run. */
+const GATHER_DIRECT_BYTES = 1024;
 
 export class Connection {
   readonly id = nextId++;
@@ -48,10 +48,10 @@ export class Connection {
   private readPaused = false;
   /** close() was called: input is read only to reach the peer's FIN, and thrown away. */
   private closing = false;
-  /** Frames sent this tick, written as one buffer at its end (or sooner past GATHER_BYTES). */
+  private corked = false;
+  /** Small parts sent this tick, not yet handed to the socket: joined into one buffer first. */
   private readonly out: Buffer[] = [];
   private outBytes = 0;
-  private flushScheduled = false;
   private disposed = false;
   private closeReason: CloseReason = 'peer';
   private lastActivityMs: number;
@@ -110,23 +110,25 @@ export class Connection {
   }
 
   /**
-   * Queues one encoded frame. Frames sent in the same tick leave in one write at its end:
-   * gathered into one buffer, which profiles showed cheaper than a corked writev of many small
-   * ones (a Writable entry per frame, an iovec each). A part of GATHER_DIRECT_BYTES or more is
-   * not copied but written as it is, and the gathered bytes go out as soon as they pass
-   * GATHER_BYTES or would take the socket to the high-water mark, so `congested` (the socket's
-   * own accounting) still sees every byte past it, as before: never more than the mark + a frame.
-   * Returns false when the connection is now congested.
+   * Queues one encoded frame. What is sent in one tick leaves together at its end: the socket
+   * is corked for the tick, and runs of small parts (under GATHER_DIRECT_BYTES: every PING reply,
+   * the head and tail around a cached listing) are joined into one buffer before they reach it,
+   * while larger parts (the listing itself) go in as they are, uncopied. Profiles showed a
+   * corked writev of one entry per frame costing more than the replies themselves; joined, 32
+   * pipelined PONGs are one entry. The joined run is handed to the socket as soon as it would
+   * take the socket to the high-water mark, so `congested` (the socket's own accounting) sees
+   * every byte past it. Returns false when the connection is now congested.
    */
   send(frame: EncodedFrame): boolean {
     if (this.disposed) return false;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
     if (Buffer.isBuffer(frame)) this.gather(frame);
     else for (const part of frame) this.gather(part);
     if (this.outBytes >= GATHER_BYTES || this.socket.writableLength + this.outBytes >= this.opts.writeHighWaterBytes) this.flush();
-    else if (!this.flushScheduled && this.outBytes > 0) {
-      this.flushScheduled = true;
-      process.nextTick(this.flushTick);
-    }
     return !this.congested;
   }
 
@@ -140,7 +142,7 @@ export class Connection {
     this.outBytes += part.length;
   }
 
-  /** Writes what this tick gathered, in one buffer. */
+  /** Hands the joined run of small parts to the socket. */
   private flush(): void {
     const out = this.out;
     if (out.length === 0) return;
@@ -150,9 +152,11 @@ export class Connection {
     this.socket.write(bytes);
   }
 
-  private readonly flushTick = (): void => {
-    this.flushScheduled = false;
-    if (!this.disposed) this.flush();
+  private readonly uncork = (): void => {
+    this.corked = false;
+    if (this.disposed) return;
+    this.flush();
+    this.socket.uncork();
   };
 
   /**
