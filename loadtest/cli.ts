@@ -221,7 +221,8 @@ export function registerBenchCommands(program: Command): void {
 
   common(bench.command('suite').description('every target figure beside its baseline, and a sweep for the chart (BENCHMARKS.md)'))
     .option('--sweep <list>', 'connection counts of the chart\'s sweep', intList('--sweep'), [1, 4, 16, 64, 256, 1000])
-    .action(async (o: CommonOpts & { sweep: number[] }) =>
-      withBench(o, (b) => runSuite(b, { durationMs: o.duration * 1000, warmupMs: o.warmup * 1000, sweep: o.sweep })),
+    .option('--repeats <n>', 'carrel/baseline pairs per ratio, alternating; the median pair ratio is reported', positive('--repeats'), 3)
+    .action(async (o: CommonOpts & { sweep: number[]; repeats: number }) =>
+      withBench(o, (b) => runSuite(b, { durationMs: o.duration * 1000, warmupMs: o.warmup * 1000, sweep: o.sweep, repeats: o.repeats })),
     );
 }

@@ -9,6 +9,7 @@ import { SlotAllocator } from '../../loadtest/setup.js';
 import { toCsv, toMarkdown, toSvg, type Report } from '../../loadtest/report.js';
 import type { RunRecord } from '../../loadtest/record.js';
 import { bucketPercentiles } from '../../loadtest/live.js';
+import { median, pairs } from '../../loadtest/suite.js';
 
 describe('LatencyHistogram', () => {
   it('merging two histograms gives the percentiles of all their values together', () => {
@@ -180,5 +181,18 @@ describe('bucketPercentiles', () => {
     // Gained: 90 at ≤ 1 ms, 9 in (1, 5] ms, 1 above 5 ms.
     const after: Array<[number, number]> = [[0.001, 100], [0.005, 109], [Infinity, 110]];
     expect(bucketPercentiles(before, after)).toEqual({ count: 100, p50Ms: 1, p90Ms: 1, p99Ms: 5, p999Ms: Infinity });
+  });
+});
+
+describe('suite ratios over alternating pairs', () => {
+  it('reports the median of the per-pair ratios, so one slow baseline run cannot make carrel look fast', () => {
+    const pair = (carrel: number, base: number): [RunRecord, RunRecord] => [run({ throughput: carrel }), run({ throughput: base })];
+    // The middle pair's baseline ran while the machine was slow: its ratio alone would be 2.0.
+    const p = pairs([pair(80, 100), pair(60, 30), pair(90, 100)]);
+    expect(p.ratios).toEqual([0.8, 2, 0.9]);
+    expect(p.ratio).toBe(0.9);
+    expect(p.value).toBe(80);
+    expect(p.base).toBe(100);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
   });
 });
