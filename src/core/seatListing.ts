@@ -114,13 +114,14 @@ export class SeatListing {
     return { entries: this.cache.size, bytes: this.cachedBytes };
   }
 
-  /** The listing as pre-encoded JSON: a cached one keeps its UTF-8 bytes for every reply. */
-  async list(filter: SeatFilter, deadline?: Deadline): Promise<RawJson> {
+  /**
+   * The listing as pre-encoded JSON: a cached one keeps its UTF-8 bytes for every reply, and is
+   * returned synchronously (no promise, no microtask: the reply goes out in the same turn).
+   */
+  list(filter: SeatFilter, deadline?: Deadline): RawJson | Promise<RawJson> {
     const nowMs = this.opts.clock.now();
     const { startMs, endMs } = this.window(filter);
-    if (!this.opts.cache.enabled || filter.seatId !== undefined) {
-      return new RawJson(JSON.stringify((await this.rows(filter, startMs, endMs, nowMs, deadline)).map(seatToWire)));
-    }
+    if (!this.opts.cache.enabled || filter.seatId !== undefined) return this.read(filter, startMs, endMs, nowMs, deadline);
     const slot = floorToSlot(nowMs, this.opts.rules.slotMinutes);
     const key = `${filter.branchId ?? ''}|${filter.branchName ?? ''}|${filter.area ?? ''}|${flag(filter.hasPower)}|${flag(filter.hasMonitor)}|${filter.availableOnly ? 1 : 0}|${startMs}|${endMs}|${slot}`;
     const hit = this.cache.get(key);
@@ -134,6 +135,14 @@ export class SeatListing {
       this.cachedBytes -= hit.raw.bytes.length;
     }
     this.stats.misses++;
+    return this.readAndStore(key, filter, startMs, endMs, nowMs, deadline);
+  }
+
+  private async read(filter: SeatFilter, startMs: number, endMs: number, nowMs: number, deadline?: Deadline): Promise<RawJson> {
+    return new RawJson(JSON.stringify((await this.rows(filter, startMs, endMs, nowMs, deadline)).map(seatToWire)));
+  }
+
+  private async readAndStore(key: string, filter: SeatFilter, startMs: number, endMs: number, nowMs: number, deadline?: Deadline): Promise<RawJson> {
     const genBefore = this.globalGen;
     const rows = await this.rows(filter, startMs, endMs, nowMs, deadline);
     const raw = new RawJson(JSON.stringify(rows.map(seatToWire)));

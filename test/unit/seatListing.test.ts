@@ -38,6 +38,8 @@ describe('seat listing cache', () => {
     const first = await json(listing, { branchId: 7 });
     expect(await json(listing, { branchId: 7 })).toBe(first);
     expect(db.calls).toBe(1);
+    // A hit is answered synchronously: the reply can leave in the same turn.
+    expect(listing.list({ branchId: 7 })).not.toBeInstanceOf(Promise);
     listing.onCoreEvent({ type: 'seatStatus', cause: 'admin', seatId: 3, branchId: 8, status: 'OUT_OF_SERVICE', at: '' });
     expect(await json(listing, { branchId: 7 })).toBe(first);
     expect(db.calls).toBe(1);

@@ -38,7 +38,8 @@ export function seatMethods({ seats, listing }: SeatDeps): MethodDef<any>[] {
       access: 'public',
       args: listArgs,
       summary: 'seats with filters {branch, area, hasPower, hasMonitor, availableOnly, start, end}; window defaults to now → +1 h',
-      handler: async (input, ctx) => {
+      // Not async: a cached listing is answered in the same turn (SeatListing.list).
+      handler: (input, ctx) => {
         const a = input ?? {};
         const window = listing.window({ startMs: a.start, endMs: a.end });
         if (window.endMs <= window.startMs) throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'end must be after start');
