@@ -28,6 +28,11 @@ export interface HelloThrottleOptions extends ThrottlePolicy {
 export interface SensorKeyringOptions {
   db: pg.Pool;
   keys: readonly string[];
+  /**
+   * Keys never accepted, wherever they are found: with NODE_ENV=production the development
+   * key, which `carrel db seed` also puts in sensor_keys and which everyone knows.
+   */
+  refuse?: readonly string[];
   throttle: HelloThrottleOptions;
   log: Logger;
   now: () => number;
@@ -46,12 +51,14 @@ interface LogWindow {
 
 export class SensorKeyring {
   private readonly configDigests: Buffer[];
+  private readonly refusedDigests: Buffer[];
   private readonly throttle: FailureThrottle;
   private readonly logged = new Map<string, LogWindow>();
   readonly refused = { unknownKey: 0, throttled: 0 };
 
   constructor(private readonly opts: SensorKeyringOptions) {
     this.configDigests = opts.keys.map((k) => createHash('sha256').update(k, 'utf8').digest());
+    this.refusedDigests = (opts.refuse ?? []).map((k) => createHash('sha256').update(k, 'utf8').digest());
     this.throttle = new FailureThrottle(opts.throttle, opts.throttle.forgetAfterMs, opts.throttle.maxEntries);
   }
 
@@ -92,6 +99,9 @@ export class SensorKeyring {
 
   private async known(key: string): Promise<boolean> {
     const digest = createHash('sha256').update(key, 'utf8').digest();
+    let refused = false;
+    for (const d of this.refusedDigests) refused = timingSafeEqual(d, digest) || refused;
+    if (refused) return false;
     let known = false;
     for (const d of this.configDigests) known = timingSafeEqual(d, digest) || known;
     if (known) return true;
