@@ -385,11 +385,16 @@ export class ReservationService {
     }
   }
 
+  /**
+   * The reservation when the caller owns it, or when the caller is an admin — by the users
+   * table, not only the token's claim, so a demoted admin's token sees only its own at once
+   * (the same rule as admin.*; in the same statement, no extra round trip).
+   */
   private async fetchVisible(user: Caller, id: number, deadline?: Deadline): Promise<ReservationRow> {
     const res = await this.query<ReservationRow>(
       deadline,
       `SELECT ${RESERVATION_COLUMNS} FROM reservations r JOIN seats s ON s.id = r.seat_id
-       WHERE r.id = $1 AND (r.user_id = $2 OR $3)`,
+       WHERE r.id = $1 AND (r.user_id = $2 OR ($3 AND EXISTS (SELECT 1 FROM users u WHERE u.id = $2 AND u.role = 'admin')))`,
       [id, user.id, user.role === 'admin'],
     );
     const row = res.rows[0];

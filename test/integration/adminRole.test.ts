@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RpcClient } from '../../clients/rpcClient.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { makeUsers, seatIdOf, type TestUser } from '../support/core.js';
+import { insertBooking } from '../support/fixtures.js';
 
 let t: TestServer;
 let seatId: number;
@@ -49,6 +50,22 @@ describe('admin methods and a demoted admin', () => {
 
       await setRole(boss!, 'admin'); // promoted again: the same token works again
       expect(await c.call('admin.seats.setStatus', { seatId, status: 'IN_SERVICE' })).toMatchObject({ status: 'IN_SERVICE' });
+    } finally {
+      c.close();
+    }
+  });
+
+  it("a demoted admin's token no longer reads other users' reservations", async () => {
+    const [boss, student] = [(await makeUsers(t, 1, 'demoted-reader', 'admin'))[0]!, (await makeUsers(t, 1, 'reader-victim'))[0]!];
+    const start = Math.ceil((Date.now() + 2 * 86_400_000) / 3_600_000) * 3_600_000;
+    // Written directly: the branch's opening hours are not what this is about.
+    const id = await insertBooking(t.db.pool, { seatId, userId: student.id, start: new Date(start).toISOString(), end: new Date(start + 3_600_000).toISOString() });
+    const c = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
+    try {
+      expect((await c.request('reservations.get', [{ id }], boss.token)).result).toMatchObject({ id });
+      await setRole(boss, 'student');
+      expect((await c.request('reservations.get', [{ id }], boss.token)).error?.code).toBe('NOT_FOUND');
+      expect((await c.request('reservations.get', [{ id }], student.token)).result).toMatchObject({ id });
     } finally {
       c.close();
     }
