@@ -9,7 +9,6 @@
 // No step between a sensor frame and a subscriber's socket touches the database (DESIGN §4, §5).
 import type pg from 'pg';
 import type { Config } from './config/schema.js';
-import { DEV_SENSOR_KEY } from './config/load.js';
 import type { Logger } from './obs/log.js';
 import type { Clock } from './core/clock.js';
 import type { CoreEvent, CoreEventFanout } from './core/events.js';
@@ -84,9 +83,7 @@ export class Realtime {
     this.keyring = new SensorKeyring({
       db,
       keys: config.sensors.keys,
-      // The loader refuses the development key in config under production; this covers the copy
-      // `carrel db seed` stores in sensor_keys.
-      refuse: process.env.NODE_ENV === 'production' ? [DEV_SENSOR_KEY] : [],
+      refuse: config.sensors.refuseKeys,
       throttle: config.sensors.helloThrottle,
       log,
       now: () => deps.clock.now(),

@@ -73,6 +73,10 @@ export function parseConfig(input: unknown, env: NodeJS.ProcessEnv = {}, fromEnv
       `config: sensors.keys[${devKey}] is the shipped development sensor key "${DEV_SENSOR_KEY}"; replace it for production`,
     );
   }
+  // The copy `carrel db seed` puts in sensor_keys is refused too (SensorKeyring).
+  if (env.NODE_ENV === 'production' && !config.sensors.refuseKeys.includes(DEV_SENSOR_KEY)) {
+    config.sensors.refuseKeys = [...config.sensors.refuseKeys, DEV_SENSOR_KEY];
+  }
   return deepFreeze(config);
 }
 

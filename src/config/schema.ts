@@ -115,6 +115,11 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Accepted sensor keys besides the sensor_keys table (stored there as SHA-256 digests). */
       keys: z.array(z.string().min(8).max(256)).max(1000).default(['dev-sensor-key']),
+      /**
+       * Keys never accepted, wherever found (sensors.keys or the sensor_keys table). With
+       * NODE_ENV=production the loader adds the development key, which `carrel db seed` stores.
+       */
+      refuseKeys: z.array(z.string().min(1).max(256)).max(1000).default([]),
       offlineAfterMs: positiveInt.default(120_000),
       releaseAfterMs: positiveInt.default(20 * 60_000),
       autoCheckIn: z.boolean().default(true),

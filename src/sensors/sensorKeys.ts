@@ -16,8 +16,19 @@ import type pg from 'pg';
 import type { Logger } from '../obs/log.js';
 import { FailureThrottle, addressKey, type ThrottlePolicy } from '../auth/failureThrottle.js';
 
+function sha256(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest();
+}
+
 export function sha256Hex(value: string): string {
-  return createHash('sha256').update(value, 'utf8').digest('hex');
+  return sha256(value).toString('hex');
+}
+
+/** Whether digest equals any of digests, comparing every one in constant time (no early exit). */
+function matchesAny(digests: readonly Buffer[], digest: Buffer): boolean {
+  let found = false;
+  for (const d of digests) found = timingSafeEqual(d, digest) || found;
+  return found;
 }
 
 export interface HelloThrottleOptions extends ThrottlePolicy {
@@ -28,10 +39,7 @@ export interface HelloThrottleOptions extends ThrottlePolicy {
 export interface SensorKeyringOptions {
   db: pg.Pool;
   keys: readonly string[];
-  /**
-   * Keys never accepted, wherever they are found: with NODE_ENV=production the development
-   * key, which `carrel db seed` also puts in sensor_keys and which everyone knows.
-   */
+  /** Keys never accepted, wherever found (sensors.refuseKeys). */
   refuse?: readonly string[];
   throttle: HelloThrottleOptions;
   log: Logger;
@@ -57,8 +65,8 @@ export class SensorKeyring {
   readonly refused = { unknownKey: 0, throttled: 0 };
 
   constructor(private readonly opts: SensorKeyringOptions) {
-    this.configDigests = opts.keys.map((k) => createHash('sha256').update(k, 'utf8').digest());
-    this.refusedDigests = (opts.refuse ?? []).map((k) => createHash('sha256').update(k, 'utf8').digest());
+    this.configDigests = opts.keys.map(sha256);
+    this.refusedDigests = (opts.refuse ?? []).map(sha256);
     this.throttle = new FailureThrottle(opts.throttle, opts.throttle.forgetAfterMs, opts.throttle.maxEntries);
   }
 
@@ -98,13 +106,9 @@ export class SensorKeyring {
   }
 
   private async known(key: string): Promise<boolean> {
-    const digest = createHash('sha256').update(key, 'utf8').digest();
-    let refused = false;
-    for (const d of this.refusedDigests) refused = timingSafeEqual(d, digest) || refused;
-    if (refused) return false;
-    let known = false;
-    for (const d of this.configDigests) known = timingSafeEqual(d, digest) || known;
-    if (known) return true;
+    const digest = sha256(key);
+    if (matchesAny(this.refusedDigests, digest)) return false;
+    if (matchesAny(this.configDigests, digest)) return true;
     const row = await this.opts.db.query('SELECT 1 FROM sensor_keys WHERE key_sha256 = $1 AND revoked_at IS NULL', [digest.toString('hex')]);
     return (row.rowCount ?? 0) > 0;
   }
