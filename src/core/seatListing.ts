@@ -121,7 +121,7 @@ export class SeatListing {
   list(filter: SeatFilter, deadline?: Deadline): RawJson | Promise<RawJson> {
     const nowMs = this.opts.clock.now();
     const { startMs, endMs } = this.window(filter);
-    if (!this.opts.cache.enabled || filter.seatId !== undefined) return this.read(filter, startMs, endMs, nowMs, deadline);
+    if (!this.opts.cache.enabled || filter.seatId !== undefined) return this.read(filter, startMs, endMs, nowMs, deadline, undefined);
     const slot = floorToSlot(nowMs, this.opts.rules.slotMinutes);
     const key = `${filter.branchId ?? ''}|${filter.branchName ?? ''}|${filter.area ?? ''}|${flag(filter.hasPower)}|${flag(filter.hasMonitor)}|${filter.availableOnly ? 1 : 0}|${startMs}|${endMs}|${slot}`;
     const hit = this.cache.get(key);
@@ -135,18 +135,17 @@ export class SeatListing {
       this.cachedBytes -= hit.raw.bytes.length;
     }
     this.stats.misses++;
-    return this.readAndStore(key, filter, startMs, endMs, nowMs, deadline);
+    return this.read(filter, startMs, endMs, nowMs, deadline, key);
   }
 
-  private async read(filter: SeatFilter, startMs: number, endMs: number, nowMs: number, deadline?: Deadline): Promise<RawJson> {
-    return new RawJson(JSON.stringify((await this.rows(filter, startMs, endMs, nowMs, deadline)).map(seatToWire)));
-  }
-
-  private async readAndStore(key: string, filter: SeatFilter, startMs: number, endMs: number, nowMs: number, deadline?: Deadline): Promise<RawJson> {
+  /** Reads the listing from PostgreSQL; with a cache key, stores it unless an event came meanwhile. */
+  private async read(filter: SeatFilter, startMs: number, endMs: number, nowMs: number, deadline: Deadline | undefined, key: string | undefined): Promise<RawJson> {
     const genBefore = this.globalGen;
     const rows = await this.rows(filter, startMs, endMs, nowMs, deadline);
     const raw = new RawJson(JSON.stringify(rows.map(seatToWire)));
-    if (this.globalGen === genBefore) this.store(key, raw, filter.branchId ?? (filter.branchName !== undefined && rows[0] ? rows[0].branch_id : null));
+    if (key !== undefined && this.globalGen === genBefore) {
+      this.store(key, raw, filter.branchId ?? (filter.branchName !== undefined && rows[0] ? rows[0].branch_id : null));
+    }
     return raw;
   }
 

@@ -425,13 +425,11 @@ export class Hub implements SubscriberHost {
       // Arrival to hand-over, per subscriber: each one's write has happened when it is timed.
       const t0 = ch.turnStartedAt;
       const lat = this.deliveryLatency;
-      for (const sub of ch.subs) {
-        sub.deliverTurn(joined, frames, seqs, ch.id);
-        lat.observe((performance.now() - t0) / 1000, frames.length);
-      }
-      for (const sub of this.all) {
-        sub.deliverTurn(joined, frames, seqs, ch.id);
-        lat.observe((performance.now() - t0) / 1000, frames.length);
+      for (const subs of [ch.subs, this.all]) {
+        for (const sub of subs) {
+          sub.deliverTurn(joined, frames, seqs, ch.id);
+          lat.observe((performance.now() - t0) / 1000, frames.length);
+        }
       }
     }
   };
