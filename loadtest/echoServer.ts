@@ -41,6 +41,10 @@ export function startEchoServer(port = 0, host = '127.0.0.1', cannedResult?: str
       if (out.length) socket.write(out.length === 1 ? out[0]! : Buffer.concat(out));
     });
   });
+  return listen(server, port, host);
+}
+
+function listen(server: net.Server, port: number, host: string): Promise<net.Server> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ port, host, backlog: 1024 }, () => resolve(server));
@@ -53,11 +57,6 @@ const BASELINE_SEATS = Array.from({ length: 50 }, (_, i) => ({ seatId: i + 1, la
 export function startFanoutBaseline(host = '127.0.0.1'): Promise<{ sensor: net.Server; pubsub: net.Server }> {
   const subscribers = new Set<net.Socket>();
   let seq = 0;
-  const listen = (server: net.Server): Promise<net.Server> =>
-    new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ port: 0, host, backlog: 1024 }, () => resolve(server));
-    });
   const pubsub = net.createServer({ noDelay: true }, (socket) => {
     const splitter = new FrameSplitter();
     socket.on('error', () => socket.destroy());
@@ -98,7 +97,7 @@ export function startFanoutBaseline(host = '127.0.0.1'): Promise<{ sensor: net.S
       if (acks.length) socket.write(acks.length === 1 ? acks[0]! : Buffer.concat(acks));
     });
   });
-  return Promise.all([listen(sensor), listen(pubsub)]).then(() => ({ sensor, pubsub }));
+  return Promise.all([listen(sensor, 0, host), listen(pubsub, 0, host)]).then(() => ({ sensor, pubsub }));
 }
 
 const isMain = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;

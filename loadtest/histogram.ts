@@ -80,6 +80,13 @@ export class LatencyHistogram {
   }
 }
 
+/** The median (of an even count, the mean of the middle two). */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
 export function round3(n: number): number {
   return Math.round(n * 1000) / 1000;
 }

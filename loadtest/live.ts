@@ -2,7 +2,7 @@
 // to many subscribers with end-to-end latency from a reading's send to each delivery, PING
 // latency with and without stalled subscribers, and the memory of many open connections.
 import net from 'node:net';
-import { LatencyHistogram } from './histogram.js';
+import { LatencyHistogram, median } from './histogram.js';
 import { FrameSplitter, frameJson, frameText } from './frames.js';
 import { customRecord, round1, sampleServer, type RunRecord } from './record.js';
 import { connect, openSockets } from './rpcLoad.js';
@@ -100,35 +100,34 @@ class ReadingSource {
   }
 }
 
-/** Metrics the server exposes that a run reports as deltas (drops, cut-offs). */
-async function serverCounters(ctx: BenchContext): Promise<Record<string, number>> {
-  if (!ctx.target.ports.http) return {};
+interface ServerMetrics {
+  /** Figures a run reports as deltas (drops, cut-offs), and the queued events now. */
+  counters: Record<string, number>;
+  /** The server's own histogram of arrival → write to each subscriber (cumulative buckets, by bound in seconds). */
+  delivery: Array<[number, number]> | null;
+}
+
+const COUNTERS = ['carrel_pubsub_queued_events', 'carrel_pubsub_dropped_total', 'carrel_pubsub_slow_consumers_total', 'carrel_pubsub_events_total', 'carrel_sensor_readings_total', 'carrel_sensor_stale_readings_total'];
+
+/** One read of the server's /metrics (nothing without its metrics port, or when it does not answer). */
+async function scrape(ctx: BenchContext): Promise<ServerMetrics> {
+  const none: ServerMetrics = { counters: {}, delivery: null };
+  if (!ctx.target.ports.http) return none;
   try {
     const res = await fetch(`http://${ctx.host}:${ctx.target.ports.http}/metrics`, { signal: AbortSignal.timeout(2000) });
     const text = await res.text();
-    const out: Record<string, number> = {};
-    for (const name of ['carrel_pubsub_queued_events', 'carrel_pubsub_dropped_total', 'carrel_pubsub_slow_consumers_total', 'carrel_pubsub_events_total', 'carrel_sensor_readings_total', 'carrel_sensor_stale_readings_total']) {
+    const counters: Record<string, number> = {};
+    for (const name of COUNTERS) {
       const m = new RegExp(`^${name} (\\d+(?:\\.\\d+)?)`, 'm').exec(text);
-      if (m) out[name.replace(/^carrel_/, '')] = Number(m[1]);
+      if (m) counters[name.replace(/^carrel_/, '')] = Number(m[1]);
     }
-    return out;
-  } catch {
-    return {};
-  }
-}
-
-/** The server's own histogram of arrival → write to each subscriber (cumulative buckets, by bound in seconds). */
-async function deliveryBuckets(ctx: BenchContext): Promise<Array<[number, number]> | null> {
-  if (!ctx.target.ports.http) return null;
-  try {
-    const res = await fetch(`http://${ctx.host}:${ctx.target.ports.http}/metrics`, { signal: AbortSignal.timeout(2000) });
-    const out: Array<[number, number]> = [];
-    for (const m of (await res.text()).matchAll(/^carrel_pubsub_delivery_seconds_bucket\{le="([^"]+)"\} (\d+)/gm)) {
-      out.push([m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])]);
+    const delivery: Array<[number, number]> = [];
+    for (const m of text.matchAll(/^carrel_pubsub_delivery_seconds_bucket\{le="([^"]+)"\} (\d+)/gm)) {
+      delivery.push([m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])]);
     }
-    return out.length ? out : null;
+    return { counters, delivery: delivery.length ? delivery : null };
   } catch {
-    return null;
+    return none;
   }
 }
 
@@ -214,7 +213,7 @@ export async function sensors(ctx: BenchContext, opts: SensorOptions): Promise<R
       }
     }),
   );
-  const before = await serverCounters(ctx);
+  const before = (await scrape(ctx)).counters;
   const sampling = sampleServer(ctx.target);
   const cpu0 = process.cpuUsage();
   let frames = 0;
@@ -241,7 +240,7 @@ export async function sensors(ctx: BenchContext, opts: SensorOptions): Promise<R
   const drainUntil = performance.now() + 3000;
   while (sent.size > 0 && performance.now() < drainUntil) await new Promise((r) => setTimeout(r, 20));
   const server = sampling.stop();
-  const after = await serverCounters(ctx);
+  const after = (await scrape(ctx)).counters;
   for (const g of gateways) g.socket.destroy();
   return customRecord({
     scenario: 'sensors',
@@ -367,8 +366,7 @@ export async function fanout(ctx: BenchContext, opts: FanoutOptions): Promise<Ru
   gateway.setHandler((f) => {
     if (f.type === 'error' || (f.type === 'ack' && Number(f.applied) !== 1)) ackErrors++;
   });
-  const before = await serverCounters(ctx);
-  const bucketsBefore = await deliveryBuckets(ctx);
+  const before = await scrape(ctx);
   const sampling = sampleServer(ctx.target);
   const cpu0 = process.cpuUsage();
   let ref = 0;
@@ -390,8 +388,7 @@ export async function fanout(ctx: BenchContext, opts: FanoutOptions): Promise<Ru
   const until = performance.now() + 3000;
   while (fast.some((s) => s.events < expected && !s.sock.closed) && performance.now() < until) await new Promise((r) => setTimeout(r, 20));
   const server = sampling.stop();
-  const after = await serverCounters(ctx);
-  const bucketsAfter = await deliveryBuckets(ctx);
+  const after = await scrape(ctx);
   gateway.socket.destroy();
   let gaps = 0;
   let missing = 0;
@@ -429,13 +426,13 @@ export async function fanout(ctx: BenchContext, opts: FanoutOptions): Promise<Ru
     extra: {
       latencyIs: 'reading written to the sensor socket → seat event read by a subscriber',
       // What the server itself measured: a reading read → its event written to each subscriber.
-      serverDelivery: bucketsBefore && bucketsAfter ? bucketPercentiles(bucketsBefore, bucketsAfter) : null,
+      serverDelivery: before.delivery && after.delivery ? bucketPercentiles(before.delivery, after.delivery) : null,
       readingsSent: expected,
       fastSubscribers: fastCount,
       stalledSubscribers: opts.stalled,
       stalledCutOff: stalledClosed,
       unexpectedEvents: unexpected,
-      server: delta(before, after),
+      server: delta(before.counters, after.counters),
     },
   });
 }
@@ -504,10 +501,9 @@ export async function stalledPing(ctx: BenchContext, opts: StalledOptions): Prom
     clearInterval(interval);
     gateway.socket.destroy();
   }
-  const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  const p99Without = med(without.map((r) => r.latency.p99Ms));
-  const p99With = med(withStalled.map((r) => r.latency.p99Ms));
-  const p99Fast = med(withFast.map((r) => r.latency.p99Ms));
+  const p99Without = median(without.map((r) => r.latency.p99Ms));
+  const p99With = median(withStalled.map((r) => r.latency.p99Ms));
+  const p99Fast = median(withFast.map((r) => r.latency.p99Ms));
   const rep = withStalled[Math.floor(withStalled.length / 2)]!;
   return {
     ...rep,
@@ -520,8 +516,8 @@ export async function stalledPing(ctx: BenchContext, opts: StalledOptions): Prom
       p99WithFastMs: p99Fast,
       p99ChangeVsFast: round1(((p99With - p99Fast) / p99Fast) * 100) / 100,
       p99sWithFast: withFast.map((r) => r.latency.p99Ms),
-      throughputWithout: med(without.map((r) => r.throughput)),
-      throughputWith: med(withStalled.map((r) => r.throughput)),
+      throughputWithout: median(without.map((r) => r.throughput)),
+      throughputWith: median(withStalled.map((r) => r.throughput)),
       repeats: opts.repeats,
       p99sWithout: without.map((r) => r.latency.p99Ms),
       p99sWith: withStalled.map((r) => r.latency.p99Ms),
@@ -548,7 +544,7 @@ async function fillStalled(ctx: BenchContext, stalled: number, setBurst: (perTic
       return 0;
     }
     while (Date.now() < until) {
-      queued = (await serverCounters(ctx)).pubsub_queued_events ?? 0;
+      queued = (await scrape(ctx)).counters.pubsub_queued_events ?? 0;
       if (queued >= stalled) break;
       await new Promise((r) => setTimeout(r, 100));
     }

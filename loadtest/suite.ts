@@ -2,6 +2,7 @@
 // baseline measured minutes apart, plus a connection sweep for the chart. BENCHMARKS.md is
 // this suite's output.
 import type { Bench } from './bench.js';
+import { median } from './histogram.js';
 import { pgbenchBaseline, pgbenchVersion } from './pgbench.js';
 import type { RunRecord } from './record.js';
 import { RpcClient } from '../clients/rpcClient.js';
@@ -19,12 +20,6 @@ export interface SuiteOptions {
    */
   repeats: number;
 }
-
-export const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 /** The pairs' medians and the median of the per-pair ratios (not the ratio of medians). */
 export function pairs(runs: Array<[RunRecord, RunRecord]>): { value: number; base: number; ratio: number; ratios: number[] } {

@@ -9,7 +9,8 @@ import { SlotAllocator } from '../../loadtest/setup.js';
 import { toCsv, toMarkdown, toSvg, type Report } from '../../loadtest/report.js';
 import type { RunRecord } from '../../loadtest/record.js';
 import { bucketPercentiles } from '../../loadtest/live.js';
-import { median, pairs } from '../../loadtest/suite.js';
+import { pairs } from '../../loadtest/suite.js';
+import { median } from '../../loadtest/histogram.js';
 
 describe('LatencyHistogram', () => {
   it('merging two histograms gives the percentiles of all their values together', () => {
