@@ -3,8 +3,7 @@
 // use by PostgreSQL pid N… stop it first"); now they use the server's PostgreSQL on its port, leave
 // it running, and the live server picks up what was seeded. Without a running server they start
 // one of their own as before, and stop it again.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,36 +11,11 @@ import { RpcClient } from '../../clients/rpcClient.js';
 import { runBin } from '../support/cli.js';
 import { waitFor } from '../support/fuzz.js';
 import { startServe, type SpawnedServe } from '../support/serveProcess.js';
+import { alive, freePort, postmasterPid } from '../support/processes.js';
 
 let root: string;
 let dataDir: string;
 const spawned: SpawnedServe[] = [];
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-function postmasterPid(): number | undefined {
-  try {
-    const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n', 1)[0]);
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 beforeAll(() => {
   root = mkdtempSync(join(tmpdir(), 'carrel-dbcmds-'));
@@ -49,7 +23,7 @@ beforeAll(() => {
 });
 afterAll(() => {
   for (const s of spawned) s.destroy();
-  const pid = postmasterPid();
+  const pid = postmasterPid(dataDir);
   if (pid !== undefined && alive(pid)) process.kill(pid, 'SIGQUIT');
   rmSync(root, { recursive: true, force: true });
 });
@@ -70,7 +44,7 @@ describe('carrel db seed / db migrate while carrel serve runs on the embedded Po
       startTimeoutMs: 90_000,
     });
     spawned.push(serve);
-    const pgPid = postmasterPid();
+    const pgPid = postmasterPid(dataDir);
     expect(pgPid).toBeDefined();
     const rpc = await RpcClient.connect('127.0.0.1', serve.ports.rpc);
     try {
@@ -87,7 +61,7 @@ describe('carrel db seed / db migrate while carrel serve runs on the embedded Po
       expect(migrate.stdout).toMatch(/^nothing to apply$/m); // serve migrated at start
 
       // The server's PostgreSQL is the same one, still running, and the server still serves.
-      expect(postmasterPid()).toBe(pgPid);
+      expect(postmasterPid(dataDir)).toBe(pgPid);
       expect(alive(pgPid!)).toBe(true);
       expect(serve.child.exitCode).toBeNull();
       expect(await rpc.call('PING')).toBe('PONG');
@@ -112,6 +86,6 @@ describe('carrel db seed / db migrate while carrel serve runs on the embedded Po
     expect(alone.code, alone.stderr).toBe(0);
     expect(alone.stdout).toMatch(/^nothing to apply$/m);
     expect(alone.stdout).not.toContain('already running');
-    expect(postmasterPid(), 'nothing left running').toBeUndefined();
+    expect(postmasterPid(dataDir), 'nothing left running').toBeUndefined();
   }, 120_000);
 });

@@ -2,7 +2,7 @@
 // Ctrl-C signals the whole foreground process group: carrel must drain the requests in flight
 // and only then stop PostgreSQL, so the postmaster must not be in that group. And a signal that
 // comes while serve is still starting must stop the postmaster it started, not orphan it.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,38 +11,12 @@ import { RpcClient } from '../../clients/rpcClient.js';
 import { BookingClient } from '../support/bookingLoad.js';
 import { waitFor } from '../support/fuzz.js';
 import { spawnServe, startServe, type SpawnedServe } from '../support/serveProcess.js';
+import { alive, freePort, postmasterPid } from '../support/processes.js';
 
 let root: string;
 let dataDir: string;
 let port: number;
 const spawned: SpawnedServe[] = [];
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const { port: p } = s.address() as net.AddressInfo;
-  await new Promise((r) => s.close(r));
-  return p;
-}
-
-/** The postmaster's pid from its lock file, while it has one. */
-function postmasterPid(): number | undefined {
-  try {
-    const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n', 1)[0]);
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 const config = () => ({
   db: { embedded: { dataDir, port } },
@@ -63,7 +37,7 @@ beforeAll(async () => {
 afterAll(() => {
   for (const s of spawned) s.destroy();
   // Never leave a postmaster behind, whatever failed above.
-  const pid = postmasterPid();
+  const pid = postmasterPid(dataDir);
   if (pid !== undefined && alive(pid)) process.kill(pid, 'SIGQUIT');
   rmSync(root, { recursive: true, force: true });
 });
@@ -73,7 +47,7 @@ describe('embedded PostgreSQL and terminal signals', () => {
     // initdb, migrations and seed on this first start.
     const serve = await startServe({ detached: true, env, config: config(), startTimeoutMs: 90_000 });
     spawned.push(serve);
-    const pgPid = postmasterPid();
+    const pgPid = postmasterPid(dataDir);
     expect(pgPid).toBeDefined();
     const lister = await RpcClient.connect('127.0.0.1', serve.ports.rpc);
     const seats = (await lister.call<{ id: number }[]>('seats.list', { branch: 'Engineering Library' })).map((x) => x.id); // open around the clock
@@ -135,7 +109,7 @@ describe('embedded PostgreSQL and terminal signals', () => {
     spawned.push(serve);
     // The postmaster writes its lock file first thing; it is not accepting connections yet.
     let pgPid: number | undefined;
-    await waitFor(() => (pgPid = postmasterPid()) !== undefined || serve.child.exitCode !== null, 30_000, 'the postmaster to start');
+    await waitFor(() => (pgPid = postmasterPid(dataDir)) !== undefined || serve.child.exitCode !== null, 30_000, 'the postmaster to start');
     expect(pgPid, serve.stderr()).toBeDefined();
     serve.child.kill('SIGTERM');
     const exit = await serve.exited;

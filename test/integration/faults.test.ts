@@ -7,7 +7,6 @@
 // OWN PostgreSQL (embedded, spare port, temp data dir) so it can stop it; the machine's shared
 // server is never touched.
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,6 +25,7 @@ import { testConfig } from '../support/server.js';
 import { waitFor } from '../support/fuzz.js';
 import { insertBooking, insertUser, seatsOf } from '../support/fixtures.js';
 import { startServe, type ServeProcess } from '../support/serveProcess.js';
+import { freePort } from '../support/processes.js';
 
 const REQUEST_TIMEOUT_MS = 3000;
 
@@ -35,14 +35,6 @@ let postgres: EmbeddedPg | undefined;
 let pool: pg.Pool;
 let server: CarrelServer;
 let serveProcess: ServeProcess | undefined;
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const { port: p } = s.address() as net.AddressInfo;
-  await new Promise((r) => s.close(r));
-  return p;
-}
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'carrel-fault-pg-'));

@@ -3,7 +3,6 @@
 // each test file clones its own fresh database from it (see test/support/db.ts).
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import net from 'node:net';
 import type { TestProject } from 'vitest/node';
 import pg from 'pg';
 import { createPool } from '../../src/db/pool.js';
@@ -11,6 +10,7 @@ import { migrate, seed } from '../../src/db/migrate.js';
 import type { EmbeddedPg } from '../../src/db/embeddedPostgres.js';
 import { silentLogger } from '../../src/obs/log.js';
 import { projectRoot } from '../../src/paths.js';
+import { alive, freePort } from './processes.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -22,17 +22,6 @@ declare module 'vitest' {
 let embedded: EmbeddedPg | undefined;
 let adminUrl = '';
 let template = '';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export async function setup(project: TestProject): Promise<void> {
   if (process.env.DATABASE_URL) {
@@ -87,17 +76,8 @@ async function dropStale(admin: pg.Client, onlyPid?: number): Promise<void> {
   for (const { datname } of rows.rows) {
     const pid = Number(datname.slice(datname.lastIndexOf('_') + 1));
     const mine = pid === process.pid;
-    if (onlyPid !== undefined ? pid !== onlyPid : mine || isAlive(pid)) continue;
+    if (onlyPid !== undefined ? pid !== onlyPid : mine || alive(pid)) continue;
     await admin.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

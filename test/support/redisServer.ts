@@ -2,8 +2,8 @@
 // machine's shared one): `redis-server` on a spare port with no persistence, a child of the test
 // process, so stopping it really stops Redis and a new one on the same port starts empty.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { Redis } from 'ioredis';
+import { freePort } from './processes.js';
 
 /** Whether `redis-server` is on PATH; in CI (CI=true) it must be, as the Redis suites must run there. */
 export const redisServerAvailable = (() => {
@@ -13,14 +13,6 @@ export const redisServerAvailable = (() => {
   if (!ok) process.stderr.write('tests: redis-server is not on PATH; skipping the tests that start their own Redis\n');
   return ok;
 })();
-
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 export interface OwnRedis {
   port: number;
