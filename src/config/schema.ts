@@ -188,6 +188,18 @@ export const configSchema = z.strictObject({
        * (the load generator's set-up: one per connection, ~users/40 connections).
        */
       maxQueuedHashJobs: positiveInt.max(100_000).default(64),
+      /**
+       * Registration hashes that may wait for a worker, apart from the logins' queue (docs/accounts.md):
+       * past it — or when the ones ahead would not let a new one start before its request
+       * deadline — auth.register answers RESOURCE_EXHAUSTED with a retry hint.
+       */
+      maxQueuedRegisterJobs: z.number().int().min(0).max(100_000).default(16),
+      /**
+       * Share of the hash workers registrations may use: of them at once (rounded down, at
+       * least one), of their time, and of the jobs started while logins wait too. At most
+       * half: logins come first.
+       */
+      registerWorkerShare: z.number().gt(0).max(0.5).default(0.25),
     })
     .prefault({}),
   // The lifecycle worker and the waitlist (DESIGN §3). The no-show grace is

@@ -112,6 +112,13 @@ describe('config', () => {
     expect(() => parseConfig({ limits: { ...small, maxPartialFrameBytesPerPort: 128 * 1024 + 3 } })).toThrow(/limits\.maxPartialFrameBytesPerPort: must be at least/);
   });
 
+  it('hash lanes: registrations get their own queue and at most half the workers', () => {
+    const c = parseConfig({});
+    expect([c.auth.maxQueuedHashJobs, c.auth.maxQueuedRegisterJobs, c.auth.registerWorkerShare]).toEqual([64, 16, 0.25]);
+    expect(() => parseConfig({ auth: { registerWorkerShare: 0.75 } })).toThrow(/auth\.registerWorkerShare/);
+    expect(() => parseConfig({ auth: { registerWorkerShare: 0 } })).toThrow(/auth\.registerWorkerShare/);
+  });
+
   it('a file that is not JSON fails clearly', () => {
     const file = writeConfig('{ nope');
     expect(() => loadConfig({ file, env: {} })).toThrow(/cannot read/);
