@@ -119,7 +119,7 @@ export class CarrelServer {
       maxQueuedRegisterJobs: config.auth.maxQueuedRegisterJobs,
       registerWorkerShare: config.auth.registerWorkerShare,
     });
-    this.accounts = new AccountService({ db: deps.db, bcryptCost: config.auth.bcryptCost, hasher: this.passwords });
+    this.accounts = new AccountService({ db: deps.db, bcryptCost: config.auth.bcryptCost, hasher: this.passwords, now: () => this.clock.now() });
     this.seatListing = new SeatListing({
       ...core,
       cache: { enabled: config.discovery.seatListCache, maxEntries: config.discovery.seatListCacheMaxEntries, maxBytes: config.discovery.seatListCacheMaxBytes },

@@ -12,6 +12,10 @@
 // one is compared against a dummy hash of the same cost, through the same lane — so neither
 // the answer nor its timing tells whether an account exists. (auth.register's CONFLICT does
 // tell, as any sign-up form must; per-address rate limits bound how fast.)
+//
+// Ids seen taken are remembered for a minute (at most TAKEN_IDS_MAX, the oldest dropped), so a
+// flood of registrations of one taken id is answered from memory: no lookup, and no place in
+// the registrations' lane that an honest new registration could have had.
 import { randomInt } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 import type pg from 'pg';
@@ -25,7 +29,12 @@ export interface AccountServiceOptions {
   db: pg.Pool;
   bcryptCost: number;
   hasher: PasswordHasher;
+  /** Milliseconds since the epoch; how long a taken id is remembered is measured with it. */
+  now: () => number;
 }
+
+const TAKEN_IDS_MAX = 10_000;
+const TAKEN_ID_MEMORY_MS = 60_000;
 
 const BCRYPT_ALPHABET = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
@@ -52,6 +61,8 @@ export class AccountService {
    * without hashing anything, so there is no first-login job that only unknown ids pay for.
    */
   private readonly dummyHash: string;
+  /** Canonical id → when it was last seen taken (oldest first). */
+  private readonly taken = new Map<string, number>();
 
   constructor(private readonly opts: AccountServiceOptions) {
     let digest = '';
@@ -71,7 +82,12 @@ export class AccountService {
     if (!isCanonicalStudentId(studentId)) {
       throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'studentId: must be 1-64 letters, digits, . _ @ or -');
     }
-    const taken = () => new CarrelError(ErrorCode.CONFLICT, `student id ${studentId} is already registered`);
+    const taken = () => {
+      this.rememberTaken(studentId);
+      return new CarrelError(ErrorCode.CONFLICT, `student id ${studentId} is already registered`);
+    };
+    const seen = this.taken.get(studentId);
+    if (seen !== undefined && this.opts.now() - seen < TAKEN_ID_MEMORY_MS) throw taken();
     const ticket = this.opts.hasher.reserve('register', job);
     let hash: string;
     try {
@@ -90,6 +106,7 @@ export class AccountService {
     );
     const row = res.rows[0];
     if (!row) throw taken();
+    this.rememberTaken(studentId);
     return userToWire(row);
   }
 
@@ -121,6 +138,12 @@ export class AccountService {
     }
     if (!row) return { ok: false, accountExists: false };
     return ok ? { ok: true, user: userToWire(row) } : { ok: false, accountExists: true };
+  }
+
+  private rememberTaken(studentId: string): void {
+    this.taken.delete(studentId); // re-inserted below: most recent last
+    if (this.taken.size >= TAKEN_IDS_MAX) this.taken.delete(this.taken.keys().next().value!);
+    this.taken.set(studentId, this.opts.now());
   }
 
   async getUser(id: number): Promise<AuthUser | null> {
