@@ -38,6 +38,11 @@ export interface RealtimeDeps {
   autoTick: boolean;
   /** The booking core's sensor transitions: the same guarded UPDATEs as the RPC methods. */
   reservations: SensorTransitions;
+  /**
+   * Told when a branch's seats may read differently: a booking or seat change made on another
+   * instance, seats the model found added. The listing caches forget that branch.
+   */
+  onBranchChanged?: (branchId: number) => void;
 }
 
 export interface SensorTransitions {
@@ -288,6 +293,7 @@ export class Realtime {
     for (const id of touched) {
       const b = model.branches.get(id)!;
       this.hub.addBranch(id, b.name, seqs.get(id) ?? this.hub.seqOf(id), model.seatsOf(id));
+      this.deps.onBranchChanged?.(id);
     }
     log.info({ branches: newBranches.length, seats: data.seats.length }, 'live seat model picked up branches and seats added since start');
   }
@@ -349,6 +355,8 @@ export class Realtime {
 
   private onRemoteFact(ev: CoreEvent): void {
     this.applyFact(ev);
+    if (ev.type === 'reservation') this.deps.onBranchChanged?.(ev.reservation.branchId);
+    else if (ev.type === 'seatStatus') this.deps.onBranchChanged?.(ev.branchId);
   }
 
   private applyFact(ev: CoreEvent): void {

@@ -26,6 +26,7 @@ import { reservationMethods } from './rpc/methods/reservations.js';
 import { adminMethods } from './rpc/methods/admin.js';
 import { statsMethods } from './rpc/methods/stats.js';
 import { RateLimiter } from './rpc/rateLimit.js';
+import { DbAdmission } from './db/admission.js';
 import { LoginThrottle } from './auth/loginThrottle.js';
 import { PasswordHasher } from './auth/passwordHasher.js';
 import { Observability } from './obs/observability.js';
@@ -83,6 +84,8 @@ export class CarrelServer {
   readonly obs: Observability;
   /** Request rate limits (config rateLimit); undefined when turned off. */
   readonly rateLimiter: RateLimiter | undefined;
+  /** The fair gate requests pass to reach the database pool (config admission). */
+  readonly dbAdmission: DbAdmission;
   /** Failed-login slowdown for auth.login: begin() before bcrypt (checks and reserves), then settle the attempt. */
   readonly loginThrottle: LoginThrottle;
   private idleWaiters: Array<() => void> = [];
@@ -120,7 +123,7 @@ export class CarrelServer {
       cache: { enabled: config.discovery.seatListCache, maxEntries: config.discovery.seatListCacheMaxEntries, maxBytes: config.discovery.seatListCacheMaxBytes },
     });
     this.coreEvents.on(this.seatListing.onCoreEvent);
-    this.seats = new SeatService({ ...core, listing: this.seatListing, contextCacheMs: config.discovery.seatContextCacheMs });
+    this.seats = new SeatService({ ...core, listing: this.seatListing, contextCacheMs: config.discovery.seatContextCacheMs, branchListCacheMs: config.discovery.branchListCacheMs });
     this.reservations = new ReservationService({ ...core, seats: this.seats, log, onSlotFreed: this.waitlist.onSlotFreed });
     this.registry.add(
       ...authMethods({ accounts: this.accounts, tokens: this.tokens, throttle: this.loginThrottle }),
@@ -140,11 +143,18 @@ export class CarrelServer {
       instanceId: this.instanceId,
       autoTick: this.clock === systemClock,
       reservations: this.reservations,
+      onBranchChanged: (branchId) => this.seatListing.invalidate(branchId),
     });
     this.seats.liveCounts = (branchId, sqlTotal) => this.realtime.liveCounts(branchId, sqlTotal);
     this.rateLimiter = config.rateLimit.enabled
-      ? new RateLimiter({ rules: config.rateLimit.rules, maxTrackedUsers: config.rateLimit.maxTrackedUsers })
+      ? new RateLimiter({ rules: config.rateLimit.rules, maxTrackedKeys: config.rateLimit.maxTrackedKeys })
       : undefined;
+    this.dbAdmission = new DbAdmission({
+      slots: config.admission.dbSlots ?? config.db.poolSize,
+      perClient: config.admission.dbPerClient,
+      queuePerClient: config.admission.dbQueuePerClient,
+      maxQueued: config.admission.dbMaxQueued,
+    });
     this.obs = new Observability({
       config,
       log,
@@ -163,6 +173,8 @@ export class CarrelServer {
       log,
       observe: this.obs.rpc.observe,
       admit: this.rateLimiter?.admit,
+      dbAdmission: this.dbAdmission,
+      quietOnRefusalMaxMs: config.admission.quietOnRefusalMaxMs,
     });
     const limits = config.limits;
     this.rpcListener = new Listener({
@@ -202,6 +214,16 @@ export class CarrelServer {
     this.obs.registry.gauge('carrel_seat_list_cache_entries', 'seats.list answers cached', () => listing.cacheSize().entries);
     this.obs.registry.gauge('carrel_seat_list_cache_hits_total', 'seats.list answered from the cache', () => listing.stats.hits, 'counter');
     this.obs.registry.gauge('carrel_seat_list_cache_misses_total', 'seats.list read from PostgreSQL', () => listing.stats.misses, 'counter');
+    const gate = this.dbAdmission;
+    this.obs.registry.gauge('carrel_db_admission_in_use', 'pooled connections held by requests (admission.dbSlots)', () => gate.inUse);
+    this.obs.registry.gauge('carrel_db_admission_waiting', 'requests waiting their turn for a database connection, and the clients they belong to', () => {
+      const w = gate.waiting();
+      return [
+        { labels: { of: 'requests' }, value: w.requests },
+        { labels: { of: 'clients' }, value: w.clients },
+      ];
+    });
+    this.obs.registry.gauge('carrel_db_admission_shed_total', 'requests refused RESOURCE_EXHAUSTED because their client\'s or the whole database queue was full', () => gate.stats.shed, 'counter');
   }
 
   /** The live half's figures on /metrics and in server.stats (issue 7). */

@@ -31,15 +31,46 @@ function urlWithScheme(schemes: string[]) {
 
 const portKeys = ['rpc', 'sensor', 'pubsub', 'http'] as const;
 
-/** A token bucket over some methods, per connection or per authenticated user. */
+/** A token bucket over some methods, per connection, per authenticated user or per source address. */
 const rateLimitRule = z.strictObject({
   name: z.string().regex(/^[a-zA-Z0-9_.-]{1,40}$/),
-  per: z.enum(['connection', 'user']),
-  /** Exact names, `namespace.*` prefixes, or `*` for every method that needs a token. */
+  per: z.enum(['connection', 'user', 'address']),
+  /** `anonymous`: only requests without a token (public reads); default everyone. */
+  callers: z.enum(['all', 'anonymous']).default('all'),
+  /** Exact names, `namespace.*` prefixes, or `*` for every method. */
   methods: z.array(z.string().min(1).max(128)).min(1).max(64),
   ratePerSec: z.number().positive(),
   burst: z.number().min(1),
 });
+
+/** The shipped rate limits (docs/fairness.md). */
+const DEFAULT_RATE_LIMITS: ReadonlyArray<z.output<typeof rateLimitRule>> = [
+  { name: 'auth', per: 'connection', callers: 'all', methods: ['auth.login', 'auth.register'], ratePerSec: 20, burst: 100 },
+  // A taken or new id alike: registrations from one address, whatever its connections.
+  { name: 'register', per: 'address', callers: 'all', methods: ['auth.register'], ratePerSec: 2, burst: 20 },
+  // Reads anyone may make without an account: per connection, and per address so that opening
+  // more connections buys nothing.
+  { name: 'anonymousReads', per: 'connection', callers: 'anonymous', methods: ['seats.*', 'branches.*', 'server.*'], ratePerSec: 20, burst: 40 },
+  { name: 'anonymousReadsByAddress', per: 'address', callers: 'anonymous', methods: ['seats.*', 'branches.*', 'server.*'], ratePerSec: 100, burst: 200 },
+  {
+    name: 'writes',
+    per: 'user',
+    callers: 'all',
+    methods: [
+      'reservations.create',
+      'reservations.cancel',
+      'reservations.checkIn',
+      'reservations.checkOut',
+      'waitlist.join',
+      'waitlist.leave',
+      'waitlist.claim',
+      'admin.*',
+    ],
+    ratePerSec: 100,
+    burst: 500,
+  },
+  { name: 'user', per: 'user', callers: 'all', methods: ['*'], ratePerSec: 1_000, burst: 5_000 },
+];
 
 /** After freeFailures failures, each further one locks the key for baseDelayMs · 2^(extra-1), capped. */
 const throttleKey = z.strictObject({
@@ -98,6 +129,24 @@ export const configSchema = z.strictObject({
           seedOnFirstStart: z.boolean().default(true),
         })
         .prefault({}),
+    })
+    .prefault({}),
+  /**
+   * Fair admission to the database pool (docs/fairness.md): a request's database work waits in
+   * its client's queue (the user, or the source address without a token), and free connections
+   * go round-robin between clients, at most dbPerClient to one client at a time.
+   */
+  admission: z
+    .strictObject({
+      /** Pooled connections requests may hold at once; null: db.poolSize. */
+      dbSlots: positiveInt.max(200).nullable().default(null),
+      dbPerClient: positiveInt.default(2),
+      /** A client's requests waiting for a connection; past it RESOURCE_EXHAUSTED at once. */
+      dbQueuePerClient: positiveInt.default(16),
+      /** Requests waiting in all; past it the longest queue gives up its newest request. */
+      dbMaxQueued: positiveInt.default(1024),
+      /** A connection refused RESOURCE_EXHAUSTED is not read again for retryAfterMs, at most this. */
+      quietOnRefusalMaxMs: ms.max(60_000).default(1_000),
     })
     .prefault({}),
   redis: z
@@ -237,31 +286,12 @@ export const configSchema = z.strictObject({
   rateLimit: z
     .strictObject({
       enabled: z.boolean().default(true),
-      /** Per-user buckets kept per rule; the least recently used go first past this. */
-      maxTrackedUsers: positiveInt.default(50_000),
+      /** Per-user and per-address buckets kept per rule; the least recently used go first past this. */
+      maxTrackedKeys: positiveInt.default(50_000),
       rules: z
         .array(rateLimitRule)
         .max(32)
-        .default([
-          { name: 'auth', per: 'connection', methods: ['auth.login', 'auth.register'], ratePerSec: 20, burst: 100 },
-          {
-            name: 'writes',
-            per: 'user',
-            methods: [
-              'reservations.create',
-              'reservations.cancel',
-              'reservations.checkIn',
-              'reservations.checkOut',
-              'waitlist.join',
-              'waitlist.leave',
-              'waitlist.claim',
-              'admin.*',
-            ],
-            ratePerSec: 100,
-            burst: 500,
-          },
-          { name: 'user', per: 'user', methods: ['*'], ratePerSec: 1_000, burst: 5_000 },
-        ]),
+        .default(() => DEFAULT_RATE_LIMITS.map((r) => ({ ...r, methods: [...r.methods] }))),
     })
     .prefault({}),
   loginThrottle: z
@@ -297,6 +327,8 @@ export const configSchema = z.strictObject({
       seatListCacheMaxEntries: positiveInt.default(2000),
       seatListCacheMaxBytes: positiveInt.default(16 * 1024 * 1024),
       seatContextCacheMs: z.number().int().min(0).max(60_000).default(2000),
+      /** branches.list: hours and seat totals kept this long (counts come from the live model). */
+      branchListCacheMs: z.number().int().min(0).max(60_000).default(5000),
     })
     .prefault({}),
   log: z

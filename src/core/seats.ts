@@ -50,6 +50,8 @@ export interface SeatServiceOptions {
   listing: SeatListing;
   /** How long a seat's booking context is reused (discovery.seatContextCacheMs); 0: never. */
   contextCacheMs?: number;
+  /** How long the branch list is reused (discovery.branchListCacheMs); 0: never. */
+  branchListCacheMs?: number;
 }
 
 export type BranchRef = { id: number } | { name: string };
@@ -88,6 +90,14 @@ export class SeatService {
   private readonly seatBranch = new Map<number, number>();
   private readonly branchContexts = new Map<number, { timezone: string; hours: BranchHours; paddingMinutes: number; untilMs: number }>();
 
+  /**
+   * branches.list needs no token, so it must not cost a query per call (docs/fairness.md): the
+   * rows are kept for branchListCacheMs and while no seat or reservation changed (the listing's
+   * generation), and concurrent calls share one read. Counts come from the live model when it
+   * runs, so they are current on every call whatever the age of the rows.
+   */
+  private branchRowsKept: { gen: number; untilMs: number; rows: Promise<BranchCountRow[]> } | undefined;
+
   constructor(private readonly opts: SeatServiceOptions) {}
 
   /**
@@ -95,6 +105,36 @@ export class SeatService {
    * live-seat model can replace the definition in one spot (liveState.ts).
    */
   async listBranches(ref?: BranchRef, deadline?: Deadline): Promise<BranchWire[]> {
+    const rows = ref ? await this.branchRows(ref, deadline) : await this.allBranchRows(deadline);
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      timezone: r.timezone,
+      hours: r.hours,
+      paddingMinutes: r.padding_minutes,
+      counts: this.liveCounts?.(r.id, r.total) ?? { total: r.total, free: r.free, reserved: r.reserved, occupied: r.occupied, unavailable: r.unavailable },
+    }));
+  }
+
+  private allBranchRows(deadline?: Deadline): Promise<BranchCountRow[]> {
+    const ttl = this.opts.branchListCacheMs ?? 0;
+    const now = this.opts.clock.now();
+    const gen = this.opts.listing.generation;
+    const kept = this.branchRowsKept;
+    if (kept && kept.gen === gen && kept.untilMs > now) return kept.rows;
+    const rows = this.branchRows(undefined, deadline);
+    if (ttl > 0) {
+      const entry = { gen, untilMs: now + ttl, rows };
+      this.branchRowsKept = entry;
+      // A failed read (this caller's deadline, its refusal) is nobody else's answer.
+      rows.catch(() => {
+        if (this.branchRowsKept === entry) this.branchRowsKept = undefined;
+      });
+    }
+    return rows;
+  }
+
+  private async branchRows(ref: BranchRef | undefined, deadline?: Deadline): Promise<BranchCountRow[]> {
     const values: unknown[] = [new Date(this.opts.clock.now())];
     let where = '';
     if (ref) {
@@ -117,14 +157,7 @@ export class SeatService {
        ORDER BY b.id`,
       values,
     );
-    return res.rows.map((r) => ({
-      id: r.id,
-      name: r.name,
-      timezone: r.timezone,
-      hours: r.hours,
-      paddingMinutes: r.padding_minutes,
-      counts: this.liveCounts?.(r.id, r.total) ?? { total: r.total, free: r.free, reserved: r.reserved, occupied: r.occupied, unavailable: r.unavailable },
-    }));
+    return res.rows;
   }
 
   async getSeat(seatId: number, deadline?: Deadline): Promise<SeatWire> {
@@ -238,6 +271,7 @@ export class SeatService {
     const row = res.rows[0];
     if (!row) throw new CarrelError(ErrorCode.NOT_FOUND, `no branch ${'id' in ref ? ref.id : JSON.stringify(ref.name)}`);
     this.branchContexts.delete(row.id);
+    this.branchRowsKept = undefined;
     const [branch] = await this.listBranches({ id: row.id });
     return branch!;
   }

@@ -100,8 +100,8 @@ export class Observability {
     if (limiter) {
       r.gauge('carrel_rate_limited_total', 'Requests refused RESOURCE_EXHAUSTED by a rate-limit rule, by rule.', () =>
         [...limiter.limited].map(([rule, value]) => ({ labels: { rule }, value })), 'counter');
-      r.gauge('carrel_rate_limit_tracked_users', 'Users with a token bucket, by per-user rule.', () =>
-        limiter.trackedUsers().map((t) => ({ labels: { rule: t.rule }, value: t.users })));
+      r.gauge('carrel_rate_limit_tracked_keys', 'Users or addresses with a token bucket, by per-user and per-address rule.', () =>
+        limiter.trackedKeys().map((t) => ({ labels: { rule: t.rule }, value: t.keys })));
     }
     const throttle = deps.loginThrottle;
     if (throttle) {
