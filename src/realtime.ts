@@ -201,13 +201,13 @@ export class Realtime {
       {
         seat: (ev, quiet) => this.onBusSeat(ev, quiet),
         fact: (ev) => this.onRemoteFact(ev),
-        resync: (branchId, seq, published) => this.hub.resync(branchId, seq, published),
+        resync: (branchId, seq, published) => this.hub.resync(branchId, seq, published, bus.seqEpoch),
         ownStates: () => model.ownStates(),
         reconnected: () => this.track(this.reload()),
       },
       deploymentId,
     );
-    for (const b of model.branches.values()) this.hub.addBranch(b.id, b.name, seqs.get(b.id) ?? 0, model.seatsOf(b.id));
+    for (const b of model.branches.values()) this.hub.addBranch(b.id, b.name, seqs.get(b.id) ?? 0, model.seatsOf(b.id), bus.seqEpoch);
     this.model = model;
     for (const ev of early) this.onCoreEvent(ev);
     this.coalescer.start();
@@ -293,7 +293,7 @@ export class Realtime {
     for (const ev of this.heldEvents) model.applyCoreEvent(ev, now);
     for (const id of touched) {
       const b = model.branches.get(id)!;
-      this.hub.addBranch(id, b.name, seqs.get(id) ?? this.hub.seqOf(id), model.seatsOf(id));
+      this.hub.addBranch(id, b.name, seqs.get(id) ?? this.hub.seqOf(id), model.seatsOf(id), bus.seqEpoch);
     }
     log.info({ branches: newBranches.length, seats: data.seats.length }, 'live seat model picked up branches and seats added since start');
   }
