@@ -235,3 +235,18 @@ describe('`carrel watch` across a restart of a server without Redis', () => {
   }, 30_000);
 });
 
+
+describe('the deployment id (migration 012)', () => {
+  it('is one row that a second insert cannot join; two databases made from nothing get different ids; a database without it is refused at start', async () => {
+    const db = await database('clone');
+    const ids = await db.pool.query<{ id: string }>('SELECT id::text AS id FROM deployment');
+    expect(ids.rows).toHaveLength(1);
+    await expect(db.pool.query('INSERT INTO deployment DEFAULT VALUES')).rejects.toMatchObject({ code: '23505' });
+    await expect(db.pool.query('INSERT INTO deployment (one) VALUES (false)')).rejects.toMatchObject({ code: '23514' });
+    const [x, y] = [await database('new'), await database('new')];
+    const idOf = async (d: TestDatabase) => (await d.pool.query<{ id: string }>('SELECT id::text AS id FROM deployment')).rows[0]!.id;
+    expect(await idOf(x)).not.toBe(await idOf(y));
+    await db.pool.query('DROP TABLE deployment');
+    await expect(startTestServer({ lifecycle: { enabled: false } }, { db })).rejects.toThrow(/no deployment id .*carrel db migrate/);
+  }, 30_000);
+});
