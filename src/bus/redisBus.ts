@@ -5,15 +5,16 @@
 // left in Redis (a database recreated from nothing, a second deployment at the same prefix) is
 // never read. Old keys are left alone; docs/redis.md says how to find them.
 //
-// Seat changes: one Lua script per change, atomically (1) skips it when the seat's last
-// published state is the same and was published after this instance started following the
-// branch (two instances noticing one booking start publish it once; a state published before is
-// not in this instance's view, which came from the database, so repeating it tells someone
-// something — after a backup was restored, say), (2) INCRs the branch's counter — one seq per branch across every instance — and (3) XADDs the
-// change to the branch's stream with the entry id `<seq>-0`, trimmed to about retainEvents. Every
-// instance reads all branch streams with XREAD BLOCK on a dedicated connection and delivers in
-// stream order, its own changes included, so all instances deliver the same events with the same
-// seqs in the same order; `since` resumes on any instance by XRANGE from `<since>-1`.
+// Seat changes: one Lua script per change, atomically (1) skips it when the seat's last published
+// state is the same and was published after this instance started following the branch (two
+// instances noticing one booking start publish it once; a state published before is not in this
+// instance's view, which came from the database, so repeating it tells someone something — after
+// a backup was restored, say), (2) INCRs the branch's counter — one seq per branch across every
+// instance — and (3) XADDs the change to the branch's stream with the entry id `<seq>-0`, trimmed
+// to about retainEvents. Every instance reads all branch streams with XREAD BLOCK on a dedicated
+// connection and delivers in stream order, its own changes included, so all instances deliver the
+// same events with the same seqs in the same order; `since` resumes on any instance by XRANGE
+// from `<since>-1`.
 // Why streams and not PUBLISH: the stream is both the ordered feed and the retained history, and
 // a reader that was away (a reconnect) continues from the last id it saw instead of losing events.
 //
