@@ -15,6 +15,7 @@ import type { CoreEvent, CoreEventFanout } from './core/events.js';
 import { LiveSeats, type SeatEvent } from './core/liveSeats.js';
 import type { ReservationFact } from './core/events.js';
 import type { EventBus } from './bus/bus.js';
+import { readDeploymentId } from './db/deployment.js';
 import { Hub, type TokenVerifier } from './pubsub/hub.js';
 import { Subscriber, pubsubError } from './pubsub/subscriber.js';
 import { SensorCoalescer } from './sensors/coalescer.js';
@@ -178,7 +179,7 @@ export class Realtime {
     // Listen before loading so no committed change falls between the load and the subscription.
     const early: CoreEvent[] = [];
     this.unsubscribe = this.deps.coreEvents.on((ev) => (this.model ? this.onCoreEvent(ev) : early.push(ev)));
-    const data = await LiveSeats.loadData(db, clock.now());
+    const [data, deploymentId] = await Promise.all([LiveSeats.loadData(db, clock.now()), readDeploymentId(db)]);
     const model = new LiveSeats(
       data,
       clock.now(),
@@ -199,14 +200,19 @@ export class Realtime {
         onReleaseDue: (seatId, atMs) => this.track(this.autoRelease(seatId, atMs)),
       },
     );
-    const seqs = await bus.start([...model.branches.keys()], {
-      seat: (ev, quiet) => this.onBusSeat(ev, quiet),
-      fact: (ev) => this.onRemoteFact(ev),
-      resync: (branchId, seq, published) => this.hub.resync(branchId, seq, published),
-      ownStates: () => model.ownStates(),
-      reconnected: () => this.track(this.reload()),
-    });
-    for (const b of model.branches.values()) this.hub.addBranch(b.id, b.name, seqs.get(b.id) ?? 0, model.seatsOf(b.id));
+    // The bus keeps this database's state only (docs/redis.md): its id is part of every Redis key.
+    const seqs = await bus.start(
+      [...model.branches.keys()],
+      {
+        seat: (ev, quiet) => this.onBusSeat(ev, quiet),
+        fact: (ev) => this.onRemoteFact(ev),
+        resync: (branchId, seq, published) => this.hub.resync(branchId, seq, published, bus.seqEpoch),
+        ownStates: () => model.ownStates(),
+        reconnected: () => this.track(this.reload()),
+      },
+      deploymentId,
+    );
+    for (const b of model.branches.values()) this.hub.addBranch(b.id, b.name, seqs.get(b.id) ?? 0, model.seatsOf(b.id), bus.seqEpoch);
     this.model = model;
     for (const ev of early) this.onCoreEvent(ev);
     this.coalescer.start();
@@ -292,7 +298,7 @@ export class Realtime {
     for (const ev of this.heldEvents) model.applyCoreEvent(ev, now);
     for (const id of touched) {
       const b = model.branches.get(id)!;
-      this.hub.addBranch(id, b.name, seqs.get(id) ?? this.hub.seqOf(id), model.seatsOf(id));
+      this.hub.addBranch(id, b.name, seqs.get(id) ?? this.hub.seqOf(id), model.seatsOf(id), bus.seqEpoch);
       this.deps.onBranchChanged?.(id);
     }
     log.info({ branches: newBranches.length, seats: data.seats.length }, 'live seat model picked up branches and seats added since start');

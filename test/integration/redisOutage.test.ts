@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { freshDatabase, type TestDatabase } from '../support/db.js';
+import { deploymentKeys, freshDatabase, type TestDatabase } from '../support/db.js';
 import { branchSeats, connectSensor, seatEvents, sendReadings, subscribe, waitFor } from '../support/live.js';
 import { dropKeys, redisAvailable, redisUrl, testKeyPrefix } from '../support/redis.js';
 import { CuttableProxy } from '../support/proxy.js';
@@ -117,7 +117,7 @@ suite('when Redis goes away', () => {
     try {
       let stable = 0;
       for (let i = 0; i < 500 && stable < 10; i++) {
-        const counter = Number(await redis.get(`${keyPrefix}:seq:${branchId}`));
+        const counter = Number(await redis.get(`${await deploymentKeys(db.pool, keyPrefix)}:seq:${branchId}`));
         const ok = busA().queued === 0 && a.server.realtime.hub.seqOf(branchId) === counter && b.server.realtime.hub.seqOf(branchId) === counter;
         stable = ok ? stable + 1 : 0;
         await new Promise((r) => setTimeout(r, 20));
