@@ -1,0 +1,266 @@
+// The health port under abuse (docs/http.md): /readyz measures the instance itself, so a client
+// that fills the request pool does not make it unready; keep-alive connections that hold the port
+// cannot keep the probes out, and one address cannot take the whole port.
+import http from 'node:http';
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../support/server.js';
+import { freshDatabase, type TestDatabase } from '../support/db.js';
+import { waitFor } from '../support/fuzz.js';
+import { CuttableProxy } from '../support/proxy.js';
+import { createPool } from '../../src/db/pool.js';
+import { silentLogger } from '../../src/obs/log.js';
+import { CarrelServer } from '../../src/server.js';
+import { testConfig } from '../support/server.js';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await freshDatabase(4);
+});
+afterAll(async () => db.drop());
+
+interface ProbeResult {
+  status: number;
+  ms: number;
+  body: string;
+}
+
+/**
+ * One request on a connection of its own, as a load balancer's probe makes it; status 0 when
+ * refused, reset or not answered within timeoutMs.
+ */
+function probe(port: number, path: string, opts: { localAddress?: string; timeoutMs?: number; headers?: Record<string, string> } = {}): Promise<ProbeResult> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (status: number, body = ''): void => {
+      if (done) return;
+      done = true;
+      resolve({ status, ms: performance.now() - started, body });
+    };
+    const req = http.request(
+      { host: '127.0.0.1', port, path, agent: false, localAddress: opts.localAddress, headers: { connection: 'close', ...opts.headers }, timeout: opts.timeoutMs ?? 1_000 },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => finish(res.statusCode ?? 0, body));
+        res.on('error', () => finish(0));
+      },
+    );
+    req.on('timeout', () => {
+      req.destroy();
+      finish(0);
+    });
+    req.on('error', () => finish(0));
+    req.end();
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Probes `path` every `everyMs` until `until()` says stop; returns every result. */
+async function probeWhile(port: number, path: string, keepOn: () => boolean, everyMs: number, opts: Parameters<typeof probe>[2] = {}): Promise<ProbeResult[]> {
+  const results: ProbeResult[] = [];
+  while (keepOn()) {
+    results.push(await probe(port, path, opts));
+    await sleep(everyMs);
+  }
+  return results;
+}
+
+function figures(results: ProbeResult[], withinMs: number): { probes: number; ok: number; share: number; maxMs: number } {
+  const ok = results.filter((r) => r.status === 200 && r.ms <= withinMs).length;
+  return { probes: results.length, ok, share: results.length === 0 ? 0 : ok / results.length, maxMs: Math.round(Math.max(0, ...results.map((r) => r.ms))) };
+}
+
+/** Figures for the report when CARREL_FIGURES is set; the assertions hold either way. */
+function report(name: string, data: object): void {
+  if (process.env.CARREL_FIGURES) console.log(`${name}: ${JSON.stringify(data)}`);
+}
+
+/**
+ * A keep-alive connection that sends GET /healthz every everyMs from localAddress and, when the
+ * server closes it, connects again after reconnectMs, until stop(). Counts what it saw.
+ */
+class Holder {
+  opened = 0;
+  closedByServer = 0;
+  answers = 0;
+  private socket: net.Socket | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  readonly done: Promise<void>;
+
+  constructor(
+    private readonly port: number,
+    private readonly localAddress: string,
+    private readonly everyMs: number,
+    private readonly reconnectMs: number | null,
+  ) {
+    this.done = this.run();
+  }
+
+  get open(): boolean {
+    return this.socket !== undefined && !this.socket.destroyed;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      await this.once();
+      if (this.stopped || this.reconnectMs === null) return;
+      this.closedByServer++;
+      await sleep(this.reconnectMs);
+    }
+  }
+
+  private once(): Promise<void> {
+    return new Promise((resolve) => {
+      const s = net.connect({ port: this.port, host: '127.0.0.1', localAddress: this.localAddress });
+      this.socket = s;
+      this.opened++;
+      let seen = '';
+      s.setEncoding('utf8');
+      s.on('error', () => undefined);
+      s.on('data', (chunk: string) => {
+        seen += chunk;
+        const lines = seen.split('HTTP/1.1 200');
+        this.answers += lines.length - 1;
+        seen = lines[lines.length - 1]!.slice(-16);
+      });
+      const send = (): void => {
+        if (!s.destroyed) s.write('GET /healthz HTTP/1.1\r\nHost: carrel\r\n\r\n');
+      };
+      s.once('connect', () => {
+        send();
+        this.timer = setInterval(send, this.everyMs);
+      });
+      s.once('close', () => {
+        clearInterval(this.timer);
+        resolve();
+      });
+    });
+  }
+
+  stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.socket?.destroy();
+    return this.done;
+  }
+}
+
+describe('readiness measures the instance itself', () => {
+  it('a request pool held whole by slow transactions leaves /readyz at 200 while PostgreSQL answers', async () => {
+    const t = await startTestServer({ http: { readyTimeoutMs: 500 } }, { db });
+    const port = t.server.ports.http;
+    try {
+      expect((await probe(port, '/readyz')).status).toBe(200);
+      // Every connection of the request pool (4) sleeps inside a transaction, and more queries
+      // queue behind them: what a client flooding uncached reads does to the pool.
+      const pool = t.server.db;
+      const held = await Promise.all(Array.from({ length: 4 }, () => pool.connect()));
+      const holdMs = 2_500;
+      const sleeping = held.map(async (c) => {
+        try {
+          await c.query('BEGIN');
+          await c.query('SELECT pg_sleep($1)', [holdMs / 1000]);
+          await c.query('ROLLBACK');
+        } finally {
+          c.release();
+        }
+      });
+      const queued = Array.from({ length: 8 }, () => pool.query('SELECT 1'));
+      expect(pool.waitingCount).toBe(8);
+      const stopAt = Date.now() + holdMs - 500;
+      const results = await probeWhile(port, '/readyz', () => Date.now() < stopAt, 100, { timeoutMs: 1_500 });
+      expect(pool.waitingCount, 'the pool was still saturated when the probes ended').toBeGreaterThan(0);
+      await Promise.all([...sleeping, ...queued]);
+      const f = figures(results, 500);
+      report('readyz with the pool saturated', f);
+      expect(f.probes).toBeGreaterThanOrEqual(3);
+      expect(f, `every /readyz answered 200 within 500 ms: ${JSON.stringify(f)}`).toMatchObject({ share: 1 });
+      const body = JSON.parse(results[0]!.body) as { checks: Record<string, { ok: boolean }> };
+      expect(body.checks.postgres).toMatchObject({ ok: true });
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('PostgreSQL unreachable: /readyz is 503 naming postgres, and 200 again once it is back, without a restart', async () => {
+    const u = new URL(db.url);
+    const proxy = new CuttableProxy({ host: u.hostname, port: Number(u.port || 5432) });
+    await proxy.open();
+    u.host = `127.0.0.1:${proxy.port}`;
+    const pool = createPool({ url: u.toString(), poolSize: 2, connectTimeoutMs: 1_000, statementTimeoutMs: 5_000 }, silentLogger);
+    const server = await CarrelServer.start({ config: testConfig({ http: { readyTimeoutMs: 500 }, lifecycle: { enabled: false } }), log: silentLogger, db: pool });
+    const port = server.ports.http;
+    try {
+      expect((await probe(port, '/readyz')).status).toBe(200);
+      await proxy.cut();
+      const down = await probe(port, '/readyz', { timeoutMs: 1_500 });
+      expect(down.status).toBe(503);
+      expect(down.ms).toBeLessThan(1_000);
+      expect(JSON.parse(down.body)).toMatchObject({ status: 'unavailable', ready: false, checks: { postgres: { ok: false } } });
+      // Still down on the next probes: a failed connection is not mistaken for a healthy one.
+      await sleep(300);
+      expect((await probe(port, '/readyz', { timeoutMs: 1_500 })).status).toBe(503);
+      await proxy.open();
+      const backAt = Date.now();
+      let status = 0;
+      while ((status = (await probe(port, '/readyz', { timeoutMs: 1_500 })).status) !== 200 && Date.now() - backAt < 5_000) await sleep(50);
+      expect(status).toBe(200);
+      expect(Date.now() - backAt).toBeLessThan(2_000);
+    } finally {
+      await server.shutdown();
+      await pool.end().catch(() => undefined);
+      await proxy.cut();
+    }
+  });
+});
+
+describe('keep-alive connections holding the health port', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer({}, { db });
+  });
+  afterAll(async () => t.close());
+
+  it('72 keep-alive holders from 8 addresses, each sending GET /healthz every second: every /readyz probe is still answered 200 within 500 ms', async () => {
+    const port = t.server.ports.http;
+    // 9 from each of 127.0.0.2-9: more than the port holds, none over an address's share. The
+    // issue's holders sent every 3 s; every second keeps them as busy within a shorter test.
+    const holders = Array.from({ length: 72 }, (_, i) => new Holder(port, `127.0.0.${2 + (i % 8)}`, 1_000, 200));
+    try {
+      await waitFor(() => holders.filter((h) => h.answers > 0).length >= 60, 5_000, 'the holders to take the port');
+      const stopAt = Date.now() + 3_000;
+      const results = await probeWhile(port, '/readyz', () => Date.now() < stopAt, 100, { timeoutMs: 1_000 });
+      const f = figures(results, 500);
+      const opened = holders.reduce((n, h) => n + h.opened, 0);
+      report('readyz during a keep-alive hold', { ...f, holders: holders.length, holderConnections: opened, holdersOpenAtEnd: holders.filter((h) => h.open).length });
+      expect(f.probes).toBeGreaterThanOrEqual(10);
+      expect(f, `every /readyz answered 200 within 500 ms: ${JSON.stringify(f)}`).toMatchObject({ share: 1 });
+      // The holders still got their answers: the port keeps serving them while it has room.
+      expect(holders.reduce((n, h) => n + h.answers, 0)).toBeGreaterThan(72);
+    } finally {
+      await Promise.all(holders.map((h) => h.stop()));
+    }
+  });
+
+  it('70 keep-alive connections from one address: it keeps no more than its share, and probes from another address are answered', async () => {
+    const port = t.server.ports.http;
+    const holders = Array.from({ length: 70 }, () => new Holder(port, '127.0.0.20', 1_000, null));
+    try {
+      await waitFor(() => holders.every((h) => h.opened === 1), 5_000, 'every holder to connect');
+      await sleep(300);
+      const open = holders.filter((h) => h.open).length;
+      const results = await Promise.all(Array.from({ length: 5 }, () => probe(port, '/readyz', { localAddress: '127.0.0.21', timeoutMs: 1_000 })));
+      const f = figures(results, 500);
+      report('one address holding the port', { holders: holders.length, keptOpen: open, ...f });
+      expect(open, 'connections the one address kept open').toBeLessThanOrEqual(16);
+      expect(f, `every /readyz answered 200 within 500 ms: ${JSON.stringify(f)}`).toMatchObject({ share: 1 });
+    } finally {
+      await Promise.all(holders.map((h) => h.stop()));
+    }
+  });
+});
