@@ -215,6 +215,8 @@ export const configSchema = z.strictObject({
       readyTimeoutMs: positiveInt.default(1_000),
       /** A connection that has not sent a whole request head within this is dropped (slowloris). */
       headersTimeoutMs: z.number().int().min(100).max(60_000).default(3_000),
+      /** /readyz fails while the event loop has run this late within the last second (docs/http.md). */
+      readyMaxEventLoopLagMs: z.number().int().min(10).max(60_000).default(1_000),
     })
     .prefault({}),
   sla: z

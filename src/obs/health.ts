@@ -1,10 +1,10 @@
-// Readiness (DESIGN §7): named checks of the dependencies a request needs — PostgreSQL always,
-// Redis when configured — each bounded by a timeout so a hung dependency reads as "down"
-// instead of hanging the probe. Concurrent probes share one run, so a load balancer probing
-// hard cannot pile queries onto a struggling database. Other parts add their own checks with
-// add(name, fn); a check added with { required: false } (Redis) reports "degraded" when it fails
-// and leaves the server ready.
-import type pg from 'pg';
+// Readiness (DESIGN §7, docs/http.md): named checks of the instance itself — PostgreSQL reached
+// on a connection of its own, the event loop's lag, Redis when configured — each bounded by a
+// timeout so a hung dependency reads as "down" instead of hanging the probe. Concurrent probes
+// share one run, so a load balancer probing hard cannot pile queries onto a struggling database.
+// Other parts add their own checks with add(name, fn); a check added with { required: false }
+// (Redis) reports "degraded" when it fails and leaves the server ready.
+import pg from 'pg';
 import { Redis } from 'ioredis';
 import type { Logger } from './log.js';
 
@@ -106,8 +106,175 @@ function reason(err: unknown): string {
   return 'error';
 }
 
-export function postgresCheck(pool: pg.Pool): HealthCheck {
-  return () => pool.query('SELECT 1');
+export interface PostgresProbe {
+  check: HealthCheck;
+  close(): Promise<void>;
+}
+
+/** Connection attempts are at least this far apart while PostgreSQL refuses them. */
+const RECONNECT_SPACING_MS = 250;
+
+/**
+ * `SELECT 1` on a connection of its own, never the request pool: a client holding every pool
+ * connection with slow queries used to turn /readyz 503 (the probe waited for a pooled
+ * connection) although PostgreSQL answered. The connection is opened at start and again when it
+ * fails; a probe that finds the previous one's query still pending (it timed out: a hung link)
+ * drops that connection instead of queueing behind it. Attempts are spaced RECONNECT_SPACING_MS
+ * apart, so /readyz probed hard cannot make PostgreSQL fork a backend per probe while it is
+ * refusing (spacing only failed attempts); a kept connection found dead gets one fresh attempt
+ * within the same probe.
+ *
+ * `options` are the request pool's connection settings (pg.Pool#options), so the probe reaches
+ * the same server as the same user without a second copy of the URL.
+ */
+export function postgresProbe(options: pg.PoolConfig, timeoutMs: number, log: Logger, now: () => number = () => performance.now()): PostgresProbe {
+  let client: pg.Client | undefined;
+  let connecting: Promise<pg.Client> | undefined;
+  /** Connections with a SELECT 1 still pending. */
+  const querying = new WeakSet<pg.Client>();
+  let closed = false;
+  let nextAttemptAt = 0;
+  let lastError: unknown;
+  let reported = '';
+
+  const report = (err: unknown): void => {
+    const code = reason(err);
+    // One line per change of state, not one per probe.
+    if (code !== reported) log.warn({ postgres: code }, 'readiness probe cannot reach postgres');
+    reported = code;
+  };
+
+  const drop = (c: pg.Client): void => {
+    if (client === c) client = undefined;
+    c.end().catch(() => undefined);
+  };
+
+  const connect = (): Promise<pg.Client> => {
+    if (connecting) return connecting;
+    if (now() < nextAttemptAt) return Promise.reject(lastError);
+    const c = new pg.Client({
+      ...options,
+      // pg-pool keeps the password non-enumerable, so the spread above leaves it behind.
+      password: options.password,
+      application_name: 'carrel-readiness',
+      connectionTimeoutMillis: timeoutMs,
+      statement_timeout: timeoutMs,
+      keepAlive: true,
+    });
+    // A terminated backend or a reset link: forget the connection; the next probe opens another.
+    c.on('error', (err) => {
+      report(err);
+      drop(c);
+    });
+    c.on('end', () => {
+      if (client === c) client = undefined;
+    });
+    connecting = c.connect().then(
+      () => {
+        if (closed) {
+          drop(c);
+          throw Object.assign(new Error('probe closed'), { code: 'closed' });
+        }
+        if (reported) log.info('readiness probe reached postgres again');
+        reported = '';
+        client = c;
+        return c;
+      },
+      (err: unknown) => {
+        lastError = err;
+        nextAttemptAt = now() + RECONNECT_SPACING_MS;
+        report(err);
+        c.end().catch(() => undefined);
+        throw err;
+      },
+    );
+    connecting.catch(() => undefined).finally(() => (connecting = undefined));
+    return connecting;
+  };
+
+  const select = async (c: pg.Client): Promise<void> => {
+    querying.add(c);
+    try {
+      await c.query('SELECT 1');
+    } finally {
+      querying.delete(c);
+    }
+  };
+
+  return {
+    check: async () => {
+      if (closed) throw Object.assign(new Error('probe closed'), { code: 'closed' });
+      // The last probe's query is still pending: it timed out on a link that hangs.
+      if (client && querying.has(client)) drop(client);
+      const kept = client;
+      try {
+        await select(kept ?? (await connect()));
+      } catch (err) {
+        const c = client;
+        if (c) drop(c);
+        if (kept === undefined) throw err;
+        // The kept connection had died unseen (no error event yet): one fresh attempt.
+        await select(await connect());
+      }
+    },
+    close: async () => {
+      closed = true;
+      const c = client;
+      client = undefined;
+      await c?.end().catch(() => undefined);
+    },
+  };
+}
+
+export interface EventLoopLag {
+  /** The largest lag within the last window, in ms, counting a tick overdue now. */
+  maxMs(): number;
+  start(): void;
+  stop(): void;
+}
+
+/**
+ * How late the event loop runs a timer: sampled every everyMs, the largest lateness within the
+ * last windowMs. A loop that runs late makes every request on every port wait that long, whatever
+ * PostgreSQL says, so /readyz counts it; a pause long past keeps nobody unready.
+ */
+export function eventLoopLag(everyMs = 100, windowMs = 1_000, now: () => number = () => performance.now()): EventLoopLag {
+  const samples: Array<{ at: number; lagMs: number }> = [];
+  let last = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const tick = (): void => {
+    const at = now();
+    samples.push({ at, lagMs: Math.max(0, at - last - everyMs) });
+    last = at;
+    while (samples.length > 0 && samples[0]!.at < at - windowMs) samples.shift();
+  };
+  return {
+    maxMs: () => {
+      const at = now();
+      let max = timer ? Math.max(0, at - last - everyMs) : 0;
+      for (const s of samples) if (s.at >= at - windowMs && s.lagMs > max) max = s.lagMs;
+      return Math.round(max);
+    },
+    start: () => {
+      if (timer) return;
+      last = now();
+      timer = setInterval(tick, everyMs);
+      timer.unref();
+    },
+    stop: () => {
+      clearInterval(timer);
+      timer = undefined;
+      samples.length = 0;
+    },
+  };
+}
+
+/** Fails while the loop has lagged more than maxLagMs within the sampler's window. */
+export function eventLoopCheck(lag: EventLoopLag, maxLagMs: number): HealthCheck {
+  return async () => {
+    const ms = lag.maxMs();
+    if (ms > maxLagMs) throw Object.assign(new Error(`event loop lag ${ms} ms`), { code: 'EVENT_LOOP_LAG' });
+  };
 }
 
 export interface RedisProbe {

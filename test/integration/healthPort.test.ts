@@ -219,6 +219,76 @@ describe('readiness measures the instance itself', () => {
   });
 });
 
+describe('readiness: the probe connection and the event loop', () => {
+  it('the probe keeps a PostgreSQL connection of its own and opens another when that one is killed', async () => {
+    const t = await startTestServer({ http: { readyTimeoutMs: 500 } }, { db });
+    const port = t.server.ports.http;
+    const probePids = async (): Promise<number[]> =>
+      (await db.pool.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE application_name = 'carrel-readiness' AND datname = current_database()`)).rows.map((r) => r.pid);
+    try {
+      expect((await probe(port, '/readyz')).status).toBe(200);
+      const [first] = await probePids();
+      expect(first).toBeDefined();
+      await db.pool.query('SELECT pg_terminate_backend($1)', [first]);
+      // Whether the probe saw its connection die or finds out on its next query, it answers from a new one.
+      expect((await probe(port, '/readyz', { timeoutMs: 1_500 })).status).toBe(200);
+      const after = await probePids();
+      expect(after).toHaveLength(1);
+      expect(after[0]).not.toBe(first);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a probe whose query hangs reports 503 at http.readyTimeoutMs, and the next probe does not queue behind it', async () => {
+    const u = new URL(db.url);
+    const proxy = new CuttableProxy({ host: u.hostname, port: Number(u.port || 5432) });
+    await proxy.open();
+    u.host = `127.0.0.1:${proxy.port}`;
+    const pool = createPool({ url: u.toString(), poolSize: 2, connectTimeoutMs: 1_000, statementTimeoutMs: 5_000 }, silentLogger);
+    const server = await CarrelServer.start({ config: testConfig({ http: { readyTimeoutMs: 300 }, lifecycle: { enabled: false } }), log: silentLogger, db: pool });
+    const port = server.ports.http;
+    try {
+      expect((await probe(port, '/readyz')).status).toBe(200);
+      // Every byte towards PostgreSQL now arrives 3 s late: the link hangs without failing.
+      proxy.delayMs = 3_000;
+      const hung = await probe(port, '/readyz', { timeoutMs: 1_500 });
+      expect(hung.status).toBe(503);
+      expect(JSON.parse(hung.body)).toMatchObject({ checks: { postgres: { ok: false, error: 'timeout' } } });
+      proxy.delayMs = 0;
+      // The old connection still has SELECT 1 pending for seconds; the next probe uses a new one.
+      const next = await probe(port, '/readyz', { timeoutMs: 1_500 });
+      expect(next.status).toBe(200);
+      expect(next.ms).toBeLessThan(300);
+    } finally {
+      await server.shutdown();
+      await pool.end().catch(() => undefined);
+      await proxy.cut();
+    }
+  });
+
+  it('an event loop blocked past http.readyMaxEventLoopLagMs makes /readyz 503 naming eventLoop, and 200 once it runs on time', async () => {
+    const t = await startTestServer({ http: { readyMaxEventLoopLagMs: 300 } }, { db });
+    const port = t.server.ports.http;
+    try {
+      expect((await probe(port, '/readyz')).status).toBe(200);
+      await sleep(250); // a few samples on time first
+      const until = Date.now() + 700;
+      while (Date.now() < until); // the loop is stuck: every port waits
+      const lagging = await probe(port, '/readyz');
+      expect(lagging.status).toBe(503);
+      expect(JSON.parse(lagging.body)).toMatchObject({ ready: false, checks: { eventLoop: { ok: false, error: 'EVENT_LOOP_LAG' }, postgres: { ok: true } } });
+      const lag = Number(/^carrel_event_loop_lag_seconds (\S+)$/m.exec((await probe(port, '/metrics')).body)?.[1]);
+      expect(lag).toBeGreaterThanOrEqual(0.3);
+      // The window is a second: a stall long past keeps nobody unready.
+      await sleep(1_300);
+      expect((await probe(port, '/readyz')).status).toBe(200);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('keep-alive connections holding the health port', () => {
   let t: TestServer;
   beforeAll(async () => {
