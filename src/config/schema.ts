@@ -217,6 +217,18 @@ export const configSchema = z.strictObject({
       headersTimeoutMs: z.number().int().min(100).max(60_000).default(3_000),
       /** /readyz fails while the event loop has run this late within the last second (docs/http.md). */
       readyMaxEventLoopLagMs: z.number().int().min(10).max(60_000).default(1_000),
+      /**
+       * Connections the port keeps at once. A newcomer is always taken: past this, the connection
+       * that has been idle longest is closed to make room (docs/http.md).
+       */
+      maxConnections: z.number().int().min(2).max(10_000).default(64),
+      /** Connections one address (an IPv6 /64) keeps; its newcomer closes its own longest-idle one. */
+      maxConnectionsPerAddress: positiveInt.max(10_000).default(16),
+    })
+    .superRefine((h, ctx) => {
+      if (h.maxConnectionsPerAddress > h.maxConnections) {
+        ctx.addIssue({ code: 'custom', path: ['maxConnectionsPerAddress'], message: `must not exceed http.maxConnections (${h.maxConnections})` });
+      }
     })
     .prefault({}),
   sla: z

@@ -114,6 +114,11 @@ export class Observability {
       ]);
     }
     r.gauge('carrel_event_loop_lag_seconds', 'Largest event loop lag within the last second (/readyz fails past http.readyMaxEventLoopLagMs).', () => this.loopLag.maxMs() / 1000);
+    const port = (): ObsHttpServer | undefined => this.http;
+    r.gauge('carrel_http_evictions_total', 'Health-port connections closed to make room, by reason: address (at http.maxConnectionsPerAddress), port (at http.maxConnections).', () => [
+      { labels: { reason: 'address' }, value: port()?.evicted.address ?? 0 },
+      { labels: { reason: 'port' }, value: port()?.evicted.port ?? 0 },
+    ], 'counter');
     this.builtIn = new Set(Object.keys(r.values()));
 
     // Readiness is the instance's own (docs/http.md): PostgreSQL on a connection of its own, not
@@ -148,10 +153,13 @@ export class Observability {
       host: config.host,
       port: config.ports.http,
       headersTimeoutMs: config.http.headersTimeoutMs,
+      maxConnections: config.http.maxConnections,
+      maxConnectionsPerAddress: config.http.maxConnectionsPerAddress,
       metrics: this.registry,
       readiness: this.readiness,
       log,
     });
+    this.addListener('http', this.http);
     this.loopLag.start();
     // Open the probe's connection now, so the first /readyz does not wait for it and a
     // PostgreSQL at max_connections later still has this one.

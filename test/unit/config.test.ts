@@ -54,6 +54,8 @@ describe('config', () => {
     // Smaller than one whole frame of the largest kind: such a frame could never finish.
     [{ limits: { maxPartialFrameBytesPerPort: 1024 * 1024 } }, 'limits.maxPartialFrameBytesPerPort'],
     [{ sensors: { maxFrameBytes: 8 * 1024 * 1024 }, limits: { maxPartialFrameBytesPerPort: 4 * 1024 * 1024 } }, 'limits.maxPartialFrameBytesPerPort'],
+    // One address's share cannot be more than the whole health port.
+    [{ http: { maxConnections: 8, maxConnectionsPerAddress: 9 } }, 'http.maxConnectionsPerAddress: must not exceed http.maxConnections (8)'],
   ])('a bad value fails with a message naming the key: %j', (bad, key) => {
     const file = writeConfig(bad);
     expect(() => loadConfig({ file, env: {} })).toThrow(ConfigError);
