@@ -224,6 +224,15 @@ export const configSchema = z.strictObject({
       maxConnections: z.number().int().min(2).max(10_000).default(64),
       /** Connections one address (an IPv6 /64) keeps; its newcomer closes its own longest-idle one. */
       maxConnectionsPerAddress: positiveInt.max(10_000).default(16),
+      /**
+       * The bearer token GET /metrics requires (`Authorization: Bearer …`); null leaves /metrics
+       * open. METRICS_TOKEN sets it from the environment. /healthz and /readyz stay open.
+       */
+      metricsToken: z
+        .string()
+        .regex(/^[\x21-\x7e]{16,256}$/, 'must be 16 to 256 printable ASCII characters without spaces')
+        .nullable()
+        .default(null),
     })
     .superRefine((h, ctx) => {
       if (h.maxConnectionsPerAddress > h.maxConnections) {

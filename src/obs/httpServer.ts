@@ -1,7 +1,8 @@
 // The health and metrics port (DESIGN §7, ports.http, docs/http.md): GET /healthz (the process
 // is alive), GET /readyz (200 when every required check passes — "degraded" naming optional ones
-// that fail — else 503 saying what is down), and GET /metrics (Prometheus text). node:http, no
-// framework: three fixed routes.
+// that fail — else 503 saying what is down), and GET /metrics (Prometheus text; with
+// http.metricsToken set, only for `Authorization: Bearer <token>`). node:http, no framework:
+// three fixed routes.
 //
 // The port holds http.maxConnections connections, at most http.maxConnectionsPerAddress from one
 // address, and always takes a newcomer: 64 keep-alive connections sending GET /healthz every 3 s
@@ -9,6 +10,7 @@
 // newcomer's address gives up its own longest-idle connection when it is at its share, else the
 // port gives up its longest-idle one when full (one still answering a request only when none is
 // idle). A probe opens a connection and asks at once, so it is the one never chosen.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type net from 'node:net';
 import type { Logger } from './log.js';
@@ -25,6 +27,8 @@ export interface ObsHttpOptions {
   maxConnections: number;
   /** Connections kept from one address, an IPv6 /64 counting as one (http.maxConnectionsPerAddress). */
   maxConnectionsPerAddress: number;
+  /** The bearer token /metrics requires (http.metricsToken); null: /metrics is open. */
+  metricsToken: string | null;
   metrics: MetricsRegistry;
   readiness: Readiness;
   log: Logger;
@@ -44,11 +48,14 @@ export class ObsHttpServer {
   /** Open connections, least recently active first (moved to the end at each request and answer). */
   private readonly tracked = new Map<net.Socket, Tracked>();
   private readonly perAddress = new Map<string, number>();
+  private readonly tokenDigest: Buffer | undefined;
   acceptedCount = 0;
   /** The port closes old connections instead of refusing new ones: always 0, for the shared gauges. */
   readonly refusedCount = 0;
   /** Connections closed to make room: for an address at its share, or for a full port. */
   readonly evicted = { address: 0, port: 0 };
+  /** /metrics requests refused 401 (no token or a wrong one). */
+  unauthorized = 0;
 
   constructor(private readonly opts: ObsHttpOptions) {
     // Node enforces headersTimeout and requestTimeout only when it sweeps its connections,
@@ -69,6 +76,8 @@ export class ObsHttpServer {
     this.server.on('connection', (socket: net.Socket) => this.admit(socket));
     this.server.on('error', (err) => opts.log.error({ err: err.message }, 'http listener error'));
     this.server.on('clientError', (_err, socket) => socket.destroy());
+    // Digests of equal length, so the comparison takes the same time whatever the peer sent.
+    this.tokenDigest = opts.metricsToken === null ? undefined : digest(opts.metricsToken);
   }
 
   /** Open connections (the carrel_connections_* gauges count them with port="http"). */
@@ -174,12 +183,29 @@ export class ObsHttpServer {
         );
         return;
       case '/metrics':
+        if (!this.authorized(req)) {
+          this.unauthorized++;
+          send(res, 401, 'application/json', '{"error":"unauthorized"}', { 'www-authenticate': 'Bearer realm="carrel metrics"' });
+          return;
+        }
         send(res, 200, PROMETHEUS_CONTENT_TYPE, this.opts.metrics.render((name, err) => this.opts.log.error({ err, metric: name }, 'metric collector failed')));
         return;
       default:
         send(res, 404, 'application/json', '{"error":"not found","paths":["/healthz","/readyz","/metrics"]}');
     }
   }
+
+  /** True without http.metricsToken, else for `Authorization: Bearer <that token>`. */
+  private authorized(req: http.IncomingMessage): boolean {
+    if (!this.tokenDigest) return true;
+    // Node caps the whole head at 16 KB (maxHeaderSize), so this header is bounded too.
+    const bearer = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '');
+    return timingSafeEqual(digest(bearer?.[1] ?? ''), this.tokenDigest) && bearer !== null;
+  }
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
 }
 
 function send(res: http.ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {

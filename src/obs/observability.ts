@@ -119,6 +119,7 @@ export class Observability {
       { labels: { reason: 'address' }, value: port()?.evicted.address ?? 0 },
       { labels: { reason: 'port' }, value: port()?.evicted.port ?? 0 },
     ], 'counter');
+    r.gauge('carrel_http_unauthorized_total', 'GET /metrics refused 401: no bearer token or a wrong one (http.metricsToken).', () => port()?.unauthorized ?? 0, 'counter');
     this.builtIn = new Set(Object.keys(r.values()));
 
     // Readiness is the instance's own (docs/http.md): PostgreSQL on a connection of its own, not
@@ -155,6 +156,7 @@ export class Observability {
       headersTimeoutMs: config.http.headersTimeoutMs,
       maxConnections: config.http.maxConnections,
       maxConnectionsPerAddress: config.http.maxConnectionsPerAddress,
+      metricsToken: config.http.metricsToken,
       metrics: this.registry,
       readiness: this.readiness,
       log,

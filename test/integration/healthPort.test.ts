@@ -289,6 +289,52 @@ describe('readiness: the probe connection and the event loop', () => {
   });
 });
 
+describe('GET /metrics with http.metricsToken', () => {
+  const token = 'metrics-token-0123456789abcdef';
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer({ http: { metricsToken: token } }, { db });
+  });
+  afterAll(async () => t.close());
+
+  it('answers 401 without a token, with a wrong one or another scheme, and 200 with the bearer token', async () => {
+    const port = t.server.ports.http;
+    const none = await probe(port, '/metrics');
+    expect(none.status).toBe(401);
+    expect(none.body).toBe('{"error":"unauthorized"}');
+    expect(none.body).not.toContain('carrel_');
+    for (const authorization of [`Bearer ${token.slice(0, -1)}x`, `Bearer ${token}x`, `Bearer ${token.slice(1)}`, `Basic ${token}`, token, 'Bearer ', `Bearer ${token} ${token}`]) {
+      expect((await probe(port, '/metrics', { headers: { authorization } })).status, authorization).toBe(401);
+    }
+    const ok = await probe(port, '/metrics', { headers: { authorization: `Bearer ${token}` } });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toContain('carrel_rpc_in_flight');
+    expect(ok.body).toMatch(/^carrel_http_unauthorized_total [1-9]\d*$/m);
+    // The probes carry no token and need none.
+    expect((await probe(port, '/healthz')).status).toBe(200);
+    expect((await probe(port, '/readyz')).status).toBe(200);
+  });
+
+  it('a flood of wrong tokens, some of 8 KB, gets 401 each and locks nobody out: the right token still reads', async () => {
+    const port = t.server.ports.http;
+    const started = performance.now();
+    const statuses: number[] = [];
+    // 10 addresses × 20 attempts, 20 at a time.
+    for (let round = 0; round < 10; round++) {
+      const batch = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          probe(port, '/metrics', { localAddress: `127.0.0.${40 + (i % 10)}`, headers: { authorization: `Bearer ${i % 4 === 0 ? 'x'.repeat(8 * 1024) : `guess-${round}-${i}-0123456789`}` } }),
+        ),
+      );
+      statuses.push(...batch.map((r) => r.status));
+    }
+    expect(new Set(statuses)).toEqual(new Set([401]));
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect((await probe(port, '/metrics', { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    expect((await probe(port, '/metrics', { headers: { authorization: `bearer ${token}` } })).status, 'the scheme is case-insensitive').toBe(200);
+  });
+});
+
 describe('keep-alive connections holding the health port', () => {
   let t: TestServer;
   beforeAll(async () => {
