@@ -358,9 +358,12 @@ describe('keep-alive connections holding the health port', () => {
       expect(f, `every /readyz answered 200 within 500 ms: ${JSON.stringify(f)}`).toMatchObject({ share: 1 });
       // The holders still got their answers: the port keeps serving them while it has room.
       expect(holders.reduce((n, h) => n + h.answers, 0)).toBeGreaterThan(72);
+      expect(t.server.obs.stats().connections.http!.open).toBeLessThanOrEqual(t.config.http.maxConnections);
     } finally {
       await Promise.all(holders.map((h) => h.stop()));
     }
+    // Every connection it counted, evicted or hung up, is counted out again.
+    await waitFor(() => t.server.obs.stats().connections.http!.open === 0, 3_000, 'the health port to count no connections');
   });
 
   it('70 keep-alive connections from one address: it keeps no more than its share, and probes from another address are answered', async () => {
