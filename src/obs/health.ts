@@ -108,50 +108,58 @@ function reason(err: unknown): string {
 
 export interface PostgresProbe {
   check: HealthCheck;
+  /** Opens the connection (in the background). */
+  start(): void;
   close(): Promise<void>;
 }
 
-/** Connection attempts are at least this far apart while PostgreSQL refuses them. */
+/** Connection attempts are this far apart while PostgreSQL cannot be reached. */
 const RECONNECT_SPACING_MS = 250;
 
 /**
  * `SELECT 1` on a connection of its own, never the request pool: a client holding every pool
  * connection with slow queries used to turn /readyz 503 (the probe waited for a pooled
- * connection) although PostgreSQL answered. The connection is opened at start and again when it
- * fails; a probe that finds the previous one's query still pending (it timed out: a hung link)
- * drops that connection instead of queueing behind it. Attempts are spaced RECONNECT_SPACING_MS
- * apart, so /readyz probed hard cannot make PostgreSQL fork a backend per probe while it is
- * refusing (spacing only failed attempts); a kept connection found dead gets one fresh attempt
- * within the same probe.
+ * connection) although PostgreSQL answered.
+ *
+ * The connection is opened at once and, whenever it fails or an attempt fails, opened again in
+ * the background, attempts RECONNECT_SPACING_MS apart: so it is ready again soon after
+ * PostgreSQL is, whether or not anyone probes, and probing /readyz hard cannot make PostgreSQL
+ * start a backend per probe. A probe with no connection waits for the next attempt (within its
+ * timeout). A probe that finds the previous probe's query still pending (it timed out: a link
+ * that hangs) drops that connection instead of queueing behind it; a kept connection found dead
+ * gets a fresh one within the same probe.
  *
  * `options` are the request pool's connection settings (pg.Pool#options), so the probe reaches
  * the same server as the same user without a second copy of the URL.
  */
 export function postgresProbe(options: pg.PoolConfig, timeoutMs: number, log: Logger, now: () => number = () => performance.now()): PostgresProbe {
   let client: pg.Client | undefined;
-  let connecting: Promise<pg.Client> | undefined;
+  /** The attempt under way or waiting for its turn; resolves with a connected client. */
+  let attempt: Promise<pg.Client> | undefined;
+  let spacing: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
   /** Connections with a SELECT 1 still pending. */
   const querying = new WeakSet<pg.Client>();
   let closed = false;
   let nextAttemptAt = 0;
-  let lastError: unknown;
   let reported = '';
+
+  const closedError = (): Error => Object.assign(new Error('probe closed'), { code: 'closed' });
 
   const report = (err: unknown): void => {
     const code = reason(err);
-    // One line per change of state, not one per probe.
+    // One line per change of state, not one per attempt.
     if (code !== reported) log.warn({ postgres: code }, 'readiness probe cannot reach postgres');
     reported = code;
   };
 
   const drop = (c: pg.Client): void => {
-    if (client === c) client = undefined;
+    if (client !== c) return;
+    client = undefined;
     c.end().catch(() => undefined);
+    reconnect();
   };
 
-  const connect = (): Promise<pg.Client> => {
-    if (connecting) return connecting;
-    if (now() < nextAttemptAt) return Promise.reject(lastError);
+  const open = async (): Promise<pg.Client> => {
     const c = new pg.Client({
       ...options,
       // pg-pool keeps the password non-enumerable, so the spread above leaves it behind.
@@ -161,36 +169,56 @@ export function postgresProbe(options: pg.PoolConfig, timeoutMs: number, log: Lo
       statement_timeout: timeoutMs,
       keepAlive: true,
     });
-    // A terminated backend or a reset link: forget the connection; the next probe opens another.
+    // A terminated backend or a reset link: drop the connection and open another.
     c.on('error', (err) => {
       report(err);
       drop(c);
     });
-    c.on('end', () => {
-      if (client === c) client = undefined;
-    });
-    connecting = c.connect().then(
-      () => {
-        if (closed) {
-          drop(c);
-          throw Object.assign(new Error('probe closed'), { code: 'closed' });
-        }
-        if (reported) log.info('readiness probe reached postgres again');
-        reported = '';
-        client = c;
-        return c;
-      },
-      (err: unknown) => {
-        lastError = err;
-        nextAttemptAt = now() + RECONNECT_SPACING_MS;
-        report(err);
-        c.end().catch(() => undefined);
-        throw err;
-      },
-    );
-    connecting.catch(() => undefined).finally(() => (connecting = undefined));
-    return connecting;
+    c.on('end', () => drop(c));
+    nextAttemptAt = now() + RECONNECT_SPACING_MS;
+    try {
+      await c.connect();
+    } catch (err) {
+      report(err);
+      c.end().catch(() => undefined);
+      throw err;
+    }
+    if (closed) {
+      c.end().catch(() => undefined);
+      throw closedError();
+    }
+    if (reported) log.info('readiness probe reached postgres again');
+    reported = '';
+    client = c;
+    return c;
   };
+
+  /** The next connection: the attempt under way, or a new one once the spacing allows. */
+  const connection = (): Promise<pg.Client> => {
+    if (closed) return Promise.reject(closedError());
+    attempt ??= (async () => {
+      const wait = nextAttemptAt - now();
+      if (wait > 0) {
+        await new Promise<void>((resolve) => {
+          spacing = { timer: setTimeout(resolve, wait), resolve };
+          spacing.timer.unref();
+        });
+        spacing = undefined;
+        if (closed) throw closedError();
+      }
+      return open();
+    })().finally(() => {
+      attempt = undefined;
+      reconnect();
+    });
+    return attempt;
+  };
+
+  /** Tries in the background, attempt after attempt, until a connection is open (or the probe is closed). */
+  function reconnect(): void {
+    if (closed || client || attempt) return;
+    connection().catch(() => undefined);
+  }
 
   const select = async (c: pg.Client): Promise<void> => {
     querying.add(c);
@@ -202,23 +230,28 @@ export function postgresProbe(options: pg.PoolConfig, timeoutMs: number, log: Lo
   };
 
   return {
+    start: reconnect,
     check: async () => {
-      if (closed) throw Object.assign(new Error('probe closed'), { code: 'closed' });
+      if (closed) throw closedError();
       // The last probe's query is still pending: it timed out on a link that hangs.
       if (client && querying.has(client)) drop(client);
       const kept = client;
-      try {
-        await select(kept ?? (await connect()));
-      } catch (err) {
-        const c = client;
-        if (c) drop(c);
-        if (kept === undefined) throw err;
-        // The kept connection had died unseen (no error event yet): one fresh attempt.
-        await select(await connect());
+      if (kept) {
+        try {
+          return await select(kept);
+        } catch {
+          // Dead without an error event yet: a fresh connection below.
+          drop(kept);
+        }
       }
+      await select(await connection());
     },
     close: async () => {
       closed = true;
+      if (spacing) {
+        clearTimeout(spacing.timer);
+        spacing.resolve();
+      }
       const c = client;
       client = undefined;
       await c?.end().catch(() => undefined);

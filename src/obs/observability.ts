@@ -165,7 +165,7 @@ export class Observability {
     this.loopLag.start();
     // Open the probe's connection now, so the first /readyz does not wait for it and a
     // PostgreSQL at max_connections later still has this one.
-    void this.postgres.check().catch(() => undefined);
+    this.postgres.start();
     const { port } = await this.http.listen();
     this.sla.start();
     return port;
