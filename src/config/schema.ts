@@ -264,6 +264,29 @@ export const configSchema = z.strictObject({
       readyTimeoutMs: positiveInt.default(1_000),
       /** A connection that has not sent a whole request head within this is dropped (slowloris). */
       headersTimeoutMs: z.number().int().min(100).max(60_000).default(3_000),
+      /** /readyz fails while the event loop has run this late within the last second (docs/http.md). */
+      readyMaxEventLoopLagMs: z.number().int().min(10).max(60_000).default(1_000),
+      /**
+       * Connections the port keeps at once. A newcomer is always taken: past this, the connection
+       * that has been idle longest is closed to make room (docs/http.md).
+       */
+      maxConnections: z.number().int().min(2).max(10_000).default(64),
+      /** Connections one address (an IPv6 /64) keeps; its newcomer closes its own longest-idle one. */
+      maxConnectionsPerAddress: positiveInt.max(10_000).default(16),
+      /**
+       * The bearer token GET /metrics requires (`Authorization: Bearer …`); null leaves /metrics
+       * open. METRICS_TOKEN sets it from the environment. /healthz and /readyz stay open.
+       */
+      metricsToken: z
+        .string()
+        .regex(/^[\x21-\x7e]{16,256}$/, 'must be 16 to 256 printable ASCII characters without spaces')
+        .nullable()
+        .default(null),
+    })
+    .superRefine((h, ctx) => {
+      if (h.maxConnectionsPerAddress > h.maxConnections) {
+        ctx.addIssue({ code: 'custom', path: ['maxConnectionsPerAddress'], message: `must not exceed http.maxConnections (${h.maxConnections})` });
+      }
     })
     .prefault({}),
   sla: z
