@@ -9,6 +9,7 @@ import { CarrelError, ErrorCode, type WireError } from '../errors.js';
 import type { AuthUser, TokenService } from '../auth/tokens.js';
 import type { Logger } from '../obs/log.js';
 import { RawJson, type MethodContext, type MethodDef, type MethodRegistry } from './registry.js';
+import { refuseMalformedStrings } from './wellFormed.js';
 
 export type RpcId = number | string | null;
 
@@ -55,6 +56,7 @@ export class Dispatcher {
     try {
       if (rpcId === null) throw new CarrelError(ErrorCode.INVALID_REQUEST, 'rpcId must be an integer or a short string');
       if (name === '(invalid)') throw new CarrelError(ErrorCode.INVALID_REQUEST, 'method must be a string');
+      refuseMalformedStrings(request);
       const args = request.args;
       if (args !== undefined && (!Array.isArray(args) || args.length > MAX_ARGS)) {
         throw new CarrelError(ErrorCode.INVALID_REQUEST, `args must be an array of at most ${MAX_ARGS} items`);

@@ -140,6 +140,24 @@ describe('reservations.create', () => {
     expect(reused.details?.rule).toBe('idempotencyKeyReused');
   });
 
+  it('refuses idempotency keys that are not well-formed Unicode, so two different ones can no longer collide', async () => {
+    const c = await as();
+    const [a, b] = [await seatIdOf(t, 'G-15'), await seatIdOf(t, 'G-16')];
+    // The client writes each lone surrogate as a JSON escape; PostgreSQL would store both keys as
+    // "key-\ufffd", so the second booking was answered with the first (idempotencyKeyReused).
+    for (const [seat, key] of [[a, 'key-\ud800'], [b, 'key-\udc00']] as const) {
+      const err = await errorOf(book(c, seat, 60, 120, { idempotencyKey: key }));
+      expect(err.code).toBe('INVALID_ARGUMENT');
+      expect(err.details).toEqual({ path: 'args[0].idempotencyKey' });
+    }
+    const stored = await t.db.pool.query('SELECT count(*)::int AS n FROM reservations WHERE seat_id = ANY($1)', [[a, b]]);
+    expect(stored.rows[0].n).toBe(0);
+    // Well-formed keys that differ stay different: an astral character (a surrogate pair) and U+FFFD itself.
+    const first = await book(c, a, 60, 120, { idempotencyKey: 'key-😀' });
+    const second = await book(c, b, 60, 120, { idempotencyKey: 'key-\ufffd' });
+    expect([first.seatId, second.seatId]).toEqual([a, b]);
+  });
+
   it.each([
     ['slotGranularity', 5, 65],
     ['minDuration', 0, 15],
