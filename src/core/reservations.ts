@@ -17,6 +17,9 @@
 //   racing transitions cannot both win; the loser is told why (FAILED_PRECONDITION with
 //   details.rule) or NOT_FOUND when the reservation is not theirs. Sensors use the same guards
 //   through checkInBySensor / releaseBySensor.
+// - A token whose account is gone is UNAUTHENTICATED here too: a booking's INSERT trips the
+//   user_id foreign key (db/errors.ts); "not found" and an empty list ask the users table
+//   (accountCheck.ts), only on those outcomes.
 // - Time comes from the injected Clock; events go out on the CoreEventSink after commit.
 // - Methods called for an RPC request take its Deadline (db/deadline.ts): every wait for a
 //   pooled connection ends there, and the booking statement's lock waits too, so a request
@@ -40,6 +43,7 @@ import {
 import { ACTIVE_STATUSES_SQL } from './liveState.js';
 import { Rule, ceilToSlot, checkBookingWindow, floorToSlot, ruleError, type RulesConfig } from './rules.js';
 import { USER_BOOKING_LOCK, periodParams, userRuleError, userRuleInputs } from './userRules.js';
+import { refuseIfAccountGone } from './accountCheck.js';
 import type { SeatService } from './seats.js';
 
 /** A stretch of a seat that became bookable again (after a cancel or an early check-out). */
@@ -234,6 +238,8 @@ export class ReservationService {
        LIMIT ${p.add(opts.limit + 1)}`,
       p.values,
     );
+    // An empty page is what a token of a deleted account would see: say so instead.
+    if (res.rows.length === 0) await refuseIfAccountGone(this.opts.db, userId, deadline);
     const rows = res.rows.slice(0, opts.limit);
     const last = rows[rows.length - 1];
     const nextCursor = res.rows.length > opts.limit && last ? encodeCursor(opts.scope, last.start_at.getTime(), last.id) : null;
@@ -398,7 +404,11 @@ export class ReservationService {
       [id, user.id, user.role === 'admin'],
     );
     const row = res.rows[0];
-    if (!row) throw new CarrelError(ErrorCode.NOT_FOUND, `no reservation ${id}`);
+    if (!row) {
+      // Nobody's reservation, or the caller is nobody any more: the second is UNAUTHENTICATED.
+      await refuseIfAccountGone(this.opts.db, user.id, deadline);
+      throw new CarrelError(ErrorCode.NOT_FOUND, `no reservation ${id}`);
+    }
     return row;
   }
 
