@@ -24,19 +24,27 @@ export function malformedStringPath(value: unknown): string | null {
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
-      // Most array items are scalars: skip the call for them.
-      if (item === null || (typeof item !== 'string' && typeof item !== 'object')) continue;
+      if (isScalar(item)) continue;
       const inner = malformedStringPath(item);
       if (inner !== null) return `[${i}]${inner}`;
     }
     return null;
   }
-  for (const key of Object.keys(value)) {
+  // for-in, not Object.keys: no array per object (a PING walks in ~50 ns). A parsed request's
+  // objects have only own, data properties ("__proto__" included, as JSON.parse defines it).
+  for (const key in value) {
     if (!wellFormed(key)) return `.${printable(key)} (a key)`;
-    const inner = malformedStringPath((value as Record<string, unknown>)[key]);
+    const item = (value as Record<string, unknown>)[key];
+    if (isScalar(item)) continue;
+    const inner = malformedStringPath(item);
     if (inner !== null) return `.${key}${inner}`;
   }
   return null;
+}
+
+/** Numbers, booleans and null: nothing to check, and the common case, so no call for them. */
+function isScalar(value: unknown): boolean {
+  return value === null || (typeof value !== 'string' && typeof value !== 'object');
 }
 
 /** INVALID_ARGUMENT naming the first malformed string of the request, if there is one. */
