@@ -16,8 +16,11 @@ export function statsMethods(stats: () => unknown, refuseGone?: RefuseGoneAccoun
       args: noArgs,
       summary: 'per-method counts and latency percentiles, errors by code, connections, in-flight, pool',
       handler: async (_a, ctx) => {
+        // The figures are read first, in the turn the request arrived, so they describe the
+        // server as this request found it (not counting itself in flight).
+        const figures = stats();
         await refuseGone?.(ctx.user!.id, deadlineOf(ctx));
-        return stats();
+        return figures;
       },
     }),
   ];
