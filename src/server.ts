@@ -16,6 +16,8 @@ import { waitlistMethods } from './rpc/methods/waitlist.js';
 import { Waitlist } from './core/waitlist.js';
 import { LifecycleWorker } from './core/lifecycle.js';
 import { AccountService } from './core/accounts.js';
+import { refuseIfAccountGone } from './core/accountCheck.js';
+import { accountGone } from './db/errors.js';
 import { ReservationService } from './core/reservations.js';
 import { SeatListing } from './core/seatListing.js';
 import { SeatService } from './core/seats.js';
@@ -57,8 +59,17 @@ export interface BoundPorts {
 export class CarrelServer {
   readonly instanceId = randomUUID();
   readonly startedAt = new Date();
-  /** Admin methods confirm the caller's role from the users table on every call (a token's claim outlives a demotion). */
-  readonly registry = new MethodRegistry({ isAdmin: async (id) => (await this.accounts.getUser(id))?.role === 'admin' });
+  /**
+   * Admin methods confirm the caller's role from the users table on every call (a token's claim
+   * outlives a demotion); a token whose account is gone is UNAUTHENTICATED (docs/rules.md).
+   */
+  readonly registry = new MethodRegistry({
+    isAdmin: async (id) => {
+      const user = await this.accounts.getUser(id);
+      if (!user) throw accountGone();
+      return user.role === 'admin';
+    },
+  });
   readonly tokens: TokenService;
   private readonly rpcSessions = new Set<RpcSession>();
   readonly rpcListener: Listener;
@@ -164,7 +175,7 @@ export class CarrelServer {
       rateLimiter: this.rateLimiter,
       loginThrottle: this.loginThrottle,
     });
-    this.registry.add(...statsMethods(() => this.obs.stats()));
+    this.registry.add(...statsMethods(() => this.obs.stats(), (id, deadline) => refuseIfAccountGone(this.db, id, deadline)));
 
     const dispatcher = new Dispatcher({
       registry: this.registry,

@@ -72,6 +72,16 @@ interface BranchCountRow {
 /** A day or window asked of seats.availability is at most this long. */
 export const MAX_AVAILABILITY_WINDOW_MS = 31 * 24 * 3600_000;
 
+/**
+ * The days seats.availability answers for, inclusive (docs/rules.md, "Dates"). Outside them
+ * nothing can have been booked, and the time-zone data is no longer the modern offsets the
+ * zone arithmetic relies on: `date: "0100-01-01"` gave a window starting in year -3501.
+ */
+export const AVAILABILITY_FIRST_DAY = '2000-01-01';
+export const AVAILABILITY_LAST_DAY = '2100-12-31';
+const AVAILABILITY_FROM_MS = Date.UTC(2000, 0, 1);
+const AVAILABILITY_UNTIL_MS = Date.UTC(2101, 0, 1);
+
 export class SeatService {
   /**
    * Counts from the live-seat model (sensors included) when one runs; the reservation-only
@@ -199,18 +209,16 @@ export class SeatService {
     window: { date?: string } | { startMs: number; endMs: number },
     deadline?: Deadline,
   ): Promise<{ seatId: number; start: string; end: string; booked: Array<{ start: string; end: string }> }> {
+    // The arguments are checked before the seat is looked up, so junk costs no query.
+    let d: { year: number; month: number; day: number } | undefined;
+    if ('startMs' in window) checkAvailabilityWindow(window.startMs, window.endMs);
+    else if (window.date !== undefined) d = availabilityDate(window.date);
     const seat = await this.seatContext(seatId, deadline);
     let startMs: number;
     let endMs: number;
     if ('startMs' in window) {
       ({ startMs, endMs } = window);
-      if (endMs <= startMs) throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'end must be after start');
-      if (endMs - startMs > MAX_AVAILABILITY_WINDOW_MS) {
-        throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'the window may span at most 31 days');
-      }
-    } else if (window.date !== undefined) {
-      const d = parseLocalDate(window.date);
-      if (!d) throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'date must be a real YYYY-MM-DD');
+    } else if (d) {
       startMs = zonedInstant(d.year, d.month, d.day, 0, seat.timezone);
       endMs = zonedInstant(d.year, d.month, d.day, 24 * 60, seat.timezone);
     } else {
@@ -274,5 +282,33 @@ export class SeatService {
     this.branchRowsKept = undefined;
     const [branch] = await this.listBranches({ id: row.id });
     return branch!;
+  }
+}
+
+/** A seats.availability date: a real YYYY-MM-DD within the answered days, else INVALID_ARGUMENT naming `date`. */
+function availabilityDate(text: string): { year: number; month: number; day: number } {
+  const d = parseLocalDate(text);
+  if (!d) throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'date must be a real YYYY-MM-DD', { field: 'date' });
+  // YYYY-MM-DD compares as text in calendar order.
+  if (text < AVAILABILITY_FIRST_DAY || text > AVAILABILITY_LAST_DAY) {
+    throw new CarrelError(ErrorCode.INVALID_ARGUMENT, `date must be a day from ${AVAILABILITY_FIRST_DAY} to ${AVAILABILITY_LAST_DAY}`, {
+      field: 'date',
+    });
+  }
+  return d;
+}
+
+/** A seats.availability window: non-empty, at most 31 days, and within the answered days (UTC). */
+function checkAvailabilityWindow(startMs: number, endMs: number): void {
+  for (const [field, ms] of [['start', startMs], ['end', endMs]] as const) {
+    if (!(ms >= AVAILABILITY_FROM_MS && ms <= AVAILABILITY_UNTIL_MS)) {
+      throw new CarrelError(ErrorCode.INVALID_ARGUMENT, `${field} must lie between ${AVAILABILITY_FIRST_DAY} and ${AVAILABILITY_LAST_DAY} (UTC)`, {
+        field,
+      });
+    }
+  }
+  if (endMs <= startMs) throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'end must be after start');
+  if (endMs - startMs > MAX_AVAILABILITY_WINDOW_MS) {
+    throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'the window may span at most 31 days');
   }
 }

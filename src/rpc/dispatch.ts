@@ -11,6 +11,7 @@ import type { Logger } from '../obs/log.js';
 import type { DbAdmission } from '../db/admission.js';
 import { RawJson, type MethodContext, type MethodDef, type MethodRegistry } from './registry.js';
 import { clientAddress } from './rateLimit.js';
+import { refuseMalformedStrings } from './wellFormed.js';
 
 export type RpcId = number | string | null;
 
@@ -67,6 +68,7 @@ export class Dispatcher {
     try {
       if (rpcId === null) throw new CarrelError(ErrorCode.INVALID_REQUEST, 'rpcId must be an integer or a short string');
       if (name === '(invalid)') throw new CarrelError(ErrorCode.INVALID_REQUEST, 'method must be a string');
+      refuseMalformedStrings(request);
       const args = request.args;
       if (args !== undefined && (!Array.isArray(args) || args.length > MAX_ARGS)) {
         throw new CarrelError(ErrorCode.INVALID_REQUEST, `args must be an array of at most ${MAX_ARGS} items`);

@@ -71,12 +71,12 @@ describe('admin methods and a demoted admin', () => {
     }
   });
 
-  it('a deleted admin account is refused too', async () => {
+  it('a deleted admin account is refused too, as UNAUTHENTICATED: its token names nobody (docs/rules.md)', async () => {
     const [gone] = await makeUsers(t, 1, 'deleted-admin', 'admin');
     await t.db.pool.query('DELETE FROM users WHERE id = $1', [gone!.id]);
     const c = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
     try {
-      expect((await c.request('admin.seats.setStatus', [{ seatId, status: 'OUT_OF_SERVICE' }], gone!.token)).error?.code).toBe('PERMISSION_DENIED');
+      expect((await c.request('admin.seats.setStatus', [{ seatId, status: 'OUT_OF_SERVICE' }], gone!.token)).error?.code).toBe('UNAUTHENTICATED');
       expect(await seatStatus()).toBe('IN_SERVICE');
     } finally {
       c.close();
