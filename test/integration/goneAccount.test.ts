@@ -140,7 +140,11 @@ describe('a token whose account is gone', () => {
           : c.request('reservations.create', [{ seatId: freeSeat, start: iso(T0, 60), end: iso(T0, 120) }], gone.token),
       ),
     );
-    expect(new Set(replies.map((r) => r.error?.code))).toEqual(new Set(['UNAUTHENTICATED']));
+    // 200 pipelined requests of one client: past its database queue (docs/fairness.md) some are
+    // refused RESOURCE_EXHAUSTED at once; every other one is UNAUTHENTICATED, none INTERNAL.
+    const codes = replies.map((r) => r.error?.code);
+    expect(new Set(codes.filter((c) => c !== 'RESOURCE_EXHAUSTED'))).toEqual(new Set(['UNAUTHENTICATED']));
+    expect(codes.filter((c) => c === 'UNAUTHENTICATED').length).toBeGreaterThanOrEqual(16);
     expect(await rowsOf(gone.id)).toBe(0);
   });
 
