@@ -19,7 +19,7 @@ import { Hub, type TokenVerifier } from './pubsub/hub.js';
 import { Subscriber, pubsubError } from './pubsub/subscriber.js';
 import { SensorCoalescer } from './sensors/coalescer.js';
 import { SensorKeyring } from './sensors/sensorKeys.js';
-import { SensorSession, sensorError, type SensorSink } from './sensors/sensorSession.js';
+import { SensorSession, sensorError, type ReadingCode, type SensorSink } from './sensors/sensorSession.js';
 import { Listener } from './net/listener.js';
 import { ErrorCode } from './errors.js';
 import { Histogram } from './obs/metrics.js';
@@ -66,6 +66,8 @@ export class Realtime {
   private heldEvents: CoreEvent[] = [];
   private stopped = false;
   readonly counters = { readings: 0, staleReadings: 0, unknownSeatReadings: 0, autoCheckIns: 0, autoReleases: 0, refreshes: 0 };
+  /** Readings refused by the sensor sessions, by per-reading code (docs/sensors.md). */
+  readonly refusedReadings: Partial<Record<ReadingCode, number>> = {};
   /** Applied sensor readings per second over the last 10 s. */
   readonly readingRate: RateMeter;
   /**
@@ -101,6 +103,7 @@ export class Realtime {
         for (const id of seatIds) this.model?.touch(id, now);
       },
       checkKey: (key, remoteAddress, sensorId) => this.keyring.check(key, remoteAddress, sensorId),
+      refused: (code, n) => void (this.refusedReadings[code] = (this.refusedReadings[code] ?? 0) + n),
     };
     this.sensorListener = new Listener({
       name: 'sensor',
@@ -123,6 +126,7 @@ export class Realtime {
           sink,
           {
             maxReadingsPerFrame: config.sensors.maxReadingsPerFrame,
+            maxAgeMs: config.sensors.maxAgeMs,
             maxClockSkewMs: config.sensors.maxClockSkewMs,
             offlineAfterMs: config.sensors.offlineAfterMs,
             onClose: (s) => this.sensorSessions.delete(s),
@@ -328,11 +332,12 @@ export class Realtime {
   private reading(seatId: number, occupied: boolean, atMs: number, sensorId: string) {
     const model = this.model;
     if (!model) return 'unknownSeat' as const;
-    const outcome = model.applyReading(seatId, occupied, atMs, this.deps.clock.now());
+    const receivedAtMs = this.deps.clock.now();
+    const outcome = model.applyReading(seatId, occupied, atMs, receivedAtMs, sensorId);
     if (outcome === 'applied') {
       this.counters.readings++;
       this.readingRate.add();
-      this.coalescer.record(seatId, occupied, atMs, sensorId);
+      this.coalescer.record(seatId, occupied, atMs, receivedAtMs, sensorId);
     } else if (outcome === 'stale') this.counters.staleReadings++;
     else {
       this.counters.unknownSeatReadings++;

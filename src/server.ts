@@ -231,6 +231,12 @@ export class CarrelServer {
       { labels: { reason: 'throttled' }, value: realtime.keyring.refused.throttled },
     ], 'counter');
     r.gauge('carrel_sensor_stale_readings_total', 'stale or repeated sensor readings ignored', () => realtime.counters.staleReadings, 'counter');
+    r.gauge(
+      'carrel_sensor_readings_refused_total',
+      'sensor readings refused, by the per-reading code in the ack (docs/sensors.md)',
+      () => Object.entries(realtime.refusedReadings).map(([reason, value]) => ({ labels: { reason }, value })),
+      'counter',
+    );
     r.gauge('carrel_bus_connected', '1 while the event bus reaches the other instances', () => (realtime.busStats().connected ? 1 : 0));
     const passwords = this.passwords;
     r.gauge('carrel_auth_hash_jobs', 'password hash/compare jobs, running on a worker or queued for one', () => [
