@@ -135,6 +135,11 @@ export const configSchema = z.strictObject({
       maxAgeMs: positiveInt.max(24 * 3_600_000).default(5 * 60_000),
       maxClockSkewMs: ms.max(60_000).default(5_000),
       /**
+       * How often every instance re-reads whether the table keys of its open sensor connections
+       * were revoked (a revoke on this instance closes them at once).
+       */
+      keyRecheckMs: positiveInt.default(60_000),
+      /**
        * Wrong-key hellos per peer address: past freeFailures each locks the address for
        * baseDelayMs doubling up to maxDelayMs; forgotten forgetAfterMs after the last one (also
        * the window of the once-per-address refusal log line); at most maxEntries addresses.

@@ -95,7 +95,8 @@ export interface LiveSeatsHooks {
   onReleaseDue?(seatId: number, atMs: number): void;
 }
 
-export type ReadingOutcome = 'applied' | 'stale' | 'unknownSeat';
+/** outOfScope: the seat is in a branch the reading's key may not write. */
+export type ReadingOutcome = 'applied' | 'stale' | 'unknownSeat' | 'outOfScope';
 
 interface Booking {
   id: number;
@@ -316,11 +317,12 @@ export class LiveSeats {
    * A sensor reading that passed the `at` window, received at nowMs (docs/sensors.md). Readings of
    * a seat take effect in the order they are received; one from the sensor that sent the seat's
    * latest reading, with an `at` not later than that one's, is a resend or a reordering and
-   * changes nothing ('stale').
+   * changes nothing ('stale'). `scopeBranchId` (not null) is the only branch the key may write.
    */
-  applyReading(seatId: number, occupied: boolean, atMs: number, nowMs: number, sensorId: string): ReadingOutcome {
+  applyReading(seatId: number, occupied: boolean, atMs: number, nowMs: number, sensorId: string, scopeBranchId: number | null = null): ReadingOutcome {
     const seat = this.seats.get(seatId);
     if (!seat) return 'unknownSeat';
+    if (scopeBranchId !== null && seat.branchId !== scopeBranchId) return 'outOfScope';
     if (sensorId === seat.sensorId && atMs <= seat.readingAtMs) return 'stale';
     const was = seat.occupied;
     seat.occupied = occupied;

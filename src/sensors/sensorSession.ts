@@ -10,13 +10,14 @@
 // the database; that is batched). `ref` is the gateway's own frame id, echoed so it can resend
 // unacknowledged frames after a reconnect. Each reading stands alone: one that is malformed, whose
 // `at` is not RFC 3339 or lies outside [now - maxAgeMs, now + maxClockSkewMs], whose seat is
-// unknown is refused with a per-reading code, listed in the ack's
+// unknown or outside the key's branch is refused with a per-reading code, listed in the ack's
 // `refused` as code → indexes into the frame, and the frame's other readings apply. The ack holds
 // at most one small integer per reading, so it stays bounded by sensors.maxReadingsPerFrame. A frame
 // that is not a list of 1..maxReadingsPerFrame readings is refused whole with INVALID_ARGUMENT and
 // the connection lives on. An unknown key, or anything but hello first, gets one error frame and
 // the connection closes; so does a hello from an address with too many wrong keys lately
-// (RESOURCE_EXHAUSTED with retryAfterMs, before any key lookup).
+// (RESOURCE_EXHAUSTED with retryAfterMs, before any key lookup), and a connection whose key is
+// revoked while it is open (PERMISSION_DENIED).
 import type { FrameError } from '../codec/index.js';
 import { encodeFrame } from '../codec/index.js';
 import type { CloseReason, Connection, ConnectionHandler } from '../net/connection.js';
@@ -37,15 +38,24 @@ export const ReadingCode = {
   /** `at` is later than now + sensors.maxClockSkewMs. */
   AT_IN_FUTURE: 'AT_IN_FUTURE',
   UNKNOWN_SEAT: 'UNKNOWN_SEAT',
+  /** The seat belongs to a branch this connection's key may not write. */
+  OUT_OF_SCOPE: 'OUT_OF_SCOPE',
 } as const;
 
 export type ReadingCode = (typeof ReadingCode)[keyof typeof ReadingCode];
+
+/** Who may write through a connection, from its key: one branch, or every branch (null). */
+export interface KeyScope {
+  /** The sensor_keys row, when the key came from the table (null: from config); revocation closes its connections. */
+  keyId: number | null;
+  branchId: number | null;
+}
 
 /** What a sensor session feeds; the real-time service implements it. */
 export interface SensorSink {
   now(): number;
   /** Applies one reading that passed the `at` window, received now; `at` is the gateway's own stamp. */
-  reading(seatId: number, occupied: boolean, atMs: number, sensorId: string): ReadingOutcome;
+  reading(seatId: number, occupied: boolean, atMs: number, sensorId: string, scopeBranchId: number | null): ReadingOutcome;
   heartbeat(seatIds: Iterable<number>): void;
   /** Refuses a wrong key, or any key from an address locked for too many wrong ones (src/sensors/sensorKeys.ts). */
   checkKey(key: string, remoteAddress: string, sensorId: string): Promise<KeyVerdict>;
@@ -72,6 +82,8 @@ export function sensorError(code: ErrorCode, message: string, ref?: unknown, ext
 export class SensorSession implements ConnectionHandler {
   private phase: 'hello' | 'checking' | 'ready' | 'closed' = 'hello';
   sensorId = '';
+  /** What the hello's key may write; set once the key is accepted. */
+  scope: KeyScope | undefined;
   /** Seats this connection has reported: a heartbeat is proof of life for these. Bounded by known seats. */
   private readonly seats = new Set<number>();
   framesIn = 0;
@@ -124,6 +136,12 @@ export class SensorSession implements ConnectionHandler {
     this.opts.onClose?.(this);
   }
 
+  /** The key this connection said hello with was revoked: one error frame, then close. */
+  revoked(): void {
+    if (this.phase === 'closed') return;
+    this.refuse(ErrorCode.PERMISSION_DENIED, 'this sensor key was revoked');
+  }
+
   private hello(m: Record<string, unknown>): void {
     const { sensorId, key } = m;
     if (typeof sensorId !== 'string' || !SENSOR_ID.test(sensorId)) {
@@ -146,11 +164,13 @@ export class SensorSession implements ConnectionHandler {
         if (!verdict.ok) return this.refuse(ErrorCode.PERMISSION_DENIED, 'unknown or revoked sensor key');
         this.phase = 'ready';
         this.sensorId = sensorId;
+        this.scope = { keyId: verdict.keyId, branchId: verdict.branchId };
         // The window and the server's time, so a gateway can see its own clock is off before its readings are refused.
         this.reply(
           encodeFrame({
             type: 'welcome',
             sensorId,
+            branchId: verdict.branchId,
             maxReadingsPerFrame: this.opts.maxReadingsPerFrame,
             offlineAfterMs: this.opts.offlineAfterMs,
             maxAgeMs: this.opts.maxAgeMs,
@@ -184,6 +204,7 @@ export class SensorSession implements ConnectionHandler {
     }
     const now = this.sink.now();
     const window = { earliestMs: now - this.opts.maxAgeMs, latestMs: now + this.opts.maxClockSkewMs };
+    const scopeBranchId = this.scope?.branchId ?? null;
     let applied = 0;
     let stale = 0;
     const refused: Partial<Record<ReadingCode, number[]>> = {};
@@ -196,11 +217,13 @@ export class SensorSession implements ConnectionHandler {
         continue;
       }
       const { seatId, occupied } = r as { seatId: number; occupied: boolean };
-      const outcome = this.sink.reading(seatId, occupied, checked, this.sensorId);
+      const outcome = this.sink.reading(seatId, occupied, checked, this.sensorId, scopeBranchId);
       if (outcome === 'applied' || outcome === 'stale') {
         if (outcome === 'applied') applied++;
         else stale++;
         this.seats.add(seatId);
+      } else if (outcome === 'outOfScope') {
+        (refused.OUT_OF_SCOPE ??= []).push(i);
       } else {
         (refused.UNKNOWN_SEAT ??= []).push(i);
         (unknownSeats ??= new Set()).add(seatId);

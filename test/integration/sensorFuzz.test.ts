@@ -36,7 +36,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-const WELCOME_KEYS = ['maxAgeMs', 'maxClockSkewMs', 'maxReadingsPerFrame', 'offlineAfterMs', 'sensorId', 'serverTime', 'type'];
+const WELCOME_KEYS = ['branchId', 'maxAgeMs', 'maxClockSkewMs', 'maxReadingsPerFrame', 'offlineAfterMs', 'sensorId', 'serverTime', 'type'];
 const ACK_KEYS = ['applied', 'ref', 'refused', 'stale', 'type', 'unknownSeats'];
 
 function checkReply(r: Reply): void {

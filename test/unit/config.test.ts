@@ -106,7 +106,7 @@ describe('config', () => {
 
   it('a sensor reading\'s `at` window defaults to [now - 5 min, now + 5 s]', () => {
     const c = parseConfig({});
-    expect([c.sensors.maxAgeMs, c.sensors.maxClockSkewMs]).toEqual([300_000, 5_000]);
+    expect([c.sensors.maxAgeMs, c.sensors.maxClockSkewMs, c.sensors.keyRecheckMs]).toEqual([300_000, 5_000, 60_000]);
     expect(loadConfig({ env: {} }).sensors).toMatchObject({ maxAgeMs: 300_000, maxClockSkewMs: 5_000 });
   });
 
