@@ -1,4 +1,4 @@
-// One sensor (or sensor gateway) connection on the sensor port (DESIGN §4, docs/sensors.md).
+// One sensor (or sensor gateway) connection on the sensor port (docs/sensors.md).
 //
 //   → {"type":"hello","sensorId":"gw-main-2","key":"…"}      first, always
 //   ← {"type":"welcome","sensorId":"gw-main-2","maxReadingsPerFrame":500,"offlineAfterMs":120000,…}
