@@ -5,8 +5,10 @@
 // inside [now - sensors.maxAgeMs, now + sensors.maxClockSkewMs], else that one reading is refused
 // with its code in the ack; a seat's readings take effect in the order the server receives them,
 // and every timer runs on the server's clock.
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/core/clock.js';
+import { createLogger, type Logger } from '../../src/obs/log.js';
 import type { RawPeer } from '../support/peer.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
@@ -25,8 +27,13 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 const stateOf = (t: TestServer, seatId: number) => t.server.realtime.live.seat(seatId)!.state;
 const statusOf = async (id: number) => (await db.pool.query<{ status: string }>('SELECT status FROM reservations WHERE id = $1', [id])).rows[0]!.status;
 
-async function withServer(overrides: Parameters<typeof startTestServer>[0], clock: FakeClock, body: (t: TestServer) => Promise<void>): Promise<void> {
-  const t = await startTestServer({ lifecycle: { enabled: false }, ...overrides }, { db, clock });
+async function withServer(
+  overrides: Parameters<typeof startTestServer>[0],
+  clock: FakeClock,
+  body: (t: TestServer) => Promise<void>,
+  log?: Logger,
+): Promise<void> {
+  const t = await startTestServer({ lifecycle: { enabled: false }, ...overrides }, { db, clock, log });
   try {
     await body(t);
   } finally {
@@ -100,6 +107,36 @@ describe('the `at` of each reading', () => {
       expect(bytes).toBeLessThan(Buffer.byteLength(request) / 4);
       sensor.destroy();
     });
+  });
+
+  it('a flood of refused readings: every frame acked, the counters count them all, the log says it once per code per connection', async () => {
+    const clock = new FakeClock(Date.parse('2030-01-07T15:00:00Z'));
+    const lines: Array<Record<string, unknown>> = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const line of chunk.toString('utf8').split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
+        done();
+      },
+    });
+    await withServer(
+      {},
+      clock,
+      async (t) => {
+        const max = t.config.sensors.maxReadingsPerFrame;
+        const sensor = await connectSensor(t.server.ports.sensor, { sensorId: 'gw-wrong-clock' });
+        const ats = ['1', iso(clock.now() - 3_600_000), iso(clock.now() + 3_600_000)];
+        for (let f = 0; f < 20; f++) {
+          const ack = await sendReadings(sensor, Array.from({ length: max }, (_, i) => ({ seatId: 1, occupied: true, at: ats[i % 3]! })));
+          expect(ack).toMatchObject({ applied: 0, stale: 0 });
+        }
+        expect(t.server.realtime.refusedReadings).toEqual({ AT_NOT_RFC3339: 20 * Math.ceil(max / 3), AT_TOO_OLD: 20 * Math.ceil((max - 1) / 3), AT_IN_FUTURE: 20 * Math.floor(max / 3) });
+        const refusedLines = lines.filter((l) => l.msg === 'sensor readings refused for their time');
+        expect(refusedLines.map((l) => l.code).sort()).toEqual(['AT_IN_FUTURE', 'AT_NOT_RFC3339', 'AT_TOO_OLD']);
+        expect(refusedLines[0]).toMatchObject({ sensorId: 'gw-wrong-clock', serverTime: iso(clock.now()) });
+        sensor.destroy();
+      },
+      createLogger('info', sink),
+    );
   });
 });
 
