@@ -338,7 +338,9 @@ export class LiveSeats {
       seat.emptySinceMs = 0;
       seat.releaseAsked = false;
     }
-    this.evaluate(seat, nowMs, 'sensor', new Date(nowMs).toISOString(), true);
+    // The event names the reading by its own `at` (inside the window the session checked): it is
+    // how a subscriber, and every instance, tells which reading an event came from.
+    this.evaluate(seat, nowMs, 'sensor', new Date(atMs).toISOString(), true);
     if (occupied && was !== true && this.opts.autoCheckIn) {
       const { opensBeforeMs, graceMs } = this.opts.checkInWindow;
       const due = seat.bookings.find(
@@ -433,7 +435,7 @@ export class LiveSeats {
    */
   ownStates(): SeatChange[] {
     const out: SeatChange[] = [];
-    for (const seat of this.seats.values()) if (seat.reported) out.push(this.changeOf(seat, 'sensor', new Date(seat.receivedAtMs).toISOString()));
+    for (const seat of this.seats.values()) if (seat.reported) out.push(this.changeOf(seat, 'sensor', new Date(seat.readingAtMs).toISOString()));
     return out;
   }
 
