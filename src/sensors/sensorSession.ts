@@ -12,9 +12,9 @@
 // `at` is not RFC 3339 or lies outside [now - maxAgeMs, now + maxClockSkewMs], whose seat is
 // unknown or outside the key's branch is refused with a per-reading code, listed in the ack's
 // `refused` as code → indexes into the frame, and the frame's other readings apply. The ack holds
-// at most one small integer per reading, so it stays bounded by sensors.maxReadingsPerFrame. A frame
-// that is not a list of 1..maxReadingsPerFrame readings is refused whole with INVALID_ARGUMENT and
-// the connection lives on. An unknown key, or anything but hello first, gets one error frame and
+// at most one index per reading (and an unknown seat's id once), so it stays bounded by
+// sensors.maxReadingsPerFrame. A frame that is not a list of 1..maxReadingsPerFrame readings is
+// refused whole with INVALID_ARGUMENT and the connection lives on. An unknown key, or anything but hello first, gets one error frame and
 // the connection closes; so does a hello from an address with too many wrong keys lately
 // (RESOURCE_EXHAUSTED with retryAfterMs, before any key lookup), and a connection whose key is
 // revoked while it is open (PERMISSION_DENIED).
