@@ -20,7 +20,8 @@ import { Hub, type TokenVerifier } from './pubsub/hub.js';
 import { Subscriber, pubsubError } from './pubsub/subscriber.js';
 import { SensorCoalescer } from './sensors/coalescer.js';
 import { SensorKeyring } from './sensors/sensorKeys.js';
-import { SensorSession, sensorError, type SensorSink } from './sensors/sensorSession.js';
+import { RevokedKeyWatch } from './sensors/keyWatch.js';
+import { SensorSession, sensorError, type ReadingCode, type SensorSink } from './sensors/sensorSession.js';
 import { Listener } from './net/listener.js';
 import { ErrorCode } from './errors.js';
 import { Histogram } from './obs/metrics.js';
@@ -59,6 +60,8 @@ export class Realtime {
   readonly sensorSessions = new Set<SensorSession>();
   /** Sensor keys, and the per-address throttle on wrong ones. */
   readonly keyring: SensorKeyring;
+  /** Closes sensor connections whose key was revoked (sweep() after a revoke here; on a timer for the others'). */
+  readonly revokedKeys: RevokedKeyWatch;
   private model: LiveSeats | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
   private summaryTimer: NodeJS.Timeout | undefined;
@@ -72,6 +75,8 @@ export class Realtime {
   private heldEvents: CoreEvent[] = [];
   private stopped = false;
   readonly counters = { readings: 0, staleReadings: 0, unknownSeatReadings: 0, autoCheckIns: 0, autoReleases: 0, refreshes: 0 };
+  /** Readings refused by the sensor sessions, by per-reading code (docs/sensors.md). */
+  readonly refusedReadings: Partial<Record<ReadingCode, number>> = {};
   /** Applied sensor readings per second over the last 10 s. */
   readonly readingRate: RateMeter;
   /**
@@ -101,13 +106,15 @@ export class Realtime {
     const limits = config.limits;
     const sink: SensorSink = {
       now: () => deps.clock.now(),
-      reading: (seatId, occupied, atMs, sensorId) => this.reading(seatId, occupied, atMs, sensorId),
+      reading: (seatId, occupied, atMs, sensorId, scopeBranchId) => this.reading(seatId, occupied, atMs, sensorId, scopeBranchId),
       heartbeat: (seatIds) => {
         const now = deps.clock.now();
         for (const id of seatIds) this.model?.touch(id, now);
       },
       checkKey: (key, remoteAddress, sensorId) => this.keyring.check(key, remoteAddress, sensorId),
+      refused: (code, n) => void (this.refusedReadings[code] = (this.refusedReadings[code] ?? 0) + n),
     };
+    this.revokedKeys = new RevokedKeyWatch(this.sensorSessions, this.keyring, { everyMs: config.sensors.keyRecheckMs }, log);
     this.sensorListener = new Listener({
       name: 'sensor',
       host: config.host,
@@ -129,6 +136,7 @@ export class Realtime {
           sink,
           {
             maxReadingsPerFrame: config.sensors.maxReadingsPerFrame,
+            maxAgeMs: config.sensors.maxAgeMs,
             maxClockSkewMs: config.sensors.maxClockSkewMs,
             offlineAfterMs: config.sensors.offlineAfterMs,
             onClose: (s) => this.sensorSessions.delete(s),
@@ -216,6 +224,7 @@ export class Realtime {
     this.model = model;
     for (const ev of early) this.onCoreEvent(ev);
     this.coalescer.start();
+    this.revokedKeys.start();
     this.summaryTimer = setInterval(() => this.hub.summaries(), config.pubsub.summaryEveryMs);
     this.summaryTimer.unref();
     if (this.deps.autoTick) this.armTick();
@@ -325,6 +334,7 @@ export class Realtime {
     this.stopped = true;
     await this.stopAccepting();
     this.unsubscribe?.();
+    this.revokedKeys.stop();
     if (this.tickTimer) clearTimeout(this.tickTimer);
     if (this.summaryTimer) clearInterval(this.summaryTimer);
     if (this.refreshTimer) clearInterval(this.refreshTimer);
@@ -337,16 +347,17 @@ export class Realtime {
     await this.deps.bus.close();
   }
 
-  private reading(seatId: number, occupied: boolean, atMs: number, sensorId: string) {
+  private reading(seatId: number, occupied: boolean, atMs: number, sensorId: string, scopeBranchId: number | null) {
     const model = this.model;
     if (!model) return 'unknownSeat' as const;
-    const outcome = model.applyReading(seatId, occupied, atMs, this.deps.clock.now());
+    const receivedAtMs = this.deps.clock.now();
+    const outcome = model.applyReading(seatId, occupied, atMs, receivedAtMs, sensorId, scopeBranchId);
     if (outcome === 'applied') {
       this.counters.readings++;
       this.readingRate.add();
-      this.coalescer.record(seatId, occupied, atMs, sensorId);
+      this.coalescer.record(seatId, occupied, atMs, receivedAtMs, sensorId);
     } else if (outcome === 'stale') this.counters.staleReadings++;
-    else {
+    else if (outcome === 'unknownSeat') {
       this.counters.unknownSeatReadings++;
       // Perhaps a seat added since start; the sensor's next reading for it applies once found.
       void this.discover();

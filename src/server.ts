@@ -39,6 +39,7 @@ import type { EventBus } from './bus/bus.js';
 import { LocalBroker, LocalBus } from './bus/localBus.js';
 import { RedisBus } from './bus/redisBus.js';
 import { Realtime } from './realtime.js';
+import { SensorKeyStore } from './sensors/keyStore.js';
 
 export interface ServerDeps {
   config: Readonly<Config>;
@@ -141,7 +142,11 @@ export class CarrelServer {
       ...branchMethods({ seats: this.seats }),
       ...seatMethods({ seats: this.seats, listing: this.seatListing }),
       ...reservationMethods({ reservations: this.reservations }),
-      ...adminMethods({ seats: this.seats }),
+      ...adminMethods({
+        seats: this.seats,
+        sensorKeys: new SensorKeyStore({ db: deps.db, now: () => this.clock.now() }),
+        onSensorKeyRevoked: () => this.realtime.revokedKeys.sweep(),
+      }),
     );
     this.realtime = new Realtime({
       config,
@@ -264,6 +269,13 @@ export class CarrelServer {
       { labels: { reason: 'throttled' }, value: realtime.keyring.refused.throttled },
     ], 'counter');
     r.gauge('carrel_sensor_stale_readings_total', 'stale or repeated sensor readings ignored', () => realtime.counters.staleReadings, 'counter');
+    r.gauge(
+      'carrel_sensor_readings_refused_total',
+      'sensor readings refused, by the per-reading code in the ack (docs/sensors.md)',
+      () => Object.entries(realtime.refusedReadings).map(([reason, value]) => ({ labels: { reason }, value })),
+      'counter',
+    );
+    r.gauge('carrel_sensor_revoked_closed_total', 'sensor connections closed because their key was revoked', () => realtime.revokedKeys.closed, 'counter');
     r.gauge('carrel_bus_connected', '1 while the event bus reaches the other instances', () => (realtime.busStats().connected ? 1 : 0));
     const passwords = this.passwords;
     r.gauge('carrel_auth_hash_jobs', 'password hash/compare jobs, running on a worker or queued for one', () => [

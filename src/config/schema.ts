@@ -175,8 +175,19 @@ export const configSchema = z.strictObject({
       autoRelease: z.boolean().default(true),
       flushEveryMs: positiveInt.default(1_000),
       maxReadingsPerFrame: positiveInt.max(10_000).default(500),
-      /** A reading stamped further ahead of the server's clock than this is refused. */
-      maxClockSkewMs: ms.default(60_000),
+      /**
+       * A reading's `at` must lie in [now - maxAgeMs, now + maxClockSkewMs] by the server's clock,
+       * else that reading is refused (docs/sensors.md). `at` only gates; order and timers run on
+       * the server's receipt time. The skew is a few seconds: a future `at` can hold back only
+       * its own gateway's later readings of that seat, and by no more than this.
+       */
+      maxAgeMs: positiveInt.max(24 * 3_600_000).default(5 * 60_000),
+      maxClockSkewMs: ms.max(60_000).default(5_000),
+      /**
+       * How often every instance re-reads whether the table keys of its open sensor connections
+       * were revoked (a revoke on this instance closes them at once).
+       */
+      keyRecheckMs: positiveInt.default(60_000),
       /**
        * Wrong-key hellos per peer address: past freeFailures each locks the address for
        * baseDelayMs doubling up to maxDelayMs; forgotten forgetAfterMs after the last one (also

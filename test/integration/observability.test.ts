@@ -217,7 +217,7 @@ describe('the live figures: queue depth, readings per second, bus lag', () => {
         for (let k = 0; k < 40; k++) {
           const seat = seats[k % seats.length]!;
           occupied.set(seat, !occupied.get(seat));
-          live.applyReading(seat, occupied.get(seat)!, ++at, Date.now());
+          live.applyReading(seat, occupied.get(seat)!, ++at, Date.now(), 'gw-churn');
         }
         await new Promise((r) => setImmediate(r));
       }

@@ -49,6 +49,10 @@ describe('config', () => {
     [{ limits: { maxFrameByte: 10 } }, 'maxFrameByte'],
     [{ log: { level: 'chatty' } }, 'log.level'],
     [{ sensors: { maxFrameBytes: 10 } }, 'sensors.maxFrameBytes'],
+    // The future skew is seconds, at most a minute: a further future `at` could hold back its own gateway longer (docs/sensors.md).
+    [{ sensors: { maxClockSkewMs: 120_000 } }, 'sensors.maxClockSkewMs'],
+    [{ sensors: { maxAgeMs: 0 } }, 'sensors.maxAgeMs'],
+    [{ sensors: { maxAgeMs: 7 * 86_400_000 } }, 'sensors.maxAgeMs'],
     [{ pubsub: { maxFrameBytes: '32k' } }, 'pubsub.maxFrameBytes'],
     [{ limits: { maxPartialFrameBytesPerPort: -1 } }, 'limits.maxPartialFrameBytesPerPort'],
     // Smaller than one whole frame of the largest kind: such a frame could never finish.
@@ -111,6 +115,12 @@ describe('config', () => {
     expect(() => parseConfig({ ports: { rpc: 9000, pubsub: 9000 } })).toThrow('ports.pubsub: is 9000, the same port as ports.rpc');
     expect(() => parseConfig({ ports: { http: 9001 } })).toThrow('ports.http: is 9001, the same port as ports.sensor');
     expect(parseConfig({ ports: { rpc: 0, sensor: 0, pubsub: 0, http: 0 } }).ports.rpc).toBe(0);
+  });
+
+  it('a sensor reading\'s `at` window defaults to [now - 5 min, now + 5 s]', () => {
+    const c = parseConfig({});
+    expect([c.sensors.maxAgeMs, c.sensors.maxClockSkewMs, c.sensors.keyRecheckMs]).toEqual([300_000, 5_000, 60_000]);
+    expect(loadConfig({ env: {} }).sensors).toMatchObject({ maxAgeMs: 300_000, maxClockSkewMs: 5_000 });
   });
 
   it('the sensor and subscriber ports have their own, smaller frame limits, and one budget of unfinished-frame bytes per port', () => {
