@@ -84,6 +84,8 @@ export interface ActivityFigures {
   outcomes: Record<string, number>;
   /** Latency of the calls that succeeded (probes answered 200); the others are in `outcomes`. */
   latency: LatencySummary;
+  /** How long every call waited for its answer, failures included (a timeout at its limit). */
+  wait: LatencySummary;
 }
 
 export interface PhaseFigures {
@@ -154,11 +156,13 @@ class Tally {
   ok = 0;
   readonly outcomes: Record<string, number> = {};
   readonly latency = new LatencyHistogram();
+  readonly wait = new LatencyHistogram();
 
   /** Counts one outcome; the latency counts only when it succeeded (a refusal is fast, and no answer). */
   add(code: string, ms: number, ok = code === 'OK'): void {
     this.count++;
     this.outcomes[code] = (this.outcomes[code] ?? 0) + 1;
+    this.wait.recordMs(ms);
     if (!ok) return;
     this.ok++;
     this.latency.recordMs(ms);
@@ -171,7 +175,7 @@ class Tally {
   }
 
   figures(): ActivityFigures {
-    return { count: this.count, ok: this.ok, outcomes: { ...this.outcomes }, latency: this.latency.summary() };
+    return { count: this.count, ok: this.ok, outcomes: { ...this.outcomes }, latency: this.latency.summary(), wait: this.wait.summary() };
   }
 }
 
@@ -497,18 +501,29 @@ function latencyRows(label: string, idle: ActivityFigures, flood: ActivityFigure
   return [row('p50', 'p50Ms', 2), row('p99', 'p99Ms', 2), row('max', 'maxMs', 1)];
 }
 
+/** The wait for every answer, failures included: what a refused or timed-out caller went through. */
+function waitRow(label: string, idle: ActivityFigures, flood: ActivityFigures): Row {
+  const show = (a: ActivityFigures): string => (a.count > 0 ? `${fmt(a.wait.p50Ms)} / ${fmt(a.wait.maxMs, 1)}` : '–');
+  return [`${label} p50 / max ms, failures included`, show(idle), show(flood), ''];
+}
+
 function activityRows(a: Activity, idle: ActivityFigures, flood: ActivityFigures): Row[] {
   const calls = (f: ActivityFigures): string => `${f.count.toLocaleString('en')} (failed ${failures(f)})`;
   switch (a) {
     case 'mine':
-      return [...latencyRows('reservations.mine', idle, flood), ['reservations.mine calls', calls(idle), calls(flood), '']];
+      return [...latencyRows('reservations.mine', idle, flood), ['reservations.mine calls', calls(idle), calls(flood), ''], waitRow('reservations.mine', idle, flood)];
     case 'book':
       return [
         ['bookings made (failed)', `${idle.ok} (${failures(idle)})`, `${flood.ok} (${failures(flood)})`, ''],
         ...latencyRows('reservations.create', idle, flood).slice(0, 2),
+        waitRow('reservations.create', idle, flood),
       ];
     case 'login':
-      return [['honest logins ok (failed)', `${idle.ok} (${failures(idle)})`, `${flood.ok} (${failures(flood)})`, ''], ...latencyRows('auth.login', idle, flood).slice(0, 2)];
+      return [
+        ['honest logins ok (failed)', `${idle.ok} (${failures(idle)})`, `${flood.ok} (${failures(flood)})`, ''],
+        ...latencyRows('auth.login', idle, flood).slice(0, 2),
+        waitRow('auth.login', idle, flood),
+      ];
     case 'readyz': {
       const share = (f: ActivityFigures): string => `${okShare(f)}% (${f.ok} of ${f.count}${f.ok < f.count ? `; ${failures(f)}` : ''})`;
       return [['/readyz answered 200', share(idle), share(flood), ''], ...latencyRows('/readyz (200s)', idle, flood).slice(0, 2)];

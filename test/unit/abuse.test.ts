@@ -169,7 +169,7 @@ describe('abuse report', () => {
   const activity = (count: number, ok: number, ms: number[], outcomes: Record<string, number>): ActivityFigures => {
     const h = new LatencyHistogram();
     for (const v of ms) h.recordMs(v);
-    return { count, ok, outcomes, latency: h.summary() };
+    return { count, ok, outcomes, latency: h.summary(), wait: h.summary() };
   };
   const figures = (underFlood: FloodFigures['underFlood']['activities']): FloodFigures => ({
     flood: 'reads',
@@ -207,6 +207,7 @@ describe('abuse report', () => {
     const md = abuseMarkdown([f]);
     expect(md).toContain('| reservations.mine calls | 100 (failed 0) | 100 (failed 10: RESOURCE_EXHAUSTED (user) 10) |');
     expect(md).toContain('98% (49 of 50; 1: ECONNRESET 1)');
+    expect(md).toMatch(/\| reservations\.create p50 \/ max ms, failures included \| 5\.00 \/ 5\.0 \| 3,000\.\d+ \/ 3,000\.\d \|/);
     expect(md).toContain('the flood process did not report');
   });
 
