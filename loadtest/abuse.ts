@@ -14,7 +14,7 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { RpcClient, type RpcReply } from '../clients/rpcClient.js';
 import { projectRoot } from '../src/paths.js';
-import { LatencyHistogram, round3, type LatencySummary } from './histogram.js';
+import { LatencyHistogram, median, round3, type LatencySummary } from './histogram.js';
 import type { FloodResult, FloodSpec } from './flooder.js';
 import { customRecord, round1, sampleServer, type RunRecord } from './record.js';
 import { readProcCpuMs } from './target.js';
@@ -37,9 +37,11 @@ export interface AbuseOptions {
   health: { connections: number; everyMs: number };
   /** Honest logins per phase of the register flood, at the least (the phase runs longer for them). */
   minLogins: number;
+  /** Runs of every flood (all floods in turn, then again); the report gives each figure's median. */
+  repeats: number;
 }
 
-export const ABUSE_DEFAULTS: Omit<AbuseOptions, 'floods' | 'durationMs' | 'settleMs'> = {
+export const ABUSE_DEFAULTS: Omit<AbuseOptions, 'floods' | 'durationMs' | 'settleMs' | 'repeats'> = {
   reads: { connections: 32, depth: 100 },
   branches: { connections: 8, depth: 100 },
   register: { connections: 4, depth: 40 },
@@ -96,6 +98,10 @@ export interface PhaseFigures {
 
 export interface FloodFigures {
   flood: FloodName;
+  /** Which run of the flood this is, from 1; 0 for the medians of several. */
+  run: number;
+  /** How many runs there are (of which these are the medians, when run is 0). */
+  runs: number;
   describe: string;
   idle: PhaseFigures;
   underFlood: PhaseFigures;
@@ -119,7 +125,7 @@ export interface AbuseSetup {
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
-export function describeFlood(name: FloodName, o: Omit<AbuseOptions, 'floods' | 'durationMs' | 'settleMs'>): string {
+export function describeFlood(name: FloodName, o: typeof ABUSE_DEFAULTS): string {
   switch (name) {
     case 'reads':
       return `${o.reads.connections} anonymous connections × ${o.reads.depth} pipelined seats.list${o.reads.branch ? ` of ${o.reads.branch}` : ''}, every window distinct`;
@@ -441,35 +447,40 @@ export async function abuse(ctx: BenchContext, o: AbuseOptions, onFlood: (f: Flo
   const setup = await abuseSetup(ctx);
   const out: FloodFigures[] = [];
   await recovery(ctx, setup);
-  for (const name of o.floods) {
-    const activities = ACTIVITIES[name];
-    const describe = describeFlood(name, o);
-    ctx.onProgress?.(`abuse ${name}: idle`, 0, describe);
-    const idle = await runPhase(ctx, setup, activities, o.durationMs, o.minLogins);
-    ctx.onProgress?.(`abuse ${name}: flood`, 0.5, describe);
-    const maxMs = o.settleMs + o.durationMs + LOGIN_OVERTIME_MS + 2 * CALL_TIMEOUT_MS;
-    const flood = await spawnFlood(floodSpec(name, ctx, setup, o), maxMs);
-    let underFlood: PhaseFigures;
-    let server: FloodFigures['server'] = null;
-    try {
-      await sleep(o.settleMs);
-      // Only with the server's pid: sampling through /metrics would be one more client of the
-      // HTTP port that the health flood fills.
-      const sampling = ctx.target.pid ? sampleServer(ctx.target) : null;
-      underFlood = await runPhase(ctx, setup, activities, o.durationMs, o.minLogins);
-      server = sampling?.stop() ?? null;
-    } catch (err) {
-      await flood.stop();
-      throw err;
-    }
-    const { result: flooders, cpuPct: floodCpuPct } = await flood.stop();
-    ctx.onProgress?.(`abuse ${name}: recovery`, 1, describe);
-    const recoveredInS = await recovery(ctx, setup);
-    const f: FloodFigures = { flood: name, describe, idle, underFlood, flooders, floodCpuPct, recoveredInS, server };
-    out.push(f);
-    onFlood(f);
+  // All floods in turn, then again: a drift of the machine's speed spreads over every flood.
+  for (let run = 1; run <= o.repeats; run++) {
+    for (const name of o.floods) out.push(await floodOnce(ctx, setup, o, name, run, onFlood));
   }
   return out;
+}
+
+async function floodOnce(ctx: BenchContext, setup: AbuseSetup, o: AbuseOptions, name: FloodName, run: number, onFlood: (f: FloodFigures) => void): Promise<FloodFigures> {
+  const activities = ACTIVITIES[name];
+  const describe = describeFlood(name, o);
+  ctx.onProgress?.(`abuse ${name} (run ${run}): idle`, 0, describe);
+  const idle = await runPhase(ctx, setup, activities, o.durationMs, o.minLogins);
+  ctx.onProgress?.(`abuse ${name} (run ${run}): flood`, 0.5, describe);
+  const maxMs = o.settleMs + o.durationMs + LOGIN_OVERTIME_MS + 2 * CALL_TIMEOUT_MS;
+  const flood = await spawnFlood(floodSpec(name, ctx, setup, o), maxMs);
+  let underFlood: PhaseFigures;
+  let server: FloodFigures['server'] = null;
+  try {
+    await sleep(o.settleMs);
+    // Only with the server's pid: sampling through /metrics would be one more client of the
+    // HTTP port that the health flood fills.
+    const sampling = ctx.target.pid ? sampleServer(ctx.target) : null;
+    underFlood = await runPhase(ctx, setup, activities, o.durationMs, o.minLogins);
+    server = sampling?.stop() ?? null;
+  } catch (err) {
+    await flood.stop();
+    throw err;
+  }
+  const { result: flooders, cpuPct: floodCpuPct } = await flood.stop();
+  ctx.onProgress?.(`abuse ${name} (run ${run}): recovery`, 1, describe);
+  const recoveredInS = await recovery(ctx, setup);
+  const f: FloodFigures = { flood: name, run, runs: o.repeats, describe, idle, underFlood, flooders, floodCpuPct, recoveredInS, server };
+  onFlood(f);
+  return f;
 }
 
 // --- the report ---------------------------------------------------------------------------
@@ -546,7 +557,8 @@ export function floodersLine(r: FloodResult | null): string {
 export function abuseMarkdown(figs: FloodFigures[]): string {
   const out: string[] = [];
   for (const f of figs) {
-    out.push(`#### ${f.flood}: ${f.describe}`, '', `| well-behaved client | idle (${f.idle.windowS} s) | under the flood (${f.underFlood.windowS} s) | flood ÷ idle |`, '|---|---:|---:|---:|');
+    const runs = f.run === 0 ? ` (medians of ${f.runs} runs)` : f.runs > 1 ? ` (run ${f.run} of ${f.runs})` : '';
+    out.push(`#### ${f.flood}: ${f.describe}${runs}`, '', `| well-behaved client | idle (${f.idle.windowS} s) | under the flood (${f.underFlood.windowS} s) | flood ÷ idle |`, '|---|---:|---:|---:|');
     for (const a of Object.keys(f.idle.activities) as Activity[]) {
       const idle = f.idle.activities[a];
       const flood = f.underFlood.activities[a];
@@ -624,5 +636,79 @@ export function abuseRecord(f: FloodFigures, target: string, o: AbuseOptions): R
     serverCpuPct: f.server?.cpuPct ?? null,
     clientCpuPct: f.floodCpuPct ?? 0,
     extra: { flood: f.flood, describe: f.describe, idle: f.idle, underFlood: f.underFlood, flooders: r ? flooders : null },
+  });
+}
+
+// --- medians of several runs ----------------------------------------------------------------
+
+const med = (xs: number[]): number => (xs.length ? round3(median(xs)) : 0);
+
+function medianSummary(ss: LatencySummary[]): LatencySummary {
+  const keys = ['count', 'meanMs', 'p50Ms', 'p90Ms', 'p99Ms', 'p999Ms', 'maxMs'] as const;
+  return Object.fromEntries(keys.map((k) => [k, med(ss.map((s) => s[k]))])) as unknown as LatencySummary;
+}
+
+function medianCounts(maps: Array<Record<string, number>>): Record<string, number> {
+  const codes = [...new Set(maps.flatMap((m) => Object.keys(m)))];
+  return Object.fromEntries(codes.map((c) => [c, med(maps.map((m) => m[c] ?? 0))]).filter(([, v]) => (v as number) > 0));
+}
+
+function medianActivity(as: ActivityFigures[]): ActivityFigures {
+  // Latency only from the runs where something succeeded: a run with none has no latency, not 0 ms.
+  const served = as.filter((a) => a.ok > 0);
+  return {
+    count: med(as.map((a) => a.count)),
+    ok: med(as.map((a) => a.ok)),
+    outcomes: medianCounts(as.map((a) => a.outcomes)),
+    latency: medianSummary(served.map((a) => a.latency)),
+    wait: medianSummary(as.filter((a) => a.count > 0).map((a) => a.wait)),
+  };
+}
+
+function medianPhase(ps: PhaseFigures[]): PhaseFigures {
+  const names = [...new Set(ps.flatMap((p) => Object.keys(p.activities)))] as Activity[];
+  return {
+    windowS: med(ps.map((p) => p.windowS)),
+    activities: Object.fromEntries(names.map((n) => [n, medianActivity(ps.flatMap((p) => p.activities[n] ?? []))])),
+  };
+}
+
+function medianFlooders(rs: FloodResult[]): FloodResult | null {
+  if (rs.length === 0) return null;
+  const m = (k: keyof FloodResult): number => med(rs.map((r) => r[k] as number));
+  return {
+    connectionsAsked: m('connectionsAsked'), connectionsOpen: m('connectionsOpen'), connectFailures: m('connectFailures'),
+    closedByServer: m('closedByServer'), sent: m('sent'), answers: medianCounts(rs.map((r) => r.answers)), unanswered: m('unanswered'),
+    lostToClose: m('lostToClose'), windowS: m('windowS'), latency: medianSummary(rs.map((r) => r.latency)), histogram: '',
+  };
+}
+
+const medianOrNull = (xs: Array<number | null | undefined>): number | null => {
+  const known = xs.filter((x): x is number => typeof x === 'number');
+  return known.length ? med(known) : null;
+};
+
+/**
+ * Each figure's median over the runs of each flood (counts per code too; latencies over the runs
+ * where something succeeded). One FloodFigures per flood, run 0, in the order first run.
+ */
+export function medianFloods(figs: FloodFigures[]): FloodFigures[] {
+  const names = [...new Set(figs.map((f) => f.flood))];
+  return names.map((name) => {
+    const runs = figs.filter((f) => f.flood === name);
+    return {
+      flood: name,
+      run: 0,
+      runs: runs.length,
+      describe: runs[0]!.describe,
+      idle: medianPhase(runs.map((f) => f.idle)),
+      underFlood: medianPhase(runs.map((f) => f.underFlood)),
+      flooders: medianFlooders(runs.flatMap((f) => f.flooders ?? [])),
+      floodCpuPct: medianOrNull(runs.map((f) => f.floodCpuPct)),
+      recoveredInS: medianOrNull(runs.map((f) => f.recoveredInS)),
+      server: runs.some((f) => f.server)
+        ? { maxRssMb: medianOrNull(runs.map((f) => f.server?.maxRssMb)), cpuPct: medianOrNull(runs.map((f) => f.server?.cpuPct)) }
+        : null,
+    };
   });
 }

@@ -16,7 +16,7 @@ import type { RunRecord } from './record.js';
 import { book, mixed, ping, search, storm, type RunShape } from './scenarios.js';
 import { connections, fanout, sensors, stalledPing } from './live.js';
 import { runSuite } from './suite.js';
-import { ABUSE_DEFAULTS, FLOOD_NAMES, abuse, abuseComparisons, abuseMarkdown, abuseRecord, type FloodName } from './abuse.js';
+import { ABUSE_DEFAULTS, FLOOD_NAMES, abuse, abuseComparisons, abuseMarkdown, abuseRecord, medianFloods, type FloodName } from './abuse.js';
 import { BenchContext } from './scenarios.js';
 
 interface CommonOpts {
@@ -129,6 +129,7 @@ interface AbuseCliOpts {
   health: number;
   healthEvery: number;
   minLogins: number;
+  repeats: number;
 }
 
 function floodList(v: string): FloodName[] {
@@ -261,6 +262,7 @@ export function registerBenchCommands(program: Command): void {
     .option('--health <conns>', 'health flood: keep-alive HTTP connections', positive('--health'), ABUSE_DEFAULTS.health.connections)
     .option('--health-every <s>', 'health flood: seconds between one connection\'s GET /healthz', positive('--health-every'), ABUSE_DEFAULTS.health.everyMs / 1000)
     .option('--min-logins <n>', 'register flood: honest logins per phase at the least', positive('--min-logins'), ABUSE_DEFAULTS.minLogins)
+    .option('--repeats <n>', 'runs of every flood (all in turn, then again); the report gives medians', positive('--repeats'), 1)
     .action(async (o: CommonOpts & AbuseCliOpts) =>
       withBench(o, async (b) => {
         const opts = {
@@ -272,14 +274,20 @@ export function registerBenchCommands(program: Command): void {
           register: o.register,
           health: { connections: o.health, everyMs: o.healthEvery * 1000 },
           minLogins: o.minLogins,
+          repeats: o.repeats,
         };
         const figures = await abuse(b.ctx, opts, (f) => {
           b.add(abuseRecord(f, b.target.describe, opts));
-          for (const c of abuseComparisons(f, opts.minLogins)) b.compare(c);
           process.stdout.write(`\n${abuseMarkdown([f])}`);
         });
-        writeFileSync(join(b.outDir, 'abuse.md'), abuseMarkdown(figures));
-        writeFileSync(join(b.outDir, 'abuse.json'), JSON.stringify({ options: opts, floods: figures.map((f) => ({ ...f, flooders: f.flooders && { ...f.flooders, histogram: undefined } })) }, null, 2));
+        // The targets are judged on the medians when there are several runs.
+        const summary = opts.repeats > 1 ? medianFloods(figures) : figures;
+        for (const f of summary) for (const c of abuseComparisons(f, opts.minLogins)) b.compare(c);
+        const md = opts.repeats > 1 ? `${abuseMarkdown(summary)}\n${abuseMarkdown(figures)}` : abuseMarkdown(figures);
+        if (opts.repeats > 1) process.stdout.write(`\n${abuseMarkdown(summary)}`);
+        writeFileSync(join(b.outDir, 'abuse.md'), md);
+        const strip = (fs: typeof figures): unknown[] => fs.map((f) => ({ ...f, flooders: f.flooders && { ...f.flooders, histogram: undefined } }));
+        writeFileSync(join(b.outDir, 'abuse.json'), JSON.stringify({ options: opts, medians: opts.repeats > 1 ? strip(summary) : null, floods: strip(figures) }, null, 2));
         process.stdout.write(`\nabuse: ${join(b.outDir, 'abuse.md')}\n       ${join(b.outDir, 'abuse.json')}\n`);
       }),
     );

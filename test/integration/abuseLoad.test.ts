@@ -28,6 +28,7 @@ describe('bench abuse', () => {
       register: { connections: 2, depth: 4 },
       health: { connections: 4, everyMs: 100 },
       minLogins: 3,
+      repeats: 1,
     });
   }, 120_000);
   afterAll(async () => t?.close());
@@ -103,6 +104,6 @@ describe('bench abuse', () => {
 
   it('refuses a target that is not this machine', async () => {
     const far = new BenchContext(externalTarget('10.1.2.3', t.server.ports));
-    await expect(abuse(far, { floods: ['reads'], durationMs: 100, settleMs: 0, ...ABUSE_DEFAULTS })).rejects.toThrow(/only a server on this machine/);
+    await expect(abuse(far, { floods: ['reads'], durationMs: 100, settleMs: 0, repeats: 1, ...ABUSE_DEFAULTS })).rejects.toThrow(/only a server on this machine/);
   });
 });

@@ -6,7 +6,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { StatusScanner, errorKey, requestSource, startFlood, type FloodResult } from '../../loadtest/flooder.js';
-import { abuseComparisons, abuseMarkdown, codeOf, type ActivityFigures, type FloodFigures } from '../../loadtest/abuse.js';
+import { abuseComparisons, abuseMarkdown, codeOf, medianFloods, type ActivityFigures, type FloodFigures } from '../../loadtest/abuse.js';
 import { FrameSplitter, frameJson } from '../../loadtest/frames.js';
 import { LatencyHistogram } from '../../loadtest/histogram.js';
 
@@ -173,6 +173,8 @@ describe('abuse report', () => {
   };
   const figures = (underFlood: FloodFigures['underFlood']['activities']): FloodFigures => ({
     flood: 'reads',
+    run: 1,
+    runs: 1,
     describe: '2 anonymous connections × 4 pipelined seats.list',
     idle: { windowS: 10, activities: { mine: activity(100, 100, Array(100).fill(2), { OK: 100 }), book: activity(50, 50, Array(50).fill(5), { OK: 50 }), readyz: activity(50, 50, Array(50).fill(1), { '200': 50 }) } },
     underFlood: { windowS: 10, activities: underFlood },
@@ -214,5 +216,21 @@ describe('abuse report', () => {
   it('shows "–", not 0 ms, for a latency where nothing succeeded', () => {
     const f = figures({ mine: activity(5, 0, [], { TIMEOUT: 5 }), book: activity(0, 0, [], {}), readyz: activity(0, 0, [], {}) });
     expect(abuseMarkdown([f])).toContain('| reservations.mine p50 ms | 2.00 | – | – |');
+  });
+
+  it('medians of several runs: each count and code, and latency only from the runs where something succeeded', () => {
+    const run = (n: number, mine: ActivityFigures): FloodFigures => ({ ...figures({ mine, book: activity(1, 1, [5], { OK: 1 }), readyz: activity(1, 1, [1], { '200': 1 }) }), run: n, runs: 3, recoveredInS: n === 2 ? null : n });
+    const [m] = medianFloods([
+      run(1, activity(3, 3, [3000, 3000, 3000], { OK: 3 })),
+      run(2, activity(2, 0, [], { DEADLINE_EXCEEDED: 2 })),
+      run(3, activity(5, 4, [1000, 1000, 1000, 1000], { OK: 4, DEADLINE_EXCEEDED: 1 })),
+    ]);
+    const mine = m!.underFlood.activities.mine!;
+    expect({ run: m!.run, runs: m!.runs, count: mine.count, ok: mine.ok, outcomes: mine.outcomes }).toEqual({ run: 0, runs: 3, count: 3, ok: 3, outcomes: { OK: 3, DEADLINE_EXCEEDED: 1 } });
+    // The median of 3,000 and 1,000 (runs 1 and 3); run 2 had no latency to give.
+    expect(mine.latency.p50Ms).toBeGreaterThan(1990);
+    expect(mine.latency.p50Ms).toBeLessThan(2010);
+    expect(m!.recoveredInS).toBe(2);
+    expect(abuseMarkdown([m!])).toContain('#### reads: 2 anonymous connections × 4 pipelined seats.list (medians of 3 runs)');
   });
 });
