@@ -576,17 +576,17 @@ export function abuseComparisons(f: FloodFigures, minLogins: number): Comparison
   const idle = f.idle.activities;
   const flood = f.underFlood.activities;
   // Latency is of the calls that succeeded, so a target on it is met only when none failed:
-  // a server that refuses quickly is not fast.
+  // a server that refuses quickly is not fast. With none succeeding there is no latency (NaN: "–").
   const failed = (a: ActivityFigures): string => (a.ok < a.count ? `, ${a.count - a.ok} of ${a.count} failed` : '');
   const p50 = (label: string, a: ActivityFigures | undefined, b: ActivityFigures | undefined): void => {
     if (!a || !b) return;
     const ratio = a.latency.p50Ms > 0 && b.ok > 0 ? b.latency.p50Ms / a.latency.p50Ms : null;
-    out.push({ what: `${f.flood}: ${label} p50${failed(b)}`, value: b.latency.p50Ms, unit: 'ms', baseline: 'idle', baselineValue: a.latency.p50Ms, ratio, target: '≤ 3× idle, none failing', met: ratio !== null && ratio <= 3 && b.ok === b.count });
+    out.push({ what: `${f.flood}: ${label} p50${failed(b)}`, value: b.ok > 0 ? b.latency.p50Ms : Number.NaN, unit: 'ms', baseline: 'idle', baselineValue: a.latency.p50Ms, ratio, target: '≤ 3× idle, none failing', met: ratio !== null && ratio <= 3 && b.ok === b.count });
   };
   if (flood.mine) {
     p50('reservations.mine', idle.mine, flood.mine);
     const m = flood.mine;
-    out.push({ what: `${f.flood}: reservations.mine p99${failed(m)}`, value: m.latency.p99Ms, unit: 'ms', baseline: 'idle', baselineValue: idle.mine?.latency.p99Ms ?? null, ratio: null, target: '< 100 ms, none failing', met: m.ok > 0 && m.ok === m.count && m.latency.p99Ms < 100 });
+    out.push({ what: `${f.flood}: reservations.mine p99${failed(m)}`, value: m.ok > 0 ? m.latency.p99Ms : Number.NaN, unit: 'ms', baseline: 'idle', baselineValue: idle.mine?.latency.p99Ms ?? null, ratio: null, target: '< 100 ms, none failing', met: m.ok > 0 && m.ok === m.count && m.latency.p99Ms < 100 });
   }
   if (flood.book) {
     // "Keep succeeding": none refused, and the loop keeps its pace — at least half as many a

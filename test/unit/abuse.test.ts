@@ -6,7 +6,8 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { StatusScanner, errorKey, requestSource, startFlood, type FloodResult } from '../../loadtest/flooder.js';
-import { abuseComparisons, abuseMarkdown, codeOf, medianFloods, type ActivityFigures, type FloodFigures } from '../../loadtest/abuse.js';
+import { ABUSE_DEFAULTS, abuseComparisons, abuseMarkdown, abuseRecord, codeOf, medianFloods, type ActivityFigures, type FloodFigures } from '../../loadtest/abuse.js';
+import { toSvg } from '../../loadtest/report.js';
 import { FrameSplitter, frameJson } from '../../loadtest/frames.js';
 import { LatencyHistogram } from '../../loadtest/histogram.js';
 
@@ -232,5 +233,13 @@ describe('abuse report', () => {
     expect(mine.latency.p50Ms).toBeLessThan(2010);
     expect(m!.recoveredInS).toBe(2);
     expect(abuseMarkdown([m!])).toContain('#### reads: 2 anonymous connections × 4 pipelined seats.list (medians of 3 runs)');
+  });
+
+  it('keeps the floods out of the throughput chart: their connection counts are no sweep', () => {
+    const opts = { floods: [], durationMs: 1, settleMs: 0, repeats: 1, ...ABUSE_DEFAULTS };
+    const f = figures({ mine: activity(1, 1, [1], { OK: 1 }) });
+    const records = [abuseRecord(f, 'carrel', opts), abuseRecord({ ...f, flood: 'branches' }, 'carrel', opts)];
+    expect(records.map((r) => r.connections)).toEqual([32, 8]);
+    expect(toSvg(records)).toBeNull();
   });
 });
