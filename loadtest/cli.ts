@@ -16,6 +16,7 @@ import type { RunRecord } from './record.js';
 import { book, mixed, ping, search, storm, type RunShape } from './scenarios.js';
 import { connections, fanout, sensors, stalledPing } from './live.js';
 import { runSuite } from './suite.js';
+import { configSchema } from '../src/config/schema.js';
 import { ABUSE_DEFAULTS, FLOOD_NAMES, abuse, abuseComparisons, abuseMarkdown, abuseRecord, medianFloods, type FloodName } from './abuse.js';
 import { BenchContext } from './scenarios.js';
 
@@ -76,24 +77,33 @@ function loadOptions(cmd: Command, defaults: { connections: string; depth: strin
     .option('--rate <n>', 'open loop at this many requests per second in total (latency from intended send times)', positive('--rate'));
 }
 
-function targetSpec(o: CommonOpts, outDir: string): TargetSpec {
+function targetSpec(o: CommonOpts, outDir: string, config: Record<string, unknown> = {}): TargetSpec {
   return {
     cpuProfileDir: o.profile ? outDir : undefined,
     server: o.server,
     sensorPort: o.sensorPort,
     pubsubPort: o.pubsubPort,
     httpPort: o.httpPort,
-    config: o.poolSize ? { db: { poolSize: o.poolSize } } : undefined,
+    config: o.poolSize ? { ...config, db: { poolSize: o.poolSize } } : config,
   };
 }
 
+/**
+ * What `bench abuse` gives the carrel it starts: the shipped rate limits and bcrypt cost, which
+ * the other scenarios' overrides relax, because the limits are what it measures.
+ */
+function shippedPolicies(): Record<string, unknown> {
+  const shipped = configSchema.parse({});
+  return { rateLimit: { rules: shipped.rateLimit.rules }, auth: { bcryptCost: shipped.auth.bcryptCost } };
+}
+
 /** Opens a bench, runs `body`, writes the report and prints where it is. */
-async function withBench(o: CommonOpts, body: (bench: Bench) => Promise<void>): Promise<void> {
+async function withBench(o: CommonOpts, body: (bench: Bench) => Promise<void>, serverConfig?: Record<string, unknown>): Promise<void> {
   const bench = new Bench(o.out ?? Bench.defaultOutDir());
   mkdirSync(bench.outDir, { recursive: true });
   let failure: unknown;
   try {
-    await bench.open(targetSpec(o, bench.outDir));
+    await bench.open(targetSpec(o, bench.outDir, serverConfig));
     await body(bench);
   } catch (err) {
     failure = err;
@@ -289,7 +299,7 @@ export function registerBenchCommands(program: Command): void {
         const strip = (fs: typeof figures): unknown[] => fs.map((f) => ({ ...f, flooders: f.flooders && { ...f.flooders, histogram: undefined } }));
         writeFileSync(join(b.outDir, 'abuse.json'), JSON.stringify({ options: opts, medians: opts.repeats > 1 ? strip(summary) : null, floods: strip(figures) }, null, 2));
         process.stdout.write(`\nabuse: ${join(b.outDir, 'abuse.md')}\n       ${join(b.outDir, 'abuse.json')}\n`);
-      }),
+      }, shippedPolicies()),
     );
 
   common(bench.command('suite').description('every target figure beside its baseline, and a sweep for the chart (BENCHMARKS.md)'))
