@@ -6,6 +6,7 @@ import { Option } from 'commander';
 import { processIo, rpcServer, type CliIo } from './cliIo.js';
 import { RpcClient, parseServer } from './rpcClient.js';
 import { registerWaitlistCommands } from './waitlistCommands.js';
+import { registerAdminCommands } from './adminCommands.js';
 import { TokenStore, tokenFilePath } from './tokenStore.js';
 import { registerUserCommands } from './userCommands.js';
 import { simulate, type Pattern } from './sensorSim.js';
@@ -82,6 +83,7 @@ export function registerClientCommands(program: Command, io: CliIo = processIo):
       }
     });
   registerUserCommands(program, io);
+  registerAdminCommands(program, io);
 
   const sensors = program.command('sensors').description('occupancy sensor tools');
   sensors

@@ -1,13 +1,14 @@
 // `carrel sensors simulate` (DESIGN §8): a sensor gateway for many seats. It says hello, streams
 // occupancy readings at --rate per second following a pattern, heartbeats, and survives the
 // server going away: it reconnects with backoff and resends every frame the server had not
-// acknowledged (readings are idempotent and ordered by `at`, so a resend changes nothing that
-// already happened). If it was away so long that too much piled up, it sends the latest reading
-// per seat instead.
+// acknowledged (a reading whose `at` is not later than this gateway's last one for the seat is a
+// resend, and changes nothing: docs/sensors.md). If it was away so long that too much piled up,
+// it sends the latest reading per seat instead; readings older than the server's sensors.maxAgeMs
+// are refused (counted in `refused`).
 //
 // Every reading's `at` strictly increases per seat, whatever the rate: the server drops an older
-// or repeated one as stale (DESIGN §4). (Stamping a tick's n readings `now - n + i` overlapped the
-// previous tick once n > 100: at --rate 5000, about two thirds were stale.)
+// or repeated one from the same gateway as stale. (Stamping a tick's n readings `now - n + i`
+// overlapped the previous tick once n > 100: at --rate 5000, about two thirds were stale.)
 import { FramedSocket, backoffMs, sleep, type Frame } from './framedSocket.js';
 import { parseServer } from './rpcClient.js';
 
@@ -70,6 +71,8 @@ export interface SimulateStats {
   applied: number;
   stale: number;
   unknownSeats: number;
+  /** Readings the server refused, any per-reading code (unknown seats included). */
+  refused: number;
   errors: number;
   reconnects: number;
   resent: number;
@@ -85,7 +88,7 @@ export async function simulate(opts: SimulateOptions): Promise<SimulateStats> {
     throw Object.assign(new Error(`--rate ${opts.rate} is more than one reading per seat per millisecond for ${seatIds.length} seats; use at most ${seatIds.length * 1000}/s, or more seats`), { exitCode: 2 });
   }
   const { host, port } = parseServer(opts.server, 9001);
-  const stats: SimulateStats = { sent: 0, acked: 0, applied: 0, stale: 0, unknownSeats: 0, errors: 0, reconnects: 0, resent: 0 };
+  const stats: SimulateStats = { sent: 0, acked: 0, applied: 0, stale: 0, unknownSeats: 0, refused: 0, errors: 0, reconnects: 0, resent: 0 };
   const occupied = new Map<number, boolean>();
   const latest = new Map<number, Reading>();
   let unacked = new Map<number, Reading[]>();
@@ -141,6 +144,7 @@ export async function simulate(opts: SimulateOptions): Promise<SimulateStats> {
       stats.applied += Number(f.applied) || 0;
       stats.stale += Number(f.stale) || 0;
       stats.unknownSeats += Array.isArray(f.unknownSeats) ? f.unknownSeats.length : 0;
+      if (f.refused && typeof f.refused === 'object') for (const list of Object.values(f.refused)) stats.refused += Array.isArray(list) ? list.length : 0;
     } else if (f.type === 'error') {
       stats.errors++;
       lastError = `${String(f.code)}: ${String(f.message)}`;

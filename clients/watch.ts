@@ -1,8 +1,9 @@
 // `carrel watch <branch>` (DESIGN §8): a live view of a branch. For people (stdout a TTY): a
 // compact seat map grouped by area with counts, redrawn in place with ANSI codes. For programs
 // (--json): one JSON line per frame received. Otherwise: one plain line per change. After a
-// disconnect (server restart, SLOW_CONSUMER) it reconnects with backoff and resumes with `since`;
-// when the server can no longer resume, the fresh snapshot it sends replaces the view.
+// disconnect (server restart, SLOW_CONSUMER) it reconnects with backoff and resumes with `since`
+// and the epoch the seqs count in; when the server can no longer resume (or its sequence
+// restarted: docs/redis.md), the fresh snapshot it sends replaces the view.
 // With a token (by default the one `carrel login` remembered for this server) it also shows the
 // watcher's personal events (waitlist offers, releases). Stopping is the caller's: `signal`.
 import { FramedSocket, backoffMs, sleep, type Frame } from './framedSocket.js';
@@ -34,6 +35,8 @@ interface BranchView {
   id: number;
   name: string;
   seq: number;
+  /** The sequence space `seq` counts in, as the snapshot named it. */
+  epoch?: string;
   seats: Map<number, SeatView>;
 }
 
@@ -88,9 +91,11 @@ export async function watch(opts: WatchOptions): Promise<number> {
         break;
       case 'snapshot': {
         const b: BranchView = { id: Number(f.branchId), name: String(f.branch), seq: Number(f.seq), seats: new Map() };
+        if (typeof f.epoch === 'string') b.epoch = f.epoch;
         for (const s of f.seats as SeatView[]) b.seats.set(s.seatId, s);
         branches.set(b.id, b);
-        if (!tty && !opts.json) out.write(`${b.name}: snapshot at seq ${b.seq}${f.fresh ? ' (fresh: could not resume)' : ''}, ${b.seats.size} seats\n`);
+        const fresh = f.reason === 'seqReset' ? ' (fresh: the server\'s sequence restarted)' : f.fresh ? ' (fresh: could not resume)' : '';
+        if (!tty && !opts.json) out.write(`${b.name}: snapshot at seq ${b.seq}${fresh}, ${b.seats.size} seats\n`);
         break;
       }
       case 'seat': {
@@ -140,9 +145,10 @@ export async function watch(opts: WatchOptions): Promise<number> {
       const c = (conn = await FramedSocket.connect(host, port, onFrame, () => closed()));
       subscribed = false;
       const since = resumeFrom(branches, opts.branch);
+      const epoch = since === undefined ? undefined : [...branches.values()].find((b) => b.epoch !== undefined)?.epoch;
       // Stopped while connecting: close instead of subscribing.
       if (stop) c.close();
-      else c.send({ type: 'subscribe', branch: /^\d+$/.test(opts.branch) ? Number(opts.branch) : opts.branch, ...(token ? { token } : {}), ...(since === undefined ? {} : { since }) });
+      else c.send({ type: 'subscribe', branch: /^\d+$/.test(opts.branch) ? Number(opts.branch) : opts.branch, ...(token ? { token } : {}), ...(since === undefined ? {} : { since }), ...(epoch === undefined ? {} : { epoch }) });
       const timer = Number.isFinite(endAt) ? setTimeout(() => c.close(), Math.max(0, endAt - Date.now())) : undefined;
       await whenClosed;
       conn = undefined;

@@ -3,17 +3,21 @@
 //   carrel bench ping -c 1,16,64 -d 1,32 --baseline      sweep, with the echo ceiling beside it
 //   carrel bench book -c 50 --baseline                   bookings beside pgbench
 //   carrel bench suite                                   every target figure; writes the report
+//   carrel bench abuse --server 127.0.0.1:9000           a well-behaved client beside each flood
 //
 // Without --server it starts carrel itself over a fresh benchmark database (DATABASE_URL's
 // PostgreSQL, else an embedded one), so every figure comes from the same, known set-up.
-import { mkdirSync } from 'node:fs';
-import type { Command } from 'commander';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Option, type Command } from 'commander';
 import { Bench, type TargetSpec } from './bench.js';
 import { pgbenchBaseline, pgbenchVersion } from './pgbench.js';
 import type { RunRecord } from './record.js';
 import { book, mixed, ping, search, storm, type RunShape } from './scenarios.js';
 import { connections, fanout, sensors, stalledPing } from './live.js';
 import { runSuite } from './suite.js';
+import { configSchema } from '../src/config/schema.js';
+import { ABUSE_DEFAULTS, FLOOD_NAMES, abuse, abuseComparisons, abuseMarkdown, abuseRecord, medianFloods, type FloodName } from './abuse.js';
 import { BenchContext } from './scenarios.js';
 
 interface CommonOpts {
@@ -73,24 +77,33 @@ function loadOptions(cmd: Command, defaults: { connections: string; depth: strin
     .option('--rate <n>', 'open loop at this many requests per second in total (latency from intended send times)', positive('--rate'));
 }
 
-function targetSpec(o: CommonOpts, outDir: string): TargetSpec {
+function targetSpec(o: CommonOpts, outDir: string, config: Record<string, unknown> = {}): TargetSpec {
   return {
     cpuProfileDir: o.profile ? outDir : undefined,
     server: o.server,
     sensorPort: o.sensorPort,
     pubsubPort: o.pubsubPort,
     httpPort: o.httpPort,
-    config: o.poolSize ? { db: { poolSize: o.poolSize } } : undefined,
+    config: o.poolSize ? { ...config, db: { poolSize: o.poolSize } } : config,
   };
 }
 
+/**
+ * What `bench abuse` gives the carrel it starts: the shipped rate limits and bcrypt cost, which
+ * the other scenarios' overrides relax, because the limits are what it measures.
+ */
+function shippedPolicies(): Record<string, unknown> {
+  const shipped = configSchema.parse({});
+  return { rateLimit: { rules: shipped.rateLimit.rules }, auth: { bcryptCost: shipped.auth.bcryptCost } };
+}
+
 /** Opens a bench, runs `body`, writes the report and prints where it is. */
-async function withBench(o: CommonOpts, body: (bench: Bench) => Promise<void>): Promise<void> {
+async function withBench(o: CommonOpts, body: (bench: Bench) => Promise<void>, serverConfig?: Record<string, unknown>): Promise<void> {
   const bench = new Bench(o.out ?? Bench.defaultOutDir());
   mkdirSync(bench.outDir, { recursive: true });
   let failure: unknown;
   try {
-    await bench.open(targetSpec(o, bench.outDir));
+    await bench.open(targetSpec(o, bench.outDir, serverConfig));
     await body(bench);
   } catch (err) {
     failure = err;
@@ -115,6 +128,37 @@ async function sweepWithEcho(bench: Bench, o: LoadOpts, run: (shape: RunShape) =
       bench.compare({ what: r.label, value: r.throughput, unit: r.unit, baseline: `echo ${shape.connections}×${shape.depth}`, baselineValue: e.throughput, ratio: r.throughput / e.throughput, target: '≥ 0.8× echo', met: r.throughput / e.throughput >= 0.8 });
     }
   }
+}
+
+interface AbuseCliOpts {
+  floods: FloodName[];
+  reads: { connections: number; depth: number };
+  branch?: string;
+  branches: { connections: number; depth: number };
+  register: { connections: number; depth: number };
+  health: number;
+  healthEvery: number;
+  minLogins: number;
+  repeats: number;
+}
+
+function floodList(v: string): FloodName[] {
+  const xs = v.split(',').map((x) => x.trim());
+  const bad = xs.filter((x) => !(FLOOD_NAMES as readonly string[]).includes(x));
+  if (xs.length === 0 || bad.length) throw Object.assign(new Error(`--floods takes ${FLOOD_NAMES.join(', ')}; not ${bad.join(', ') || v}`), { exitCode: 2 });
+  return xs as FloodName[];
+}
+
+/** "--reads 32x100" (or 32×100): connections × depth. */
+function shapeOption(flag: string, description: string, byDefault: { connections: number; depth: number }): Option {
+  return new Option(`${flag} <connsXdepth>`, description)
+    .argParser((v: string) => {
+      const m = /^(\d+)\s*[x×]\s*(\d+)$/.exec(v.trim());
+      const [c, d] = m ? [Number(m[1]), Number(m[2])] : [0, 0];
+      if (!(c > 0 && d > 0)) throw Object.assign(new Error(`${flag} takes connections×depth, e.g. 32x100; not ${v}`), { exitCode: 2 });
+      return { connections: c, depth: d };
+    })
+    .default(byDefault, `${byDefault.connections}x${byDefault.depth}`);
 }
 
 export function registerBenchCommands(program: Command): void {
@@ -217,6 +261,45 @@ export function registerBenchCommands(program: Command): void {
     .option('--branch <name>', 'branch the subscribers watch', 'Main Library')
     .action(async (o: CommonOpts & { rpc: number; subscribers: number; branch: string }) =>
       withBench(o, async (b) => void b.add(await connections(b.ctx, { rpc: o.rpc, subscribers: o.subscribers, branch: o.branch, holdMs: o.duration * 1000 }))),
+    );
+
+  common(bench.command('abuse').description('floods (reads, branches, register, health) beside a well-behaved client; its figures idle and under each flood'))
+    .addOption(new Option('--floods <list>', 'which floods, in order').argParser(floodList).default([...FLOOD_NAMES], FLOOD_NAMES.join(',')))
+    .addOption(shapeOption('--reads', 'reads flood: connections × pipelined seats.list each', ABUSE_DEFAULTS.reads))
+    .option('--branch <name>', 'reads flood: list this branch only (default: every branch)')
+    .addOption(shapeOption('--branches', 'branches flood: connections × pipelined branches.list each', ABUSE_DEFAULTS.branches))
+    .addOption(shapeOption('--register', 'register flood: connections × auth.register in flight each', ABUSE_DEFAULTS.register))
+    .option('--health <conns>', 'health flood: keep-alive HTTP connections', positive('--health'), ABUSE_DEFAULTS.health.connections)
+    .option('--health-every <s>', 'health flood: seconds between one connection\'s GET /healthz', positive('--health-every'), ABUSE_DEFAULTS.health.everyMs / 1000)
+    .option('--min-logins <n>', 'register flood: honest logins per phase at the least', positive('--min-logins'), ABUSE_DEFAULTS.minLogins)
+    .option('--repeats <n>', 'runs of every flood (all in turn, then again); the report gives medians', positive('--repeats'), 1)
+    .action(async (o: CommonOpts & AbuseCliOpts) =>
+      withBench(o, async (b) => {
+        const opts = {
+          floods: o.floods,
+          durationMs: o.duration * 1000,
+          settleMs: o.warmup * 1000,
+          reads: { ...o.reads, branch: o.branch },
+          branches: o.branches,
+          register: o.register,
+          health: { connections: o.health, everyMs: o.healthEvery * 1000 },
+          minLogins: o.minLogins,
+          repeats: o.repeats,
+        };
+        const figures = await abuse(b.ctx, opts, (f) => {
+          b.add(abuseRecord(f, b.target.describe, opts));
+          process.stdout.write(`\n${abuseMarkdown([f])}`);
+        });
+        // The targets are judged on the medians when there are several runs.
+        const summary = opts.repeats > 1 ? medianFloods(figures) : figures;
+        for (const f of summary) for (const c of abuseComparisons(f, opts.minLogins)) b.compare(c);
+        const md = opts.repeats > 1 ? `${abuseMarkdown(summary)}\n${abuseMarkdown(figures)}` : abuseMarkdown(figures);
+        if (opts.repeats > 1) process.stdout.write(`\n${abuseMarkdown(summary)}`);
+        writeFileSync(join(b.outDir, 'abuse.md'), md);
+        const strip = (fs: typeof figures): unknown[] => fs.map((f) => ({ ...f, flooders: f.flooders && { ...f.flooders, histogram: undefined } }));
+        writeFileSync(join(b.outDir, 'abuse.json'), JSON.stringify({ options: opts, medians: opts.repeats > 1 ? strip(summary) : null, floods: strip(figures) }, null, 2));
+        process.stdout.write(`\nabuse: ${join(b.outDir, 'abuse.md')}\n       ${join(b.outDir, 'abuse.json')}\n`);
+      }, shippedPolicies()),
     );
 
   common(bench.command('suite').description('every target figure beside its baseline, and a sweep for the chart (BENCHMARKS.md)'))

@@ -128,7 +128,7 @@ export function toSvg(runs: RunRecord[]): string | null {
   // A suite marks its sweep; only those runs make the chart there.
   const pool = runs.some((r) => r.extra.sweep) ? runs.filter((r) => r.extra.sweep) : runs;
   for (const r of pool) {
-    if (r.scenario === 'storm' || r.scenario === 'connections' || r.scenario === 'stalled') continue;
+    if (r.scenario === 'storm' || r.scenario === 'connections' || r.scenario === 'stalled' || r.scenario === 'abuse') continue;
     const key = `${r.scenario}${r.target.startsWith('echo') ? ' (echo)' : ''}, depth ${r.depth}${r.rate ? `, ${r.rate}/s` : ''}`;
     const g = groups.get(key) ?? [];
     g.push(r);

@@ -13,7 +13,8 @@ export interface SeatRef {
   branch: string;
 }
 
-const PASSWORD = 'bench-password-1';
+/** The password of every user the load generator registers (the abuse scenario logs them in again). */
+export const BENCH_PASSWORD = 'bench-password-1';
 
 /**
  * Registers `n` users (ids `<prefix>-<i>`) and logs each in. Spread over enough connections
@@ -29,9 +30,9 @@ export async function registerUsers(host: string, port: number, n: number, prefi
       try {
         for (let i = c; i < n; i += conns) {
           const studentId = `${prefix}-${i}`;
-          const reg = await withRetryHint(() => client.request('auth.register', [{ studentId, name: `Bench User ${i}`, password: PASSWORD }]));
+          const reg = await withRetryHint(() => client.request('auth.register', [{ studentId, name: `Bench User ${i}`, password: BENCH_PASSWORD }]));
           if (reg.error && reg.error.code !== 'CONFLICT') throw new Error(`auth.register ${studentId}: ${reg.error.code} ${reg.error.message}`);
-          const login = await withRetryHint(() => client.request('auth.login', [{ studentId, password: PASSWORD }]));
+          const login = await withRetryHint(() => client.request('auth.login', [{ studentId, password: BENCH_PASSWORD }]));
           if (login.error) throw new Error(`auth.login ${studentId}: ${login.error.code} ${login.error.message}`);
           users[i] = { studentId, token: (login.result as { token: string }).token };
         }

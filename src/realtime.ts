@@ -15,11 +15,13 @@ import type { CoreEvent, CoreEventFanout } from './core/events.js';
 import { LiveSeats, type SeatEvent } from './core/liveSeats.js';
 import type { ReservationFact } from './core/events.js';
 import type { EventBus } from './bus/bus.js';
+import { readDeploymentId } from './db/deployment.js';
 import { Hub, type TokenVerifier } from './pubsub/hub.js';
 import { Subscriber, pubsubError } from './pubsub/subscriber.js';
 import { SensorCoalescer } from './sensors/coalescer.js';
 import { SensorKeyring } from './sensors/sensorKeys.js';
-import { SensorSession, sensorError, type SensorSink } from './sensors/sensorSession.js';
+import { RevokedKeyWatch } from './sensors/keyWatch.js';
+import { SensorSession, sensorError, type ReadingCode, type SensorSink } from './sensors/sensorSession.js';
 import { Listener } from './net/listener.js';
 import { ErrorCode } from './errors.js';
 import { Histogram } from './obs/metrics.js';
@@ -38,6 +40,11 @@ export interface RealtimeDeps {
   autoTick: boolean;
   /** The booking core's sensor transitions: the same guarded UPDATEs as the RPC methods. */
   reservations: SensorTransitions;
+  /**
+   * Told when a branch's seats may read differently: a booking or seat change made on another
+   * instance, seats the model found added. The listing caches forget that branch.
+   */
+  onBranchChanged?: (branchId: number) => void;
 }
 
 export interface SensorTransitions {
@@ -53,6 +60,8 @@ export class Realtime {
   readonly sensorSessions = new Set<SensorSession>();
   /** Sensor keys, and the per-address throttle on wrong ones. */
   readonly keyring: SensorKeyring;
+  /** Closes sensor connections whose key was revoked (sweep() after a revoke here; on a timer for the others'). */
+  readonly revokedKeys: RevokedKeyWatch;
   private model: LiveSeats | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
   private summaryTimer: NodeJS.Timeout | undefined;
@@ -66,6 +75,8 @@ export class Realtime {
   private heldEvents: CoreEvent[] = [];
   private stopped = false;
   readonly counters = { readings: 0, staleReadings: 0, unknownSeatReadings: 0, autoCheckIns: 0, autoReleases: 0, refreshes: 0 };
+  /** Readings refused by the sensor sessions, by per-reading code (docs/sensors.md). */
+  readonly refusedReadings: Partial<Record<ReadingCode, number>> = {};
   /** Applied sensor readings per second over the last 10 s. */
   readonly readingRate: RateMeter;
   /**
@@ -95,13 +106,15 @@ export class Realtime {
     const limits = config.limits;
     const sink: SensorSink = {
       now: () => deps.clock.now(),
-      reading: (seatId, occupied, atMs, sensorId) => this.reading(seatId, occupied, atMs, sensorId),
+      reading: (seatId, occupied, atMs, sensorId, scopeBranchId) => this.reading(seatId, occupied, atMs, sensorId, scopeBranchId),
       heartbeat: (seatIds) => {
         const now = deps.clock.now();
         for (const id of seatIds) this.model?.touch(id, now);
       },
       checkKey: (key, remoteAddress, sensorId) => this.keyring.check(key, remoteAddress, sensorId),
+      refused: (code, n) => void (this.refusedReadings[code] = (this.refusedReadings[code] ?? 0) + n),
     };
+    this.revokedKeys = new RevokedKeyWatch(this.sensorSessions, this.keyring, { everyMs: config.sensors.keyRecheckMs }, log);
     this.sensorListener = new Listener({
       name: 'sensor',
       host: config.host,
@@ -123,6 +136,7 @@ export class Realtime {
           sink,
           {
             maxReadingsPerFrame: config.sensors.maxReadingsPerFrame,
+            maxAgeMs: config.sensors.maxAgeMs,
             maxClockSkewMs: config.sensors.maxClockSkewMs,
             offlineAfterMs: config.sensors.offlineAfterMs,
             onClose: (s) => this.sensorSessions.delete(s),
@@ -173,7 +187,7 @@ export class Realtime {
     // Listen before loading so no committed change falls between the load and the subscription.
     const early: CoreEvent[] = [];
     this.unsubscribe = this.deps.coreEvents.on((ev) => (this.model ? this.onCoreEvent(ev) : early.push(ev)));
-    const data = await LiveSeats.loadData(db, clock.now());
+    const [data, deploymentId] = await Promise.all([LiveSeats.loadData(db, clock.now()), readDeploymentId(db)]);
     const model = new LiveSeats(
       data,
       clock.now(),
@@ -194,17 +208,23 @@ export class Realtime {
         onReleaseDue: (seatId, atMs) => this.track(this.autoRelease(seatId, atMs)),
       },
     );
-    const seqs = await bus.start([...model.branches.keys()], {
-      seat: (ev, quiet) => this.onBusSeat(ev, quiet),
-      fact: (ev) => this.onRemoteFact(ev),
-      resync: (branchId, seq, published) => this.hub.resync(branchId, seq, published),
-      ownStates: () => model.ownStates(),
-      reconnected: () => this.track(this.reload()),
-    });
-    for (const b of model.branches.values()) this.hub.addBranch(b.id, b.name, seqs.get(b.id) ?? 0, model.seatsOf(b.id));
+    // The bus keeps this database's state only (docs/redis.md): its id is part of every Redis key.
+    const seqs = await bus.start(
+      [...model.branches.keys()],
+      {
+        seat: (ev, quiet) => this.onBusSeat(ev, quiet),
+        fact: (ev) => this.onRemoteFact(ev),
+        resync: (branchId, seq, published) => this.hub.resync(branchId, seq, published, bus.seqEpoch),
+        ownStates: () => model.ownStates(),
+        reconnected: () => this.track(this.reload()),
+      },
+      deploymentId,
+    );
+    for (const b of model.branches.values()) this.hub.addBranch(b.id, b.name, seqs.get(b.id) ?? 0, model.seatsOf(b.id), bus.seqEpoch);
     this.model = model;
     for (const ev of early) this.onCoreEvent(ev);
     this.coalescer.start();
+    this.revokedKeys.start();
     this.summaryTimer = setInterval(() => this.hub.summaries(), config.pubsub.summaryEveryMs);
     this.summaryTimer.unref();
     if (this.deps.autoTick) this.armTick();
@@ -287,7 +307,8 @@ export class Realtime {
     for (const ev of this.heldEvents) model.applyCoreEvent(ev, now);
     for (const id of touched) {
       const b = model.branches.get(id)!;
-      this.hub.addBranch(id, b.name, seqs.get(id) ?? this.hub.seqOf(id), model.seatsOf(id));
+      this.hub.addBranch(id, b.name, seqs.get(id) ?? this.hub.seqOf(id), model.seatsOf(id), bus.seqEpoch);
+      this.deps.onBranchChanged?.(id);
     }
     log.info({ branches: newBranches.length, seats: data.seats.length }, 'live seat model picked up branches and seats added since start');
   }
@@ -313,6 +334,7 @@ export class Realtime {
     this.stopped = true;
     await this.stopAccepting();
     this.unsubscribe?.();
+    this.revokedKeys.stop();
     if (this.tickTimer) clearTimeout(this.tickTimer);
     if (this.summaryTimer) clearInterval(this.summaryTimer);
     if (this.refreshTimer) clearInterval(this.refreshTimer);
@@ -325,16 +347,17 @@ export class Realtime {
     await this.deps.bus.close();
   }
 
-  private reading(seatId: number, occupied: boolean, atMs: number, sensorId: string) {
+  private reading(seatId: number, occupied: boolean, atMs: number, sensorId: string, scopeBranchId: number | null) {
     const model = this.model;
     if (!model) return 'unknownSeat' as const;
-    const outcome = model.applyReading(seatId, occupied, atMs, this.deps.clock.now());
+    const receivedAtMs = this.deps.clock.now();
+    const outcome = model.applyReading(seatId, occupied, atMs, receivedAtMs, sensorId, scopeBranchId);
     if (outcome === 'applied') {
       this.counters.readings++;
       this.readingRate.add();
-      this.coalescer.record(seatId, occupied, atMs, sensorId);
+      this.coalescer.record(seatId, occupied, atMs, receivedAtMs, sensorId);
     } else if (outcome === 'stale') this.counters.staleReadings++;
-    else {
+    else if (outcome === 'unknownSeat') {
       this.counters.unknownSeatReadings++;
       // Perhaps a seat added since start; the sensor's next reading for it applies once found.
       void this.discover();
@@ -349,6 +372,8 @@ export class Realtime {
 
   private onRemoteFact(ev: CoreEvent): void {
     this.applyFact(ev);
+    if (ev.type === 'reservation') this.deps.onBranchChanged?.(ev.reservation.branchId);
+    else if (ev.type === 'seatStatus') this.deps.onBranchChanged?.(ev.branchId);
   }
 
   private applyFact(ev: CoreEvent): void {

@@ -16,6 +16,8 @@ import { waitlistMethods } from './rpc/methods/waitlist.js';
 import { Waitlist } from './core/waitlist.js';
 import { LifecycleWorker } from './core/lifecycle.js';
 import { AccountService } from './core/accounts.js';
+import { refuseIfAccountGone } from './core/accountCheck.js';
+import { accountGone } from './db/errors.js';
 import { ReservationService } from './core/reservations.js';
 import { SeatListing } from './core/seatListing.js';
 import { SeatService } from './core/seats.js';
@@ -26,6 +28,7 @@ import { reservationMethods } from './rpc/methods/reservations.js';
 import { adminMethods } from './rpc/methods/admin.js';
 import { statsMethods } from './rpc/methods/stats.js';
 import { RateLimiter } from './rpc/rateLimit.js';
+import { DbAdmission } from './db/admission.js';
 import { LoginThrottle } from './auth/loginThrottle.js';
 import { PasswordHasher } from './auth/passwordHasher.js';
 import { Observability } from './obs/observability.js';
@@ -36,6 +39,7 @@ import type { EventBus } from './bus/bus.js';
 import { LocalBroker, LocalBus } from './bus/localBus.js';
 import { RedisBus } from './bus/redisBus.js';
 import { Realtime } from './realtime.js';
+import { SensorKeyStore } from './sensors/keyStore.js';
 
 export interface ServerDeps {
   config: Readonly<Config>;
@@ -56,8 +60,17 @@ export interface BoundPorts {
 export class CarrelServer {
   readonly instanceId = randomUUID();
   readonly startedAt = new Date();
-  /** Admin methods confirm the caller's role from the users table on every call (a token's claim outlives a demotion). */
-  readonly registry = new MethodRegistry({ isAdmin: async (id) => (await this.accounts.getUser(id))?.role === 'admin' });
+  /**
+   * Admin methods confirm the caller's role from the users table on every call (a token's claim
+   * outlives a demotion); a token whose account is gone is UNAUTHENTICATED (docs/rules.md).
+   */
+  readonly registry = new MethodRegistry({
+    isAdmin: async (id) => {
+      const user = await this.accounts.getUser(id);
+      if (!user) throw accountGone();
+      return user.role === 'admin';
+    },
+  });
   readonly tokens: TokenService;
   private readonly rpcSessions = new Set<RpcSession>();
   readonly rpcListener: Listener;
@@ -83,6 +96,8 @@ export class CarrelServer {
   readonly obs: Observability;
   /** Request rate limits (config rateLimit); undefined when turned off. */
   readonly rateLimiter: RateLimiter | undefined;
+  /** The fair gate requests pass to reach the database pool (config admission). */
+  readonly dbAdmission: DbAdmission;
   /** Failed-login slowdown for auth.login: begin() before bcrypt (checks and reserves), then settle the attempt. */
   readonly loginThrottle: LoginThrottle;
   private idleWaiters: Array<() => void> = [];
@@ -125,14 +140,18 @@ export class CarrelServer {
       cache: { enabled: config.discovery.seatListCache, maxEntries: config.discovery.seatListCacheMaxEntries, maxBytes: config.discovery.seatListCacheMaxBytes },
     });
     this.coreEvents.on(this.seatListing.onCoreEvent);
-    this.seats = new SeatService({ ...core, listing: this.seatListing, contextCacheMs: config.discovery.seatContextCacheMs });
+    this.seats = new SeatService({ ...core, listing: this.seatListing, contextCacheMs: config.discovery.seatContextCacheMs, branchListCacheMs: config.discovery.branchListCacheMs });
     this.reservations = new ReservationService({ ...core, seats: this.seats, log, onSlotFreed: this.waitlist.onSlotFreed });
     this.registry.add(
       ...authMethods({ accounts: this.accounts, tokens: this.tokens, throttle: this.loginThrottle }),
       ...branchMethods({ seats: this.seats }),
       ...seatMethods({ seats: this.seats, listing: this.seatListing }),
       ...reservationMethods({ reservations: this.reservations }),
-      ...adminMethods({ seats: this.seats }),
+      ...adminMethods({
+        seats: this.seats,
+        sensorKeys: new SensorKeyStore({ db: deps.db, now: () => this.clock.now() }),
+        onSensorKeyRevoked: () => this.realtime.revokedKeys.sweep(),
+      }),
     );
     this.realtime = new Realtime({
       config,
@@ -145,11 +164,18 @@ export class CarrelServer {
       instanceId: this.instanceId,
       autoTick: this.clock === systemClock,
       reservations: this.reservations,
+      onBranchChanged: (branchId) => this.seatListing.invalidate(branchId),
     });
     this.seats.liveCounts = (branchId, sqlTotal) => this.realtime.liveCounts(branchId, sqlTotal);
     this.rateLimiter = config.rateLimit.enabled
-      ? new RateLimiter({ rules: config.rateLimit.rules, maxTrackedUsers: config.rateLimit.maxTrackedUsers })
+      ? new RateLimiter({ rules: config.rateLimit.rules, maxTrackedKeys: config.rateLimit.maxTrackedKeys })
       : undefined;
+    this.dbAdmission = new DbAdmission({
+      slots: config.admission.dbSlots ?? config.db.poolSize,
+      perClient: config.admission.dbPerClient,
+      queuePerClient: config.admission.dbQueuePerClient,
+      maxQueued: config.admission.dbMaxQueued,
+    });
     this.obs = new Observability({
       config,
       log,
@@ -159,7 +185,7 @@ export class CarrelServer {
       rateLimiter: this.rateLimiter,
       loginThrottle: this.loginThrottle,
     });
-    this.registry.add(...statsMethods(() => this.obs.stats()));
+    this.registry.add(...statsMethods(() => this.obs.stats(), (id, deadline) => refuseIfAccountGone(this.db, id, deadline)));
 
     const dispatcher = new Dispatcher({
       registry: this.registry,
@@ -168,6 +194,8 @@ export class CarrelServer {
       log,
       observe: this.obs.rpc.observe,
       admit: this.rateLimiter?.admit,
+      dbAdmission: this.dbAdmission,
+      quietOnRefusalMaxMs: config.admission.quietOnRefusalMaxMs,
     });
     const limits = config.limits;
     this.rpcListener = new Listener({
@@ -207,6 +235,16 @@ export class CarrelServer {
     this.obs.registry.gauge('carrel_seat_list_cache_entries', 'seats.list answers cached', () => listing.cacheSize().entries);
     this.obs.registry.gauge('carrel_seat_list_cache_hits_total', 'seats.list answered from the cache', () => listing.stats.hits, 'counter');
     this.obs.registry.gauge('carrel_seat_list_cache_misses_total', 'seats.list read from PostgreSQL', () => listing.stats.misses, 'counter');
+    const gate = this.dbAdmission;
+    this.obs.registry.gauge('carrel_db_admission_in_use', 'pooled connections held by requests (admission.dbSlots)', () => gate.inUse);
+    this.obs.registry.gauge('carrel_db_admission_waiting', 'requests waiting their turn for a database connection, and the clients they belong to', () => {
+      const w = gate.waiting();
+      return [
+        { labels: { of: 'requests' }, value: w.requests },
+        { labels: { of: 'clients' }, value: w.clients },
+      ];
+    });
+    this.obs.registry.gauge('carrel_db_admission_shed_total', 'requests refused RESOURCE_EXHAUSTED because their client\'s or the whole database queue was full', () => gate.stats.shed, 'counter');
   }
 
   /** The live half's figures on /metrics and in server.stats (issue 7). */
@@ -236,6 +274,13 @@ export class CarrelServer {
       { labels: { reason: 'throttled' }, value: realtime.keyring.refused.throttled },
     ], 'counter');
     r.gauge('carrel_sensor_stale_readings_total', 'stale or repeated sensor readings ignored', () => realtime.counters.staleReadings, 'counter');
+    r.gauge(
+      'carrel_sensor_readings_refused_total',
+      'sensor readings refused, by the per-reading code in the ack (docs/sensors.md)',
+      () => Object.entries(realtime.refusedReadings).map(([reason, value]) => ({ labels: { reason }, value })),
+      'counter',
+    );
+    r.gauge('carrel_sensor_revoked_closed_total', 'sensor connections closed because their key was revoked', () => realtime.revokedKeys.closed, 'counter');
     r.gauge('carrel_bus_connected', '1 while the event bus reaches the other instances', () => (realtime.busStats().connected ? 1 : 0));
     const passwords = this.passwords;
     r.gauge('carrel_auth_hash_jobs', 'password jobs, running on a worker or queued for one, by lane (login compares, register hashes)', () =>

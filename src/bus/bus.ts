@@ -8,7 +8,15 @@
 //   - core facts (reservation changes, seat status, personal events), delivered to every OTHER
 //     instance so their live models and personal subscribers stay current.
 // A bus also drops a change whose state equals the branch's last published state of that seat,
-// so two instances noticing the same boundary (a booking starting) publish it once.
+// so two instances noticing the same boundary (a booking starting) publish it once — but only a
+// state published after the publisher started following the branch: its view of the seat came
+// from the database before that, and may differ from a state published earlier (docs/redis.md).
+//
+// What a bus keeps belongs to one database: `start` names its deployment id (migration 012), and
+// buses of different deployments share nothing, even on one Redis under one key prefix. The seqs
+// a bus hands out belong to a sequence space named by `seqEpoch`; a new space (a new database, a
+// Redis that lost its data, an in-process bus after a restart) numbers from its own start, and
+// subscribers that resume with an older epoch are told so (docs/redis.md).
 import type { CoreEvent } from '../core/events.js';
 import type { LiveState, SeatChange, SeatEvent } from '../core/liveSeats.js';
 import type { HistorySource } from '../pubsub/hub.js';
@@ -48,8 +56,16 @@ export interface BusStats {
 
 export interface EventBus extends HistorySource {
   readonly kind: 'local' | 'redis';
-  /** Connects and returns each branch's current seq; deliveries start after it resolves. */
-  start(branchIds: number[], handlers: BusHandlers): Promise<Map<number, number>>;
+  /**
+   * The sequence space the seqs delivered now belong to: the same string on every instance of a
+   * deployment sharing one backing, a new one whenever the numbering starts over.
+   */
+  readonly seqEpoch: string;
+  /**
+   * Connects and returns each branch's current seq; deliveries start after it resolves.
+   * `deploymentId`: the database's identity; state of another deployment is never read.
+   */
+  start(branchIds: number[], handlers: BusHandlers, deploymentId: string): Promise<Map<number, number>>;
   /**
    * Branches added after start (the live model found them in the database): returns each one's
    * current seq; deliveries for them start once it resolves.

@@ -1,12 +1,20 @@
 // The bus between instances over Redis (DESIGN §6).
 //
-// Seat changes: one Lua script per change, atomically (1) skips it when the seat's last
-// published state is the same (two instances noticing one booking start publish it once),
-// (2) INCRs the branch's counter — one seq per branch across every instance — and (3) XADDs the
-// change to the branch's stream with the entry id `<seq>-0`, trimmed to about retainEvents. Every
-// instance reads all branch streams with XREAD BLOCK on a dedicated connection and delivers in
-// stream order, its own changes included, so all instances deliver the same events with the same
-// seqs in the same order; `since` resumes on any instance by XRANGE from `<since>-1`.
+// Every key is under `<redis.keyPrefix>:<deployment id>:`, the id the database was given when it
+// was created (migration 012): instances of one database share state, and what another database
+// left in Redis (a database recreated from nothing, a second deployment at the same prefix) is
+// never read. Old keys are left alone; docs/redis.md says how to find them.
+//
+// Seat changes: one Lua script per change, atomically (1) skips it when the seat's last published
+// state is the same and was published after this instance started following the branch (two
+// instances noticing one booking start publish it once; a state published before is not in this
+// instance's view, which came from the database, so repeating it tells someone something — after
+// a backup was restored, say), (2) INCRs the branch's counter — one seq per branch across every
+// instance — and (3) XADDs the change to the branch's stream with the entry id `<seq>-0`, trimmed
+// to about retainEvents. Every instance reads all branch streams with XREAD BLOCK on a dedicated
+// connection and delivers in stream order, its own changes included, so all instances deliver the
+// same events with the same seqs in the same order; `since` resumes on any instance by XRANGE
+// from `<since>-1`.
 // Why streams and not PUBLISH: the stream is both the ordered feed and the retained history, and
 // a reader that was away (a reconnect) continues from the last id it saw instead of losing events.
 //
@@ -51,15 +59,20 @@ export interface RedisBusOptions {
   log: Logger;
 }
 
-// KEYS: counter, stream, state hash. ARGV: seatId, stateKey, payload, retain, and '1' to publish
-// only if the seat has no published state at all (a seat stated again after a data loss: any state
-// published since is newer than what this instance knew before it).
+// KEYS: counter, stream, state hash. ARGV: seatId, stateKey, payload, retain, '1' to publish only
+// if the seat has no published state at all (a seat stated again after a data loss: any state
+// published since is newer than what this instance knew before it), and the seq this instance
+// started following the branch at. The hash holds "<stateKey>|<seq it was published at>".
 const PUBLISH_SCRIPT = `
 local published = redis.call('HGET', KEYS[3], ARGV[1])
-if published == ARGV[2] or (published and ARGV[5] == '1') then return 0 end
+if published then
+  if ARGV[5] == '1' then return 0 end
+  local bar = string.find(published, '|[^|]*$')
+  if bar and string.sub(published, 1, bar - 1) == ARGV[2] and (tonumber(string.sub(published, bar + 1)) or 0) > tonumber(ARGV[6]) then return 0 end
+end
 local seq = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], seq .. '-0', 'e', ARGV[3])
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[2] .. '|' .. seq)
 return seq`;
 
 // KEYS: counter, stream. ARGV: floor. Raises the counter to at least the stream's last id and the
@@ -138,6 +151,16 @@ export class RedisBus implements EventBus {
   private readonly lastSeq = new Map<number, number>();
   /** Branches numbered locally while Redis was away. */
   private readonly diverged = new Set<number>();
+  /**
+   * Per branch, the seq this instance started following its stream at: its view of the states
+   * published up to there came from the database, not from the stream (0 once a resync adopted
+   * every published state).
+   */
+  private readonly viewSince = new Map<number, number>();
+  /** `<keyPrefix>:<deployment id>`, set by start(). */
+  private ns = '';
+  /** The sequence space while this instance has never reached Redis: its own numbering. */
+  private readonly localEpoch = `local-${randomBytes(8).toString('hex')}`;
   private queue: Queued[] = [];
   /** The newest dropped change per seat ("branch:seat"), oldest drop first. */
   private readonly overflow = new Map<string, SeatChange>();
@@ -176,15 +199,26 @@ export class RedisBus implements EventBus {
     this.cmd.on('ready', () => this.cameUp());
   }
 
+  /**
+   * The Redis data's epoch (a new one after Redis lost its data, and in every new deployment's
+   * keys), or this instance's own until it first reaches Redis.
+   */
+  get seqEpoch(): string {
+    return this.epoch ?? this.localEpoch;
+  }
+
   private key(kind: 'seq' | 'events' | 'state', branchId: number): string {
-    return `${this.opts.keyPrefix}:${kind}:${branchId}`;
+    return `${this.ns}:${kind}:${branchId}`;
   }
 
   private get factChannel(): string {
-    return `${this.opts.keyPrefix}:facts`;
+    return `${this.ns}:facts`;
   }
 
-  async start(branchIds: number[], handlers: BusHandlers): Promise<Map<number, number>> {
+  async start(branchIds: number[], handlers: BusHandlers, deploymentId: string): Promise<Map<number, number>> {
+    // Ids are uuids; anything else would not keep deployments apart (or could reach into another key).
+    if (!/^[0-9a-f-]{36}$/.test(deploymentId)) throw new Error(`RedisBus: bad deployment id ${JSON.stringify(deploymentId.slice(0, 64))}`);
+    this.ns = `${this.opts.keyPrefix}:${deploymentId}`;
     this.handlers = handlers;
     this.branchIds = branchIds;
     this.cmd.defineCommand('carrelPublish', { numberOfKeys: 3, lua: PUBLISH_SCRIPT });
@@ -202,6 +236,7 @@ export class RedisBus implements EventBus {
         seqs.set(id, seq);
         this.lastSeq.set(id, seq);
         this.lastId.set(id, `${seq}-0`);
+        this.viewSince.set(id, seq);
       }
       this.up = true;
     } catch (err) {
@@ -212,6 +247,7 @@ export class RedisBus implements EventBus {
         seqs.set(id, 0);
         this.lastSeq.set(id, 0);
         this.lastId.set(id, '0-0');
+        this.viewSince.set(id, 0);
         // Never in step with the shared numbering: resync once Redis is reachable.
         this.diverged.add(id);
       }
@@ -241,6 +277,7 @@ export class RedisBus implements EventBus {
       seqs.set(id, seq);
       this.lastSeq.set(id, seq);
       this.lastId.set(id, `${seq}-0`);
+      this.viewSince.set(id, seq);
       // The reader's next XREAD includes it, from here.
       this.branchIds.push(id);
     }
@@ -304,6 +341,7 @@ export class RedisBus implements EventBus {
         JSON.stringify(change),
         Math.max(this.opts.retainEvents, STREAM_FLOOR),
         onlyUnpublished ? '1' : '0',
+        this.viewSince.get(b) ?? 0,
       )
       .then((seq) => {
         if (Number(seq) === 0) this.counters.deduplicated++;
@@ -312,7 +350,7 @@ export class RedisBus implements EventBus {
 
   private async claimEpoch(): Promise<string> {
     const run = (this.cmd as unknown as { carrelEpoch(...args: string[]): Promise<unknown> }).carrelEpoch;
-    return String(await run.call(this.cmd, `${this.opts.keyPrefix}:epoch`, randomBytes(8).toString('hex')));
+    return String(await run.call(this.cmd, `${this.ns}:epoch`, randomBytes(8).toString('hex')));
   }
 
   private ensure(branchId: number, floor: number): Promise<unknown> {
@@ -461,6 +499,8 @@ export class RedisBus implements EventBus {
       this.lastId.set(id, `${seq}-0`);
       this.lastSeq.set(id, seq);
       this.diverged.delete(id);
+      // The subscribers' view takes every published state now: none is older than it any more.
+      this.viewSince.set(id, 0);
       this.handlers!.resync(id, seq, parseStates(state));
       return;
     }
@@ -513,7 +553,7 @@ function seatKey(change: SeatChange): string {
   return `${change.branchId}:${change.seatId}`;
 }
 
-/** HGETALL of a branch's state hash (seatId → stateKey) as seat → published state and flags. */
+/** HGETALL of a branch's state hash (seatId → "stateKey|seq") as seat → published state and flags. */
 function parseStates(flat: string[]): Map<number, { state: LiveState; flags: number }> {
   const out = new Map<number, { state: LiveState; flags: number }>();
   for (let i = 0; i + 1 < flat.length; i += 2) {

@@ -4,9 +4,9 @@
 // the ports and talk through Redis (so N > 1 needs REDIS_URL).
 import cluster from 'node:cluster';
 import type { Config } from '../config/schema.js';
-import { loadConfig } from '../config/load.js';
+import { DEFAULT_JWT_SECRET, loadConfig } from '../config/load.js';
 import { openDatabase, type OpenDatabase } from '../db/database.js';
-import { createLogger } from '../obs/log.js';
+import { createLogger, type Logger } from '../obs/log.js';
 import { CarrelServer, type BoundPorts } from '../server.js';
 import { VERSION } from '../version.js';
 
@@ -35,6 +35,7 @@ async function serveOne(opts: ServeOptions): Promise<void> {
   const started = performance.now();
   // A cluster worker's primary has migrated already and handed it DATABASE_URL.
   const worker = cluster.isWorker;
+  if (!worker) warnAtStart(config, log);
   // The signals are handled from here on, before anything is started: a SIGTERM while the
   // embedded PostgreSQL is still coming up used to kill node outright and leave the postmaster
   // running. Now it aborts the start-up, which stops whatever it had started.
@@ -93,6 +94,27 @@ async function serveOne(opts: ServeOptions): Promise<void> {
   else process.stderr.write(banner(config, server.ports, database.embedded ? ' (embedded PostgreSQL)' : ''));
 }
 
+/**
+ * What an operator must hear about before anything starts, in every mode: the shipped JWT
+ * secret (which NODE_ENV=production refuses at load, src/config/load.ts) lets anyone who has read
+ * the repository sign a token for any account. One log line for the log pipeline, one stderr
+ * line for the person at the terminal.
+ */
+export function startupWarnings(config: Readonly<Config>): string[] {
+  const warnings: string[] = [];
+  if (config.auth.jwtSecret === DEFAULT_JWT_SECRET) {
+    warnings.push('auth.jwtSecret is the shipped development secret: anyone can sign a token for any account. Set JWT_SECRET (or auth.jwtSecret) to a secret of your own; NODE_ENV=production refuses to start with it.');
+  }
+  return warnings;
+}
+
+function warnAtStart(config: Readonly<Config>, log: Logger): void {
+  for (const warning of startupWarnings(config)) {
+    log.warn(warning);
+    process.stderr.write(`carrel: warning: ${warning}\n`);
+  }
+}
+
 /** Why a start-up was abandoned: a signal arrived before the server was up. */
 class StartupAborted extends Error {
   constructor(readonly signal: string) {
@@ -109,6 +131,7 @@ async function servePrimary(opts: ServeOptions, workers: number): Promise<void> 
     );
   }
   const log = createLogger(config.log.level);
+  warnAtStart(config, log);
   let stopping = false;
   // As in serveOne: a signal before the database is open aborts its start-up.
   const startup = new AbortController();

@@ -86,6 +86,7 @@ const ENV_KEYS: ReadonlyArray<readonly [string, string[]]> = [
   ['REDIS_URL', ['redis', 'url']],
   ['JWT_SECRET', ['auth', 'jwtSecret']],
   ['LOG_LEVEL', ['log', 'level']],
+  ['METRICS_TOKEN', ['http', 'metricsToken']],
 ];
 
 /** Sets the overridden keys; returns which key path each variable set ("log.level" → "LOG_LEVEL"). */

@@ -31,15 +31,46 @@ function urlWithScheme(schemes: string[]) {
 
 const portKeys = ['rpc', 'sensor', 'pubsub', 'http'] as const;
 
-/** A token bucket over some methods, per connection or per authenticated user. */
+/** A token bucket over some methods, per connection, per authenticated user or per source address. */
 const rateLimitRule = z.strictObject({
   name: z.string().regex(/^[a-zA-Z0-9_.-]{1,40}$/),
-  per: z.enum(['connection', 'user']),
-  /** Exact names, `namespace.*` prefixes, or `*` for every method that needs a token. */
+  per: z.enum(['connection', 'user', 'address']),
+  /** `anonymous`: only requests without a token (public reads); default everyone. */
+  callers: z.enum(['all', 'anonymous']).default('all'),
+  /** Exact names, `namespace.*` prefixes, or `*` for every method. */
   methods: z.array(z.string().min(1).max(128)).min(1).max(64),
   ratePerSec: z.number().positive(),
   burst: z.number().min(1),
 });
+
+/** The shipped rate limits (docs/fairness.md). */
+const DEFAULT_RATE_LIMITS: ReadonlyArray<z.output<typeof rateLimitRule>> = [
+  { name: 'auth', per: 'connection', callers: 'all', methods: ['auth.login', 'auth.register'], ratePerSec: 20, burst: 100 },
+  // A taken or new id alike: registrations from one address, whatever its connections.
+  { name: 'register', per: 'address', callers: 'all', methods: ['auth.register'], ratePerSec: 2, burst: 20 },
+  // Reads anyone may make without an account: per connection, and per address so that opening
+  // more connections buys nothing.
+  { name: 'anonymousReads', per: 'connection', callers: 'anonymous', methods: ['seats.*', 'branches.*', 'server.*'], ratePerSec: 20, burst: 40 },
+  { name: 'anonymousReadsByAddress', per: 'address', callers: 'anonymous', methods: ['seats.*', 'branches.*', 'server.*'], ratePerSec: 100, burst: 200 },
+  {
+    name: 'writes',
+    per: 'user',
+    callers: 'all',
+    methods: [
+      'reservations.create',
+      'reservations.cancel',
+      'reservations.checkIn',
+      'reservations.checkOut',
+      'waitlist.join',
+      'waitlist.leave',
+      'waitlist.claim',
+      'admin.*',
+    ],
+    ratePerSec: 100,
+    burst: 500,
+  },
+  { name: 'user', per: 'user', callers: 'all', methods: ['*'], ratePerSec: 1_000, burst: 5_000 },
+];
 
 /**
  * After freeFailures failures, each further one locks the key for baseDelayMs · 2^(extra-1),
@@ -107,6 +138,24 @@ export const configSchema = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
+  /**
+   * Fair admission to the database pool (docs/fairness.md): a request's database work waits in
+   * its client's queue (the user, or the source address without a token), and free connections
+   * go round-robin between clients, at most dbPerClient to one client at a time.
+   */
+  admission: z
+    .strictObject({
+      /** Pooled connections requests may hold at once; null: db.poolSize. */
+      dbSlots: positiveInt.max(200).nullable().default(null),
+      dbPerClient: positiveInt.default(2),
+      /** A client's requests waiting for a connection; past it RESOURCE_EXHAUSTED at once. */
+      dbQueuePerClient: positiveInt.default(16),
+      /** Requests waiting in all; past it the longest queue gives up its newest request. */
+      dbMaxQueued: positiveInt.default(1024),
+      /** A connection refused RESOURCE_EXHAUSTED is not read again for retryAfterMs, at most this. */
+      quietOnRefusalMaxMs: ms.max(60_000).default(1_000),
+    })
+    .prefault({}),
   redis: z
     .strictObject({
       url: urlWithScheme(['redis:', 'rediss:']).nullable().default(null),
@@ -133,8 +182,19 @@ export const configSchema = z.strictObject({
       autoRelease: z.boolean().default(true),
       flushEveryMs: positiveInt.default(1_000),
       maxReadingsPerFrame: positiveInt.max(10_000).default(500),
-      /** A reading stamped further ahead of the server's clock than this is refused. */
-      maxClockSkewMs: ms.default(60_000),
+      /**
+       * A reading's `at` must lie in [now - maxAgeMs, now + maxClockSkewMs] by the server's clock,
+       * else that reading is refused (docs/sensors.md). `at` only gates; order and timers run on
+       * the server's receipt time. The skew is a few seconds: a future `at` can hold back only
+       * its own gateway's later readings of that seat, and by no more than this.
+       */
+      maxAgeMs: positiveInt.max(24 * 3_600_000).default(5 * 60_000),
+      maxClockSkewMs: ms.max(60_000).default(5_000),
+      /**
+       * How often every instance re-reads whether the table keys of its open sensor connections
+       * were revoked (a revoke on this instance closes them at once).
+       */
+      keyRecheckMs: positiveInt.default(60_000),
       /**
        * Wrong-key hellos per peer address: past freeFailures each locks the address for
        * baseDelayMs doubling up to maxDelayMs; forgotten forgetAfterMs after the last one (also
@@ -234,6 +294,29 @@ export const configSchema = z.strictObject({
       readyTimeoutMs: positiveInt.default(1_000),
       /** A connection that has not sent a whole request head within this is dropped (slowloris). */
       headersTimeoutMs: z.number().int().min(100).max(60_000).default(3_000),
+      /** /readyz fails while the event loop has run this late within the last second (docs/http.md). */
+      readyMaxEventLoopLagMs: z.number().int().min(10).max(60_000).default(1_000),
+      /**
+       * Connections the port keeps at once. A newcomer is always taken: past this, the connection
+       * that has been idle longest is closed to make room (docs/http.md).
+       */
+      maxConnections: z.number().int().min(2).max(10_000).default(64),
+      /** Connections one address (an IPv6 /64) keeps; its newcomer closes its own longest-idle one. */
+      maxConnectionsPerAddress: positiveInt.max(10_000).default(16),
+      /**
+       * The bearer token GET /metrics requires (`Authorization: Bearer …`); null leaves /metrics
+       * open. METRICS_TOKEN sets it from the environment. /healthz and /readyz stay open.
+       */
+      metricsToken: z
+        .string()
+        .regex(/^[\x21-\x7e]{16,256}$/, 'must be 16 to 256 printable ASCII characters without spaces')
+        .nullable()
+        .default(null),
+    })
+    .superRefine((h, ctx) => {
+      if (h.maxConnectionsPerAddress > h.maxConnections) {
+        ctx.addIssue({ code: 'custom', path: ['maxConnectionsPerAddress'], message: `must not exceed http.maxConnections (${h.maxConnections})` });
+      }
     })
     .prefault({}),
   sla: z
@@ -256,31 +339,12 @@ export const configSchema = z.strictObject({
   rateLimit: z
     .strictObject({
       enabled: z.boolean().default(true),
-      /** Per-user buckets kept per rule; the least recently used go first past this. */
-      maxTrackedUsers: positiveInt.default(50_000),
+      /** Per-user and per-address buckets kept per rule; the least recently used go first past this. */
+      maxTrackedKeys: positiveInt.default(50_000),
       rules: z
         .array(rateLimitRule)
         .max(32)
-        .default([
-          { name: 'auth', per: 'connection', methods: ['auth.login', 'auth.register'], ratePerSec: 20, burst: 100 },
-          {
-            name: 'writes',
-            per: 'user',
-            methods: [
-              'reservations.create',
-              'reservations.cancel',
-              'reservations.checkIn',
-              'reservations.checkOut',
-              'waitlist.join',
-              'waitlist.leave',
-              'waitlist.claim',
-              'admin.*',
-            ],
-            ratePerSec: 100,
-            burst: 500,
-          },
-          { name: 'user', per: 'user', methods: ['*'], ratePerSec: 1_000, burst: 5_000 },
-        ]),
+        .default(() => DEFAULT_RATE_LIMITS.map((r) => ({ ...r, methods: [...r.methods] }))),
     })
     .prefault({}),
   // Failed logins (docs/accounts.md, "Failed logins"): counted per (account, address), per
@@ -335,6 +399,8 @@ export const configSchema = z.strictObject({
       seatListCacheMaxEntries: positiveInt.default(2000),
       seatListCacheMaxBytes: positiveInt.default(16 * 1024 * 1024),
       seatContextCacheMs: z.number().int().min(0).max(60_000).default(2000),
+      /** branches.list: hours and seat totals kept this long (counts come from the live model). */
+      branchListCacheMs: z.number().int().min(0).max(60_000).default(5000),
     })
     .prefault({}),
   log: z

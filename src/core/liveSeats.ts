@@ -8,6 +8,12 @@
 // and fan-out are someone else's job. Time-driven changes (a booking starts or ends, a sensor
 // falls silent, an empty checked-in seat is due for release) happen in tick(nowMs), which the
 // owner calls on a timer aimed at nextDeadlineMs — and tests call with a FakeClock's time.
+//
+// A gateway's `at` is not trusted beyond the window the sensor session checks (docs/sensors.md):
+// a seat's readings are ordered by when the server received them, and every timer (release after
+// empty, offline, the check-in window) runs on the server's clock. `at` is compared only between
+// readings of one seat from the same sensor, to tell a resend or a reordering (at not later than
+// that sensor's last) from news.
 import type pg from 'pg';
 import type { ChangeCause, CoreEvent, ReservationStatus } from './events.js';
 
@@ -27,8 +33,15 @@ export function flagsToWire(flags: number): { unbookedOccupancy?: true; sensorOf
 /** What an instance knew of a seat's sensor when it published a change (for other instances). */
 export interface SensorInputs {
   occupied: boolean | null;
-  /** The `at` of the latest accepted reading (ms), 0 when none. */
+  /** The `at` of the latest accepted reading (ms), 0 when none: the gateway's claim. */
   readingAtMs: number;
+  /**
+   * Server time the latest accepted reading was received (ms), 0 when none: what orders readings.
+   * Absent from instances that predate it; their readingAtMs stands in.
+   */
+  receivedAtMs?: number;
+  /** The sensorId that sent the latest accepted reading. */
+  sensorId?: string;
   /** Server time of the latest reading or heartbeat covering this seat (ms), 0 when none. */
   contactAtMs: number;
 }
@@ -76,13 +89,14 @@ export interface LiveSeatsOptions {
 
 export interface LiveSeatsHooks {
   onChange(change: SeatChange): void;
-  /** Someone sat down in a booked seat inside its check-in window (autoCheckIn). */
+  /** Someone sat down in a booked seat inside its check-in window (autoCheckIn), received at atMs. */
   onCheckInDue?(seatId: number, atMs: number): void;
   /** A checked-in seat has been empty for releaseAfterMs (autoRelease). */
   onReleaseDue?(seatId: number, atMs: number): void;
 }
 
-export type ReadingOutcome = 'applied' | 'stale' | 'unknownSeat';
+/** outOfScope: the seat is in a branch the reading's key may not write. */
+export type ReadingOutcome = 'applied' | 'stale' | 'unknownSeat' | 'outOfScope';
 
 interface Booking {
   id: number;
@@ -98,7 +112,12 @@ interface LiveSeat extends SeatInfo {
   /** Active bookings (CONFIRMED, CHECKED_IN, OFFERED) not yet ended, sorted by start. */
   bookings: Booking[];
   occupied: boolean | null;
+  /** The latest accepted reading's own `at`: compared only with the same sensor's next ones. */
   readingAtMs: number;
+  /** When the server received the latest accepted reading: what orders a seat's readings. */
+  receivedAtMs: number;
+  /** Who sent the latest accepted reading ('' when none, or loaded from an older row). */
+  sensorId: string;
   contactAtMs: number;
   /** True while this instance holds the seat's freshest sensor evidence and so judges "offline". */
   local: boolean;
@@ -109,7 +128,7 @@ interface LiveSeat extends SeatInfo {
   reported: boolean;
   /** The owner's verdict on "offline" when another instance judges it. */
   remoteOffline: boolean;
-  /** When the seat became empty (reading time), 0 while occupied or unknown. */
+  /** When the seat became empty, by the server's clock (receipt time), 0 while occupied or unknown. */
   emptySinceMs: number;
   releaseAsked: boolean;
   state: LiveState;
@@ -132,7 +151,30 @@ export interface LiveSeatsData {
   branches: BranchInfo[];
   seats: Array<SeatInfo & { outOfService: boolean }>;
   bookings: LoadedBooking[];
-  sensors: Array<{ seatId: number; occupied: boolean; readingAtMs: number }>;
+  sensors: LoadedReading[];
+}
+
+/** The last persisted reading of a seat (seat_live). */
+export interface LoadedReading {
+  seatId: number;
+  occupied: boolean;
+  readingAtMs: number;
+  receivedAtMs: number;
+  sensorId: string;
+}
+
+const SEAT_LIVE_COLUMNS = 'seat_id, occupied, reading_at, received_at, sensor_id';
+
+interface SeatLiveRow {
+  seat_id: number;
+  occupied: boolean;
+  reading_at: Date;
+  received_at: Date;
+  sensor_id: string | null;
+}
+
+function loadedReading(r: SeatLiveRow): LoadedReading {
+  return { seatId: r.seat_id, occupied: r.occupied, readingAtMs: r.reading_at.getTime(), receivedAtMs: r.received_at.getTime(), sensorId: r.sensor_id ?? '' };
 }
 
 export class LiveSeats {
@@ -172,13 +214,13 @@ export class LiveSeats {
         'SELECT id, branch_id, area, label, status FROM seats ORDER BY branch_id, area, label',
       ),
       loadBookings(db, nowMs),
-      db.query<{ seat_id: number; occupied: boolean; reading_at: Date }>('SELECT seat_id, occupied, reading_at FROM seat_live'),
+      db.query<SeatLiveRow>(`SELECT ${SEAT_LIVE_COLUMNS} FROM seat_live`),
     ]);
     return {
       branches: branches.rows,
       seats: seats.rows.map((s) => ({ id: s.id, branchId: s.branch_id, area: s.area, label: s.label, outOfService: s.status === 'OUT_OF_SERVICE' })),
       bookings,
-      sensors: sensors.rows.map((r) => ({ seatId: r.seat_id, occupied: r.occupied, readingAtMs: r.reading_at.getTime() })),
+      sensors: sensors.rows.map(loadedReading),
     };
   }
 
@@ -200,13 +242,13 @@ export class LiveSeats {
     const ids = newSeats.map((s) => s.id);
     const [bookings, sensors] = await Promise.all([
       loadBookings(db, nowMs, ids),
-      db.query<{ seat_id: number; occupied: boolean; reading_at: Date }>('SELECT seat_id, occupied, reading_at FROM seat_live WHERE seat_id = ANY($1)', [ids]),
+      db.query<SeatLiveRow>(`SELECT ${SEAT_LIVE_COLUMNS} FROM seat_live WHERE seat_id = ANY($1)`, [ids]),
     ]);
     return {
       branches: newBranches,
       seats: newSeats.map((s) => ({ id: s.id, branchId: s.branch_id, area: s.area, label: s.label, outOfService: s.status === 'OUT_OF_SERVICE' })),
       bookings,
-      sensors: sensors.rows.map((r) => ({ seatId: r.seat_id, occupied: r.occupied, readingAtMs: r.reading_at.getTime() })),
+      sensors: sensors.rows.map(loadedReading),
       order: seats.rows.map((s) => s.id),
     };
   }
@@ -271,31 +313,42 @@ export class LiveSeats {
     return this.nextAtMs;
   }
 
-  /** A sensor reading (DESIGN §4): ordered by `at` per seat; stale or repeated ones change nothing. */
-  applyReading(seatId: number, occupied: boolean, atMs: number, nowMs: number): ReadingOutcome {
+  /**
+   * A sensor reading that passed the `at` window, received at nowMs (docs/sensors.md). Readings of
+   * a seat take effect in the order they are received; one from the sensor that sent the seat's
+   * latest reading, with an `at` not later than that one's, is a resend or a reordering and
+   * changes nothing ('stale'). `scopeBranchId` (not null) is the only branch the key may write.
+   */
+  applyReading(seatId: number, occupied: boolean, atMs: number, nowMs: number, sensorId: string, scopeBranchId: number | null = null): ReadingOutcome {
     const seat = this.seats.get(seatId);
     if (!seat) return 'unknownSeat';
-    if (atMs <= seat.readingAtMs) return 'stale';
+    if (scopeBranchId !== null && seat.branchId !== scopeBranchId) return 'outOfScope';
+    if (sensorId === seat.sensorId && atMs <= seat.readingAtMs) return 'stale';
     const was = seat.occupied;
     seat.occupied = occupied;
     seat.readingAtMs = atMs;
+    seat.receivedAtMs = nowMs;
+    seat.sensorId = sensorId;
     seat.contactAtMs = Math.max(seat.contactAtMs, nowMs);
     seat.local = true;
     seat.reported = true;
-    if (!occupied && was !== false) seat.emptySinceMs = atMs;
+    // The empty timer starts when the server hears of it, never at the gateway's `at`.
+    if (!occupied && was !== false) seat.emptySinceMs = nowMs;
     if (occupied) {
       seat.emptySinceMs = 0;
       seat.releaseAsked = false;
     }
+    // The event names the reading by its own `at` (inside the window the session checked): it is
+    // how a subscriber, and every instance, tells which reading an event came from.
     this.evaluate(seat, nowMs, 'sensor', new Date(atMs).toISOString(), true);
     if (occupied && was !== true && this.opts.autoCheckIn) {
       const { opensBeforeMs, graceMs } = this.opts.checkInWindow;
       const due = seat.bookings.find(
-        (b) => b.status === 'CONFIRMED' && !b.checkInAsked && atMs >= b.startMs - opensBeforeMs && atMs < b.startMs + graceMs && atMs < b.endMs,
+        (b) => b.status === 'CONFIRMED' && !b.checkInAsked && nowMs >= b.startMs - opensBeforeMs && nowMs < b.startMs + graceMs && nowMs < b.endMs,
       );
       if (due) {
         due.checkInAsked = true;
-        this.hooks.onCheckInDue?.(seatId, atMs);
+        this.hooks.onCheckInDue?.(seatId, nowMs);
       }
     }
     return 'applied';
@@ -355,12 +408,16 @@ export class LiveSeats {
     const seat = this.seats.get(ev.seatId);
     if (!seat) return;
     const s = ev.sensor;
-    const newerHere = seat.readingAtMs > s.readingAtMs || seat.contactAtMs > s.contactAtMs;
-    if (s.readingAtMs > seat.readingAtMs) {
-      if (s.occupied === false && seat.occupied !== false) seat.emptySinceMs = s.readingAtMs;
+    // Receipt times from two instances: their clocks are assumed in step (NTP), as for bus lag.
+    const received = s.receivedAtMs ?? s.readingAtMs;
+    const newerHere = seat.receivedAtMs > received || seat.contactAtMs > s.contactAtMs;
+    if (received > seat.receivedAtMs) {
+      if (s.occupied === false && seat.occupied !== false) seat.emptySinceMs = received;
       if (s.occupied) seat.emptySinceMs = 0;
       seat.occupied = s.occupied;
       seat.readingAtMs = s.readingAtMs;
+      seat.receivedAtMs = received;
+      seat.sensorId = s.sensorId ?? '';
       seat.local = false;
       seat.reported = false;
     }
@@ -481,7 +538,7 @@ export class LiveSeats {
       flags: seat.flags,
       cause,
       at,
-      sensor: { occupied: seat.occupied, readingAtMs: seat.readingAtMs, contactAtMs: seat.contactAtMs },
+      sensor: { occupied: seat.occupied, readingAtMs: seat.readingAtMs, receivedAtMs: seat.receivedAtMs, sensorId: seat.sensorId, contactAtMs: seat.contactAtMs },
     };
   }
 
@@ -512,6 +569,8 @@ function newSeat(s: SeatInfo & { outOfService: boolean }): LiveSeat {
     bookings: [],
     occupied: null,
     readingAtMs: 0,
+    receivedAtMs: 0,
+    sensorId: '',
     contactAtMs: 0,
     local: false,
     reported: false,
@@ -525,10 +584,14 @@ function newSeat(s: SeatInfo & { outOfService: boolean }): LiveSeat {
 }
 
 /** The last persisted reading (seat_live), as loaded at start. */
-function applyLoadedReading(seat: LiveSeat, r: { occupied: boolean; readingAtMs: number }, nowMs: number): void {
+function applyLoadedReading(seat: LiveSeat, r: LoadedReading, nowMs: number): void {
   seat.occupied = r.occupied;
   seat.readingAtMs = r.readingAtMs;
-  seat.emptySinceMs = r.occupied ? 0 : r.readingAtMs;
+  seat.receivedAtMs = r.receivedAtMs;
+  seat.sensorId = r.sensorId;
+  // What happened while no instance listened is unknown (a gateway resends what it buffered once it
+  // reconnects): an empty seat's release timer, like the offline one, starts again at the load.
+  seat.emptySinceMs = r.occupied ? 0 : nowMs;
   // A restart must not flag every sensor offline at once: they get offlineAfterMs to reconnect.
   seat.contactAtMs = nowMs;
   seat.local = true;

@@ -17,6 +17,14 @@
 //   racing transitions cannot both win; the loser is told why (FAILED_PRECONDITION with
 //   details.rule) or NOT_FOUND when the reservation is not theirs. Sensors use the same guards
 //   through checkInBySensor / releaseBySensor.
+// - A cancel before the start costs nothing. A cancel after the start (not checked in) ends
+//   the booking as NO_SHOW for the part that has passed, through the slot under way, and frees
+//   the rest (docs/rules.md, "Cancelling"): when it cost nothing, cancelling a started booking
+//   and booking again from the same slot start held a seat without touching the quotas, again
+//   and again. That part counts toward the quotas as a no-show does.
+// - A token whose account is gone is UNAUTHENTICATED here too: a booking's INSERT trips the
+//   user_id foreign key (db/errors.ts); "not found" and an empty list ask the users table
+//   (accountCheck.ts), only on those outcomes.
 // - Time comes from the injected Clock; events go out on the CoreEventSink after commit.
 // - Methods called for an RPC request take its Deadline (db/deadline.ts): every wait for a
 //   pooled connection ends there, and the booking statement's lock waits too, so a request
@@ -40,6 +48,7 @@ import {
 import { ACTIVE_STATUSES_SQL } from './liveState.js';
 import { Rule, ceilToSlot, checkBookingWindow, floorToSlot, ruleError, type RulesConfig } from './rules.js';
 import { USER_BOOKING_LOCK, periodParams, userRuleError, userRuleInputs } from './userRules.js';
+import { refuseIfAccountGone } from './accountCheck.js';
 import type { SeatService } from './seats.js';
 
 /** A stretch of a seat that became bookable again (after a cancel or an early check-out). */
@@ -234,6 +243,8 @@ export class ReservationService {
        LIMIT ${p.add(opts.limit + 1)}`,
       p.values,
     );
+    // An empty page is what a token of a deleted account would see: say so instead.
+    if (res.rows.length === 0) await refuseIfAccountGone(this.opts.db, userId, deadline);
     const rows = res.rows.slice(0, opts.limit);
     const last = rows[rows.length - 1];
     const nextCursor = res.rows.length > opts.limit && last ? encodeCursor(opts.scope, last.start_at.getTime(), last.id) : null;
@@ -242,19 +253,33 @@ export class ReservationService {
 
   // --- transitions by people ----------------------------------------------------------------
 
-  /** CONFIRMED → CANCELLED, by the owner, before the end. */
+  /**
+   * By the owner, before the end: CONFIRMED → CANCELLED before the start; after it, CONFIRMED →
+   * NO_SHOW cut to the part that has passed (usedUntil), which the quotas count — the module
+   * comment says why. Either way the seat is free again from the slot under way.
+   */
   async cancel(user: Caller, id: number, deadline?: Deadline): Promise<ReservationWire> {
     const nowMs = this.opts.clock.now();
-    const row = await this.transition(
-      (p, a) => `${a}.id = ${p.add(id)} AND ${a}.user_id = ${p.add(user.id)} AND ${this.cancelGuard(p, a, nowMs)}`,
-      () => `status = 'CANCELLED'`,
-      nowMs,
+    const p = new Params();
+    const now = p.add(new Date(nowMs));
+    const started = `lower(o.during) <= ${now}`;
+    const endAt = this.usedUntil(p, 'o', nowMs);
+    const res = await this.query<ReservationRow & { old_end: Date }>(
       deadline,
+      `UPDATE reservations r SET updated_at = ${now},
+         status = CASE WHEN ${started} THEN 'NO_SHOW' ELSE 'CANCELLED' END,
+         during = CASE WHEN ${started} THEN tstzrange(lower(o.during), ${endAt}) ELSE o.during END,
+         hold = CASE WHEN ${started} THEN tstzrange(lower(o.hold), ${endAt} + (upper(o.hold) - upper(o.during))) ELSE o.hold END
+       FROM reservations o
+       WHERE o.id = r.id AND r.id = ${p.add(id)} AND r.user_id = ${p.add(user.id)} AND ${this.cancelGuard(p, 'r', nowMs)}
+       RETURNING ${returningColumnsFor('r')}, upper(o.during) AS old_end`,
+      p.values,
     );
+    const row = res.rows[0];
     if (!row) throw await this.whyNot(user, id, 'CONFIRMED', nowMs, deadline);
     this.emit('reservation.cancelled', row, nowMs);
     const from = Math.max(row.start_at.getTime(), floorToSlot(nowMs, this.opts.rules.slotMinutes));
-    await this.slotFreed(row, from, row.end_at.getTime(), deadline);
+    await this.slotFreed(row, from, row.old_end.getTime(), deadline);
     return reservationToWire(row);
   }
 
@@ -323,9 +348,8 @@ export class ReservationService {
    * statuses, so the seat is bookable again at once.
    */
   private async checkOutWhere(select: (p: Params, a: string) => string, nowMs: number, deadline?: Deadline): Promise<ReservationRow | null> {
-    const slot = this.opts.rules.slotMinutes;
     const p = new Params();
-    const endAt = `least(upper(o.during), greatest(${p.add(new Date(ceilToSlot(nowMs, slot)))}::timestamptz, lower(o.during) + interval '${Math.trunc(slot)} minutes'))`;
+    const endAt = this.usedUntil(p, 'o', nowMs);
     const res = await this.query<ReservationRow & { old_end: Date }>(
       deadline,
       `UPDATE reservations r SET status = 'COMPLETED', updated_at = ${p.add(new Date(nowMs))},
@@ -341,6 +365,16 @@ export class ReservationService {
     this.emit('checkOut', row, nowMs);
     await this.slotFreed(row, row.end_at.getTime(), row.old_end.getTime(), deadline);
     return row;
+  }
+
+  /**
+   * Where a booking on alias `a` that ends early at nowMs ends: the first slot boundary at or
+   * after now, never before the end of its first slot, never past its own end. Check-out and a
+   * cancel after the start both cut a booking here.
+   */
+  private usedUntil(p: Params, a: string, nowMs: number): string {
+    const slot = this.opts.rules.slotMinutes;
+    return `least(upper(${a}.during), greatest(${p.add(new Date(ceilToSlot(nowMs, slot)))}::timestamptz, lower(${a}.during) + interval '${Math.trunc(slot)} minutes'))`;
   }
 
   /** One guarded UPDATE … RETURNING; `set` gets the parameter that holds now. */
@@ -398,7 +432,11 @@ export class ReservationService {
       [id, user.id, user.role === 'admin'],
     );
     const row = res.rows[0];
-    if (!row) throw new CarrelError(ErrorCode.NOT_FOUND, `no reservation ${id}`);
+    if (!row) {
+      // Nobody's reservation, or the caller is nobody any more: the second is UNAUTHENTICATED.
+      await refuseIfAccountGone(this.opts.db, user.id, deadline);
+      throw new CarrelError(ErrorCode.NOT_FOUND, `no reservation ${id}`);
+    }
     return row;
   }
 

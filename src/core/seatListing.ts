@@ -15,6 +15,13 @@
 // seats lists to ~300 KB, so a count alone would let arbitrary windows pin hundreds of MB.
 // An entry found stale (its branch changed, its slot passed) is dropped when met.
 //
+// A scan cannot flush it (docs/fairness.md): windows are widened to slot boundaries first (a
+// booking is slot-aligned, so it overlaps a window exactly when it overlaps the widened one, and
+// equal windows share one entry), and a listing is stored only on the second miss of its key
+// within the last maxEntries distinct keys seen (a doorkeeper, as in TinyLFU): a stream of
+// one-off windows passes through without evicting what other clients keep asking for.
+// Concurrent misses of one key share a single read, unless an event arrived since it began.
+//
 // Invalidation is by generation, not by deleting entries: each branch has a counter bumped by
 // its events, and a global counter bumped by every event. An entry records the counter that
 // was current when its query began; a query during which any event arrived is not stored, so
@@ -26,6 +33,7 @@ import { queryWithin, type Deadline } from '../db/deadline.js';
 import type { Clock } from './clock.js';
 import type { CoreEvent } from './events.js';
 import { liveStateSql, ACTIVE_STATUSES_SQL, type LiveState } from './liveState.js';
+import { CarrelError, ErrorCode } from '../errors.js';
 import { floorToSlot, type RulesConfig } from './rules.js';
 
 export interface SeatFilter {
@@ -95,6 +103,10 @@ const FILTERS = [
 export class SeatListing {
   private readonly statements = new Map<number, string>();
   private readonly cache = new Map<string, CacheEntry>();
+  /** Keys missed once and not stored yet, oldest first; at most cache.maxEntries of them. */
+  private readonly seenOnce = new Set<string>();
+  /** Reads under way by key, with the generation they began in. */
+  private readonly reading = new Map<string, { gen: number; raw: Promise<RawJson> }>();
   private readonly branchGen = new Map<number, number>();
   private globalGen = 0;
   private cachedBytes = 0;
@@ -103,10 +115,22 @@ export class SeatListing {
 
   constructor(private readonly opts: SeatListingOptions) {}
 
-  /** The window a listing is computed for: the given one, else the current slot + 1 h. */
+  /** Advances whenever any listing may have changed; other caches of seat state key on it. */
+  get generation(): number {
+    return this.globalGen;
+  }
+
+  /**
+   * The window a listing is computed for, widened to slot boundaries: the given one, else the
+   * current slot + 1 h. INVALID_ARGUMENT when it ends before it starts.
+   */
   window(filter: SeatFilter): { startMs: number; endMs: number } {
-    const startMs = filter.startMs ?? floorToSlot(this.opts.clock.now(), this.opts.rules.slotMinutes);
-    return { startMs, endMs: filter.endMs ?? startMs + HOUR };
+    const slotMinutes = this.opts.rules.slotMinutes;
+    const start = filter.startMs ?? this.opts.clock.now();
+    const startMs = floorToSlot(start, slotMinutes);
+    const end = filter.endMs ?? startMs + HOUR;
+    if (end <= start) throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'end must be after start');
+    return { startMs, endMs: floorToSlot(end + slotMinutes * 60_000 - 1, slotMinutes) };
   }
 
   /** What the cache holds now. */
@@ -135,16 +159,35 @@ export class SeatListing {
       this.cachedBytes -= hit.raw.bytes.length;
     }
     this.stats.misses++;
-    return this.read(filter, startMs, endMs, nowMs, deadline, key);
+    const under = this.reading.get(key);
+    if (under && under.gen === this.globalGen) {
+      // Someone else's read of the same key: its answer if it succeeds, else a read of our own
+      // (its failure — its deadline, its client's refusal — is not ours).
+      return under.raw.catch(() => this.read(filter, startMs, endMs, nowMs, deadline, undefined));
+    }
+    // A key that was stored and went stale has proved itself already.
+    const admit = hit !== undefined || this.seenOnce.delete(key);
+    if (!admit) {
+      this.seenOnce.add(key);
+      if (this.seenOnce.size > this.opts.cache.maxEntries) this.seenOnce.delete(this.seenOnce.values().next().value!);
+    }
+    const read = this.read(filter, startMs, endMs, nowMs, deadline, admit ? key : undefined);
+    const entry = { gen: this.globalGen, raw: read };
+    this.reading.set(key, entry);
+    const done = () => {
+      if (this.reading.get(key) === entry) this.reading.delete(key);
+    };
+    read.then(done, done);
+    return read;
   }
 
   /** Reads the listing from PostgreSQL; with a cache key, stores it unless an event came meanwhile. */
-  private async read(filter: SeatFilter, startMs: number, endMs: number, nowMs: number, deadline: Deadline | undefined, key: string | undefined): Promise<RawJson> {
+  private async read(filter: SeatFilter, startMs: number, endMs: number, nowMs: number, deadline: Deadline | undefined, storeAs: string | undefined): Promise<RawJson> {
     const genBefore = this.globalGen;
     const rows = await this.rows(filter, startMs, endMs, nowMs, deadline);
     const raw = new RawJson(JSON.stringify(rows.map(seatToWire)));
-    if (key !== undefined && this.globalGen === genBefore) {
-      this.store(key, raw, filter.branchId ?? (filter.branchName !== undefined && rows[0] ? rows[0].branch_id : null));
+    if (storeAs !== undefined && this.globalGen === genBefore) {
+      this.store(storeAs, raw, filter.branchId ?? (filter.branchName !== undefined && rows[0] ? rows[0].branch_id : null));
     }
     return raw;
   }

@@ -50,6 +50,8 @@ export interface SeatServiceOptions {
   listing: SeatListing;
   /** How long a seat's booking context is reused (discovery.seatContextCacheMs); 0: never. */
   contextCacheMs?: number;
+  /** How long the branch list is reused (discovery.branchListCacheMs); 0: never. */
+  branchListCacheMs?: number;
 }
 
 export type BranchRef = { id: number } | { name: string };
@@ -70,6 +72,16 @@ interface BranchCountRow {
 /** A day or window asked of seats.availability is at most this long. */
 export const MAX_AVAILABILITY_WINDOW_MS = 31 * 24 * 3600_000;
 
+/**
+ * The days seats.availability answers for, inclusive (docs/rules.md, "Dates"). Outside them
+ * nothing can have been booked, and the time-zone data is no longer the modern offsets the
+ * zone arithmetic relies on: `date: "0100-01-01"` gave a window starting in year -3501.
+ */
+export const AVAILABILITY_FIRST_DAY = '2000-01-01';
+export const AVAILABILITY_LAST_DAY = '2100-12-31';
+const AVAILABILITY_FROM_MS = Date.UTC(2000, 0, 1);
+const AVAILABILITY_UNTIL_MS = Date.UTC(2101, 0, 1);
+
 export class SeatService {
   /**
    * Counts from the live-seat model (sensors included) when one runs; the reservation-only
@@ -88,6 +100,14 @@ export class SeatService {
   private readonly seatBranch = new Map<number, number>();
   private readonly branchContexts = new Map<number, { timezone: string; hours: BranchHours; paddingMinutes: number; untilMs: number }>();
 
+  /**
+   * branches.list needs no token, so it must not cost a query per call (docs/fairness.md): the
+   * rows are kept for branchListCacheMs and while no seat or reservation changed (the listing's
+   * generation), and concurrent calls share one read. Counts come from the live model when it
+   * runs, so they are current on every call whatever the age of the rows.
+   */
+  private branchRowsKept: { gen: number; untilMs: number; rows: Promise<BranchCountRow[]> } | undefined;
+
   constructor(private readonly opts: SeatServiceOptions) {}
 
   /**
@@ -95,6 +115,36 @@ export class SeatService {
    * live-seat model can replace the definition in one spot (liveState.ts).
    */
   async listBranches(ref?: BranchRef, deadline?: Deadline): Promise<BranchWire[]> {
+    const rows = ref ? await this.branchRows(ref, deadline) : await this.allBranchRows(deadline);
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      timezone: r.timezone,
+      hours: r.hours,
+      paddingMinutes: r.padding_minutes,
+      counts: this.liveCounts?.(r.id, r.total) ?? { total: r.total, free: r.free, reserved: r.reserved, occupied: r.occupied, unavailable: r.unavailable },
+    }));
+  }
+
+  private allBranchRows(deadline?: Deadline): Promise<BranchCountRow[]> {
+    const ttl = this.opts.branchListCacheMs ?? 0;
+    const now = this.opts.clock.now();
+    const gen = this.opts.listing.generation;
+    const kept = this.branchRowsKept;
+    if (kept && kept.gen === gen && kept.untilMs > now) return kept.rows;
+    const rows = this.branchRows(undefined, deadline);
+    if (ttl > 0) {
+      const entry = { gen, untilMs: now + ttl, rows };
+      this.branchRowsKept = entry;
+      // A failed read (this caller's deadline, its refusal) is nobody else's answer.
+      rows.catch(() => {
+        if (this.branchRowsKept === entry) this.branchRowsKept = undefined;
+      });
+    }
+    return rows;
+  }
+
+  private async branchRows(ref: BranchRef | undefined, deadline?: Deadline): Promise<BranchCountRow[]> {
     const values: unknown[] = [new Date(this.opts.clock.now())];
     let where = '';
     if (ref) {
@@ -117,14 +167,7 @@ export class SeatService {
        ORDER BY b.id`,
       values,
     );
-    return res.rows.map((r) => ({
-      id: r.id,
-      name: r.name,
-      timezone: r.timezone,
-      hours: r.hours,
-      paddingMinutes: r.padding_minutes,
-      counts: this.liveCounts?.(r.id, r.total) ?? { total: r.total, free: r.free, reserved: r.reserved, occupied: r.occupied, unavailable: r.unavailable },
-    }));
+    return res.rows;
   }
 
   async getSeat(seatId: number, deadline?: Deadline): Promise<SeatWire> {
@@ -166,18 +209,16 @@ export class SeatService {
     window: { date?: string } | { startMs: number; endMs: number },
     deadline?: Deadline,
   ): Promise<{ seatId: number; start: string; end: string; booked: Array<{ start: string; end: string }> }> {
+    // The arguments are checked before the seat is looked up, so junk costs no query.
+    let d: { year: number; month: number; day: number } | undefined;
+    if ('startMs' in window) checkAvailabilityWindow(window.startMs, window.endMs);
+    else if (window.date !== undefined) d = availabilityDate(window.date);
     const seat = await this.seatContext(seatId, deadline);
     let startMs: number;
     let endMs: number;
     if ('startMs' in window) {
       ({ startMs, endMs } = window);
-      if (endMs <= startMs) throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'end must be after start');
-      if (endMs - startMs > MAX_AVAILABILITY_WINDOW_MS) {
-        throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'the window may span at most 31 days');
-      }
-    } else if (window.date !== undefined) {
-      const d = parseLocalDate(window.date);
-      if (!d) throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'date must be a real YYYY-MM-DD');
+    } else if (d) {
       startMs = zonedInstant(d.year, d.month, d.day, 0, seat.timezone);
       endMs = zonedInstant(d.year, d.month, d.day, 24 * 60, seat.timezone);
     } else {
@@ -238,7 +279,36 @@ export class SeatService {
     const row = res.rows[0];
     if (!row) throw new CarrelError(ErrorCode.NOT_FOUND, `no branch ${'id' in ref ? ref.id : JSON.stringify(ref.name)}`);
     this.branchContexts.delete(row.id);
+    this.branchRowsKept = undefined;
     const [branch] = await this.listBranches({ id: row.id });
     return branch!;
+  }
+}
+
+/** A seats.availability date: a real YYYY-MM-DD within the answered days, else INVALID_ARGUMENT naming `date`. */
+function availabilityDate(text: string): { year: number; month: number; day: number } {
+  const d = parseLocalDate(text);
+  if (!d) throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'date must be a real YYYY-MM-DD', { field: 'date' });
+  // YYYY-MM-DD compares as text in calendar order.
+  if (text < AVAILABILITY_FIRST_DAY || text > AVAILABILITY_LAST_DAY) {
+    throw new CarrelError(ErrorCode.INVALID_ARGUMENT, `date must be a day from ${AVAILABILITY_FIRST_DAY} to ${AVAILABILITY_LAST_DAY}`, {
+      field: 'date',
+    });
+  }
+  return d;
+}
+
+/** A seats.availability window: non-empty, at most 31 days, and within the answered days (UTC). */
+function checkAvailabilityWindow(startMs: number, endMs: number): void {
+  for (const [field, ms] of [['start', startMs], ['end', endMs]] as const) {
+    if (!(ms >= AVAILABILITY_FROM_MS && ms <= AVAILABILITY_UNTIL_MS)) {
+      throw new CarrelError(ErrorCode.INVALID_ARGUMENT, `${field} must lie between ${AVAILABILITY_FIRST_DAY} and ${AVAILABILITY_LAST_DAY} (UTC)`, {
+        field,
+      });
+    }
+  }
+  if (endMs <= startMs) throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'end must be after start');
+  if (endMs - startMs > MAX_AVAILABILITY_WINDOW_MS) {
+    throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'the window may span at most 31 days');
   }
 }

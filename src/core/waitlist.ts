@@ -21,6 +21,7 @@ import {
 } from './reservationRow.js';
 import { Rule, checkBookingWindow, checkWindowShape, ruleError, type BranchHours, type RulesConfig } from './rules.js';
 import { USER_BOOKING_LOCK, periodParams, userRuleError, userRuleInputs } from './userRules.js';
+import { refuseIfAccountGone } from './accountCheck.js';
 
 export interface WaitlistConfig {
   offerMs: number;
@@ -217,7 +218,10 @@ export class Waitlist {
 
   /** The caller's open entries and the closed ones whose window has not ended, by start. */
   async mine(user: Caller, deadline?: Deadline): Promise<WaitlistEntryWire[]> {
-    return this.entries(user.id, this.deps.clock.now(), undefined, deadline);
+    const entries = await this.entries(user.id, this.deps.clock.now(), undefined, deadline);
+    // Nothing is also what a deleted account's token would see: UNAUTHENTICATED (core/accountCheck.ts).
+    if (entries.length === 0) await refuseIfAccountGone(this.deps.db, user.id, deadline);
+    return entries;
   }
 
   /**
@@ -230,7 +234,7 @@ export class Waitlist {
     // when the entry moved between our read and our write (e.g. it was just offered).
     for (let attempt = 0; attempt < 5; attempt++) {
       const status = await this.entryStatus(user.id, id, deadline);
-      if (status === null) throw notFound(id);
+      if (status === null) throw await notFoundFor(this.deps.db, user.id, id, deadline);
       if (status === 'LEFT' || status === 'EXPIRED') return {};
       if (status === 'CLAIMED') {
         throw failed('alreadyClaimed', 'the offer was claimed; cancel the reservation instead');
@@ -318,7 +322,7 @@ export class Waitlist {
     const status = await this.entryStatus(user.id, id, deadline);
     switch (status) {
       case null:
-        throw notFound(id);
+        throw await notFoundFor(this.deps.db, user.id, id, deadline);
       case 'CLAIMED': {
         const prev = await this.query<ReservationRow>(
           `SELECT ${RESERVATION_COLUMNS} FROM reservations r JOIN seats s ON s.id = r.seat_id
@@ -701,6 +705,12 @@ class Retry extends Error {}
 function notFound(id: number): CarrelError {
   // Someone else's entry is indistinguishable from a missing one: never leak another user's data.
   return new CarrelError(ErrorCode.NOT_FOUND, `no waitlist entry ${id}`);
+}
+
+/** NOT_FOUND, unless the caller's account is gone: then UNAUTHENTICATED (core/accountCheck.ts). */
+async function notFoundFor(db: pg.Pool, userId: number, id: number, deadline?: Deadline): Promise<CarrelError> {
+  await refuseIfAccountGone(db, userId, deadline);
+  return notFound(id);
 }
 
 function entryToWire(row: EntryRow): WaitlistEntryWire {

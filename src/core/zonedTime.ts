@@ -67,6 +67,7 @@ export function intlParts(ms: number, timeZone: string): LocalParts {
 }
 
 const QUARTER_MS = 15 * 60_000;
+const DAY_MS = 24 * 3600_000;
 /** Offsets by zone, then by UTC quarter hour; a zone's map is dropped whole past this size. */
 const OFFSET_CACHE_MAX = 50_000;
 const offsets = new Map<string, Map<number, number>>();
@@ -103,14 +104,27 @@ export function localParts(ms: number, timeZone: string): LocalParts {
 
 /**
  * The instant at which the wall clock in `timeZone` reads the given date and minute of day
- * (minuteOfDay may be 1440: midnight at the end of that day). A reading that a DST change
- * skips or repeats maps to an instant within the change's hour; opening hours never sit there.
+ * (minuteOfDay may be 1440: midnight at the end of that day). A reading the clock shows twice
+ * (the hour repeated when clocks go back) is its first showing. A reading the clock skips (the
+ * gap when clocks go forward) resolves forward, by the length of the gap: in
+ * America/Santiago, where clocks jump from 00:00 to 01:00 on a September Sunday, that day
+ * starts at its 01:00, not at 23:00 of the day before (docs/rules.md, "Time zones").
  */
 export function zonedInstant(year: number, month: number, day: number, minuteOfDay: number, timeZone: string): number {
   const wall = Date.UTC(year, month - 1, day) + minuteOfDay * 60_000;
-  const first = wall - offsetAt(wall, timeZone);
-  const second = wall - offsetAt(first, timeZone);
-  return Math.min(first, second);
+  // Every offset in use lies within ±14 h, so the instant sought is within a day of `wall`
+  // read as UTC; the offsets a day either side are the ones before and after any change near
+  // it (zones change offset months apart, never twice in two days).
+  const before = offsetAt(wall - DAY_MS, timeZone);
+  const after = offsetAt(wall + DAY_MS, timeZone);
+  const early = wall - Math.max(before, after);
+  const late = wall - Math.min(before, after);
+  if (offsetAt(early, timeZone) === wall - early) return early;
+  if (offsetAt(late, timeZone) === wall - late) return late;
+  // Neither offset gives this reading: the clock skips it. `wall - before` is the instant as
+  // read on the clock before the jump, which the clock after the jump shows as `wall` plus
+  // the gap: the first instant past the gap, shifted by how far into the gap `wall` was.
+  return wall - before;
 }
 
 /** Start of the local calendar day containing `ms`, plus `days` days. */

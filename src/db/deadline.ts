@@ -16,20 +16,26 @@
 // session gives up on the request: a booking either comes back, or is refused as
 // DEADLINE_EXCEEDED and rolled back. Only a commit in the last few milliseconds can still be
 // answered DEADLINE_EXCEEDED by the session; a retry with the same idempotencyKey finds it.
+//
+// A request's deadline also carries its place at the fair gate in front of the pool
+// (db/admission.ts): a pooled connection is taken only once the request's client has its turn.
 import pg from 'pg';
 import { CarrelError, ErrorCode } from '../errors.js';
+import type { AdmissionTicket, ReleaseSlot } from './admission.js';
 
 export interface Deadline {
   /** Milliseconds left until the caller is told DEADLINE_EXCEEDED; ≤ 0 once that has happened. */
   remainingMs(): number;
+  /** The request's client at the database gate; absent for work that is not a request. */
+  readonly admission?: AdmissionTicket;
 }
 
 /** Kept back from every wait for the reply to travel back before the session's deadline. */
 export const DEADLINE_MARGIN_MS = 20;
 
 /** The deadline at atMs on the wall clock the RPC session measures deadlines by. */
-export function deadlineAt(atMs: number, now: () => number = Date.now): Deadline {
-  return { remainingMs: () => atMs - now() };
+export function deadlineAt(atMs: number, now: () => number = Date.now, admission?: AdmissionTicket): Deadline {
+  return { remainingMs: () => atMs - now(), admission };
 }
 
 export function deadlineExceeded(what: string): CarrelError {
@@ -47,17 +53,37 @@ export function lockBudgetMs(deadline: Deadline | undefined): number | null {
   return left;
 }
 
-/** A pooled connection, waiting at most until the deadline (less the margin). */
-export function connectWithin(pool: pg.Pool, deadline: Deadline | undefined): Promise<pg.PoolClient> {
+/**
+ * A pooled connection, waiting at most until the deadline (less the margin): first for the
+ * request's turn at the gate, then for the pool. The gate's slot goes back with the connection.
+ */
+export async function connectWithin(pool: pg.Pool, deadline: Deadline | undefined): Promise<pg.PoolClient> {
   if (!deadline) return pool.connect();
-  const left = deadline.remainingMs() - DEADLINE_MARGIN_MS;
-  if (left <= 0) return Promise.reject(deadlineExceeded('before a database connection was free'));
+  let left = deadline.remainingMs() - DEADLINE_MARGIN_MS;
+  if (left <= 0) throw deadlineExceeded('before a database connection was free');
+  const ticket = deadline.admission;
+  if (!ticket) return connectOrGiveUp(pool, left);
+  const slot = await ticket.gate.acquire(ticket.client, left);
+  left = deadline.remainingMs() - DEADLINE_MARGIN_MS;
+  let client: pg.PoolClient;
+  try {
+    if (left <= 0) throw deadlineExceeded('while waiting for a database connection');
+    client = await connectOrGiveUp(pool, left);
+  } catch (err) {
+    slot();
+    throw err;
+  }
+  return returningSlot(client, slot);
+}
+
+/** pool.connect(), or DEADLINE_EXCEEDED after leftMs (the connection, when it comes, goes straight back). */
+function connectOrGiveUp(pool: pg.Pool, leftMs: number): Promise<pg.PoolClient> {
   return new Promise((resolve, reject) => {
     let settled = false;
     const timer = setTimeout(() => {
       settled = true;
       reject(deadlineExceeded('while waiting for a database connection'));
-    }, left);
+    }, leftMs);
     pool.connect().then(
       (client) => {
         if (!settled) {
@@ -76,6 +102,19 @@ export function connectWithin(pool: pg.Pool, deadline: Deadline | undefined): Pr
       },
     );
   });
+}
+
+/**
+ * The gate's slot is given back when the connection is. pg-pool gives a client a fresh
+ * `release` at every checkout, so wrapping this checkout's leaves later ones alone.
+ */
+function returningSlot(client: pg.PoolClient, slot: ReleaseSlot): pg.PoolClient {
+  const release = client.release;
+  client.release = (err?: Error | boolean) => {
+    slot();
+    return release.call(client, err);
+  };
+  return client;
 }
 
 /**

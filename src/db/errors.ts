@@ -3,7 +3,9 @@
 // booking it tried and the clash is only with a cleaning buffer, the padding rule; deadlocks and serialisation
 // failures are retried by withRetry and then reported as CONFLICT; a database that cannot be
 // reached is UNAVAILABLE (safe to retry); anything else is left for the dispatcher to log and
-// turn into INTERNAL, so SQL text never reaches a peer.
+// turn into INTERNAL, so SQL text never reaches a peer. A row written for a user the users
+// table no longer holds (23503 on a user_id foreign key) means the caller's token outlived its
+// account: UNAUTHENTICATED, as every other method answers such a token (docs/rules.md).
 import { CarrelError, ErrorCode } from '../errors.js';
 
 interface PgError extends Error {
@@ -36,6 +38,17 @@ export function isUnavailable(err: unknown): boolean {
 }
 
 /**
+ * The answer for a token whose account is gone (deleted, or never in this database): the
+ * token is still signed, but it names nobody, so the caller must log in again.
+ */
+export function accountGone(): CarrelError {
+  return new CarrelError(ErrorCode.UNAUTHENTICATED, 'the account no longer exists; log in again');
+}
+
+/** Foreign keys naming the acting user: reservations_user_id_fkey, waitlist_user_id_fkey. */
+const USER_FOREIGN_KEY = /_user_id_fkey$/;
+
+/**
  * What the caller was writing when the statement failed, so a clash can be explained: the
  * booking's own time [startMs, endMs) and the branch's cleaning buffer in minutes.
  */
@@ -57,6 +70,11 @@ export function mapDbError(err: unknown, attempt?: BookingAttempt): unknown {
       return new CarrelError(ErrorCode.CONFLICT, 'a concurrent change won; try again');
     case '23505':
       return new CarrelError(ErrorCode.CONFLICT, 'that already exists');
+    // A row for a user the users table no longer holds. Any other foreign key is carrel's own
+    // reference (a seat, a waitlist entry): its failure is ours, left to become INTERNAL.
+    case '23503':
+      if (USER_FOREIGN_KEY.test(e.constraint ?? '')) return accountGone();
+      break;
     case '57014':
       return new CarrelError(ErrorCode.DEADLINE_EXCEEDED, 'the database did not answer in time');
     // lock_timeout, which carrel sets only to a request's remaining time (db/deadline.ts): the

@@ -15,7 +15,7 @@ import type { LoginThrottle } from '../auth/loginThrottle.js';
 import type { Logger } from './log.js';
 import { MetricsRegistry, type Labels } from './metrics.js';
 import { RpcMetrics, type MethodStats } from './rpcMetrics.js';
-import { Readiness, postgresCheck, redisProbe, type RedisProbe } from './health.js';
+import { Readiness, eventLoopCheck, eventLoopLag, postgresProbe, redisProbe, type EventLoopLag, type PostgresProbe, type RedisProbe } from './health.js';
 import { ObsHttpServer } from './httpServer.js';
 import { SlaReporter } from './sla.js';
 
@@ -70,6 +70,8 @@ export class Observability {
   private readonly startedMs: number;
   private http: ObsHttpServer | undefined;
   private redis: RedisProbe | undefined;
+  private readonly postgres: PostgresProbe;
+  private readonly loopLag: EventLoopLag = eventLoopLag();
 
   constructor(private readonly deps: ObservabilityDeps) {
     const { config, db, log } = deps;
@@ -100,8 +102,8 @@ export class Observability {
     if (limiter) {
       r.gauge('carrel_rate_limited_total', 'Requests refused RESOURCE_EXHAUSTED by a rate-limit rule, by rule.', () =>
         [...limiter.limited].map(([rule, value]) => ({ labels: { rule }, value })), 'counter');
-      r.gauge('carrel_rate_limit_tracked_users', 'Users with a token bucket, by per-user rule.', () =>
-        limiter.trackedUsers().map((t) => ({ labels: { rule: t.rule }, value: t.users })));
+      r.gauge('carrel_rate_limit_tracked_keys', 'Users or addresses with a token bucket, by per-user and per-address rule.', () =>
+        limiter.trackedKeys().map((t) => ({ labels: { rule: t.rule }, value: t.keys })));
     }
     const throttle = deps.loginThrottle;
     if (throttle) {
@@ -111,10 +113,21 @@ export class Observability {
         { labels: { kind: 'address' }, value: throttle.tracked.addresses },
       ]);
     }
+    r.gauge('carrel_event_loop_lag_seconds', 'Largest event loop lag within the last second (/readyz fails past http.readyMaxEventLoopLagMs).', () => this.loopLag.maxMs() / 1000);
+    const port = (): ObsHttpServer | undefined => this.http;
+    r.gauge('carrel_http_evictions_total', 'Health-port connections closed to make room, by reason: address (at http.maxConnectionsPerAddress), port (at http.maxConnections).', () => [
+      { labels: { reason: 'address' }, value: port()?.evicted.address ?? 0 },
+      { labels: { reason: 'port' }, value: port()?.evicted.port ?? 0 },
+    ], 'counter');
+    r.gauge('carrel_http_unauthorized_total', 'GET /metrics refused 401: no bearer token or a wrong one (http.metricsToken).', () => port()?.unauthorized ?? 0, 'counter');
     this.builtIn = new Set(Object.keys(r.values()));
 
+    // Readiness is the instance's own (docs/http.md): PostgreSQL on a connection of its own, not
+    // the request pool a client can fill; the event loop; Redis as an optional check.
     this.readiness = new Readiness(config.http.readyTimeoutMs);
-    this.readiness.add('postgres', postgresCheck(db));
+    this.postgres = postgresProbe(db.options, config.http.readyTimeoutMs, log);
+    this.readiness.add('postgres', this.postgres.check);
+    this.readiness.add('eventLoop', eventLoopCheck(this.loopLag, config.http.readyMaxEventLoopLagMs));
     if (config.redis.url) {
       this.redis = redisProbe(config.redis.url, config.http.readyTimeoutMs, log);
       this.readiness.add('redis', this.redis.check, { required: false });
@@ -141,10 +154,18 @@ export class Observability {
       host: config.host,
       port: config.ports.http,
       headersTimeoutMs: config.http.headersTimeoutMs,
+      maxConnections: config.http.maxConnections,
+      maxConnectionsPerAddress: config.http.maxConnectionsPerAddress,
+      metricsToken: config.http.metricsToken,
       metrics: this.registry,
       readiness: this.readiness,
       log,
     });
+    this.addListener('http', this.http);
+    this.loopLag.start();
+    // Open the probe's connection now, so the first /readyz does not wait for it and a
+    // PostgreSQL at max_connections later still has this one.
+    this.postgres.start();
     const { port } = await this.http.listen();
     this.sla.start();
     return port;
@@ -157,8 +178,9 @@ export class Observability {
 
   async close(): Promise<void> {
     this.sla.stop();
+    this.loopLag.stop();
     this.redis?.close();
-    await this.http?.close();
+    await Promise.all([this.http?.close(), this.postgres.close()]);
   }
 
   /** The JSON of server.stats: the same figures as /metrics, shaped for people and scripts. */

@@ -18,6 +18,12 @@
 // the bus's history is asked (the Redis stream is shared by every instance, so a subscriber can
 // resume on another instance); when nothing holds the events any more, the subscriber gets a
 // fresh snapshot marked `"fresh": true` and `resumed: false` in `subscribed`.
+//
+// Seqs belong to a sequence space, named by its epoch (the bus's seqEpoch), which `subscribed`
+// and every snapshot carry. A new database, a Redis that lost its data or an in-process bus after
+// a restart numbers from its own start, so a `since` of another space means nothing here: a
+// subscriber that resumes with the epoch it was given gets, when the epoch has changed since, a
+// fresh snapshot with reason "seqReset" instead of events of the new space (docs/redis.md).
 import { encodeFrame } from '../codec/index.js';
 import { flagsToWire, FLAG_SENSOR_OFFLINE, FLAG_UNBOOKED_OCCUPANCY, type LiveState, type SeatEvent, type SeatInfo } from '../core/liveSeats.js';
 import { personalFrame, type PersonalEvent } from '../core/events.js';
@@ -60,6 +66,8 @@ const STATE_INDEX: Record<LiveState, number> = { free: 0, reserved: 1, occupied:
 
 class Channel {
   seq = 0;
+  /** The sequence space `seq` belongs to. */
+  epoch = '';
   readonly seats = new Map<number, SeatView>();
   /** Counts by state (free, reserved, occupied, unavailable), offline and unbooked flags. */
   readonly counts = [0, 0, 0, 0];
@@ -124,6 +132,7 @@ class Channel {
 
   snapshot(extra?: { fresh: true; reason: string }): Buffer {
     if (extra) return encodeFrame(this.snapshotBody(extra));
+    // A resync may change the epoch and keep the seq: it invalidates the cached frame.
     if (this.snapshotSeq !== this.seq || !this.snapshotFrame) {
       this.snapshotFrame = encodeFrame(this.snapshotBody());
       this.snapshotSeq = this.seq;
@@ -156,7 +165,7 @@ class Channel {
   private snapshotBody(extra?: { fresh: true; reason: string }): object {
     const seats = [];
     for (const s of this.seats.values()) seats.push({ seatId: s.id, area: s.area, label: s.label, state: s.state, flags: flagsToWire(s.flags) });
-    return { type: 'snapshot', branch: this.name, branchId: this.id, seq: this.seq, ...extra, seats };
+    return { type: 'snapshot', branch: this.name, branchId: this.id, seq: this.seq, epoch: this.epoch, ...extra, seats };
   }
 }
 
@@ -208,12 +217,14 @@ export class Hub implements SubscriberHost {
 
   /**
    * Declares a branch and its seats' current state (from the live model: at start, or when the
-   * branch was added later). Subscribers of "*" get the new branch's snapshot.
+   * branch was added later), as of `seq` in the sequence space `epoch`. Subscribers of "*" get
+   * the new branch's snapshot.
    */
-  addBranch(id: number, name: string, seq: number, seats: Iterable<SeatInfo & { state: LiveState; flags: number }>): void {
+  addBranch(id: number, name: string, seq: number, seats: Iterable<SeatInfo & { state: LiveState; flags: number }>, epoch: string): void {
     if (this.channels.has(id)) return this.setSeats(id, seats);
     const ch = new Channel(id, name, this.opts.retainEvents);
     ch.seq = seq;
+    ch.epoch = epoch;
     for (const s of seats) ch.addSeat({ id: s.id, branchId: s.branchId, area: s.area, label: s.label, state: s.state, flags: s.flags });
     this.channels.set(id, ch);
     this.byName.set(name.toLowerCase(), ch);
@@ -290,14 +301,16 @@ export class Hub implements SubscriberHost {
 
   /**
    * The branch's numbering was interrupted (events delivered with local seqs while the bus was
-   * down): adopt the bus's seq — and, when the bus knows them, its seats' published states, so
-   * this view agrees with every other instance's — and give every subscriber a fresh snapshot.
+   * down): adopt the bus's seq and its epoch — and, when the bus knows them, its seats' published
+   * states, so this view agrees with every other instance's — and give every subscriber a fresh
+   * snapshot (which carries the epoch).
    */
-  resync(branchId: number, seq: number, published?: ReadonlyMap<number, { state: LiveState; flags: number }>): void {
+  resync(branchId: number, seq: number, published?: ReadonlyMap<number, { state: LiveState; flags: number }>, epoch?: string): void {
     const ch = this.channels.get(branchId);
     if (!ch) return;
     if (published) for (const [seatId, v] of published) ch.apply(seatId, v.state, v.flags);
     ch.seq = seq;
+    if (epoch !== undefined) ch.epoch = epoch;
     ch.retained.clear();
     ch.invalidate();
     const frame = ch.snapshot({ fresh: true, reason: 'resync' });
@@ -380,7 +393,7 @@ export class Hub implements SubscriberHost {
       set.add(sub);
     }
 
-    const plans = scope.map((ch) => this.plan(ch, sinceFor(req.since, ch)));
+    const plans = scope.map((ch) => this.plan(ch, sinceFor(req.since, ch), req.epoch));
     if (!plans.some((p) => p.kind === 'history')) return this.answer(sub, req, plans);
     void Promise.all(plans.map((p) => (p.kind === 'history' ? this.fromHistory(p) : p))).then((resolved) => {
       if (!sub.isClosed) this.answer(sub, req, resolved);
@@ -457,8 +470,10 @@ export class Hub implements SubscriberHost {
     sub.userId = null;
   }
 
-  private plan(ch: Channel, since: number | undefined): Plan {
+  /** `epoch`: the sequence space `since` was given in, when the subscriber said. */
+  private plan(ch: Channel, since: number | undefined, epoch: string | undefined): Plan {
     if (since === undefined) return { ch, kind: 'snapshot' };
+    if (epoch !== undefined && epoch !== ch.epoch) return { ch, kind: 'fresh', reason: 'seqReset' };
     if (since === ch.seq) return { ch, kind: 'current' };
     if (since < ch.seq && ch.retains(since)) {
       const frames: Buffer[] = [];
@@ -491,9 +506,12 @@ export class Hub implements SubscriberHost {
       const upTo = p.kind === 'replay' ? p.upTo : p.ch.seq;
       marks.set(p.ch.id, upTo);
       const resumed = p.kind === 'replay' || p.kind === 'current' ? true : p.kind === 'fresh' ? false : undefined;
-      return resumed === undefined ? { id: p.ch.id, name: p.ch.name, seq: upTo } : { id: p.ch.id, name: p.ch.name, seq: upTo, resumed };
+      const entry = { id: p.ch.id, name: p.ch.name, seq: upTo, epoch: p.ch.epoch };
+      return resumed === undefined ? entry : { ...entry, resumed };
     });
     const resumedAll = req.since === undefined ? undefined : plans.every((p) => p.kind === 'replay' || p.kind === 'current');
+    // One epoch for the whole answer when the branches share it (they do but mid-resync).
+    const epoch = plans.length > 0 && plans.every((p) => p.ch.epoch === plans[0]!.ch.epoch) ? plans[0]!.ch.epoch : undefined;
     sub.sendNow(
       encodeFrame({
         type: 'subscribed',
@@ -501,6 +519,7 @@ export class Hub implements SubscriberHost {
         branches,
         personal: sub.userId !== null,
         ...(resumedAll === undefined ? {} : { resumed: resumedAll }),
+        ...(epoch === undefined ? {} : { epoch }),
       }),
     );
     for (const p of plans) {

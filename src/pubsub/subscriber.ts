@@ -9,7 +9,7 @@
 // hub never waits for anyone.
 //
 // Requests it understands:
-//   {"type":"subscribe","branch":"Main Library"|2|"*","token"?:"<jwt>","since"?:41|{"2":41}}
+//   {"type":"subscribe","branch":"Main Library"|2|"*","token"?:"<jwt>","since"?:41|{"2":41},"epoch"?:"<from subscribed>"}
 //   {"type":"ping"}  → {"type":"pong"}
 import type { FrameError } from '../codec/index.js';
 import { encodeFrame } from '../codec/index.js';
@@ -24,6 +24,8 @@ export interface SubscribeRequest {
   token?: string;
   /** One branch: the last seq seen. "*": last seq per branch, keyed by branch id or name. */
   since?: number | Record<string, number>;
+  /** The sequence space `since` counts in, as `subscribed` and snapshots named it (docs/redis.md). */
+  epoch?: string;
 }
 
 export interface SubscriberHost {
@@ -50,6 +52,8 @@ export interface SubscriberOptions {
 const MAX_BRANCH_CHARS = 200;
 const MAX_TOKEN_CHARS = 4096;
 const MAX_SINCE_KEYS = 1000;
+/** Epochs are a uuid-sized token or shorter; anything longer is not one the server gave out. */
+const MAX_EPOCH_CHARS = 64;
 
 const PONG = encodeFrame({ type: 'pong' });
 
@@ -244,7 +248,7 @@ export class Subscriber implements ConnectionHandler {
 }
 
 function parseSubscribe(m: Record<string, unknown>): SubscribeRequest | string {
-  const { branch, token, since } = m;
+  const { branch, token, since, epoch } = m;
   const req: SubscribeRequest = { branch: '' };
   if (typeof branch === 'string' && branch.length > 0 && branch.length <= MAX_BRANCH_CHARS) req.branch = branch;
   else if (typeof branch === 'number' && Number.isSafeInteger(branch) && branch > 0) req.branch = branch;
@@ -269,6 +273,10 @@ function parseSubscribe(m: Record<string, unknown>): SubscribeRequest | string {
     } else {
       return 'since must be a seq number, or an object of seq numbers by branch';
     }
+  }
+  if (epoch !== undefined && epoch !== null) {
+    if (typeof epoch !== 'string' || epoch.length === 0 || epoch.length > MAX_EPOCH_CHARS) return `epoch must be the string a snapshot named (at most ${MAX_EPOCH_CHARS} characters)`;
+    req.epoch = epoch;
   }
   return req;
 }

@@ -8,7 +8,10 @@ import { encodeJsonText, encodeSpliced, type EncodedFrame } from '../codec/index
 import { CarrelError, ErrorCode, type WireError } from '../errors.js';
 import type { AuthUser, TokenService } from '../auth/tokens.js';
 import type { Logger } from '../obs/log.js';
+import type { DbAdmission } from '../db/admission.js';
 import { RawJson, type MethodContext, type MethodDef, type MethodRegistry } from './registry.js';
+import { clientAddress } from './rateLimit.js';
+import { refuseMalformedStrings } from './wellFormed.js';
 
 export type RpcId = number | string | null;
 
@@ -18,6 +21,12 @@ export interface CallerState {
   userExpMs: number;
   /** The peer's IP address, passed to handlers as ctx.remoteAddress. */
   remoteAddress?: string;
+  /**
+   * Set when a request was refused RESOURCE_EXHAUSTED with a retryAfterMs: the session reads
+   * nothing more from this connection until then (docs/fairness.md), so a client that ignores
+   * the advice costs no more than one refusal per retry interval.
+   */
+  quietUntilMs?: number;
 }
 
 export interface DispatchObserver {
@@ -32,6 +41,10 @@ export interface DispatcherOptions {
   observe?: DispatchObserver;
   /** Runs after access checks, before argument parsing; throws to refuse (rate limits). */
   admit?: (def: MethodDef, user: AuthUser | null, caller: CallerState, nowMs: number) => void;
+  /** The fair gate in front of the database pool; each request gets its client's ticket. */
+  dbAdmission?: DbAdmission;
+  /** The longest a refused connection is left unread (admission.quietOnRefusalMaxMs); 0: never. */
+  quietOnRefusalMaxMs?: number;
 }
 
 const MAX_METHOD_NAME = 128;
@@ -55,6 +68,7 @@ export class Dispatcher {
     try {
       if (rpcId === null) throw new CarrelError(ErrorCode.INVALID_REQUEST, 'rpcId must be an integer or a short string');
       if (name === '(invalid)') throw new CarrelError(ErrorCode.INVALID_REQUEST, 'method must be a string');
+      refuseMalformedStrings(request);
       const args = request.args;
       if (args !== undefined && (!Array.isArray(args) || args.length > MAX_ARGS)) {
         throw new CarrelError(ErrorCode.INVALID_REQUEST, `args must be an array of at most ${MAX_ARGS} items`);
@@ -74,6 +88,7 @@ export class Dispatcher {
         user,
         remoteAddress: caller.remoteAddress ?? 'local',
         deadlineMs: nowMs + this.opts.requestTimeoutMs,
+        admission: this.opts.dbAdmission?.ticket(user ? `user:${user.id}` : `address:${clientAddress(caller.remoteAddress)}`),
         adoptToken: (token) => {
           const adopted = this.opts.tokens.verify(token);
           caller.user = adopted;
@@ -86,12 +101,12 @@ export class Dispatcher {
       if (result instanceof Promise) {
         return result.then(
           (value) => this.success(rpcId, name, value, started),
-          (err) => this.failure(rpcId, name, err, started),
+          (err) => this.failure(rpcId, name, err, started, caller),
         );
       }
       return this.success(rpcId, name, result, started);
     } catch (err) {
-      return this.failure(rpcId, name, err, started);
+      return this.failure(rpcId, name, err, started, caller);
     }
   }
 
@@ -126,8 +141,16 @@ export class Dispatcher {
     return encodeJsonText(`{"rpcId":${idJson},"result":${resultJson},"error":null}`);
   }
 
-  private failure(rpcId: RpcId, method: string, err: unknown, started: number): Buffer {
+  private failure(rpcId: RpcId, method: string, err: unknown, started: number, caller?: CallerState): Buffer {
     const wire = toWireError(err, this.opts.log, method);
+    const quietMax = this.opts.quietOnRefusalMaxMs ?? 0;
+    if (caller && quietMax > 0 && wire.code === ErrorCode.RESOURCE_EXHAUSTED) {
+      const retry = (wire.details as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
+      if (typeof retry === 'number' && retry > 0) {
+        const until = Date.now() + Math.min(retry, quietMax);
+        if (!(caller.quietUntilMs! >= until)) caller.quietUntilMs = until;
+      }
+    }
     this.opts.observe?.(method, wire.code, performance.now() - started);
     return encodeError(rpcId, wire);
   }

@@ -1,21 +1,27 @@
-// Request rate limits (DESIGN §2: RESOURCE_EXHAUSTED for rate limits): token buckets over
-// chosen methods, per connection or per authenticated user, refilled lazily from the request's
-// own timestamp, so there is no timer per request, connection or user.
+// Request rate limits (docs/fairness.md): token buckets over chosen methods, kept per
+// connection, per authenticated user or per source address, refilled lazily from the request's
+// own timestamp, so there is no timer per request, connection, user or address.
 //
-// A rule names methods exactly, by `namespace.*` prefix, or `*` for every method that needs a
-// token; PING and other public methods are limited only where a rule names them (auth.login).
-// A request must find a token in every rule that covers it; a refused request takes none, and
-// its reply says when to retry (details.retryAfterMs). Connection buckets live in a WeakMap
-// keyed by the connection's caller state, so they vanish with the connection; user buckets are
-// kept for at most maxTrackedUsers users per rule, least recently seen evicted first (an
-// evicted user simply starts again with a full bucket).
+// A rule names methods exactly, by `namespace.*` prefix, or `*` for every method, and may apply
+// to anonymous callers only (`callers: "anonymous"`: the public reads a client can make without
+// an account). A request must find a token in every rule that covers it; a refused request takes
+// none, and its reply says when to retry (details.retryAfterMs). Connection buckets live in a
+// WeakMap keyed by the connection's caller state, so they vanish with the connection; user and
+// address buckets are kept for at most maxTrackedKeys keys per rule, least recently seen evicted
+// first (an evicted key simply starts again with a full bucket).
+//
+// Addresses are compared as clients, not as strings: an IPv4-mapped IPv6 address is its IPv4
+// address, and an IPv6 address counts by its /64 (one host is routinely handed a whole /64, so
+// per-address limits by full address would give it 2^64 buckets).
 import type { AuthUser } from '../auth/tokens.js';
 import { CarrelError, ErrorCode } from '../errors.js';
 import type { MethodDef } from './registry.js';
 
 export interface RateLimitRule {
   name: string;
-  per: 'connection' | 'user';
+  per: 'connection' | 'user' | 'address';
+  /** Who the rule applies to; `anonymous`: requests without a token only. Default: everyone. */
+  callers?: 'all' | 'anonymous';
   methods: readonly string[];
   ratePerSec: number;
   burst: number;
@@ -23,9 +29,16 @@ export interface RateLimitRule {
 
 export interface RateLimiterOptions {
   rules: readonly RateLimitRule[];
-  maxTrackedUsers: number;
+  /** User or address buckets kept per rule; the least recently seen go first past this. */
+  maxTrackedKeys: number;
   /** Told about each refusal (metrics). */
   onLimited?: (rule: string) => void;
+}
+
+/** What the limiter needs to know of the connection a request came on. */
+export interface RateCaller {
+  /** The peer's address as the socket gave it. */
+  remoteAddress?: string;
 }
 
 interface Bucket {
@@ -37,8 +50,9 @@ interface CompiledRule {
   readonly index: number;
   readonly rule: RateLimitRule;
   readonly perMs: number;
-  /** Per-user buckets in least-recently-used order (Map keeps insertion order). */
-  readonly users: Map<number, Bucket>;
+  readonly anonymousOnly: boolean;
+  /** Per-user or per-address buckets in least-recently-used order (Map keeps insertion order). */
+  readonly keyed: Map<string | number, Bucket>;
 }
 
 const NONE: readonly CompiledRule[] = [];
@@ -50,14 +64,20 @@ export class RateLimiter {
   readonly limited = new Map<string, number>();
 
   constructor(private readonly opts: RateLimiterOptions) {
-    this.rules = opts.rules.map((rule, index) => ({ index, rule, perMs: rule.ratePerSec / 1000, users: new Map() }));
+    this.rules = opts.rules.map((rule, index) => ({
+      index,
+      rule,
+      perMs: rule.ratePerSec / 1000,
+      anonymousOnly: rule.callers === 'anonymous',
+      keyed: new Map(),
+    }));
   }
 
   /**
    * The dispatcher's admission hook, after access checks: throws RESOURCE_EXHAUSTED when a
    * bucket covering this method is empty. `caller` identifies the connection.
    */
-  readonly admit = (def: MethodDef, user: AuthUser | null, caller: object, nowMs: number): void => {
+  readonly admit = (def: MethodDef, user: AuthUser | null, caller: RateCaller, nowMs: number): void => {
     const rules = this.byMethod.get(def.name) ?? this.compile(def);
     if (rules.length === 0) return;
     let buckets: Bucket[] | undefined;
@@ -89,12 +109,13 @@ export class RateLimiter {
     if (buckets) for (const b of buckets) b.tokens -= 1;
   };
 
-  /** Users currently tracked, per rule (a gauge). */
-  trackedUsers(): Array<{ rule: string; users: number }> {
-    return this.rules.filter((r) => r.rule.per === 'user').map((r) => ({ rule: r.rule.name, users: r.users.size }));
+  /** Users or addresses currently tracked, per keyed rule (a gauge). */
+  trackedKeys(): Array<{ rule: string; keys: number }> {
+    return this.rules.filter((r) => r.rule.per !== 'connection').map((r) => ({ rule: r.rule.name, keys: r.keyed.size }));
   }
 
-  private bucketFor(r: CompiledRule, user: AuthUser | null, caller: object, nowMs: number): Bucket | undefined {
+  private bucketFor(r: CompiledRule, user: AuthUser | null, caller: RateCaller, nowMs: number): Bucket | undefined {
+    if (r.anonymousOnly && user) return undefined;
     if (r.rule.per === 'connection') {
       let list = this.perConnection.get(caller);
       if (!list) {
@@ -103,24 +124,45 @@ export class RateLimiter {
       }
       return (list[r.index] ??= { tokens: r.rule.burst, atMs: nowMs });
     }
-    if (!user) return undefined;
-    let bucket = r.users.get(user.id);
+    const key = r.rule.per === 'user' ? user?.id : clientAddress(caller.remoteAddress);
+    if (key === undefined) return undefined;
+    let bucket = r.keyed.get(key);
     if (bucket) {
-      r.users.delete(user.id);
+      r.keyed.delete(key);
     } else {
       bucket = { tokens: r.rule.burst, atMs: nowMs };
-      if (r.users.size >= this.opts.maxTrackedUsers) r.users.delete(r.users.keys().next().value!);
+      if (r.keyed.size >= this.opts.maxTrackedKeys) r.keyed.delete(r.keyed.keys().next().value!);
     }
-    r.users.set(user.id, bucket);
+    r.keyed.set(key, bucket);
     return bucket;
   }
 
   private compile(def: MethodDef): readonly CompiledRule[] {
-    const matching = this.rules.filter((r) => r.rule.methods.some((p) => matches(p, def)));
+    const matching = this.rules.filter((r) => r.rule.methods.some((p) => matches(p, def.name)));
     const rules = matching.length === 0 ? NONE : matching;
     this.byMethod.set(def.name, rules);
     return rules;
   }
+}
+
+/**
+ * The address a client is counted by: IPv4 as it is (an IPv4-mapped IPv6 address unwrapped),
+ * IPv6 by its first four groups (its /64). Unknown (a socket pair in tests): "local".
+ */
+export function clientAddress(remote: string | undefined): string {
+  if (!remote) return 'local';
+  if (remote.startsWith('::ffff:') && remote.includes('.')) return remote.slice(7);
+  if (!remote.includes(':')) return remote;
+  const [head = '', tail] = remote.toLowerCase().split('::', 2) as [string, string | undefined];
+  const groups = head === '' ? [] : head.split(':');
+  if (groups.length < 4 && tail !== undefined) {
+    // "2001:db8::1" — the groups left of "::" are followed by zeros, then the right side.
+    const right = tail === '' ? [] : tail.split(':');
+    const zeros = 8 - groups.length - right.length;
+    for (let i = 0; i < zeros; i++) groups.push('0');
+    groups.push(...right);
+  }
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }
 
 function refill(bucket: Bucket, r: CompiledRule, nowMs: number): void {
@@ -131,8 +173,8 @@ function refill(bucket: Bucket, r: CompiledRule, nowMs: number): void {
   }
 }
 
-function matches(pattern: string, def: MethodDef): boolean {
-  if (pattern === '*') return def.access !== 'public';
-  if (pattern.endsWith('.*')) return def.name.startsWith(pattern.slice(0, -1));
-  return def.name === pattern;
+function matches(pattern: string, name: string): boolean {
+  if (pattern === '*') return true;
+  if (pattern.endsWith('.*')) return name.startsWith(pattern.slice(0, -1));
+  return name === pattern;
 }

@@ -30,6 +30,8 @@ export class RpcSession implements ConnectionHandler {
   private inFlight = 0;
   /** Set by drain(): reading never resumes again. */
   private draining = false;
+  /** Running while the connection is left unread after a refusal (caller.quietUntilMs). */
+  private quietTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly conn: Connection,
@@ -59,6 +61,7 @@ export class RpcSession implements ConnectionHandler {
     const reply = this.dispatcher.dispatch(message, this.caller, now);
     if (!(reply instanceof Promise)) {
       if (!this.conn.send(reply)) this.conn.pauseReading();
+      if (this.caller.quietUntilMs !== undefined) this.keepQuiet();
       return;
     }
     this.inFlight++;
@@ -72,8 +75,30 @@ export class RpcSession implements ConnectionHandler {
     void reply.then((frame) => {
       // A reply that already went out as DEADLINE_EXCEEDED is not sent twice.
       if (this.pending.delete(entry)) this.conn.send(frame);
+      if (this.caller.quietUntilMs !== undefined) this.keepQuiet();
       this.finished();
     });
+  }
+
+  /**
+   * A refusal asked the peer to wait (RESOURCE_EXHAUSTED, retryAfterMs): read nothing from it
+   * until then. Requests already read are answered; the rest wait in the socket, where TCP
+   * back-pressure holds the peer (docs/fairness.md).
+   */
+  private keepQuiet(): void {
+    const waitMs = this.caller.quietUntilMs! - Date.now();
+    if (waitMs <= 0) {
+      this.caller.quietUntilMs = undefined;
+      return;
+    }
+    this.conn.pauseReading();
+    if (this.quietTimer || this.conn.isDisposed) return;
+    this.quietTimer = setTimeout(() => {
+      this.quietTimer = undefined;
+      // A later refusal may have moved the time on: wait for that one too.
+      this.keepQuiet();
+      if (this.caller.quietUntilMs === undefined) this.maybeResume();
+    }, waitMs);
   }
 
   onFrameError(error: FrameError): void {
@@ -98,6 +123,8 @@ export class RpcSession implements ConnectionHandler {
 
   onClose(_reason: CloseReason): void {
     this.pending.clear();
+    clearTimeout(this.quietTimer);
+    this.quietTimer = undefined;
     this.opts.onClose?.(this);
   }
 
@@ -108,6 +135,6 @@ export class RpcSession implements ConnectionHandler {
   }
 
   private maybeResume(): void {
-    if (!this.draining && this.inFlight < this.opts.maxInFlight && !this.conn.congested) this.conn.resumeReading();
+    if (!this.draining && !this.quietTimer && this.inFlight < this.opts.maxInFlight && !this.conn.congested) this.conn.resumeReading();
   }
 }

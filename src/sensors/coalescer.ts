@@ -1,13 +1,16 @@
 // Coalesces sensor readings for the database (DESIGN §4): only the latest reading per seat is
 // kept in memory and written every sensors.flushEveryMs as one multi-row upsert, never one write
 // per reading. The map is keyed by seat, so it is bounded by the number of seats however fast
-// the readings come. Subscribers never wait for this: it is the slow path to the truth.
+// the readings come. Subscribers never wait for this: it is the slow path to the truth. As in the
+// live model, the newest is the one the server received last (docs/sensors.md), not the one with
+// the latest `at`.
 import type pg from 'pg';
 import type { Logger } from '../obs/log.js';
 
 interface PendingReading {
   occupied: boolean;
   readingAtMs: number;
+  receivedAtMs: number;
   sensorId: string;
 }
 
@@ -36,11 +39,11 @@ export class SensorCoalescer {
     this.timer.unref();
   }
 
-  /** Remembers a reading the live model accepted; a newer one for the same seat replaces it. */
-  record(seatId: number, occupied: boolean, readingAtMs: number, sensorId: string): void {
+  /** Remembers a reading the live model accepted; one received later for the same seat replaces it. */
+  record(seatId: number, occupied: boolean, readingAtMs: number, receivedAtMs: number, sensorId: string): void {
     const prev = this.pending.get(seatId);
-    if (prev && prev.readingAtMs >= readingAtMs) return;
-    this.pending.set(seatId, { occupied, readingAtMs, sensorId });
+    if (prev && prev.receivedAtMs > receivedAtMs) return;
+    this.pending.set(seatId, { occupied, readingAtMs, receivedAtMs, sensorId });
   }
 
   get pendingCount(): number {
@@ -70,25 +73,27 @@ export class SensorCoalescer {
     const seatIds: number[] = [];
     const occupied: boolean[] = [];
     const readingAt: Date[] = [];
+    const receivedAt: Date[] = [];
     const sensorIds: string[] = [];
     for (const [seatId, r] of batch) {
       seatIds.push(seatId);
       occupied.push(r.occupied);
       readingAt.push(new Date(r.readingAtMs));
+      receivedAt.push(new Date(r.receivedAtMs));
       sensorIds.push(r.sensorId);
     }
     try {
-      // The WHERE keeps `at` ordering in the table too: another instance's older reading that
-      // lands later cannot overwrite a newer one.
+      // The WHERE keeps receipt order in the table too: another instance's reading received
+      // earlier that lands later cannot overwrite a newer one.
       await this.db.query(
-        `INSERT INTO seat_live (seat_id, occupied, reading_at, sensor_id, updated_at)
-         SELECT t.seat_id, t.occupied, t.reading_at, t.sensor_id, now()
-           FROM unnest($1::int[], $2::bool[], $3::timestamptz[], $4::text[]) AS t(seat_id, occupied, reading_at, sensor_id)
+        `INSERT INTO seat_live (seat_id, occupied, reading_at, received_at, sensor_id, updated_at)
+         SELECT t.seat_id, t.occupied, t.reading_at, t.received_at, t.sensor_id, now()
+           FROM unnest($1::int[], $2::bool[], $3::timestamptz[], $4::timestamptz[], $5::text[]) AS t(seat_id, occupied, reading_at, received_at, sensor_id)
          ON CONFLICT (seat_id) DO UPDATE
-            SET occupied = EXCLUDED.occupied, reading_at = EXCLUDED.reading_at,
+            SET occupied = EXCLUDED.occupied, reading_at = EXCLUDED.reading_at, received_at = EXCLUDED.received_at,
                 sensor_id = EXCLUDED.sensor_id, updated_at = now()
-          WHERE seat_live.reading_at < EXCLUDED.reading_at`,
-        [seatIds, occupied, readingAt, sensorIds],
+          WHERE seat_live.received_at <= EXCLUDED.received_at`,
+        [seatIds, occupied, readingAt, receivedAt, sensorIds],
       );
       this.stats.flushes++;
       this.stats.rowsWritten += seatIds.length;
@@ -99,7 +104,7 @@ export class SensorCoalescer {
       // Keep the batch for the next flush unless newer readings for those seats arrived meanwhile.
       for (const [seatId, r] of batch) {
         const newer = this.pending.get(seatId);
-        if (!newer || newer.readingAtMs < r.readingAtMs) this.pending.set(seatId, r);
+        if (!newer || newer.receivedAtMs < r.receivedAtMs) this.pending.set(seatId, r);
       }
       if (!this.failing) this.log.warn({ err: (err as Error).message, rows: seatIds.length }, 'could not persist sensor state; will retry');
       this.failing = true;

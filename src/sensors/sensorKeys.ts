@@ -1,6 +1,9 @@
 // Who may speak on the sensor port (DESIGN §4): a key from config (sensors.keys) or one whose
 // SHA-256 digest is in sensor_keys and not revoked. Keys are compared as digests in constant
-// time, so neither the config list nor the table leaks a key through timing.
+// time, so neither the config list nor the table leaks a key through timing. A table key carries
+// its branch scope (sensor_keys.branch_id, docs/sensors.md): a connection with it may write only
+// that branch's seats. Config keys, and table keys without a branch (the development key `carrel
+// db seed` stores), may write every seat.
 //
 // Wrong keys are throttled per peer address (audit: 847 wrong-key hellos a second from one
 // address, each a database query and an info log line). The login throttle's mechanism
@@ -47,7 +50,8 @@ export interface SensorKeyringOptions {
 }
 
 export type KeyVerdict =
-  | { ok: true }
+  /** keyId: the sensor_keys row (null for a config key); branchId: the only branch it may write (null: any). */
+  | { ok: true; keyId: number | null; branchId: number | null }
   | { ok: false; code: 'PERMISSION_DENIED' }
   | { ok: false; code: 'RESOURCE_EXHAUSTED'; retryAfterMs: number };
 
@@ -83,7 +87,7 @@ export class SensorKeyring {
       return { ok: false, code: 'RESOURCE_EXHAUSTED', retryAfterMs: wait };
     }
     this.throttle.reserve(addr);
-    let known: boolean;
+    let known: { keyId: number | null; branchId: number | null } | undefined;
     try {
       known = await this.known(key);
     } catch (err) {
@@ -92,7 +96,7 @@ export class SensorKeyring {
     }
     if (known) {
       this.throttle.release(addr);
-      return { ok: true };
+      return { ok: true, ...known };
     }
     this.throttle.fail(addr, this.opts.now());
     this.refused.unknownKey++;
@@ -105,12 +109,24 @@ export class SensorKeyring {
     return this.throttle.entries.size;
   }
 
-  private async known(key: string): Promise<boolean> {
+  /** Of these sensor_keys ids, the ones revoked (or deleted) since: their connections must close. */
+  async revokedAmong(keyIds: readonly number[]): Promise<number[]> {
+    if (keyIds.length === 0) return [];
+    const live = await this.opts.db.query<{ id: number }>('SELECT id FROM sensor_keys WHERE id = ANY($1) AND revoked_at IS NULL', [keyIds]);
+    const still = new Set(live.rows.map((r) => r.id));
+    return keyIds.filter((id) => !still.has(id));
+  }
+
+  private async known(key: string): Promise<{ keyId: number | null; branchId: number | null } | undefined> {
     const digest = sha256(key);
-    if (matchesAny(this.refusedDigests, digest)) return false;
-    if (matchesAny(this.configDigests, digest)) return true;
-    const row = await this.opts.db.query('SELECT 1 FROM sensor_keys WHERE key_sha256 = $1 AND revoked_at IS NULL', [digest.toString('hex')]);
-    return (row.rowCount ?? 0) > 0;
+    if (matchesAny(this.refusedDigests, digest)) return undefined;
+    if (matchesAny(this.configDigests, digest)) return { keyId: null, branchId: null };
+    const row = await this.opts.db.query<{ id: number; branch_id: number | null }>(
+      'SELECT id, branch_id FROM sensor_keys WHERE key_sha256 = $1 AND revoked_at IS NULL',
+      [digest.toString('hex')],
+    );
+    const found = row.rows[0];
+    return found ? { keyId: found.id, branchId: found.branch_id } : undefined;
   }
 
   /** One log line per address per window, carrying the refusals since the last one. */

@@ -1,19 +1,23 @@
-// One sensor (or sensor gateway) connection on the sensor port (DESIGN §4).
+// One sensor (or sensor gateway) connection on the sensor port (docs/sensors.md).
 //
 //   → {"type":"hello","sensorId":"gw-main-2","key":"…"}      first, always
-//   ← {"type":"welcome","sensorId":"gw-main-2","maxReadingsPerFrame":500,"offlineAfterMs":120000}
+//   ← {"type":"welcome","sensorId":"gw-main-2","maxReadingsPerFrame":500,"offlineAfterMs":120000,…}
 //   → {"type":"occupancy","ref":17,"readings":[{"seatId":12,"occupied":true,"at":"…"}]}
-//   ← {"type":"ack","ref":17,"applied":1,"stale":0,"unknownSeats":[]}
+//   ← {"type":"ack","ref":17,"applied":1,"stale":0,"refused":{},"unknownSeats":[]}
 //   → {"type":"heartbeat"}                                    no reply
 //
 // Every occupancy frame is acknowledged once it is applied to the live model (not once it is in
 // the database; that is batched). `ref` is the gateway's own frame id, echoed so it can resend
-// unacknowledged frames after a reconnect; readings are idempotent and ordered by `at`, so a
-// resend changes nothing that already happened. A frame is validated whole before any reading in
-// it is applied: one bad reading refuses the frame with INVALID_ARGUMENT and the connection lives
-// on. An unknown key, or anything but hello first, gets one error frame and the connection closes;
-// so does a hello from an address with too many wrong keys lately (RESOURCE_EXHAUSTED with
-// retryAfterMs, before any key lookup).
+// unacknowledged frames after a reconnect. Each reading stands alone: one that is malformed, whose
+// `at` is not RFC 3339 or lies outside [now - maxAgeMs, now + maxClockSkewMs], whose seat is
+// unknown or outside the key's branch is refused with a per-reading code, listed in the ack's
+// `refused` as code → indexes into the frame, and the frame's other readings apply. The ack holds
+// at most one index per reading (and an unknown seat's id once), so it stays bounded by
+// sensors.maxReadingsPerFrame. A frame that is not a list of 1..maxReadingsPerFrame readings is
+// refused whole with INVALID_ARGUMENT and the connection lives on. An unknown key, or anything but hello first, gets one error frame and
+// the connection closes; so does a hello from an address with too many wrong keys lately
+// (RESOURCE_EXHAUSTED with retryAfterMs, before any key lookup), and a connection whose key is
+// revoked while it is open (PERMISSION_DENIED).
 import type { FrameError } from '../codec/index.js';
 import { encodeFrame } from '../codec/index.js';
 import type { CloseReason, Connection, ConnectionHandler } from '../net/connection.js';
@@ -21,18 +25,47 @@ import type { Logger } from '../obs/log.js';
 import { ErrorCode } from '../errors.js';
 import type { ReadingOutcome } from '../core/liveSeats.js';
 import type { KeyVerdict } from './sensorKeys.js';
+import { MAX_AT_CHARS, parseRfc3339 } from './readingTime.js';
+
+/** Why one reading of a frame was refused: the keys of the ack's `refused` (docs/sensors.md). */
+export const ReadingCode = {
+  /** Not {seatId: positive integer, occupied: boolean, at: string}. */
+  INVALID_READING: 'INVALID_READING',
+  /** `at` is not an RFC 3339 date-time with seconds and a Z or numeric offset. */
+  AT_NOT_RFC3339: 'AT_NOT_RFC3339',
+  /** `at` is older than now - sensors.maxAgeMs. */
+  AT_TOO_OLD: 'AT_TOO_OLD',
+  /** `at` is later than now + sensors.maxClockSkewMs. */
+  AT_IN_FUTURE: 'AT_IN_FUTURE',
+  UNKNOWN_SEAT: 'UNKNOWN_SEAT',
+  /** The seat belongs to a branch this connection's key may not write. */
+  OUT_OF_SCOPE: 'OUT_OF_SCOPE',
+} as const;
+
+export type ReadingCode = (typeof ReadingCode)[keyof typeof ReadingCode];
+
+/** Who may write through a connection, from its key: one branch, or every branch (null). */
+export interface KeyScope {
+  /** The sensor_keys row, when the key came from the table (null: from config); revocation closes its connections. */
+  keyId: number | null;
+  branchId: number | null;
+}
 
 /** What a sensor session feeds; the real-time service implements it. */
 export interface SensorSink {
   now(): number;
-  reading(seatId: number, occupied: boolean, atMs: number, sensorId: string): ReadingOutcome;
+  /** Applies one reading that passed the `at` window, received now; `at` is the gateway's own stamp. */
+  reading(seatId: number, occupied: boolean, atMs: number, sensorId: string, scopeBranchId: number | null): ReadingOutcome;
   heartbeat(seatIds: Iterable<number>): void;
   /** Refuses a wrong key, or any key from an address locked for too many wrong ones (src/sensors/sensorKeys.ts). */
   checkKey(key: string, remoteAddress: string, sensorId: string): Promise<KeyVerdict>;
+  /** Counts a frame's refused readings, by code (for /metrics). */
+  refused?(code: ReadingCode, count: number): void;
 }
 
 export interface SensorSessionOptions {
   maxReadingsPerFrame: number;
+  maxAgeMs: number;
   maxClockSkewMs: number;
   offlineAfterMs: number;
   onClose?: (s: SensorSession) => void;
@@ -40,7 +73,6 @@ export interface SensorSessionOptions {
 
 const SENSOR_ID = /^[\w.:@/-]{1,64}$/;
 const MAX_KEY = 256;
-const MAX_AT_CHARS = 40;
 const MAX_REF_CHARS = 64;
 
 export function sensorError(code: ErrorCode, message: string, ref?: unknown, extra?: Record<string, unknown>): Buffer {
@@ -50,10 +82,14 @@ export function sensorError(code: ErrorCode, message: string, ref?: unknown, ext
 export class SensorSession implements ConnectionHandler {
   private phase: 'hello' | 'checking' | 'ready' | 'closed' = 'hello';
   sensorId = '';
+  /** What the hello's key may write; set once the key is accepted. */
+  scope: KeyScope | undefined;
   /** Seats this connection has reported: a heartbeat is proof of life for these. Bounded by known seats. */
   private readonly seats = new Set<number>();
   framesIn = 0;
   readingsIn = 0;
+  /** The `at` codes already logged for this connection (at most three). */
+  private readonly loggedCodes = new Set<ReadingCode>();
 
   constructor(
     readonly conn: Connection,
@@ -100,6 +136,12 @@ export class SensorSession implements ConnectionHandler {
     this.opts.onClose?.(this);
   }
 
+  /** The key this connection said hello with was revoked: one error frame, then close. */
+  revoked(): void {
+    if (this.phase === 'closed') return;
+    this.refuse(ErrorCode.PERMISSION_DENIED, 'this sensor key was revoked');
+  }
+
   private hello(m: Record<string, unknown>): void {
     const { sensorId, key } = m;
     if (typeof sensorId !== 'string' || !SENSOR_ID.test(sensorId)) {
@@ -122,8 +164,19 @@ export class SensorSession implements ConnectionHandler {
         if (!verdict.ok) return this.refuse(ErrorCode.PERMISSION_DENIED, 'unknown or revoked sensor key');
         this.phase = 'ready';
         this.sensorId = sensorId;
+        this.scope = { keyId: verdict.keyId, branchId: verdict.branchId };
+        // The window and the server's time, so a gateway can see its own clock is off before its readings are refused.
         this.reply(
-          encodeFrame({ type: 'welcome', sensorId, maxReadingsPerFrame: this.opts.maxReadingsPerFrame, offlineAfterMs: this.opts.offlineAfterMs }),
+          encodeFrame({
+            type: 'welcome',
+            sensorId,
+            branchId: verdict.branchId,
+            maxReadingsPerFrame: this.opts.maxReadingsPerFrame,
+            offlineAfterMs: this.opts.offlineAfterMs,
+            maxAgeMs: this.opts.maxAgeMs,
+            maxClockSkewMs: this.opts.maxClockSkewMs,
+            serverTime: new Date(this.sink.now()).toISOString(),
+          }),
         );
         this.conn.resumeReading();
       },
@@ -149,34 +202,53 @@ export class SensorSession implements ConnectionHandler {
         sensorError(ErrorCode.INVALID_ARGUMENT, `at most ${this.opts.maxReadingsPerFrame} readings per frame (sensors.maxReadingsPerFrame)`, ref),
       );
     }
-    const latestAllowed = this.sink.now() + this.opts.maxClockSkewMs;
-    const times = new Array<number>(readings.length);
-    for (let i = 0; i < readings.length; i++) {
-      const r = readings[i] as Record<string, unknown> | null;
-      const problem = checkReading(r, latestAllowed);
-      if (typeof problem === 'string') {
-        return this.reply(sensorError(ErrorCode.INVALID_ARGUMENT, `readings[${i}]: ${problem}`, ref));
-      }
-      times[i] = problem;
-    }
+    const now = this.sink.now();
+    const window = { earliestMs: now - this.opts.maxAgeMs, latestMs: now + this.opts.maxClockSkewMs };
+    const scopeBranchId = this.scope?.branchId ?? null;
     let applied = 0;
     let stale = 0;
-    let unknownSeats: number[] | undefined;
+    const refused: Partial<Record<ReadingCode, number[]>> = {};
+    let unknownSeats: Set<number> | undefined;
     for (let i = 0; i < readings.length; i++) {
-      const r = readings[i] as { seatId: number; occupied: boolean };
-      const outcome = this.sink.reading(r.seatId, r.occupied, times[i]!, this.sensorId);
-      if (outcome === 'applied') {
-        applied++;
-        this.seats.add(r.seatId);
-      } else if (outcome === 'stale') {
-        stale++;
-        this.seats.add(r.seatId);
+      const r = readings[i] as Record<string, unknown> | null;
+      const checked = checkReading(r, window);
+      if (typeof checked === 'string') {
+        (refused[checked] ??= []).push(i);
+        continue;
+      }
+      const { seatId, occupied } = r as { seatId: number; occupied: boolean };
+      const outcome = this.sink.reading(seatId, occupied, checked, this.sensorId, scopeBranchId);
+      if (outcome === 'applied' || outcome === 'stale') {
+        if (outcome === 'applied') applied++;
+        else stale++;
+        this.seats.add(seatId);
+      } else if (outcome === 'outOfScope') {
+        (refused.OUT_OF_SCOPE ??= []).push(i);
       } else {
-        (unknownSeats ??= []).push(r.seatId);
+        (refused.UNKNOWN_SEAT ??= []).push(i);
+        (unknownSeats ??= new Set()).add(seatId);
       }
     }
     this.readingsIn += readings.length;
-    this.reply(encodeFrame({ type: 'ack', ref: ref ?? null, applied, stale, unknownSeats: unknownSeats ?? [] }));
+    for (const code of Object.keys(refused) as ReadingCode[]) this.noteRefused(code, refused[code]!.length, readings[refused[code]![0]!]);
+    // unknownSeats (the seat ids, once each) predates `refused` and stays for gateways that read it.
+    this.reply(encodeFrame({ type: 'ack', ref: ref ?? null, applied, stale, refused, unknownSeats: unknownSeats ? [...unknownSeats] : [] }));
+  }
+
+  /**
+   * Counts refusals; the first of each `at` code on a connection is logged once, with the offending
+   * value: a gateway whose clock is off sees it in every ack, its operator in one log line.
+   */
+  private noteRefused(code: ReadingCode, count: number, example: unknown): void {
+    this.sink.refused?.(code, count);
+    if (code !== ReadingCode.AT_NOT_RFC3339 && code !== ReadingCode.AT_TOO_OLD && code !== ReadingCode.AT_IN_FUTURE) return;
+    if (this.loggedCodes.has(code)) return;
+    this.loggedCodes.add(code);
+    const at = (example as { at?: unknown } | null)?.at;
+    this.log.info(
+      { sensorId: this.sensorId, remote: this.conn.remoteAddress, code, at: typeof at === 'string' ? at.slice(0, MAX_AT_CHARS) : typeof at, serverTime: new Date(this.sink.now()).toISOString() },
+      'sensor readings refused for their time',
+    );
   }
 
   private reply(frame: Buffer): void {
@@ -190,17 +262,15 @@ export class SensorSession implements ConnectionHandler {
   }
 }
 
-/** The reading's time in ms, or what is wrong with it. */
-function checkReading(r: Record<string, unknown> | null, latestAllowedMs: number): number | string {
-  if (r === null || typeof r !== 'object' || Array.isArray(r)) return 'must be an object';
+/** The reading's `at` in ms when it is well formed and inside the window, or why it is refused. */
+function checkReading(r: Record<string, unknown> | null, window: { earliestMs: number; latestMs: number }): number | ReadingCode {
+  if (r === null || typeof r !== 'object' || Array.isArray(r)) return ReadingCode.INVALID_READING;
   const { seatId, occupied, at } = r;
-  if (typeof seatId !== 'number' || !Number.isSafeInteger(seatId) || seatId <= 0 || seatId > 2_147_483_647) {
-    return 'seatId must be a positive integer';
-  }
-  if (typeof occupied !== 'boolean') return 'occupied must be true or false';
-  if (typeof at !== 'string' || at.length > MAX_AT_CHARS) return 'at must be an ISO-8601 time';
-  const ms = Date.parse(at);
-  if (!Number.isFinite(ms) || ms <= 0) return 'at must be an ISO-8601 time';
-  if (ms > latestAllowedMs) return 'at is in the future (beyond sensors.maxClockSkewMs)';
+  if (typeof seatId !== 'number' || !Number.isSafeInteger(seatId) || seatId <= 0 || seatId > 2_147_483_647) return ReadingCode.INVALID_READING;
+  if (typeof occupied !== 'boolean') return ReadingCode.INVALID_READING;
+  const ms = typeof at === 'string' && at.length <= MAX_AT_CHARS ? parseRfc3339(at) : undefined;
+  if (ms === undefined) return ReadingCode.AT_NOT_RFC3339;
+  if (ms < window.earliestMs) return ReadingCode.AT_TOO_OLD;
+  if (ms > window.latestMs) return ReadingCode.AT_IN_FUTURE;
   return ms;
 }

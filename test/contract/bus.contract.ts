@@ -1,4 +1,5 @@
 // The one contract every EventBus keeps (STYLE §8), run against LocalBus and RedisBus.
+import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BusHandlers, EventBus } from '../../src/bus/bus.js';
 import type { CoreEvent } from '../../src/core/events.js';
@@ -49,6 +50,17 @@ function change(origin: string, branchId: number, seatId: number, state: SeatCha
 
 let shared = 0;
 
+/** The database identity the buses of one test belong to, unless a test says otherwise. */
+const DEPLOYMENT = randomUUID();
+
+async function until(what: string, cond: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 export function busContract(name: string, factory: BusFactory): void {
   describe(`EventBus contract: ${name}`, () => {
     const open: EventBus[] = [];
@@ -67,8 +79,8 @@ export function busContract(name: string, factory: BusFactory): void {
       const b = make('B', key);
       const ra = recorder();
       const rb = recorder();
-      const seqA = await a.start([1, 2], ra.handlers);
-      const seqB = await b.start([1, 2], rb.handlers);
+      const seqA = await a.start([1, 2], ra.handlers, DEPLOYMENT);
+      const seqB = await b.start([1, 2], rb.handlers, DEPLOYMENT);
       expect(seqA.get(1)).toBe(seqB.get(1));
       const base = seqA.get(1)!;
       a.publishSeat(change('A', 1, 10, 'occupied'));
@@ -85,7 +97,7 @@ export function busContract(name: string, factory: BusFactory): void {
       const key = `c${shared++}`;
       const a = make('A', key);
       const ra = recorder();
-      const seqs = await a.start([1, 2], ra.handlers);
+      const seqs = await a.start([1, 2], ra.handlers, DEPLOYMENT);
       a.publishSeat(change('A', 1, 10, 'occupied'));
       a.publishSeat(change('A', 2, 20, 'occupied'));
       a.publishSeat(change('A', 2, 21, 'occupied'));
@@ -100,8 +112,8 @@ export function busContract(name: string, factory: BusFactory): void {
       const a = make('A', key);
       const b = make('B', key);
       const ra = recorder();
-      await a.start([1], ra.handlers);
-      await b.start([1], recorder().handlers);
+      await a.start([1], ra.handlers, DEPLOYMENT);
+      await b.start([1], recorder().handlers, DEPLOYMENT);
       a.publishSeat(change('A', 1, 10, 'reserved'));
       await ra.waitSeats(1);
       b.publishSeat(change('B', 1, 10, 'reserved'));
@@ -119,7 +131,7 @@ export function busContract(name: string, factory: BusFactory): void {
       const key = `c${shared++}`;
       const a = make('A', key, 5);
       const ra = recorder();
-      const base = (await a.start([1], ra.handlers)).get(1)!;
+      const base = (await a.start([1], ra.handlers, DEPLOYMENT)).get(1)!;
       for (let i = 0; i < 3; i++) a.publishSeat(change('A', 1, 10 + i, 'occupied'));
       await ra.waitSeats(3);
       expect((await a.history(1, base + 1, 100))!.map((e) => e.seq)).toEqual([base + 2, base + 3]);
@@ -129,7 +141,7 @@ export function busContract(name: string, factory: BusFactory): void {
       expect(await a.history(1, base, 100)).toBeNull();
       // A later instance joining the same backing starts from the shared seq and reads the same history.
       const late = make('C', key, 5);
-      const seqs = await late.start([1], recorder().handlers);
+      const seqs = await late.start([1], recorder().handlers, DEPLOYMENT);
       expect(seqs.get(1)).toBe(base + 203);
       expect((await late.history(1, base + 201, 10))!.map((e) => e.seq)).toEqual([base + 202, base + 203]);
     });
@@ -140,14 +152,73 @@ export function busContract(name: string, factory: BusFactory): void {
       const b = make('B', key);
       const ra = recorder();
       const rb = recorder();
-      await a.start([1], ra.handlers);
-      await b.start([1], rb.handlers);
+      await a.start([1], ra.handlers, DEPLOYMENT);
+      await b.start([1], rb.handlers, DEPLOYMENT);
       const fact: CoreEvent = { type: 'seatStatus', cause: 'admin', seatId: 10, branchId: 1, status: 'OUT_OF_SERVICE', at: new Date().toISOString() };
       a.publishFact(fact);
       const deadline = Date.now() + 5000;
       while (rb.facts.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
       expect(rb.facts).toEqual([fact]);
       expect(ra.facts).toEqual([]);
+    });
+
+    it('buses of two deployments on one backing share nothing: not seqs, states, history, facts nor the seq epoch', async () => {
+      const key = `c${shared++}`;
+      const [one, two] = [randomUUID(), randomUUID()];
+      const a = make('A', key);
+      const a2 = make('A2', key);
+      const b = make('B', key);
+      const [ra, ra2, rb] = [recorder(), recorder(), recorder()];
+      await a.start([1], ra.handlers, one);
+      await a2.start([1], ra2.handlers, one);
+      // One deployment's instances share an epoch; another deployment's differs.
+      expect(a.seqEpoch).toBe(a2.seqEpoch);
+      a.publishSeat(change('A', 1, 10, 'occupied'));
+      a.publishSeat(change('A', 1, 11, 'occupied'));
+      await ra.waitSeats(2);
+      const seqs = await b.start([1], rb.handlers, two);
+      expect(b.seqEpoch).not.toBe(a.seqEpoch);
+      expect(seqs.get(1)).toBe(0);
+      expect(await b.history(1, 0, 10)).toEqual([]);
+      // The same state of the same seat is news in the other deployment, numbered from its own start.
+      b.publishSeat(change('B', 1, 10, 'occupied'));
+      await rb.waitSeats(1);
+      expect(rb.seats.map((e) => [e.seq, e.seatId])).toEqual([[1, 10]]);
+      b.publishFact({ type: 'seatStatus', cause: 'admin', seatId: 10, branchId: 1, status: 'OUT_OF_SERVICE', at: new Date().toISOString() });
+      a.publishFact({ type: 'seatStatus', cause: 'admin', seatId: 11, branchId: 1, status: 'OUT_OF_SERVICE', at: new Date().toISOString() });
+      await until('A2 has A\'s fact', () => ra2.facts.length === 1);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(ra2.facts.map((f) => (f.type === 'seatStatus' ? f.seatId : 0))).toEqual([11]);
+      expect(rb.facts).toEqual([]);
+      expect(ra.seats.map((e) => e.seq)).toEqual([1, 2]);
+      expect(ra2.seats.map((e) => e.seq)).toEqual([1, 2]);
+    });
+
+    it('a change repeating a state published before this instance started following the branch is published: its view came from the database', async () => {
+      const key = `c${shared++}`;
+      const a = make('A', key);
+      const ra = recorder();
+      const base = (await a.start([1], ra.handlers, DEPLOYMENT)).get(1)!;
+      a.publishSeat(change('A', 1, 10, 'occupied'));
+      await ra.waitSeats(1);
+      await a.close();
+      // B starts after that publication (say its database was restored to before it) and sees seat 10 free.
+      const b = make('B', key);
+      const rb = recorder();
+      expect((await b.start([1], rb.handlers, DEPLOYMENT)).get(1)).toBe(base + 1);
+      b.publishSeat(change('B', 1, 10, 'occupied'));
+      await rb.waitSeats(1);
+      expect(rb.seats.map((e) => [e.seq, e.seatId, e.state])).toEqual([[base + 2, 10, 'occupied']]);
+      // From here on a repeat is a repeat again.
+      const c = make('C', key);
+      const rc = recorder();
+      await c.start([1], rc.handlers, DEPLOYMENT);
+      b.publishSeat(change('B', 1, 11, 'reserved'));
+      c.publishSeat(change('C', 1, 11, 'reserved'));
+      await rb.waitSeats(2);
+      await until('the repeat is judged', () => b.stats().deduplicated + c.stats().deduplicated === 1);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(rb.seats.map((e) => e.seatId)).toEqual([10, 11]);
     });
   });
 }

@@ -39,7 +39,9 @@ describe('branches and seats added after start', () => {
   let rpc: RpcClient;
   beforeAll(async () => {
     // No timer and no rate limit here: every unknown name makes the model look.
-    t = await startTestServer({ live: { refreshEveryMs: 0, refreshMinIntervalMs: 0 } }, { db });
+    // branches.list read from SQL on every call: these tests follow its totals as seats are
+    // inserted behind the server's back (fairReads.test.ts covers the cached list).
+    t = await startTestServer({ live: { refreshEveryMs: 0, refreshMinIntervalMs: 0 }, discovery: { branchListCacheMs: 0 } }, { db });
     rpc = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
   });
   afterAll(async () => {

@@ -19,10 +19,14 @@ afterAll(async () => {
 const setRole = (u: TestUser, role: 'student' | 'admin') => t.db.pool.query('UPDATE users SET role = $2 WHERE id = $1', [u.id, role]);
 const seatStatus = async () => (await t.db.pool.query<{ status: string }>('SELECT status FROM seats WHERE id = $1', [seatId])).rows[0]!.status;
 
+let keys = 0;
 /** Valid arguments for every admin method, so a refusal can only be about who calls. */
 const calls = (): Record<string, unknown> => ({
   'admin.seats.setStatus': { seatId, status: 'IN_SERVICE' },
   'admin.branches.setHours': { branch: 'Main Library', hours: { sun: { open: '10:00', close: '18:00' } } },
+  'admin.sensors.addKey': { name: `demoted-gw-${++keys}`, branch: 'Main Library' },
+  'admin.sensors.listKeys': {},
+  'admin.sensors.revokeKey': { name: 'development' },
 });
 
 describe('admin methods and a demoted admin', () => {
@@ -71,12 +75,12 @@ describe('admin methods and a demoted admin', () => {
     }
   });
 
-  it('a deleted admin account is refused too', async () => {
+  it('a deleted admin account is refused too, as UNAUTHENTICATED: its token names nobody (docs/rules.md)', async () => {
     const [gone] = await makeUsers(t, 1, 'deleted-admin', 'admin');
     await t.db.pool.query('DELETE FROM users WHERE id = $1', [gone!.id]);
     const c = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
     try {
-      expect((await c.request('admin.seats.setStatus', [{ seatId, status: 'OUT_OF_SERVICE' }], gone!.token)).error?.code).toBe('PERMISSION_DENIED');
+      expect((await c.request('admin.seats.setStatus', [{ seatId, status: 'OUT_OF_SERVICE' }], gone!.token)).error?.code).toBe('UNAUTHENTICATED');
       expect(await seatStatus()).toBe('IN_SERVICE');
     } finally {
       c.close();

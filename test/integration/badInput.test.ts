@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { defineMethod } from '../../src/rpc/registry.js';
 import { query } from '../../src/db/pool.js';
 import { ErrorCode } from '../../src/errors.js';
+import { insertUser } from '../support/fixtures.js';
 import { RawPeer, rawFrame } from '../support/peer.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { fuzzPort, settledHeapBytes, waitFor, type FrameProtocol, type FuzzFrame, type Reply } from '../support/fuzz.js';
@@ -37,8 +38,9 @@ beforeAll(async () => {
     defineMethod({ name: 'test.admin', access: 'admin', args: z.unknown(), summary: 'admin only', handler: () => 'ok' }),
   );
   const secret = t.config.auth.jwtSecret;
-  const user = { id: 7, studentId: 's7', name: 'Seven', role: 'student' as const };
-  const claims = { sub: '7', sid: 's7', role: 'admin' };
+  // A real account: a token whose account does not exist is UNAUTHENTICATED (docs/rules.md).
+  const user = await insertUser(t.db.pool, 'Seven');
+  const claims = { sub: String(user.id), sid: user.studentId, role: 'admin' };
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   tokens.valid = t.server.tokens.issue(user).token;
   tokens.expired = jwt.sign({ ...claims, role: 'student', exp: Math.floor(Date.now() / 1000) - 60 }, secret, { algorithm: 'HS256' });
@@ -142,10 +144,12 @@ describe('bad input, case by case', () => {
   );
 
   it('a valid student token reaches user methods but not admin ones', async () => {
-    const [stats, admin] = await exchange([
+    // Replies come in completion order (server.stats asks the users table): matched by rpcId.
+    const replies = await exchange([
       rawFrame(JSON.stringify({ rpcId: 1, method: 'server.stats', token: tokens.valid })),
       rawFrame(JSON.stringify({ rpcId: 2, method: 'test.admin', token: tokens.valid })),
     ]);
+    const [stats, admin] = [1, 2].map((id) => replies.find((r) => r.rpcId === id));
     expect(codeOf(stats)).toBeNull();
     expect(codeOf(admin)).toBe('PERMISSION_DENIED');
   });
@@ -182,6 +186,29 @@ describe('bad input, case by case', () => {
   it('a NUL character (which PostgreSQL text cannot hold) is INVALID_ARGUMENT, not INTERNAL', async () => {
     const [reply] = await exchange([rawFrame(JSON.stringify({ rpcId: 1, method: 'test.db', args: [{ q: 'a\u0000b' }] }))]);
     expect(codeOf(reply)).toBe('INVALID_ARGUMENT');
+  });
+
+  it('text that is not well-formed Unicode (a lone surrogate) is INVALID_ARGUMENT at the envelope, for any method and any field', async () => {
+    // Written as JSON escapes, the only way a lone surrogate gets past the fatal UTF-8 decoder.
+    const frames = [
+      '{"rpcId":1,"method":"test.db","args":[{"q":"a\\ud800b"}]}',
+      '{"rpcId":2,"method":"test.db","args":[{"q":"\\udc00"}]}',
+      '{"rpcId":3,"method":"PING","args":[{"deep":[[{"x":"\\udbff"}]]}]}',
+      '{"rpcId":4,"method":"PING","token":"x.y.\\ud800"}',
+      '{"rpcId":"id-\\ud800","method":"PING"}',
+      '{"rpcId":6,"method":"server.stats","args":[{"k\\ud800":1}]}',
+      '{"rpcId":7,"method":"auth.login","args":[{"studentId":"\\ud800","password":"whatever1"}]}',
+      // A surrogate pair is one well-formed character: it reaches the method.
+      '{"rpcId":8,"method":"test.db","args":[{"q":"\\ud83d\\ude00"}]}',
+    ];
+    const replies = await exchange(frames.map((f) => rawFrame(f)));
+    const byId = new Map(replies.map((r) => [JSON.stringify(r.rpcId), r]));
+    for (const id of ['1', '2', '3', '4', '"id-\\ud800"', '6', '7']) {
+      expect(codeOf(byId.get(id)), `request ${id}`).toBe('INVALID_ARGUMENT');
+    }
+    expect((byId.get('1')!.error as { details: unknown }).details).toEqual({ path: 'args[0].q' });
+    expect((byId.get('4')!.error as { details: unknown }).details).toEqual({ path: 'token' });
+    expect(byId.get('8')).toMatchObject({ result: { n: 1 }, error: null });
   });
 
   it('an oversized length gets one BAD_FRAME and the connection closes', async () => {

@@ -110,6 +110,7 @@ describe('seats.list', () => {
   it('shows a booking to the very next search: available, availableOnly and live, through the cache', async () => {
     const seat = await seatIdOf(t, 'G-05');
     const filter = { branch: 'Main Library', area: 'Group Study', availableOnly: true };
+    await anon.call<Seat[]>('seats.list', filter); // seen once; the second read is stored
     const before = await anon.call<Seat[]>('seats.list', filter);
     const hits = t.server.seatListing.stats.hits;
     expect(await anon.call('seats.list', filter)).toEqual(before);
@@ -189,6 +190,49 @@ describe('seats.get and seats.availability', () => {
     [{ seatId: 999_999 }, 'NOT_FOUND'],
   ])('seats.availability %j → %s', async (args, code) => {
     expect((await errorOf(anon.call('seats.availability', args))).code).toBe(code);
+  });
+});
+
+describe('seats.availability: which days it answers for (docs/rules.md, "Dates")', () => {
+  it.each([
+    [{ date: '0100-01-01' }, 'date'], // was a window starting in year -3501
+    [{ date: '1999-12-31' }, 'date'],
+    [{ date: '2101-01-01' }, 'date'],
+    [{ date: '9999-12-31' }, 'date'],
+    [{ start: '0100-01-01T00:00:00Z', end: '0100-01-02T00:00:00Z' }, 'start'],
+    [{ start: '2100-12-31T00:00:00Z', end: '2101-01-02T00:00:00Z' }, 'end'],
+  ])('%j is INVALID_ARGUMENT naming %s, before the seat is looked up', async (window, field) => {
+    for (const seatId of [await seatIdOf(t, 'Q-09'), 999_999]) {
+      const err = await errorOf(anon.call('seats.availability', { seatId, ...window }));
+      expect(err.code).toBe('INVALID_ARGUMENT');
+      expect(err.error.message.startsWith(`${field} must`)).toBe(true);
+      expect(err.details).toEqual({ field });
+    }
+  });
+
+  it('answers for the first and the last day of the range', async () => {
+    const seatId = await seatIdOf(t, 'Q-09');
+    expect(await anon.call('seats.availability', { seatId, date: '2000-01-01' })).toMatchObject({ start: '2000-01-01T05:00:00.000Z', booked: [] });
+    expect(await anon.call('seats.availability', { seatId, date: '2100-12-31' })).toMatchObject({ end: '2101-01-01T05:00:00.000Z', booked: [] });
+  });
+
+  it('in America/Santiago, the day whose midnight is skipped runs from its 01:00; the day before keeps its 24 hours', async () => {
+    const branch = await t.db.pool.query<{ id: number }>(
+      `INSERT INTO branches (name, timezone, hours) VALUES ('Biblioteca Santiago', 'America/Santiago', '{}') RETURNING id`,
+    );
+    const seat = await t.db.pool.query<{ id: number }>(`INSERT INTO seats (branch_id, area, label) VALUES ($1, 'Sala', 'S-01') RETURNING id`, [
+      branch.rows[0]!.id,
+    ]);
+    const seatId = seat.rows[0]!.id;
+    // 2026-09-06: clocks jump from 00:00 (-04) to 01:00 (-03), at 04:00Z.
+    expect(await anon.call('seats.availability', { seatId, date: '2026-09-06' })).toMatchObject({
+      start: '2026-09-06T04:00:00.000Z',
+      end: '2026-09-07T03:00:00.000Z',
+    });
+    expect(await anon.call('seats.availability', { seatId, date: '2026-09-05' })).toMatchObject({
+      start: '2026-09-05T04:00:00.000Z',
+      end: '2026-09-06T04:00:00.000Z',
+    });
   });
 });
 

@@ -68,7 +68,12 @@ describe('carrel db seed / db migrate while carrel serve runs on the embedded Po
 
       // branches.list reads the branches from SQL, and a branch the live model does not know
       // makes it look in the database: the seeded branches come with live seat counts.
-      const names = (await rpc.call<{ name: string }[]>('branches.list')).map((b) => b.name);
+      // (The branch list is kept for discovery.branchListCacheMs, so they show within that.)
+      let names: string[] = [];
+      for (const until = Date.now() + 10_000; Date.now() < until; await new Promise((r) => setTimeout(r, 200))) {
+        names = (await rpc.call<{ name: string }[]>('branches.list')).map((b) => b.name);
+        if (names.includes('Main Library')) break;
+      }
       expect(names).toEqual(expect.arrayContaining(['Main Library', 'Engineering Library']));
       await waitFor(() => serve.stdout().includes('live seat model picked up branches and seats added since start'), 10_000, 'the live model to pick up the seeded branches');
       expect((await rpc.call<unknown[]>('seats.list', { branch: 'Main Library' })).length).toBeGreaterThan(0);

@@ -20,7 +20,7 @@ describe('load generator scenarios', () => {
     const db = await freshDatabase();
     // Before the server starts, so its live model knows the bench seats too.
     await addBenchBranch(db.pool, 300);
-    t = await startTestServer({ rules: BENCH_CONFIG_OVERRIDES.rules, lifecycle: { enabled: false } }, { db });
+    t = await startTestServer({ rules: BENCH_CONFIG_OVERRIDES.rules, rateLimit: BENCH_CONFIG_OVERRIDES.rateLimit, lifecycle: { enabled: false } }, { db });
     ctx = new BenchContext(externalTarget('127.0.0.1', t.server.ports, process.pid));
   });
   afterAll(async () => {

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RpcClient } from '../../clients/rpcClient.js';
 import { registerUsers } from '../../loadtest/setup.js';
+import { BENCH_CONFIG_OVERRIDES } from '../../loadtest/target.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 const WORKERS = 1;
@@ -79,7 +80,8 @@ describe('a login flood', () => {
 describe("the load generator's set-up", () => {
   let t: TestServer;
   beforeAll(async () => {
-    t = await startTestServer({ auth: { bcryptCost: 4, hashWorkers: WORKERS, maxQueuedHashJobs: QUEUED } });
+    // The load generator's set-up registers from one address: with the bench's rate limits.
+    t = await startTestServer({ auth: { bcryptCost: 4, hashWorkers: WORKERS, maxQueuedHashJobs: QUEUED }, rateLimit: BENCH_CONFIG_OVERRIDES.rateLimit });
   });
   afterAll(async () => {
     await t?.close();

@@ -15,6 +15,9 @@ describe('the method table', () => {
       'PING',
       'admin.branches.setHours',
       'admin.seats.setStatus',
+      'admin.sensors.addKey',
+      'admin.sensors.listKeys',
+      'admin.sensors.revokeKey',
       'auth.login',
       'auth.me',
       'auth.register',
@@ -42,7 +45,7 @@ describe('the method table', () => {
     const open = t.server.registry.names().filter((n) => t.server.registry.get(n)!.access === 'public');
     expect(open).toEqual(['PING', 'auth.login', 'auth.register', 'auth.use', 'branches.list', 'seats.availability', 'seats.get', 'seats.list', 'server.info']);
     const admin = t.server.registry.names().filter((n) => t.server.registry.get(n)!.access === 'admin');
-    expect(admin).toEqual(['admin.branches.setHours', 'admin.seats.setStatus']);
+    expect(admin).toEqual(['admin.branches.setHours', 'admin.seats.setStatus', 'admin.sensors.addKey', 'admin.sensors.listKeys', 'admin.sensors.revokeKey']);
   });
 });
 

@@ -28,7 +28,7 @@ function churn(t: TestServer, seats: number[], n: number, state: { at: number; o
     const seat = seats[i % seats.length]!;
     const next = !(occupied.get(seat) ?? false);
     occupied.set(seat, next);
-    live.applyReading(seat, next, state.at, Date.now());
+    live.applyReading(seat, next, state.at, Date.now(), 'gw-churn');
   }
 }
 

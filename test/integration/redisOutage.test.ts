@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { freshDatabase, type TestDatabase } from '../support/db.js';
+import { deploymentKeys, freshDatabase, type TestDatabase } from '../support/db.js';
 import { branchSeats, connectSensor, seatEvents, sendReadings, subscribe, waitFor } from '../support/live.js';
 import { dropKeys, redisAvailable, redisUrl, testKeyPrefix } from '../support/redis.js';
 import { CuttableProxy } from '../support/proxy.js';
@@ -76,14 +76,16 @@ suite('when Redis goes away', () => {
     const sensorA = await connectSensor(a.server.ports.sensor, { sensorId: 'gw-a' });
     const sensorB = await connectSensor(b.server.ports.sensor, { sensorId: 'gw-b' });
     const busA = () => a.server.realtime.busStats();
-    const t0 = Date.now() - 600_000;
+    const t0 = Date.now() - 120_000; // inside sensors.maxAgeMs
 
     await proxy.cut();
     for (let i = 0; i < 200 && busA().connected; i++) await new Promise((r) => setTimeout(r, 10));
     expect(busA().connected).toBe(false);
-    // During the outage: both report seats 0-5, overlapping on 2 and 3 (B newer on 2, A newer on 3).
-    await sendReadings(sensorA, [0, 1, 2, 3].map((i) => ({ seatId: seats[i]!, occupied: true, at: t0 + (i === 3 ? 5_000 : 1_000) })));
+    // During the outage: both report seats 0-5, overlapping on 2 and 3 (B received later on 2, A on
+    // 3: a seat's readings count in the order the servers received them, docs/sensors.md).
+    await sendReadings(sensorA, [0, 1, 2].map((i) => ({ seatId: seats[i]!, occupied: true, at: t0 + 1_000 })));
     await sendReadings(sensorB, [2, 3, 4, 5].map((i) => ({ seatId: seats[i]!, occupied: i !== 2, at: t0 + (i === 2 ? 5_000 : 2_000) })));
+    await sendReadings(sensorA, [{ seatId: seats[3]!, occupied: true, at: t0 + 1_000 }]);
 
     // Reconnection: every command of A reaches Redis 25 ms late, while both keep sending readings
     // (each to a seat of its own, so an event one instance misses stays missed).
@@ -117,7 +119,7 @@ suite('when Redis goes away', () => {
     try {
       let stable = 0;
       for (let i = 0; i < 500 && stable < 10; i++) {
-        const counter = Number(await redis.get(`${keyPrefix}:seq:${branchId}`));
+        const counter = Number(await redis.get(`${await deploymentKeys(db.pool, keyPrefix)}:seq:${branchId}`));
         const ok = busA().queued === 0 && a.server.realtime.hub.seqOf(branchId) === counter && b.server.realtime.hub.seqOf(branchId) === counter;
         stable = ok ? stable + 1 : 0;
         await new Promise((r) => setTimeout(r, 20));
@@ -133,7 +135,7 @@ suite('when Redis goes away', () => {
     expect(snapA.seq).toBe(snapB.seq);
     const states = (snap: Record<string, unknown>) => (snap.seats as Array<{ seatId: number; state: string; flags: object }>).map((s) => [s.seatId, s.state, s.flags]);
     expect(states(snapA)).toEqual(states(snapB));
-    // What each reported is what both show; the overlapping seats follow the newer reading.
+    // What each reported is what both show; the overlapping seats follow the reading received last.
     const stateOf = (id: number) => states(snapA).find(([s]) => s === id)?.[1];
     expect(seats.slice(6, next).map(stateOf)).toEqual(seats.slice(6, next).map(() => 'occupied'));
     expect(seats.slice(50, aNext).map(stateOf)).toEqual(seats.slice(50, aNext).map(() => 'occupied'));

@@ -20,7 +20,7 @@ import http from 'node:http';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { freshDatabase, type TestDatabase } from '../support/db.js';
+import { deploymentKeys, freshDatabase, type TestDatabase } from '../support/db.js';
 import { branchSeats, connectSensor, sendReadings, subscribe, waitFor, type Frame } from '../support/live.js';
 import type { RawPeer } from '../support/peer.js';
 import { redisServerAvailable, startRedisServer, type OwnRedis } from '../support/redisServer.js';
@@ -225,7 +225,7 @@ suite('Redis stopped and restarted empty under load on two instances', () => {
     try {
       let stable = 0;
       for (let i = 0; i < 500 && stable < 10; i++) {
-        const counter = Number(await probe.get(`carrel:seq:${branchId}`));
+        const counter = Number(await probe.get(`${await deploymentKeys(db.pool, 'carrel')}:seq:${branchId}`));
         const ok =
           bus.A().queued === 0 && bus.B().queued === 0 && a.server.realtime.hub.seqOf(branchId) === counter && b.server.realtime.hub.seqOf(branchId) === counter;
         stable = ok ? stable + 1 : 0;

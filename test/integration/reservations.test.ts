@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { RpcClient } from '../../clients/rpcClient.js';
+import { RpcCallError, type RpcClient } from '../../clients/rpcClient.js';
 import { FakeClock } from '../../src/core/clock.js';
 import type { CoreEvent } from '../../src/core/events.js';
 import type { FreedSlot } from '../../src/core/reservations.js';
@@ -138,6 +138,24 @@ describe('reservations.create', () => {
     const reused = await errorOf(book(c, await seatIdOf(t, 'Q-04'), 0, 60, { idempotencyKey: 'k-1' }));
     expect(reused.code).toBe('FAILED_PRECONDITION');
     expect(reused.details?.rule).toBe('idempotencyKeyReused');
+  });
+
+  it('refuses idempotency keys that are not well-formed Unicode, so two different ones can no longer collide', async () => {
+    const c = await as();
+    const [a, b] = [await seatIdOf(t, 'G-15'), await seatIdOf(t, 'G-16')];
+    // The client writes each lone surrogate as a JSON escape; PostgreSQL would store both keys as
+    // "key-\ufffd", so the second booking was answered with the first (idempotencyKeyReused).
+    for (const [seat, key] of [[a, 'key-\ud800'], [b, 'key-\udc00']] as const) {
+      const err = await errorOf(book(c, seat, 60, 120, { idempotencyKey: key }));
+      expect(err.code).toBe('INVALID_ARGUMENT');
+      expect(err.details).toEqual({ path: 'args[0].idempotencyKey' });
+    }
+    const stored = await t.db.pool.query('SELECT count(*)::int AS n FROM reservations WHERE seat_id = ANY($1)', [[a, b]]);
+    expect(stored.rows[0].n).toBe(0);
+    // Well-formed keys that differ stay different: an astral character (a surrogate pair) and U+FFFD itself.
+    const first = await book(c, a, 60, 120, { idempotencyKey: 'key-😀' });
+    const second = await book(c, b, 60, 120, { idempotencyKey: 'key-\ufffd' });
+    expect([first.seatId, second.seatId]).toEqual([a, b]);
   });
 
   it.each([
@@ -311,6 +329,48 @@ describe('transitions', () => {
     await expect(book(await as(), seat, 60, 120)).resolves.toMatchObject({ status: 'CONFIRMED' });
   });
 
+  it('a cancel after the start, before check-in, ends it as NO_SHOW through the slot under way and frees the rest', async () => {
+    const c = await as();
+    const seat = await seatIdOf(t, 'G-17');
+    const r = await book(c, seat, 0, 120);
+    clock.set(iso(T0, 5));
+    events.length = 0;
+    freed.length = 0;
+    const done = await c.call<Reservation>('reservations.cancel', { id: r.id });
+    expect(done).toMatchObject({ id: r.id, status: 'NO_SHOW', start: T0, end: iso(T0, 15) });
+    expect(events.map((e) => e.type === 'reservation' && e.cause)).toEqual(['reservation.cancelled']);
+    expect(freed).toEqual([{ seatId: seat, branchId: expect.any(Number), start: new Date(T0), end: new Date(iso(T0, 120)) }]);
+    expect((await errorOf(c.call('reservations.cancel', { id: r.id }))).details).toMatchObject({ rule: 'status', status: 'NO_SHOW' });
+    // The seat is free again from the slot under way, for anyone.
+    await expect(book(await as(), seat, 0, 120)).resolves.toMatchObject({ status: 'CONFIRMED' });
+  });
+
+  it('cancelling a started booking and booking again from the same slot start no longer dodges the daily quota', async () => {
+    // Abuse: at 10:05 cancel the 10:00-14:00 booking and book 10:00-14:00 again, over and over.
+    // The daily quota here is 300 minutes; each cancel keeps the 15 minutes under way.
+    const c = await as();
+    const seat = await seatIdOf(t, 'G-18');
+    let r = await book(c, seat, 0, 240);
+    clock.set(iso(T0, 5));
+    let rebooked = 0;
+    let refusal: RpcCallError | undefined;
+    for (let cycle = 0; cycle < 20 && !refusal; cycle++) {
+      await c.call('reservations.cancel', { id: r.id });
+      const next = await book(c, seat, 0, 240).catch((err: unknown) => err);
+      if (next instanceof RpcCallError) refusal = next;
+      else [r, rebooked] = [next as Reservation, rebooked + 1];
+    }
+    // 240 + 4 × 15 = 300 fits; the fifth booking again would be 315.
+    expect(rebooked).toBe(4);
+    expect(refusal?.details).toMatchObject({ rule: 'dailyQuota', quotaMinutes: 300, usedMinutes: 75 });
+    const kept = await t.db.pool.query(
+      `SELECT status, count(*)::int AS n, sum(extract(epoch FROM upper(during) - lower(during)))::int / 60 AS minutes
+         FROM reservations WHERE user_id = $1 GROUP BY status`,
+      [r.userId],
+    );
+    expect(kept.rows).toEqual([{ status: 'NO_SHOW', n: 5, minutes: 75 }]);
+  });
+
   it('refuses to cancel a reservation that has ended', async () => {
     const c = await as();
     const r = await book(c, await seatIdOf(t, 'G-04'), 0, 30);
@@ -365,7 +425,8 @@ describe('transitions', () => {
     const [c1, c2] = [await as(owner), await as(owner)];
     for (let i = 0; i < 5; i++) {
       clock.set(T0);
-      const r = await book(c1, await seatIdOf(t, `G-1${i}`), 0, 60);
+      // Starting in 15 minutes: the check-in window is open, and a cancel is a plain CANCELLED.
+      const r = await book(c1, await seatIdOf(t, `G-1${i}`), 15, 75);
       const outcomes = await Promise.allSettled([
         c1.call('reservations.cancel', { id: r.id }),
         c2.call('reservations.checkIn', { id: r.id }),

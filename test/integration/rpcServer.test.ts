@@ -157,10 +157,12 @@ describe('RPC server', () => {
   });
 
   it('accepts a valid token per request or adopted by the connection, and refuses forged ones', async () => {
-    const user = { id: 7, studentId: 's7', name: 'Seven', role: 'student' as const };
+    // A real account: a token whose account does not exist is UNAUTHENTICATED (docs/rules.md).
+    const [student] = await makeUsers(t, 1, 'rpc-student');
+    const user = { id: student!.id, studentId: student!.studentId, name: 'Seven', role: 'student' as const };
     const { token } = t.server.tokens.issue(user);
     const c = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
-    expect(await c.request('test.whoami', undefined, token)).toMatchObject({ result: { id: 7, role: 'student' } });
+    expect(await c.request('test.whoami', undefined, token)).toMatchObject({ result: { id: student!.id, role: 'student' } });
     const secret = t.config.auth.jwtSecret;
     const none = jwt.sign({ sub: '7', sid: 's7', role: 'admin' }, '', { algorithm: 'none' });
     const hs512 = jwt.sign({ sub: '7', sid: 's7', role: 'admin' }, secret, { algorithm: 'HS512' });
@@ -170,7 +172,7 @@ describe('RPC server', () => {
       expect((await c.request('test.whoami', undefined, bad)).error?.code).toBe('UNAUTHENTICATED');
     }
     expect((await c.request('test.admin', undefined, token)).error?.code).toBe('PERMISSION_DENIED');
-    // An admin claim is not enough: user 7 is not an admin in the users table.
+    // An admin claim is not enough: the user is not an admin in the users table.
     expect((await c.request('test.admin', undefined, t.server.tokens.issue({ ...user, role: 'admin' }).token)).error?.code).toBe('PERMISSION_DENIED');
     const [admin] = await makeUsers(t, 1, 'rpc-admin', 'admin');
     expect((await c.request('test.admin', undefined, admin!.token)).result).toBe('ok');

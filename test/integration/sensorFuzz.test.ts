@@ -2,7 +2,8 @@
 // first frames that are not a good hello (each refused with its code, then the connection
 // closes), and after a good hello, occupancy frames with ill-typed, huge, nested, out-of-range,
 // SQL-looking and prototype-polluting readings and refs, heartbeats, unknown types, broken
-// frames and lying lengths. Each frame's outcome is known by construction; every reply is
+// frames and lying lengths. Each frame's outcome is known by construction, down to the
+// per-reading code of every refused reading (docs/sensors.md); every reply is
 // checked for shape, code and leaks; the connection lives on wherever the frame boundary is
 // known; the server answers afterwards, sees no unhandled rejection and ends with bounded memory.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,7 +26,8 @@ beforeAll(async () => {
   t = await startTestServer({
     lifecycle: { enabled: false },
     limits: { partialFrameTimeoutMs: 2000 },
-    sensors: { helloThrottle: { freeFailures: 1_000_000 } },
+    // A wide `at` window, so readings generated at the start are still inside it at the end.
+    sensors: { helloThrottle: { freeFailures: 1_000_000 }, maxAgeMs: 2 * 3_600_000 },
   });
   knownSeats = (await t.db.pool.query<{ id: number }>('SELECT id FROM seats ORDER BY id')).rows.map((r) => r.id);
 });
@@ -34,8 +36,8 @@ afterAll(async () => {
   await t?.close();
 });
 
-const WELCOME_KEYS = ['maxReadingsPerFrame', 'offlineAfterMs', 'sensorId', 'type'];
-const ACK_KEYS = ['applied', 'ref', 'stale', 'type', 'unknownSeats'];
+const WELCOME_KEYS = ['branchId', 'maxAgeMs', 'maxClockSkewMs', 'maxReadingsPerFrame', 'offlineAfterMs', 'sensorId', 'serverTime', 'type'];
+const ACK_KEYS = ['applied', 'ref', 'refused', 'stale', 'type', 'unknownSeats'];
 
 function checkReply(r: Reply): void {
   const { ref, ...rest } = r; // ref is the sensor's own, echoed: not ours to judge for leaks
@@ -107,21 +109,28 @@ const refusedFirst: fc.Arbitrary<FuzzFrame> = fc.oneof(
 
 interface Reading {
   value: unknown;
-  /** null when valid; the seat's id says whether the server knows it. */
+  /** The per-reading code it is refused with, null when valid; the seat's id says whether the server knows it. */
   problem: string | null;
   seatId?: number;
 }
 
 const NOW = Date.now();
+/** Inside the server's window (maxAgeMs 2 h) for the whole run. */
 const validAt = fc.oneof(
-  fc.integer({ min: 1, max: 30 * 86_400_000 }).map((d) => new Date(NOW - d).toISOString()),
-  fc.integer({ min: 1, max: 86_400_000 }).map((d) => new Date(NOW - d).toISOString().replace('Z', '+00:00')),
+  fc.integer({ min: 1, max: 3_600_000 }).map((d) => new Date(NOW - d).toISOString()),
+  fc.integer({ min: 1, max: 3_600_000 }).map((d) => new Date(NOW - d).toISOString().replace('Z', '+00:00')),
 );
-const badAt = fc.oneof(
-  fc.constantFrom(new Date(NOW + 3_600_000).toISOString(), '3000-01-01T00:00:00Z', '1970-01-01T00:00:00Z', '1969-07-20T20:17:00Z', 'yesterday', '', 'x'.repeat(41), '2026-13-45T99:99:99Z'),
-  fc.constant('9'.repeat(60_000)),
-  hostileText(40).filter((s) => !Number.isFinite(Date.parse(s))),
-  anyJson.filter((v) => typeof v !== 'string'),
+const badAt: fc.Arbitrary<{ at: unknown; code: string }> = fc.oneof(
+  fc.constantFrom(new Date(NOW + 3_600_000).toISOString(), '3000-01-01T00:00:00Z').map((at) => ({ at, code: 'AT_IN_FUTURE' })),
+  fc.constantFrom('1970-01-01T00:00:00Z', '1969-07-20T20:17:00Z', new Date(NOW - 3 * 86_400_000).toISOString()).map((at) => ({ at, code: 'AT_TOO_OLD' })),
+  fc
+    .oneof(
+      fc.constantFrom('yesterday', '', 'x'.repeat(41), '2026-13-45T99:99:99Z', '1', new Date(NOW).toUTCString(), '2030-02-30T10:00:00Z', new Date(NOW).toISOString().slice(0, 19)),
+      fc.constant('9'.repeat(60_000)),
+      hostileText(40).filter((s) => !Number.isFinite(Date.parse(s))),
+      anyJson.filter((v) => typeof v !== 'string'),
+    )
+    .map((at) => ({ at, code: 'AT_NOT_RFC3339' })),
 );
 const badSeatId = fc.oneof(
   fc.constantFrom(0, -1, 1.5, 2 ** 31, 2 ** 53, 2 ** 60, 1e308, -0.0001),
@@ -138,12 +147,22 @@ const reading: fc.Arbitrary<Reading> = fc.oneof(
     return { value: JSON.parse(withKeys(JSON.stringify({ seatId, occupied, at }), extra.filter(([k]) => k !== 'seatId' && k !== 'type'))) as unknown, problem: null, seatId };
   }) },
   { weight: 2, arbitrary: fc.tuple(fc.integer({ min: 1_000_000, max: 2_147_483_647 }), fc.boolean(), validAt).map(([seatId, occupied, at]) => ({ value: { seatId, occupied, at }, problem: null, seatId })) },
-  { weight: 1, arbitrary: badSeatId.map((seatId) => ({ value: { seatId, occupied: true, at: new Date(NOW - 1000).toISOString() }, problem: 'seatId' })) },
-  { weight: 1, arbitrary: badOccupied.map((occupied) => ({ value: { seatId: 1, occupied, at: new Date(NOW - 1000).toISOString() }, problem: 'occupied' })) },
-  { weight: 1, arbitrary: badAt.map((at) => ({ value: { seatId: 1, occupied: false, at }, problem: 'at' })) },
-  { weight: 1, arbitrary: fc.oneof(fc.constant(null), fc.integer(), fc.string({ maxLength: 10 }), fc.array(fc.integer(), { maxLength: 3 })).map((value) => ({ value, problem: 'not an object' })) },
-  { weight: 1, arbitrary: fc.integer({ min: 1, max: 28 }).map((d) => ({ value: { seatId: 1, occupied: true, at: JSON.parse(`${'{"a":'.repeat(d)}1${'}'.repeat(d)}`) }, problem: 'nested at' })) },
-  { weight: 1, arbitrary: fc.constantFrom({ occupied: true, at: new Date(NOW).toISOString() }, { seatId: 1, at: new Date(NOW).toISOString() }, { seatId: 1, occupied: true }, {}).map((value) => ({ value, problem: 'missing field' })) },
+  { weight: 1, arbitrary: badSeatId.map((seatId) => ({ value: { seatId, occupied: true, at: new Date(NOW - 1000).toISOString() }, problem: 'INVALID_READING' })) },
+  { weight: 1, arbitrary: badOccupied.map((occupied) => ({ value: { seatId: 1, occupied, at: new Date(NOW - 1000).toISOString() }, problem: 'INVALID_READING' })) },
+  { weight: 1, arbitrary: badAt.map(({ at, code }) => ({ value: { seatId: 1, occupied: false, at }, problem: code })) },
+  { weight: 1, arbitrary: fc.oneof(fc.constant(null), fc.integer(), fc.string({ maxLength: 10 }), fc.array(fc.integer(), { maxLength: 3 })).map((value) => ({ value, problem: 'INVALID_READING' })) },
+  { weight: 1, arbitrary: fc.integer({ min: 1, max: 28 }).map((d) => ({ value: { seatId: 1, occupied: true, at: JSON.parse(`${'{"a":'.repeat(d)}1${'}'.repeat(d)}`) }, problem: 'AT_NOT_RFC3339' })) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .constantFrom<[unknown, string]>(
+        [{ occupied: true, at: new Date(NOW).toISOString() }, 'INVALID_READING'],
+        [{ seatId: 1, at: new Date(NOW).toISOString() }, 'INVALID_READING'],
+        [{ seatId: 1, occupied: true }, 'AT_NOT_RFC3339'],
+        [{}, 'INVALID_READING'],
+      )
+      .map(([value, problem]) => ({ value, problem })),
+  },
 );
 
 const goodRef = fc.option(fc.oneof(fc.maxSafeInteger(), fc.stringMatching(/^r-[a-z0-9]{0,60}$/)), { nil: undefined });
@@ -172,13 +191,24 @@ const occupancy: fc.Arbitrary<FuzzFrame> = fc
     if (Buffer.byteLength(text) > SENSOR_FRAME_LIMIT) return frame(text, 1, isError('BAD_FRAME'), `oversized ${label}`, 'closes');
     if (bad) return frame(text, 1, isError('INVALID_ARGUMENT'), label);
     const echoed = ref;
-    if (!list || list.length > 500 || list.some((r) => r.problem !== null)) return frame(text, 1, isError('INVALID_ARGUMENT', echoed), label);
+    // Only the frame's own shape refuses it whole; a bad reading is refused alone, with its code.
+    if (!list || list.length > 500) return frame(text, 1, isError('INVALID_ARGUMENT', echoed), label);
     const known = new Set(knownSeats);
-    const unknown = list.filter((r) => !known.has(r.seatId!)).map((r) => r.seatId);
+    const refused: Record<string, number[]> = {};
+    const unknown: number[] = [];
+    let good = 0;
+    list.forEach((r, i) => {
+      const code = r.problem ?? (known.has(r.seatId!) ? null : 'UNKNOWN_SEAT');
+      if (code) (refused[code] ??= []).push(i);
+      else good++;
+      if (code === 'UNKNOWN_SEAT' && !unknown.includes(r.seatId!)) unknown.push(r.seatId!);
+    });
+    const sorted = (o: unknown) => JSON.stringify(Object.entries(o as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)));
     const accepts = (r: Reply): boolean =>
       r.type === 'ack' &&
       r.ref === (echoed ?? null) &&
-      (r.applied as number) + (r.stale as number) === list.length - unknown.length &&
+      (r.applied as number) + (r.stale as number) === good &&
+      sorted(r.refused) === sorted(refused) &&
       JSON.stringify(r.unknownSeats) === JSON.stringify(unknown);
     return frame(text, 1, accepts, label);
   });
@@ -212,7 +242,7 @@ const endOfFraming: fc.Arbitrary<FuzzFrame | undefined> = fc.oneof(
 const PROBE = { type: 'occupancy', ref: 'probe', readings: [{ seatId: 0, occupied: true, at: '' }] };
 
 function sensorProtocol(): FrameProtocol {
-  PROBE.readings[0] = { seatId: knownSeats[0]!, occupied: true, at: new Date(NOW - 3_600_000).toISOString() };
+  PROBE.readings[0] = { seatId: knownSeats[0]!, occupied: true, at: new Date(NOW - 60_000).toISOString() };
   const probeBytes = rawFrame(JSON.stringify(PROBE));
   return {
     name: 'sensor',

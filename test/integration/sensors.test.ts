@@ -47,7 +47,7 @@ describe('sensor port: who may speak', () => {
     expect(peer.frames[0]).toMatchObject({ type: 'error', code: 'PERMISSION_DENIED' });
   });
 
-  it('answers bad frames and bad fields with stable codes and keeps the connection', async () => {
+  it('answers bad frames with stable codes, bad readings with per-reading codes, and keeps the connection', async () => {
     const [seat] = await branchSeats(db.pool, 'Medical Library', 1);
     const peer = await connectSensor(t.server.ports.sensor);
     const now = Date.now();
@@ -60,11 +60,15 @@ describe('sensor port: who may speak', () => {
     peer.send({ type: 'dance' });
     peer.send({ type: 'occupancy', ref: 6, readings: [{ seatId: seat, occupied: true, at: new Date(now).toISOString() }, { seatId: 999_999, occupied: true, at: new Date(now).toISOString() }] });
     const frames = await peer.waitFrames(8);
-    expect(frames.slice(1, 7).map((f) => f.code)).toEqual(['BAD_FRAME', 'INVALID_ARGUMENT', 'INVALID_ARGUMENT', 'INVALID_ARGUMENT', 'INVALID_ARGUMENT', 'INVALID_ARGUMENT']);
+    expect(frames.slice(1, 7).map((f) => f.code ?? f.type)).toEqual(['BAD_FRAME', 'ack', 'INVALID_ARGUMENT', 'INVALID_ARGUMENT', 'ack', 'ack']);
     expect(frames.slice(2, 7).map((f) => f.ref)).toEqual([1, 2, 3, 4, 5]);
+    // A frame that is not a list of 1-500 readings is refused whole; a bad reading alone, with its code.
+    expect(frames[2]).toEqual({ type: 'ack', ref: 1, applied: 0, stale: 0, refused: { INVALID_READING: [0] }, unknownSeats: [] });
+    expect(frames[5]).toEqual({ type: 'ack', ref: 4, applied: 0, stale: 0, refused: { AT_NOT_RFC3339: [0] }, unknownSeats: [] });
+    expect(frames[6]).toEqual({ type: 'ack', ref: 5, applied: 0, stale: 0, refused: { AT_IN_FUTURE: [0] }, unknownSeats: [] });
     expect(frames[7]).toMatchObject({ type: 'error', code: 'INVALID_REQUEST' });
     const ack = await waitFor(peer, (f) => f.ref === 6);
-    expect(ack).toEqual({ type: 'ack', ref: 6, applied: 1, stale: 0, unknownSeats: [999_999] });
+    expect(ack).toEqual({ type: 'ack', ref: 6, applied: 1, stale: 0, refused: { UNKNOWN_SEAT: [1] }, unknownSeats: [999_999] });
     peer.destroy();
   });
 });
@@ -267,12 +271,13 @@ describe('reservations and the clock drive live state', () => {
       const b = await insertReservation(db.pool, { seatId: seatB!, userId: uid, startMs: start, endMs: start + 3_600_000 });
       for (const srv of [t, t2]) for (const f of [a, b]) srv.server.coreEvents.emit({ type: 'reservation', cause: 'reservation.created', reservation: f, at: new Date().toISOString() });
       // t2 (autoCheckIn on): 20 minutes before the start is before the 15-minute window.
+      clock.set(start - 20 * 60_000);
       const s2 = await connectSensor(t2.server.ports.sensor);
-      await sendReadings(s2, [{ seatId: seatB!, occupied: true, at: start - 20 * 60_000 }]);
+      expect(await sendReadings(s2, [{ seatId: seatB!, occupied: true, at: start - 20 * 60_000 }])).toMatchObject({ applied: 1 });
       // t (autoCheckIn off): inside the window.
       clock.set(start);
       const s1 = await connectSensor(t.server.ports.sensor);
-      await sendReadings(s1, [{ seatId: seatA!, occupied: true, at: start }]);
+      expect(await sendReadings(s1, [{ seatId: seatA!, occupied: true, at: start }])).toMatchObject({ applied: 1 });
       await t.server.realtime.settled();
       await t2.server.realtime.settled();
       const rows = await db.pool.query('SELECT id, status FROM reservations WHERE id = ANY($1) ORDER BY id', [[a.id, b.id]]);

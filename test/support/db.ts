@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { createPool } from '../../src/db/pool.js';
+import { readDeploymentId } from '../../src/db/deployment.js';
+import { migrate, seed } from '../../src/db/migrate.js';
 import { silentLogger } from '../../src/obs/log.js';
 
 export interface TestDatabase {
@@ -18,13 +20,28 @@ export function withDatabase(url: string, name: string): string {
 }
 
 export async function freshDatabase(poolSize = 10): Promise<TestDatabase> {
+  return createDatabase(poolSize, 'clone');
+}
+
+/**
+ * A database created from nothing, migrated and seeded as a new deployment's is: unlike a clone of
+ * the template, it has an identity of its own (docs/redis.md), as a recreated database has.
+ */
+export async function newDatabase(poolSize = 10): Promise<TestDatabase> {
+  const db = await createDatabase(poolSize, 'empty');
+  await migrate(db.pool, silentLogger);
+  await seed(db.pool, silentLogger);
+  return db;
+}
+
+async function createDatabase(poolSize: number, from: 'clone' | 'empty'): Promise<TestDatabase> {
   const adminUrl = inject('pgAdminUrl');
   const template = inject('pgTemplate');
   const name = `carrel_t${randomBytes(4).toString('hex')}_${template.slice('carrel_tpl_'.length)}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   try {
-    await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
+    await admin.query(from === 'clone' ? `CREATE DATABASE ${name} TEMPLATE ${template}` : `CREATE DATABASE ${name}`);
   } finally {
     await admin.end();
   }
@@ -44,4 +61,9 @@ export async function freshDatabase(poolSize = 10): Promise<TestDatabase> {
       }
     },
   };
+}
+
+/** Where the instances over this database keep their Redis keys: `<keyPrefix>:<deployment id>` (docs/redis.md). */
+export async function deploymentKeys(db: pg.Pool, keyPrefix: string): Promise<string> {
+  return `${keyPrefix}:${await readDeploymentId(db)}`;
 }

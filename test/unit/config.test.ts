@@ -49,11 +49,19 @@ describe('config', () => {
     [{ limits: { maxFrameByte: 10 } }, 'maxFrameByte'],
     [{ log: { level: 'chatty' } }, 'log.level'],
     [{ sensors: { maxFrameBytes: 10 } }, 'sensors.maxFrameBytes'],
+    // The future skew is seconds, at most a minute: a further future `at` could hold back its own gateway longer (docs/sensors.md).
+    [{ sensors: { maxClockSkewMs: 120_000 } }, 'sensors.maxClockSkewMs'],
+    [{ sensors: { maxAgeMs: 0 } }, 'sensors.maxAgeMs'],
+    [{ sensors: { maxAgeMs: 7 * 86_400_000 } }, 'sensors.maxAgeMs'],
     [{ pubsub: { maxFrameBytes: '32k' } }, 'pubsub.maxFrameBytes'],
     [{ limits: { maxPartialFrameBytesPerPort: -1 } }, 'limits.maxPartialFrameBytesPerPort'],
     // Smaller than one whole frame of the largest kind: such a frame could never finish.
     [{ limits: { maxPartialFrameBytesPerPort: 1024 * 1024 } }, 'limits.maxPartialFrameBytesPerPort'],
     [{ sensors: { maxFrameBytes: 8 * 1024 * 1024 }, limits: { maxPartialFrameBytesPerPort: 4 * 1024 * 1024 } }, 'limits.maxPartialFrameBytesPerPort'],
+    // One address's share cannot be more than the whole health port.
+    [{ http: { maxConnections: 8, maxConnectionsPerAddress: 9 } }, 'http.maxConnectionsPerAddress: must not exceed http.maxConnections (8)'],
+    [{ http: { metricsToken: 'too-short' } }, 'http.metricsToken'],
+    [{ http: { metricsToken: 'a token with spaces in it' } }, 'http.metricsToken'],
   ])('a bad value fails with a message naming the key: %j', (bad, key) => {
     const file = writeConfig(bad);
     expect(() => loadConfig({ file, env: {} })).toThrow(ConfigError);
@@ -66,10 +74,19 @@ describe('config', () => {
     [{ DATABASE_URL: 'mysql://db.example/carrel' }, 'DATABASE_URL (db.url): must be a postgres:// or postgresql:// URL, not mysql://'],
     [{ REDIS_URL: 'bogus' }, 'REDIS_URL (redis.url): must be a redis:// or rediss:// URL'],
     [{ JWT_SECRET: 'short' }, 'JWT_SECRET (auth.jwtSecret): '],
+    [{ METRICS_TOKEN: 'short' }, 'METRICS_TOKEN (http.metricsToken): must be 16 to 256 printable ASCII characters'],
   ])('a bad value from the environment names the variable and the key: %j', (env, message) => {
     const file = writeConfig({});
     expect(() => loadConfig({ file, env })).toThrow(ConfigError);
     expect(() => loadConfig({ file, env })).toThrow(message);
+  });
+
+  it('METRICS_TOKEN sets http.metricsToken (null by default: /metrics open); a bad one is never echoed', () => {
+    const file = writeConfig({});
+    expect(loadConfig({ file, env: {} }).http.metricsToken).toBeNull();
+    expect(loadConfig({ file, env: { METRICS_TOKEN: 'scrape-7f3a9c1e5b2d4f60' } }).http.metricsToken).toBe('scrape-7f3a9c1e5b2d4f60');
+    expect(() => loadConfig({ file, env: { METRICS_TOKEN: 'secret pass' } })).toThrow(ConfigError);
+    expect(() => loadConfig({ file, env: { METRICS_TOKEN: 'secret pass' } })).not.toThrow(/secret pass/);
   });
 
   it('a bad URL in the file names the key, not a variable, and never echoes the value', () => {
@@ -98,6 +115,12 @@ describe('config', () => {
     expect(() => parseConfig({ ports: { rpc: 9000, pubsub: 9000 } })).toThrow('ports.pubsub: is 9000, the same port as ports.rpc');
     expect(() => parseConfig({ ports: { http: 9001 } })).toThrow('ports.http: is 9001, the same port as ports.sensor');
     expect(parseConfig({ ports: { rpc: 0, sensor: 0, pubsub: 0, http: 0 } }).ports.rpc).toBe(0);
+  });
+
+  it('a sensor reading\'s `at` window defaults to [now - 5 min, now + 5 s]', () => {
+    const c = parseConfig({});
+    expect([c.sensors.maxAgeMs, c.sensors.maxClockSkewMs, c.sensors.keyRecheckMs]).toEqual([300_000, 5_000, 60_000]);
+    expect(loadConfig({ env: {} }).sensors).toMatchObject({ maxAgeMs: 300_000, maxClockSkewMs: 5_000 });
   });
 
   it('the sensor and subscriber ports have their own, smaller frame limits, and one budget of unfinished-frame bytes per port', () => {

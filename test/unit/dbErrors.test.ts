@@ -45,6 +45,21 @@ describe('database error mapping', () => {
     });
   });
 
+  it('a row for a user who is gone (23503 on a user_id key) is UNAUTHENTICATED; any other foreign key stays ours (INTERNAL)', () => {
+    const fk = (constraint: string) => Object.assign(pgError('23503', 'Key (user_id)=(7) is not present in table "users".'), { constraint });
+    for (const constraint of ['reservations_user_id_fkey', 'waitlist_user_id_fkey']) {
+      expect((mapDbError(fk(constraint)) as CarrelError).toWire()).toEqual({
+        code: 'UNAUTHENTICATED',
+        message: 'the account no longer exists; log in again',
+      });
+    }
+    for (const constraint of ['reservations_seat_id_fkey', 'reservations_waitlist_id_fkey', 'user_id_fkey_audit']) {
+      const err = fk(constraint);
+      expect(mapDbError(err)).toBe(err); // left for the dispatcher: INTERNAL, detail to the log only
+    }
+    expect(mapDbError(pgError('23503'))).not.toBeInstanceOf(CarrelError);
+  });
+
   it('retries a deadlock and then answers CONFLICT, never the raw error', async () => {
     let calls = 0;
     const err = await withRetry(async () => {

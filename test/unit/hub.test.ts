@@ -14,7 +14,7 @@ const BRANCH = 7;
 
 function hub(): Hub {
   const h = new Hub({ retainEvents: 100 }, { tokens: { verify: () => ({ id: 1, expMs: Infinity }) }, now: () => Date.now(), log: silentLogger });
-  h.addBranch(BRANCH, 'Annex', 0, [1, 2, 3].map((id) => ({ id, branchId: BRANCH, area: 'A', label: `A-${id}`, state: 'free' as const, flags: 0 })));
+  h.addBranch(BRANCH, 'Annex', 0, [1, 2, 3].map((id) => ({ id, branchId: BRANCH, area: 'A', label: `A-${id}`, state: 'free' as const, flags: 0 })), 'e1');
   return h;
 }
 
@@ -74,5 +74,94 @@ describe('Hub fan-out per event-loop turn', () => {
       ['seat', 3],
     ]);
     expect((late.frames[1]!.seats as Array<{ state: string }>).map((s) => s.state)).toEqual(['occupied', 'occupied', 'free']);
+  });
+});
+
+describe('Hub sequence epochs (docs/redis.md)', () => {
+  /** A hub at seq 3 of epoch e1, with those events retained. */
+  async function atSeq3() {
+    const h = hub();
+    for (let seq = 1; seq <= 3; seq++) h.publish(event(seq, seq));
+    await turn();
+    return h;
+  }
+
+  it('subscribed and snapshots name the epoch; a resume in the same epoch replays, one with another epoch gets a fresh snapshot with reason seqReset and nothing replayed', async () => {
+    const h = await atSeq3();
+    const plain = subscriber(h);
+    plain.sub.onMessage({ type: 'subscribe', branch: BRANCH });
+    const same = subscriber(h);
+    same.sub.onMessage({ type: 'subscribe', branch: BRANCH, since: 1, epoch: 'e1' });
+    const other = subscriber(h);
+    other.sub.onMessage({ type: 'subscribe', branch: BRANCH, since: 1, epoch: 'e0' });
+    await turn();
+    expect(plain.frames.slice(0, 2)).toMatchObject([{ type: 'subscribed', epoch: 'e1', branches: [{ seq: 3, epoch: 'e1' }] }, { type: 'snapshot', seq: 3, epoch: 'e1' }]);
+    expect(same.frames.map((f) => [f.type, f.seq])).toEqual([
+      ['subscribed', undefined],
+      ['seat', 2],
+      ['seat', 3],
+    ]);
+    expect(same.frames[0]).toMatchObject({ resumed: true, epoch: 'e1' });
+    expect(other.frames.map((f) => f.type)).toEqual(['subscribed', 'snapshot']);
+    expect(other.frames[0]).toMatchObject({ resumed: false, branches: [{ resumed: false, epoch: 'e1' }] });
+    expect(other.frames[1]).toMatchObject({ fresh: true, reason: 'seqReset', seq: 3, epoch: 'e1' });
+    // Even a `since` equal to the current seq means nothing in another epoch.
+    const equal = subscriber(h);
+    equal.sub.onMessage({ type: 'subscribe', branch: BRANCH, since: 3, epoch: 'e0' });
+    await turn();
+    expect(equal.frames[1]).toMatchObject({ type: 'snapshot', reason: 'seqReset' });
+  });
+
+  it('a resync into a new epoch gives connected subscribers a snapshot naming it; a resume with the old epoch is then told', async () => {
+    const h = await atSeq3();
+    const live = subscriber(h);
+    live.sub.onMessage({ type: 'subscribe', branch: BRANCH });
+    await turn();
+    // The new space numbers on above what was shown (the Redis bus's floor), in epoch e2.
+    h.resync(BRANCH, 5, new Map([[1, { state: 'free' as const, flags: 0 }]]), 'e2');
+    await turn();
+    expect(live.frames.at(-1)).toMatchObject({ type: 'snapshot', fresh: true, reason: 'resync', seq: 5, epoch: 'e2' });
+    const late = subscriber(h);
+    late.sub.onMessage({ type: 'subscribe', branch: BRANCH, since: 3, epoch: 'e1' });
+    const plain = subscriber(h);
+    plain.sub.onMessage({ type: 'subscribe', branch: BRANCH });
+    await turn();
+    expect(late.frames[1]).toMatchObject({ type: 'snapshot', fresh: true, reason: 'seqReset', seq: 5, epoch: 'e2' });
+    // The cached snapshot frame was rebuilt with the new epoch too.
+    expect(plain.frames[1]).toMatchObject({ type: 'snapshot', seq: 5, epoch: 'e2' });
+  });
+
+  it('an epoch that is not a short string is refused with INVALID_ARGUMENT, and the connection may subscribe again', async () => {
+    const h = await atSeq3();
+    const s = subscriber(h);
+    for (const epoch of ['x'.repeat(65), 'y'.repeat(100_000), '', 42, { e: 'e1' }, ['e1']]) {
+      s.sub.onMessage({ type: 'subscribe', branch: BRANCH, since: 1, epoch });
+    }
+    await turn();
+    expect(s.frames).toHaveLength(6);
+    expect(s.frames.every((f) => f.type === 'error' && f.code === 'INVALID_ARGUMENT')).toBe(true);
+    expect(String(s.frames[0]!.message).length).toBeLessThan(200);
+    s.sub.onMessage({ type: 'subscribe', branch: BRANCH, since: 2, epoch: 'e1' });
+    await turn();
+    expect(s.frames.slice(6).map((f) => [f.type, f.seq])).toEqual([
+      ['subscribed', undefined],
+      ['seat', 3],
+    ]);
+  });
+
+  it('a flood of resumes with made-up epochs costs each one snapshot, the same as subscribing afresh', async () => {
+    const h = await atSeq3();
+    const subs = Array.from({ length: 200 }, (_, i) => {
+      const s = subscriber(h);
+      s.sub.onMessage({ type: 'subscribe', branch: BRANCH, since: i % 4, epoch: `made-up-${i}` });
+      return s;
+    });
+    await turn();
+    for (const s of subs) expect(s.frames.map((f) => [f.type, f.reason])).toEqual([
+      ['subscribed', undefined],
+      ['snapshot', 'seqReset'],
+    ]);
+    expect(h.stats.freshSnapshots).toBe(200);
+    expect(h.stats.resumed).toBe(0);
   });
 });

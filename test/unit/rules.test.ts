@@ -55,6 +55,119 @@ describe('zoned time', () => {
   });
 });
 
+describe('clocks that skip or repeat a reading (zonedInstant and its callers)', () => {
+  const SCL = 'America/Santiago';
+  const LORD_HOWE = 'Australia/Lord_Howe';
+  /** A wall-clock reading as if it were UTC, for comparing readings as numbers. */
+  const reading = (ms: number, zone: string): number => {
+    const p = intlParts(ms, zone);
+    return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
+  };
+
+  // 2026-09-06 (a Sunday): Santiago's clocks jump from 00:00 to 01:00, at 04:00Z.
+  it('a day whose midnight is skipped starts at its 01:00, not at 23:00 of the day before', () => {
+    const start = zonedInstant(2026, 9, 6, 0, SCL);
+    expect(start).toBe(t('2026-09-06T04:00:00Z'));
+    expect(intlParts(start, SCL)).toMatchObject({ month: 9, day: 6, hour: 1, minute: 0 });
+    expect(zonedInstant(2026, 9, 5, 24 * 60, SCL)).toBe(start); // the day before ends where it begins
+    expect(localDayStart(t('2026-09-06T15:00:00Z'), SCL)).toBe(start);
+    // Saturday 23:30 belongs to Saturday, a whole 24-hour day; Sunday has 23 hours.
+    const saturday = localDayStart(t('2026-09-06T03:30:00Z'), SCL);
+    expect(saturday).toBe(t('2026-09-05T04:00:00Z'));
+    expect(localDayStart(saturday + 12 * 3600_000, SCL, 1) - saturday).toBe(24 * 3600_000);
+    expect(localDayStart(start + 12 * 3600_000, SCL, 1) - start).toBe(23 * 3600_000);
+  });
+
+  it('its callers follow: quota days, weeks and opening hours put Saturday 23:00 in Saturday', () => {
+    const lateSaturday = { startMs: t('2026-09-06T03:00:00Z'), endMs: t('2026-09-06T03:45:00Z') }; // 23:00-23:45 local
+    const periods = quotaPeriods(lateSaturday, SCL);
+    expect(periods.days).toEqual([[t('2026-09-05T04:00:00Z'), t('2026-09-06T04:00:00Z')]]);
+    expect(periods.weeks).toEqual([[t('2026-08-31T04:00:00Z'), t('2026-09-07T03:00:00Z')]]);
+    // Open on Sundays only, around the clock: Saturday 23:00 is not Sunday, Sunday 01:00 is.
+    const sundays: BranchHours = { sun: { open: '00:00', close: '24:00' } };
+    expect(fitsOpeningHours(lateSaturday.startMs, lateSaturday.endMs, SCL, sundays)).toBe(false);
+    expect(fitsOpeningHours(t('2026-09-06T04:00:00Z'), t('2026-09-06T05:00:00Z'), SCL, sundays)).toBe(true);
+  });
+
+  it('a skipped reading moves forward by the gap; a repeated one is its first showing', () => {
+    // New York, 2030-03-10: 02:00 → 03:00, so 02:30 is 03:30 EDT. 2030-11-03: 01:30 happens twice.
+    expect(zonedInstant(2030, 3, 10, 150, NY)).toBe(t('2030-03-10T07:30:00Z'));
+    expect(zonedInstant(2030, 11, 3, 90, NY)).toBe(t('2030-11-03T05:30:00Z'));
+    // Lord Howe, 2026-10-04: 02:00 → 02:30 (a half-hour gap), so 02:15 is 02:45.
+    expect(intlParts(zonedInstant(2026, 10, 4, 135, LORD_HOWE), LORD_HOWE)).toMatchObject({ day: 4, hour: 2, minute: 45 });
+    // Santiago, 2026-04-05: 24:00 → 23:00, so Saturday 23:30 happens twice; the first is at -03.
+    expect(zonedInstant(2026, 4, 4, 23 * 60 + 30, SCL)).toBe(t('2026-04-05T02:30:00Z'));
+    expect(zonedInstant(2026, 4, 5, 0, SCL)).toBe(t('2026-04-05T04:00:00Z'));
+  });
+
+  /** Checks zonedInstant for the reading `wall` (a wall-clock time as if UTC) against Intl. */
+  const checkReading = (zone: string, wall: number): 'exact' | 'skipped' => {
+    const d = new Date(wall);
+    const dayStart = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
+    const at = zonedInstant(d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), (wall - dayStart) / 60_000, zone);
+    const read = reading(at, zone);
+    if (read === wall) {
+      // The first showing: half an hour or an hour earlier the clock read something else.
+      expect(reading(at - 1_800_000, zone)).not.toBe(wall);
+      expect(reading(at - 3_600_000, zone)).not.toBe(wall);
+      return 'exact';
+    }
+    // Skipped: neither offset in use around it gives this reading, and the answer is past it by the gap.
+    const before = reading(at - 3 * 3_600_000, zone) - (at - 3 * 3_600_000);
+    const after = reading(at + 3 * 3_600_000, zone) - (at + 3 * 3_600_000);
+    for (const off of [before, after]) expect(reading(wall - off, zone)).not.toBe(wall);
+    expect(read - wall).toBe(after - before);
+    return 'skipped';
+  };
+  const zones = [SCL, LORD_HOWE, NY, 'America/St_Johns', 'Asia/Kathmandu', 'Pacific/Chatham', 'Europe/London', 'America/Havana', 'Asia/Tehran', 'UTC'];
+
+  it('agrees with Intl for any reading in any zone: exact when it exists, else forward by the gap', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...zones),
+        fc.integer({ min: Date.UTC(2020, 0, 1) / 86_400_000, max: Date.UTC(2036, 0, 1) / 86_400_000 }),
+        fc.integer({ min: 0, max: 1440 }),
+        (zone, dayNumber, minute) => {
+          checkReading(zone, dayNumber * 86_400_000 + minute * 60_000);
+        },
+      ),
+      { seed: 90_601, numRuns: 10_000 },
+    );
+  });
+
+  it('and for every minute within two hours of every offset change of 2026 in those zones', () => {
+    const outcomes = { exact: 0, skipped: 0 };
+    let changes = 0;
+    for (const zone of zones) {
+      let prevAt = Date.UTC(2026, 0, 1);
+      let prevOff = reading(prevAt, zone) - prevAt;
+      for (let at = prevAt + 3_600_000; at < Date.UTC(2027, 0, 1); at += 3_600_000) {
+        const off = reading(at, zone) - at;
+        if (off !== prevOff) {
+          changes++;
+          // The readings from two hours before the change (old offset) to two hours after (new).
+          for (let wall = prevAt + prevOff - 2 * 3_600_000; wall <= at + off + 2 * 3_600_000; wall += 60_000) outcomes[checkReading(zone, wall)]++;
+        }
+        prevAt = at;
+        prevOff = off;
+      }
+    }
+    // Two changes a year in the seven zones that keep DST; 30 skipped minutes at Lord Howe, 60 elsewhere.
+    expect(changes).toBe(14);
+    expect(outcomes.skipped).toBe(6 * 60 + 30);
+  }, 60_000);
+
+  it('every day of 2026 in Santiago starts at a reading of that day, at 00:00 or (once) 01:00', () => {
+    for (let day = Date.UTC(2026, 0, 1); day < Date.UTC(2027, 0, 1); day += 86_400_000) {
+      const d = new Date(day);
+      const start = zonedInstant(d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), 0, SCL);
+      const p = intlParts(start, SCL);
+      expect([p.month, p.day]).toEqual([d.getUTCMonth() + 1, d.getUTCDate()]);
+      expect(p.hour * 60 + p.minute).toBe(d.getUTCMonth() === 8 && d.getUTCDate() === 6 ? 60 : 0);
+    }
+  });
+});
+
 describe('hours', () => {
   it('parses HH:MM up to 24:00', () => {
     expect(parseClock('07:30')).toBe(450);
@@ -139,7 +252,7 @@ describe('booking window rules', () => {
 });
 
 describe('localParts (cached offsets)', () => {
-  const zones = ['America/New_York', 'America/St_Johns', 'Asia/Kathmandu', 'Australia/Lord_Howe', 'Pacific/Chatham', 'Europe/London', 'Asia/Tehran', 'UTC', 'America/Chicago', 'America/Los_Angeles'];
+  const zones = ['America/New_York', 'America/St_Johns', 'Asia/Kathmandu', 'Australia/Lord_Howe', 'Pacific/Chatham', 'Europe/London', 'Asia/Tehran', 'UTC', 'America/Chicago', 'America/Los_Angeles', 'America/Santiago'];
 
   it('reads the same wall clock as Intl for any instant in any zone, DST changes included', () => {
     fc.assert(

@@ -10,7 +10,8 @@ import { silentLogger } from '../../src/obs/log.js';
 /** A sensor_keys table holding these keys' digests. */
 function table(keys: string[]) {
   const digests = new Set(keys.map(sha256Hex));
-  return { query: async (_sql: string, [digest]: [string]) => ({ rowCount: digests.has(digest) ? 1 : 0 }) } as unknown as pg.Pool;
+  const rows = (digest: string) => (digests.has(digest) ? [{ id: 7, branch_id: null }] : []);
+  return { query: async (_sql: string, [digest]: [string]) => ({ rowCount: rows(digest).length, rows: rows(digest) }) } as unknown as pg.Pool;
 }
 
 const throttle = configSchema.parse({}).sensors.helloThrottle;
@@ -20,8 +21,8 @@ describe('SensorKeyring refused keys', () => {
     const db = table([DEV_SENSOR_KEY, 'east-wing-secret-1']);
     const production = new SensorKeyring({ db, keys: [], refuse: [DEV_SENSOR_KEY], throttle, log: silentLogger, now: () => 0 });
     expect(await production.check(DEV_SENSOR_KEY, '10.0.0.1', 'gw')).toEqual({ ok: false, code: 'PERMISSION_DENIED' });
-    expect(await production.check('east-wing-secret-1', '10.0.0.2', 'gw')).toEqual({ ok: true });
+    expect(await production.check('east-wing-secret-1', '10.0.0.2', 'gw')).toEqual({ ok: true, keyId: 7, branchId: null });
     const development = new SensorKeyring({ db, keys: [], throttle, log: silentLogger, now: () => 0 });
-    expect(await development.check(DEV_SENSOR_KEY, '10.0.0.1', 'gw')).toEqual({ ok: true });
+    expect(await development.check(DEV_SENSOR_KEY, '10.0.0.1', 'gw')).toEqual({ ok: true, keyId: 7, branchId: null });
   });
 });

@@ -47,7 +47,7 @@ export function reservationMethods({ reservations }: { reservations: Reservation
       name: 'reservations.cancel',
       access: 'user',
       args: idArg,
-      summary: 'cancel a confirmed reservation before it ends: {id}',
+      summary: 'cancel a confirmed reservation before it ends: {id}; once started, the part passed stays, as NO_SHOW',
       handler: ({ id }, ctx) => reservations.cancel(caller(ctx), id, deadlineOf(ctx)),
     }),
     defineMethod({

@@ -37,12 +37,11 @@ export function seatMethods({ seats, listing }: SeatDeps): MethodDef<any>[] {
       name: 'seats.list',
       access: 'public',
       args: listArgs,
-      summary: 'seats with filters {branch, area, hasPower, hasMonitor, availableOnly, start, end}; window defaults to now → +1 h',
+      summary: 'seats with filters {branch, area, hasPower, hasMonitor, availableOnly, start, end}; window widened to slots, defaults to now → +1 h',
       // Not async: a cached listing is answered in the same turn (SeatListing.list).
       handler: (input, ctx) => {
         const a = input ?? {};
         const window = listing.window({ startMs: a.start, endMs: a.end });
-        if (window.endMs <= window.startMs) throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'end must be after start');
         if (window.endMs - window.startMs > MAX_AVAILABILITY_WINDOW_MS) {
           throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'the window may span at most 31 days');
         }

@@ -1,16 +1,27 @@
 // server.stats (DESIGN §2, §7): the figures /metrics exposes, as JSON over RPC. It needs a
-// token: request rates and pool use tell an outsider how hard the service can be pushed.
-import { defineMethod, type MethodDef } from '../registry.js';
+// token: request rates and pool use tell an outsider how hard the service can be pushed — and
+// so does a token whose account has been deleted, which `refuseGone` answers UNAUTHENTICATED.
+import { deadlineOf, defineMethod, type MethodDef } from '../registry.js';
+import type { Deadline } from '../../db/deadline.js';
 import { noArgs } from './system.js';
 
-export function statsMethods(stats: () => unknown): MethodDef<any>[] {
+/** Throws UNAUTHENTICATED when the account no longer exists (core/accountCheck.ts). */
+export type RefuseGoneAccount = (userId: number, deadline: Deadline) => Promise<void>;
+
+export function statsMethods(stats: () => unknown, refuseGone?: RefuseGoneAccount): MethodDef<any>[] {
   return [
     defineMethod({
       name: 'server.stats',
       access: 'user',
       args: noArgs,
       summary: 'per-method counts and latency percentiles, errors by code, connections, in-flight, pool',
-      handler: () => stats(),
+      handler: async (_a, ctx) => {
+        // The figures are read first, in the turn the request arrived, so they describe the
+        // server as this request found it (not counting itself in flight).
+        const figures = stats();
+        await refuseGone?.(ctx.user!.id, deadlineOf(ctx));
+        return figures;
+      },
     }),
   ];
 }
