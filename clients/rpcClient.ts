@@ -48,9 +48,10 @@ export class RpcClient {
     socket.on('close', () => this.fail(new Error('connection closed')));
   }
 
-  static connect(host: string, port: number, opts: { timeoutMs?: number; maxFrameBytes?: number } = {}): Promise<RpcClient> {
+  /** opts.localAddress: the address to connect from (tests speak from 127.0.0.2, 127.0.0.3, … to be several peers). */
+  static connect(host: string, port: number, opts: { timeoutMs?: number; maxFrameBytes?: number; localAddress?: string } = {}): Promise<RpcClient> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host, port });
+      const socket = net.connect({ host, port, localAddress: opts.localAddress });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new Error(`could not connect to ${host}:${port} within ${opts.timeoutMs ?? 5000} ms`));

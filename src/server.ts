@@ -128,8 +128,13 @@ export class CarrelServer {
     this.registry.add(...waitlistMethods(this.waitlist));
     this.loginThrottle = new LoginThrottle({ ...config.loginThrottle, now: () => this.clock.now() });
     const core = { db: deps.db, clock: this.clock, rules: config.rules, events: this.coreEvents };
-    this.passwords = new PasswordHasher({ workers: config.auth.hashWorkers, maxQueuedJobs: config.auth.maxQueuedHashJobs });
-    this.accounts = new AccountService({ db: deps.db, bcryptCost: config.auth.bcryptCost, hasher: this.passwords });
+    this.passwords = new PasswordHasher({
+      workers: config.auth.hashWorkers,
+      maxQueuedJobs: config.auth.maxQueuedHashJobs,
+      maxQueuedRegisterJobs: config.auth.maxQueuedRegisterJobs,
+      registerWorkerShare: config.auth.registerWorkerShare,
+    });
+    this.accounts = new AccountService({ db: deps.db, bcryptCost: config.auth.bcryptCost, hasher: this.passwords, now: () => this.clock.now() });
     this.seatListing = new SeatListing({
       ...core,
       cache: { enabled: config.discovery.seatListCache, maxEntries: config.discovery.seatListCacheMaxEntries, maxBytes: config.discovery.seatListCacheMaxBytes },
@@ -278,11 +283,13 @@ export class CarrelServer {
     r.gauge('carrel_sensor_revoked_closed_total', 'sensor connections closed because their key was revoked', () => realtime.revokedKeys.closed, 'counter');
     r.gauge('carrel_bus_connected', '1 while the event bus reaches the other instances', () => (realtime.busStats().connected ? 1 : 0));
     const passwords = this.passwords;
-    r.gauge('carrel_auth_hash_jobs', 'password hash/compare jobs, running on a worker or queued for one', () => [
-      { labels: { state: 'running' }, value: passwords.stats.running },
-      { labels: { state: 'queued' }, value: passwords.stats.queued },
-    ]);
-    r.gauge('carrel_auth_hash_refused_total', 'logins and registrations refused RESOURCE_EXHAUSTED: hash queue full', () => passwords.refused, 'counter');
+    r.gauge('carrel_auth_hash_jobs', 'password jobs, running on a worker or queued for one, by lane (login compares, register hashes)', () =>
+      Object.entries(passwords.lanes).flatMap(([lane, l]) => [
+        { labels: { lane, state: 'running' }, value: l.running },
+        { labels: { lane, state: 'queued' }, value: l.queued },
+      ]));
+    r.gauge('carrel_auth_hash_refused_total', 'logins and registrations refused RESOURCE_EXHAUSTED: their hash lane full, by lane', () =>
+      Object.entries(passwords.lanes).map(([lane, l]) => ({ labels: { lane }, value: l.refused })), 'counter');
     r.gauge('carrel_sensor_readings_per_second', 'sensor readings applied per second, over the last 10 s', () => realtime.readingRate.perSecond());
     r.gauge('carrel_bus_queued_events', 'events waiting for the bus to come back, not yet sent to the other instances', () => realtime.busStats().queued);
     r.gauge('carrel_bus_lag_seconds', 'bus lag of the latest seat event delivered: from its publish on any instance to its delivery here', () => realtime.lastBusLagMs / 1000);

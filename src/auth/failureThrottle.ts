@@ -54,6 +54,13 @@ export class FailureThrottle {
     return Math.max(locked, extra > 0 ? this.delay(extra) : 0);
   }
 
+  /** Failures still remembered plus attempts in flight. */
+  count(key: string, nowMs: number): number {
+    const e = this.entries.get(key);
+    const failures = e && nowMs - e.lastFailureMs <= this.forgetAfterMs ? e.failures : 0;
+    return failures + (this.inFlight.get(key) ?? 0);
+  }
+
   /** Counts one attempt in flight; the caller has checked waitMs() is 0 in the same tick. */
   reserve(key: string): void {
     this.inFlight.set(key, (this.inFlight.get(key) ?? 0) + 1);

@@ -72,12 +72,19 @@ const DEFAULT_RATE_LIMITS: ReadonlyArray<z.output<typeof rateLimitRule>> = [
   { name: 'user', per: 'user', callers: 'all', methods: ['*'], ratePerSec: 1_000, burst: 5_000 },
 ];
 
-/** After freeFailures failures, each further one locks the key for baseDelayMs · 2^(extra-1), capped. */
-const throttleKey = z.strictObject({
-  freeFailures: z.number().int().min(1).default(5),
-  baseDelayMs: positiveInt.default(1_000),
-  maxDelayMs: positiveInt.default(15 * 60_000),
-});
+/**
+ * After freeFailures failures, each further one locks the key for baseDelayMs · 2^(extra-1),
+ * capped. The default number of free failures is per key kind, so a file that sets only a delay
+ * keeps that kind's own default.
+ */
+const throttleKey = (freeFailures: number) =>
+  z
+    .strictObject({
+      freeFailures: z.number().int().min(1).default(freeFailures),
+      baseDelayMs: positiveInt.default(1_000),
+      maxDelayMs: positiveInt.default(15 * 60_000),
+    })
+    .prefault({});
 
 export const configSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
@@ -248,6 +255,18 @@ export const configSchema = z.strictObject({
        * (the load generator's set-up: one per connection, ~users/40 connections).
        */
       maxQueuedHashJobs: positiveInt.max(100_000).default(64),
+      /**
+       * Registration hashes that may wait for a worker, apart from the logins' queue (docs/accounts.md):
+       * past it — or when the ones ahead would not let a new one start before its request
+       * deadline — auth.register answers RESOURCE_EXHAUSTED with a retry hint.
+       */
+      maxQueuedRegisterJobs: z.number().int().min(0).max(100_000).default(16),
+      /**
+       * Share of the hash workers registrations may use: of them at once (rounded down, at
+       * least one), of their time, and of the jobs started while logins wait too. At most
+       * half: logins come first.
+       */
+      registerWorkerShare: z.number().gt(0).max(0.5).default(0.25),
     })
     .prefault({}),
   // The lifecycle worker and the waitlist (DESIGN §3). The no-show grace is
@@ -328,14 +347,33 @@ export const configSchema = z.strictObject({
         .default(() => DEFAULT_RATE_LIMITS.map((r) => ({ ...r, methods: [...r.methods] }))),
     })
     .prefault({}),
+  // Failed logins (docs/accounts.md, "Failed logins"): counted per (account, address), per
+  // address, and per account across addresses; the last never locks an address the account
+  // has logged in from.
   loginThrottle: z
     .strictObject({
-      account: throttleKey.prefault({ freeFailures: 5 }),
-      address: throttleKey.prefault({ freeFailures: 50 }),
+      /** One account guessed from one address. */
+      accountFromAddress: throttleKey(5),
+      /** One existing account, every address together; each address adds at most accountFromAddress.freeFailures. */
+      account: throttleKey(20),
+      /** One address, whatever the account (a campus NAT puts many students behind one). */
+      address: throttleKey(50),
       /** A key's failures are forgotten this long after its last failure. */
       forgetAfterMs: positiveInt.default(15 * 60_000),
-      /** Keys tracked per kind; the least recently failed go first past this. */
+      /** Keys tracked per kind, and accounts with known addresses; the least recently used go first past this. */
       maxEntries: positiveInt.default(100_000),
+      /** Addresses an account is known to log in from, kept per account (most recent). */
+      knownAddressesPerAccount: positiveInt.max(64).default(4),
+      /** A known address is forgotten this long after the account's last login from it. */
+      knownAddressForgetAfterMs: positiveInt.default(30 * 24 * 3600_000),
+    })
+    // If one address's share of the account-wide count could reach the account's threshold,
+    // one address could lock the account for everyone else.
+    .superRefine((t, ctx) => {
+      if (t.account.freeFailures <= t.accountFromAddress.freeFailures) {
+        const message = `must be more than loginThrottle.accountFromAddress.freeFailures (${t.accountFromAddress.freeFailures}), or one address could lock an account for every other address`;
+        ctx.addIssue({ code: 'custom', path: ['account', 'freeFailures'], message });
+      }
     })
     .prefault({}),
   shutdown: z.strictObject({ graceMs: positiveInt.default(10_000) }).prefault({}),

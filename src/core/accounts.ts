@@ -1,13 +1,27 @@
 // Accounts (DESIGN §2 auth.*): registration and password checks. Passwords are bcrypt hashes,
 // computed on the password hasher's worker threads so a hash never blocks the event loop
-// (src/auth/passwordHasher.ts). A wrong password and an unknown student id fail alike and after
-// the same work — the unknown one is compared against a dummy hash of the same cost, through
-// the same queue — so neither the answer nor its timing tells whether an account exists.
+// (src/auth/passwordHasher.ts): logins in its login lane, registrations in theirs, so
+// registrations cannot starve logins of workers.
+//
+// Student ids are stored and looked up in their canonical form only (src/auth/studentId.ts,
+// docs/accounts.md): "VID1234", " vid1234" and "vid1234" are one account, and a registration
+// whose canonical form is taken is a CONFLICT — answered before any hashing, so registering a
+// taken id costs a lookup, not a bcrypt hash.
+//
+// A wrong password and an unknown student id fail alike and after the same work — the unknown
+// one is compared against a dummy hash of the same cost, through the same lane — so neither
+// the answer nor its timing tells whether an account exists. (auth.register's CONFLICT does
+// tell, as any sign-up form must; per-address rate limits bound how fast.)
+//
+// Ids seen taken are remembered for a minute (at most TAKEN_IDS_MAX, the oldest dropped), so a
+// flood of registrations of one taken id is answered from memory: no lookup, and no place in
+// the registrations' lane that an honest new registration could have had.
 import { randomInt } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 import type pg from 'pg';
 import { CarrelError, ErrorCode } from '../errors.js';
 import type { AuthUser, Role } from '../auth/tokens.js';
+import { canonicalStudentId, isCanonicalStudentId } from '../auth/studentId.js';
 import type { JobOptions, PasswordHasher } from '../auth/passwordHasher.js';
 import { query } from '../db/pool.js';
 
@@ -15,7 +29,12 @@ export interface AccountServiceOptions {
   db: pg.Pool;
   bcryptCost: number;
   hasher: PasswordHasher;
+  /** Milliseconds since the epoch; how long a taken id is remembered is measured with it. */
+  now: () => number;
 }
+
+const TAKEN_IDS_MAX = 10_000;
+const TAKEN_ID_MEMORY_MS = 60_000;
 
 const BCRYPT_ALPHABET = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
@@ -29,6 +48,8 @@ interface UserRow {
 
 export const WRONG_CREDENTIALS = 'wrong student id or password';
 
+export type PasswordCheck = { ok: true; user: AuthUser } | { ok: false; accountExists: boolean };
+
 export function userToWire(row: { id: number; student_id: string; name: string; role: Role }): AuthUser {
   return { id: row.id, studentId: row.student_id, name: row.name, role: row.role };
 }
@@ -40,6 +61,8 @@ export class AccountService {
    * without hashing anything, so there is no first-login job that only unknown ids pay for.
    */
   private readonly dummyHash: string;
+  /** Canonical id → when it was last seen taken (oldest first). */
+  private readonly taken = new Map<string, number>();
 
   constructor(private readonly opts: AccountServiceOptions) {
     let digest = '';
@@ -47,29 +70,59 @@ export class AccountService {
     this.dummyHash = bcrypt.genSaltSync(opts.bcryptCost) + digest;
   }
 
-  /** RESOURCE_EXHAUSTED (with retryAfterMs) when the hash queue is full. */
+  /**
+   * Creates a student account under the canonical form of input.studentId. CONFLICT when that
+   * form is taken — checked before hashing, so a taken id costs no bcrypt work; a race between
+   * two new registrations of one id is still settled by the unique index. RESOURCE_EXHAUSTED
+   * (with retryAfterMs) when the registration lane is full or too slow for job.deadlineMs; its
+   * place is taken before the lookup, so a flood past the bound costs no database work either.
+   */
   async register(input: { studentId: string; name: string; password: string }, job: JobOptions = {}): Promise<AuthUser> {
-    const hash = await this.opts.hasher.hash(input.password, this.opts.bcryptCost, job);
+    const studentId = canonicalStudentId(input.studentId);
+    if (!isCanonicalStudentId(studentId)) {
+      throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'studentId: must be 1-64 letters, digits, . _ @ or -');
+    }
+    const taken = () => {
+      this.rememberTaken(studentId);
+      return new CarrelError(ErrorCode.CONFLICT, `student id ${studentId} is already registered`);
+    };
+    const seen = this.taken.get(studentId);
+    if (seen !== undefined && this.opts.now() - seen < TAKEN_ID_MEMORY_MS) throw taken();
+    const ticket = this.opts.hasher.reserve('register', job);
+    let hash: string;
+    try {
+      const existing = await query(this.opts.db, 'SELECT 1 FROM users WHERE student_id = $1', [studentId]);
+      if (existing.rowCount) throw taken();
+      hash = await ticket.hash(input.password, this.opts.bcryptCost, job);
+    } finally {
+      ticket.release();
+    }
     const res = await query<UserRow>(
       this.opts.db,
       `INSERT INTO users (student_id, name, password_hash) VALUES ($1, $2, $3)
        ON CONFLICT (student_id) DO NOTHING
        RETURNING id, student_id, name, role, password_hash`,
-      [input.studentId, input.name, hash],
+      [studentId, input.name, hash],
     );
     const row = res.rows[0];
-    if (!row) throw new CarrelError(ErrorCode.CONFLICT, `student id ${input.studentId} is already registered`);
+    if (!row) throw taken();
+    this.rememberTaken(studentId);
     return userToWire(row);
   }
 
   /**
-   * The user when the password matches; UNAUTHENTICATED (same message, same work) otherwise.
-   * RESOURCE_EXHAUSTED when the hash queue is full — its place is taken before the lookup, so a
-   * flood of logins past the bound costs no database work — and DEADLINE_EXCEEDED when job.deadlineMs passed while
-   * the compare waited for a worker.
+   * Checks a password: { ok: true, user } when it matches the account of studentId's canonical
+   * form, else { ok: false, accountExists } — the caller answers both failures alike, and only
+   * the login throttle learns which it was. An id that cannot be canonical has no account and
+   * is answered without a lookup or a compare (the form is public, so that reveals nothing).
+   * RESOURCE_EXHAUSTED when the login lane is full — its place is taken before the lookup, so a
+   * flood of logins past the bound costs no database work — and DEADLINE_EXCEEDED when
+   * job.deadlineMs passed while the compare waited for a worker.
    */
-  async verifyPassword(studentId: string, password: string, job: JobOptions = {}): Promise<AuthUser> {
-    const ticket = this.opts.hasher.reserve();
+  async checkPassword(rawStudentId: string, password: string, job: JobOptions = {}): Promise<PasswordCheck> {
+    const studentId = canonicalStudentId(rawStudentId);
+    if (!isCanonicalStudentId(studentId)) return { ok: false, accountExists: false };
+    const ticket = this.opts.hasher.reserve('login');
     let row: UserRow | undefined;
     let ok: boolean;
     try {
@@ -83,8 +136,14 @@ export class AccountService {
     } finally {
       ticket.release();
     }
-    if (!row || !ok) throw new CarrelError(ErrorCode.UNAUTHENTICATED, WRONG_CREDENTIALS);
-    return userToWire(row);
+    if (!row) return { ok: false, accountExists: false };
+    return ok ? { ok: true, user: userToWire(row) } : { ok: false, accountExists: true };
+  }
+
+  private rememberTaken(studentId: string): void {
+    this.taken.delete(studentId); // re-inserted below: most recent last
+    if (this.taken.size >= TAKEN_IDS_MAX) this.taken.delete(this.taken.keys().next().value!);
+    this.taken.set(studentId, this.opts.now());
   }
 
   async getUser(id: number): Promise<AuthUser | null> {

@@ -35,11 +35,60 @@ describe('auth.register', () => {
     expect(err.code).toBe('CONFLICT');
   });
 
+  it('stores the canonical form of the id (lower case) and answers with it', async () => {
+    const { user } = await c.call<{ user: User }>('auth.register', { studentId: 'Ada.L@Uni', name: 'Ada', password: 'analytical-engine' });
+    expect(user.studentId).toBe('ada.l@uni');
+    const row = await t.db.pool.query('SELECT student_id FROM users WHERE id = $1', [user.id]);
+    expect(row.rows[0].student_id).toBe('ada.l@uni');
+  });
+
+  it('refuses a look-alike of a taken id with CONFLICT, and before any hashing', async () => {
+    await c.call('auth.register', { studentId: 'vid7777', name: 'Victim', password: 'victims-password' });
+    const hashes = t.server.passwords.lanes.register.started;
+    for (const twin of ['VID7777', 'Vid7777', 'vID7777']) {
+      const err = await errorOf(c.call('auth.register', { studentId: twin, name: 'Twin', password: 'attackers-password' }));
+      expect([err.code, err.message]).toEqual(['CONFLICT', 'CONFLICT: student id vid7777 is already registered']);
+    }
+    expect((await errorOf(c.call('auth.register', { studentId: 'S1001', name: 'Impostor', password: 'long-enough' }))).code).toBe('CONFLICT');
+    expect(t.server.passwords.lanes.register.started).toBe(hashes);
+    expect(Number((await t.db.pool.query("SELECT count(*) FROM users WHERE lower(student_id) = 'vid7777'")).rows[0].count)).toBe(1);
+  });
+
+  it('a flood of registrations of a taken id costs neither hashes nor lookups, nor places honest registrations need', async () => {
+    // Rate limits off (their own server): what answers the flood here is the account service alone.
+    const own = await startTestServer({ rateLimit: { enabled: false } });
+    const passwords = own.server.passwords;
+    const flooder = await RpcClient.connect('127.0.0.1', own.server.ports.rpc);
+    const lookups = vi.spyOn(own.db.pool, 'query');
+    try {
+      const register = () => flooder.request('auth.register', [{ studentId: 'S1003', name: 'Flood', password: 'flood-password' }]);
+      expect((await register()).error?.code).toBe('CONFLICT'); // looked up once
+      const isLookup = (call: unknown[]) => String(call[0]).startsWith('SELECT 1 FROM users');
+      expect(lookups.mock.calls.filter(isLookup)).toHaveLength(1);
+      const replies = await Promise.all(Array.from({ length: 200 }, register));
+      expect(new Set(replies.map((r) => r.error?.code))).toEqual(new Set(['CONFLICT']));
+      expect(lookups.mock.calls.filter(isLookup)).toHaveLength(1);
+      expect(passwords.lanes.register).toMatchObject({ started: 0, refused: 0 });
+      // A new registration meanwhile gets its place and its hash.
+      const newcomer = await flooder.request('auth.register', [{ studentId: 's2099', name: 'Newcomer', password: 'long-enough' }]);
+      expect(newcomer.result).toMatchObject({ user: { studentId: 's2099' } });
+      expect(passwords.lanes.register.started).toBe(1);
+    } finally {
+      lookups.mockRestore();
+      flooder.close();
+      await own.close();
+    }
+  });
+
   it.each([
     [{ studentId: 's2002', name: 'Short', password: 'seven77' }, 'password'],
     [{ studentId: 's2002', name: 'Long', password: 'é'.repeat(37) }, 'password'],
     [{ studentId: 'x'.repeat(65), name: 'Long id', password: 'long-enough' }, 'studentId'],
     [{ studentId: 'has space', name: 'Space', password: 'long-enough' }, 'studentId'],
+    [{ studentId: ' s2002', name: 'Leading space', password: 'long-enough' }, 'studentId'],
+    [{ studentId: 's2002 ', name: 'Trailing space', password: 'long-enough' }, 'studentId'],
+    [{ studentId: 'ｓ２００２', name: 'Full-width', password: 'long-enough' }, 'studentId'],
+    [{ studentId: 'ﬁle', name: 'Ligature', password: 'long-enough' }, 'studentId'],
     [{ studentId: 's2002', name: '   ', password: 'long-enough' }, 'name'],
     [{ studentId: 's2002', name: 'n'.repeat(129), password: 'long-enough' }, 'name'],
     [{ studentId: 's2002', name: 'Extra', password: 'long-enough', role: 'admin' }, '(args[0])'],
@@ -83,6 +132,26 @@ describe('auth.login / auth.use / auth.me', () => {
       expect(compared[1]).toMatch(/^\$2[aby]\$04\$[./A-Za-z0-9]{53}$/);
     } finally {
       spy.mockRestore();
+    }
+  });
+
+  it('logs in with any spelling that folds to the id, as that one account', async () => {
+    for (const spelling of ['S1002', ' s1002 ', 'ｓ１００２', 's1002\u00a0']) {
+      const login = await c.call<{ user: User }>('auth.login', { studentId: spelling, password: 'password123' });
+      expect(login.user).toMatchObject({ studentId: 's1002', name: 'Grace Hopper' });
+    }
+  });
+
+  it('an id no account can have (not canonical once folded) is refused without a lookup or a compare, in the same words', async () => {
+    const reserve = vi.spyOn(t.server.passwords, 'reserve');
+    try {
+      for (const studentId of ['has space', 'a\u200bb', '!collision-1']) {
+        const err = await errorOf(c.call('auth.login', { studentId, password: 'whatever-it-is' }));
+        expect(err.message).toBe('UNAUTHENTICATED: wrong student id or password');
+      }
+      expect(reserve).not.toHaveBeenCalled();
+    } finally {
+      reserve.mockRestore();
     }
   });
 

@@ -89,8 +89,8 @@ describe("the load generator's set-up", () => {
 
   it('registers and logs in its users, one at a time per connection, without a refusal', async () => {
     // registerUsers spreads n users over ceil(n / 40) connections: 200 users → 5 connections,
-    // as many as the hash workers plus the queue hold. (The shipped 64 queued jobs cover
-    // ~2,600 users.)
+    // as many as the hash workers plus the queue hold. (The shipped queues, 64 logins and 16
+    // registrations, cover ~2,600 and ~680 users at once; past that the set-up retries on the hint.)
     expect(Math.ceil(200 / 40)).toBeLessThanOrEqual(WORKERS + QUEUED);
     const users = await registerUsers('127.0.0.1', t.server.ports.rpc, 200, 'bench');
     expect(users).toHaveLength(200);

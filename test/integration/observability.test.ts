@@ -126,7 +126,7 @@ describe('health and metrics port', () => {
     expect(stats.requests.inFlight).toBe(0);
     expect(stats.pool).toEqual({ total: expect.any(Number), idle: expect.any(Number), waiting: 0 });
     expect(stats.rateLimited).toEqual({});
-    expect(stats.loginThrottle).toEqual({ throttled: 0, tracked: { accounts: 0, addresses: 0 } });
+    expect(stats.loginThrottle).toEqual({ throttled: 0, tracked: { accounts: 0, pairs: 0, addresses: 0, knownAccounts: 0 } });
     c.close();
   });
 

@@ -135,6 +135,24 @@ describe('config', () => {
     expect(() => parseConfig({ limits: { ...small, maxPartialFrameBytesPerPort: 128 * 1024 + 3 } })).toThrow(/limits\.maxPartialFrameBytesPerPort: must be at least/);
   });
 
+  it('login throttle: one address can never reach the account-wide threshold, and each kind keeps its own defaults', () => {
+    const c = parseConfig({});
+    expect([c.loginThrottle.accountFromAddress.freeFailures, c.loginThrottle.account.freeFailures, c.loginThrottle.address.freeFailures]).toEqual([5, 20, 50]);
+    // A file that sets only a delay keeps the kind's own free failures.
+    expect(parseConfig({ loginThrottle: { address: { baseDelayMs: 500 } } }).loginThrottle.address.freeFailures).toBe(50);
+    expect(() => parseConfig({ loginThrottle: { account: { freeFailures: 5 } } })).toThrow(
+      /loginThrottle\.account\.freeFailures: must be more than loginThrottle\.accountFromAddress\.freeFailures \(5\)/,
+    );
+    expect(() => parseConfig({ loginThrottle: { accountFromAddress: { freeFailures: 25 } } })).toThrow(/loginThrottle\.account\.freeFailures/);
+  });
+
+  it('hash lanes: registrations get their own queue and at most half the workers', () => {
+    const c = parseConfig({});
+    expect([c.auth.maxQueuedHashJobs, c.auth.maxQueuedRegisterJobs, c.auth.registerWorkerShare]).toEqual([64, 16, 0.25]);
+    expect(() => parseConfig({ auth: { registerWorkerShare: 0.75 } })).toThrow(/auth\.registerWorkerShare/);
+    expect(() => parseConfig({ auth: { registerWorkerShare: 0 } })).toThrow(/auth\.registerWorkerShare/);
+  });
+
   it('a file that is not JSON fails clearly', () => {
     const file = writeConfig('{ nope');
     expect(() => loadConfig({ file, env: {} })).toThrow(/cannot read/);

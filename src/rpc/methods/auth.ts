@@ -1,8 +1,11 @@
 // auth.* (DESIGN §2): register, log in (the connection adopts the token), adopt a token, who am I.
+// Student ids are folded to one canonical form (docs/accounts.md): register stores it and
+// answers with it, login looks it up and the login throttle counts under it.
 import { z } from 'zod';
 import { CarrelError, ErrorCode } from '../../errors.js';
 import type { TokenService } from '../../auth/tokens.js';
-import type { AccountService } from '../../core/accounts.js';
+import { REGISTRABLE_STUDENT_ID, STUDENT_ID_MAX_CHARS, canonicalStudentId } from '../../auth/studentId.js';
+import { WRONG_CREDENTIALS, type AccountService } from '../../core/accounts.js';
 import type { LoginThrottle } from '../../auth/loginThrottle.js';
 import { defineMethod, type MethodContext, type MethodDef } from '../registry.js';
 import { noArgs } from './system.js';
@@ -14,11 +17,14 @@ export interface AuthDeps {
   throttle?: LoginThrottle;
 }
 
+// A new id is plain ASCII already, so canonicalising it only folds its case: "VID1234" is
+// registered (and answered) as "vid1234". Spaces and look-alike Unicode forms are refused here
+// rather than silently folded into someone else's id.
 const studentId = z
   .string()
   .min(1)
-  .max(64)
-  .regex(/^[A-Za-z0-9._@-]+$/, 'may hold letters, digits and . _ @ - only');
+  .max(STUDENT_ID_MAX_CHARS)
+  .regex(REGISTRABLE_STUDENT_ID, 'may hold letters, digits and . _ @ - only');
 
 // bcrypt reads at most 72 bytes; a longer password would be silently truncated, so refuse it.
 const newPassword = z
@@ -49,19 +55,20 @@ export function authMethods({ accounts, tokens, throttle }: AuthDeps): MethodDef
       access: 'public',
       args: z.strictObject({ studentId: z.string().min(1).max(64), password: z.string().min(1).max(256) }),
       summary: 'log in: {studentId, password} → {token, expiresAt, user}; this connection uses the token from now on',
-      handler: async ({ studentId: sid, password }, ctx) => {
-        // A locked account or address is refused before any bcrypt work (issue 7: failed
-        // logins slowed per account and per address). begin() checks and reserves at once, so
-        // pipelined guesses cannot all slip past the check while the first one is hashing.
+      handler: async ({ studentId: typed, password }, ctx) => {
+        // A locked key is refused before any bcrypt work (src/auth/loginThrottle.ts). begin()
+        // checks and reserves at once, so pipelined guesses cannot all slip past the check
+        // while the first one is hashing. Every spelling of an id is counted as its account.
+        const sid = canonicalStudentId(typed);
         const attempt = throttle?.begin(sid, ctx.remoteAddress);
-        let user;
+        let check;
         try {
-          user = await accounts.verifyPassword(sid, password, { deadlineMs: ctx.deadlineMs });
+          check = await accounts.checkPassword(sid, password, { deadlineMs: ctx.deadlineMs });
         } catch (err) {
-          if (err instanceof CarrelError && err.code === ErrorCode.UNAUTHENTICATED) attempt?.failed();
-          else attempt?.abandoned();
+          attempt?.abandoned();
           throw pastDeadline(ctx) ?? err;
         }
+        if (!check.ok) attempt?.failed({ accountExists: check.accountExists });
         // The caller has been told DEADLINE_EXCEEDED (or is about to be): a late success must
         // not quietly log the connection in (audit). Wrong or right, a late login answers the
         // same, so the answer does not tell whether the password was right.
@@ -70,6 +77,8 @@ export function authMethods({ accounts, tokens, throttle }: AuthDeps): MethodDef
           attempt?.abandoned();
           throw late;
         }
+        if (!check.ok) throw new CarrelError(ErrorCode.UNAUTHENTICATED, WRONG_CREDENTIALS);
+        const user = check.user;
         attempt?.succeeded();
         const { token, expiresAt } = tokens.issue(user);
         ctx.adoptToken(token);
