@@ -65,8 +65,8 @@ export class CarrelServer {
    * outlives a demotion); a token whose account is gone is UNAUTHENTICATED (docs/rules.md).
    */
   readonly registry = new MethodRegistry({
-    isAdmin: async (id) => {
-      const user = await this.accounts.getUser(id);
+    isAdmin: async (id, deadline) => {
+      const user = await this.accounts.getUser(id, deadline);
       if (!user) throw accountGone();
       return user.role === 'admin';
     },

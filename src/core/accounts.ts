@@ -23,7 +23,8 @@ import { CarrelError, ErrorCode } from '../errors.js';
 import type { AuthUser, Role } from '../auth/tokens.js';
 import { canonicalStudentId, isCanonicalStudentId } from '../auth/studentId.js';
 import type { JobOptions, PasswordHasher } from '../auth/passwordHasher.js';
-import { query } from '../db/pool.js';
+import { mapDbError } from '../db/errors.js';
+import { queryWithin, type Deadline } from '../db/deadline.js';
 
 export interface AccountServiceOptions {
   db: pg.Pool;
@@ -77,7 +78,7 @@ export class AccountService {
    * (with retryAfterMs) when the registration lane is full or too slow for job.deadlineMs; its
    * place is taken before the lookup, so a flood past the bound costs no database work either.
    */
-  async register(input: { studentId: string; name: string; password: string }, job: JobOptions = {}): Promise<AuthUser> {
+  async register(input: { studentId: string; name: string; password: string }, job: JobOptions = {}, deadline?: Deadline): Promise<AuthUser> {
     const studentId = canonicalStudentId(input.studentId);
     if (!isCanonicalStudentId(studentId)) {
       throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'studentId: must be 1-64 letters, digits, . _ @ or -');
@@ -91,14 +92,14 @@ export class AccountService {
     const ticket = this.opts.hasher.reserve('register', job);
     let hash: string;
     try {
-      const existing = await query(this.opts.db, 'SELECT 1 FROM users WHERE student_id = $1', [studentId]);
+      const existing = await this.query(deadline, 'SELECT 1 FROM users WHERE student_id = $1', [studentId]);
       if (existing.rowCount) throw taken();
       hash = await ticket.hash(input.password, this.opts.bcryptCost, job);
     } finally {
       ticket.release();
     }
-    const res = await query<UserRow>(
-      this.opts.db,
+    const res = await this.query<UserRow>(
+      deadline,
       `INSERT INTO users (student_id, name, password_hash) VALUES ($1, $2, $3)
        ON CONFLICT (student_id) DO NOTHING
        RETURNING id, student_id, name, role, password_hash`,
@@ -119,15 +120,15 @@ export class AccountService {
    * flood of logins past the bound costs no database work — and DEADLINE_EXCEEDED when
    * job.deadlineMs passed while the compare waited for a worker.
    */
-  async checkPassword(rawStudentId: string, password: string, job: JobOptions = {}): Promise<PasswordCheck> {
+  async checkPassword(rawStudentId: string, password: string, job: JobOptions = {}, deadline?: Deadline): Promise<PasswordCheck> {
     const studentId = canonicalStudentId(rawStudentId);
     if (!isCanonicalStudentId(studentId)) return { ok: false, accountExists: false };
     const ticket = this.opts.hasher.reserve('login');
     let row: UserRow | undefined;
     let ok: boolean;
     try {
-      const res = await query<UserRow>(
-        this.opts.db,
+      const res = await this.query<UserRow>(
+        deadline,
         'SELECT id, student_id, name, role, password_hash FROM users WHERE student_id = $1',
         [studentId],
       );
@@ -146,8 +147,18 @@ export class AccountService {
     this.taken.set(studentId, this.opts.now());
   }
 
-  async getUser(id: number): Promise<AuthUser | null> {
-    const res = await query<UserRow>(this.opts.db, 'SELECT id, student_id, name, role FROM users WHERE id = $1', [id]);
+  /** The account, or null. With a request's deadline, it waits its client's turn for the database. */
+  async getUser(id: number, deadline?: Deadline): Promise<AuthUser | null> {
+    const res = await this.query<UserRow>(deadline, 'SELECT id, student_id, name, role FROM users WHERE id = $1', [id]);
     return res.rows[0] ? userToWire(res.rows[0]) : null;
+  }
+
+  /** One statement within the request's deadline and turn at the database gate; errors mapped. */
+  private async query<R extends pg.QueryResultRow>(deadline: Deadline | undefined, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+    try {
+      return await queryWithin<R>(this.opts.db, deadline, text, values);
+    } catch (err) {
+      throw mapDbError(err);
+    }
   }
 }

@@ -54,7 +54,7 @@ export function defineMethod<S extends z.ZodType>(def: MethodDef<S>): MethodDef<
 
 export interface RegistryOptions {
   /** Whether the user is an admin now, from the source of truth; needed to register admin methods. */
-  isAdmin?: (userId: number) => Promise<boolean>;
+  isAdmin?: (userId: number, deadline: Deadline) => Promise<boolean>;
 }
 
 export class MethodRegistry {
@@ -86,7 +86,7 @@ export class MethodRegistry {
       ...def,
       handler: async (input, ctx) => {
         // The dispatcher has checked the token's claim; this checks it still holds.
-        if (!ctx.user || !(await isAdmin(ctx.user.id))) {
+        if (!ctx.user || !(await isAdmin(ctx.user.id, deadlineOf(ctx)))) {
           throw new CarrelError(ErrorCode.PERMISSION_DENIED, `${def.name} is for admins`);
         }
         return handler(input, ctx);

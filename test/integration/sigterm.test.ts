@@ -70,10 +70,12 @@ class LoadClient {
   }
 
   private fill(): void {
-    // Keep 32 requests outstanding: PINGs with a token-checked server.stats now and then.
+    // Keep 32 requests outstanding: PINGs with a token-checked server.stats now and then (every
+    // 100th: server.stats reads the users table, and one user's database work waits its turn
+    // behind admission.dbPerClient; docs/fairness.md).
     while (this.running && this.sent - this.replied.length < 32) {
       this.sent++;
-      const frame = this.sent % 10 === 0 ? { rpcId: this.sent, method: 'server.stats', token: this.token } : { rpcId: this.sent, method: 'PING' };
+      const frame = this.sent % 100 === 0 ? { rpcId: this.sent, method: 'server.stats', token: this.token } : { rpcId: this.sent, method: 'PING' };
       this.socket.write(encodeFrame(frame));
     }
   }

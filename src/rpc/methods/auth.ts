@@ -7,7 +7,7 @@ import type { TokenService } from '../../auth/tokens.js';
 import { REGISTRABLE_STUDENT_ID, STUDENT_ID_MAX_CHARS, canonicalStudentId } from '../../auth/studentId.js';
 import { WRONG_CREDENTIALS, type AccountService } from '../../core/accounts.js';
 import type { LoginThrottle } from '../../auth/loginThrottle.js';
-import { defineMethod, type MethodContext, type MethodDef } from '../registry.js';
+import { deadlineOf, defineMethod, type MethodContext, type MethodDef } from '../registry.js';
 import { noArgs } from './system.js';
 
 export interface AuthDeps {
@@ -33,8 +33,8 @@ const newPassword = z
   .refine((p) => Buffer.byteLength(p, 'utf8') <= 72, 'must be at most 72 bytes');
 
 export function authMethods({ accounts, tokens, throttle }: AuthDeps): MethodDef<any>[] {
-  const currentUser = async (id: number) => {
-    const user = await accounts.getUser(id);
+  const currentUser = async (id: number, ctx: MethodContext) => {
+    const user = await accounts.getUser(id, deadlineOf(ctx));
     if (!user) throw new CarrelError(ErrorCode.UNAUTHENTICATED, 'the account no longer exists');
     return user;
   };
@@ -48,7 +48,7 @@ export function authMethods({ accounts, tokens, throttle }: AuthDeps): MethodDef
         password: newPassword,
       }),
       summary: 'create a student account: {studentId, name, password} → {user}',
-      handler: async (input, ctx) => ({ user: await accounts.register(input, { deadlineMs: ctx.deadlineMs }) }),
+      handler: async (input, ctx) => ({ user: await accounts.register(input, { deadlineMs: ctx.deadlineMs }, deadlineOf(ctx)) }),
     }),
     defineMethod({
       name: 'auth.login',
@@ -63,7 +63,7 @@ export function authMethods({ accounts, tokens, throttle }: AuthDeps): MethodDef
         const attempt = throttle?.begin(sid, ctx.remoteAddress);
         let check;
         try {
-          check = await accounts.checkPassword(sid, password, { deadlineMs: ctx.deadlineMs });
+          check = await accounts.checkPassword(sid, password, { deadlineMs: ctx.deadlineMs }, deadlineOf(ctx));
         } catch (err) {
           attempt?.abandoned();
           throw pastDeadline(ctx) ?? err;
@@ -92,7 +92,7 @@ export function authMethods({ accounts, tokens, throttle }: AuthDeps): MethodDef
       summary: 'make this connection use a token: {token} → {user}',
       handler: async ({ token }, ctx) => {
         const adopted = ctx.adoptToken(token);
-        return { user: await currentUser(adopted.id) };
+        return { user: await currentUser(adopted.id, ctx) };
       },
     }),
     defineMethod({
@@ -100,7 +100,7 @@ export function authMethods({ accounts, tokens, throttle }: AuthDeps): MethodDef
       access: 'user',
       args: noArgs,
       summary: 'who the token belongs to: {user} = {id, studentId, name, role}',
-      handler: async (_input, ctx) => ({ user: await currentUser(ctx.user!.id) }),
+      handler: async (_input, ctx) => ({ user: await currentUser(ctx.user!.id, ctx) }),
     }),
   ];
 }
