@@ -13,6 +13,7 @@ import type { Logger } from './obs/log.js';
 import type { Clock } from './core/clock.js';
 import type { CoreEvent, CoreEventFanout } from './core/events.js';
 import { LiveSeats, type SeatEvent } from './core/liveSeats.js';
+import type { LiveView } from './core/liveView.js';
 import type { ReservationFact } from './core/events.js';
 import type { EventBus } from './bus/bus.js';
 import { readDeploymentId } from './db/deployment.js';
@@ -38,6 +39,8 @@ export interface RealtimeDeps {
   instanceId: string;
   /** Run the clock-driven tick on a real timer (off when tests drive a FakeClock with tick()). */
   autoTick: boolean;
+  /** The live state's owner for everything outside this half: the model is attached to it once loaded. */
+  live: LiveView;
   /** The booking core's sensor transitions: the same guarded UPDATEs as the RPC methods. */
   reservations: SensorTransitions;
   /**
@@ -114,6 +117,8 @@ export class Realtime {
       checkKey: (key, remoteAddress, sensorId) => this.keyring.check(key, remoteAddress, sensorId),
       refused: (code, n) => void (this.refusedReadings[code] = (this.refusedReadings[code] ?? 0) + n),
     };
+    // A branch count the model cannot give (a branch or seats added since start) starts a look.
+    deps.live.onMiss(() => void this.discover());
     this.revokedKeys = new RevokedKeyWatch(this.sensorSessions, this.keyring, { everyMs: config.sensors.keyRecheckMs }, log);
     this.sensorListener = new Listener({
       name: 'sensor',
@@ -203,7 +208,10 @@ export class Realtime {
         },
       },
       {
-        onChange: (change) => bus.publishSeat(change),
+        onChange: (change) => {
+          this.deps.live.changed(change.branchId);
+          bus.publishSeat(change);
+        },
         onCheckInDue: (seatId, atMs) => this.track(this.autoCheckIn(seatId, atMs)),
         onReleaseDue: (seatId, atMs) => this.track(this.autoRelease(seatId, atMs)),
       },
@@ -222,6 +230,7 @@ export class Realtime {
     );
     for (const b of model.branches.values()) this.hub.addBranch(b.id, b.name, seqs.get(b.id) ?? 0, model.seatsOf(b.id), bus.seqEpoch);
     this.model = model;
+    this.deps.live.attach(model);
     for (const ev of early) this.onCoreEvent(ev);
     this.coalescer.start();
     this.revokedKeys.start();
@@ -240,24 +249,6 @@ export class Realtime {
   /** The bus's health and counters (connected, queued while Redis is away, drops). */
   busStats() {
     return this.deps.bus.stats();
-  }
-
-  /**
-   * A branch's seats counted by live state (sensors included), once the model is loaded and
-   * knows the branch with as many seats as the database (`sqlTotal`); otherwise undefined, so the
-   * caller uses its SQL counts, and the model looks for what was added (rate-limited).
-   */
-  liveCounts(branchId: number, sqlTotal?: number): { total: number; free: number; reserved: number; occupied: number; unavailable: number } | undefined {
-    const model = this.model;
-    if (!model) return undefined;
-    const seats = model.seatsOf(branchId);
-    if (!model.branches.has(branchId) || (sqlTotal !== undefined && sqlTotal !== seats.length)) {
-      void this.discover();
-      return undefined;
-    }
-    const counts = { total: seats.length, free: 0, reserved: 0, occupied: 0, unavailable: 0 };
-    for (const seat of seats) counts[seat.state]++;
-    return counts;
   }
 
   get live(): LiveSeats {
@@ -305,6 +296,7 @@ export class Realtime {
     const touched = model.add(data, now);
     // Bookings committed between the load and now, for the seats just added.
     for (const ev of this.heldEvents) model.applyCoreEvent(ev, now);
+    if (touched.size > 0) this.deps.live.changedAll();
     for (const id of touched) {
       const b = model.branches.get(id)!;
       this.hub.addBranch(id, b.name, seqs.get(id) ?? this.hub.seqOf(id), model.seatsOf(id), bus.seqEpoch);
@@ -392,6 +384,7 @@ export class Realtime {
       this.busLag.observe(this.lastBusLagMs / 1000);
     }
     this.model?.applyRemote(ev, this.deps.clock.now());
+    this.deps.live.changed(ev.branchId);
     if (quiet) this.hub.applyQuiet(ev);
     else this.hub.publish(ev);
   }
@@ -410,6 +403,7 @@ export class Realtime {
   private async reload(): Promise<void> {
     const data = await LiveSeats.loadData(this.deps.db, this.deps.clock.now());
     this.model?.reload(data, this.deps.clock.now());
+    this.deps.live.changedAll();
   }
 
   private track(p: Promise<unknown>): void {

@@ -21,6 +21,7 @@ import { accountGone } from './db/errors.js';
 import { ReservationService } from './core/reservations.js';
 import { SeatListing } from './core/seatListing.js';
 import { SeatService } from './core/seats.js';
+import { LiveView } from './core/liveView.js';
 import { authMethods } from './rpc/methods/auth.js';
 import { branchMethods } from './rpc/methods/branches.js';
 import { seatMethods } from './rpc/methods/seats.js';
@@ -135,12 +136,14 @@ export class CarrelServer {
       registerWorkerShare: config.auth.registerWorkerShare,
     });
     this.accounts = new AccountService({ db: deps.db, bcryptCost: config.auth.bcryptCost, hasher: this.passwords, now: () => this.clock.now() });
+    const live = new LiveView(this.clock);
     this.seatListing = new SeatListing({
       ...core,
+      live,
       cache: { enabled: config.discovery.seatListCache, maxEntries: config.discovery.seatListCacheMaxEntries, maxBytes: config.discovery.seatListCacheMaxBytes },
     });
     this.coreEvents.on(this.seatListing.onCoreEvent);
-    this.seats = new SeatService({ ...core, listing: this.seatListing, contextCacheMs: config.discovery.seatContextCacheMs, branchListCacheMs: config.discovery.branchListCacheMs });
+    this.seats = new SeatService({ ...core, listing: this.seatListing, live, contextCacheMs: config.discovery.seatContextCacheMs, branchListCacheMs: config.discovery.branchListCacheMs });
     this.reservations = new ReservationService({ ...core, seats: this.seats, log, onSlotFreed: this.waitlist.onSlotFreed });
     this.registry.add(
       ...authMethods({ accounts: this.accounts, tokens: this.tokens, throttle: this.loginThrottle }),
@@ -164,9 +167,9 @@ export class CarrelServer {
       instanceId: this.instanceId,
       autoTick: this.clock === systemClock,
       reservations: this.reservations,
+      live,
       onBranchChanged: (branchId) => this.seatListing.invalidate(branchId),
     });
-    this.seats.liveCounts = (branchId, sqlTotal) => this.realtime.liveCounts(branchId, sqlTotal);
     this.rateLimiter = config.rateLimit.enabled
       ? new RateLimiter({ rules: config.rateLimit.rules, maxTrackedKeys: config.rateLimit.maxTrackedKeys })
       : undefined;

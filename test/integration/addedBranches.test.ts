@@ -134,7 +134,10 @@ describe('looking for added branches', () => {
       const south = await addBranch('South Annex', 2);
       for (let i = 0; i < 200 && !t.server.realtime.hub.branchIds().includes(south.id); i++) await new Promise((r) => setTimeout(r, 10));
       expect(t.server.realtime.hub.branchIds()).toContain(south.id);
-      expect(t.server.realtime.liveCounts(south.id, 2)).toEqual({ total: 2, free: 2, reserved: 0, occupied: 0, unavailable: 0 });
+      const rpc = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
+      const branches = await rpc.call<Array<{ id: number; counts: unknown }>>('branches.list');
+      rpc.close();
+      expect(branches.find((x) => x.id === south.id)?.counts).toEqual({ total: 2, free: 2, reserved: 0, occupied: 0, unavailable: 0 });
     } finally {
       await t.close();
     }
