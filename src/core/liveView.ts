@@ -37,8 +37,9 @@ export class LiveView {
     this.changedAll();
   }
 
-  get loaded(): boolean {
-    return this.model !== undefined;
+  /** The model itself, for the live half that keeps it current; undefined until it has loaded. */
+  get loadedModel(): LiveSeats | undefined {
+    return this.model;
   }
 
   /** The seat's live state per the model, or undefined: the caller falls back to SQL. */

@@ -457,7 +457,7 @@ describe('connection floods', () => {
     await waitFor(() => peers.filter(isRefused).length >= limit, 5000, 'the excess to be refused');
     const refused = peers.filter(isRefused);
     await Promise.all(refused.map((p) => p.closed));
-    expect(t.server.rpcListener.refusedCount).toBe(limit);
+    expect(t.server.rpc.listener.refusedCount).toBe(limit);
     expect(refused).toHaveLength(limit);
     for (const p of refused) expect(p.frames[0]).toMatchObject({ rpcId: null, error: { code: 'RESOURCE_EXHAUSTED' } });
     const admitted = peers.filter((p) => !refused.includes(p));
@@ -501,7 +501,7 @@ describe('connection floods', () => {
     expect(sample(m, 'carrel_connections_open{port="rpc"}')).toBe(0);
     expect(sample(m, 'carrel_connections_accepted_total{port="rpc"}')).toBe(1000);
     expect(sample(m, 'carrel_rpc_in_flight')).toBe(0);
-    expect(t.server.rpcListener.connections.size).toBe(0);
+    expect(t.server.rpc.listener.connections.size).toBe(0);
     await t.close();
   });
 
