@@ -163,18 +163,20 @@ export interface LoadedReading {
   sensorId: string;
 }
 
-const SEAT_LIVE_COLUMNS = 'seat_id, occupied, reading_at, received_at, sensor_id';
+// received_at in milliseconds with its microseconds (a Date would drop them): receipt times order
+// readings at that precision (docs/sensors.md).
+const SEAT_LIVE_COLUMNS = 'seat_id, occupied, reading_at, (extract(epoch FROM received_at) * 1000)::float8 AS received_ms, sensor_id';
 
 interface SeatLiveRow {
   seat_id: number;
   occupied: boolean;
   reading_at: Date;
-  received_at: Date;
+  received_ms: number;
   sensor_id: string | null;
 }
 
 function loadedReading(r: SeatLiveRow): LoadedReading {
-  return { seatId: r.seat_id, occupied: r.occupied, readingAtMs: r.reading_at.getTime(), receivedAtMs: r.received_at.getTime(), sensorId: r.sensor_id ?? '' };
+  return { seatId: r.seat_id, occupied: r.occupied, readingAtMs: r.reading_at.getTime(), receivedAtMs: r.received_ms, sensorId: r.sensor_id ?? '' };
 }
 
 export class LiveSeats {

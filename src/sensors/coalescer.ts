@@ -73,13 +73,13 @@ export class SensorCoalescer {
     const seatIds: number[] = [];
     const occupied: boolean[] = [];
     const readingAt: Date[] = [];
-    const receivedAt: Date[] = [];
+    const receivedAt: string[] = [];
     const sensorIds: string[] = [];
     for (const [seatId, r] of batch) {
       seatIds.push(seatId);
       occupied.push(r.occupied);
       readingAt.push(new Date(r.readingAtMs));
-      receivedAt.push(new Date(r.receivedAtMs));
+      receivedAt.push(timestampMicros(r.receivedAtMs));
       sensorIds.push(r.sensorId);
     }
     try {
@@ -112,4 +112,14 @@ export class SensorCoalescer {
       this.stats.pending = this.pending.size;
     }
   }
+}
+
+/**
+ * A receipt time (ms with a fraction) as an RFC 3339 timestamp to the microsecond, which timestamptz
+ * keeps and a Date would not: seat_live then keeps the newest by the same times the models compare.
+ */
+export function timestampMicros(ms: number): string {
+  const whole = Math.floor(ms);
+  const us = Math.min(999, Math.round((ms - whole) * 1000));
+  return `${new Date(whole).toISOString().slice(0, -1)}${String(us).padStart(3, '0')}Z`;
 }
