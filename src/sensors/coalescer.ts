@@ -84,7 +84,9 @@ export class SensorCoalescer {
     }
     try {
       // The WHERE keeps receipt order in the table too: another instance's reading received
-      // earlier that lands later cannot overwrite a newer one.
+      // earlier that lands later cannot overwrite a newer one. Two received at the same
+      // microsecond are ordered as the live models order them (sensorId, then `at`, then
+      // occupied, docs/sensors.md), so the table keeps the reading every model shows.
       await this.db.query(
         `INSERT INTO seat_live (seat_id, occupied, reading_at, received_at, sensor_id, updated_at)
          SELECT t.seat_id, t.occupied, t.reading_at, t.received_at, t.sensor_id, now()
@@ -92,7 +94,8 @@ export class SensorCoalescer {
          ON CONFLICT (seat_id) DO UPDATE
             SET occupied = EXCLUDED.occupied, reading_at = EXCLUDED.reading_at, received_at = EXCLUDED.received_at,
                 sensor_id = EXCLUDED.sensor_id, updated_at = now()
-          WHERE seat_live.received_at <= EXCLUDED.received_at`,
+          WHERE (seat_live.received_at, coalesce(seat_live.sensor_id, '') COLLATE "C", seat_live.reading_at, seat_live.occupied)
+             <= (EXCLUDED.received_at, EXCLUDED.sensor_id COLLATE "C", EXCLUDED.reading_at, EXCLUDED.occupied)`,
         [seatIds, occupied, readingAt, receivedAt, sensorIds],
       );
       this.stats.flushes++;

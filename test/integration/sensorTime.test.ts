@@ -260,6 +260,23 @@ describe('receipt order to the microsecond', () => {
     expect(loaded).toMatchObject({ occupied: false, receivedAtMs: t + 0.7 });
   });
 
+  it('two readings of one seat received at the same microsecond: seat_live keeps the one the live models keep (the greater sensorId), in either write order', async () => {
+    const seats = (await branchSeats(db.pool, 'Medical Library', 12)).slice(10);
+    const t = Date.parse('2030-01-07T15:00:00Z') + 0.25;
+    for (const [i, first] of (['gw-b', 'gw-a'] as const).entries()) {
+      for (const sensorId of first === 'gw-b' ? ['gw-b', 'gw-a'] : ['gw-a', 'gw-b']) {
+        const c = new SensorCoalescer(db.pool, { flushEveryMs: 3_600_000 }, silentLogger);
+        c.record(seats[i]!, sensorId === 'gw-a', t - 1_000, t, sensorId);
+        await c.flush();
+      }
+    }
+    const rows = await db.pool.query<{ seat_id: number; sensor_id: string; occupied: boolean }>(
+      'SELECT seat_id, sensor_id, occupied FROM seat_live WHERE seat_id = ANY($1) ORDER BY seat_id',
+      [seats],
+    );
+    expect(rows.rows).toEqual(seats.map((id) => ({ seat_id: id, sensor_id: 'gw-b', occupied: false })));
+  });
+
   it('timestampMicros writes the microseconds a Date drops', () => {
     const t = Date.parse('2030-01-07T15:00:00.123Z');
     expect(timestampMicros(t)).toBe('2030-01-07T15:00:00.123000Z');
