@@ -209,11 +209,11 @@ describe('the live figures: queue depth, readings per second, bus lag', () => {
       let m = (await http(t, '/metrics')).body;
       expect([sample(m, 'carrel_pubsub_queued_events'), sample(m, 'carrel_pubsub_queue_depth_max')]).toEqual([0, 0]);
       stalled.socket.pause();
-      const live = t.server.realtime.live;
+      const live = t.live.model;
       let at = Date.now() - 3_600_000;
       const occupied = new Map<number, boolean>();
       // Batches well under highWaterBytes a turn, so only the socket nobody reads congests.
-      for (let i = 0; i < 20_000 && t.server.realtime.hub.stats.drops === 0; i++) {
+      for (let i = 0; i < 20_000 && t.live.hub.stats.drops === 0; i++) {
         for (let k = 0; k < 40; k++) {
           const seat = seats[k % seats.length]!;
           occupied.set(seat, !occupied.get(seat));
@@ -221,7 +221,7 @@ describe('the live figures: queue depth, readings per second, bus lag', () => {
         }
         await new Promise((r) => setImmediate(r));
       }
-      expect(t.server.realtime.hub.stats.drops).toBeGreaterThan(0);
+      expect(t.live.hub.stats.drops).toBeGreaterThan(0);
       // The stalled one's ring is full (50); the one that reads has none queued.
       m = (await http(t, '/metrics')).body;
       expect([sample(m, 'carrel_pubsub_queued_events'), sample(m, 'carrel_pubsub_queue_depth_max')]).toEqual([50, 50]);
