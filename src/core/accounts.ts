@@ -24,7 +24,8 @@ import type { AuthUser, Role } from '../auth/tokens.js';
 import { canonicalStudentId, isCanonicalStudentId } from '../auth/studentId.js';
 import type { JobOptions, PasswordHasher } from '../auth/passwordHasher.js';
 import { mapDbError } from '../db/errors.js';
-import { queryWithin, type Deadline } from '../db/deadline.js';
+import type { Deadline } from '../deadline.js';
+import { queryWithin } from '../db/deadline.js';
 
 export interface AccountServiceOptions {
   db: pg.Pool;

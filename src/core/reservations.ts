@@ -32,7 +32,8 @@
 import type pg from 'pg';
 import { CarrelError, ErrorCode } from '../errors.js';
 import { mapDbError, withRetry } from '../db/errors.js';
-import { queryWithLockBudget, queryWithin, type Deadline } from '../db/deadline.js';
+import type { Deadline } from '../deadline.js';
+import { queryWithLockBudget, queryWithin } from '../db/deadline.js';
 import type { Logger } from '../obs/log.js';
 import type { Clock } from './clock.js';
 import type { CoreEventSink, ReservationEvent, ReservationFact } from './events.js';

@@ -29,7 +29,8 @@
 import type pg from 'pg';
 import { RawJson } from '../codec/rawJson.js';
 import { mapDbError } from '../db/errors.js';
-import { queryWithin, type Deadline } from '../db/deadline.js';
+import type { Deadline } from '../deadline.js';
+import { queryWithin } from '../db/deadline.js';
 import type { Clock } from './clock.js';
 import type { CoreEvent } from './events.js';
 import { liveStateSql, ACTIVE_STATUSES_SQL, type LiveState } from './liveState.js';

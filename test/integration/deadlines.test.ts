@@ -7,7 +7,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/core/clock.js';
-import { connectWithin, deadlineAt } from '../../src/db/deadline.js';
+import { deadlineAt } from '../../src/deadline.js';
+import { connectWithin } from '../../src/db/deadline.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
 import { MONDAY_10_NY, connect, errorOf, iso, makeUsers, seatIdOf } from '../support/core.js';
 import { startTestServer, type TestServer } from '../support/server.js';

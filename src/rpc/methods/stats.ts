@@ -2,7 +2,7 @@
 // token: request rates and pool use tell an outsider how hard the service can be pushed — and
 // so does a token whose account has been deleted, which `refuseGone` answers UNAUTHENTICATED.
 import { deadlineOf, defineMethod, type MethodDef } from '../registry.js';
-import type { Deadline } from '../../db/deadline.js';
+import type { Deadline } from '../../deadline.js';
 import { noArgs } from './system.js';
 
 /** Throws UNAUTHENTICATED when the account no longer exists (core/accountCheck.ts). */
