@@ -11,7 +11,7 @@ export function encodeFrame(message: object): Buffer {
 export type EncodedFrame = Buffer | readonly Buffer[];
 
 /**
- * Frames prefix + body + suffix where body is JSON already encoded (RawJson.bytes), as three
+ * Frames prefix + body + suffix where body is JSON already encoded (core's RawJson.bytes), as three
  * parts: the body is shared, not copied, so a cached listing costs every reply only its small
  * head and tail (one writev on the socket).
  */

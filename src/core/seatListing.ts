@@ -27,12 +27,12 @@
 // was current when its query began; a query during which any event arrived is not stored, so
 // a listing read before a commit can never be cached after that commit's invalidation.
 import type pg from 'pg';
-import { RawJson } from '../codec/rawJson.js';
 import { mapDbError } from '../db/errors.js';
 import type { Deadline } from '../deadline.js';
 import { queryWithin } from '../db/deadline.js';
 import type { Clock } from './clock.js';
 import type { CoreEvent } from './events.js';
+import { RawJson } from './rawJson.js';
 import { liveStateSql, ACTIVE_STATUSES_SQL, type LiveState } from './liveState.js';
 import { CarrelError, ErrorCode } from '../errors.js';
 import { floorToSlot, type RulesConfig } from './rules.js';

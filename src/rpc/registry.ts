@@ -35,7 +35,7 @@ export function deadlineOf(ctx: MethodContext): Deadline {
 }
 
 /** A result that is already JSON text (a cached listing): spliced into the reply unparsed. */
-export { RawJson } from '../codec/index.js';
+export { RawJson } from '../core/rawJson.js';
 
 export interface MethodDef<S extends z.ZodType = z.ZodType> {
   name: string;
