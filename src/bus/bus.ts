@@ -19,7 +19,6 @@
 // subscribers that resume with an older epoch are told so (docs/redis.md).
 import type { CoreEvent } from '../core/events.js';
 import type { LiveState, SeatChange, SeatEvent } from '../core/liveSeats.js';
-import type { HistorySource } from '../pubsub/hub.js';
 
 export interface BusHandlers {
   /** A numbered seat event, in seq order per branch; `quiet` = catch-up, apply without telling anyone. */
@@ -52,6 +51,12 @@ export interface BusStats {
   /** Events dropped from that queue because it was full (redis.offlineQueueMax). */
   dropped: number;
   outages: number;
+}
+
+/** Where retained seat events come from when a subscriber resumes (the bus numbers and keeps them). */
+export interface HistorySource {
+  /** Events of a branch after `afterSeq`, oldest first, or null when they are no longer retained. */
+  history(branchId: number, afterSeq: number, limit: number): Promise<SeatEvent[] | null>;
 }
 
 export interface EventBus extends HistorySource {

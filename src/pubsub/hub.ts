@@ -28,6 +28,7 @@ import { encodeFrame } from '../codec/index.js';
 import { flagsToWire, FLAG_SENSOR_OFFLINE, FLAG_UNBOOKED_OCCUPANCY, type LiveState, type SeatEvent, type SeatInfo } from '../core/liveSeats.js';
 import { personalFrame, type PersonalEvent } from '../core/events.js';
 import { CarrelError, ErrorCode } from '../errors.js';
+import type { HistorySource } from '../bus/bus.js';
 import type { Logger } from '../obs/log.js';
 import { Histogram } from '../obs/metrics.js';
 import { FrameRing } from './ring.js';
@@ -35,11 +36,6 @@ import type { SubscribeRequest, Subscriber, SubscriberHost } from './subscriber.
 
 export interface HubOptions {
   retainEvents: number;
-}
-
-export interface HistorySource {
-  /** Events of a branch after `afterSeq`, oldest first, or null when they are no longer retained. */
-  history(branchId: number, afterSeq: number, limit: number): Promise<SeatEvent[] | null>;
 }
 
 export interface TokenVerifier {
