@@ -43,7 +43,3 @@ export class CarrelError extends Error {
       : { code: this.code, message: this.message, details: this.details };
   }
 }
-
-export function isCarrelError(err: unknown): err is CarrelError {
-  return err instanceof CarrelError;
-}

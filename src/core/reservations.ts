@@ -39,7 +39,6 @@ import type { Clock } from './clock.js';
 import type { CoreEventSink, ReservationEvent, ReservationFact } from './events.js';
 import {
   RESERVATION_COLUMNS,
-  RETURNING_COLUMNS,
   reservationToFact,
   reservationToWire,
   returningColumnsFor,

@@ -41,16 +41,6 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
   return f;
 }
 
-/** True when the runtime knows the zone (branch rows are checked before use). */
-export function isValidTimeZone(timeZone: string): boolean {
-  try {
-    formatter(timeZone);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The wall-clock reading of instant `ms` in `timeZone`, straight from Intl. */
 export function intlParts(ms: number, timeZone: string): LocalParts {
   const parts: Record<string, string> = {};

@@ -246,11 +246,6 @@ export class Hub implements SubscriberHost {
     return [...this.channels.keys()];
   }
 
-  /** The published state of a seat (what subscribers were told last). */
-  viewOf(branchId: number, seatId: number): { state: LiveState; flags: number } | undefined {
-    return this.channels.get(branchId)?.seats.get(seatId);
-  }
-
   get subscriberCount(): number {
     return this.everyone.size;
   }

@@ -104,11 +104,6 @@ export class SensorKeyring {
     return { ok: false, code: 'PERMISSION_DENIED' };
   }
 
-  /** Addresses with recent wrong keys (a gauge, and to show memory stays bounded). */
-  get trackedAddresses(): number {
-    return this.throttle.entries.size;
-  }
-
   /** Of these sensor_keys ids, the ones revoked (or deleted) since: their connections must close. */
   async revokedAmong(keyIds: readonly number[]): Promise<number[]> {
     if (keyIds.length === 0) return [];
