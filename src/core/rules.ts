@@ -1,7 +1,9 @@
 // The booking rules that need nothing but the request, the clock and the branch (DESIGN §3):
 // slot granularity, duration, how far ahead, not in the past, opening hours in the branch's
-// time zone. Pure functions, so they are unit-tested without a database. Rules that depend on
-// other rows (active limit, quotas) live with the INSERT in reservations.ts, under a lock.
+// time zone. Pure functions, so they are unit-tested without a database. The rules that read a
+// user's other rows (active limit, daily and weekly quotas) are in userRules.ts: Node computes
+// their periods and limits, and the SQL function carrel_user_rules checks them in the booking's
+// own statement, under the per-user lock (carrel_book, carrel_claim).
 // Every violation is FAILED_PRECONDITION with details.rule naming the rule.
 import { CarrelError, ErrorCode } from '../errors.js';
 import type { Config } from '../config/schema.js';
