@@ -1,6 +1,6 @@
-// The load generator's side of the framing (DESIGN §1), kept lean because the client shares
-// the machine with the server it measures: frames are split without copying where possible and
-// payloads are handed on as text, so a caller parses JSON only when it must.
+// The load generator's side of the framing (docs/protocol.md, "Framing"), kept lean because the
+// client shares the machine with the server it measures: frames are split without copying where
+// possible and payloads are handed on as text, so a caller parses JSON only when it must.
 
 /** Frames a JSON text: 4-byte big-endian length, then the UTF-8 bytes. */
 export function frameText(json: string): Buffer {

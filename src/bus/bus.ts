@@ -1,6 +1,7 @@
-// The event bus between instances (DESIGN §6): one interface, two implementations — LocalBus
-// (in-process: one instance, or several sharing a LocalBroker in tests) and RedisBus (instances
-// sharing a Redis). Both are held to one contract suite (test/contract/bus.contract.ts).
+// The event bus between instances (docs/operations.md, "Redis and several instances"): one
+// interface, two implementations — LocalBus (in-process: one instance, or several sharing a
+// LocalBroker in tests) and RedisBus (instances sharing a Redis). Both are held to one contract
+// suite (test/contract/bus.contract.ts).
 //
 // What travels:
 //   - seat changes, which the bus numbers (one seq per branch across all instances), retains for

@@ -1,5 +1,5 @@
-// Encodes one message as one frame (DESIGN §1). Returns a single Buffer so a fan-out can
-// serialise an event once and write the same bytes to every subscriber.
+// Encodes one message as one frame (docs/protocol.md, "Framing"). Returns a single Buffer so a
+// fan-out can serialise an event once and write the same bytes to every subscriber.
 
 const HEADER_BYTES = 4;
 

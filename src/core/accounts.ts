@@ -1,4 +1,4 @@
-// Accounts (DESIGN §2 auth.*): registration and password checks. Passwords are bcrypt hashes,
+// Accounts (docs/accounts.md): registration and password checks. Passwords are bcrypt hashes,
 // computed on the password hasher's worker threads so a hash never blocks the event loop
 // (src/auth/passwordHasher.ts): logins in its login lane, registrations in theirs, so
 // registrations cannot starve logins of workers.

@@ -1,4 +1,5 @@
-// Booking and the reservation lifecycle driven by people and sensors (DESIGN §3).
+// Booking and the reservation lifecycle driven by people and sensors (docs/rules.md; the
+// invariants kept here: docs/architecture.md, "Invariants and where they are enforced").
 //
 // - No double booking: a create is ONE INSERT that the exclusion constraint on `hold` accepts
 //   or refuses (23P01 → CONFLICT with the clashing interval). Node never reads-then-writes a

@@ -1,4 +1,4 @@
-// The booking rules that need nothing but the request, the clock and the branch (DESIGN §3):
+// The booking rules that need nothing but the request, the clock and the branch (docs/rules.md):
 // slot granularity, duration, how far ahead, not in the past, opening hours in the branch's
 // time zone. Pure functions, so they are unit-tested without a database. The rules that read a
 // user's other rows (active limit, daily and weekly quotas) are in userRules.ts: Node computes
@@ -132,8 +132,8 @@ export interface BookingWindow {
  * book from 10:00, which is what someone walking up to a free seat needs.
  *
  * A window that ends at or before its start is not a booking that breaks a rule but a malformed
- * request: INVALID_ARGUMENT (DESIGN §2's code for bad arguments), the same answer
- * waitlist.join and seats.availability give.
+ * request: INVALID_ARGUMENT (the code for bad arguments, docs/protocol.md "Error codes"), the same
+ * answer waitlist.join and seats.availability give.
  */
 export function checkBookingWindow(
   w: BookingWindow,

@@ -1,6 +1,6 @@
-// seats.list (DESIGN §2), the hottest read: one SQL statement per call, prepared by name so
-// PostgreSQL parses and plans it once per connection, and the serialised answer cached per
-// (filter, window, current slot) until a change in that branch invalidates it.
+// seats.list (docs/protocol.md, "`seats.list`"), the hottest read: one SQL statement per call,
+// prepared by name so PostgreSQL parses and plans it once per connection, and the serialised answer
+// cached per (filter, window, current slot) until a change in that branch invalidates it.
 //
 // Why a cache is safe here: a listing depends on the clock only through `live` (what covers
 // now) and the default window (the current slot and the hour after it). Bookings start and

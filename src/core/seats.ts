@@ -1,4 +1,4 @@
-// Branches and seats (DESIGN §2 discovery, admin): the branch list with live counts, a seat's
+// Branches and seats (docs/protocol.md, "RPC methods"): the branch list with live counts, a seat's
 // booked intervals, and the two admin changes (seat in/out of service, opening hours). Listing
 // seats is seatListing.ts, because it is the hot path and carries a cache.
 import type pg from 'pg';

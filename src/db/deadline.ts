@@ -1,6 +1,6 @@
-// A request's deadline, as the database work done for it honours it (DESIGN §2: a request not
-// answered in time gets DEADLINE_EXCEEDED). The RPC session tells the client at the deadline;
-// this module makes the database stop at about the same moment instead of carrying on:
+// A request's deadline, as the database work done for it honours it (docs/protocol.md, "Deadlines":
+// a request not answered in time gets DEADLINE_EXCEEDED). The RPC session tells the client at the
+// deadline; this module makes the database stop at about the same moment instead of carrying on:
 //
 // - waiting for a pooled connection: at most the time left (connectWithin). pg-pool cannot
 //   withdraw a queued waiter, so one that gives up releases the connection the moment it

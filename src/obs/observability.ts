@@ -1,7 +1,8 @@
-// Everything the operator sees of a running server (DESIGN §7), in one object the composition
-// root owns: the metrics registry with carrel's built-in families, per-method RPC figures, the
-// readiness checks, the SLA line and the HTTP health/metrics port, and the JSON for
-// server.stats. Figures owned elsewhere (pool, listeners, in-flight) are sampled when read.
+// Everything the operator sees of a running server (docs/operations.md, "Health and metrics"), in
+// one object the composition root owns: the metrics registry with carrel's built-in families,
+// per-method RPC figures, the readiness checks, the SLA line and the HTTP health/metrics port, and
+// the JSON for server.stats. Figures owned elsewhere (pool, listeners, in-flight) are sampled when
+// read.
 //
 // Plugging in more (sensor and subscriber ports, the event bus):
 //   obs.addListener('sensor', sensorListener);              // connections open/accepted/refused

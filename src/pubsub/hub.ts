@@ -1,5 +1,6 @@
-// The subscriber hub (DESIGN §5): branch → subscribers, each branch's published view and seq,
-// the retained events `since` resumes from, and the periodic branch summaries.
+// The subscriber hub (docs/protocol.md, "Subscriber port"): branch → subscribers, each branch's
+// published view and seq, the retained events `since` resumes from, and the periodic branch
+// summaries.
 //
 // publish() takes seat events in seq order from the bus, serialises each ONCE and hands the same
 // Buffer to every subscriber in scope; it is synchronous and O(1) per subscriber (Subscriber

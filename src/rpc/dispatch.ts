@@ -1,7 +1,7 @@
-// Turns one decoded request into one encoded reply (DESIGN §2): validates the envelope,
-// resolves the caller, checks access, parses args[0] against the method's schema, runs the
-// handler and maps every failure onto the closed set of wire codes. Unknown exceptions become
-// INTERNAL with a correlation id; their detail goes to the log only.
+// Turns one decoded request into one encoded reply (docs/protocol.md, "What the server checks, in
+// order"): validates the envelope, resolves the caller, checks access, parses args[0] against the
+// method's schema, runs the handler and maps every failure onto the closed set of wire codes.
+// Unknown exceptions become INTERNAL with a correlation id; their detail goes to the log only.
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { encodeJsonText, encodeSpliced, type EncodedFrame } from '../codec/index.js';
