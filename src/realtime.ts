@@ -6,7 +6,7 @@
 //   bus (seq per branch) → LiveSeats.applyRemote + Hub.publish → every subscriber's socket
 //   coreEvents (after commit) → LiveSeats.applyCoreEvent (+ bus.publishFact to other instances)
 //
-// No step between a sensor frame and a subscriber's socket touches the database (DESIGN §4, §5).
+// No step between a sensor frame and a subscriber's socket touches the database (docs/architecture.md).
 import type pg from 'pg';
 import type { Config } from './config/schema.js';
 import type { Logger } from './obs/log.js';
@@ -157,7 +157,7 @@ export class Realtime {
         // Subscribers send a subscribe and pings: a few KB at most.
         maxFrameBytes: config.pubsub.maxFrameBytes,
         maxJsonDepth: limits.maxJsonDepth,
-        // Subscribers may never send a byte after subscribing (DESIGN §5): no idle timeout.
+        // Subscribers may never send a byte after subscribing (docs/protocol.md): no idle timeout.
         idleTimeoutMs: 0,
         partialFrameTimeoutMs: limits.partialFrameTimeoutMs,
         writeHighWaterBytes: config.pubsub.highWaterBytes,

@@ -80,7 +80,7 @@ export class CarrelServer {
   readonly coreEvents: CoreEventFanout;
   /** The waitlist; `waitlist.onSlotFreed` is the hook for code that frees a slot (cancel, check-out). */
   readonly waitlist: Waitlist;
-  /** No-shows, completions, lapsed offers (DESIGN §3); ticks every lifecycle.tickMs when enabled. */
+  /** No-shows, completions, lapsed offers (docs/protocol.md); ticks every lifecycle.tickMs when enabled. */
   readonly lifecycle: LifecycleWorker;
   /** bcrypt on worker threads behind a bounded queue (auth.hashWorkers, auth.maxQueuedHashJobs). */
   readonly passwords: PasswordHasher;
@@ -90,7 +90,7 @@ export class CarrelServer {
   readonly seats: SeatService;
   /** Others hook in here: onSlotFreed (waitlist), checkInBySensor / releaseBySensor (sensors). */
   readonly reservations: ReservationService;
-  /** Live seats: the sensor and subscriber ports, the live model, the hub and the bus (DESIGN §4-§6). */
+  /** Live seats: the sensor and subscriber ports, the live model, the hub and the bus (docs/architecture.md). */
   readonly realtime: Realtime;
   /** Metrics, readiness, the SLA line and the health/metrics HTTP port. */
   readonly obs: Observability;
@@ -247,7 +247,7 @@ export class CarrelServer {
     this.obs.registry.gauge('carrel_db_admission_shed_total', 'requests refused RESOURCE_EXHAUSTED because their client\'s or the whole database queue was full', () => gate.stats.shed, 'counter');
   }
 
-  /** The live half's figures on /metrics and in server.stats (issue 7). */
+  /** The live half's figures on /metrics and in server.stats (docs/operations.md, "Metrics"). */
   private registerLiveMetrics(): void {
     const { realtime, obs } = this;
     const r = obs.registry;
@@ -344,10 +344,10 @@ export class CarrelServer {
   }
 
   /**
-   * Graceful stop (DESIGN §7): stop accepting, stop reading new requests, let in-flight ones
-   * finish and their replies go out, then close every connection — all by deadlineMs (default:
-   * shutdown.graceMs from now), keeping the last part of the grace for the caller to close the
-   * pool (and an embedded PostgreSQL) in. The pool belongs to the caller.
+   * Graceful stop (docs/operations.md, "Running as a service"): stop accepting, stop reading new
+   * requests, let in-flight ones finish and their replies go out, then close every connection — all
+   * by deadlineMs (default: shutdown.graceMs from now), keeping the last part of the grace for the
+   * caller to close the pool (and an embedded PostgreSQL) in. The pool belongs to the caller.
    */
   shutdown(deadlineMs?: number): Promise<void> {
     this.closing ??= this.doShutdown(deadlineMs ?? Date.now() + this.deps.config.shutdown.graceMs);
