@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `carrel` command: runs the compiled CLI (npm install / npm start build it into dist/).
-import('../dist/src/cli/main.js').catch((err) => {
-  if (err && err.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes('dist/src/cli/main.js')) {
+import('../dist/cli/main.js').catch((err) => {
+  if (err && err.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes('dist/cli/main.js')) {
     console.error('carrel: not built yet; run `npm install` (or `npm run build`) first');
     process.exit(1);
   }

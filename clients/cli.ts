@@ -1,4 +1,4 @@
-// The client subcommands of `carrel` (DESIGN §8): talk to a running server over the RPC port,
+// The client subcommands of `carrel` (docs/protocol.md): talk to a running server over the RPC port,
 // act as a sensor gateway on the sensor port, watch the subscriber port.
 import { Writable } from 'node:stream';
 import type { Command } from 'commander';

@@ -1,4 +1,4 @@
-// What every RPC client command shares (DESIGN §8): where its output goes, the server address
+// What every RPC client command shares (docs/protocol.md): where its output goes, the server address
 // and remembered token, one way to print a result (a table or a line for people, the value as
 // JSON with --json) and one way to print an error:
 //

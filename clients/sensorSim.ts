@@ -1,4 +1,4 @@
-// `carrel sensors simulate` (DESIGN §8): a sensor gateway for many seats. It says hello, streams
+// `carrel sensors simulate` (docs/sensors.md): a sensor gateway for many seats. It says hello, streams
 // occupancy readings at --rate per second following a pattern, heartbeats, and survives the
 // server going away: it reconnects with backoff and resends every frame the server had not
 // acknowledged (a reading whose `at` is not later than this gateway's last one for the seat is a

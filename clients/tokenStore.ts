@@ -1,4 +1,4 @@
-// Remembers the login token between `carrel` invocations (DESIGN §8), one per server address,
+// Remembers the login token between `carrel` invocations (docs/protocol.md), one per server address,
 // in $XDG_CONFIG_HOME/carrel/token.json (default ~/.config/carrel). The file holds a bearer
 // credential, so it is written 0600 in a 0700 directory, atomically (temp file + rename).
 // A login also records the server's ports (server.info), so `carrel watch`, which talks to the

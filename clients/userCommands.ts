@@ -1,4 +1,4 @@
-// The everyday `carrel` subcommands (DESIGN §8): login, register, branches, seats, reserve,
+// The everyday `carrel` subcommands (docs/protocol.md): login, register, branches, seats, reserve,
 // mine, checkin, checkout, cancel. Tables for people by default, --json for scripts; the
 // token from `carrel login` is remembered per server (tokenStore.ts). Output, errors and exit
 // codes are cliIo.ts's, shared with the waitlist commands. Times are shown in the branch's

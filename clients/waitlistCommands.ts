@@ -1,4 +1,4 @@
-// `carrel waitlist join|list|leave|claim` (DESIGN §8): the waitlist from the command line, a
+// `carrel waitlist join|list|leave|claim` (docs/protocol.md): the waitlist from the command line, a
 // table for people by default and the server's JSON with --json. The token, times, output and
 // errors work as for every other command (cliIo.ts, timeInput.ts): the token `carrel login`
 // remembered for the server, times read as `reserve` reads them and shown in the branch's zone.

@@ -1,4 +1,4 @@
-// `carrel watch <branch>` (DESIGN §8): a live view of a branch. For people (stdout a TTY): a
+// `carrel watch <branch>` (docs/protocol.md): a live view of a branch. For people (stdout a TTY): a
 // compact seat map grouped by area with counts, redrawn in place with ANSI codes. For programs
 // (--json): one JSON line per frame received. Otherwise: one plain line per change. After a
 // disconnect (server restart, SLOW_CONSUMER) it reconnects with backoff and resumes with `since`

@@ -1,6 +1,6 @@
-// The load generator's side of the framing (DESIGN §1), kept lean because the client shares
-// the machine with the server it measures: frames are split without copying where possible and
-// payloads are handed on as text, so a caller parses JSON only when it must.
+// The load generator's side of the framing (docs/protocol.md, "Framing"), kept lean because the
+// client shares the machine with the server it measures: frames are split without copying where
+// possible and payloads are handed on as text, so a caller parses JSON only when it must.
 
 /** Frames a JSON text: 4-byte big-endian length, then the UTF-8 bytes. */
 export function frameText(json: string): Buffer {
@@ -72,37 +72,16 @@ export class FrameSplitter {
   }
 }
 
-/**
- * Reads the rpcId of a carrel reply without parsing it: replies start `{"rpcId":<n>,`.
- * Returns -1 when the text does not start that way (the caller then parses it).
- */
-export function replyRpcId(text: string): number {
-  if (!text.startsWith('{"rpcId":')) return -1;
-  let n = 0;
-  let i = 9;
-  for (; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 48 || c > 57) break;
-    n = n * 10 + (c - 48);
-  }
-  return i === 9 ? -1 : n;
-}
-
-/** True when a reply carries no error: carrel and the echo baseline end every success this way. */
-export function replyIsSuccess(text: string): boolean {
-  return text.endsWith('"error":null}');
-}
-
 const SUCCESS_TAIL = Buffer.from('"error":null}');
 const RPCID_HEAD = Buffer.from('{"rpcId":');
 
-/** replyIsSuccess on the payload's bytes, without decoding them. */
+/** True when a reply's payload carries no error (carrel and the echo baseline end every success `"error":null}`), read from its bytes without decoding them. */
 export function bytesAreSuccess(buf: Buffer, start: number, end: number): boolean {
   const n = SUCCESS_TAIL.length;
   return end - start >= n && buf.compare(SUCCESS_TAIL, 0, n, end - n, end) === 0;
 }
 
-/** replyRpcId on the payload's bytes: -1 when it does not start {"rpcId":<digits>. */
+/** The rpcId of a reply read from its payload's bytes (replies start `{"rpcId":<n>,`): -1 when it does not start that way (the caller then parses it). */
 export function bytesRpcId(buf: Buffer, start: number, end: number): number {
   const h = RPCID_HEAD.length;
   if (end - start <= h || buf.compare(RPCID_HEAD, 0, h, start, start + h) !== 0) return -1;

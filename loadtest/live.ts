@@ -1,6 +1,7 @@
-// The live-seat scenarios (DESIGN §4-§5): a sensor flood (readings/s and ack latency), fan-out
-// to many subscribers with end-to-end latency from a reading's send to each delivery, PING
-// latency with and without stalled subscribers, and the memory of many open connections.
+// The live-seat scenarios (docs/sensors.md; docs/protocol.md, "Subscriber port"): a sensor flood
+// (readings/s and ack latency), fan-out to many subscribers with end-to-end latency from a
+// reading's send to each delivery, PING latency with and without stalled subscribers, and the
+// memory of many open connections.
 import net from 'node:net';
 import { LatencyHistogram, median } from './histogram.js';
 import { FrameSplitter, frameJson, frameText } from './frames.js';
@@ -451,8 +452,8 @@ export interface StalledOptions {
 
 /**
  * PING latency while a sensor stream runs, first with no subscribers, then with `stalled`
- * subscribers that never read, alternating `repeats` times. The claim under test (DESIGN §5): a
- * stalled subscriber never slows RPC.
+ * subscribers that never read, alternating `repeats` times. The claim under test (docs/protocol.md,
+ * "Slow consumers"): a stalled subscriber never slows RPC.
  */
 export async function stalledPing(ctx: BenchContext, opts: StalledOptions): Promise<RunRecord> {
   const seats = (await ctx.seats(opts.branch)).map((s) => s.id);

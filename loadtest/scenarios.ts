@@ -1,5 +1,6 @@
-// The RPC scenarios (DESIGN §8): ping, search, book, mixed and storm. Each sets itself up
-// outside the measured window and returns one RunRecord. The live-seat scenarios are in live.ts.
+// The RPC scenarios (their figures: BENCHMARKS.md): ping, search, book, mixed and storm. Each sets
+// itself up outside the measured window and returns one RunRecord. The live-seat scenarios are in
+// live.ts.
 import { RpcClient } from '../clients/rpcClient.js';
 import { LatencyHistogram } from './histogram.js';
 import { customRecord, recordFromLoad, round1, sampleServer, type RunRecord } from './record.js';

@@ -1,6 +1,6 @@
-// The closed set of wire error codes (DESIGN §2) and the one error class that carries them.
-// Every layer throws CarrelError; the RPC dispatcher turns it into a reply, anything else
-// becomes INTERNAL with a correlation id and its detail goes to the log, never to the peer.
+// The closed set of wire error codes (docs/protocol.md, "Error codes") and the one error class that
+// carries them. Every layer throws CarrelError; the RPC dispatcher turns it into a reply, anything
+// else becomes INTERNAL with a correlation id and its detail goes to the log, never to the peer.
 
 export const ErrorCode = {
   BAD_FRAME: 'BAD_FRAME',
@@ -42,8 +42,4 @@ export class CarrelError extends Error {
       ? { code: this.code, message: this.message }
       : { code: this.code, message: this.message, details: this.details };
   }
-}
-
-export function isCarrelError(err: unknown): err is CarrelError {
-  return err instanceof CarrelError;
 }

@@ -167,7 +167,7 @@ export class Realtime {
         // Subscribers send a subscribe and pings: a few KB at most.
         maxFrameBytes: config.pubsub.maxFrameBytes,
         maxJsonDepth: limits.maxJsonDepth,
-        // Subscribers may never send a byte after subscribing (DESIGN §5): no idle timeout.
+        // Subscribers may never send a byte after subscribing (docs/protocol.md): no idle timeout.
         idleTimeoutMs: 0,
         partialFrameTimeoutMs: limits.partialFrameTimeoutMs,
         writeHighWaterBytes: config.pubsub.highWaterBytes,

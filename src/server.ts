@@ -258,10 +258,10 @@ export class CarrelServer {
   }
 
   /**
-   * Graceful stop (DESIGN §7): stop accepting, stop reading new requests, let in-flight ones
-   * finish and their replies go out, then close every connection — all by deadlineMs (default:
-   * shutdown.graceMs from now), keeping the last part of the grace for the caller to close the
-   * pool (and an embedded PostgreSQL) in. The pool belongs to the caller.
+   * Graceful stop (docs/operations.md, "Running as a service"): stop accepting, stop reading new
+   * requests, let in-flight ones finish and their replies go out, then close every connection — all
+   * by deadlineMs (default: shutdown.graceMs from now), keeping the last part of the grace for the
+   * caller to close the pool (and an embedded PostgreSQL) in. The pool belongs to the caller.
    */
   shutdown(deadlineMs?: number): Promise<void> {
     this.closing ??= this.doShutdown(deadlineMs ?? Date.now() + this.deps.config.shutdown.graceMs);

@@ -1,4 +1,5 @@
--- carrel schema, part 1: the reservation core (DESIGN §3). PostgreSQL is the truth.
+-- carrel schema, part 1: the reservation core. PostgreSQL is the truth (docs/architecture.md,
+-- "Invariants and where they are enforced").
 CREATE EXTENSION IF NOT EXISTS btree_gist;
 
 CREATE TABLE branches (
@@ -65,7 +66,8 @@ CREATE TABLE reservations (
   checked_in_at   timestamptz,
   created_at      timestamptz NOT NULL DEFAULT now(),
   updated_at      timestamptz NOT NULL DEFAULT now(),
-  -- No double booking, ever (DESIGN §3): the database refuses overlapping active holds.
+  -- No double booking, ever: the database refuses overlapping active holds (docs/architecture.md,
+  -- "Invariants and where they are enforced").
   CONSTRAINT reservations_no_overlap EXCLUDE USING gist (seat_id WITH =, hold WITH &&)
     WHERE (status IN ('CONFIRMED', 'CHECKED_IN', 'OFFERED'))
 );
@@ -74,7 +76,7 @@ CREATE INDEX reservations_user_start ON reservations (user_id, lower(during));
 CREATE INDEX reservations_active_start ON reservations (lower(during)) WHERE status IN ('CONFIRMED', 'OFFERED');
 CREATE INDEX reservations_active_end ON reservations (upper(during)) WHERE status = 'CHECKED_IN';
 
--- Latest sensor state per seat (DESIGN §4), written in batches by the coalescer.
+-- Latest sensor state per seat (docs/sensors.md), written in batches by the coalescer.
 CREATE TABLE seat_live (
   seat_id     integer PRIMARY KEY REFERENCES seats(id),
   occupied    boolean NOT NULL,

@@ -1,8 +1,8 @@
--- A booking in one round trip (issue 6). reservations.create used to run BEGIN, the per-user
--- advisory lock, the usage query, the INSERT and COMMIT as five statements from Node: five
--- round trips, with the pool connection held across all of them. This function runs the same
--- steps, in the same order and with the same guarantees, inside the one statement's
--- transaction:
+-- A booking in one round trip (docs/architecture.md, "The path of a request"). reservations.create
+-- used to run BEGIN, the per-user advisory lock, the usage query, the INSERT and COMMIT as five
+-- statements from Node: five round trips, with the pool connection held across all of them. This
+-- function runs the same steps, in the same order and with the same guarantees, inside the one
+-- statement's transaction:
 --
 -- * The per-user lock comes first, and every statement after it takes a fresh snapshot (a
 --   VOLATILE PL/pgSQL function under READ COMMITTED does), so the active-limit and quota

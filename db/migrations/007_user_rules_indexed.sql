@@ -1,4 +1,4 @@
--- The per-user booking rules read only the rows they need (issue 6). Measured on the bench's
+-- The per-user booking rules read only the rows they need (docs/rules.md). Measured on the bench's
 -- booking run, where users keep many bookings: the active count and the two quota sums read
 -- every one of a user's rows by user_id alone (1-3 ms of PostgreSQL time per booking at ~180
 -- rows per user), so a booking got slower with each booking the user had ever made.

@@ -1,11 +1,11 @@
--- Fresh statistics early in a table's life (issue 6). PL/pgSQL caches the plans of the
--- statements inside carrel_book and carrel_user_rules per connection. On a new installation
--- the first bookings are planned against an empty reservations table, where a sequential scan
--- is cheapest; that plan stays cached until statistics change, so every booking then reads the
--- whole table (measured: carrel_user_rules 3.7 ms a call at 30,000 rows, 0.5 ms after ANALYZE).
--- Statistics that show no active rows do the same to the active count: its plan becomes a full
--- scan of the exclusion constraint's partial index (9 ms a call at 18,000 active rows).
--- PostgreSQL's defaults analyze a table only after 50 rows + 10% of it have changed; for this
--- table, re-analyze after 200 rows + 2%, so the plans are remade with real numbers within
+-- Fresh statistics early in a table's life (so the booking statement keeps its index plans).
+-- PL/pgSQL caches the plans of the statements inside carrel_book and carrel_user_rules per
+-- connection. On a new installation the first bookings are planned against an empty reservations
+-- table, where a sequential scan is cheapest; that plan stays cached until statistics change, so
+-- every booking then reads the whole table (measured: carrel_user_rules 3.7 ms a call at 30,000
+-- rows, 0.5 ms after ANALYZE). Statistics that show no active rows do the same to the active count:
+-- its plan becomes a full scan of the exclusion constraint's partial index (9 ms a call at 18,000
+-- active rows). PostgreSQL's defaults analyze a table only after 50 rows + 10% of it have changed;
+-- for this table, re-analyze after 200 rows + 2%, so the plans are remade with real numbers within
 -- the first minutes of use (autovacuum wakes every autovacuum_naptime, one minute by default).
 ALTER TABLE reservations SET (autovacuum_analyze_threshold = 200, autovacuum_analyze_scale_factor = 0.02);

@@ -1,4 +1,5 @@
--- One seat's racing bookings queue instead of deadlocking (issue 6 storm; DESIGN §3).
+-- One seat's racing bookings queue instead of deadlocking (docs/architecture.md, "Invariants and
+-- where they are enforced").
 --
 -- Two inserts of clashing rows into the exclusion constraint each find the other's
 -- uncommitted row and wait for it: a deadlock that PostgreSQL breaks only after

@@ -14,18 +14,16 @@
 
 export const STUDENT_ID_MAX_CHARS = 64;
 
-/** A canonical student id; nothing else is ever stored in users.student_id (outside the reserved form below). */
+/**
+ * A canonical student id; nothing else is ever stored in users.student_id, except the form
+ * migration 010 gave rows it could not keep under their canonical id (`!collision-<user id>`,
+ * `!invalid-<user id>`): '!' is never in a canonical id, so no login reaches such a row until
+ * an admin gives it a canonical id (docs/accounts.md, "Existing rows (migration 010)").
+ */
 export const CANONICAL_STUDENT_ID = /^[a-z0-9._@-]{1,64}$/;
 
 /** What auth.register accepts before folding case: ASCII letters, digits and . _ @ - only. */
 export const REGISTRABLE_STUDENT_ID = /^[A-Za-z0-9._@-]{1,64}$/;
-
-/**
- * The form migration 010 gives rows it could not keep under their canonical id
- * (`!collision-<user id>`, `!invalid-<user id>`): '!' is never in a canonical id, so no login
- * reaches such a row until an admin gives it a canonical id.
- */
-export const RESERVED_STUDENT_ID = /^!(collision|invalid)-[0-9]+$/;
 
 /** NFKC, trimmed, lower case. The result may still not be a valid id: check isCanonicalStudentId. */
 export function canonicalStudentId(raw: string): string {

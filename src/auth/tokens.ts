@@ -1,5 +1,5 @@
-// JWT issue/verify (DESIGN §2): HS256 only, expiry from config. Verification pins the
-// algorithm so `alg: none` and RS/HS confusion tokens are refused.
+// JWT issue/verify (docs/protocol.md, "Tokens and access"): HS256 only, expiry from config.
+// Verification pins the algorithm so `alg: none` and RS/HS confusion tokens are refused.
 //
 // Verifying is on every authenticated request's path, so two costs are taken out of it: the
 // secret is turned into a KeyObject once (handed a string, jsonwebtoken first tries to parse

@@ -1,6 +1,7 @@
-// The event bus between instances (DESIGN §6): one interface, two implementations — LocalBus
-// (in-process: one instance, or several sharing a LocalBroker in tests) and RedisBus (instances
-// sharing a Redis). Both are held to one contract suite (test/contract/bus.contract.ts).
+// The event bus between instances (docs/operations.md, "Redis and several instances"): one
+// interface, two implementations — LocalBus (in-process: one instance, or several sharing a
+// LocalBroker in tests) and RedisBus (instances sharing a Redis). Both are held to one contract
+// suite (test/contract/bus.contract.ts).
 //
 // What travels:
 //   - seat changes, which the bus numbers (one seq per branch across all instances), retains for
@@ -19,7 +20,6 @@
 // subscribers that resume with an older epoch are told so (docs/redis.md).
 import type { CoreEvent } from '../core/events.js';
 import type { LiveState, SeatChange, SeatEvent } from '../core/liveSeats.js';
-import type { HistorySource } from '../pubsub/hub.js';
 
 export interface BusHandlers {
   /** A numbered seat event, in seq order per branch; `quiet` = catch-up, apply without telling anyone. */
@@ -52,6 +52,12 @@ export interface BusStats {
   /** Events dropped from that queue because it was full (redis.offlineQueueMax). */
   dropped: number;
   outages: number;
+}
+
+/** Where retained seat events come from when a subscriber resumes (the bus numbers and keeps them). */
+export interface HistorySource {
+  /** Events of a branch after `afterSeq`, oldest first, or null when they are no longer retained. */
+  history(branchId: number, afterSeq: number, limit: number): Promise<SeatEvent[] | null>;
 }
 
 export interface EventBus extends HistorySource {

@@ -1,4 +1,4 @@
-// The bus between instances over Redis (DESIGN §6).
+// The bus between instances over Redis (docs/redis.md, docs/operations.md).
 //
 // Every key is under `<redis.keyPrefix>:<deployment id>:`, the id the database was given when it
 // was created (migration 012): instances of one database share state, and what another database

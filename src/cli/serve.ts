@@ -1,5 +1,5 @@
 // `carrel serve`: opens the database (embedded when no DATABASE_URL), starts every port, prints
-// how to connect, and shuts down gracefully on SIGTERM/SIGINT (DESIGN §7). With --workers N > 1
+// how to connect, and shuts down gracefully on SIGTERM/SIGINT (docs/operations.md). With --workers N > 1
 // the process becomes a node:cluster primary: it migrates once, then forks N workers that share
 // the ports and talk through Redis (so N > 1 needs REDIS_URL).
 import cluster from 'node:cluster';
@@ -46,7 +46,7 @@ async function serveOne(opts: ServeOptions): Promise<void> {
     if (stopping) return;
     stopping = true;
     // The whole stop — draining, closing, the pool, the embedded PostgreSQL — fits in the grace
-    // (DESIGN §7); server.shutdown keeps the last part of it for database.close.
+    // (docs/operations.md); server.shutdown keeps the last part of it for database.close.
     const signalledAt = Date.now();
     const deadline = signalledAt + config.shutdown.graceMs;
     log.info({ signal, graceMs: config.shutdown.graceMs, starting: running === undefined }, 'shutting down');

@@ -1,7 +1,8 @@
-// Streaming decoder for carrel's framing (DESIGN §1): a 4-byte unsigned big-endian length N,
-// then N bytes of UTF-8 JSON that must be an object. Knows nothing of sockets: bytes go in with
-// push(), messages or typed errors come out of next(), one at a time, so the caller can stop
-// pulling when it is saturated (in-flight limits) and resume later without losing anything.
+// Streaming decoder for carrel's framing (docs/protocol.md, "Framing"): a 4-byte unsigned
+// big-endian length N, then N bytes of UTF-8 JSON that must be an object. Knows nothing of sockets:
+// bytes go in with push(), messages or typed errors come out of next(), one at a time, so the
+// caller can stop pulling when it is saturated (in-flight limits) and resume later without losing
+// anything.
 import { isUtf8 } from 'node:buffer';
 
 export type FrameErrorReason =
@@ -193,7 +194,7 @@ export class FrameDecoder {
   private peekLength(): number {
     const first = this.chunks[0]!;
     if (first.length - this.offset >= HEADER_BYTES) return first.readUInt32BE(this.offset);
-    // The header straddles chunks (DESIGN §1: "a header split in two").
+    // The header straddles chunks (docs/protocol.md, "Framing": "a header split in two included").
     const header = Buffer.allocUnsafe(HEADER_BYTES);
     let filled = 0;
     let skip = this.offset;

@@ -1,5 +1,5 @@
-// Encodes one message as one frame (DESIGN §1). Returns a single Buffer so a fan-out can
-// serialise an event once and write the same bytes to every subscriber.
+// Encodes one message as one frame (docs/protocol.md, "Framing"). Returns a single Buffer so a
+// fan-out can serialise an event once and write the same bytes to every subscriber.
 
 const HEADER_BYTES = 4;
 
@@ -11,7 +11,7 @@ export function encodeFrame(message: object): Buffer {
 export type EncodedFrame = Buffer | readonly Buffer[];
 
 /**
- * Frames prefix + body + suffix where body is JSON already encoded (RawJson.bytes), as three
+ * Frames prefix + body + suffix where body is JSON already encoded (core's RawJson.bytes), as three
  * parts: the body is shared, not copied, so a cached listing costs every reply only its small
  * head and tail (one writev on the socket).
  */

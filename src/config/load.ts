@@ -12,7 +12,7 @@ export class ConfigError extends Error {
 }
 
 export const DEFAULT_JWT_SECRET = 'carrel-development-secret-change-me';
-/** The shipped config's sensor key, which the simulator uses by default (DESIGN §7). */
+/** The shipped config's sensor key, which the simulator uses by default (docs/operations.md). */
 export const DEV_SENSOR_KEY = 'dev-sensor-key';
 
 export interface LoadOptions {
@@ -80,7 +80,7 @@ export function parseConfig(input: unknown, env: NodeJS.ProcessEnv = {}, fromEnv
   return deepFreeze(config);
 }
 
-/** The keys the environment overrides (DESIGN §7), by variable. */
+/** The keys the environment overrides (docs/operations.md, "Configuration"), by variable. */
 const ENV_KEYS: ReadonlyArray<readonly [string, string[]]> = [
   ['DATABASE_URL', ['db', 'url']],
   ['REDIS_URL', ['redis', 'url']],

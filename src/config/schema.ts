@@ -1,6 +1,7 @@
-// The one typed config (DESIGN §7): every port, limit, pool size, timeout, rule and queue size.
-// Units are in the names. Each leaf has the shipped default so a partial file still works, and
-// unknown keys are refused so a typo fails at start instead of being silently ignored.
+// The one typed config (docs/operations.md, "Configuration"): every port, limit, pool size,
+// timeout, rule and queue size. Units are in the names. Each leaf has the shipped default so a
+// partial file still works, and unknown keys are refused so a typo fails at start instead of being
+// silently ignored.
 import { z } from 'zod';
 
 const port = z.number().int().min(0).max(65535);
@@ -166,7 +167,7 @@ export const configSchema = z.strictObject({
       connectTimeoutMs: positiveInt.default(5_000),
     })
     .prefault({}),
-  // Occupancy sensors (DESIGN §4).
+  // Occupancy sensors (docs/sensors.md).
   sensors: z
     .strictObject({
       /** Accepted sensor keys besides the sensor_keys table (stored there as SHA-256 digests). */
@@ -213,7 +214,7 @@ export const configSchema = z.strictObject({
       maxFrameBytes: frameBytes.default(128 * 1024),
     })
     .prefault({}),
-  // Live seat subscribers (DESIGN §5).
+  // Live seat subscribers (docs/protocol.md, "Subscriber port").
   pubsub: z
     .strictObject({
       /** Frames a subscriber may have queued behind a congested socket before the oldest is dropped. */
@@ -269,8 +270,9 @@ export const configSchema = z.strictObject({
       registerWorkerShare: z.number().gt(0).max(0.5).default(0.25),
     })
     .prefault({}),
-  // The lifecycle worker and the waitlist (DESIGN §3). The no-show grace is
-  // rules.checkInGraceMinutes: a booking whose check-in window has closed is a no-show.
+  // The lifecycle worker and the waitlist (docs/protocol.md, "Reservation and waitlist statuses").
+  // The no-show grace is rules.checkInGraceMinutes: a booking whose check-in window has closed is a
+  // no-show.
   lifecycle: z
     .strictObject({
       enabled: z.boolean().default(true),
@@ -377,7 +379,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   shutdown: z.strictObject({ graceMs: positiveInt.default(10_000) }).prefault({}),
-  // Booking rules (DESIGN §3); per-branch opening hours and padding live in the database.
+  // Booking rules (docs/rules.md); per-branch opening hours and padding live in the database.
   rules: z
     .strictObject({
       slotMinutes: z.number().int().min(1).max(240).default(15),

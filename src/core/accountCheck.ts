@@ -6,7 +6,8 @@
 // outcomes, never on a success that already proves the account (a row of the user's came back).
 import type pg from 'pg';
 import { accountGone, mapDbError } from '../db/errors.js';
-import { queryWithin, type Deadline } from '../db/deadline.js';
+import type { Deadline } from '../deadline.js';
+import { queryWithin } from '../db/deadline.js';
 
 /** Throws UNAUTHENTICATED when the users table has no row `userId`. One primary-key probe. */
 export async function refuseIfAccountGone(db: pg.Pool, userId: number, deadline?: Deadline): Promise<void> {

@@ -1,4 +1,4 @@
-// Accounts (DESIGN §2 auth.*): registration and password checks. Passwords are bcrypt hashes,
+// Accounts (docs/accounts.md): registration and password checks. Passwords are bcrypt hashes,
 // computed on the password hasher's worker threads so a hash never blocks the event loop
 // (src/auth/passwordHasher.ts): logins in its login lane, registrations in theirs, so
 // registrations cannot starve logins of workers.
@@ -24,7 +24,8 @@ import type { AuthUser, Role } from '../auth/tokens.js';
 import { canonicalStudentId, isCanonicalStudentId } from '../auth/studentId.js';
 import type { JobOptions, PasswordHasher } from '../auth/passwordHasher.js';
 import { mapDbError } from '../db/errors.js';
-import { queryWithin, type Deadline } from '../db/deadline.js';
+import type { Deadline } from '../deadline.js';
+import { queryWithin } from '../db/deadline.js';
 
 export interface AccountServiceOptions {
   db: pg.Pool;

@@ -1,10 +1,11 @@
-// What the reservation core tells the rest of carrel after a change has committed (DESIGN §5,
-// §6). Core only emits these facts through a CoreEventSink; the live-seat model, the event bus
-// and the subscriber hub decide what they mean for a seat's live state and who hears of it.
+// What the reservation core tells the rest of carrel after a change has committed
+// (docs/architecture.md, "The live-state model"). Core only emits these facts through a
+// CoreEventSink; the live-seat model, the event bus and the subscriber hub decide what they mean
+// for a seat's live state and who hears of it.
 
 export type ReservationStatus = 'CONFIRMED' | 'CHECKED_IN' | 'COMPLETED' | 'CANCELLED' | 'NO_SHOW' | 'OFFERED';
 
-/** The `cause` vocabulary of seat events on the wire (DESIGN §5). */
+/** The `cause` vocabulary of seat events on the wire (docs/protocol.md, "`seat`"). */
 export type ChangeCause =
   | 'sensor'
   | 'reservation.created'
@@ -58,7 +59,7 @@ export interface PersonalEvent {
 }
 
 /**
- * The personal frame a subscriber receives (README, subscriber port): the event without its
+ * The personal frame a subscriber receives (docs/protocol.md, "`personal`"): the event without its
  * routing (userId). Defined here, next to the event, so the hub only encodes it.
  */
 export function personalFrame(ev: PersonalEvent): Record<string, unknown> {

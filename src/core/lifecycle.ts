@@ -1,9 +1,10 @@
-// The lifecycle worker (DESIGN §3): moves reservations along with time. CONFIRMED bookings
-// nobody checked in to within the grace become NO_SHOW (and their slot goes to the waitlist),
-// CHECKED_IN ones past their end become COMPLETED, lapsed offers are passed to the next waiter,
-// and free slots are matched to waiters. One instance at a time runs it (a PostgreSQL advisory
-// lock held by the tick's own session); every step is a guarded UPDATE … WHERE status = …, so
-// a repeated or overlapping tick changes nothing twice. Time comes from the caller (`tick(nowMs)`).
+// The lifecycle worker (docs/protocol.md, "Reservation and waitlist statuses"): moves reservations
+// along with time. CONFIRMED bookings nobody checked in to within the grace become NO_SHOW (and
+// their slot goes to the waitlist), CHECKED_IN ones past their end become COMPLETED, lapsed offers
+// are passed to the next waiter, and free slots are matched to waiters. One instance at a time runs
+// it (a PostgreSQL advisory lock held by the tick's own session); every step is a guarded UPDATE …
+// WHERE status = …, so a repeated or overlapping tick changes nothing twice. Time comes from the
+// caller (`tick(nowMs)`).
 import type pg from 'pg';
 import { mapDbError } from '../db/errors.js';
 import { inTransactionRetrying, type TxClient } from '../db/tx.js';

@@ -1,4 +1,4 @@
-// The live seat model (DESIGN §4, §5): every seat's live state — free, reserved, occupied,
+// The live seat model (docs/architecture.md): every seat's live state — free, reserved, occupied,
 // unavailable — and its flags, computed in memory from three inputs: the latest sensor reading,
 // the seat's active and upcoming bookings, and whether it is in service. It is loaded from the
 // database once at start and then kept current by readings, committed CoreEvents and the clock,
@@ -61,7 +61,7 @@ export interface SeatChange {
   publishedAtMs?: number;
 }
 
-/** A SeatChange with its per-branch sequence number (DESIGN §5). */
+/** A SeatChange with its per-branch sequence number (docs/protocol.md). */
 export interface SeatEvent extends SeatChange {
   seq: number;
 }
@@ -433,7 +433,7 @@ export class LiveSeats {
 
   /**
    * The current state of every seat whose newest reading came from this instance's own sensors,
-   * as changes to publish again: when the bus lost what it held (Redis restarted empty, DESIGN §6),
+   * as changes to publish again: when the bus lost what it held (Redis restarted empty, docs/redis.md),
    * a change the other instances had not read yet went with it, and only this instance can say it.
    */
   ownStates(): SeatChange[] {

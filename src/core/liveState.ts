@@ -1,6 +1,6 @@
-// A seat's live state from the reservation table alone (DESIGN §4 vocabulary): the one
-// definition seats.list, seats.get and the branch counts share. The live-seat model refines it
-// with sensor readings; until then:
+// A seat's live state from the reservation table alone (docs/protocol.md, "Live states and flags"):
+// the one definition seats.list, seats.get and the branch counts share. The live-seat model refines
+// it with sensor readings; until then:
 //   unavailable  the seat is out of service
 //   occupied     a CHECKED_IN reservation that has not ended (checked in early counts too)
 //   reserved     a CONFIRMED or OFFERED reservation covering now

@@ -1,6 +1,7 @@
 // The one mapping between a reservations row and what leaves core: the wire shape of
-// DESIGN §2 (`{id, seatId, userId, start, end, status, createdAt}`) and the ReservationFact
-// carried by core events. Every query that returns reservations selects RESERVATION_COLUMNS.
+// docs/protocol.md ("Shapes used by many methods": `{id, seatId, userId, start, end, status, …}`)
+// and the ReservationFact carried by core events. Every query that returns reservations selects
+// RESERVATION_COLUMNS.
 import type { ReservationFact, ReservationStatus } from './events.js';
 
 /** SELECT list for a reservation joined to its seat as `s` (for the branch). */

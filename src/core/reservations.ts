@@ -1,18 +1,26 @@
-// Booking and the reservation lifecycle driven by people and sensors (DESIGN §3).
+// Booking and the reservation lifecycle driven by people and sensors (docs/rules.md; the
+// invariants kept here: docs/architecture.md, "Invariants and where they are enforced").
 //
 // - No double booking: a create is ONE INSERT that the exclusion constraint on `hold` accepts
 //   or refuses (23P01 → CONFLICT with the clashing interval). Node never reads-then-writes a
-//   seat's bookings and holds no application lock on seats.
+//   seat's bookings; the constraint decides every clash.
 // - Rules that depend on the user's other rows (active limit, daily/weekly quotas) and the
 //   idempotency key are checked in the same transaction as the INSERT, after taking a per-user
 //   advisory transaction lock. Why a lock and not one INSERT … SELECT … WHERE count < n: under
 //   READ COMMITTED two such statements for the same user each see a snapshot without the
 //   other's uncommitted row, so both would pass. The lock, checks and INSERT run inside one
-//   function call (carrel_book, db/migrations/004) — one round trip — whose statements each
-//   take a fresh snapshot, so the checks after the lock see whatever the previous holder
-//   committed. The lock is per user: different users never wait for each other; seats are
-//   still arbitrated by the constraint alone. Deadlocks (40P01, which GiST exclusion inserts
-//   can hit) rerun the call a few times and then answer CONFLICT, never INTERNAL.
+//   function call, carrel_book — one round trip — whose statements each take a fresh snapshot,
+//   so the checks after the lock see whatever the previous holder committed. The user lock never
+//   makes different users wait for each other.
+// - Racing bookings of one seat queue on a per-seat advisory lock that carrel_book takes just
+//   before the INSERT (after the user lock, always in that order, so the two cannot deadlock):
+//   the first inserts and commits, each next one meets the committed row and gets 23P01 at once.
+//   Without it, clashing inserts wait for each other's uncommitted rows inside the constraint and
+//   deadlock, one victim per deadlock_timeout. The lock only orders racers for one seat; the
+//   constraint still decides. Deadlocks that remain (40P01) rerun the call a few times and then
+//   answer CONFLICT, never INTERNAL.
+// - carrel_book's current definition is in db/migrations/009_seat_booking_lock.sql, the
+//   per-user rules it runs (carrel_user_rules) in db/migrations/007_user_rules_indexed.sql.
 // - Every transition is one guarded UPDATE … WHERE id AND user AND status = … RETURNING, so two
 //   racing transitions cannot both win; the loser is told why (FAILED_PRECONDITION with
 //   details.rule) or NOT_FOUND when the reservation is not theirs. Sensors use the same guards
@@ -32,13 +40,13 @@
 import type pg from 'pg';
 import { CarrelError, ErrorCode } from '../errors.js';
 import { mapDbError, withRetry } from '../db/errors.js';
-import { queryWithLockBudget, queryWithin, type Deadline } from '../db/deadline.js';
+import type { Deadline } from '../deadline.js';
+import { queryWithLockBudget, queryWithin } from '../db/deadline.js';
 import type { Logger } from '../obs/log.js';
 import type { Clock } from './clock.js';
 import type { CoreEventSink, ReservationEvent, ReservationFact } from './events.js';
 import {
   RESERVATION_COLUMNS,
-  RETURNING_COLUMNS,
   reservationToFact,
   reservationToWire,
   returningColumnsFor,
@@ -87,7 +95,7 @@ export interface Caller {
 
 export type MineScope = 'upcoming' | 'history';
 
-/** What carrel_book (db/migrations/004) answers: an outcome, and the reservation when there is one. */
+/** What carrel_book answers: an outcome, and the reservation when there is one. */
 interface BookRow extends ReservationRow {
   outcome: 'created' | 'existing' | 'maxActive' | 'quota' | 'outOfService';
   period: number | null;
@@ -146,8 +154,8 @@ export class ReservationService {
     // Whether the seat is in service is checked by the booking statement itself ('outOfService').
     const limits = userRuleInputs(input, seat.timezone, rules);
 
-    // One statement (db/migrations/004, 005): the user lock, the idempotency key, the active
-    // limit, the quotas and the INSERT, in that order, in one round trip. Deadlocks are
+    // One statement (carrel_book): the user lock, the idempotency key, the active limit, the
+    // quotas, the seat lock and the INSERT, in that order, in one round trip. Deadlocks are
     // retried. Lock waits end at the request's deadline (55P03 → DEADLINE_EXCEEDED, rolled back).
     // A clash with only a cleaning buffer is the padding rule, not a double booking (db/errors.ts).
     const attempt = { startMs: input.startMs, endMs: input.endMs, paddingMinutes: seat.paddingMinutes };

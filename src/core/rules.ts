@@ -1,7 +1,9 @@
-// The booking rules that need nothing but the request, the clock and the branch (DESIGN §3):
+// The booking rules that need nothing but the request, the clock and the branch (docs/rules.md):
 // slot granularity, duration, how far ahead, not in the past, opening hours in the branch's
-// time zone. Pure functions, so they are unit-tested without a database. Rules that depend on
-// other rows (active limit, quotas) live with the INSERT in reservations.ts, under a lock.
+// time zone. Pure functions, so they are unit-tested without a database. The rules that read a
+// user's other rows (active limit, daily and weekly quotas) are in userRules.ts: Node computes
+// their periods and limits, and the SQL function carrel_user_rules checks them in the booking's
+// own statement, under the per-user lock (carrel_book, carrel_claim).
 // Every violation is FAILED_PRECONDITION with details.rule naming the rule.
 import { CarrelError, ErrorCode } from '../errors.js';
 import type { Config } from '../config/schema.js';
@@ -130,8 +132,8 @@ export interface BookingWindow {
  * book from 10:00, which is what someone walking up to a free seat needs.
  *
  * A window that ends at or before its start is not a booking that breaks a rule but a malformed
- * request: INVALID_ARGUMENT (DESIGN §2's code for bad arguments), the same answer
- * waitlist.join and seats.availability give.
+ * request: INVALID_ARGUMENT (the code for bad arguments, docs/protocol.md "Error codes"), the same
+ * answer waitlist.join and seats.availability give.
  */
 export function checkBookingWindow(
   w: BookingWindow,

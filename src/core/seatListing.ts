@@ -1,6 +1,6 @@
-// seats.list (DESIGN §2), the hottest read: one SQL statement per call, prepared by name so
-// PostgreSQL parses and plans it once per connection, and the serialised answer cached per
-// (filter, window, current slot) until a change in that branch invalidates it.
+// seats.list (docs/protocol.md, "`seats.list`"), the hottest read: one SQL statement per call,
+// prepared by name so PostgreSQL parses and plans it once per connection, and the serialised answer
+// cached per (filter, window, current slot) until a change in that branch invalidates it.
 //
 // Why a cache is safe here: a listing depends on the clock only through `live` (what covers
 // now) and the default window (the current slot and the hour after it). Bookings start and
@@ -33,11 +33,12 @@
 // (LiveView.version) and is stale once that moved; the booking generation, which the branch
 // rows cache keys on, does not move with readings (docs/fairness.md).
 import type pg from 'pg';
-import { RawJson } from '../codec/rawJson.js';
 import { mapDbError } from '../db/errors.js';
-import { queryWithin, type Deadline } from '../db/deadline.js';
+import type { Deadline } from '../deadline.js';
+import { queryWithin } from '../db/deadline.js';
 import type { Clock } from './clock.js';
 import type { CoreEvent } from './events.js';
+import { RawJson } from './rawJson.js';
 import { liveStateSql, ACTIVE_STATUSES_SQL, type LiveState } from './liveState.js';
 import { CarrelError, ErrorCode } from '../errors.js';
 import { floorToSlot, type RulesConfig } from './rules.js';

@@ -1,11 +1,12 @@
-// Branches and seats (DESIGN §2 discovery, admin): the branch list with live counts, a seat's
+// Branches and seats (docs/protocol.md, "RPC methods"): the branch list with live counts, a seat's
 // booked intervals, and the two admin changes (seat in/out of service, opening hours). Listing
 // seats is seatListing.ts, because it is the hot path and carries a cache.
 import type pg from 'pg';
 import { CarrelError, ErrorCode } from '../errors.js';
 import { mapDbError } from '../db/errors.js';
 import { query } from '../db/pool.js';
-import { queryWithin, type Deadline } from '../db/deadline.js';
+import type { Deadline } from '../deadline.js';
+import { queryWithin } from '../db/deadline.js';
 import type { Clock } from './clock.js';
 import type { CoreEventSink } from './events.js';
 import { ACTIVE_STATUSES_SQL, liveStateSql } from './liveState.js';

@@ -1,7 +1,7 @@
 // The rules that read a user's other rows — the active limit and the daily / weekly quotas
-// (DESIGN §3) — as every writer that gives a user a booking applies them: a new booking
+// (docs/rules.md) — as every writer that gives a user a booking applies them: a new booking
 // (carrel_book) and a claimed waitlist offer (carrel_claim). Both run carrel_user_rules
-// (db/migrations/005) in one statement after the same per-user advisory lock, so a user's
+// (db/migrations/007_user_rules_indexed.sql) in one statement after the same per-user advisory lock, so a user's
 // racing bookings and claims cannot together get past a limit. Node owns the rules and the
 // time zones: it computes the periods and limits passed in, and turns the outcome into the
 // FAILED_PRECONDITION the user hears.

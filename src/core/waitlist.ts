@@ -1,13 +1,15 @@
-// The waitlist (DESIGN §3): users wait for a seat, or any seat of a branch, for a window; when
-// a slot frees, the first fitting waiter (seat-specific before branch-wide, then FIFO) gets an
-// OFFERED reservation that holds the slot through the exclusion constraint until it is claimed
-// or lapses. Every transition is a guarded UPDATE, so racing handlers cannot both win, and the
-// database, not a read in Node, decides whether an offer fits.
+// The waitlist (docs/protocol.md, "`waitlist.join`"): users wait for a seat, or
+// any seat of a branch, for a window; when a slot frees, the first fitting waiter (seat-specific
+// before branch-wide, then FIFO) gets an OFFERED reservation that holds the slot through the
+// exclusion constraint until it is claimed or lapses. Every transition is a guarded UPDATE, so
+// racing handlers cannot both win, and the database, not a read in Node, decides whether an offer
+// fits.
 import type pg from 'pg';
 import { CarrelError, ErrorCode } from '../errors.js';
 import { mapDbError, withRetry } from '../db/errors.js';
 import { inTransactionRetrying, pgCode, type TxClient } from '../db/tx.js';
-import { queryWithLockBudget, queryWithin, withClientWithin, type Deadline } from '../db/deadline.js';
+import type { Deadline } from '../deadline.js';
+import { queryWithLockBudget, queryWithin, withClientWithin } from '../db/deadline.js';
 import type { Logger } from '../obs/log.js';
 import type { Clock } from './clock.js';
 import type { CoreEventSink, ReservationFact } from './events.js';

@@ -1,6 +1,7 @@
 // Wall-clock arithmetic in a branch's IANA time zone, with nothing but Intl: opening hours,
-// "today" and quota days are local to the branch (DESIGN §3), while every stored time is an
-// instant. Formatters are cached per zone because constructing one costs far more than using it.
+// "today" and quota days are local to the branch (docs/rules.md, "Time zones"), while every stored
+// time is an instant. Formatters are cached per zone because constructing one costs far more than
+// using it.
 //
 // Offsets are cached too, per zone and quarter hour of UTC: a booking's rule checks ask for
 // ~40 local readings, and formatToParts was a sixth of a booking's CPU in a profile. That is
@@ -39,16 +40,6 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
     formatters.set(timeZone, f);
   }
   return f;
-}
-
-/** True when the runtime knows the zone (branch rows are checked before use). */
-export function isValidTimeZone(timeZone: string): boolean {
-  try {
-    formatter(timeZone);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The wall-clock reading of instant `ms` in `timeZone`, straight from Intl. */

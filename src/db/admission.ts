@@ -13,6 +13,7 @@
 // Work that is not a request (the lifecycle, the sensor coalescer, the live model's refresh)
 // goes to the pool directly; the gate admits at most `slots` requests at once, so that work
 // finds the pool with room.
+import type { AdmissionGate, AdmissionTicket, ReleaseSlot } from '../deadline.js';
 import { CarrelError, ErrorCode } from '../errors.js';
 
 export interface DbAdmissionOptions {
@@ -22,9 +23,6 @@ export interface DbAdmissionOptions {
   queuePerClient: number;
   maxQueued: number;
 }
-
-/** Gives the slot back; idempotent. */
-export type ReleaseSlot = () => void;
 
 interface Waiter {
   readonly client: ClientState;
@@ -39,13 +37,7 @@ interface ClientState {
   readonly waiting: Waiter[];
 }
 
-/** What a request carries to the database layer: its client's place at the gate. */
-export interface AdmissionTicket {
-  readonly gate: DbAdmission;
-  readonly client: string;
-}
-
-export class DbAdmission {
+export class DbAdmission implements AdmissionGate {
   private readonly clients = new Map<string, ClientState>();
   /** Clients with a request waiting and room under perClient, in round-robin order. */
   private readonly ready = new Set<ClientState>();

@@ -1,6 +1,6 @@
-// Opens the database carrel runs on (DESIGN §7): the one at db.url when given, else an
-// embedded PostgreSQL in db.embedded.dataDir that survives restarts, with a `carrel` database
-// created, migrated and (on first start) seeded in it.
+// Opens the database carrel runs on (docs/operations.md, "The database"): the one at db.url when
+// given, else an embedded PostgreSQL in db.embedded.dataDir that survives restarts, with a `carrel`
+// database created, migrated and (on first start) seeded in it.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pg from 'pg';

@@ -1,6 +1,6 @@
-// A request's deadline, as the database work done for it honours it (DESIGN §2: a request not
-// answered in time gets DEADLINE_EXCEEDED). The RPC session tells the client at the deadline;
-// this module makes the database stop at about the same moment instead of carrying on:
+// A request's deadline, as the database work done for it honours it (docs/protocol.md, "Deadlines":
+// a request not answered in time gets DEADLINE_EXCEEDED). The RPC session tells the client at the
+// deadline; this module makes the database stop at about the same moment instead of carrying on:
 //
 // - waiting for a pooled connection: at most the time left (connectWithin). pg-pool cannot
 //   withdraw a queued waiter, so one that gives up releases the connection the moment it
@@ -19,24 +19,14 @@
 //
 // A request's deadline also carries its place at the fair gate in front of the pool
 // (db/admission.ts): a pooled connection is taken only once the request's client has its turn.
+// The Deadline and its ticket are declared in src/deadline.ts, where the RPC layer that makes
+// them can reach them without importing the database layer.
 import pg from 'pg';
+import type { Deadline, ReleaseSlot } from '../deadline.js';
 import { CarrelError, ErrorCode } from '../errors.js';
-import type { AdmissionTicket, ReleaseSlot } from './admission.js';
-
-export interface Deadline {
-  /** Milliseconds left until the caller is told DEADLINE_EXCEEDED; ≤ 0 once that has happened. */
-  remainingMs(): number;
-  /** The request's client at the database gate; absent for work that is not a request. */
-  readonly admission?: AdmissionTicket;
-}
 
 /** Kept back from every wait for the reply to travel back before the session's deadline. */
 export const DEADLINE_MARGIN_MS = 20;
-
-/** The deadline at atMs on the wall clock the RPC session measures deadlines by. */
-export function deadlineAt(atMs: number, now: () => number = Date.now, admission?: AdmissionTicket): Deadline {
-  return { remainingMs: () => atMs - now(), admission };
-}
 
 export function deadlineExceeded(what: string): CarrelError {
   return new CarrelError(ErrorCode.DEADLINE_EXCEEDED, `the request's deadline passed ${what}; nothing was changed`);

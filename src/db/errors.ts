@@ -97,10 +97,10 @@ export function mapDbError(err: unknown, attempt?: BookingAttempt): unknown {
  * 23P01 on reservations_no_overlap: the holds (time + buffer) of two bookings overlap. When the
  * times themselves overlap, that is a double booking: CONFLICT. When only a buffer is in the way
  * — the other booking's cleaning time after it, or ours running into its start — the seat is
- * free for the time asked, and what stops the booking is a branch rule (DESIGN §3: a rule
- * violation is FAILED_PRECONDITION naming it), so the answer is rule 'padding' with the same
- * clashing interval. The other booking's time is its hold minus the branch's padding now: the
- * constraint's detail names only holds, and padding is per branch, changed rarely (a booking
+ * free for the time asked, and what stops the booking is a branch rule (docs/protocol.md, "Rule
+ * names": a rule violation is FAILED_PRECONDITION naming it), so the answer is rule 'padding' with
+ * the same clashing interval. The other booking's time is its hold minus the branch's padding now:
+ * the constraint's detail names only holds, and padding is per branch, changed rarely (a booking
  * made before a change keeps the buffer it was made with, so for it this is an estimate).
  */
 function exclusionError(detail: string | undefined, attempt: BookingAttempt | undefined): CarrelError {

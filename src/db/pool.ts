@@ -2,8 +2,7 @@
 // restarted PostgreSQL) from killing the process, and a statement timeout on every session.
 import pg from 'pg';
 import type { Logger } from '../obs/log.js';
-import { mapDbError, withRetry } from './errors.js';
-import { inTransaction } from './tx.js';
+import { mapDbError } from './errors.js';
 
 // timestamptz comes back as a Date (pg's default); int8 ids fit in a JS number in practice,
 // and returning them as numbers keeps the wire shape `id: 12`, not `id: "12"`.
@@ -16,8 +15,6 @@ export interface PoolOptions {
   statementTimeoutMs: number;
   applicationName?: string;
 }
-
-export type Db = pg.Pool;
 
 export function createPool(opts: PoolOptions, log: Logger): pg.Pool {
   const pool = new pg.Pool({
@@ -57,13 +54,4 @@ export async function query<R extends pg.QueryResultRow = pg.QueryResultRow>(
   } catch (err) {
     throw mapDbError(err);
   }
-}
-
-/**
- * Runs fn in a transaction and, when PostgreSQL aborts it with a deadlock (40P01) or a
- * serialisation failure (40001), runs the whole transaction again (withRetry) before mapping
- * the error. Errors are mapped only after the last attempt, so the retry sees the SQLSTATE.
- */
-export function retryingTransaction<T>(db: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, attempts = 4): Promise<T> {
-  return withRetry(() => inTransaction(db, fn), attempts);
 }

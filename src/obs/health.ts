@@ -1,4 +1,4 @@
-// Readiness (DESIGN §7, docs/http.md): named checks of the instance itself — PostgreSQL reached
+// Readiness (docs/http.md): named checks of the instance itself — PostgreSQL reached
 // on a connection of its own, the event loop's lag, Redis when configured — each bounded by a
 // timeout so a hung dependency reads as "down" instead of hanging the probe. Concurrent probes
 // share one run, so a load balancer probing hard cannot pile queries onto a struggling database.
@@ -21,7 +21,7 @@ export interface CheckResult {
 export interface ReadinessReport {
   /** Every required check passed (and not shutting down). */
   ready: boolean;
-  /** Checks that failed without making the server unready (e.g. Redis: DESIGN §6). */
+  /** Checks that failed without making the server unready (e.g. Redis: docs/http.md). */
   degraded: string[];
   checks: Record<string, CheckResult>;
 }
@@ -29,8 +29,9 @@ export interface ReadinessReport {
 export interface CheckOptions {
   /**
    * False for a dependency the server keeps serving without (Redis: each instance serves its own
-   * clients and catches up later, DESIGN §6). Its failure is reported as degraded, and /readyz
-   * stays 200: were it 503, a load balancer would drain every instance at once when Redis goes.
+   * clients and catches up later, docs/operations.md "Redis and several instances"). Its failure is
+   * reported as degraded, and /readyz stays 200: were it 503, a load balancer would drain every
+   * instance at once when Redis goes.
    */
   required?: boolean;
 }

@@ -1,4 +1,4 @@
-// The health and metrics port (DESIGN §7, ports.http, docs/http.md): GET /healthz (the process
+// The health and metrics port (ports.http, docs/http.md): GET /healthz (the process
 // is alive), GET /readyz (200 when every required check passes — "degraded" naming optional ones
 // that fail — else 503 saying what is down), and GET /metrics (Prometheus text; with
 // http.metricsToken set, only for `Authorization: Bearer <token>`). node:http, no framework:

@@ -1,4 +1,4 @@
-// Structured JSON-line logs (DESIGN §7) through pino: fast, one object per line, levels.
+// Structured JSON-line logs through pino (docs/operations.md, "Logs"): fast, one per line, levels.
 import { pino, type Logger } from 'pino';
 
 export type { Logger };

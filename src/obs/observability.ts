@@ -1,7 +1,8 @@
-// Everything the operator sees of a running server (DESIGN §7), in one object the composition
-// root owns: the metrics registry with carrel's built-in families, per-method RPC figures, the
-// readiness checks, the SLA line and the HTTP health/metrics port, and the JSON for
-// server.stats. Figures owned elsewhere (pool, listeners, in-flight) are sampled when read.
+// Everything the operator sees of a running server (docs/operations.md, "Health and metrics"), in
+// one object the composition root owns: the metrics registry with carrel's built-in families,
+// per-method RPC figures, the readiness checks, the SLA line and the HTTP health/metrics port, and
+// the JSON for server.stats. Figures owned elsewhere (pool, listeners, in-flight) are sampled when
+// read.
 //
 // Plugging in more (sensor and subscriber ports, the event bus):
 //   obs.addListener('sensor', sensorListener);              // connections open/accepted/refused
@@ -10,7 +11,6 @@
 //   obs.readiness.replace('redis', () => bus.ping());
 import type pg from 'pg';
 import type { Config } from '../config/schema.js';
-import type { RateLimiter } from '../rpc/rateLimit.js';
 import type { LoginThrottle } from '../auth/loginThrottle.js';
 import type { Logger } from './log.js';
 import { MetricsRegistry, type Labels } from './metrics.js';
@@ -28,6 +28,17 @@ export interface ListenerCounts {
   readonly partialFrames?: { readonly total: number; readonly evictions: number };
 }
 
+/**
+ * What observability reads of the RPC rate limiter (RateLimiter in src/rpc/rateLimit.ts): obs
+ * observes every layer and imports none of the protocol, so it names only the figures it shows.
+ */
+export interface RateLimitFigures {
+  /** Requests refused so far, by rule name. */
+  readonly limited: ReadonlyMap<string, number>;
+  /** Users or addresses with a token bucket now, per keyed rule. */
+  trackedKeys(): Array<{ rule: string; keys: number }>;
+}
+
 export interface ObservabilityDeps {
   config: Readonly<Config>;
   log: Logger;
@@ -36,7 +47,7 @@ export interface ObservabilityDeps {
   isMethod: (name: string) => boolean;
   /** RPC requests currently running. */
   inFlight: () => number;
-  rateLimiter?: RateLimiter;
+  rateLimiter?: RateLimitFigures;
   loginThrottle?: LoginThrottle;
   now?: () => number;
 }

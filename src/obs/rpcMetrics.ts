@@ -1,6 +1,6 @@
-// Per-method RPC figures (DESIGN §7): request counts by outcome, a latency histogram for
-// Prometheus, and latency percentiles for server.stats and the SLA line, all from one record
-// per method that the dispatcher's observe hook updates with a few array increments.
+// Per-method RPC figures (docs/operations.md, "Metrics"): request counts by outcome, a latency
+// histogram for Prometheus, and latency percentiles for server.stats and the SLA line, all from one
+// record per method that the dispatcher's observe hook updates with a few array increments.
 //
 // Percentiles come from log-scale buckets, 8 per doubling (each ~9% wide) from 1 µs to ~2 min;
 // a percentile is reported as its bucket's upper bound, so it errs high by at most ~9%, which

@@ -1,7 +1,7 @@
-// The SLA line (issue 7): every sla.reportEveryMs, one log line comparing the window just
-// ended with the targets in config — availability (share of requests not answered INTERNAL,
-// UNAVAILABLE or DEADLINE_EXCEEDED) and p95 latency per method. Info when every target is met,
-// warn naming the misses otherwise, so an alert can key on level and `sla.met`.
+// The SLA line (docs/operations.md, "Logs"): every sla.reportEveryMs, one log line comparing the
+// window just ended with the targets in config — availability (share of requests not answered
+// INTERNAL, UNAVAILABLE or DEADLINE_EXCEEDED) and p95 latency per method. Info when every target is
+// met, warn naming the misses otherwise, so an alert can key on level and `sla.met`.
 import type { Logger } from './log.js';
 import type { RpcMetrics, WindowMark } from './rpcMetrics.js';
 

@@ -1,9 +1,9 @@
-// How many events a subscriber dropped recently (DESIGN §5: pubsub.maxDrops within
-// pubsub.dropWindowMs cuts it off with SLOW_CONSUMER). A sliding window of SLICES + 1 counters,
-// each 1/SLICES of the window: a drop counts until between dropWindowMs and 17/16 of it later.
-// A tumbling window, reset when a window had passed, let almost 2 × maxDrops drops through
-// within one dropWindowMs across a reset; here maxDrops within any dropWindowMs are enough.
-// Fixed size (17 counters) whatever maxDrops is, so it costs nothing per drop allowed.
+// How many events a subscriber dropped recently (docs/protocol.md, "Slow consumers":
+// pubsub.maxDrops within pubsub.dropWindowMs cuts it off with SLOW_CONSUMER). A sliding window of
+// SLICES + 1 counters, each 1/SLICES of the window: a drop counts until between dropWindowMs and
+// 17/16 of it later. A tumbling window, reset when a window had passed, let almost 2 × maxDrops
+// drops through within one dropWindowMs across a reset; here maxDrops within any dropWindowMs are
+// enough. Fixed size (17 counters) whatever maxDrops is, so it costs nothing per drop allowed.
 
 const SLICES = 16;
 

@@ -1,5 +1,6 @@
-// The subscriber hub (DESIGN §5): branch → subscribers, each branch's published view and seq,
-// the retained events `since` resumes from, and the periodic branch summaries.
+// The subscriber hub (docs/protocol.md, "Subscriber port"): branch → subscribers, each branch's
+// published view and seq, the retained events `since` resumes from, and the periodic branch
+// summaries.
 //
 // publish() takes seat events in seq order from the bus, serialises each ONCE and hands the same
 // Buffer to every subscriber in scope; it is synchronous and O(1) per subscriber (Subscriber
@@ -28,6 +29,7 @@ import { encodeFrame } from '../codec/index.js';
 import { flagsToWire, FLAG_SENSOR_OFFLINE, FLAG_UNBOOKED_OCCUPANCY, type LiveState, type SeatEvent, type SeatInfo } from '../core/liveSeats.js';
 import { personalFrame, type PersonalEvent } from '../core/events.js';
 import { CarrelError, ErrorCode } from '../errors.js';
+import type { HistorySource } from '../bus/bus.js';
 import type { Logger } from '../obs/log.js';
 import { Histogram } from '../obs/metrics.js';
 import { FrameRing } from './ring.js';
@@ -35,11 +37,6 @@ import type { SubscribeRequest, Subscriber, SubscriberHost } from './subscriber.
 
 export interface HubOptions {
   retainEvents: number;
-}
-
-export interface HistorySource {
-  /** Events of a branch after `afterSeq`, oldest first, or null when they are no longer retained. */
-  history(branchId: number, afterSeq: number, limit: number): Promise<SeatEvent[] | null>;
 }
 
 export interface TokenVerifier {
@@ -248,11 +245,6 @@ export class Hub implements SubscriberHost {
 
   branchIds(): number[] {
     return [...this.channels.keys()];
-  }
-
-  /** The published state of a seat (what subscribers were told last). */
-  viewOf(branchId: number, seatId: number): { state: LiveState; flags: number } | undefined {
-    return this.channels.get(branchId)?.seats.get(seatId);
   }
 
   get subscriberCount(): number {

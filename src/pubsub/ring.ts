@@ -1,5 +1,5 @@
-// A fixed-capacity FIFO of encoded frames that drops its oldest entry when full (DESIGN §5:
-// "bounded per-subscriber queue, drop-oldest"). Each slot also remembers the event's branch and
+// A fixed-capacity FIFO of encoded frames that drops its oldest entry when full (docs/protocol.md,
+// "Slow consumers"). Each slot also remembers the event's branch and
 // per-branch seq, so a subscriber finishing a resume can skip what it has already sent. The
 // arrays are allocated once at the capacity: pushing never allocates.
 

@@ -1,4 +1,5 @@
-// One subscriber connection on the pubsub port (DESIGN §5) and its outbound queue.
+// One subscriber connection on the pubsub port (docs/protocol.md, "Subscriber port") and its
+// outbound queue.
 //
 // The hub hands every subscriber the same encoded Buffer. deliver() writes it straight to the
 // socket while the socket keeps up; once the socket holds more than pubsub.highWaterBytes unsent,
@@ -233,7 +234,8 @@ export class Subscriber implements ConnectionHandler {
     this.ring?.clear();
     this.host.countSlowConsumer(this);
     this.log.warn({ conn: this.conn.id, remote: this.conn.remote, dropped: this.dropped }, 'slow subscriber cut off');
-    // DESIGN §5 names this code on the subscriber port; it is not one of the RPC codes.
+    // docs/protocol.md ("Slow consumers") names this code on the subscriber port; it is not one of
+    // the RPC codes.
     this.conn.close(
       'server',
       encodeFrame({

@@ -1,14 +1,14 @@
-// Turns one decoded request into one encoded reply (DESIGN §2): validates the envelope,
-// resolves the caller, checks access, parses args[0] against the method's schema, runs the
-// handler and maps every failure onto the closed set of wire codes. Unknown exceptions become
-// INTERNAL with a correlation id; their detail goes to the log only.
+// Turns one decoded request into one encoded reply (docs/protocol.md, "What the server checks, in
+// order"): validates the envelope, resolves the caller, checks access, parses args[0] against the
+// method's schema, runs the handler and maps every failure onto the closed set of wire codes.
+// Unknown exceptions become INTERNAL with a correlation id; their detail goes to the log only.
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { encodeJsonText, encodeSpliced, type EncodedFrame } from '../codec/index.js';
 import { CarrelError, ErrorCode, type WireError } from '../errors.js';
 import type { AuthUser, TokenService } from '../auth/tokens.js';
 import type { Logger } from '../obs/log.js';
-import type { DbAdmission } from '../db/admission.js';
+import type { AdmissionGate } from '../deadline.js';
 import { RawJson, type MethodContext, type MethodDef, type MethodRegistry } from './registry.js';
 import { clientAddress } from './rateLimit.js';
 import { refuseMalformedStrings } from './wellFormed.js';
@@ -42,7 +42,7 @@ export interface DispatcherOptions {
   /** Runs after access checks, before argument parsing; throws to refuse (rate limits). */
   admit?: (def: MethodDef, user: AuthUser | null, caller: CallerState, nowMs: number) => void;
   /** The fair gate in front of the database pool; each request gets its client's ticket. */
-  dbAdmission?: DbAdmission;
+  dbAdmission?: AdmissionGate;
   /** The longest a refused connection is left unread (admission.quietOnRefusalMaxMs); 0: never. */
   quietOnRefusalMaxMs?: number;
 }

@@ -10,8 +10,7 @@ import type { z } from 'zod';
 import type { AuthUser } from '../auth/tokens.js';
 import type { Logger } from '../obs/log.js';
 import { CarrelError, ErrorCode } from '../errors.js';
-import { deadlineAt, type Deadline } from '../db/deadline.js';
-import type { AdmissionTicket } from '../db/admission.js';
+import { deadlineAt, type AdmissionTicket, type Deadline } from '../deadline.js';
 
 /** public: anyone; user: a valid token; admin: a valid token with role admin. */
 export type Access = 'public' | 'user' | 'admin';
@@ -23,20 +22,20 @@ export interface MethodContext {
   readonly remoteAddress: string;
   /** Absolute time (ms since epoch) after which the caller has been told DEADLINE_EXCEEDED. */
   readonly deadlineMs: number;
-  /** The caller's place at the fair database gate (db/admission.ts); absent when there is none. */
+  /** The caller's place at the fair database gate (src/deadline.ts); absent when there is none. */
   readonly admission?: AdmissionTicket;
   /** Makes the connection use this token for later requests (auth.login, auth.use). */
   adoptToken(token: string): AuthUser;
   readonly log: Logger;
 }
 
-/** The request's deadline and turn for the work a handler asks of the database (db/deadline.ts). */
+/** The request's deadline and turn for the work a handler asks of the database (src/deadline.ts). */
 export function deadlineOf(ctx: MethodContext): Deadline {
   return deadlineAt(ctx.deadlineMs, Date.now, ctx.admission);
 }
 
 /** A result that is already JSON text (a cached listing): spliced into the reply unparsed. */
-export { RawJson } from '../codec/index.js';
+export { RawJson } from '../core/rawJson.js';
 
 export interface MethodDef<S extends z.ZodType = z.ZodType> {
   name: string;

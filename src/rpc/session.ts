@@ -1,7 +1,7 @@
-// One RPC connection (DESIGN §2): pipelined requests, replies in completion order matched by
-// rpcId, at most limits.maxInFlightPerConnection in flight. Past that bound, or while the peer
-// is not reading its replies, the session stops reading the socket (TCP back-pressure) instead
-// of buffering or dropping requests.
+// One RPC connection (docs/protocol.md, "Pipelining, ordering and back-pressure"): pipelined
+// requests, replies in completion order matched by rpcId, at most limits.maxInFlightPerConnection
+// in flight. Past that bound, or while the peer is not reading its replies, the session stops
+// reading the socket (TCP back-pressure) instead of buffering or dropping requests.
 import type { FrameError } from '../codec/index.js';
 import type { CloseReason, Connection, ConnectionHandler } from '../net/connection.js';
 import { ErrorCode } from '../errors.js';
@@ -47,9 +47,9 @@ export class RpcSession implements ConnectionHandler {
   }
 
   /**
-   * Graceful shutdown (DESIGN §7): read no further request, ever; those in flight finish and
-   * their replies are sent. Without this, each finished request resumed reading, so a busy
-   * connection kept feeding new requests in until the grace ran out.
+   * Graceful shutdown (docs/operations.md, "Running as a service"): read no further request, ever;
+   * those in flight finish and their replies are sent. Without this, each finished request resumed
+   * reading, so a busy connection kept feeding new requests in until the grace ran out.
    */
   drain(): void {
     this.draining = true;

@@ -1,4 +1,4 @@
-// Coalesces sensor readings for the database (DESIGN §4): only the latest reading per seat is
+// Coalesces sensor readings for the database (docs/sensors.md): only the latest reading per seat is
 // kept in memory and written every sensors.flushEveryMs as one multi-row upsert, never one write
 // per reading. The map is keyed by seat, so it is bounded by the number of seats however fast
 // the readings come. Subscribers never wait for this: it is the slow path to the truth. As in the

@@ -1,9 +1,9 @@
-// Who may speak on the sensor port (DESIGN §4): a key from config (sensors.keys) or one whose
-// SHA-256 digest is in sensor_keys and not revoked. Keys are compared as digests in constant
-// time, so neither the config list nor the table leaks a key through timing. A table key carries
-// its branch scope (sensor_keys.branch_id, docs/sensors.md): a connection with it may write only
-// that branch's seats. Config keys, and table keys without a branch (the development key `carrel
-// db seed` stores), may write every seat.
+// Who may speak on the sensor port (docs/sensors.md, "Keys"): a key from config (sensors.keys) or
+// one whose SHA-256 digest is in sensor_keys and not revoked. Keys are compared as digests in
+// constant time, so neither the config list nor the table leaks a key through timing. A table key
+// carries its branch scope (sensor_keys.branch_id, docs/sensors.md): a connection with it may write
+// only that branch's seats. Config keys, and table keys without a branch (the development key
+// `carrel db seed` stores), may write every seat.
 //
 // Wrong keys are throttled per peer address (audit: 847 wrong-key hellos a second from one
 // address, each a database query and an info log line). The login throttle's mechanism
@@ -102,11 +102,6 @@ export class SensorKeyring {
     this.refused.unknownKey++;
     this.report(addr, remoteAddress, sensorId);
     return { ok: false, code: 'PERMISSION_DENIED' };
-  }
-
-  /** Addresses with recent wrong keys (a gauge, and to show memory stays bounded). */
-  get trackedAddresses(): number {
-    return this.throttle.entries.size;
   }
 
   /** Of these sensor_keys ids, the ones revoked (or deleted) since: their connections must close. */

@@ -1,7 +1,7 @@
-// Bad input against the RPC port over real sockets (issue 7): a table of known attacks, each
-// with its DESIGN §2 code, then a generated fuzz run with a fixed seed. Throughout, the server
-// must answer with a stable code, never leak a stack trace, SQL or a file path, keep serving,
-// and end with no connections and a bounded heap.
+// Bad input against the RPC port over real sockets: a table of known attacks, each
+// with its code (docs/protocol.md, "Error codes"), then a generated fuzz run with a fixed seed.
+// Throughout, the server must answer with a stable code, never leak a stack trace, SQL or a file
+// path, keep serving, and end with no connections and a bounded heap.
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';

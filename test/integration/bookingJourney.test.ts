@@ -1,6 +1,6 @@
-// The walk-through of issue 4 over RPC, with the booking core and the waitlist wired together:
-// book the current slot, a second student waits for it, the first leaves early, the second is
-// offered the seat and claims it.
+// A booking's whole life over RPC (docs/protocol.md, "RPC methods"), with the booking core and the
+// waitlist wired together: book the current slot, a second student waits for it, the first leaves
+// early, the second is offered the seat and claims it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/core/clock.js';
 import type { CoreEvent } from '../../src/core/events.js';

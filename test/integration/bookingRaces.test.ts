@@ -1,5 +1,6 @@
-// Concurrency claims of DESIGN §3: no double booking under contention, idempotent retries,
-// and per-user limits that hold when a user's requests race each other.
+// Concurrency claims of docs/architecture.md ("Invariants and where they are enforced"): no double
+// booking under contention, idempotent retries, and per-user limits that hold when a user's
+// requests race each other.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RpcClient } from '../../clients/rpcClient.js';
 import { FakeClock } from '../../src/core/clock.js';

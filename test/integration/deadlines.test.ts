@@ -7,7 +7,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/core/clock.js';
-import { connectWithin, deadlineAt } from '../../src/db/deadline.js';
+import { deadlineAt } from '../../src/deadline.js';
+import { connectWithin } from '../../src/db/deadline.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
 import { MONDAY_10_NY, connect, errorOf, iso, makeUsers, seatIdOf } from '../support/core.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -75,7 +76,8 @@ describe('request deadlines and the database', () => {
     const count = async () => (await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM reservations WHERE user_id = $1', [u!.id])).rows[0]!.n;
     expect(await count()).toBe(0);
 
-    // What README tells a client to do after DEADLINE_EXCEEDED: retry with the same key.
+    // What docs/protocol.md ("Deadlines") tells a client to do after DEADLINE_EXCEEDED: retry with
+    // the same key.
     const args = { seatId: seats[0], start: MONDAY_10_NY, end: iso(MONDAY_10_NY, 60), idempotencyKey: 'dl-0' };
     const first = await c.call<{ id: number; status: string }>('reservations.create', args);
     expect(first.status).toBe('CONFIRMED');

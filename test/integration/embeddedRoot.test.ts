@@ -1,8 +1,9 @@
-// The embedded PostgreSQL on a machine that is not a developer's laptop (DESIGN §7: two commands
-// and a working system). PostgreSQL refuses to run as root, so as root carrel runs it as the
-// `postgres` OS user, creating that user when the machine has none, makes the data directory's
-// parents traversable for it and hands it the directory; and npm 11 skips the package's
-// postinstall, which makes the versioned lib symlinks the binaries load, so carrel makes them.
+// The embedded PostgreSQL on a machine that is not a developer's laptop (docs/operations.md, "The
+// database": two commands and a working system). PostgreSQL refuses to run as root, so as root
+// carrel runs it as the `postgres` OS user, creating that user when the machine has none, makes the
+// data directory's parents traversable for it and hands it the directory; and npm 11 skips the
+// package's postinstall, which makes the versioned lib symlinks the binaries load, so carrel makes
+// them.
 //
 // The root test must not change the shared machine: it runs in a private mount namespace
 // (`unshare --mount`) over a copy of /etc without the postgres user and group and a copy of the

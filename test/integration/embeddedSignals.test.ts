@@ -1,7 +1,8 @@
-// `carrel serve` with its embedded PostgreSQL and the signals a terminal sends (DESIGN §7).
-// Ctrl-C signals the whole foreground process group: carrel must drain the requests in flight
-// and only then stop PostgreSQL, so the postmaster must not be in that group. And a signal that
-// comes while serve is still starting must stop the postmaster it started, not orphan it.
+// `carrel serve` with its embedded PostgreSQL and the signals a terminal sends (docs/operations.md,
+// "Running as a service"). Ctrl-C signals the whole foreground process group: carrel must drain the
+// requests in flight and only then stop PostgreSQL, so the postmaster must not be in that group.
+// And a signal that comes while serve is still starting must stop the postmaster it started, not
+// orphan it.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';

@@ -1,11 +1,11 @@
-// PostgreSQL going away under load (issue 7): requests that need the database fail fast with
-// UNAVAILABLE while it is down (never hang to the deadline, never INTERNAL), /readyz says 503,
-// and everything recovers once it is back, without restarting the server. The second test does
-// it to a real `carrel serve` under a booking load and checks the process survives (a pg client
-// checked out of the pool when PostgreSQL dies used to have no 'error' listener and killed it)
-// and that every booking it confirmed is in the database exactly once. This file starts its
-// OWN PostgreSQL (embedded, spare port, temp data dir) so it can stop it; the machine's shared
-// server is never touched.
+// PostgreSQL going away under load (docs/http.md; docs/protocol.md, "Error codes"): requests that
+// need the database fail fast with UNAVAILABLE while it is down (never hang to the deadline, never
+// INTERNAL), /readyz says 503, and everything recovers once it is back, without restarting the
+// server. The second test does it to a real `carrel serve` under a booking load and checks the
+// process survives (a pg client checked out of the pool when PostgreSQL dies used to have no
+// 'error' listener and killed it) and that every booking it confirmed is in the database exactly
+// once. This file starts its OWN PostgreSQL (embedded, spare port, temp data dir) so it can stop
+// it; the machine's shared server is never touched.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,7 +1,7 @@
-// kill -9 under booking load, then a restart (issue 7 faults): the database stays consistent —
-// every booking a client was told about is there, no two active holds of a seat overlap — and
-// the new process's lifecycle worker picks up where the dead one left off (its advisory lock
-// died with its connection).
+// kill -9 under booking load, then a restart (docs/architecture.md, "Invariants and where they are
+// enforced"): the database stays consistent — every booking a client was told about is there, no
+// two active holds of a seat overlap — and the new process's lifecycle worker picks up where the
+// dead one left off (its advisory lock died with its connection).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -9,7 +9,8 @@ beforeAll(async () => {
 afterAll(async () => t.close());
 
 describe('the method table', () => {
-  // Names are API (DESIGN §2): renaming or dropping one breaks clients, so it must be deliberate.
+  // Names are API (docs/protocol.md, "RPC methods"): renaming or dropping one breaks clients, so it
+  // must be deliberate.
   it('registers exactly these methods', () => {
     expect(t.server.registry.names()).toEqual([
       'PING',
@@ -41,7 +42,7 @@ describe('the method table', () => {
     ]);
   });
 
-  it('gives public access only to the reads and the ways in (DESIGN §2)', () => {
+  it('gives public access only to the reads and the ways in (docs/protocol.md, "Tokens and access")', () => {
     const open = t.server.registry.names().filter((n) => t.server.registry.get(n)!.access === 'public');
     expect(open).toEqual(['PING', 'auth.login', 'auth.register', 'auth.use', 'branches.list', 'seats.availability', 'seats.get', 'seats.list', 'server.info']);
     const admin = t.server.registry.names().filter((n) => t.server.registry.get(n)!.access === 'admin');

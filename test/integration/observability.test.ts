@@ -331,8 +331,9 @@ describe('readiness', () => {
     const started = Date.now();
     const res = await fetch(`http://127.0.0.1:${down.server.ports.http}/readyz`);
     expect(Date.now() - started).toBeLessThan(2000);
-    // DESIGN §6: without Redis each instance keeps serving its own clients, so it stays in the
-    // load balancer; a 503 here would drain every instance at once when Redis goes away.
+    // docs/operations.md, "Redis and several instances": without Redis each instance keeps serving
+    // its own clients, so it stays in the load balancer; a 503 here would drain every instance at
+    // once when Redis goes away.
     expect(res.status).toBe(200);
     const body = (await res.json()) as { status: string; ready: boolean; degraded: string[]; checks: Record<string, { ok: boolean; error?: string }> };
     expect(body).toMatchObject({ status: 'degraded', ready: true, degraded: ['redis'] });

@@ -1,5 +1,6 @@
-// DESIGN §2: "a simple client in any language works". The README's Python client (socket,
-// struct and json only) gets PONG, survives garbage, and sees 200 pipelined requests answered.
+// A simple client in any language works (docs/protocol.md, "Framing"). The example Python client,
+// clients/examples/ping.py (socket, struct and json only), gets PONG, survives garbage, and sees
+// 200 pipelined requests answered.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';

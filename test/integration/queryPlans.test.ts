@@ -1,4 +1,4 @@
-// "Indexes for the main queries, with their plans checked" (DESIGN §3, db/migrations/002-003):
+// Indexes for the main queries, with their plans checked (db/migrations/002-003):
 // ~45,000 reservations over 60 days of history and two weeks ahead, 2,000 users and 3,000
 // waitlist entries are generated in SQL; then the statements the code really sends — recorded
 // from the services running against that data — are EXPLAINed with their own parameters, and

@@ -1,4 +1,4 @@
-// Bad input on the sensor port (DESIGN §4, README "Sensor port"), generated with a fixed seed:
+// Bad input on the sensor port (docs/protocol.md, "Sensor port"), generated with a fixed seed:
 // first frames that are not a good hello (each refused with its code, then the connection
 // closes), and after a good hello, occupancy frames with ill-typed, huge, nested, out-of-range,
 // SQL-looking and prototype-polluting readings and refs, heartbeats, unknown types, broken

@@ -1,8 +1,8 @@
-// SIGTERM under load (DESIGN §7): the real `carrel serve` process stops accepting, answers
-// every request it has read, and exits 0 within shutdown.graceMs — under PINGs, and under
-// bookings that are waiting on PostgreSQL when the signal arrives, whose replies must agree
-// with the database; and in-process, requests waiting on PostgreSQL when shutdown starts all
-// complete.
+// SIGTERM under load (docs/operations.md, "Running as a service"): the real `carrel serve` process
+// stops accepting, answers every request it has read, and exits 0 within shutdown.graceMs — under
+// PINGs, and under bookings that are waiting on PostgreSQL when the signal arrives, whose replies
+// must agree with the database; and in-process, requests waiting on PostgreSQL when shutdown starts
+// all complete.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';

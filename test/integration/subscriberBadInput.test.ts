@@ -1,4 +1,4 @@
-// Bad input on the subscriber port (DESIGN §5, README "Subscriber port"): token attacks, case by
+// Bad input on the subscriber port (docs/protocol.md, "Subscriber port"): token attacks, case by
 // case, then a generated fuzz run with a fixed seed of subscribes with bad branches, since
 // values and tokens, pings, unknown types, broken frames and lying lengths. A subscriber is never
 // cut off for bad input (only an oversized length closes it); each frame gets its code or its

@@ -1,6 +1,6 @@
-// A fuzz harness for any carrel port speaking DESIGN §1 framing. A port is described by a
-// FrameProtocol: how to generate cases (each a short list of frames sent on a fresh
-// connection, some deliberately broken), what every reply must look like, and a probe frame
+// A fuzz harness for any port speaking carrel's framing (docs/protocol.md, "Framing"). A
+// port is described by a FrameProtocol: how to generate cases (each a short list of frames sent on
+// a fresh connection, some deliberately broken), what every reply must look like, and a probe frame
 // whose reply proves the connection still works after the case. The RPC port
 // (test/integration/badInput.test.ts), the sensor port (sensorFuzz.test.ts) and the subscriber
 // port (subscriberBadInput.test.ts) each bring their own FrameProtocol to the same runner.

@@ -1,6 +1,7 @@
 // Building blocks for the per-port fuzz runs (sensorFuzz, subscriberBadInput): hostile strings,
-// frames broken in each way DESIGN §1 names, and lengths that lie. Each arbitrary says what
-// its frame does to the connection, so the runner (fuzz.ts) knows what to expect.
+// frames broken in each way docs/protocol.md ("Framing") names, and lengths that lie. Each
+// arbitrary says what its frame does to the connection, so the runner (fuzz.ts) knows what to
+// expect.
 import fc from 'fast-check';
 import { ErrorCode } from '../../src/errors.js';
 import { rawFrame } from './peer.js';

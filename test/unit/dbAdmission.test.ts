@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DbAdmission, type ReleaseSlot } from '../../src/db/admission.js';
+import type { ReleaseSlot } from '../../src/deadline.js';
+import { DbAdmission } from '../../src/db/admission.js';
 import { CarrelError } from '../../src/errors.js';
 
 const gate = (over: Partial<ConstructorParameters<typeof DbAdmission>[0]> = {}) =>

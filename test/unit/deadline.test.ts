@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { DEADLINE_MARGIN_MS, connectWithin, lockBudgetMs, queryWithLockBudget, type Deadline } from '../../src/db/deadline.js';
+import type { Deadline } from '../../src/deadline.js';
+import { DEADLINE_MARGIN_MS, connectWithin, lockBudgetMs, queryWithLockBudget } from '../../src/db/deadline.js';
 
 /** A deadline whose remaining time the test sets. */
 function deadline(ms: number): Deadline & { left: number } {

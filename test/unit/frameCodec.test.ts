@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { FrameDecoder, RawJson, encodeFrame, encodeJsonText, encodeSpliced, type Decoded } from '../../src/codec/index.js';
+import { FrameDecoder, encodeFrame, encodeJsonText, encodeSpliced, type Decoded } from '../../src/codec/index.js';
 
 const MAX = 1024 * 1024;
 
@@ -151,7 +151,7 @@ describe('frame codec', () => {
 describe('encodeSpliced', () => {
   it('frames prefix + pre-encoded body + suffix exactly as the whole text would be framed, sharing the body', () => {
     const text = JSON.stringify([{ label: 'Q-01 Ärger ☕', n: 1 }]);
-    const body = new RawJson(text);
+    const body = { bytes: Buffer.from(text, 'utf8') };
     for (const id of ['7', '"zwölf-✓"']) {
       const parts = encodeSpliced(`{"rpcId":${id},"result":`, body.bytes, ',"error":null}');
       expect(Array.isArray(parts)).toBe(true);

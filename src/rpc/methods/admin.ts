@@ -1,6 +1,6 @@
-// admin.* (DESIGN §2): staff changes to seats and branches, and the sensor keys (docs/sensors.md).
-// The registry confirms the caller is still an admin in the users table before any of these runs
-// (src/rpc/registry.ts).
+// admin.* (docs/protocol.md, "RPC methods"): staff changes to seats and branches, and the sensor
+// keys (docs/sensors.md). The registry confirms the caller is still an admin in the users table
+// before any of these runs (src/rpc/registry.ts).
 import { z } from 'zod';
 import { DAY_KEYS, validateHours, type BranchHours } from '../../core/rules.js';
 import type { SeatService } from '../../core/seats.js';

@@ -1,5 +1,6 @@
 // Argument pieces shared by the method schemas: every string, number and array is bounded
-// (STYLE §3), and times are ISO-8601 instants with an explicit offset (DESIGN §2).
+// (STYLE §3), and times are ISO-8601 instants with an explicit offset (docs/protocol.md, "Shapes
+// used by many methods").
 import { z } from 'zod';
 
 const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;

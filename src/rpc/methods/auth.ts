@@ -1,6 +1,6 @@
-// auth.* (DESIGN §2): register, log in (the connection adopts the token), adopt a token, who am I.
-// Student ids are folded to one canonical form (docs/accounts.md): register stores it and
-// answers with it, login looks it up and the login throttle counts under it.
+// auth.* (docs/protocol.md, "RPC methods"): register, log in (the connection adopts the token),
+// adopt a token, who am I. Student ids are folded to one canonical form (docs/accounts.md):
+// register stores it and answers with it, login looks it up and the login throttle counts under it.
 import { z } from 'zod';
 import { CarrelError, ErrorCode } from '../../errors.js';
 import type { TokenService } from '../../auth/tokens.js';

@@ -1,4 +1,5 @@
-// branches.list (DESIGN §2): every branch with its opening hours and live seat counts.
+// branches.list (docs/protocol.md, "`branches.list`"): every branch with its opening hours and live
+// seat counts.
 import type { SeatService } from '../../core/seats.js';
 import { deadlineOf, defineMethod, type MethodDef } from '../registry.js';
 import { noArgs } from './system.js';

@@ -1,5 +1,5 @@
-// reservations.* (DESIGN §2): book, read, cancel, check in and out — always as the caller;
-// someone else's reservation is NOT_FOUND, never visible.
+// reservations.* (docs/protocol.md, "RPC methods"): book, read, cancel, check in and out — always
+// as the caller; someone else's reservation is NOT_FOUND, never visible.
 import { z } from 'zod';
 import type { ReservationService } from '../../core/reservations.js';
 import { MINE_MAX_LIMIT } from '../../core/reservations.js';

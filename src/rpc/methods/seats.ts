@@ -1,5 +1,5 @@
-// seats.* (DESIGN §2): public reads. seats.list answers with the listing's cached JSON text
-// (RawJson), so a hot listing is neither re-queried nor re-serialised.
+// seats.* (docs/protocol.md, "RPC methods"): public reads. seats.list answers with the listing's
+// cached JSON text (RawJson), so a hot listing is neither re-queried nor re-serialised.
 import { z } from 'zod';
 import { CarrelError, ErrorCode } from '../../errors.js';
 import type { SeatListing } from '../../core/seatListing.js';

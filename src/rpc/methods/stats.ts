@@ -1,8 +1,9 @@
-// server.stats (DESIGN §2, §7): the figures /metrics exposes, as JSON over RPC. It needs a
-// token: request rates and pool use tell an outsider how hard the service can be pushed — and
-// so does a token whose account has been deleted, which `refuseGone` answers UNAUTHENTICATED.
+// server.stats (docs/protocol.md, "`server.stats`"): the figures /metrics exposes, as JSON over
+// RPC. It needs a token: request rates and pool use tell an outsider how hard the service can be
+// pushed — and so does a token whose account has been deleted, which `refuseGone` answers
+// UNAUTHENTICATED.
 import { deadlineOf, defineMethod, type MethodDef } from '../registry.js';
-import type { Deadline } from '../../db/deadline.js';
+import type { Deadline } from '../../deadline.js';
 import { noArgs } from './system.js';
 
 /** Throws UNAUTHENTICATED when the account no longer exists (core/accountCheck.ts). */

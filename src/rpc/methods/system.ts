@@ -1,4 +1,5 @@
-// PING and server.info: the two methods a client can call before anything else (DESIGN §2).
+// PING and server.info: the two methods a client can call before anything else (docs/protocol.md,
+// "RPC methods").
 import { z } from 'zod';
 import { defineMethod, type MethodDef } from '../registry.js';
 

@@ -1,5 +1,5 @@
-// waitlist.join / .mine / .leave / .claim (DESIGN §2, §3): the wire side of the waitlist.
-// Schemas bound every field; core decides the rules (window, limit, ownership).
+// waitlist.join / .mine / .leave / .claim (docs/protocol.md, "RPC methods"): the wire side of the
+// waitlist. Schemas bound every field; core decides the rules (window, limit, ownership).
 import { z } from 'zod';
 import { CarrelError, ErrorCode } from '../../errors.js';
 import type { AuthUser } from '../../auth/tokens.js';

@@ -1,15 +1,19 @@
 // The `carrel` command line: the server, database chores, and the client subcommands.
 //
+// It lives outside src/ because it puts three programs behind one command: the server (src/),
+// the clients (clients/) and the load generator (loadtest/). The server itself never imports
+// the other two (docs/architecture.md, "Import rules").
+//
 // The server and database modules are imported only by the commands that use them: a client
 // command (`carrel reserve`, `carrel mine`) should not pay for loading the whole server, which
 // was most of its start-up time.
 import { Command, Option } from 'commander';
-import { printError, processIo } from '../../clients/cliIo.js';
-import { ConfigError, loadConfig } from '../config/load.js';
-import { createLogger } from '../obs/log.js';
-import { VERSION } from '../version.js';
-import { registerClientCommands } from '../../clients/cli.js';
-import { registerBenchCommands } from '../../loadtest/cli.js';
+import { printError, processIo } from '../clients/cliIo.js';
+import { ConfigError, loadConfig } from '../src/config/load.js';
+import { createLogger } from '../src/obs/log.js';
+import { VERSION } from '../src/version.js';
+import { registerClientCommands } from '../clients/cli.js';
+import { registerBenchCommands } from '../loadtest/cli.js';
 
 // With --json, every error is one JSON object on stderr (scripts parse it), commander's own
 // usage errors included; set before the commands are added, which inherit it.
@@ -32,7 +36,7 @@ program
   .addOption(new Option('-c, --config <file>', 'config file (default: $CARREL_CONFIG or ./config.json)'))
   .addOption(new Option('-w, --workers <n>', 'cluster workers sharing the ports (more than 1 needs REDIS_URL)').argParser((v) => Number(v)))
   .action(async (opts: { config?: string; workers?: number }) => {
-    const { serve } = await import('./serve.js');
+    const { serve } = await import('../src/cli/serve.js');
     await serve(opts);
   });
 
@@ -41,8 +45,8 @@ db.command('migrate')
   .description('apply pending migrations from db/migrations')
   .option('-c, --config <file>', 'config file')
   .action(async (opts: { config?: string }) => {
-    const { openDatabase } = await import('../db/database.js');
-    const { migrate } = await import('../db/migrate.js');
+    const { openDatabase } = await import('../src/db/database.js');
+    const { migrate } = await import('../src/db/migrate.js');
     const config = loadConfig({ file: opts.config });
     const log = createLogger(config.log.level);
     const database = await openDatabase(config, log, { migrate: false, seedIfNew: false, attach: true });
@@ -57,8 +61,8 @@ db.command('seed')
   .description('load demo branches, seats, users and the development sensor key (idempotent)')
   .option('-c, --config <file>', 'config file')
   .action(async (opts: { config?: string }) => {
-    const { openDatabase } = await import('../db/database.js');
-    const { seed } = await import('../db/migrate.js');
+    const { openDatabase } = await import('../src/db/database.js');
+    const { seed } = await import('../src/db/migrate.js');
     const config = loadConfig({ file: opts.config });
     const log = createLogger(config.log.level);
     const database = await openDatabase(config, log, { migrate: true, seedIfNew: false, attach: true });
