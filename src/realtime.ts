@@ -20,17 +20,18 @@ import type { LiveView } from './core/liveView.js';
 import type { EventBus } from './bus/bus.js';
 import { readDeploymentId } from './db/deployment.js';
 import { Hub, type TokenVerifier } from './pubsub/hub.js';
-import { Subscriber, pubsubError } from './pubsub/subscriber.js';
+import { pubsubError } from './pubsub/subscriber.js';
 import { SensorCoalescer } from './sensors/coalescer.js';
 import { SensorKeyring } from './sensors/sensorKeys.js';
 import { RevokedKeyWatch } from './sensors/keyWatch.js';
-import { SensorSession, sensorError, type ReadingCode, type SensorSink } from './sensors/sensorSession.js';
-import { Listener } from './net/listener.js';
+import type { ReadingCode, SensorSession, SensorSink } from './sensors/sensorSession.js';
+import type { Listener } from './net/listener.js';
 import { ErrorCode } from './errors.js';
 import { RateMeter } from './obs/rate.js';
 import { BusLag } from './live/busLag.js';
 import { LiveDiscovery } from './live/discovery.js';
 import { SensorTransitionRunner, type SensorTransitions } from './live/sensorTransitions.js';
+import { sensorListener, subscriberListener } from './live/ports.js';
 
 export type { SensorTransitions } from './live/sensorTransitions.js';
 
@@ -114,7 +115,6 @@ export class Realtime {
       hub: this.hub,
       onBranchChanged: deps.onBranchChanged,
     });
-    const limits = config.limits;
     const sink: SensorSink = {
       now: () => deps.clock.now(),
       reading: (seatId, occupied, atMs, sensorId, scopeBranchId) => this.onReading(seatId, occupied, atMs, sensorId, scopeBranchId),
@@ -125,70 +125,8 @@ export class Realtime {
     // A branch count the model cannot give (a branch or seats added since start) starts a look.
     deps.live.onMiss(() => void this.discovery.discover());
     this.revokedKeys = new RevokedKeyWatch(this.sensorSessions, this.keyring, { everyMs: config.sensors.keyRecheckMs }, log);
-    this.sensorListener = new Listener({
-      name: 'sensor',
-      host: config.host,
-      port: config.ports.sensor,
-      maxConnections: limits.maxConnections,
-      maxPartialFrameBytes: limits.maxPartialFrameBytesPerPort,
-      connection: {
-        // Sensors send readings, not documents: a port-sized limit, not the RPC port's.
-        maxFrameBytes: config.sensors.maxFrameBytes,
-        maxJsonDepth: limits.maxJsonDepth,
-        idleTimeoutMs: limits.idleTimeoutMs,
-        partialFrameTimeoutMs: limits.partialFrameTimeoutMs,
-        writeHighWaterBytes: limits.writeHighWaterBytes,
-      },
-      refusalFrame: (message) => sensorError(ErrorCode.RESOURCE_EXHAUSTED, message),
-      onConnection: (conn) => {
-        const session = new SensorSession(
-          conn,
-          sink,
-          {
-            maxReadingsPerFrame: config.sensors.maxReadingsPerFrame,
-            maxAgeMs: config.sensors.maxAgeMs,
-            maxClockSkewMs: config.sensors.maxClockSkewMs,
-            offlineAfterMs: config.sensors.offlineAfterMs,
-            onClose: (s) => this.sensorSessions.delete(s),
-          },
-          log,
-        );
-        this.sensorSessions.add(session);
-      },
-      log,
-    });
-    this.pubsubListener = new Listener({
-      name: 'pubsub',
-      host: config.host,
-      port: config.ports.pubsub,
-      maxConnections: limits.maxConnections,
-      maxPartialFrameBytes: limits.maxPartialFrameBytesPerPort,
-      connection: {
-        // Subscribers send a subscribe and pings: a few KB at most.
-        maxFrameBytes: config.pubsub.maxFrameBytes,
-        maxJsonDepth: limits.maxJsonDepth,
-        // Subscribers may never send a byte after subscribing (docs/protocol.md): no idle timeout.
-        idleTimeoutMs: 0,
-        partialFrameTimeoutMs: limits.partialFrameTimeoutMs,
-        writeHighWaterBytes: config.pubsub.highWaterBytes,
-      },
-      refusalFrame: (message) => pubsubError(ErrorCode.RESOURCE_EXHAUSTED, message),
-      onConnection: (conn) => {
-        new Subscriber(
-          conn,
-          this.hub,
-          {
-            queueCapacity: config.pubsub.queueCapacity,
-            highWaterBytes: config.pubsub.highWaterBytes,
-            maxDrops: config.pubsub.maxDrops,
-            dropWindowMs: config.pubsub.dropWindowMs,
-            slowConsumerLingerMs: config.pubsub.slowConsumerLingerMs,
-          },
-          log,
-        );
-      },
-      log,
-    });
+    this.sensorListener = sensorListener(config, log, sink, this.sensorSessions);
+    this.pubsubListener = subscriberListener(config, log, this.hub);
   }
 
   /** Loads the live model, joins the bus and opens both ports. */
