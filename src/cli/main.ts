@@ -6,7 +6,6 @@
 import { Command, Option } from 'commander';
 import { printError, processIo } from '../../clients/cliIo.js';
 import { ConfigError, loadConfig } from '../config/load.js';
-import { createLogger } from '../obs/log.js';
 import { VERSION } from '../version.js';
 import { registerClientCommands } from '../../clients/cli.js';
 import { registerBenchCommands } from '../../loadtest/cli.js';
@@ -43,8 +42,9 @@ db.command('migrate')
   .action(async (opts: { config?: string }) => {
     const { openDatabase } = await import('../db/database.js');
     const { migrate } = await import('../db/migrate.js');
+    const { commandLogger } = await import('./logging.js');
     const config = loadConfig({ file: opts.config });
-    const log = createLogger(config.log.level);
+    const log = commandLogger(config);
     const database = await openDatabase(config, log, { migrate: false, seedIfNew: false, attach: true });
     try {
       const applied = await migrate(database.pool, log);
@@ -59,8 +59,9 @@ db.command('seed')
   .action(async (opts: { config?: string }) => {
     const { openDatabase } = await import('../db/database.js');
     const { seed } = await import('../db/migrate.js');
+    const { commandLogger } = await import('./logging.js');
     const config = loadConfig({ file: opts.config });
-    const log = createLogger(config.log.level);
+    const log = commandLogger(config);
     const database = await openDatabase(config, log, { migrate: true, seedIfNew: false, attach: true });
     try {
       await seed(database.pool, log);
