@@ -172,8 +172,10 @@ export async function printError(io: CliIo, err: unknown, o: { json: boolean; se
   const login = `carrel login${server === DEFAULT_RPC_SERVER ? '' : ` --server ${server}`}`;
   let message = cliWords(e.message);
   let next: string[] = [];
-  if (e.code === 'UNAUTHENTICATED') {
-    // The server's words name the RPC method and auth.login; the person needs the command.
+  if (e.code === 'UNAUTHENTICATED' && /\btoken\b|no longer exists/.test(e.message)) {
+    // "reservations.mine needs a token (auth.login)": the server's words name the RPC method and
+    // auth.login; the person needs the command. (A wrong password is UNAUTHENTICATED too, and
+    // its message is already the person's.)
     message = o.hadToken ? `the token remembered for ${server} was refused (${cliWords(e.message)})` : `not logged in to ${server}`;
     next = [login];
   } else {

@@ -117,8 +117,11 @@ export function registerWaitlistCommands(program: Command, io: CliIo = processIo
         return {
           value: r,
           text: async () => {
-            const zone = await s.zones.ofSeat(r.seatId);
-            return table(['RESERVATION', 'SEAT', 'START', 'END', 'STATUS'], [[r.id, r.seatId, formatTime(r.start, zone), formatTime(r.end, zone), r.status]]);
+            const [zone, seat] = await Promise.all([s.zones.ofSeat(r.seatId), s.zones.seat(r.seatId)]);
+            return table(
+              ['RESERVATION', 'BRANCH', 'SEAT', 'START', 'END', 'STATUS'],
+              [[r.id, seat?.branch ?? '?', seat?.label ?? `#${r.seatId}`, formatTime(r.start, zone), formatTime(r.end, zone), r.status]],
+            );
           },
         };
       }),

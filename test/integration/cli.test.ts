@@ -10,8 +10,9 @@ import { runBin, runCli, type CliRun } from '../support/cli.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { MONDAY_10_NY, seatIdOf } from '../support/core.js';
 
-// Friendly times ("2030-01-07 17:00") are read in the machine's zone; pin it for this worker.
-process.env.TZ = 'UTC';
+// Friendly times ("2030-01-07 12:00") are read in the branch's zone, whatever this machine's:
+// run the commands in a zone far from the branches' to show it.
+process.env.TZ = 'Asia/Tokyo';
 
 const clock = new FakeClock(Date.parse(MONDAY_10_NY));
 let t: TestServer;
@@ -53,8 +54,8 @@ describe('carrel CLI', () => {
     const carrel = cli(env);
     const anon = await carrel('mine');
     expect(anon.code).toBe(1);
-    expect(anon.stderr).toContain('error UNAUTHENTICATED');
-    expect(anon.stderr).toContain(`not logged in to ${server}; run \`carrel login --server ${server}\` first`);
+    // In the words of the command line: no RPC method names, and what to type next.
+    expect(anon.stderr).toBe(`error UNAUTHENTICATED: not logged in to ${server}\nnext: carrel login --server ${server}\n`);
 
     const login = await carrel('login', '--student-id', 's1001', '--password', 'password123');
     expect(login).toMatchObject({ code: 0, stderr: '' });
@@ -74,21 +75,23 @@ describe('carrel CLI', () => {
       await carrel('reserve', String(q1), '--start', '2030-01-07T15:00:00Z', '--end', '2030-01-07T16:00:00Z', '--json'),
     );
     expect(now).toMatchObject({ status: 'CONFIRMED', start: '2030-01-07T15:00:00.000Z' });
-    // Friendly local time (TZ=UTC here) and an idempotency key; the retry books nothing new.
-    const laterArgs = ['reserve', String(q2), '--start', '2030-01-07 17:00', '--end', '2030-01-07 18:00', '--key', 'cli-1', '--json'];
+    // The seat by its label, a friendly time in the branch's zone (New York, though this machine
+    // is in Tokyo) and an idempotency key; the retry books nothing new.
+    const laterArgs = ['reserve', 'Q-02', '--start', '2030-01-07 12:00', '--end', '2030-01-07 13:00', '--key', 'cli-1', '--json'];
     const later = json<{ id: number; start: string; end: string }>(await carrel(...laterArgs));
-    expect(later).toMatchObject({ start: '2030-01-07T17:00:00.000Z', end: '2030-01-07T18:00:00.000Z' });
+    expect(later).toMatchObject({ seatId: q2, start: '2030-01-07T17:00:00.000Z', end: '2030-01-07T18:00:00.000Z' });
     expect(json<{ id: number }>(await carrel(...laterArgs)).id).toBe(later.id);
 
     const mine = json<{ reservations: Array<{ id: number }> }>(await carrel('mine', '--json'));
     expect(mine.reservations.map((r) => r.id)).toEqual([now.id, later.id]);
-    // Times in the branch's zone (Main Library: New York), marked: 17:00Z is 12:00 EST.
+    // The branch and the seat's label; times in the branch's zone (Main Library: New York),
+    // marked: 17:00Z is 12:00 EST.
     const table = await carrel('mine');
-    expect(table.stdout).toMatch(/^ID\s+SEAT\s+START\s+END\s+STATUS\n/);
-    expect(table.stdout).toMatch(new RegExp(`^${later.id}\\s+${q2}\\s+2030-01-07 12:00 EST\\s+2030-01-07 13:00 EST\\s+CONFIRMED$`, 'm'));
+    expect(table.stdout).toMatch(/^ID\s+BRANCH\s+SEAT\s+START\s+END\s+STATUS\n/);
+    expect(table.stdout).toMatch(new RegExp(`^${later.id}\\s+Main Library\\s+Q-02\\s+2030-01-07 12:00 EST\\s+2030-01-07 13:00 EST\\s+CONFIRMED$`, 'm'));
 
     const checkin = await carrel('checkin', String(now.id));
-    expect(checkin.stdout).toBe(`checked in: reservation ${now.id}: seat ${q1}, 2030-01-07 10:00 → 11:00 EST, CHECKED_IN\n`);
+    expect(checkin.stdout).toBe(`checked in: reservation ${now.id}: seat Q-01 (Main Library, id ${q1}), 2030-01-07 10:00 → 11:00 EST, CHECKED_IN\n`);
     expect(json<{ status: string; end: string }>(await carrel('checkout', String(now.id), '--json'))).toMatchObject({
       status: 'COMPLETED',
       end: '2030-01-07T15:15:00.000Z',
@@ -222,9 +225,13 @@ describe('carrel CLI', () => {
     expect(all.reservations.map((r) => r.id)).toEqual(ids);
     expect(all.nextCursor).toBeNull();
 
-    // A check-in outside the window says when it opens, in the branch's zone.
+    // A check-in outside the window says when it opens, in the branch's zone, the local time
+    // alone (no ISO instant before it), and the command to run then.
     const early = await carrel('checkin', String(ids[0]));
     expect(early.code).toBe(1);
-    expect(early.stderr).toContain('[rule: checkInWindow] (open 2030-01-08 10:45 → 11:15 EST)');
+    expect(early.stderr).toBe(
+      `error FAILED_PRECONDITION: check-in is open 2030-01-08 10:45 → 11:15 EST, not yet [rule: checkInWindow]\n` +
+        `next: carrel checkin ${ids[0]} --server ${server}   (from 2030-01-08 10:45 EST)\n`,
+    );
   });
 });
