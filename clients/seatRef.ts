@@ -30,7 +30,7 @@ export async function resolveSeat(s: Session, ref: string, branch?: string): Pro
   }
   const where = branch === undefined ? 'in any branch' : `in ${seats[0]!.branch}`;
   const sample = [...new Set(seats.map((x) => x.label.replace(/\d+$/, '')))].slice(0, 8);
-  throw new ClientError('NOT_FOUND', `no seat labelled ${JSON.stringify(text)} ${where}${sample.length ? ` (labels there start ${sample.join(', ')}…)` : ''}; \`carrel seats\` lists them`, {
+  throw new ClientError('NOT_FOUND', `no seat labelled ${JSON.stringify(text)} ${where}${sample.length ? ` (labels start ${sample.join(', ')}…)` : ''}; \`carrel seats\` lists them`, {
     label: text,
   });
 }
