@@ -5,12 +5,12 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { DEFAULT_RPC_SERVER, processIo, rpcServer, type CliIo } from './cliIo.js';
 import { RpcClient, parseServer } from './rpcClient.js';
-import { registerWaitlistCommands } from './waitlistCommands.js';
+import { registerWaitlistCommands, type WaitlistEntry } from './waitlistCommands.js';
 import { registerAdminCommands } from './adminCommands.js';
 import { TokenStore, tokenFilePath } from './tokenStore.js';
 import { registerUserCommands } from './userCommands.js';
 import { simulate, type Pattern } from './sensorSim.js';
-import { watch } from './watch.js';
+import { watch, type OfferView } from './watch.js';
 
 function positive(name: string): (v: string) => number {
   return (v) => {
@@ -161,13 +161,30 @@ export function registerClientCommands(program: Command, io: CliIo = processIo):
           signal: stop.signal,
           out: outStream(io),
           ...(io === processIo ? { input: process.stdin } : {}),
-          ...(token && rpc && !o.json ? { branchZones: branchZones(rpc) } : {}),
+          ...(token && rpc && !o.json ? { branchZones: branchZones(rpc), offers: openOffers(rpc, token) } : {}),
         });
         if (code !== 0) io.setExitCode(code);
       } finally {
         stop.dispose();
       }
     });
+}
+
+/** The watcher's offers not yet claimed (waitlist.mine), as watch shows them; rejects when it cannot tell. */
+async function openOffers(server: string, token: string): Promise<OfferView[]> {
+  const { host, port } = parseServer(server, 9000);
+  const client = await RpcClient.connect(host, port, { timeoutMs: 2000 });
+  try {
+    client.token = token;
+    const entries = await client.call<WaitlistEntry[]>('waitlist.mine');
+    return entries.flatMap((e) =>
+      e.status === 'OFFERED' && e.offer
+        ? [{ waitlistId: e.id, reservationId: e.offer.reservationId, seatId: e.offer.seatId, branchId: e.branchId, start: e.start, end: e.end, expiresAt: e.offer.offerExpiresAt, lapsesAtMs: Date.parse(e.offer.offerExpiresAt) }]
+        : [],
+    );
+  } finally {
+    client.close();
+  }
 }
 
 /** Branch id → time zone, from branches.list on the RPC port; rejects when it cannot tell. */

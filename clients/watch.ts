@@ -30,6 +30,8 @@ export interface WatchOptions {
   labels?: boolean;
   /** The branches' time zones by id, for offers' times; until it resolves (or without it), this machine's zone, marked. */
   branchZones?: Promise<Map<number, string>>;
+  /** Offers made before the watch began (waitlist.mine): shown as those that arrive while it runs. */
+  offers?: Promise<OfferView[]>;
   /** Ends the watch (Ctrl-C): the connection closes, the cursor comes back, watch() resolves. */
   signal?: AbortSignal;
 }
@@ -117,6 +119,26 @@ export async function watch(opts: WatchOptions): Promise<number> {
     () => undefined,
   );
   const zoneOf = (branchId: number): string | undefined => zones.get(branchId);
+  /** Earlier offers not yet printed as lines: they wait for the snapshot, which names their seats. */
+  const untold: OfferView[] = [];
+  const tellOffers = (): void => {
+    if (branches.size === 0) return;
+    for (const o of untold.splice(0)) out.write(`for you: ${offerText(o, seatName(o.branchId, o.seatId), zoneOf(o.branchId))}\n`);
+  };
+  void opts.offers?.then(
+    async (list) => {
+      // Worded once the zones are known (or known not to be), like an offer that arrives.
+      await opts.branchZones?.catch(() => undefined);
+      for (const o of list) {
+        if (offers.has(o.waitlistId)) continue;
+        offers.set(o.waitlistId, o);
+        if (plain) untold.push(o);
+      }
+      tellOffers();
+      redraw();
+    },
+    () => undefined,
+  );
 
   const screen = (): string =>
     render([...branches.values()], status, lastEvent, { columns: out.columns ?? 100, labels, offers: liveOffers(offers, Date.now()), zoneOf });
@@ -185,6 +207,7 @@ export async function watch(opts: WatchOptions): Promise<number> {
         branches.set(b.id, b);
         const fresh = f.reason === 'seqReset' ? ' (fresh: the server\'s sequence restarted)' : f.fresh ? ' (fresh: could not resume)' : '';
         if (plain) out.write(`${b.name}: snapshot at seq ${b.seq}${fresh}, ${b.seats.size} seats\n`);
+        tellOffers();
         break;
       }
       case 'seat': {

@@ -7,6 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseTimeInput } from '../../clients/timeInput.js';
 import { TokenStore, tokenFilePath } from '../../clients/tokenStore.js';
 import { FakeClock } from '../../src/core/clock.js';
 import { runCli } from '../support/cli.js';
@@ -99,5 +100,35 @@ describe('carrel watch in a terminal', () => {
     // The last view is left on the screen.
     expect(screenText(lastScreen(run.output()))).toMatch(offer);
     sensor.destroy();
+  });
+});
+
+describe('carrel watch started after the offer was made', () => {
+  it('shows the offers already waiting (waitlist.mine), worded as those that arrive', async () => {
+    // The real clock here: offers lapse by this machine's clock when they were not seen arrive.
+    const live = await startTestServer({ lifecycle: { enabled: false } });
+    try {
+      const at = { rpc: `127.0.0.1:${live.server.ports.rpc}`, pubsub: `127.0.0.1:${live.server.ports.pubsub}` };
+      const env = { XDG_CONFIG_HOME: mkdtempSync(join(tmpdir(), 'carrel-watch-xdg-')) };
+      const user = await insertUser(live.db.pool);
+      const owner = await insertUser(live.db.pool);
+      const seat = (await seatsOf(live.db.pool, 'Main Library'))[2]!;
+      const [start, end] = [parseTimeInput('tomorrow 12:00', new Date(), 'America/New_York'), parseTimeInput('tomorrow 14:00', new Date(), 'America/New_York')];
+      const booking = await insertBooking(live.db.pool, { seatId: seat.id, userId: owner.id, start, end });
+      new TokenStore(tokenFilePath(env)).set(at.rpc, { token: live.server.tokens.issue(user).token, expiresAt: '2999-01-01T00:00:00Z', user, ports: live.server.ports as unknown as Record<string, number> });
+      const joined = await runCli(['waitlist', 'join', '--seat', seat.label, '--start', 'tomorrow 12:00', '--end', 'tomorrow 14:00', '--server', at.rpc, '--json'], { env });
+      expect(joined.stderr).toBe('');
+      const entryId = (JSON.parse(joined.stdout) as { id: number }).id;
+      await live.db.pool.query(`UPDATE reservations SET status = 'CANCELLED' WHERE id = $1`, [booking]);
+      await live.server.waitlist.onSlotFreed({ seatId: seat.id, branchId: seat.branchId, start: new Date(start), end: new Date(end) });
+
+      const watched = await runCli(['watch', 'Main Library', '--server', at.pubsub, '--duration', '1'], { env });
+      expect(watched.code).toBe(0);
+      expect(watched.stdout).toMatch(
+        new RegExp(`^Main Library: snapshot at seq \\d+, 54 seats\\nfor you: offer on waitlist entry ${entryId}: seat ${seat.label} \\(Main Library\\), \\d{4}-\\d\\d-\\d\\d 12:00 → 14:00 E[SD]T; claim by \\d\\d:\\d\\d E[SD]T: carrel waitlist claim ${entryId}$`, 'm'),
+      );
+    } finally {
+      await live.close();
+    }
   });
 });
