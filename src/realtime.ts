@@ -350,7 +350,9 @@ export class Realtime {
   private reading(seatId: number, occupied: boolean, atMs: number, sensorId: string, scopeBranchId: number | null) {
     const model = this.model;
     if (!model) return 'unknownSeat' as const;
-    const receivedAtMs = this.deps.clock.now();
+    // To the microsecond: two instances that receive readings of one seat within a millisecond
+    // must still agree which came last (docs/sensors.md).
+    const receivedAtMs = this.deps.clock.preciseNow();
     const outcome = model.applyReading(seatId, occupied, atMs, receivedAtMs, sensorId, scopeBranchId);
     if (outcome === 'applied') {
       this.counters.readings++;

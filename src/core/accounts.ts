@@ -78,7 +78,7 @@ export class AccountService {
    * (with retryAfterMs) when the registration lane is full or too slow for job.deadlineMs; its
    * place is taken before the lookup, so a flood past the bound costs no database work either.
    */
-  async register(input: { studentId: string; name: string; password: string }, job: JobOptions = {}, deadline?: Deadline): Promise<AuthUser> {
+  async register(input: { studentId: string; name: string; password: string }, job: JobOptions = {}): Promise<AuthUser> {
     const studentId = canonicalStudentId(input.studentId);
     if (!isCanonicalStudentId(studentId)) {
       throw new CarrelError(ErrorCode.INVALID_ARGUMENT, 'studentId: must be 1-64 letters, digits, . _ @ or -');
@@ -92,14 +92,14 @@ export class AccountService {
     const ticket = this.opts.hasher.reserve('register', job);
     let hash: string;
     try {
-      const existing = await this.query(deadline, 'SELECT 1 FROM users WHERE student_id = $1', [studentId]);
+      const existing = await this.query(undefined, 'SELECT 1 FROM users WHERE student_id = $1', [studentId]);
       if (existing.rowCount) throw taken();
       hash = await ticket.hash(input.password, this.opts.bcryptCost, job);
     } finally {
       ticket.release();
     }
     const res = await this.query<UserRow>(
-      deadline,
+      undefined,
       `INSERT INTO users (student_id, name, password_hash) VALUES ($1, $2, $3)
        ON CONFLICT (student_id) DO NOTHING
        RETURNING id, student_id, name, role, password_hash`,
@@ -120,7 +120,7 @@ export class AccountService {
    * flood of logins past the bound costs no database work — and DEADLINE_EXCEEDED when
    * job.deadlineMs passed while the compare waited for a worker.
    */
-  async checkPassword(rawStudentId: string, password: string, job: JobOptions = {}, deadline?: Deadline): Promise<PasswordCheck> {
+  async checkPassword(rawStudentId: string, password: string, job: JobOptions = {}): Promise<PasswordCheck> {
     const studentId = canonicalStudentId(rawStudentId);
     if (!isCanonicalStudentId(studentId)) return { ok: false, accountExists: false };
     const ticket = this.opts.hasher.reserve('login');
@@ -128,7 +128,7 @@ export class AccountService {
     let ok: boolean;
     try {
       const res = await this.query<UserRow>(
-        deadline,
+        undefined,
         'SELECT id, student_id, name, role, password_hash FROM users WHERE student_id = $1',
         [studentId],
       );
@@ -153,7 +153,12 @@ export class AccountService {
     return res.rows[0] ? userToWire(res.rows[0]) : null;
   }
 
-  /** One statement within the request's deadline and turn at the database gate; errors mapped. */
+  /**
+   * One statement, errors mapped; with a request's deadline, within it and after the request's
+   * turn at the database gate. register and checkPassword pass none: their place in a hash lane
+   * is taken before the lookup, and the lanes bound their database work (docs/fairness.md), so a
+   * per-address queue would only hold back a campus behind one NAT address.
+   */
   private async query<R extends pg.QueryResultRow>(deadline: Deadline | undefined, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
     try {
       return await queryWithin<R>(this.opts.db, deadline, text, values);

@@ -163,18 +163,20 @@ export interface LoadedReading {
   sensorId: string;
 }
 
-const SEAT_LIVE_COLUMNS = 'seat_id, occupied, reading_at, received_at, sensor_id';
+// received_at in milliseconds with its microseconds (a Date would drop them): receipt times order
+// readings at that precision (docs/sensors.md).
+const SEAT_LIVE_COLUMNS = 'seat_id, occupied, reading_at, (extract(epoch FROM received_at) * 1000)::float8 AS received_ms, sensor_id';
 
 interface SeatLiveRow {
   seat_id: number;
   occupied: boolean;
   reading_at: Date;
-  received_at: Date;
+  received_ms: number;
   sensor_id: string | null;
 }
 
 function loadedReading(r: SeatLiveRow): LoadedReading {
-  return { seatId: r.seat_id, occupied: r.occupied, readingAtMs: r.reading_at.getTime(), receivedAtMs: r.received_at.getTime(), sensorId: r.sensor_id ?? '' };
+  return { seatId: r.seat_id, occupied: r.occupied, readingAtMs: r.reading_at.getTime(), receivedAtMs: r.received_ms, sensorId: r.sensor_id ?? '' };
 }
 
 export class LiveSeats {
@@ -409,15 +411,16 @@ export class LiveSeats {
     if (!seat) return;
     const s = ev.sensor;
     // Receipt times from two instances: their clocks are assumed in step (NTP), as for bus lag.
-    const received = s.receivedAtMs ?? s.readingAtMs;
-    const newerHere = seat.receivedAtMs > received || seat.contactAtMs > s.contactAtMs;
-    if (received > seat.receivedAtMs) {
-      if (s.occupied === false && seat.occupied !== false) seat.emptySinceMs = received;
-      if (s.occupied) seat.emptySinceMs = 0;
-      seat.occupied = s.occupied;
-      seat.readingAtMs = s.readingAtMs;
-      seat.receivedAtMs = received;
-      seat.sensorId = s.sensorId ?? '';
+    const theirs: ReadingOrder = { occupied: s.occupied, readingAtMs: s.readingAtMs, receivedAtMs: s.receivedAtMs ?? s.readingAtMs, sensorId: s.sensorId ?? '' };
+    const order = compareReadings(seat, theirs);
+    const newerHere = order > 0 || seat.contactAtMs > s.contactAtMs;
+    if (order < 0) {
+      if (theirs.occupied === false && seat.occupied !== false) seat.emptySinceMs = theirs.receivedAtMs;
+      if (theirs.occupied) seat.emptySinceMs = 0;
+      seat.occupied = theirs.occupied;
+      seat.readingAtMs = theirs.readingAtMs;
+      seat.receivedAtMs = theirs.receivedAtMs;
+      seat.sensorId = theirs.sensorId;
       seat.local = false;
       seat.reported = false;
     }
@@ -557,6 +560,29 @@ export class LiveSeats {
     }
     return next;
   }
+}
+
+/** What decides which of two readings of a seat a model keeps. */
+type ReadingOrder = Pick<LiveSeat, 'occupied' | 'readingAtMs' | 'receivedAtMs' | 'sensorId'>;
+
+/**
+ * Which of two readings of one seat is the newer (> 0: `a`, < 0: `b`, 0: the same reading): the one
+ * received later (docs/sensors.md). Receipt times are in microseconds, but two instances can still
+ * stamp one time; then a total order decides (the greater sensorId, else the same sensor's later
+ * `at`, else "occupied"), so every instance, and seat_live, keeps the same reading. With "neither
+ * is newer" on a tie, the instance holding the other reading showed the published state to its
+ * subscribers, computed its own reading's state in its model, and published nothing: the instances
+ * and their subscribers stayed apart.
+ */
+function compareReadings(a: ReadingOrder, b: ReadingOrder): number {
+  if (a.receivedAtMs !== b.receivedAtMs) return a.receivedAtMs > b.receivedAtMs ? 1 : -1;
+  if (a.sensorId !== b.sensorId) return a.sensorId > b.sensorId ? 1 : -1;
+  if (a.readingAtMs !== b.readingAtMs) return a.readingAtMs > b.readingAtMs ? 1 : -1;
+  return occupiedRank(a.occupied) - occupiedRank(b.occupied);
+}
+
+function occupiedRank(occupied: boolean | null): number {
+  return occupied === null ? 0 : occupied ? 2 : 1;
 }
 
 function newSeat(s: SeatInfo & { outOfService: boolean }): LiveSeat {

@@ -73,18 +73,20 @@ export class SensorCoalescer {
     const seatIds: number[] = [];
     const occupied: boolean[] = [];
     const readingAt: Date[] = [];
-    const receivedAt: Date[] = [];
+    const receivedAt: string[] = [];
     const sensorIds: string[] = [];
     for (const [seatId, r] of batch) {
       seatIds.push(seatId);
       occupied.push(r.occupied);
       readingAt.push(new Date(r.readingAtMs));
-      receivedAt.push(new Date(r.receivedAtMs));
+      receivedAt.push(timestampMicros(r.receivedAtMs));
       sensorIds.push(r.sensorId);
     }
     try {
       // The WHERE keeps receipt order in the table too: another instance's reading received
-      // earlier that lands later cannot overwrite a newer one.
+      // earlier that lands later cannot overwrite a newer one. Two received at the same
+      // microsecond are ordered as the live models order them (sensorId, then `at`, then
+      // occupied, docs/sensors.md), so the table keeps the reading every model shows.
       await this.db.query(
         `INSERT INTO seat_live (seat_id, occupied, reading_at, received_at, sensor_id, updated_at)
          SELECT t.seat_id, t.occupied, t.reading_at, t.received_at, t.sensor_id, now()
@@ -92,7 +94,8 @@ export class SensorCoalescer {
          ON CONFLICT (seat_id) DO UPDATE
             SET occupied = EXCLUDED.occupied, reading_at = EXCLUDED.reading_at, received_at = EXCLUDED.received_at,
                 sensor_id = EXCLUDED.sensor_id, updated_at = now()
-          WHERE seat_live.received_at <= EXCLUDED.received_at`,
+          WHERE (seat_live.received_at, coalesce(seat_live.sensor_id, '') COLLATE "C", seat_live.reading_at, seat_live.occupied)
+             <= (EXCLUDED.received_at, EXCLUDED.sensor_id COLLATE "C", EXCLUDED.reading_at, EXCLUDED.occupied)`,
         [seatIds, occupied, readingAt, receivedAt, sensorIds],
       );
       this.stats.flushes++;
@@ -112,4 +115,14 @@ export class SensorCoalescer {
       this.stats.pending = this.pending.size;
     }
   }
+}
+
+/**
+ * A receipt time (ms with a fraction) as an RFC 3339 timestamp to the microsecond, which timestamptz
+ * keeps and a Date would not: seat_live then keeps the newest by the same times the models compare.
+ */
+export function timestampMicros(ms: number): string {
+  const whole = Math.floor(ms);
+  const us = Math.min(999, Math.round((ms - whole) * 1000));
+  return `${new Date(whole).toISOString().slice(0, -1)}${String(us).padStart(3, '0')}Z`;
 }

@@ -8,7 +8,9 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/core/clock.js';
-import { createLogger, type Logger } from '../../src/obs/log.js';
+import { LiveSeats } from '../../src/core/liveSeats.js';
+import { createLogger, silentLogger, type Logger } from '../../src/obs/log.js';
+import { SensorCoalescer, timestampMicros } from '../../src/sensors/coalescer.js';
 import type { RawPeer } from '../support/peer.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
@@ -235,5 +237,50 @@ describe('a reading from the future cannot push back honest ones', () => {
       expect(await sendReadings(honest, [{ seatId: seat!, occupied: false, at: clock.now() }])).toMatchObject({ applied: 0, stale: 1 });
       honest.destroy();
     });
+  });
+});
+
+describe('receipt order to the microsecond', () => {
+  it('seat_live keeps the reading received later within one millisecond, whichever instance writes last, and a model loads its time whole', async () => {
+    const seat = (await branchSeats(db.pool, 'Medical Library', 10))[9];
+    const t = Date.parse('2030-01-07T15:00:00Z');
+    // Instance X received "free" at t + 0.7 ms, instance Y "occupied" at t + 0.3 ms; X writes first.
+    const x = new SensorCoalescer(db.pool, { flushEveryMs: 3_600_000 }, silentLogger);
+    const y = new SensorCoalescer(db.pool, { flushEveryMs: 3_600_000 }, silentLogger);
+    x.record(seat!, false, t - 2_000, t + 0.7, 'gw-x');
+    await x.flush();
+    y.record(seat!, true, t - 1_000, t + 0.3, 'gw-y');
+    await y.flush();
+    const row = await db.pool.query<{ occupied: boolean; sensor_id: string; us: string }>(
+      `SELECT occupied, sensor_id, to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS us FROM seat_live WHERE seat_id = $1`,
+      [seat],
+    );
+    expect(row.rows[0]).toEqual({ occupied: false, sensor_id: 'gw-x', us: '2030-01-07T15:00:00.000700' });
+    const loaded = (await LiveSeats.loadData(db.pool, t)).sensors.find((r) => r.seatId === seat);
+    expect(loaded).toMatchObject({ occupied: false, receivedAtMs: t + 0.7 });
+  });
+
+  it('two readings of one seat received at the same microsecond: seat_live keeps the one the live models keep (the greater sensorId), in either write order', async () => {
+    const seats = (await branchSeats(db.pool, 'Medical Library', 12)).slice(10);
+    const t = Date.parse('2030-01-07T15:00:00Z') + 0.25;
+    for (const [i, first] of (['gw-b', 'gw-a'] as const).entries()) {
+      for (const sensorId of first === 'gw-b' ? ['gw-b', 'gw-a'] : ['gw-a', 'gw-b']) {
+        const c = new SensorCoalescer(db.pool, { flushEveryMs: 3_600_000 }, silentLogger);
+        c.record(seats[i]!, sensorId === 'gw-a', t - 1_000, t, sensorId);
+        await c.flush();
+      }
+    }
+    const rows = await db.pool.query<{ seat_id: number; sensor_id: string; occupied: boolean }>(
+      'SELECT seat_id, sensor_id, occupied FROM seat_live WHERE seat_id = ANY($1) ORDER BY seat_id',
+      [seats],
+    );
+    expect(rows.rows).toEqual(seats.map((id) => ({ seat_id: id, sensor_id: 'gw-b', occupied: false })));
+  });
+
+  it('timestampMicros writes the microseconds a Date drops', () => {
+    const t = Date.parse('2030-01-07T15:00:00.123Z');
+    expect(timestampMicros(t)).toBe('2030-01-07T15:00:00.123000Z');
+    expect(timestampMicros(t + 0.456)).toBe('2030-01-07T15:00:00.123456Z');
+    expect(timestampMicros(t + 0.9996)).toBe('2030-01-07T15:00:00.123999Z');
   });
 });

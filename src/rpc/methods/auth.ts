@@ -48,7 +48,7 @@ export function authMethods({ accounts, tokens, throttle }: AuthDeps): MethodDef
         password: newPassword,
       }),
       summary: 'create a student account: {studentId, name, password} → {user}',
-      handler: async (input, ctx) => ({ user: await accounts.register(input, { deadlineMs: ctx.deadlineMs }, deadlineOf(ctx)) }),
+      handler: async (input, ctx) => ({ user: await accounts.register(input, { deadlineMs: ctx.deadlineMs }) }),
     }),
     defineMethod({
       name: 'auth.login',
@@ -63,7 +63,7 @@ export function authMethods({ accounts, tokens, throttle }: AuthDeps): MethodDef
         const attempt = throttle?.begin(sid, ctx.remoteAddress);
         let check;
         try {
-          check = await accounts.checkPassword(sid, password, { deadlineMs: ctx.deadlineMs }, deadlineOf(ctx));
+          check = await accounts.checkPassword(sid, password, { deadlineMs: ctx.deadlineMs });
         } catch (err) {
           attempt?.abandoned();
           throw pastDeadline(ctx) ?? err;
