@@ -10,7 +10,6 @@
 import { Command, Option } from 'commander';
 import { printError, processIo } from '../clients/cliIo.js';
 import { ConfigError, loadConfig } from '../src/config/load.js';
-import { createLogger } from '../src/obs/log.js';
 import { VERSION } from '../src/version.js';
 import { registerClientCommands } from '../clients/cli.js';
 import { registerBenchCommands } from '../loadtest/cli.js';
@@ -47,8 +46,9 @@ db.command('migrate')
   .action(async (opts: { config?: string }) => {
     const { openDatabase } = await import('../src/db/database.js');
     const { migrate } = await import('../src/db/migrate.js');
+    const { commandLogger } = await import('../src/cli/logging.js');
     const config = loadConfig({ file: opts.config });
-    const log = createLogger(config.log.level);
+    const log = commandLogger(config);
     const database = await openDatabase(config, log, { migrate: false, seedIfNew: false, attach: true });
     try {
       const applied = await migrate(database.pool, log);
@@ -63,8 +63,9 @@ db.command('seed')
   .action(async (opts: { config?: string }) => {
     const { openDatabase } = await import('../src/db/database.js');
     const { seed } = await import('../src/db/migrate.js');
+    const { commandLogger } = await import('../src/cli/logging.js');
     const config = loadConfig({ file: opts.config });
-    const log = createLogger(config.log.level);
+    const log = commandLogger(config);
     const database = await openDatabase(config, log, { migrate: true, seedIfNew: false, attach: true });
     try {
       await seed(database.pool, log);

@@ -3,14 +3,14 @@
 import { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { processIo, rpcServer, type CliIo } from './cliIo.js';
+import { DEFAULT_RPC_SERVER, processIo, rpcServer, type CliIo } from './cliIo.js';
 import { RpcClient, parseServer } from './rpcClient.js';
-import { registerWaitlistCommands } from './waitlistCommands.js';
+import { registerWaitlistCommands, type WaitlistEntry } from './waitlistCommands.js';
 import { registerAdminCommands } from './adminCommands.js';
 import { TokenStore, tokenFilePath } from './tokenStore.js';
 import { registerUserCommands } from './userCommands.js';
 import { simulate, type Pattern } from './sensorSim.js';
-import { watch } from './watch.js';
+import { watch, type OfferView } from './watch.js';
 
 function positive(name: string): (v: string) => number {
   return (v) => {
@@ -125,30 +125,76 @@ export function registerClientCommands(program: Command, io: CliIo = processIo):
 
   program
     .command('watch')
-    .description('watch a branch live (or "*" for all): a seat map for people, --json for JSON lines; resumes after disconnects')
+    .description('watch a branch live (or "*" for all): a seat map for people (l: labels, q: quit), --json for JSON lines; resumes after disconnects')
     .argument('<branch>', 'branch name or id, or "*"')
     .option('-s, --server <host:port>', 'the subscriber port (default: $CARREL_PUBSUB_SERVER, else 127.0.0.1:9002)')
     .option('--json', 'one JSON line per frame received', false)
+    .option('--labels', 'show the seats\' labels instead of glyphs (the `l` key toggles)', false)
     .option('-t, --token <jwt>', 'receive the personal events (waitlist offers, releases) of this token\'s user (default: the token `carrel login` remembered for this server)')
     .option('--no-token', 'send no token, not even the remembered one: seat events only')
     .option('-d, --duration <seconds>', 'stop after this long', positive('--duration'))
-    .action(async (branch: string, o: { server?: string; json: boolean; token?: string | false; duration?: number }) => {
+    .action(async (branch: string, o: { server?: string; json: boolean; labels: boolean; token?: string | false; duration?: number }) => {
       const server = o.server ?? io.env.CARREL_PUBSUB_SERVER ?? '127.0.0.1:9002';
       let token: string | undefined;
       let tokenFrom: 'flag' | 'remembered' | undefined;
+      const remembered = new TokenStore(tokenFilePath(io.env)).forSubscriberPort(server);
       if (typeof o.token === 'string') {
         token = o.token;
         tokenFrom = 'flag';
       } else if (o.token !== false) {
-        token = new TokenStore(tokenFilePath(io.env)).forSubscriberPort(server)?.login.token;
+        token = remembered?.login.token;
         if (token) tokenFrom = 'remembered';
       }
+      // The RPC port of the same server, for the branches' time zones (an offer's times are the
+      // branch's): the one the login was made on, else the one named for this shell.
+      const rpc = remembered?.server ?? io.env.CARREL_SERVER ?? (o.server === undefined && io.env.CARREL_PUBSUB_SERVER === undefined ? DEFAULT_RPC_SERVER : undefined);
       const stop = stopOnSignals();
       try {
-        const code = await watch({ branch, server, json: o.json, token, tokenFrom, durationSec: o.duration, signal: stop.signal, out: outStream(io) });
+        const code = await watch({
+          branch,
+          server,
+          json: o.json,
+          labels: o.labels,
+          token,
+          tokenFrom,
+          durationSec: o.duration,
+          signal: stop.signal,
+          out: outStream(io),
+          ...(io === processIo ? { input: process.stdin } : {}),
+          ...(token && rpc && !o.json ? { branchZones: branchZones(rpc), offers: openOffers(rpc, token) } : {}),
+        });
         if (code !== 0) io.setExitCode(code);
       } finally {
         stop.dispose();
       }
     });
+}
+
+/** The watcher's offers not yet claimed (waitlist.mine), as watch shows them; rejects when it cannot tell. */
+async function openOffers(server: string, token: string): Promise<OfferView[]> {
+  const { host, port } = parseServer(server, 9000);
+  const client = await RpcClient.connect(host, port, { timeoutMs: 2000 });
+  try {
+    client.token = token;
+    const entries = await client.call<WaitlistEntry[]>('waitlist.mine');
+    return entries.flatMap((e) =>
+      e.status === 'OFFERED' && e.offer
+        ? [{ waitlistId: e.id, reservationId: e.offer.reservationId, seatId: e.offer.seatId, branchId: e.branchId, start: e.start, end: e.end, expiresAt: e.offer.offerExpiresAt, lapsesAtMs: Date.parse(e.offer.offerExpiresAt) }]
+        : [],
+    );
+  } finally {
+    client.close();
+  }
+}
+
+/** Branch id → time zone, from branches.list on the RPC port; rejects when it cannot tell. */
+async function branchZones(server: string): Promise<Map<number, string>> {
+  const { host, port } = parseServer(server, 9000);
+  const client = await RpcClient.connect(host, port, { timeoutMs: 2000 });
+  try {
+    const list = await client.call<Array<{ id: number; timezone: string }>>('branches.list');
+    return new Map(list.map((b) => [b.id, b.timezone]));
+  } finally {
+    client.close();
+  }
 }

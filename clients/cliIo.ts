@@ -2,12 +2,15 @@
 // and remembered token, one way to print a result (a table or a line for people, the value as
 // JSON with --json) and one way to print an error:
 //
-//   people:  error FAILED_PRECONDITION: check-in is open … [rule: checkInWindow] (open … EST)
+//   people:  error FAILED_PRECONDITION: check-in is open 2030-01-07 09:45 → 10:15 EST, not yet [rule: checkInWindow]
+//            next: carrel checkin 7, from 2030-01-07 09:45 EST
 //   --json:  {"code":"FAILED_PRECONDITION","message":"…","details":{…}}   (one line, on stderr)
 //
-// What the server refused reads "error CODE: …"; what this side found ("cannot connect", a bad
-// time) reads "carrel: …". Exit codes: 1 when the server or the network said no, 2 when the
-// command line was wrong.
+// What the server refused reads "error CODE: …", in the words of the command line (the server's
+// message names RPC methods; a person typed `carrel reserve`), times in the branch's zone, and
+// "next:" lines saying what to type next, when there is something to type; what this side found
+// ("cannot connect", a bad time) reads "carrel: …". Exit codes: 1 when the server or the network
+// said no, 2 when the command line was wrong. --json keeps the server's own message and details.
 // Commands take a CliIo so tests can run them in-process.
 import { RpcCallError, RpcClient, parseServer } from './rpcClient.js';
 import { formatRange } from './timeInput.js';
@@ -75,6 +78,24 @@ export interface Output {
 export interface ErrorContext {
   /** The time zone to show an error's times in (a clash, a check-in window), looked up only when needed. */
   zone?: () => Promise<string | undefined>;
+  /**
+   * What the person could type next after this refusal ("next:" lines), from the command that
+   * knows what was asked; looked up only when an error is printed. Failures are ignored.
+   */
+  next?: (e: RefusalInfo) => Promise<Refusal | undefined>;
+}
+
+/** A refusal from the server, as the hint providers see it. */
+export interface RefusalInfo {
+  code: string;
+  message: string;
+  details: Record<string, unknown>;
+}
+
+/** How a command words a refusal: its own message (else the server's), and what to type next. */
+export interface Refusal {
+  message?: string;
+  next?: string[];
 }
 
 /**
@@ -110,7 +131,7 @@ export async function runCommand(io: CliIo, opts: { server?: string; json?: bool
     const output = await body(session, ctx);
     io.out(`${opts.json ? JSON.stringify(output.value, null, 2) : await output.text()}\n`);
   } catch (err) {
-    await printError(io, err, { json: opts.json === true, server, hadToken: token !== undefined, ctx });
+    await printError(io, err, { json: opts.json === true, server, hadToken: token !== undefined, ctx, now: io.now });
   } finally {
     if (client) await client.then((c) => c.close(), () => undefined);
   }
@@ -134,7 +155,7 @@ function shapeOf(err: unknown): ErrorShape {
 }
 
 /** The one error printer: a line for people, the error object as one JSON line with --json. */
-export async function printError(io: CliIo, err: unknown, o: { json: boolean; server?: string; hadToken?: boolean; ctx?: ErrorContext }): Promise<void> {
+export async function printError(io: CliIo, err: unknown, o: { json: boolean; server?: string; hadToken?: boolean; ctx?: ErrorContext; now?: () => Date }): Promise<void> {
   const e = shapeOf(err);
   io.setExitCode(e.exitCode);
   if (o.json) {
@@ -147,22 +168,64 @@ export async function printError(io: CliIo, err: unknown, o: { json: boolean; se
     return;
   }
   const d = e.details ?? {};
-  let extra = '';
-  if (d.rule !== undefined) extra += ` [rule: ${String(d.rule)}]`;
-  const conflict = d.conflict as { start?: string; end?: string } | undefined;
-  const window = typeof d.opensAt === 'string' && typeof d.closesAt === 'string' ? { start: d.opensAt, end: d.closesAt } : undefined;
-  if ((conflict?.start && conflict.end) || window) {
-    const zone = await o.ctx?.zone?.().catch(() => undefined);
-    if (conflict?.start && conflict.end) extra += ` (booked ${formatRange(conflict.start, conflict.end, zone)})`;
-    if (window) extra += ` (open ${formatRange(window.start, window.end, zone)})`;
+  const server = o.server ?? DEFAULT_RPC_SERVER;
+  const login = `carrel login${server === DEFAULT_RPC_SERVER ? '' : ` --server ${server}`}`;
+  let message = cliWords(e.message);
+  let next: string[] = [];
+  if (e.code === 'UNAUTHENTICATED' && /\btoken\b|no longer exists/.test(e.message)) {
+    // "reservations.mine needs a token (auth.login)": the server's words name the RPC method and
+    // auth.login; the person needs the command. (A wrong password is UNAUTHENTICATED too, and
+    // its message is already the person's.)
+    message = o.hadToken ? `the token remembered for ${server} was refused (${cliWords(e.message)})` : `not logged in to ${server}`;
+    next = [login];
+  } else {
+    const zone = await (o.ctx?.zone?.() ?? Promise.resolve(undefined)).catch(() => undefined);
+    const conflict = d.conflict as { start?: string; end?: string } | undefined;
+    if (conflict?.start && conflict.end) message += ` (booked ${formatRange(conflict.start, conflict.end, zone)})`;
+    if (d.rule === 'checkInWindow' && typeof d.opensAt === 'string' && typeof d.closesAt === 'string') {
+      const now = (o.now ?? (() => new Date()))().getTime();
+      const early = now < Date.parse(d.opensAt);
+      message = `check-in is open ${formatRange(d.opensAt, d.closesAt, zone)}, ${early ? 'not yet' : 'no longer'}`;
+    }
+    const refusal = await o.ctx?.next?.({ code: e.code, message: e.message, details: d }).catch(() => undefined);
+    if (refusal?.message) message = refusal.message;
+    if (refusal?.next) next = refusal.next;
   }
-  let hint = '';
-  if (e.code === 'UNAUTHENTICATED') {
-    hint = o.hadToken
-      ? `\n(the token remembered for ${o.server} was refused; run \`carrel login\` again)`
-      : `\n(not logged in to ${o.server}; run \`carrel login${o.server === DEFAULT_RPC_SERVER ? '' : ` --server ${o.server}`}\` first)`;
-  }
-  io.err(`error ${e.code}: ${e.message}${extra}${hint}\n`);
+  const rule = d.rule !== undefined ? ` [rule: ${String(d.rule)}]` : '';
+  io.err(`error ${e.code}: ${message}${rule}\n${next.map((n, i) => `${i === 0 ? 'next' : '  or'}: ${n}\n`).join('')}`);
+}
+
+/**
+ * RPC method names in a server message, as the commands a person types: "book it with
+ * reservations.create" reads "book it with `carrel reserve`".
+ */
+const COMMAND_OF: Record<string, string> = {
+  'auth.login': 'carrel login',
+  'auth.register': 'carrel register',
+  'branches.list': 'carrel branches',
+  'seats.list': 'carrel seats',
+  'reservations.create': 'carrel reserve',
+  'reservations.mine': 'carrel mine',
+  'reservations.cancel': 'carrel cancel',
+  'reservations.checkIn': 'carrel checkin',
+  'reservations.checkOut': 'carrel checkout',
+  'waitlist.join': 'carrel waitlist join',
+  'waitlist.mine': 'carrel waitlist list',
+  'waitlist.leave': 'carrel waitlist leave',
+  'waitlist.claim': 'carrel waitlist claim',
+  'admin.sensors.addKey': 'carrel admin sensor-keys add',
+  'admin.sensors.listKeys': 'carrel admin sensor-keys list',
+  'admin.sensors.revokeKey': 'carrel admin sensor-keys revoke',
+};
+
+export function cliWords(message: string): string {
+  return message.replace(/\b[a-z]+(?:\.[a-zA-Z]+)+\b/g, (name) => (COMMAND_OF[name] ? `\`${COMMAND_OF[name]}\`` : name));
+}
+
+/** A value as a shell word: bare when safe, else in single quotes. */
+export function shellWord(text: string | number): string {
+  const t = String(text);
+  return /^[\w@%+=:,./-]+$/.test(t) ? t : `'${t.replace(/'/g, `'\\''`)}'`;
 }
 
 export interface BranchInfo {
@@ -174,14 +237,27 @@ export interface BranchInfo {
   counts: Record<'total' | 'free' | 'reserved' | 'occupied' | 'unavailable', number>;
 }
 
+/** A seat as seats.get and seats.list describe it. */
+export interface SeatInfo {
+  id: number;
+  branch: string;
+  area: string;
+  label: string;
+  hasPower: boolean;
+  hasMonitor: boolean;
+  status: string;
+  available: boolean;
+  live: string;
+}
+
 /**
- * Time zones for display, looked up once per command from the public reads: branches.list for
- * a branch's zone, seats.get for a seat's branch. A failed lookup leaves the zone undefined
- * (shown in this machine's zone, still marked).
+ * What the commands look up to speak a person's language: branches (zones, hours) from
+ * branches.list, seats (branch, label) from seats.get, each once per command. A failed lookup
+ * leaves the answer undefined (times are then shown in this machine's zone, still marked).
  */
 export class ZoneBook {
   private branchList: Promise<BranchInfo[]> | undefined;
-  private readonly seatBranch = new Map<number, Promise<string | undefined>>();
+  private readonly seats = new Map<number, Promise<SeatInfo | undefined>>();
 
   constructor(private readonly call: Call) {}
 
@@ -201,14 +277,27 @@ export class ZoneBook {
     return (await this.branch(ref).catch(() => undefined))?.timezone;
   }
 
-  async ofSeat(seatId: number): Promise<string | undefined> {
-    let name = this.seatBranch.get(seatId);
-    if (!name) {
-      name = this.call<{ branch: string }>('seats.get', { id: seatId }).then((s) => s.branch, () => undefined);
-      this.seatBranch.set(seatId, name);
+  /** A seat by id (seats.get), or undefined when there is none or the lookup failed. */
+  seat(seatId: number): Promise<SeatInfo | undefined> {
+    let seat = this.seats.get(seatId);
+    if (!seat) {
+      seat = this.call<SeatInfo>('seats.get', { id: seatId }).then(
+        (x) => x,
+        () => undefined,
+      );
+      this.seats.set(seatId, seat);
     }
-    const branch = await name;
-    return branch === undefined ? undefined : this.ofBranch(branch);
+    return seat;
+  }
+
+  /** Remembers seats read another way (seats.list), so seat() need not ask again. */
+  know(seats: SeatInfo[]): void {
+    for (const x of seats) if (!this.seats.has(x.id)) this.seats.set(x.id, Promise.resolve(x));
+  }
+
+  async ofSeat(seatId: number): Promise<string | undefined> {
+    const seat = await this.seat(seatId);
+    return seat === undefined ? undefined : this.ofBranch(seat.branch);
   }
 
   /** Zones of many seats at once (the lookups are pipelined). */

@@ -1,24 +1,31 @@
 // Times typed by people, and times shown to them: the one parser and the one formatter of every
 // client command (reserve, seats, waitlist, …), so a form one command accepts, all accept.
 //
-// Input: ISO-8601 with an offset passes through; friendlier forms are read in this machine's
-// local time zone: "2030-01-07 14:00", "2030-01-07T14:00", "2030-01-07T14:00:30", "today 14:00",
-// "tomorrow 9:30", "14:00".
+// Input: ISO-8601 with an offset passes through; friendlier forms are wall-clock times: "2030-01-07
+// 14:00", "2030-01-07T14:00", "2030-01-07T14:00:30", "today 14:00", "tomorrow 9:30", "14:00". They
+// are read in the branch's time zone when the command knows the branch (the seat's, the
+// branch's), like every time the commands show, so a time copied from `carrel branches`, a table
+// or an error's suggestion means what it says on any machine; without a branch, in this
+// machine's zone. "today" is the day where the time is read.
 // Output: "2030-01-07 10:00 EST", in the branch's time zone when the caller knows the branch
 // (opening hours, quotas and days are the branch's), else in this machine's, always marked.
+import { localParts, zonedInstant } from '../src/core/zonedTime.js';
 
-export function parseTimeInput(text: string, now: Date = new Date()): string {
+export function parseTimeInput(text: string, now: Date = new Date(), timeZone?: string): string {
   const s = text.trim();
   if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i.test(s)) {
     const ms = Date.parse(s);
     if (Number.isFinite(ms)) return new Date(ms).toISOString();
   }
+  const wall = (y: number, mo: number, d: number, h: number, mi: number, sec: number): string =>
+    timeZone === undefined ? local(y, mo, d, h, mi, sec, text) : zoned(y, mo, d, h, mi, sec, text, timeZone);
   let m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{1,2}):(\d{2})(?::(\d{2}))?$/.exec(s);
-  if (m) return local(Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6] ?? 0), text);
+  if (m) return wall(Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6] ?? 0));
   m = /^(?:(today|tomorrow)\s+)?(\d{1,2}):(\d{2})$/i.exec(s);
   if (m) {
-    const day = new Date(now.getFullYear(), now.getMonth(), now.getDate() + (m[1]?.toLowerCase() === 'tomorrow' ? 1 : 0));
-    return local(day.getFullYear(), day.getMonth() + 1, day.getDate(), Number(m[2]), Number(m[3]), 0, text);
+    const plus = m[1]?.toLowerCase() === 'tomorrow' ? 1 : 0;
+    const day = timeZone === undefined ? new Date(now.getFullYear(), now.getMonth(), now.getDate() + plus) : zonedDay(now, timeZone, plus);
+    return wall(day.getFullYear(), day.getMonth() + 1, day.getDate(), Number(m[2]), Number(m[3]), 0);
   }
   throw new Error(`cannot read the time "${text}"; use ISO (2030-01-07T14:00:00Z), "2030-01-07 14:00", "today 14:00" or "tomorrow 9:30"`);
 }
@@ -29,6 +36,27 @@ function local(y: number, mo: number, d: number, h: number, mi: number, sec: num
     throw new Error(`"${original}" is not a real time`);
   }
   return date.toISOString();
+}
+
+/** The wall-clock time in `timeZone` (a time the clocks skip resolves forward, as the server reads opening hours). */
+function zoned(y: number, mo: number, d: number, h: number, mi: number, sec: number, original: string, timeZone: string): string {
+  const date = new Date(Date.UTC(y, mo - 1, d));
+  if (date.getUTCFullYear() !== y || date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== d || h > 23 || mi > 59 || sec > 59) {
+    throw new Error(`"${original}" is not a real time`);
+  }
+  return new Date(zonedInstant(y, mo, d, h * 60 + mi, timeZone) + sec * 1000).toISOString();
+}
+
+/** Today (plus `days`) in `timeZone`, as a local-calendar Date whose y/m/d getters read that day. */
+function zonedDay(now: Date, timeZone: string, days: number): Date {
+  const p = localParts(now.getTime(), timeZone);
+  return new Date(p.year, p.month - 1, p.day + days);
+}
+
+/** "2030-01-07 14:00": how a person types `iso` back, read in `timeZone` (see parseTimeInput). */
+export function typedTime(iso: string, timeZone?: string): string {
+  const p = partsOf(iso, timeZone);
+  return `${p.date} ${p.time}`;
 }
 
 const formatters = new Map<string, Intl.DateTimeFormat>();

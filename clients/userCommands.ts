@@ -2,11 +2,14 @@
 // mine, checkin, checkout, cancel. Tables for people by default, --json for scripts; the
 // token from `carrel login` is remembered per server (tokenStore.ts). Output, errors and exit
 // codes are cliIo.ts's, shared with the waitlist commands. Times are shown in the branch's
-// time zone, marked ("2030-01-07 10:00 EST").
+// time zone, marked ("2030-01-07 10:00 EST"), and typed times are read there too; a seat is
+// named by its id or its label (seatRef.ts); a refusal says what to type next (nextSteps.ts).
 import { createInterface } from 'node:readline/promises';
 import { Writable } from 'node:stream';
 import type { Command } from 'commander';
-import { ClientError, UsageError, parseId, processIo, runCommand, type BranchInfo, type CliIo, type Output, type Session } from './cliIo.js';
+import { UsageError, parseId, processIo, runCommand, type CliIo, type Output, type SeatInfo, type Session } from './cliIo.js';
+import { afterCheckIn, afterReserve } from './nextSteps.js';
+import { resolveSeat, unknownBranch } from './seatRef.js';
 import { table } from './table.js';
 import { formatHours, formatRange, formatTime, parseTimeInput } from './timeInput.js';
 import type { StoredLogin } from './tokenStore.js';
@@ -23,18 +26,6 @@ interface Reservation {
   end: string;
   status: string;
   checkedInAt?: string;
-}
-
-interface Seat {
-  id: number;
-  branch: string;
-  area: string;
-  label: string;
-  hasPower: boolean;
-  hasMonitor: boolean;
-  status: string;
-  available: boolean;
-  live: string;
 }
 
 async function prompt(question: string, hidden = false): Promise<string> {
@@ -57,27 +48,37 @@ async function prompt(question: string, hidden = false): Promise<string> {
   }
 }
 
-const RESERVATION_HEADERS = ['ID', 'SEAT', 'START', 'END', 'STATUS'];
+const RESERVATION_HEADERS = ['ID', 'BRANCH', 'SEAT', 'START', 'END', 'STATUS'];
 
+/** Reservations with their branch and seat label (looked up once per seat), times in the branch's zone. */
 async function reservationTable(s: Session, rs: Reservation[]): Promise<string> {
   const zones = await s.zones.ofSeats(rs.map((r) => r.seatId));
+  const seats = new Map(await Promise.all([...new Set(rs.map((r) => r.seatId))].map(async (id) => [id, await s.zones.seat(id)] as const)));
   return table(
     RESERVATION_HEADERS,
-    rs.map((r) => [r.id, r.seatId, formatTime(r.start, zones.get(r.seatId)), formatTime(r.end, zones.get(r.seatId)), r.status]),
+    rs.map((r) => {
+      const seat = seats.get(r.seatId);
+      return [r.id, seat?.branch ?? '?', seat?.label ?? `#${r.seatId}`, formatTime(r.start, zones.get(r.seatId)), formatTime(r.end, zones.get(r.seatId)), r.status];
+    }),
   );
 }
 
 async function describe(s: Session, r: Reservation): Promise<string> {
-  return `reservation ${r.id}: seat ${r.seatId}, ${formatRange(r.start, r.end, await s.zones.ofSeat(r.seatId))}, ${r.status}`;
+  const seat = await s.zones.seat(r.seatId);
+  const where = seat ? `seat ${seat.label} (${seat.branch}, id ${r.seatId})` : `seat ${r.seatId}`;
+  return `reservation ${r.id}: ${where}, ${formatRange(r.start, r.end, await s.zones.ofSeat(r.seatId))}, ${r.status}`;
 }
 
-function time(s: Session, value: string, what: string): string {
+/** Reads a typed time; without an offset, in `zone` (the branch's), else this machine's. */
+function time(s: Session, value: string, what: string, zone?: string): string {
   try {
-    return parseTimeInput(value, s.now());
+    return parseTimeInput(value, s.now(), zone);
   } catch (err) {
     throw new UsageError(`${what}: ${(err as Error).message}`);
   }
 }
+
+const serverFlag = (opts: CommonOpts): string => (opts.server === undefined ? '' : ` --server ${opts.server}`);
 
 function limitOf(text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
@@ -158,7 +159,7 @@ export function registerUserCommands(program: Command, io: CliIo = processIo): v
     .option('--monitor', 'with a monitor')
     .option('--no-monitor', 'without a monitor')
     .option('--available', 'only seats free for the whole window')
-    .option('--start <time>', 'window start (ISO, "today 14:00", …)')
+    .option('--start <time>', 'window start (ISO, "today 14:00", …; without an offset: the --branch\'s time zone, else this machine\'s)')
     .option('--end <time>', 'window end')
     .action(
       run(async (s, opts: CommonOpts & { branch?: string; area?: string; power?: boolean; monitor?: boolean; available?: boolean; start?: string; end?: string }) => {
@@ -168,11 +169,15 @@ export function registerUserCommands(program: Command, io: CliIo = processIo): v
         if (opts.power !== undefined) args.hasPower = opts.power;
         if (opts.monitor !== undefined) args.hasMonitor = opts.monitor;
         if (opts.available) args.availableOnly = true;
-        if (opts.start !== undefined) args.start = time(s, opts.start, '--start');
-        if (opts.end !== undefined) args.end = time(s, opts.end, '--end');
-        const seats = await s.call<Seat[]>('seats.list', args);
+        // With a branch, typed times are that branch's; across branches, this machine's.
+        if (opts.start !== undefined) time(s, opts.start, '--start');
+        if (opts.end !== undefined) time(s, opts.end, '--end');
+        const zone = opts.branch !== undefined && (opts.start !== undefined || opts.end !== undefined) ? await s.zones.ofBranch(opts.branch) : undefined;
+        if (opts.start !== undefined) args.start = time(s, opts.start, '--start', zone);
+        if (opts.end !== undefined) args.end = time(s, opts.end, '--end', zone);
+        const seats = await s.call<SeatInfo[]>('seats.list', args);
         // seats.list answers [] for a branch that does not exist; a typo should not read as "full".
-        if (seats.length === 0 && opts.branch !== undefined) await requireBranch(s, opts.branch);
+        if (seats.length === 0 && opts.branch !== undefined && !(await s.zones.branch(opts.branch))) throw await unknownBranch(s, opts.branch);
         return {
           value: seats,
           text: () =>
@@ -186,17 +191,24 @@ export function registerUserCommands(program: Command, io: CliIo = processIo): v
       }),
     );
 
-  common(program.command('reserve').description('book a seat'))
-    .argument('<seatId>', 'seat id (see `carrel seats`)')
-    .requiredOption('--start <time>', 'start (ISO, "today 14:00", "tomorrow 9:30", …; without an offset: this machine\'s time zone)')
+  common(program.command('reserve').description('book a seat, e.g. carrel reserve G-13 --branch "Main Library" --start "tomorrow 9:00" --end "tomorrow 11:00"'))
+    .argument('<seat>', 'seat id or label (see `carrel seats`)')
+    .option('-b, --branch <name-or-id>', 'the seat\'s branch (needed for a label that several branches have)')
+    .requiredOption('--start <time>', 'start (ISO, "today 14:00", "tomorrow 9:30", "2030-01-07 14:00"; without an offset: the branch\'s time zone)')
     .requiredOption('--end <time>', 'end')
     .option('-k, --key <idempotencyKey>', 'idempotency key: a retry with the same key never books twice')
-    .action((seatId: string, opts: CommonOpts & { start: string; end: string; key?: string }) =>
+    .action((seatRef: string, opts: CommonOpts & { branch?: string; start: string; end: string; key?: string }) =>
       runCommand(io, opts, async (s, ctx) => {
-        const id = parseId(seatId, '<seatId>');
-        const args: Record<string, unknown> = { seatId: id, start: time(s, opts.start, '--start'), end: time(s, opts.end, '--end') };
+        // The times' form is checked before anything is asked of the server.
+        time(s, opts.start, '--start');
+        time(s, opts.end, '--end');
+        const seat = await resolveSeat(s, seatRef, opts.branch);
+        const branch = await s.zones.branch(seat.branch).catch(() => undefined);
+        const zone = branch?.timezone;
+        const args: Record<string, unknown> = { seatId: seat.id, start: time(s, opts.start, '--start', zone), end: time(s, opts.end, '--end', zone) };
         if (opts.key !== undefined) args.idempotencyKey = opts.key;
-        ctx.zone = () => s.zones.ofSeat(id);
+        ctx.zone = async () => zone;
+        ctx.next = async (e) => afterReserve({ seat, branch, start: args.start as string, end: args.end as string, serverFlag: serverFlag(opts) }, e, s.now().getTime());
         const r = await s.call<Reservation>('reservations.create', args);
         return { value: r, text: async () => `booked ${await describe(s, r)}` };
       }),
@@ -236,7 +248,13 @@ export function registerUserCommands(program: Command, io: CliIo = processIo): v
       .action((id: string, opts: CommonOpts) =>
         runCommand(io, opts, async (s, ctx) => {
           const rid = parseId(id, '<id>');
-          ctx.zone = async () => s.zones.ofSeat((await s.call<Reservation>('reservations.get', { id: rid })).seatId);
+          let looked: Promise<string | undefined> | undefined;
+          const zone = (): Promise<string | undefined> => (looked ??= s.call<Reservation>('reservations.get', { id: rid }).then((r) => s.zones.ofSeat(r.seatId)));
+          ctx.zone = zone;
+          ctx.next = async (e) => {
+            if (e.code === 'NOT_FOUND') return { next: [`carrel mine${serverFlag(opts)}   (your reservations and their ids)`] };
+            return name === 'checkin' ? afterCheckIn(rid, e, await zone(), serverFlag(opts), s.now().getTime()) : undefined;
+          };
           const r = await s.call<Reservation>(method, { id: rid });
           return { value: r, text: async () => `${verb} ${await describe(s, r)}` };
         }),
@@ -246,15 +264,3 @@ export function registerUserCommands(program: Command, io: CliIo = processIo): v
   transition('cancel', 'reservations.cancel', 'cancel a reservation', 'cancelled');
 }
 
-/** Fails with NOT_FOUND when no branch has this name or id (with the names there are). */
-async function requireBranch(s: Session, ref: string): Promise<BranchInfo> {
-  const found = await s.zones.branch(ref);
-  if (found) return found;
-  const list = await s.zones.branches();
-  const near = list.find((b) => b.name.toLowerCase() === ref.toLowerCase());
-  throw new ClientError(
-    'NOT_FOUND',
-    `no branch ${JSON.stringify(ref)}${near ? `; did you mean ${JSON.stringify(near.name)}?` : `; branches: ${list.map((b) => b.name).join(', ')}`}`,
-    { branch: ref },
-  );
-}

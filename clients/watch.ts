@@ -1,13 +1,18 @@
 // `carrel watch <branch>` (docs/protocol.md): a live view of a branch. For people (stdout a TTY): a
-// compact seat map grouped by area with counts, redrawn in place with ANSI codes. For programs
+// compact seat map grouped by area with counts, redrawn in place with ANSI codes; `l` shows the
+// seats' labels instead of glyphs (finding G-13 without counting), `q` quits. For programs
 // (--json): one JSON line per frame received. Otherwise: one plain line per change. After a
 // disconnect (server restart, SLOW_CONSUMER) it reconnects with backoff and resumes with `since`
 // and the epoch the seqs count in; when the server can no longer resume (or its sequence
 // restarted: docs/redis.md), the fresh snapshot it sends replaces the view.
 // With a token (by default the one `carrel login` remembered for this server) it also shows the
-// watcher's personal events (waitlist offers, releases). Stopping is the caller's: `signal`.
+// watcher's personal events. A waitlist offer stays on screen until it is claimed, lapses or its
+// claim-by time passes, with what `carrel waitlist claim` needs: the entry id. A seat whose
+// sensor went offline keeps its last known state, marked. A branch name the server does not
+// know is answered with the names it does know. Stopping is the caller's: `signal`.
 import { FramedSocket, backoffMs, sleep, type Frame } from './framedSocket.js';
 import { parseServer } from './rpcClient.js';
+import { formatRange, formatTime } from './timeInput.js';
 
 export interface WatchOptions {
   branch: string;
@@ -19,11 +24,19 @@ export interface WatchOptions {
   /** Stop after this many seconds (tests, scripts); default: until interrupted. */
   durationSec?: number;
   out?: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  /** Keys typed at the seat map (`l`, `q`), when it is a terminal: process.stdin for the command. */
+  input?: NodeJS.ReadStream;
+  /** Start with labels shown instead of glyphs. */
+  labels?: boolean;
+  /** The branches' time zones by id, for offers' times; until it resolves (or without it), this machine's zone, marked. */
+  branchZones?: Promise<Map<number, string>>;
+  /** Offers made before the watch began (waitlist.mine): shown as those that arrive while it runs. */
+  offers?: Promise<OfferView[]>;
   /** Ends the watch (Ctrl-C): the connection closes, the cursor comes back, watch() resolves. */
   signal?: AbortSignal;
 }
 
-interface SeatView {
+export interface SeatView {
   seatId: number;
   area: string;
   label: string;
@@ -31,7 +44,7 @@ interface SeatView {
   flags: { unbookedOccupancy?: boolean; sensorOffline?: boolean };
 }
 
-interface BranchView {
+export interface BranchView {
   id: number;
   name: string;
   seq: number;
@@ -40,28 +53,55 @@ interface BranchView {
   seats: Map<number, SeatView>;
 }
 
-const STATE_GLYPH: Record<string, string> = {
-  free: '\x1b[32m·\x1b[0m',
-  reserved: '\x1b[33mr\x1b[0m',
-  occupied: '\x1b[31m■\x1b[0m',
-  unavailable: '\x1b[90mx\x1b[0m',
-};
+/** A waitlist offer to the watcher, as long as it may be claimed. */
+export interface OfferView {
+  waitlistId: number;
+  reservationId: number;
+  seatId: number;
+  branchId: number;
+  start: string;
+  end: string;
+  expiresAt: string;
+  /**
+   * When it lapses by this machine's clock: the time left at the event (offerExpiresAt − at, both
+   * the server's) from when it arrived, so a clock here that is off does not drop it early or late.
+   */
+  lapsesAtMs: number;
+}
+
+export interface ViewOptions {
+  columns: number;
+  labels: boolean;
+  offers: OfferView[];
+  zoneOf: (branchId: number) => string | undefined;
+}
+
+const COLOR: Record<string, string> = { free: '32', reserved: '33', occupied: '31', unavailable: '90' };
+const CHAR: Record<string, string> = { free: '·', reserved: 'r', occupied: '■', unavailable: 'x' };
+/** Grey background: the sensor is offline, the glyph is the last state known. */
+const OFFLINE_BG = '100';
 
 /** Resolves with the exit code: 0 when stopped or done, 1 when the server refused the subscription. */
 export async function watch(opts: WatchOptions): Promise<number> {
   const out = opts.out ?? process.stdout;
   const tty = !opts.json && out.isTTY === true;
+  const plain = !tty && !opts.json;
   const { host, port } = parseServer(opts.server, 9002);
   const branches = new Map<number, BranchView>();
+  const offers = new Map<number, OfferView>();
+  const zones = new Map<number, string>();
   const endAt = opts.durationSec ? Date.now() + opts.durationSec * 1000 : Infinity;
   let status = 'connecting';
   let lastEvent = '';
+  let labels = opts.labels === true;
   let redrawPending = false;
   let attempt = 0;
   let stop = false;
   let token = opts.token;
   let subscribed = false;
   let exitCode = 0;
+  /** Said once more after the map is gone, so a refusal is never lost with the screen. */
+  let farewell = '';
   let conn: FramedSocket | undefined;
   const halt = new AbortController();
   const onAbort = (): void => {
@@ -71,14 +111,85 @@ export async function watch(opts: WatchOptions): Promise<number> {
   };
   if (opts.signal?.aborted) onAbort();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
+  void opts.branchZones?.then(
+    (m) => {
+      for (const [id, z] of m) zones.set(id, z);
+      redraw();
+    },
+    () => undefined,
+  );
+  const zoneOf = (branchId: number): string | undefined => zones.get(branchId);
+  /** Earlier offers not yet printed as lines: they wait for the snapshot, which names their seats. */
+  const untold: OfferView[] = [];
+  const tellOffers = (): void => {
+    if (branches.size === 0) return;
+    for (const o of untold.splice(0)) out.write(`for you: ${offerText(o, seatName(o.branchId, o.seatId), zoneOf(o.branchId))}\n`);
+  };
+  void opts.offers?.then(
+    async (list) => {
+      // Worded once the zones are known (or known not to be), like an offer that arrives.
+      await opts.branchZones?.catch(() => undefined);
+      for (const o of list) {
+        if (offers.has(o.waitlistId)) continue;
+        offers.set(o.waitlistId, o);
+        if (plain) untold.push(o);
+      }
+      tellOffers();
+      redraw();
+    },
+    () => undefined,
+  );
 
+  const screen = (): string =>
+    render([...branches.values()], status, lastEvent, { columns: out.columns ?? 100, labels, offers: liveOffers(offers, Date.now()), zoneOf });
   const redraw = (): void => {
     if (!tty || redrawPending) return;
     redrawPending = true;
     setTimeout(() => {
       redrawPending = false;
-      out.write(`\x1b[H\x1b[2J${render([...branches.values()], status, lastEvent, out.columns ?? 100)}`);
+      if (!stop) out.write(`\x1b[H\x1b[2J${screen()}`);
     }, 100).unref();
+  };
+
+  const seatName = (branchId: number, seatId: number): string => {
+    const b = branches.get(branchId);
+    const seat = b?.seats.get(seatId);
+    return seat ? `seat ${seat.label} (${b!.name})` : `seat ${seatId}`;
+  };
+
+  const onPersonal = (f: Frame): void => {
+    const r = (f.reservation ?? {}) as { id?: number; seatId?: number; branchId?: number; start?: string; end?: string };
+    const waitlistId = Number(f.waitlistId);
+    switch (f.kind) {
+      case 'offer': {
+        const offer: OfferView = {
+          waitlistId,
+          reservationId: Number(r.id),
+          seatId: Number(r.seatId),
+          branchId: Number(r.branchId),
+          start: String(r.start),
+          end: String(r.end),
+          expiresAt: String(f.offerExpiresAt),
+          lapsesAtMs: Date.now() + (Date.parse(String(f.offerExpiresAt)) - (Date.parse(String(f.at)) || Date.now())),
+        };
+        offers.set(waitlistId, offer);
+        lastEvent = `for you: ${offerText(offer, seatName(offer.branchId, offer.seatId), zoneOf(offer.branchId))}`;
+        break;
+      }
+      case 'offerExpired':
+        offers.delete(waitlistId);
+        lastEvent = `for you: the offer on waitlist entry ${waitlistId} lapsed`;
+        break;
+      case 'noShow':
+        lastEvent = `for you: reservation ${r.id} (${seatName(Number(r.branchId), Number(r.seatId))}) was marked no-show`;
+        break;
+      case 'released':
+        lastEvent = `for you: reservation ${r.id} (${seatName(Number(r.branchId), Number(r.seatId))}) was checked out: the seat stayed empty`;
+        break;
+      default:
+        lastEvent = `for you: ${String(f.kind)} (reservation ${r.id})`;
+    }
+    if (plain) out.write(`${lastEvent}\n`);
   };
 
   const onFrame = (f: Frame): void => {
@@ -95,7 +206,8 @@ export async function watch(opts: WatchOptions): Promise<number> {
         for (const s of f.seats as SeatView[]) b.seats.set(s.seatId, s);
         branches.set(b.id, b);
         const fresh = f.reason === 'seqReset' ? ' (fresh: the server\'s sequence restarted)' : f.fresh ? ' (fresh: could not resume)' : '';
-        if (!tty && !opts.json) out.write(`${b.name}: snapshot at seq ${b.seq}${fresh}, ${b.seats.size} seats\n`);
+        if (plain) out.write(`${b.name}: snapshot at seq ${b.seq}${fresh}, ${b.seats.size} seats\n`);
+        tellOffers();
         break;
       }
       case 'seat': {
@@ -108,12 +220,11 @@ export async function watch(opts: WatchOptions): Promise<number> {
         }
         b.seq = Number(f.seq);
         lastEvent = `#${b.seq} ${seat?.label ?? f.seatId} → ${String(f.state)} (${String(f.cause)})`;
-        if (!tty && !opts.json) out.write(`${b.name} ${lastEvent}${flagText(seat?.flags)}\n`);
+        if (plain) out.write(`${b.name} ${lastEvent}${flagText(seat?.flags)}\n`);
         break;
       }
       case 'personal':
-        lastEvent = `for you: ${String(f.kind)} (reservation ${String((f.reservation as { id?: number })?.id)})`;
-        if (!tty && !opts.json) out.write(`${lastEvent}\n`);
+        onPersonal(f);
         break;
       case 'error': {
         status = `server said ${String(f.code)}: ${String(f.message)}`;
@@ -126,9 +237,10 @@ export async function watch(opts: WatchOptions): Promise<number> {
           }
           stop = true;
           exitCode = 1;
+          farewell = status;
           conn?.close();
         }
-        if (!tty && !opts.json) out.write(`${status}\n`);
+        if (plain && f.code !== 'NOT_FOUND') out.write(`${status}\n`);
         break;
       }
       default:
@@ -136,6 +248,26 @@ export async function watch(opts: WatchOptions): Promise<number> {
     }
     redraw();
   };
+
+  const keys = tty && opts.input?.isTTY === true ? opts.input : undefined;
+  const onKey = (chunk: Buffer): void => {
+    const key = chunk.toString();
+    if (key === 'l' || key === 'L') {
+      labels = !labels;
+      redraw();
+    } else if (key === 'q' || key === 'Q' || key === '\x03') {
+      // In raw mode Ctrl-C is a key, not a signal.
+      onAbort();
+    }
+  };
+  if (keys) {
+    keys.setRawMode(true);
+    keys.resume();
+    keys.on('data', onKey);
+  }
+  // Offers leave the screen when their claim-by time passes, without an event to say so.
+  const ticker = tty ? setInterval(() => offers.size > 0 && redraw(), 1000) : undefined;
+  ticker?.unref();
 
   if (tty) out.write('\x1b[?25l');
   while (!stop && Date.now() < endAt) {
@@ -159,13 +291,52 @@ export async function watch(opts: WatchOptions): Promise<number> {
     if (stop || Date.now() >= endAt) break;
     const wait = backoffMs(attempt++);
     status = `disconnected; reconnecting in ${wait} ms`;
-    if (!tty && !opts.json) out.write(`${status}\n`);
+    if (plain) out.write(`${status}\n`);
     redraw();
     await sleep(wait, halt.signal);
   }
+  if (exitCode !== 0 && /^server said NOT_FOUND/.test(farewell) && opts.branch !== '*') {
+    // A mistyped branch: say which there are (from the server itself, on a connection of its own).
+    // (The subscriber port reads names in any case, so only a misspelling gets here.)
+    const names = await branchNames(host, port).catch(() => [] as string[]);
+    farewell = `carrel: no branch ${JSON.stringify(opts.branch)}${names.length ? `; branches: ${names.join(', ')}` : ''}`;
+    if (plain) out.write(`${farewell}\n`);
+  }
   opts.signal?.removeEventListener('abort', onAbort);
-  if (tty) out.write('\x1b[?25h\n');
+  if (ticker) clearInterval(ticker);
+  if (keys) {
+    keys.off('data', onKey);
+    keys.setRawMode(false);
+    keys.pause();
+  }
+  if (tty) {
+    // The last view stays on screen (a refusal has no view: its words are the last thing said).
+    stop = true;
+    out.write(exitCode === 0 ? `\x1b[H\x1b[2J${screen()}\x1b[?25h` : `\x1b[?25h\n${farewell}\n`);
+  }
   return exitCode;
+}
+
+/** The branch names the subscriber port knows: the snapshots of a "*" subscription, until the pong that follows them. */
+async function branchNames(host: string, port: number): Promise<string[]> {
+  const names: string[] = [];
+  let done!: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+  const c = await FramedSocket.connect(
+    host,
+    port,
+    (f) => {
+      if (f.type === 'snapshot') names.push(String(f.branch));
+      else if (f.type === 'pong' || f.type === 'error') c.close();
+    },
+    () => done(),
+  );
+  const timer = setTimeout(() => c.close(), 3000);
+  c.send({ type: 'subscribe', branch: '*' });
+  c.send({ type: 'ping' });
+  await finished;
+  clearTimeout(timer);
+  return names;
 }
 
 /** `since` for the next subscribe: a seq for one branch, an object by branch id for "*". */
@@ -182,8 +353,29 @@ function flagText(flags: SeatView['flags'] | undefined): string {
   return parts.length ? ` [${parts.join(', ')}]` : '';
 }
 
-/** The seat map: per branch a header with counts, then one line of glyphs per area. */
-export function render(branches: BranchView[], status: string, lastEvent: string, columns: number): string {
+/** Offers whose claim-by time has not passed, soonest to lapse first. */
+export function liveOffers(offers: Map<number, OfferView>, nowMs: number): OfferView[] {
+  for (const [id, o] of offers) if (!(o.lapsesAtMs > nowMs)) offers.delete(id);
+  return [...offers.values()].sort((a, b) => a.lapsesAtMs - b.lapsesAtMs);
+}
+
+/** "offer on waitlist entry 7: seat Q-01 (Main Library), 2026-01-05 10:00 → 11:00 EST; claim by 09:52 EST: carrel waitlist claim 7". */
+export function offerText(o: OfferView, seat: string, zone: string | undefined): string {
+  return `offer on waitlist entry ${o.waitlistId}: ${seat}, ${formatRange(o.start, o.end, zone)}; claim by ${formatTime(o.expiresAt, zone).replace(/^\S+ /, '')}: carrel waitlist claim ${o.waitlistId}`;
+}
+
+const paint = (codes: string[], text: string): string => (codes.length ? `\x1b[${codes.join(';')}m${text}\x1b[0m` : text);
+
+/** One seat on the map: its state's glyph (or label), `!` for occupancy nobody booked, on grey while its sensor is offline. */
+function seatCell(s: SeatView, labels: boolean, labelWidth: number): string {
+  const codes = [s.flags.unbookedOccupancy ? '35' : (COLOR[s.state] ?? '37')];
+  if (s.flags.sensorOffline) codes.push(OFFLINE_BG);
+  if (labels) return paint(codes, s.label.padEnd(labelWidth));
+  return paint(codes, s.flags.unbookedOccupancy ? '!' : (CHAR[s.state] ?? '?'));
+}
+
+/** The seat map: per branch a header with counts, then per area its seats as glyphs or labels; then the offers, the legend, the status. */
+export function render(branches: BranchView[], status: string, lastEvent: string, view: ViewOptions): string {
   const lines: string[] = [];
   for (const b of branches) {
     const counts: Record<string, number> = { free: 0, reserved: 0, occupied: 0, unavailable: 0 };
@@ -201,18 +393,34 @@ export function render(branches: BranchView[], status: string, lastEvent: string
     lines.push(
       `\x1b[1m${b.name}\x1b[0m  seq ${b.seq}   free ${counts.free}  reserved ${counts.reserved}  occupied ${counts.occupied}  unavailable ${counts.unavailable}  of ${b.seats.size}` +
         (unbooked ? `   unbooked ${unbooked}` : '') +
-        (offline ? `   sensors offline ${offline}` : ''),
+        (offline ? `   sensors offline ${offline} (last known state, on grey)` : ''),
     );
     const width = Math.max(...[...areas.keys()].map((a) => a.length), 8);
+    const labelWidth = Math.max(1, ...[...b.seats.values()].map((s) => s.label.length));
     for (const [area, seats] of areas) {
       seats.sort((x, y) => x.label.localeCompare(y.label));
-      const glyphs = seats.map((s) => (s.flags.sensorOffline ? '\x1b[90m?\x1b[0m' : s.flags.unbookedOccupancy ? '\x1b[35m!\x1b[0m' : (STATE_GLYPH[s.state] ?? '?')));
-      const perLine = Math.max(10, columns - width - 4);
-      for (let i = 0; i < glyphs.length; i += perLine) lines.push(`  ${(i === 0 ? area : '').padEnd(width)}  ${glyphs.slice(i, i + perLine).join('')}`);
+      const cells = seats.map((s) => seatCell(s, view.labels, labelWidth));
+      const room = Math.max(10, view.columns - width - 4);
+      const perLine = view.labels ? Math.max(1, Math.floor((room + 1) / (labelWidth + 1))) : room;
+      const sep = view.labels ? ' ' : '';
+      for (let i = 0; i < cells.length; i += perLine) lines.push(`  ${(i === 0 ? area : '').padEnd(width)}  ${cells.slice(i, i + perLine).join(sep)}`);
     }
     lines.push('');
   }
-  lines.push('\x1b[32m·\x1b[0m free  \x1b[33mr\x1b[0m reserved  \x1b[31m■\x1b[0m occupied  \x1b[90mx\x1b[0m unavailable  \x1b[35m!\x1b[0m unbooked  \x1b[90m?\x1b[0m sensor offline');
+  if (view.offers.length > 0) {
+    lines.push('\x1b[1myour offers\x1b[0m (claim before they lapse):');
+    for (const o of view.offers) {
+      const b = branches.find((x) => x.id === o.branchId);
+      const seat = b?.seats.get(o.seatId);
+      lines.push(`  ${offerText(o, seat ? `seat ${seat.label} (${b!.name})` : `seat ${o.seatId}`, view.zoneOf(o.branchId))}`);
+    }
+    lines.push('');
+  }
+  // With labels the words themselves wear the colours; with glyphs each glyph is explained.
+  const key = (codes: string[], glyph: string, word: string): string => (view.labels ? paint(codes, word) : `${paint(codes, glyph)} ${word}`);
+  const legend = ['free', 'reserved', 'occupied', 'unavailable'].map((st) => key([COLOR[st]!], CHAR[st]!, st));
+  legend.push(key(['35'], '!', 'unbooked'), key([OFFLINE_BG], ' ', 'sensor offline'));
+  lines.push(`${legend.join('  ')}    l: ${view.labels ? 'glyphs' : 'labels'}  q: quit`);
   lines.push(status);
   if (lastEvent) lines.push(`last: ${lastEvent}`);
   return `${lines.join('\n')}\n`;

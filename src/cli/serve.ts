@@ -6,7 +6,8 @@ import cluster from 'node:cluster';
 import type { Config } from '../config/schema.js';
 import { DEFAULT_JWT_SECRET, loadConfig } from '../config/load.js';
 import { openDatabase, type OpenDatabase } from '../db/database.js';
-import { createLogger, type Logger } from '../obs/log.js';
+import type { Logger } from '../obs/log.js';
+import { commandLogger, resolveLogFormat } from './logging.js';
 import { CarrelServer, type BoundPorts } from '../server.js';
 import { VERSION } from '../version.js';
 
@@ -31,7 +32,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
 
 async function serveOne(opts: ServeOptions): Promise<void> {
   const config = loadConfig({ file: opts.config });
-  const log = createLogger(config.log.level);
+  const log = commandLogger(config);
   const started = performance.now();
   // A cluster worker's primary has migrated already and handed it DATABASE_URL.
   const worker = cluster.isWorker;
@@ -109,9 +110,11 @@ export function startupWarnings(config: Readonly<Config>): string[] {
 }
 
 function warnAtStart(config: Readonly<Config>, log: Logger): void {
+  // A pretty log on the same terminal as stderr has just said it, to the same person.
+  const sameTerminal = resolveLogFormat(config.log.format, process.stdout.isTTY === true) === 'pretty' && process.stderr.isTTY === true;
   for (const warning of startupWarnings(config)) {
     log.warn(warning);
-    process.stderr.write(`carrel: warning: ${warning}\n`);
+    if (!sameTerminal) process.stderr.write(`carrel: warning: ${warning}\n`);
   }
 }
 
@@ -130,7 +133,7 @@ async function servePrimary(opts: ServeOptions, workers: number): Promise<void> 
       { exitCode: 2 },
     );
   }
-  const log = createLogger(config.log.level);
+  const log = commandLogger(config);
   warnAtStart(config, log);
   let stopping = false;
   // As in serveOne: a signal before the database is open aborts its start-up.

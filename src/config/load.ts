@@ -86,6 +86,7 @@ const ENV_KEYS: ReadonlyArray<readonly [string, string[]]> = [
   ['REDIS_URL', ['redis', 'url']],
   ['JWT_SECRET', ['auth', 'jwtSecret']],
   ['LOG_LEVEL', ['log', 'level']],
+  ['LOG_FORMAT', ['log', 'format']],
   ['METRICS_TOKEN', ['http', 'metricsToken']],
 ];
 

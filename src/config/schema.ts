@@ -408,6 +408,8 @@ export const configSchema = z.strictObject({
   log: z
     .strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+      /** JSON lines, or short lines for a person; "auto": pretty when stdout is a terminal (src/cli/logging.ts). */
+      format: z.enum(['auto', 'json', 'pretty']).default('auto'),
     })
     .prefault({}),
 }).superRefine((c, ctx) => {

@@ -169,8 +169,31 @@ export function checkBookingWindow(
     });
   }
   if (!fitsOpeningHours(startMs, endMs, branch.timezone, branch.hours)) {
-    throw ruleError(Rule.openingHours, 'the branch is not open for the whole booking', { timezone: branch.timezone });
+    throw ruleError(Rule.openingHours, openingHoursMessage(startMs, endMs, branch.timezone, branch.hours), { timezone: branch.timezone });
   }
+}
+
+const WEEKDAY_NAMES = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'] as const;
+const two = (n: number): string => String(n).padStart(2, '0');
+
+/**
+ * Says the booking asked and the hours of the days it touches, both on the branch's wall clock:
+ * "the branch is not open for the whole booking: it asks Mon 2030-01-07 22:00 → Tue 2030-01-08
+ * 00:00 (America/New_York); open Mon 07:00-23:00, Tue 07:00-23:00".
+ */
+function openingHoursMessage(startMs: number, endMs: number, timeZone: string, hours: BranchHours): string {
+  const wall = (ms: number): string => {
+    const p = localParts(ms, timeZone);
+    return `${WEEKDAY_NAMES[p.weekday]} ${p.year}-${two(p.month)}-${two(p.day)} ${two(p.hour)}:${two(p.minute)}`;
+  };
+  const days: string[] = [];
+  // The local days from the start's to the one holding the end's last minute (a booking is at most a few).
+  for (let day = localDayStart(startMs, timeZone); day < endMs && days.length < 3; day = localDayStart(day + 12 * 3600_000, timeZone, 1)) {
+    const weekday = localParts(day + 12 * 3600_000, timeZone).weekday;
+    const h = hours[DAY_KEYS[weekday]!];
+    days.push(`${WEEKDAY_NAMES[weekday]} ${h ? `${h.open}-${h.close}` : 'closed'}`);
+  }
+  return `the branch is not open for the whole booking: it asks ${wall(startMs)} → ${wall(endMs)} (${timeZone}); open ${days.join(', ')}`;
 }
 
 /** The local days and weeks (as [start, end) instants) a booking touches, for the quotas. */

@@ -6,12 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/core/clock.js';
-import { runBin, runCli, type CliRun } from '../support/cli.js';
+import { runBin, runCli, shellWords, type CliRun } from '../support/cli.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { MONDAY_10_NY, seatIdOf } from '../support/core.js';
 
-// Friendly times ("2030-01-07 17:00") are read in the machine's zone; pin it for this worker.
-process.env.TZ = 'UTC';
+// Friendly times ("2030-01-07 12:00") are read in the branch's zone, whatever this machine's:
+// run the commands in a zone far from the branches' to show it.
+process.env.TZ = 'Asia/Tokyo';
 
 const clock = new FakeClock(Date.parse(MONDAY_10_NY));
 let t: TestServer;
@@ -53,8 +54,8 @@ describe('carrel CLI', () => {
     const carrel = cli(env);
     const anon = await carrel('mine');
     expect(anon.code).toBe(1);
-    expect(anon.stderr).toContain('error UNAUTHENTICATED');
-    expect(anon.stderr).toContain(`not logged in to ${server}; run \`carrel login --server ${server}\` first`);
+    // In the words of the command line: no RPC method names, and what to type next.
+    expect(anon.stderr).toBe(`error UNAUTHENTICATED: not logged in to ${server}\nnext: carrel login --server ${server}\n`);
 
     const login = await carrel('login', '--student-id', 's1001', '--password', 'password123');
     expect(login).toMatchObject({ code: 0, stderr: '' });
@@ -74,21 +75,23 @@ describe('carrel CLI', () => {
       await carrel('reserve', String(q1), '--start', '2030-01-07T15:00:00Z', '--end', '2030-01-07T16:00:00Z', '--json'),
     );
     expect(now).toMatchObject({ status: 'CONFIRMED', start: '2030-01-07T15:00:00.000Z' });
-    // Friendly local time (TZ=UTC here) and an idempotency key; the retry books nothing new.
-    const laterArgs = ['reserve', String(q2), '--start', '2030-01-07 17:00', '--end', '2030-01-07 18:00', '--key', 'cli-1', '--json'];
+    // The seat by its label, a friendly time in the branch's zone (New York, though this machine
+    // is in Tokyo) and an idempotency key; the retry books nothing new.
+    const laterArgs = ['reserve', 'Q-02', '--start', '2030-01-07 12:00', '--end', '2030-01-07 13:00', '--key', 'cli-1', '--json'];
     const later = json<{ id: number; start: string; end: string }>(await carrel(...laterArgs));
-    expect(later).toMatchObject({ start: '2030-01-07T17:00:00.000Z', end: '2030-01-07T18:00:00.000Z' });
+    expect(later).toMatchObject({ seatId: q2, start: '2030-01-07T17:00:00.000Z', end: '2030-01-07T18:00:00.000Z' });
     expect(json<{ id: number }>(await carrel(...laterArgs)).id).toBe(later.id);
 
     const mine = json<{ reservations: Array<{ id: number }> }>(await carrel('mine', '--json'));
     expect(mine.reservations.map((r) => r.id)).toEqual([now.id, later.id]);
-    // Times in the branch's zone (Main Library: New York), marked: 17:00Z is 12:00 EST.
+    // The branch and the seat's label; times in the branch's zone (Main Library: New York),
+    // marked: 17:00Z is 12:00 EST.
     const table = await carrel('mine');
-    expect(table.stdout).toMatch(/^ID\s+SEAT\s+START\s+END\s+STATUS\n/);
-    expect(table.stdout).toMatch(new RegExp(`^${later.id}\\s+${q2}\\s+2030-01-07 12:00 EST\\s+2030-01-07 13:00 EST\\s+CONFIRMED$`, 'm'));
+    expect(table.stdout).toMatch(/^ID\s+BRANCH\s+SEAT\s+START\s+END\s+STATUS\n/);
+    expect(table.stdout).toMatch(new RegExp(`^${later.id}\\s+Main Library\\s+Q-02\\s+2030-01-07 12:00 EST\\s+2030-01-07 13:00 EST\\s+CONFIRMED$`, 'm'));
 
     const checkin = await carrel('checkin', String(now.id));
-    expect(checkin.stdout).toBe(`checked in: reservation ${now.id}: seat ${q1}, 2030-01-07 10:00 → 11:00 EST, CHECKED_IN\n`);
+    expect(checkin.stdout).toBe(`checked in: reservation ${now.id}: seat Q-01 (Main Library, id ${q1}), 2030-01-07 10:00 → 11:00 EST, CHECKED_IN\n`);
     expect(json<{ status: string; end: string }>(await carrel('checkout', String(now.id), '--json'))).toMatchObject({
       status: 'COMPLETED',
       end: '2030-01-07T15:15:00.000Z',
@@ -202,6 +205,76 @@ describe('carrel CLI', () => {
     expect(help.stdout).not.toMatch(/\d+ min/);
   });
 
+  it('a refusal says what to type next, in the branch\'s time, and each suggested command works as printed', async () => {
+    // Each student on their own machine; the fake clock is Monday 10:00 in New York.
+    const student = async (id: string) => {
+      const run = cli(newUser());
+      expect((await run('register', '--student-id', id, '--name', id, '--password', 'long-enough-1')).code).toBe(0);
+      expect((await run('login', '--student-id', id, '--password', 'long-enough-1')).code).toBe(0);
+      return run;
+    };
+    /** Runs a "next:" line as printed (its trailing "(why)" note is not part of the command). */
+    const paste = (run: ReturnType<typeof cli>, line: string) => {
+      const words = shellWords(line.replace(/^(next|  or): /, '').replace(/ {3}\(.*\)$/, ''));
+      expect(words[0]).toBe('carrel');
+      return run(...words.slice(1));
+    };
+    const nextLines = (r: CliRun) => r.stderr.split('\n').filter((l) => /^(next|  or): /.test(l));
+    const rpcNames = /\b(auth|reservations|waitlist|seats|branches)\.[a-zA-Z]+/;
+    const ada = await student('next-ada');
+    const ben = await student('next-ben');
+
+    // Past closing: the hours and the asked time in the branch's zone, and an open window to book instead.
+    const late = await ada('reserve', 'Q-05', '--start', '2030-01-07 22:00', '--end', '2030-01-08 00:00');
+    expect(late.code).toBe(1);
+    expect(late.stderr).toBe(
+      'error FAILED_PRECONDITION: Main Library is open daily 07:00-23:00 (America/New_York time); you asked for 2030-01-07 22:00 EST → 2030-01-08 00:00 EST [rule: openingHours]\n' +
+        `next: carrel reserve Q-05 --branch 'Main Library' --start '2030-01-07 21:00' --end '2030-01-07 23:00' --server ${server}\n`,
+    );
+    const booked = await paste(ada, nextLines(late)[0]!);
+    expect(booked.stdout).toMatch(/^booked reservation \d+: seat Q-05 \(Main Library, id \d+\), 2030-01-07 21:00 → 23:00 EST, CONFIRMED\n$/);
+
+    // The seat is taken for Ben: another seat, or its waitlist, each ready to paste.
+    const taken = await ben('reserve', 'Q-05', '--start', '2030-01-07 22:00', '--end', '2030-01-07 23:00');
+    expect(taken.stderr).toMatch(/^error CONFLICT: the seat is already booked for part of that time \(booked 2030-01-07 21:00 → 23:\d\d EST\)\n/);
+    const [others, wait] = nextLines(taken);
+    expect(others).toBe(`next: carrel seats --branch 'Main Library' --available --start '2030-01-07 22:00' --end '2030-01-07 23:00' --server ${server}   (another seat, free then)`);
+    expect(wait).toBe(`  or: carrel waitlist join --seat Q-05 --branch 'Main Library' --start '2030-01-07 22:00' --end '2030-01-07 23:00' --server ${server}   (wait for this one)`);
+    expect((await paste(ben, others!)).stdout).toMatch(/^ID\s+BRANCH\s+AREA\s+LABEL/);
+    expect((await paste(ben, wait!)).stdout).toMatch(/^\d+\s+WAITING\s+1\s+seat Q-05 \(Main Library\)\s+2030-01-07 22:00 EST\s+2030-01-07 23:00 EST/m);
+
+    // Waiting for a seat that is free: book it instead, as printed.
+    const free = await ben('waitlist', 'join', '--seat', 'Q-06', '--start', '2030-01-07 15:00', '--end', '2030-01-07 16:00');
+    expect(free.stderr).toBe(
+      'error FAILED_PRECONDITION: seat Q-06 (Main Library) is free 2030-01-07 15:00 → 16:00 EST: book it rather than wait [rule: seatAvailable]\n' +
+        `next: carrel reserve Q-06 --branch 'Main Library' --start '2030-01-07 15:00' --end '2030-01-07 16:00' --server ${server}\n`,
+    );
+    expect((await paste(ben, nextLines(free)[0]!)).stdout).toContain('booked reservation');
+
+    for (const r of [late, taken, free]) expect(r.stderr).not.toMatch(rpcNames);
+    // The server's own message keeps its words for programs (--json), in the branch's zone too.
+    const asJson = jsonError(await ada('reserve', 'Q-07', '--start', '2030-01-07 22:00', '--end', '2030-01-08 00:00', '--json'));
+    expect(asJson).toMatchObject({ code: 'FAILED_PRECONDITION', details: { rule: 'openingHours', timezone: 'America/New_York' } });
+    expect(asJson.message).toContain('it asks Mon 2030-01-07 22:00 → Tue 2030-01-08 00:00 (America/New_York); open Mon 07:00-23:00');
+  });
+
+  it('reserve finds a seat by its label in any case; an unknown label or a label in another branch is named', async () => {
+    const carrel = cli(newUser());
+    await carrel('login', '--student-id', 's1003', '--password', 'password123');
+    const r8 = await seatIdOf(t, 'R-08');
+    const booked = json<{ seatId: number }>(await carrel('reserve', 'r-08', '--start', '2030-01-07 14:00', '--end', '2030-01-07 15:00', '--json'));
+    expect(booked.seatId).toBe(r8);
+    const unknown = await carrel('reserve', 'Z-99', '--start', '2030-01-07 14:00', '--end', '2030-01-07 15:00');
+    expect(unknown).toMatchObject({ code: 1, stdout: '' });
+    expect(unknown.stderr).toMatch(/^carrel: no seat labelled "Z-99" in any branch \(labels start .*G-.*\); `carrel seats` lists them\n$/);
+    const elsewhere = await carrel('reserve', 'R-08', '--branch', 'Medical Library', '--start', '2030-01-07 14:00', '--end', '2030-01-07 15:00');
+    expect(elsewhere.stderr).toMatch(/^carrel: no seat labelled "R-08" in Medical Library/);
+    const byIdElsewhere = await carrel('reserve', String(r8), '--branch', 'Medical Library', '--start', '2030-01-07 14:00', '--end', '2030-01-07 15:00');
+    expect(byIdElsewhere.stderr).toBe(`carrel: seat ${r8} is R-08 in Main Library, not in Medical Library\n`);
+    // A huge label never reaches the server.
+    expect((await carrel('reserve', 'x'.repeat(10_000), '--start', '2030-01-07 14:00', '--end', '2030-01-07 15:00')).code).toBe(2);
+  });
+
   it('mine pages with --cursor (printing the next one) or takes every page with --all', async () => {
     const env = newUser();
     const carrel = cli(env);
@@ -222,9 +295,13 @@ describe('carrel CLI', () => {
     expect(all.reservations.map((r) => r.id)).toEqual(ids);
     expect(all.nextCursor).toBeNull();
 
-    // A check-in outside the window says when it opens, in the branch's zone.
+    // A check-in outside the window says when it opens, in the branch's zone, the local time
+    // alone (no ISO instant before it), and the command to run then.
     const early = await carrel('checkin', String(ids[0]));
     expect(early.code).toBe(1);
-    expect(early.stderr).toContain('[rule: checkInWindow] (open 2030-01-08 10:45 → 11:15 EST)');
+    expect(early.stderr).toBe(
+      `error FAILED_PRECONDITION: check-in is open 2030-01-08 10:45 → 11:15 EST, not yet [rule: checkInWindow]\n` +
+        `next: carrel checkin ${ids[0]} --server ${server}   (from 2030-01-08 10:45 EST)\n`,
+    );
   });
 });

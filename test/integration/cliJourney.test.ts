@@ -86,7 +86,7 @@ describe('the booking journey through the carrel CLI', () => {
 
     // A powered seat in the Main Library, free for 10:00-11:00 New York time.
     const window = ['--start', MONDAY_10_NY, '--end', iso(MONDAY_10_NY, 60)];
-    const seats = json<Array<{ id: number; branch: string; hasPower: boolean; available: boolean }>>(
+    const seats = json<Array<{ id: number; branch: string; label: string; hasPower: boolean; available: boolean }>>(
       await ada('seats', '--branch', 'Main Library', '--power', '--available', ...window, '--json'),
     );
     expect(seats.length).toBeGreaterThan(0);
@@ -102,9 +102,10 @@ describe('the booking journey through the carrel CLI', () => {
     expect(entry).toMatchObject({ seatId: seat, status: 'WAITING', position: 1 });
 
     const mine = await ada('mine');
-    expect(mine.stdout).toMatch(/^ID\s+SEAT\s+START\s+END\s+STATUS\n/);
-    // Tables show times in the branch's zone (Main Library: New York), whatever the machine's TZ.
-    expect(mine.stdout).toMatch(new RegExp(`^${booked.id}\\s+${seat}\\s+2030-01-07 10:00 EST\\s+2030-01-07 11:00 EST\\s+CONFIRMED`, 'm'));
+    expect(mine.stdout).toMatch(/^ID\s+BRANCH\s+SEAT\s+START\s+END\s+STATUS\n/);
+    // Tables show the branch, the seat's label and times in the branch's zone (Main Library: New
+    // York), whatever the machine's TZ.
+    expect(mine.stdout).toMatch(new RegExp(`^${booked.id}\\s+Main Library\\s+${seats[0]!.label}\\s+2030-01-07 10:00 EST\\s+2030-01-07 11:00 EST\\s+CONFIRMED`, 'm'));
 
     expect((await ada('checkin', String(booked.id))).stdout).toContain(`checked in: reservation ${booked.id}`);
     clock.advance(10 * 60_000); // 10:10: Ada leaves early
@@ -118,7 +119,7 @@ describe('the booking journey through the carrel CLI', () => {
     expect(waiting).toEqual([expect.objectContaining({ id: entry.id, status: 'OFFERED', offer: expect.objectContaining({ seatId: seat }) })]);
     const claimed = await ben('waitlist', 'claim', String(entry.id));
     expect(claimed).toMatchObject({ code: 0, stderr: '' });
-    expect(claimed.stdout).toMatch(new RegExp(`^${waiting[0]!.offer!.reservationId}\\s+${seat}\\s+.*CONFIRMED`, 'm'));
+    expect(claimed.stdout).toMatch(new RegExp(`^${waiting[0]!.offer!.reservationId}\\s+Main Library\\s+${seats[0]!.label}\\s+.*CONFIRMED`, 'm'));
 
     const bens = json<{ reservations: Reservation[] }>(await ben('mine', '--json'));
     expect(bens.reservations).toEqual([

@@ -105,6 +105,20 @@ describe('embedded PostgreSQL and terminal signals', () => {
     }
   }, 120_000);
 
+  it('SIGTERM to carrel alone, as a service manager or `docker stop` sends it to `node bin/carrel.js serve`: PostgreSQL stops too, exit 0', async () => {
+    // The data directory is initialised by the test above: a plain start.
+    const serve = await startServe({ env, config: config(), startTimeoutMs: 60_000 });
+    spawned.push(serve);
+    const pgPid = postmasterPid(dataDir);
+    expect(pgPid).toBeDefined();
+    // Only carrel's own pid, not its group (docs/operations.md, "Running as a service").
+    serve.child.kill('SIGTERM');
+    expect(await serve.exited).toEqual({ code: 0, signal: null });
+    expect(alive(pgPid!), 'no orphaned postmaster').toBe(false);
+    expect(existsSync(join(dataDir, 'postmaster.pid'))).toBe(false);
+    expect(serve.stdout()).toMatch(/"msg":"stopped"/);
+  }, 90_000);
+
   it('SIGTERM while the embedded PostgreSQL is still starting stops the postmaster it started', async () => {
     const serve = spawnServe({ env, config: config() });
     spawned.push(serve);

@@ -319,14 +319,20 @@ describe('the live figures: queue depth, readings per second, bus lag', () => {
 });
 
 describe('readiness', () => {
-  it('with redis.url configured, /readyz PINGs Redis: 200 when it answers, still 200 but degraded naming redis when it does not', async () => {
-    const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  // Needs a Redis that answers: skipped without one, except with CI=true, where
+  // test/support/redis.ts fails the run instead (as for every other Redis test).
+  (redisAvailable ? it : it.skip)('with redis.url configured, /readyz PINGs Redis: 200 when it answers', async () => {
     const up = await startTestServer({ redis: { url: redisUrl } }, { db });
-    const readyUp = await fetch(`http://127.0.0.1:${up.server.ports.http}/readyz`);
-    expect(readyUp.status).toBe(200);
-    expect(((await readyUp.json()) as { checks: Record<string, unknown> }).checks.redis).toMatchObject({ ok: true });
-    await up.close();
+    try {
+      const readyUp = await fetch(`http://127.0.0.1:${up.server.ports.http}/readyz`);
+      expect(readyUp.status).toBe(200);
+      expect(((await readyUp.json()) as { checks: Record<string, unknown> }).checks.redis).toMatchObject({ ok: true });
+    } finally {
+      await up.close();
+    }
+  });
 
+  it('with redis.url configured and no Redis there, /readyz is still 200 but degraded, naming redis', async () => {
     const down = await startTestServer({ redis: { url: `redis://127.0.0.1:${await closedPort()}` }, http: { readyTimeoutMs: 300 } }, { db });
     const started = Date.now();
     const res = await fetch(`http://127.0.0.1:${down.server.ports.http}/readyz`);

@@ -36,13 +36,13 @@ export async function statusOf(db: pg.Pool, reservationId: number): Promise<stri
   return res.rows[0]!.status;
 }
 
-/** Seat ids of a seeded branch, lowest first. */
-export async function seatsOf(db: pg.Pool, branch: string): Promise<{ id: number; branchId: number }[]> {
-  const res = await db.query<{ id: number; branch_id: number }>(
-    'SELECT s.id, s.branch_id FROM seats s JOIN branches b ON b.id = s.branch_id WHERE b.name = $1 ORDER BY s.id',
+/** Seats of a seeded branch (id, branch id, label), lowest id first. */
+export async function seatsOf(db: pg.Pool, branch: string): Promise<{ id: number; branchId: number; label: string }[]> {
+  const res = await db.query<{ id: number; branch_id: number; label: string }>(
+    'SELECT s.id, s.branch_id, s.label FROM seats s JOIN branches b ON b.id = s.branch_id WHERE b.name = $1 ORDER BY s.id',
     [branch],
   );
-  return res.rows.map((r) => ({ id: r.id, branchId: r.branch_id }));
+  return res.rows.map((r) => ({ id: r.id, branchId: r.branch_id, label: r.label }));
 }
 
 /** Collects every core event the server emits until stopped. */

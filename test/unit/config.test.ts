@@ -48,6 +48,7 @@ describe('config', () => {
     [{ db: { poolSize: 0 } }, 'db.poolSize'],
     [{ limits: { maxFrameByte: 10 } }, 'maxFrameByte'],
     [{ log: { level: 'chatty' } }, 'log.level'],
+    [{ log: { format: 'yaml' } }, 'log.format'],
     [{ sensors: { maxFrameBytes: 10 } }, 'sensors.maxFrameBytes'],
     // The future skew is seconds, at most a minute: a further future `at` could hold back its own gateway longer (docs/sensors.md).
     [{ sensors: { maxClockSkewMs: 120_000 } }, 'sensors.maxClockSkewMs'],
@@ -70,6 +71,7 @@ describe('config', () => {
 
   it.each([
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL (log.level): '],
+    [{ LOG_FORMAT: 'fancy' }, 'LOG_FORMAT (log.format): '],
     [{ DATABASE_URL: 'notaurl' }, 'DATABASE_URL (db.url): must be a postgres:// or postgresql:// URL'],
     [{ DATABASE_URL: 'mysql://db.example/carrel' }, 'DATABASE_URL (db.url): must be a postgres:// or postgresql:// URL, not mysql://'],
     [{ REDIS_URL: 'bogus' }, 'REDIS_URL (redis.url): must be a redis:// or rediss:// URL'],

@@ -225,6 +225,24 @@ describe('booking window rules', () => {
     }
   });
 
+  it('an openingHours refusal says the asked window and the hours of its days on the branch\'s clock; details stay {rule, timezone}', () => {
+    const refusal = (start: string, end: string, branch = main): CarrelError => {
+      try {
+        checkBookingWindow({ startMs: t(start), endMs: t(end) }, NOW, rules, branch);
+      } catch (err) {
+        return err as CarrelError;
+      }
+      throw new Error('no refusal');
+    };
+    // 22:00 → 00:00 New York time on a machine in any zone; the server's own zone plays no part.
+    const late = refusal('2030-01-08T03:00:00Z', '2030-01-08T05:00:00Z');
+    expect(late.message).toBe('the branch is not open for the whole booking: it asks Mon 2030-01-07 22:00 → Tue 2030-01-08 00:00 (America/New_York); open Mon 07:00-23:00');
+    expect(late.details).toEqual({ rule: 'openingHours', timezone: NY });
+    // Across midnight into a closed day, both days are named.
+    const overnight = refusal('2030-01-08T04:00:00Z', '2030-01-08T06:00:00Z', { timezone: NY, hours: { mon: { open: '00:00', close: '24:00' } } });
+    expect(overnight.message).toMatch(/it asks Mon 2030-01-07 23:00 → Tue 2030-01-08 01:00 \(America\/New_York\); open Mon 00:00-24:00, Tue closed$/);
+  });
+
   it('allows the slot in progress, not the one before it', () => {
     const now = t('2030-01-07T15:07:00Z');
     expect(check('2030-01-07T15:00:00Z', '2030-01-07T16:00:00Z', now)).toBeUndefined();
