@@ -77,6 +77,7 @@ export interface ReservationServiceOptions {
   events: CoreEventSink;
   seats: SeatService;
   log: Logger;
+  /** Called after a cancel or an early check-out commits (the waitlist offers the slot). */
   onSlotFreed?: SlotFreedHandler;
 }
 
@@ -116,12 +117,7 @@ class Params {
 type Guard = (p: Params, a: string, nowMs: number) => string;
 
 export class ReservationService {
-  /** Called after a cancel or an early check-out commits (the waitlist offers the slot). */
-  onSlotFreed: SlotFreedHandler | undefined;
-
-  constructor(private readonly opts: ReservationServiceOptions) {
-    this.onSlotFreed = opts.onSlotFreed;
-  }
+  constructor(private readonly opts: ReservationServiceOptions) {}
 
   // --- guards: the conditions under which each transition may happen, on alias `a` --------
 
@@ -479,10 +475,11 @@ export class ReservationService {
 
   /** Tells the waitlist; its failure is logged, never turned into the caller's failure. */
   private async slotFreed(row: ReservationRow, startMs: number, endMs: number, deadline?: Deadline): Promise<void> {
-    if (!this.onSlotFreed || endMs <= startMs) return;
+    const onSlotFreed = this.opts.onSlotFreed;
+    if (!onSlotFreed || endMs <= startMs) return;
     const slot = { seatId: row.seat_id, branchId: row.branch_id, start: new Date(startMs), end: new Date(endMs) };
     try {
-      await this.onSlotFreed(slot, deadline);
+      await onSlotFreed(slot, deadline);
     } catch (err) {
       this.opts.log.error({ err, slot }, 'onSlotFreed failed');
     }

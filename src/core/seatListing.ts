@@ -26,6 +26,12 @@
 // its events, and a global counter bumped by every event. An entry records the counter that
 // was current when its query began; a query during which any event arrived is not stored, so
 // a listing read before a commit can never be cached after that commit's invalidation.
+//
+// `live` is the live model's (LiveView, sensors included) for every seat it knows, and the
+// bookings-only SQL state otherwise (before it loads, a seat added since). A sensor changes
+// `live` without any event here, so an entry also records the live version of its scope
+// (LiveView.version) and is stale once that moved; the booking generation, which the branch
+// rows cache keys on, does not move with readings (docs/fairness.md).
 import type pg from 'pg';
 import { mapDbError } from '../db/errors.js';
 import type { Deadline } from '../deadline.js';
@@ -36,6 +42,7 @@ import { RawJson } from './rawJson.js';
 import { liveStateSql, ACTIVE_STATUSES_SQL, type LiveState } from './liveState.js';
 import { CarrelError, ErrorCode } from '../errors.js';
 import { floorToSlot, type RulesConfig } from './rules.js';
+import type { LiveView } from './liveView.js';
 
 export interface SeatFilter {
   seatId?: number;
@@ -79,6 +86,8 @@ export interface SeatListingOptions {
   clock: Clock;
   rules: RulesConfig;
   cache: { enabled: boolean; maxEntries: number; maxBytes: number };
+  /** The live state's owner; without one (tests of the SQL alone) `live` is the SQL state. */
+  live?: LiveView;
 }
 
 interface CacheEntry {
@@ -86,6 +95,8 @@ interface CacheEntry {
   /** The branch whose events invalidate this entry; null: any event does. */
   scope: number | null;
   gen: number;
+  /** LiveView.version(scope) when its read began. */
+  liveVersion: number;
 }
 
 const HOUR = 3600_000;
@@ -110,6 +121,8 @@ export class SeatListing {
   private readonly reading = new Map<string, { gen: number; raw: Promise<RawJson> }>();
   private readonly branchGen = new Map<number, number>();
   private globalGen = 0;
+  /** Bumped by bookings and seat changes only (not readings): what `generation` reports. */
+  private bookingGen = 0;
   private cachedBytes = 0;
   /** Counters for server.stats and the tests. */
   readonly stats = { hits: 0, misses: 0, invalidations: 0, evictions: 0 };
@@ -118,7 +131,7 @@ export class SeatListing {
 
   /** Advances whenever any listing may have changed; other caches of seat state key on it. */
   get generation(): number {
-    return this.globalGen;
+    return this.bookingGen;
   }
 
   /**
@@ -152,7 +165,7 @@ export class SeatListing {
     const hit = this.cache.get(key);
     if (hit) {
       this.cache.delete(key);
-      if (hit.gen === (hit.scope === null ? this.globalGen : (this.branchGen.get(hit.scope) ?? 0))) {
+      if (hit.gen === this.genOf(hit.scope) && hit.liveVersion === this.liveVersion(hit.scope)) {
         this.cache.set(key, hit); // most recently used: to the end of the Map's order
         this.stats.hits++;
         return hit.raw;
@@ -186,10 +199,11 @@ export class SeatListing {
   private async read(filter: SeatFilter, startMs: number, endMs: number, nowMs: number, deadline: Deadline | undefined, storeAs: string | undefined): Promise<RawJson> {
     const genBefore = this.globalGen;
     const rows = await this.rows(filter, startMs, endMs, nowMs, deadline);
-    const raw = new RawJson(JSON.stringify(rows.map(seatToWire)));
-    if (storeAs !== undefined && this.globalGen === genBefore) {
-      this.store(storeAs, raw, filter.branchId ?? (filter.branchName !== undefined && rows[0] ? rows[0].branch_id : null));
-    }
+    // The live states are taken now, after the rows: the entry keys on the live version of now.
+    const scope = filter.branchId ?? (filter.branchName !== undefined && rows[0] ? rows[0].branch_id : null);
+    const liveVersion = this.liveVersion(scope);
+    const raw = new RawJson(JSON.stringify(rows.map((r) => this.toWire(r))));
+    if (storeAs !== undefined && this.globalGen === genBefore) this.store(storeAs, raw, scope, liveVersion);
     return raw;
   }
 
@@ -198,7 +212,7 @@ export class SeatListing {
    * whose events invalidate it; an empty listing by branch name says nothing about which branch
    * it is (a cancel anywhere could fill it), so it is scoped to all (null).
    */
-  private store(key: string, raw: RawJson, scope: number | null): void {
+  private store(key: string, raw: RawJson, scope: number | null, liveVersion: number): void {
     const maxBytes = this.opts.cache.maxBytes;
     const size = raw.bytes.length;
     if (size > maxBytes) return;
@@ -213,8 +227,7 @@ export class SeatListing {
       this.cachedBytes -= e.raw.bytes.length;
       this.stats.evictions++;
     }
-    const gen = scope === null ? this.globalGen : (this.branchGen.get(scope) ?? 0);
-    this.cache.set(key, { raw, scope, gen });
+    this.cache.set(key, { raw, scope, gen: this.genOf(scope), liveVersion });
     this.cachedBytes += size;
   }
 
@@ -222,11 +235,35 @@ export class SeatListing {
   async get(seatId: number, deadline?: Deadline): Promise<SeatWire | null> {
     const { startMs, endMs } = this.window({});
     const rows = await this.rows({ seatId }, startMs, endMs, this.opts.clock.now(), deadline);
-    return rows[0] ? seatToWire(rows[0]) : null;
+    return rows[0] ? this.toWire(rows[0]) : null;
+  }
+
+  private genOf(scope: number | null): number {
+    return scope === null ? this.globalGen : (this.branchGen.get(scope) ?? 0);
+  }
+
+  private liveVersion(scope: number | null): number {
+    return this.opts.live?.version(scope) ?? 0;
+  }
+
+  /** A row on the wire, its `live` the live model's when the model knows the seat. */
+  private toWire(r: SeatRow): SeatWire {
+    return {
+      id: r.id,
+      branch: r.branch,
+      area: r.area,
+      label: r.label,
+      hasPower: r.has_power,
+      hasMonitor: r.has_monitor,
+      status: r.status,
+      available: r.available,
+      live: this.opts.live?.stateOf(r.id) ?? r.live,
+    };
   }
 
   /** Forgets every listing that involves the branch. */
   invalidate(branchId: number): void {
+    this.bookingGen++;
     this.globalGen++;
     this.branchGen.set(branchId, (this.branchGen.get(branchId) ?? 0) + 1);
     this.stats.invalidations++;
@@ -287,18 +324,4 @@ export class SeatListing {
 
 function flag(v: boolean | undefined): string {
   return v === undefined ? '' : v ? '1' : '0';
-}
-
-function seatToWire(r: SeatRow): SeatWire {
-  return {
-    id: r.id,
-    branch: r.branch,
-    area: r.area,
-    label: r.label,
-    hasPower: r.has_power,
-    hasMonitor: r.has_monitor,
-    status: r.status,
-    available: r.available,
-    live: r.live,
-  };
 }

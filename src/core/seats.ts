@@ -12,15 +12,10 @@ import type { CoreEventSink } from './events.js';
 import { ACTIVE_STATUSES_SQL, liveStateSql } from './liveState.js';
 import type { BranchHours, RulesConfig } from './rules.js';
 import type { SeatListing, SeatWire } from './seatListing.js';
+import type { LiveView, SeatCounts } from './liveView.js';
 import { localDayStart, parseLocalDate, zonedInstant } from './zonedTime.js';
 
-export interface SeatCounts {
-  total: number;
-  free: number;
-  reserved: number;
-  occupied: number;
-  unavailable: number;
-}
+export type { SeatCounts } from './liveView.js';
 
 export interface BranchWire {
   id: number;
@@ -49,6 +44,11 @@ export interface SeatServiceOptions {
   rules: RulesConfig;
   events: CoreEventSink;
   listing: SeatListing;
+  /**
+   * The live state's owner: branch counts are its (sensors included) when it knows the branch;
+   * the reservation-only SQL counts (liveState.ts) answer otherwise, e.g. before it has loaded.
+   */
+  live?: LiveView;
   /** How long a seat's booking context is reused (discovery.seatContextCacheMs); 0: never. */
   contextCacheMs?: number;
   /** How long the branch list is reused (discovery.branchListCacheMs); 0: never. */
@@ -85,12 +85,6 @@ const AVAILABILITY_UNTIL_MS = Date.UTC(2101, 0, 1);
 
 export class SeatService {
   /**
-   * Counts from the live-seat model (sensors included) when one runs; the reservation-only
-   * SQL definition (liveState.ts) answers otherwise, e.g. before the model has loaded.
-   */
-  liveCounts: ((branchId: number, sqlTotal: number) => SeatCounts | undefined) | undefined;
-
-  /**
    * What bookings ask of seats and branches, so a booking costs one round trip (carrel_book).
    * A seat's branch never changes, so it is kept; a branch's zone, hours and padding are reused
    * for contextCacheMs. Safe because the booking statement re-checks the seat's status and takes
@@ -112,8 +106,8 @@ export class SeatService {
   constructor(private readonly opts: SeatServiceOptions) {}
 
   /**
-   * Every branch with its seats counted by live state — the one place that counts, so the
-   * live-seat model can replace the definition in one spot (liveState.ts).
+   * Every branch with its seats counted by live state: LiveView.counts when the live model knows
+   * the branch, else the SQL counts of the same definition without sensors (liveState.ts).
    */
   async listBranches(ref?: BranchRef, deadline?: Deadline): Promise<BranchWire[]> {
     const rows = ref ? await this.branchRows(ref, deadline) : await this.allBranchRows(deadline);
@@ -123,7 +117,7 @@ export class SeatService {
       timezone: r.timezone,
       hours: r.hours,
       paddingMinutes: r.padding_minutes,
-      counts: this.liveCounts?.(r.id, r.total) ?? { total: r.total, free: r.free, reserved: r.reserved, occupied: r.occupied, unavailable: r.unavailable },
+      counts: this.opts.live?.counts(r.id, r.total) ?? { total: r.total, free: r.free, reserved: r.reserved, occupied: r.occupied, unavailable: r.unavailable },
     }));
   }
 

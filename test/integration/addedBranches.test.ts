@@ -82,8 +82,8 @@ describe('branches and seats added after start', () => {
     const sensor = await connectSensor(t.server.ports.sensor);
     const at = Date.now();
     expect(await sendReadings(sensor, [{ seatId: seat, occupied: true, at }])).toMatchObject({ applied: 0, unknownSeats: [seat] });
-    await t.server.realtime.discover(); // the look that reading started, or one after it
-    expect(t.server.realtime.live.seat(seat)).toMatchObject({ id: seat, label: 'Q-99', area: 'Quiet Floor', state: 'free' });
+    await t.live.discover(); // the look that reading started, or one after it
+    expect(t.live.model.seat(seat)).toMatchObject({ id: seat, label: 'Q-99', area: 'Quiet Floor', state: 'free' });
     const sub = await subscribe(t.server.ports.pubsub, { branch: 'Main Library' });
     const snap = await waitFor(sub, (f) => f.type === 'snapshot');
     const labels = (snap.seats as Array<{ label: string }>).map((s) => s.label);
@@ -96,7 +96,7 @@ describe('branches and seats added after start', () => {
     // know nothing of sensors) rather than show a total that is behind the database.
     await addSeat('Q-98');
     expect(await countsOf(rpc, 'Main Library')).toMatchObject({ total: before.total + 2, occupied: before.occupied });
-    await t.server.realtime.discover();
+    await t.live.discover();
     expect(await countsOf(rpc, 'Main Library')).toMatchObject({ total: before.total + 2, occupied: before.occupied + 1 });
     sub.destroy();
     sensor.destroy();
@@ -107,7 +107,7 @@ describe('looking for added branches', () => {
   it('is rate-limited to live.refreshMinIntervalMs; a branch that does not exist is still NOT_FOUND', async () => {
     const t = await startTestServer({ live: { refreshEveryMs: 0, refreshMinIntervalMs: 60_000 } }, { db });
     try {
-      const looks = () => t.server.realtime.counters.refreshes;
+      const looks = () => t.live.counters.refreshes;
       const a = await subscribe(t.server.ports.pubsub, { branch: 'Nowhere Library' });
       expect(a.frames[0]).toMatchObject({ type: 'error', code: 'NOT_FOUND' });
       expect(looks()).toBe(1);
@@ -119,7 +119,7 @@ describe('looking for added branches', () => {
       expect(await sendReadings(sensor, [{ seatId: west.seats[0]!, occupied: true, at: Date.now() }])).toMatchObject({ unknownSeats: [west.seats[0]] });
       expect(looks()).toBe(1);
       // The same connection may ask again once refused.
-      await t.server.realtime.refresh();
+      await t.live.refresh();
       b.send({ type: 'subscribe', branch: 'West Annex' });
       expect(await waitFor(b, (f) => f.type === 'subscribed')).toMatchObject({ branch: 'West Annex' });
       for (const p of [a, b, sensor]) p.destroy();
@@ -132,9 +132,12 @@ describe('looking for added branches', () => {
     const t = await startTestServer({ live: { refreshEveryMs: 50, refreshMinIntervalMs: 60_000 } }, { db });
     try {
       const south = await addBranch('South Annex', 2);
-      for (let i = 0; i < 200 && !t.server.realtime.hub.branchIds().includes(south.id); i++) await new Promise((r) => setTimeout(r, 10));
-      expect(t.server.realtime.hub.branchIds()).toContain(south.id);
-      expect(t.server.realtime.liveCounts(south.id, 2)).toEqual({ total: 2, free: 2, reserved: 0, occupied: 0, unavailable: 0 });
+      for (let i = 0; i < 200 && !t.live.hub.branchIds().includes(south.id); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(t.live.hub.branchIds()).toContain(south.id);
+      const rpc = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
+      const branches = await rpc.call<Array<{ id: number; counts: unknown }>>('branches.list');
+      rpc.close();
+      expect(branches.find((x) => x.id === south.id)?.counts).toEqual({ total: 2, free: 2, reserved: 0, occupied: 0, unavailable: 0 });
     } finally {
       await t.close();
     }

@@ -98,7 +98,7 @@ describe('frame limits per port', () => {
 
 describe('the unfinished-frame budget (limits.maxPartialFrameBytesPerPort)', () => {
   it('1,500 silent connections each holding a 120 KiB partial frame cannot take the sensor port past the budget; honest sensors carry on', async () => {
-    const listener = t.server.realtime.sensorListener;
+    const listener = t.live.sensorListener;
     const arrayBuffersBefore = (await settledHeapBytes(), process.memoryUsage().arrayBuffers);
     const rssBefore = process.memoryUsage.rss();
     const declared = 120 * 1024;
@@ -145,7 +145,7 @@ describe('the unfinished-frame budget (limits.maxPartialFrameBytesPerPort)', () 
   }, 60_000);
 
   it('on the RPC port the connection holding the most gets RESOURCE_EXHAUSTED in the RPC error shape; a small partial frame and PING are unaffected', async () => {
-    const listener = t.server.rpcListener;
+    const listener = t.server.rpc.listener;
     const evictionsBefore = listener.partialFrames.evictions;
     const small = await RawPeer.connect(t.server.ports.rpc);
     const request = rawFrame(JSON.stringify({ rpcId: 'small', method: 'PING' }));
@@ -174,7 +174,7 @@ describe('the unfinished-frame budget (limits.maxPartialFrameBytesPerPort)', () 
     const body = await res.text();
     expect(body).toMatch(/carrel_partial_frame_bytes\{port="sensor"\} 0/);
     const evictions = Number(/carrel_partial_frame_evictions_total\{port="sensor"\} (\d+)/.exec(body)?.[1]);
-    expect(evictions).toBe(t.server.realtime.sensorListener.partialFrames.evictions);
+    expect(evictions).toBe(t.live.sensorListener.partialFrames.evictions);
     expect(evictions).toBeGreaterThan(1000);
   });
 });

@@ -87,10 +87,10 @@ describe('live clients', () => {
 
   it('simulate stops on its signal: the last acks are counted and the stats come back at once', async () => {
     const ac = new AbortController();
-    const before = t.server.realtime.counters.readings;
+    const before = t.live.counters.readings;
     const started = Date.now();
     const run = simulate({ server: at.sensor, seats: 20, rate: 200, pattern: 'random', periodSec: 60, key: 'dev-sensor-key', sensorId: 'sim-abort', quiet: true, signal: ac.signal });
-    await until(() => t.server.realtime.counters.readings > before, 'the first readings');
+    await until(() => t.live.counters.readings > before, 'the first readings');
     ac.abort();
     const stats = await run;
     expect(Date.now() - started).toBeLessThan(5_000);
@@ -99,9 +99,9 @@ describe('live clients', () => {
   });
 
   it('SIGINT to `carrel sensors simulate` ends it in order: stats on stdout, exit 0', async () => {
-    const before = t.server.realtime.counters.readings;
+    const before = t.live.counters.readings;
     const sim = spawnBin(['sensors', 'simulate', '--server', at.sensor, '--seats', '10', '--rate', '100'], newUser());
-    await until(() => t.server.realtime.counters.readings > before, 'the simulator\'s first readings');
+    await until(() => t.live.counters.readings > before, 'the simulator\'s first readings');
     sim.child.kill('SIGINT');
     const done = await sim.done;
     expect(done.code).toBe(0);

@@ -209,11 +209,11 @@ describe('the live figures: queue depth, readings per second, bus lag', () => {
       let m = (await http(t, '/metrics')).body;
       expect([sample(m, 'carrel_pubsub_queued_events'), sample(m, 'carrel_pubsub_queue_depth_max')]).toEqual([0, 0]);
       stalled.socket.pause();
-      const live = t.server.realtime.live;
+      const live = t.live.model;
       let at = Date.now() - 3_600_000;
       const occupied = new Map<number, boolean>();
       // Batches well under highWaterBytes a turn, so only the socket nobody reads congests.
-      for (let i = 0; i < 20_000 && t.server.realtime.hub.stats.drops === 0; i++) {
+      for (let i = 0; i < 20_000 && t.live.hub.stats.drops === 0; i++) {
         for (let k = 0; k < 40; k++) {
           const seat = seats[k % seats.length]!;
           occupied.set(seat, !occupied.get(seat));
@@ -221,7 +221,7 @@ describe('the live figures: queue depth, readings per second, bus lag', () => {
         }
         await new Promise((r) => setImmediate(r));
       }
-      expect(t.server.realtime.hub.stats.drops).toBeGreaterThan(0);
+      expect(t.live.hub.stats.drops).toBeGreaterThan(0);
       // The stalled one's ring is full (50); the one that reads has none queued.
       m = (await http(t, '/metrics')).body;
       expect([sample(m, 'carrel_pubsub_queued_events'), sample(m, 'carrel_pubsub_queue_depth_max')]).toEqual([50, 50]);
@@ -464,7 +464,7 @@ describe('connection floods', () => {
     await waitFor(() => peers.filter(isRefused).length >= limit, 5000, 'the excess to be refused');
     const refused = peers.filter(isRefused);
     await Promise.all(refused.map((p) => p.closed));
-    expect(t.server.rpcListener.refusedCount).toBe(limit);
+    expect(t.server.rpc.listener.refusedCount).toBe(limit);
     expect(refused).toHaveLength(limit);
     for (const p of refused) expect(p.frames[0]).toMatchObject({ rpcId: null, error: { code: 'RESOURCE_EXHAUSTED' } });
     const admitted = peers.filter((p) => !refused.includes(p));
@@ -508,7 +508,7 @@ describe('connection floods', () => {
     expect(sample(m, 'carrel_connections_open{port="rpc"}')).toBe(0);
     expect(sample(m, 'carrel_connections_accepted_total{port="rpc"}')).toBe(1000);
     expect(sample(m, 'carrel_rpc_in_flight')).toBe(0);
-    expect(t.server.rpcListener.connections.size).toBe(0);
+    expect(t.server.rpc.listener.connections.size).toBe(0);
     await t.close();
   });
 

@@ -21,7 +21,7 @@ afterAll(async () => {
 
 /** Publishes n seat changes straight into the live model (no sensor socket in the way): each call flips a seat. */
 function churn(t: TestServer, seats: number[], n: number, state: { at: number; occupied?: Map<number, boolean> }): void {
-  const live = t.server.realtime.live;
+  const live = t.live.model;
   const occupied = (state.occupied ??= new Map());
   for (let i = 0; i < n; i++) {
     state.at += 1;
@@ -78,21 +78,21 @@ describe('subscriber back-pressure', () => {
       const state: { at: number } = { at: Date.now() - 3_600_000 };
       const during: number[] = [];
       let published = 0;
-      while (t.server.realtime.hub.stats.slowConsumers === 0 && published < 200_000) {
+      while (t.live.hub.stats.slowConsumers === 0 && published < 200_000) {
         // Bursts small enough for a reader that keeps up (well under highWaterBytes).
         churn(t, seats, 50, state);
         published += 50;
         if (published % 5000 === 0) during.push(...(await pingMs(rpc, 1)));
         await yieldIo();
       }
-      expect(t.server.realtime.hub.stats.slowConsumers).toBe(1);
-      expect(t.server.realtime.hub.stats.drops).toBeGreaterThanOrEqual(200);
+      expect(t.live.hub.stats.slowConsumers).toBe(1);
+      expect(t.live.hub.stats.drops).toBeGreaterThanOrEqual(200);
       // The stalled peer reads again: whatever was in flight, then the final SLOW_CONSUMER, then close.
       slow.socket.resume();
       await slow.closed;
       expect(slow.frames[slow.frames.length - 1]).toMatchObject({ type: 'error', code: 'SLOW_CONSUMER' });
       // The fast subscriber got every event, in order, without a gap.
-      const lastSeq = t.server.realtime.hub.seqOf(fast.frames[1]!.branchId as number);
+      const lastSeq = t.live.hub.seqOf(fast.frames[1]!.branchId as number);
       await waitFor(fast, (f) => f.seq === lastSeq, { timeoutMs: 15_000 });
       const seqs = seatEvents(fast).map((f) => f.seq as number);
       expect(seqs.length).toBe(lastSeq - firstSeq);
@@ -101,7 +101,7 @@ describe('subscriber back-pressure', () => {
       const median = (xs: number[]) => xs[Math.floor(xs.length / 2)]!;
       expect(median(after)).toBeLessThan(median(before) + 20);
       expect(median(during.sort((a, b) => a - b))).toBeLessThan(median(before) + 50);
-      expect(t.server.realtime.hub.subscriberCount).toBe(1);
+      expect(t.live.hub.subscriberCount).toBe(1);
       rpc.close();
       fast.destroy();
     } finally {
@@ -113,7 +113,7 @@ describe('subscriber back-pressure', () => {
     const t = await startTestServer({ pubsub: { highWaterBytes: 64 * 1024, queueCapacity: 1024, maxDrops: 1_000_000_000 } }, { db });
     try {
       const seats = await branchSeats(db.pool, 'Medical Library', 20);
-      const hub = t.server.realtime.hub;
+      const hub = t.live.hub;
       const fast = await subscribe(t.server.ports.pubsub, { branch: 'Medical Library' });
       await fast.waitFrames(2);
       const rpc = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
@@ -173,7 +173,7 @@ describe('subscriber back-pressure', () => {
       const slow = await subscribe(t.server.ports.pubsub, { branch: 'Medical Library' });
       await slow.waitFrames(2);
       slow.socket.pause();
-      const hub = t.server.realtime.hub;
+      const hub = t.live.hub;
       const state: { at: number } = { at: Date.now() - 3_600_000 };
       for (let i = 0; i < 4_000 && hub.stats.slowConsumers === 0; i++) {
         churn(t, seats, 50, state);
@@ -181,7 +181,7 @@ describe('subscriber back-pressure', () => {
       }
       expect(hub.stats.slowConsumers).toBe(1);
       // The final frame sits behind up to highWaterBytes of events the peer has not read.
-      const [conn] = t.server.realtime.pubsubListener.connections;
+      const [conn] = t.live.pubsubListener.connections;
       expect(conn!.bufferedBytes).toBeGreaterThan(16 * 1024);
       // Stalled for longer than the 2 s the socket used to be given before it was destroyed.
       await new Promise((r) => setTimeout(r, 2_500));
@@ -200,7 +200,7 @@ describe('subscriber back-pressure', () => {
       const slow = await subscribe(t.server.ports.pubsub, { branch: 'Medical Library' });
       await slow.waitFrames(2);
       slow.socket.pause();
-      const hub = t.server.realtime.hub;
+      const hub = t.live.hub;
       const state: { at: number } = { at: Date.now() - 3_600_000 };
       for (let i = 0; i < 4_000 && hub.stats.slowConsumers === 0; i++) {
         churn(t, seats, 50, state);
@@ -208,7 +208,7 @@ describe('subscriber back-pressure', () => {
       }
       expect(hub.stats.slowConsumers).toBe(1);
       const cutAt = Date.now();
-      const open = t.server.realtime.pubsubListener.connections;
+      const open = t.live.pubsubListener.connections;
       while (open.size > 0 && Date.now() - cutAt < 5_000) await new Promise((r) => setTimeout(r, 10));
       expect(open.size).toBe(0);
       // Well before the old fixed 2 s.
@@ -238,7 +238,7 @@ describe('subscriber back-pressure', () => {
         churn(t, seats, 500, state);
         await yieldIo();
       }
-      const hub = t.server.realtime.hub;
+      const hub = t.live.hub;
       expect(hub.stats.drops).toBeGreaterThan(0);
       expect(hub.subscriberCount).toBe(40);
       const frameMax = 400;
@@ -247,7 +247,7 @@ describe('subscriber back-pressure', () => {
       const socketMax = Math.max(highWater, 16 * 1024) + frameMax;
       const perSub = socketMax + capacity * frameMax;
       expect(hub.queuedBytes()).toBeLessThanOrEqual(40 * perSub);
-      for (const conn of t.server.realtime.pubsubListener.connections) expect(conn.bufferedBytes).toBeLessThanOrEqual(socketMax);
+      for (const conn of t.live.pubsubListener.connections) expect(conn.bufferedBytes).toBeLessThanOrEqual(socketMax);
       // 30,000 events × 40 subscribers would be ~200 MB if queued; the process grows far less.
       expect(process.memoryUsage().rss - rssBefore).toBeLessThan(64 * 1024 * 1024);
       for (const p of stalled) p.destroy();
@@ -272,8 +272,8 @@ describe.skipIf(!python)('memory with stalled subscribers', () => {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     try {
-      const hub = t.server.realtime.hub;
-      const listener = t.server.realtime.pubsubListener;
+      const hub = t.live.hub;
+      const listener = t.live.pubsubListener;
       const fast = await subscribe(t.server.ports.pubsub, { branch: 'Engineering Library' });
       await fast.waitFrames(2);
       const ready = await new Promise<string>((resolve, reject) => {
@@ -426,7 +426,7 @@ describe('summaries and shutdown', () => {
     const sensor = await connectSensor(t.server.ports.sensor);
     const at = Date.now() + 1000;
     await sendReadings(sensor, [{ seatId: seat!, occupied: true, at }]);
-    expect(t.server.realtime.coalescer.pendingCount).toBe(1);
+    expect(t.live.coalescer.pendingCount).toBe(1);
     await t.server.shutdown();
     await sub.closed;
     expect(sub.frames[sub.frames.length - 1]).toMatchObject({ type: 'error', code: 'UNAVAILABLE' });

@@ -40,7 +40,7 @@ suite('when Redis goes away', () => {
     const sensorB = await connectSensor(b.server.ports.sensor);
 
     await proxy.cut();
-    const bus = () => a.server.realtime.busStats();
+    const bus = () => a.live.busStats();
     for (let i = 0; i < 200 && bus().connected; i++) await new Promise((r) => setTimeout(r, 10));
     expect(bus().connected).toBe(false);
 
@@ -75,7 +75,7 @@ suite('when Redis goes away', () => {
     const branchId = (await db.pool.query<{ id: number }>('SELECT id FROM branches WHERE name = $1', [branch])).rows[0]!.id;
     const sensorA = await connectSensor(a.server.ports.sensor, { sensorId: 'gw-a' });
     const sensorB = await connectSensor(b.server.ports.sensor, { sensorId: 'gw-b' });
-    const busA = () => a.server.realtime.busStats();
+    const busA = () => a.live.busStats();
     const t0 = Date.now() - 120_000; // inside sensors.maxAgeMs
 
     await proxy.cut();
@@ -120,7 +120,7 @@ suite('when Redis goes away', () => {
       let stable = 0;
       for (let i = 0; i < 500 && stable < 10; i++) {
         const counter = Number(await redis.get(`${await deploymentKeys(db.pool, keyPrefix)}:seq:${branchId}`));
-        const ok = busA().queued === 0 && a.server.realtime.hub.seqOf(branchId) === counter && b.server.realtime.hub.seqOf(branchId) === counter;
+        const ok = busA().queued === 0 && a.live.hub.seqOf(branchId) === counter && b.live.hub.seqOf(branchId) === counter;
         stable = ok ? stable + 1 : 0;
         await new Promise((r) => setTimeout(r, 20));
       }
@@ -141,7 +141,7 @@ suite('when Redis goes away', () => {
     expect(seats.slice(50, aNext).map(stateOf)).toEqual(seats.slice(50, aNext).map(() => 'occupied'));
     expect([0, 1, 2, 3, 4, 5].map((i) => stateOf(seats[i]!))).toEqual(['occupied', 'occupied', 'free', 'occupied', 'occupied', 'occupied']);
     // And the live models (branches.list counts) agree with what subscribers see.
-    const modelStates = (t: TestServer) => t.server.realtime.live.seatsOf(branchId).map((s) => [s.id, s.state]);
+    const modelStates = (t: TestServer) => t.live.model.seatsOf(branchId).map((s) => [s.id, s.state]);
     expect(modelStates(a)).toEqual(states(snapA).map(([id, state]) => [id, state]));
     expect(modelStates(b)).toEqual(modelStates(a));
     for (const p of [onA, onB, sensorA, sensorB]) p.destroy();
@@ -153,7 +153,7 @@ suite('when Redis goes away', () => {
     const c = await startTestServer({ redis: { url: `redis://127.0.0.1:${proxy.port}`, keyPrefix, offlineQueueMax: 1 } }, { db });
     try {
       const sensor = await connectSensor(c.server.ports.sensor);
-      const bus = () => c.server.realtime.busStats();
+      const bus = () => c.live.busStats();
       await proxy.cut();
       for (let i = 0; i < 200 && bus().connected; i++) await new Promise((r) => setTimeout(r, 10));
       expect(bus().connected).toBe(false);

@@ -141,7 +141,7 @@ suite('Redis stopped and restarted empty under load on two instances', () => {
     await waitFor(onA, (f) => f.type === 'snapshot');
     await waitFor(onB, (f) => f.type === 'snapshot');
     const subscriberOf = { A: onA, B: onB };
-    const bus = { A: () => a.server.realtime.busStats(), B: () => b.server.realtime.busStats() };
+    const bus = { A: () => a.live.busStats(), B: () => b.live.busStats() };
     expect([(await readyz(a.server.ports.http)).body.status, (await readyz(b.server.ports.http)).body.status]).toEqual(['ready', 'ready']);
 
     // The load: each instance's sensor toggles its seats of the stretch in turn, one reading every ~20 ms.
@@ -227,7 +227,7 @@ suite('Redis stopped and restarted empty under load on two instances', () => {
       for (let i = 0; i < 500 && stable < 10; i++) {
         const counter = Number(await probe.get(`${await deploymentKeys(db.pool, 'carrel')}:seq:${branchId}`));
         const ok =
-          bus.A().queued === 0 && bus.B().queued === 0 && a.server.realtime.hub.seqOf(branchId) === counter && b.server.realtime.hub.seqOf(branchId) === counter;
+          bus.A().queued === 0 && bus.B().queued === 0 && a.live.hub.seqOf(branchId) === counter && b.live.hub.seqOf(branchId) === counter;
         stable = ok ? stable + 1 : 0;
         await sleep(20);
       }
@@ -254,7 +254,7 @@ suite('Redis stopped and restarted empty under load on two instances', () => {
     const snapView = new Map(states(snapA).map(([id, state]) => [id as number, state as string]));
     expect(foldView(onA.frames)).toEqual(snapView);
     expect(foldView(onB.frames)).toEqual(snapView);
-    const modelStates = (t: TestServer) => t.server.realtime.live.seatsOf(branchId).map((s) => [s.id, s.state]);
+    const modelStates = (t: TestServer) => t.live.model.seatsOf(branchId).map((s) => [s.id, s.state]);
     expect(modelStates(a)).toEqual(states(snapA).map(([id, state]) => [id, state]));
     expect(modelStates(b)).toEqual(modelStates(a));
     const lastSent = new Map(sent.map((r) => [r.seatId, r.state]));
@@ -286,7 +286,7 @@ suite('Redis stopped and restarted empty under load on two instances', () => {
     await waitFor(onD, (f) => f.type === 'seat' && f.seq === 5);
 
     await proxy.cut();
-    await until('D sees Redis gone', () => !d.server.realtime.busStats().connected);
+    await until('D sees Redis gone', () => !d.live.busStats().connected);
     await own.shutdown();
     const again = await startRedisServer(own.port);
     undo.push(() => again.kill());
@@ -300,7 +300,7 @@ suite('Redis stopped and restarted empty under load on two instances', () => {
     await waitFor(onC, (f) => f.type === 'seat' && f.seatId === seats[6]);
 
     await proxy.open();
-    await until('D is back', () => d.server.realtime.busStats().connected);
+    await until('D is back', () => d.live.busStats().connected);
     // D learned C's reading (seq 1 of the new Redis), told its subscriber with a fresh snapshot,
     // and numbers on above 5.
     const snap = await waitFor(onD, (f) => f.type === 'snapshot' && f.fresh === true, { timeoutMs: 5_000 });

@@ -270,7 +270,7 @@ describe('RPC limits', () => {
     const flood = Buffer.concat(Array.from({ length: 2000 }, () => request));
     peer.socket.write(flood);
     await new Promise((r) => setTimeout(r, 500));
-    const [conn] = [...t.server.rpcListener.connections];
+    const [conn] = [...t.server.rpc.listener.connections];
     expect(conn!.readingPaused).toBe(true);
     // Bounded by the high-water mark plus one reply (the one that crossed it).
     expect(conn!.bufferedBytes).toBeLessThanOrEqual(highWater + 70 * 1024);
@@ -292,7 +292,7 @@ describe('RPC limits', () => {
     const zero = Buffer.alloc(4 * 60_000);
     const badJson = Buffer.concat(Array.from({ length: 10_000 }, () => rawFrame('{')));
     peer.socket.write(Buffer.concat([zero, badJson]));
-    const [conn] = [...t.server.rpcListener.connections];
+    const [conn] = [...t.server.rpc.listener.connections];
     await waitFor(() => conn!.readingPaused || conn!.bufferedBytes > 16 * highWater, 10_000, 'the server to stop reading');
     expect(conn!.readingPaused).toBe(true);
     // Bounded by the high-water mark plus the replies of one pass over a read chunk.

@@ -275,10 +275,10 @@ describe('generated bad input on the sensor port (fast-check, fixed seed)', () =
     expect(run.closed).toBeGreaterThan(200);
     expect(run.garbled).toBeGreaterThan(200);
     expect(run.cases - run.closed - run.garbled).toBeGreaterThan(750);
-    const listener = t.server.realtime.sensorListener;
+    const listener = t.live.sensorListener;
     await waitFor(() => listener.connections.size === 0, 5000, 'sensor connections to close');
     expect(listener.partialFrames.total).toBe(0);
-    expect(t.server.realtime.sensorSessions.size).toBe(0);
+    expect(t.live.sensorSessionCount).toBe(0);
     expect(unhandled).toEqual([]);
     expect((await settledHeapBytes()) - heapBefore).toBeLessThan(32 * 1024 * 1024);
     expect(process.memoryUsage.rss() - rssBefore).toBeLessThan(256 * 1024 * 1024);

@@ -77,7 +77,7 @@ describe('a key scoped to a branch', () => {
     expect(ack).toEqual({ type: 'ack', ref: ack.ref, applied: 2, stale: 0, refused: { OUT_OF_SCOPE: [1] }, unknownSeats: [] });
     await waitFor(watch, () => seatEvents(watch).length === 2);
     expect(seatEvents(watch).map((e) => e.seatId)).toEqual([main1, main2]);
-    expect(t.server.realtime.live.seat(medical!)!.state).toBe('free');
+    expect(t.live.model.seat(medical!)!.state).toBe('free');
     // The development key (from config, unscoped) may write every branch.
     const dev = await connectSensor(t.server.ports.sensor, { sensorId: 'gw-dev' });
     expect(dev.frames[0]).toMatchObject({ type: 'welcome', branchId: null });
@@ -133,7 +133,7 @@ describe('admin.sensors.* over RPC', () => {
     expect((await asAdmin.call<KeyRecord[]>('admin.sensors.listKeys')).map((k) => k.id)).not.toContain(made.id);
     expect(await asAdmin.call<KeyRecord[]>('admin.sensors.listKeys', { includeRevoked: true })).toContainEqual(revoked);
     expect((await asAdmin.request('admin.sensors.revokeKey', [{ id: 999_999 }])).error).toMatchObject({ code: 'NOT_FOUND' });
-    expect(t.server.realtime.revokedKeys.closed).toBeGreaterThanOrEqual(1);
+    expect(t.live.revokedKeys.closed).toBeGreaterThanOrEqual(1);
   });
 
   it('a key revoked behind this instance\'s back (another instance, by hand) is cut off within sensors.keyRecheckMs', async () => {

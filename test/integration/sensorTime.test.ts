@@ -26,7 +26,7 @@ afterAll(async () => {
 });
 
 const iso = (ms: number): string => new Date(ms).toISOString();
-const stateOf = (t: TestServer, seatId: number) => t.server.realtime.live.seat(seatId)!.state;
+const stateOf = (t: TestServer, seatId: number) => t.live.model.seat(seatId)!.state;
 const statusOf = async (id: number) => (await db.pool.query<{ status: string }>('SELECT status FROM reservations WHERE id = $1', [id])).rows[0]!.status;
 
 async function withServer(
@@ -83,7 +83,7 @@ describe('the `at` of each reading', () => {
         [good3, 'occupied'],
       ]);
       expect(stateOf(t, bad!)).toBe('free');
-      expect(t.server.realtime.refusedReadings).toEqual({ AT_NOT_RFC3339: 6, AT_TOO_OLD: 2, AT_IN_FUTURE: 1 });
+      expect(t.live.refusedReadings).toEqual({ AT_NOT_RFC3339: 6, AT_TOO_OLD: 2, AT_IN_FUTURE: 1 });
       sensor.destroy();
       sub.destroy();
     });
@@ -131,7 +131,7 @@ describe('the `at` of each reading', () => {
           const ack = await sendReadings(sensor, Array.from({ length: max }, (_, i) => ({ seatId: 1, occupied: true, at: ats[i % 3]! })));
           expect(ack).toMatchObject({ applied: 0, stale: 0 });
         }
-        expect(t.server.realtime.refusedReadings).toEqual({ AT_NOT_RFC3339: 20 * Math.ceil(max / 3), AT_TOO_OLD: 20 * Math.ceil((max - 1) / 3), AT_IN_FUTURE: 20 * Math.floor(max / 3) });
+        expect(t.live.refusedReadings).toEqual({ AT_NOT_RFC3339: 20 * Math.ceil(max / 3), AT_TOO_OLD: 20 * Math.ceil((max - 1) / 3), AT_IN_FUTURE: 20 * Math.floor(max / 3) });
         const refusedLines = lines.filter((l) => l.msg === 'sensor readings refused for their time');
         expect(refusedLines.map((l) => l.code).sort()).toEqual(['AT_IN_FUTURE', 'AT_NOT_RFC3339', 'AT_TOO_OLD']);
         expect(refusedLines[0]).toMatchObject({ sensorId: 'gw-wrong-clock', serverTime: iso(clock.now()) });
@@ -160,8 +160,8 @@ describe('timers run on the server clock', () => {
       const ack = await sendReadings(sensor, [{ seatId: seat!, occupied: false, at: clock.now() - 30 * MINUTE }]);
       expect(ack).toMatchObject({ applied: 0, refused: { AT_TOO_OLD: [0] } });
       clock.advance(3000);
-      t.server.realtime.tick();
-      await t.server.realtime.settled();
+      t.live.tick();
+      await t.live.settled();
       expect(await statusOf(booking)).toBe('CHECKED_IN');
       expect(stateOf(t, seat!)).toBe('occupied');
       sensor.destroy();
@@ -181,13 +181,13 @@ describe('timers run on the server clock', () => {
       expect(stateOf(t, seat!)).toBe('reserved'); // empty, still booked
       for (const later of [3000, releaseAfterMs - 1]) {
         clock.set(receivedAt + later);
-        t.server.realtime.tick();
-        await t.server.realtime.settled();
+        t.live.tick();
+        await t.live.settled();
         expect(await statusOf(booking), `${later} ms after receipt`).toBe('CHECKED_IN');
       }
       clock.set(receivedAt + releaseAfterMs);
-      t.server.realtime.tick();
-      await t.server.realtime.settled();
+      t.live.tick();
+      await t.live.settled();
       expect(await statusOf(booking)).toBe('COMPLETED');
       sensor.destroy();
     });
@@ -226,11 +226,11 @@ describe('a reading from the future cannot push back honest ones', () => {
       const { future, honest } = await honestAfterFuture(t, clock, seat!);
       expect(future).toMatchObject({ applied: 1 });
       expect(stateOf(t, seat!)).toBe('occupied');
-      await t.server.realtime.coalescer.flush();
+      await t.live.coalescer.flush();
       clock.advance(1000);
       expect(await sendReadings(honest, [{ seatId: seat!, occupied: false, at: clock.now() }])).toMatchObject({ applied: 1, stale: 0 });
       expect(stateOf(t, seat!)).toBe('free');
-      await t.server.realtime.coalescer.flush();
+      await t.live.coalescer.flush();
       const row = await db.pool.query('SELECT occupied, sensor_id, reading_at, received_at FROM seat_live WHERE seat_id = $1', [seat]);
       expect(row.rows[0]).toEqual({ occupied: false, sensor_id: 'gw-honest', reading_at: new Date(clock.now()), received_at: new Date(clock.now()) });
       // A resend of the honest gateway's own earlier reading is still just a resend.

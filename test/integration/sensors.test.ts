@@ -144,10 +144,10 @@ describe('sensor readings reach subscribers', () => {
     for (let i = 0; i < 20; i++) {
       await sendReadings(sensor, seats.map((seatId) => ({ seatId, occupied: i % 2 === 0, at: t0 + i * 1000 })));
     }
-    const before = t.server.realtime.coalescer.stats.flushes;
-    expect(t.server.realtime.coalescer.pendingCount).toBeGreaterThanOrEqual(3);
-    await t.server.realtime.coalescer.flush();
-    expect(t.server.realtime.coalescer.stats.flushes).toBe(before + 1);
+    const before = t.live.coalescer.stats.flushes;
+    expect(t.live.coalescer.pendingCount).toBeGreaterThanOrEqual(3);
+    await t.live.coalescer.flush();
+    expect(t.live.coalescer.stats.flushes).toBe(before + 1);
     const rows = await db.pool.query<{ seat_id: number; occupied: boolean; reading_at: Date; sensor_id: string }>(
       'SELECT seat_id, occupied, reading_at, sensor_id FROM seat_live WHERE seat_id = ANY($1) ORDER BY seat_id',
       [seats],
@@ -171,10 +171,10 @@ describe('sensor readings reach subscribers', () => {
       sensor.send({ type: 'heartbeat' });
       await sendReadings(sensor, [{ seatId: seat!, occupied: false, at: clock.now() - 1000 }]); // a stale-free no-op, proves the heartbeat was read
       clock.advance(50_000);
-      s.server.realtime.tick();
+      s.live.tick();
       expect(seatEvents(sub).filter((e) => e.seatId === seat && (e.flags as object) && 'sensorOffline' in (e.flags as object))).toEqual([]);
       clock.advance(20_000);
-      s.server.realtime.tick();
+      s.live.tick();
       const offline = await waitFor(sub, (f) => f.type === 'seat' && f.seatId === seat);
       expect(offline).toMatchObject({ state: 'free', flags: { sensorOffline: true }, cause: 'sensor' });
       await sendReadings(sensor, [{ seatId: seat!, occupied: true, at: clock.now() }]);
@@ -211,17 +211,17 @@ describe('reservations and the clock drive live state', () => {
       );
       t.server.coreEvents.emit({ type: 'reservation', cause: 'reservation.created', reservation: fact, at: new Date(clock.now()).toISOString() });
       // Booked for later: the seat stays free until the booking starts.
-      t.server.realtime.tick();
+      t.live.tick();
       expect(seatEvents(sub).filter((e) => e.seatId === seat)).toEqual([]);
       clock.set(start);
-      t.server.realtime.tick();
+      t.live.tick();
       expect(await waitFor(sub, (f) => f.type === 'seat' && f.seatId === seat)).toMatchObject({ state: 'reserved', cause: 'reservation.created', flags: {} });
 
       // Sitting down 5 minutes in, inside the check-in window: the booking is checked in.
       clock.set(start + 5 * 60_000);
       const sensor = await connectSensor(t.server.ports.sensor);
       await sendReadings(sensor, [{ seatId: seat!, occupied: true, at: clock.now() }]);
-      await t.server.realtime.settled();
+      await t.live.settled();
       const row = await db.pool.query('SELECT status, checked_in_at FROM reservations WHERE id = $1', [fact.id]);
       expect(row.rows[0]).toMatchObject({ status: 'CHECKED_IN', checked_in_at: new Date(start + 5 * 60_000) });
       await waitFor(sub, (f) => f.type === 'seat' && f.seatId === seat && f.state === 'occupied');
@@ -231,12 +231,12 @@ describe('reservations and the clock drive live state', () => {
       await sendReadings(sensor, [{ seatId: seat!, occupied: false, at: clock.now() }]);
       await waitFor(sub, (f) => f.type === 'seat' && f.seatId === seat && f.state === 'reserved');
       clock.advance(9 * 60_000);
-      t.server.realtime.tick();
-      await t.server.realtime.settled();
+      t.live.tick();
+      await t.live.settled();
       expect((await db.pool.query('SELECT status FROM reservations WHERE id = $1', [fact.id])).rows[0].status).toBe('CHECKED_IN');
       clock.advance(60_000);
-      t.server.realtime.tick();
-      await t.server.realtime.settled();
+      t.live.tick();
+      await t.live.settled();
       const released = await db.pool.query<{ status: string; end_at: Date }>('SELECT status, upper(during) AS end_at FROM reservations WHERE id = $1', [fact.id]);
       // Released at start + 40 min; like any check-out it ends at the next slot boundary.
       expect(released.rows[0]).toEqual({ status: 'COMPLETED', end_at: new Date(start + 45 * 60_000) });
@@ -249,7 +249,7 @@ describe('reservations and the clock drive live state', () => {
       );
       expect(offer.rows).toEqual([{ status: 'OFFERED', user_id: waiter, start_at: new Date(start + 60 * 60_000), end_at: new Date(end) }]);
       expect((await db.pool.query('SELECT status FROM waitlist WHERE id = $1', [entry.rows[0]!.id])).rows[0].status).toBe('OFFERED');
-      expect(t.server.realtime.counters).toMatchObject({ autoCheckIns: 1, autoReleases: 1 });
+      expect(t.live.counters).toMatchObject({ autoCheckIns: 1, autoReleases: 1 });
       const causes = seatEvents(sub).filter((e) => e.seatId === seat).map((e) => `${e.state}:${e.cause}`);
       expect(causes).toEqual(['reserved:reservation.created', 'occupied:sensor', 'reserved:sensor', 'free:checkOut']);
       sensor.destroy();
@@ -278,8 +278,8 @@ describe('reservations and the clock drive live state', () => {
       clock.set(start);
       const s1 = await connectSensor(t.server.ports.sensor);
       expect(await sendReadings(s1, [{ seatId: seatA!, occupied: true, at: start }])).toMatchObject({ applied: 1 });
-      await t.server.realtime.settled();
-      await t2.server.realtime.settled();
+      await t.live.settled();
+      await t2.live.settled();
       const rows = await db.pool.query('SELECT id, status FROM reservations WHERE id = ANY($1) ORDER BY id', [[a.id, b.id]]);
       expect(rows.rows.map((r) => r.status)).toEqual(['CONFIRMED', 'CONFIRMED']);
       s1.destroy();

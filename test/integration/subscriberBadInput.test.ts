@@ -28,7 +28,7 @@ beforeAll(async () => {
   // No summaries or lifecycle events during the run: every frame a subscriber gets is an answer.
   t = await startTestServer({ lifecycle: { enabled: false }, pubsub: { summaryEveryMs: 600_000 }, limits: { partialFrameTimeoutMs: 2000 } });
   branches = (await t.db.pool.query<{ id: number; name: string }>('SELECT id, name FROM branches ORDER BY id')).rows;
-  for (const b of branches) expect(t.server.realtime.hub.seqOf(b.id)).toBe(0);
+  for (const b of branches) expect(t.live.hub.seqOf(b.id)).toBe(0);
   uid = await userId(t.db.pool, 's1001');
 
   const secret = t.config.auth.jwtSecret;
@@ -339,7 +339,7 @@ describe('generated bad input on the subscriber port (fast-check, fixed seed)', 
   it('1,000 generated cases: the documented answer to each frame, no leaks, the connection lives on, no personal events, bounded memory', async () => {
     const heapBefore = await settledHeapBytes();
     const rssBefore = process.memoryUsage.rss();
-    const personalBefore = t.server.realtime.hub.stats.personalDelivered;
+    const personalBefore = t.live.hub.stats.personalDelivered;
     const run = await fuzzPort(t.server.ports.pubsub, subscriberProtocol(), { seed: 20260303, numRuns: 1000 });
     expect(run.cases).toBe(1000);
     expect(run.frames).toBeGreaterThan(2900);
@@ -347,11 +347,11 @@ describe('generated bad input on the subscriber port (fast-check, fixed seed)', 
     expect(run.closed).toBeGreaterThan(80);
     expect(run.garbled).toBeGreaterThan(80);
     expect(run.cases - run.closed - run.garbled).toBeGreaterThan(650);
-    const listener = t.server.realtime.pubsubListener;
+    const listener = t.live.pubsubListener;
     await waitUntil(() => listener.connections.size === 0, 5000, 'subscriber connections to close');
-    expect(t.server.realtime.hub.subscriberCount).toBe(0);
+    expect(t.live.hub.subscriberCount).toBe(0);
     expect(listener.partialFrames.total).toBe(0);
-    expect(t.server.realtime.hub.stats.personalDelivered).toBe(personalBefore);
+    expect(t.live.hub.stats.personalDelivered).toBe(personalBefore);
     expect(unhandled).toEqual([]);
     expect((await settledHeapBytes()) - heapBefore).toBeLessThan(32 * 1024 * 1024);
     expect(process.memoryUsage.rss() - rssBefore).toBeLessThan(256 * 1024 * 1024);

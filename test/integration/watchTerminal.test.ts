@@ -87,7 +87,7 @@ describe('carrel watch in a terminal', () => {
 
     // The sensor falls silent: the seat stays occupied (and unbooked) on the map, on grey.
     clock.advance(70_000);
-    t.server.realtime.tick();
+    t.live.tick();
     await run.waitFor(/sensors offline 1 \(last known state, on grey\)/);
     const screen = lastScreen(run.output());
     expect(screen).toContain('\x1b[35;100m!\x1b[0m');

@@ -32,8 +32,48 @@ export interface TestServer {
   server: CarrelServer;
   db: TestDatabase;
   config: Readonly<Config>;
+  /** The live half's insides that tests look at or drive (see liveInsides). */
+  live: LiveInsides;
   close(): Promise<void>;
 }
+
+/**
+ * What tests look at and drive inside a running server's live half, in one place: when a part
+ * moves, this changes and the tests do not. Each name says what a test wants.
+ */
+export function liveInsides(server: CarrelServer) {
+  const rt = server.realtime;
+  return {
+    /** The live seat model (LiveSeats): a seat's state, readings applied straight into it. */
+    get model() {
+      return rt.live;
+    },
+    /** The subscriber hub: seqs, subscribers, drops. */
+    hub: rt.hub,
+    /** Fires what the clock has made due (a FakeClock does not run the timer). */
+    tick: (nowMs?: number) => rt.tick(nowMs),
+    /** Resolves when the sensor-driven check-ins and releases started so far have finished. */
+    settled: () => rt.settled(),
+    /** A look for branches and seats added since start: rate-limited, or now. */
+    discover: () => rt.discover(),
+    refresh: () => rt.refresh(),
+    /** The batched seat_live writer. */
+    coalescer: rt.coalescer,
+    sensorListener: rt.sensorListener,
+    pubsubListener: rt.pubsubListener,
+    get sensorSessionCount() {
+      return rt.sensorSessions.size;
+    },
+    get counters() {
+      return rt.counters;
+    },
+    refusedReadings: rt.refusedReadings,
+    revokedKeys: rt.revokedKeys,
+    busStats: () => rt.busStats(),
+  };
+}
+
+export type LiveInsides = ReturnType<typeof liveInsides>;
 
 export async function startTestServer(
   overrides: DeepPartial<Config> = {},
@@ -46,6 +86,7 @@ export async function startTestServer(
     server,
     db,
     config,
+    live: liveInsides(server),
     close: async () => {
       await server.shutdown();
       if (!opts.db) await db.drop();

@@ -80,7 +80,10 @@ describe('carrel itself', () => {
     expect(files.filter((f) => !cruised.has(f))).toEqual([]);
     // Imports were followed, not just files listed: the composition root reaches every layer.
     const server = r.modules.find((m) => m.source === 'src/server.ts');
-    expect(server?.dependencies.map((d) => d.resolved)).toEqual(expect.arrayContaining(['src/net/listener.ts', 'src/rpc/dispatch.ts', 'src/db/admission.ts']));
+    expect(server?.dependencies.map((d) => d.resolved)).toEqual(expect.arrayContaining(['src/rpc/rpcPort.ts', 'src/rpc/dispatch.ts', 'src/db/admission.ts']));
+    // …and on through the parts it builds, down to the sockets.
+    const rpcPort = r.modules.find((m) => m.source === 'src/rpc/rpcPort.ts');
+    expect(rpcPort?.dependencies.map((d) => d.resolved)).toEqual(expect.arrayContaining(['src/net/listener.ts']));
   });
 });
 
