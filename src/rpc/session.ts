@@ -86,8 +86,9 @@ export class RpcSession implements ConnectionHandler {
    * back-pressure holds the peer (docs/fairness.md).
    */
   private keepQuiet(): void {
-    const waitMs = this.caller.quietUntilMs! - Date.now();
-    if (waitMs <= 0) {
+    const until = this.caller.quietUntilMs;
+    // Already over (a reply that finished after the time, before the timer ran): nothing to keep.
+    if (until === undefined || until <= Date.now()) {
       this.caller.quietUntilMs = undefined;
       return;
     }
@@ -97,9 +98,10 @@ export class RpcSession implements ConnectionHandler {
       this.quietTimer = undefined;
       // A later refusal may have moved the time on: wait for that one too.
       this.keepQuiet();
-      if (this.caller.quietUntilMs === undefined) this.maybeResume();
-    }, waitMs);
+      if (!this.quietTimer) this.maybeResume();
+    }, until - Date.now());
   }
+
 
   onFrameError(error: FrameError): void {
     this.opts.onBadFrame?.();
