@@ -14,6 +14,7 @@
 // address, and an IPv6 address counts by its /64 (one host is routinely handed a whole /64, so
 // per-address limits by full address would give it 2^64 buckets).
 import type { AuthUser } from '../auth/tokens.js';
+import { addressKey } from '../auth/failureThrottle.js';
 import { CarrelError, ErrorCode } from '../errors.js';
 import type { MethodDef } from './registry.js';
 
@@ -150,19 +151,7 @@ export class RateLimiter {
  * IPv6 by its first four groups (its /64). Unknown (a socket pair in tests): "local".
  */
 export function clientAddress(remote: string | undefined): string {
-  if (!remote) return 'local';
-  if (remote.startsWith('::ffff:') && remote.includes('.')) return remote.slice(7);
-  if (!remote.includes(':')) return remote;
-  const [head = '', tail] = remote.toLowerCase().split('::', 2) as [string, string | undefined];
-  const groups = head === '' ? [] : head.split(':');
-  if (groups.length < 4 && tail !== undefined) {
-    // "2001:db8::1" — the groups left of "::" are followed by zeros, then the right side.
-    const right = tail === '' ? [] : tail.split(':');
-    const zeros = 8 - groups.length - right.length;
-    for (let i = 0; i < zeros; i++) groups.push('0');
-    groups.push(...right);
-  }
-  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+  return remote ? addressKey(remote) : 'local';
 }
 
 function refill(bucket: Bucket, r: CompiledRule, nowMs: number): void {
