@@ -7,20 +7,11 @@ import type { Command } from 'commander';
 import { processIo, runCommand, type CliIo } from './cliIo.js';
 import { table } from './table.js';
 import { formatTime } from './timeInput.js';
+import type { SensorKeyWire } from '../src/sensors/keyStore.js';
 
 interface CommonOpts {
   server?: string;
   json?: boolean;
-}
-
-export interface SensorKeyRecord {
-  id: number;
-  name: string;
-  branchId: number | null;
-  branch: string | null;
-  fingerprint: string;
-  createdAt: string;
-  revokedAt: string | null;
 }
 
 /** A branch as the server reads a reference: digits are an id. */
@@ -28,7 +19,7 @@ function branchArg(text: string): string | number {
   return /^\d{1,9}$/.test(text) ? Number(text) : text;
 }
 
-const scopeOf = (k: SensorKeyRecord): string => k.branch ?? 'every branch';
+const scopeOf = (k: SensorKeyWire): string => k.branch ?? 'every branch';
 
 export function registerAdminCommands(program: Command, io: CliIo = processIo): Command {
   const admin = program.command('admin').description('admin chores (needs an admin login)');
@@ -46,7 +37,7 @@ export function registerAdminCommands(program: Command, io: CliIo = processIo): 
       .requiredOption('-b, --branch <branch>', 'the branch (name or id) whose seats the key may write'),
   ).action((name: string, opts: CommonOpts & { branch: string }) =>
     runCommand(io, opts, async (s) => {
-      const k = await s.call<SensorKeyRecord & { key: string }>('admin.sensors.addKey', { name, branch: branchArg(opts.branch) });
+      const k = await s.call<SensorKeyWire & { key: string }>('admin.sensors.addKey', { name, branch: branchArg(opts.branch) });
       return {
         value: k,
         text: () =>
@@ -64,7 +55,7 @@ export function registerAdminCommands(program: Command, io: CliIo = processIo): 
       .option('--revoked', 'include revoked keys'),
   ).action((opts: CommonOpts & { branch?: string; revoked?: boolean }) =>
     runCommand(io, opts, async (s) => {
-      const list = await s.call<SensorKeyRecord[]>('admin.sensors.listKeys', {
+      const list = await s.call<SensorKeyWire[]>('admin.sensors.listKeys', {
         ...(opts.branch === undefined ? {} : { branch: branchArg(opts.branch) }),
         ...(opts.revoked ? { includeRevoked: true } : {}),
       });
@@ -89,7 +80,7 @@ export function registerAdminCommands(program: Command, io: CliIo = processIo): 
       .option('-b, --branch <branch>', 'revoke only if the key is this branch\'s (name or id)'),
   ).action((which: string, opts: CommonOpts & { branch?: string }) =>
     runCommand(io, opts, async (s) => {
-      const k = await s.call<SensorKeyRecord>('admin.sensors.revokeKey', {
+      const k = await s.call<SensorKeyWire>('admin.sensors.revokeKey', {
         ...(/^\d{1,9}$/.test(which) ? { id: Number(which) } : { name: which }),
         ...(opts.branch === undefined ? {} : { branch: branchArg(opts.branch) }),
       });

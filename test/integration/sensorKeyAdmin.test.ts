@@ -12,21 +12,13 @@ import { TokenStore, tokenFilePath } from '../../clients/tokenStore.js';
 import { RpcClient } from '../../clients/rpcClient.js';
 import { sha256Hex } from '../../src/sensors/sensorKeys.js';
 import { RawPeer } from '../support/peer.js';
+import type { SensorKeyWire } from '../../src/sensors/keyStore.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { connect, makeUsers, type TestUser } from '../support/core.js';
 import { runCli } from '../support/cli.js';
 import { branchSeats, connectSensor, seatEvents, sendReadings, subscribe, waitFor } from '../support/live.js';
 
-interface KeyRecord {
-  id: number;
-  name: string;
-  branchId: number | null;
-  branch: string | null;
-  fingerprint: string;
-  createdAt: string;
-  revokedAt: string | null;
-  key?: string;
-}
+type KeyRecord = SensorKeyWire & { key?: string };
 
 let t: TestServer;
 let admin: TestUser;
