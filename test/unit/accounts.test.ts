@@ -5,7 +5,7 @@ import type pg from 'pg';
 import { AccountService } from '../../src/core/accounts.js';
 import { PasswordHasher } from '../../src/auth/passwordHasher.js';
 import { FakeClock } from '../../src/core/clock.js';
-import { CarrelError } from '../../src/errors.js';
+import { codeOf } from '../support/codeOf.js';
 
 let hasher: PasswordHasher | undefined;
 afterEach(async () => {
@@ -26,16 +26,6 @@ function fakeDb() {
     },
   } as unknown as pg.Pool;
   return { db, lookups };
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof CarrelError) return err.code;
-    throw err;
-  }
-  return 'OK';
 }
 
 describe('registering a taken student id', () => {

@@ -9,6 +9,7 @@ import type { AccountService, PasswordCheck } from '../../src/core/accounts.js';
 import type { MethodContext } from '../../src/rpc/registry.js';
 import { CarrelError, ErrorCode } from '../../src/errors.js';
 import { silentLogger } from '../../src/obs/log.js';
+import { codeOf } from '../support/codeOf.js';
 
 const user = { id: 7, studentId: 's7', name: 'Seven', role: 'student' as const };
 
@@ -31,16 +32,6 @@ function setUp(check: () => Promise<PasswordCheck>) {
     return Promise.resolve(login.handler({ studentId: 's7', password: 'whatever-it-is' }, ctx));
   };
   return { call, adoptToken, throttle };
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof CarrelError) return err.code;
-    throw err;
-  }
-  return 'OK';
 }
 
 describe('auth.login and the request deadline', () => {

@@ -2,6 +2,7 @@ import bcrypt from 'bcryptjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PasswordHasher } from '../../src/auth/passwordHasher.js';
 import { CarrelError } from '../../src/errors.js';
+import { codeOf } from '../support/codeOf.js';
 
 let hasher: PasswordHasher | undefined;
 afterEach(async () => {
@@ -12,16 +13,6 @@ afterEach(async () => {
 /** One-worker hashers by default; registrations get a quarter of the starts while logins wait. */
 function options(workers: number, maxQueuedJobs: number, maxQueuedRegisterJobs = 4) {
   return { workers, maxQueuedJobs, maxQueuedRegisterJobs, registerWorkerShare: 0.25 };
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof CarrelError) return err.code;
-    throw err;
-  }
-  return 'OK';
 }
 
 describe('password hasher', () => {
