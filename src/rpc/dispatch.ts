@@ -8,7 +8,7 @@ import { encodeJsonText, encodeSpliced, type EncodedFrame } from '../codec/index
 import { CarrelError, ErrorCode, type WireError } from '../errors.js';
 import type { AuthUser, TokenService } from '../auth/tokens.js';
 import type { Logger } from '../obs/log.js';
-import type { AdmissionGate } from '../deadline.js';
+import type { AdmissionGate, AdmissionTicket } from '../deadline.js';
 import { RawJson, type MethodContext, type MethodDef, type MethodRegistry } from './registry.js';
 import { clientAddress } from './rateLimit.js';
 import { refuseMalformedStrings } from './wellFormed.js';
@@ -21,12 +21,18 @@ export interface CallerState {
   userExpMs: number;
   /** The peer's IP address, passed to handlers as ctx.remoteAddress. */
   remoteAddress?: string;
+  /** That address as a client, for per-address limits and the database gate (rateLimit.clientAddress). */
+  client?: string;
   /**
    * Set when a request was refused RESOURCE_EXHAUSTED with a retryAfterMs: the session reads
    * nothing more from this connection until then (docs/fairness.md), so a client that ignores
    * the advice costs no more than one refusal per retry interval.
    */
   quietUntilMs?: number;
+  /** This connection's place at the database gate, kept while the same caller (user or address) asks. */
+  ticket?: AdmissionTicket;
+  /** Whom `ticket` was made for: a user id, or null for the address. */
+  ticketOwner?: number | null;
 }
 
 export interface DispatchObserver {
@@ -88,7 +94,7 @@ export class Dispatcher {
         user,
         remoteAddress: caller.remoteAddress ?? 'local',
         deadlineMs: nowMs + this.opts.requestTimeoutMs,
-        admission: this.opts.dbAdmission?.ticket(user ? `user:${user.id}` : `address:${clientAddress(caller.remoteAddress)}`),
+        admission: this.ticketFor(user, caller),
         adoptToken: (token) => {
           const adopted = this.opts.tokens.verify(token);
           caller.user = adopted;
@@ -108,6 +114,21 @@ export class Dispatcher {
     } catch (err) {
       return this.failure(rpcId, name, err, started, caller);
     }
+  }
+
+  /**
+   * The request's place at the database gate: its user's, or its address's without a token. Made
+   * once per connection and caller, not per request: a PING pays nothing for it.
+   */
+  private ticketFor(user: AuthUser | null, caller: CallerState): AdmissionTicket | undefined {
+    const gate = this.opts.dbAdmission;
+    if (!gate) return undefined;
+    const owner = user ? user.id : null;
+    if (caller.ticket === undefined || caller.ticketOwner !== owner) {
+      caller.ticket = gate.ticket(user ? `user:${user.id}` : `address:${(caller.client ??= clientAddress(caller.remoteAddress))}`);
+      caller.ticketOwner = owner;
+    }
+    return caller.ticket;
   }
 
   /** The reply for a request the session stopped waiting for. */

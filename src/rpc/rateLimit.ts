@@ -40,6 +40,8 @@ export interface RateLimiterOptions {
 export interface RateCaller {
   /** The peer's address as the socket gave it. */
   remoteAddress?: string;
+  /** Its address as a client (clientAddress), worked out once per connection. */
+  client?: string;
 }
 
 interface Bucket {
@@ -125,7 +127,7 @@ export class RateLimiter {
       }
       return (list[r.index] ??= { tokens: r.rule.burst, atMs: nowMs });
     }
-    const key = r.rule.per === 'user' ? user?.id : clientAddress(caller.remoteAddress);
+    const key = r.rule.per === 'user' ? user?.id : (caller.client ??= clientAddress(caller.remoteAddress));
     if (key === undefined) return undefined;
     let bucket = r.keyed.get(key);
     if (bucket) {
