@@ -15,6 +15,7 @@
 import { RpcCallError, RpcClient, parseServer } from './rpcClient.js';
 import { formatRange } from './timeInput.js';
 import { TokenStore, tokenFilePath } from './tokenStore.js';
+import type { SeatWire } from '../src/core/seatListing.js';
 
 export interface CliIo {
   out(text: string): void;
@@ -237,18 +238,8 @@ export interface BranchInfo {
   counts: Record<'total' | 'free' | 'reserved' | 'occupied' | 'unavailable', number>;
 }
 
-/** A seat as seats.get and seats.list describe it. */
-export interface SeatInfo {
-  id: number;
-  branch: string;
-  area: string;
-  label: string;
-  hasPower: boolean;
-  hasMonitor: boolean;
-  status: string;
-  available: boolean;
-  live: string;
-}
+/** A seat as seats.get and seats.list describe it: the server's wire type. */
+export type SeatInfo = SeatWire;
 
 /**
  * What the commands look up to speak a person's language: branches (zones, hours) from
