@@ -6,8 +6,7 @@ import { basename, join } from 'node:path';
 import type pg from 'pg';
 import type { Logger } from '../obs/log.js';
 import { projectRoot } from '../paths.js';
-
-const MIGRATION_LOCK = 0x6361_7272; // "carr"
+import { SessionLock } from './lockKeys.js';
 
 export interface Migration {
   version: number;
@@ -38,7 +37,7 @@ export const seedDir = (): string => join(projectRoot, 'db', 'seed');
 export async function migrate(pool: pg.Pool, log: Logger, dir = migrationsDir()): Promise<Migration[]> {
   const client = await pool.connect();
   try {
-    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await client.query('SELECT pg_advisory_lock($1)', [SessionLock.migrate]);
     await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
       version integer PRIMARY KEY,
       name text NOT NULL,
@@ -64,7 +63,7 @@ export async function migrate(pool: pg.Pool, log: Logger, dir = migrationsDir())
     }
     return applied;
   } finally {
-    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+    await client.query('SELECT pg_advisory_unlock($1)', [SessionLock.migrate]).catch(() => undefined);
     client.release();
   }
 }
