@@ -234,8 +234,8 @@ describe('query plans over ~45,000 reservations', () => {
   });
 
   describe('the per-user rules inside carrel_user_rules (checked as the statements it runs)', () => {
-    // The WHERE clauses below are copied from db/migrations/007; the first test proves the
-    // function still runs exactly these, so a change there must be reflected here.
+    // The WHERE clauses below are copied from db/functions/carrel_user_rules.sql; the first test
+    // proves the function still runs exactly these, so a change there must be reflected here.
     const ACTIVE_WHERE = `r.user_id = p_user AND r.status IN ('CONFIRMED', 'CHECKED_IN') AND upper(r.during) > p_now`;
     const QUOTA_WHERE =
       `r.user_id = p_user AND r.status IN ('CONFIRMED', 'CHECKED_IN', 'COMPLETED', 'NO_SHOW') AND r.during && v_range ` +
