@@ -31,7 +31,7 @@ export const Rule = {
   inThePast: 'inThePast',
   openingHours: 'openingHours',
   seatOutOfService: 'seatOutOfService',
-  /** Only the branch's cleaning buffer clashes (the mapping is in db/errors.ts, 23P01). */
+  /** Only the branch's cleaning buffer clashes with another booking (core/bufferClash.ts). */
   padding: 'padding',
   maxActive: 'maxActive',
   dailyQuota: 'dailyQuota',

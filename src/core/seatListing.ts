@@ -32,10 +32,8 @@
 // `live` without any event here, so an entry also records the live version of its scope
 // (LiveView.version) and is stale once that moved; the booking generation, which the branch
 // rows cache keys on, does not move with readings (docs/fairness.md).
-import type pg from 'pg';
-import { mapDbError } from '../db/errors.js';
+import type { Db } from '../db/db.js';
 import type { Deadline } from '../deadline.js';
-import { queryWithin } from '../db/deadline.js';
 import type { Clock } from './clock.js';
 import type { CoreEvent } from './events.js';
 import { RawJson } from './rawJson.js';
@@ -82,7 +80,7 @@ interface SeatRow {
 }
 
 export interface SeatListingOptions {
-  db: pg.Pool;
+  db: Db;
   clock: Clock;
   rules: RulesConfig;
   cache: { enabled: boolean; maxEntries: number; maxBytes: number };
@@ -286,12 +284,8 @@ export class SeatListing {
       }
     });
     if (filter.availableOnly) mask |= 1 << FILTERS.length;
-    try {
-      const res = await queryWithin<SeatRow>(this.opts.db, deadline, { name: `carrel.seats.list.${mask}`, text: this.statementText(mask), values });
-      return res.rows;
-    } catch (err) {
-      throw mapDbError(err);
-    }
+    const res = await this.opts.db.query<SeatRow>({ name: `carrel.seats.list.${mask}`, text: this.statementText(mask), values }, deadline);
+    return res.rows;
   }
 
   private statementText(mask: number): string {
