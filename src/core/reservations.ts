@@ -105,7 +105,6 @@ interface BookRow extends ReservationRow {
 }
 
 const MINUTE = 60_000;
-export const MINE_MAX_LIMIT = 100;
 
 /** Collects positional parameters while a statement is assembled. */
 class Params {

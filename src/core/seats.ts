@@ -7,21 +7,16 @@ import type { Deadline } from '../deadline.js';
 import type { Clock } from './clock.js';
 import type { CoreEventSink } from './events.js';
 import { ACTIVE_STATUSES_SQL, liveStateSql } from './liveState.js';
-import type { BranchHours, RulesConfig } from './rules.js';
-import type { SeatListing, SeatWire } from './seatListing.js';
-import type { LiveView, SeatCounts } from './liveView.js';
+import type { RulesConfig } from './rules.js';
+import type { SeatListing } from './seatListing.js';
+import type { BranchRef } from '../wire/branchRef.js';
+import type { BranchHours } from '../wire/hours.js';
+import type { BranchWire, SeatWire } from '../wire/types.js';
+import { branchIdSql } from './branchRef.js';
+import type { LiveView } from './liveView.js';
 import { localDayStart, parseLocalDate, zonedInstant } from './zonedTime.js';
 
 export type { SeatCounts } from './liveView.js';
-
-export interface BranchWire {
-  id: number;
-  name: string;
-  timezone: string;
-  hours: BranchHours;
-  paddingMinutes: number;
-  counts: SeatCounts;
-}
 
 /**
  * What booking needs to know about a seat and its branch. Whether the seat is in service is
@@ -51,8 +46,6 @@ export interface SeatServiceOptions {
   /** How long the branch list is reused (discovery.branchListCacheMs); 0: never. */
   branchListCacheMs?: number;
 }
-
-export type BranchRef = { id: number } | { name: string };
 
 interface BranchCountRow {
   id: number;
@@ -140,8 +133,9 @@ export class SeatService {
     const values: unknown[] = [new Date(this.opts.clock.now())];
     let where = '';
     if (ref) {
-      values.push('id' in ref ? ref.id : ref.name);
-      where = 'id' in ref ? 'WHERE b.id = $2' : 'WHERE b.name = $2';
+      const branch = branchIdSql(ref, '$2');
+      values.push(branch.value);
+      where = `WHERE b.id = ${branch.sql}`;
     }
     const res = await this.opts.db.query<BranchCountRow>(
       `SELECT b.id, b.name, b.timezone, b.hours, b.padding_minutes,
@@ -251,11 +245,12 @@ export class SeatService {
     return this.getSeat(seatId);
   }
 
-  /** admin.branches.setHours: the hours object has been validated (rules.validateHours). */
+  /** admin.branches.setHours: the hours object has been validated (wire/hours.ts validateHours). */
   async setBranchHours(ref: BranchRef, hours: BranchHours): Promise<BranchWire> {
+    const named = branchIdSql(ref, '$1');
     const res = await this.opts.db.query<{ id: number }>(
-      `UPDATE branches SET hours = $2::jsonb WHERE ${'id' in ref ? 'id = $1' : 'name = $1'} RETURNING id`,
-      ['id' in ref ? ref.id : ref.name, JSON.stringify(hours)],
+      `UPDATE branches SET hours = $2::jsonb WHERE id = ${named.sql} RETURNING id`,
+      [named.value, JSON.stringify(hours)],
     );
     const row = res.rows[0];
     if (!row) throw new CarrelError(ErrorCode.NOT_FOUND, `no branch ${'id' in ref ? ref.id : JSON.stringify(ref.name)}`);

@@ -20,7 +20,11 @@ import {
   type ReservationRow,
   type ReservationWire,
 } from './reservationRow.js';
-import { Rule, checkBookingWindow, checkWindowShape, ruleError, type BranchHours, type RulesConfig } from './rules.js';
+import { Rule, checkBookingWindow, checkWindowShape, ruleError, type RulesConfig } from './rules.js';
+import type { BranchRef } from '../wire/branchRef.js';
+import type { BranchHours } from '../wire/hours.js';
+import type { WaitlistEntryWire, WaitlistStatus } from '../wire/types.js';
+import { branchIdSql } from './branchRef.js';
 import { periodParams, userRuleError, userRuleInputs } from './userRules.js';
 import { refuseIfAccountGone } from './accountCheck.js';
 
@@ -42,31 +46,12 @@ export interface FreedSlot {
   end: Date;
 }
 
-export type WaitlistTarget = { seatId: number } | { branch: string | number };
+export type WaitlistTarget = { seatId: number } | { branch: BranchRef };
 
 export interface JoinInput {
   target: WaitlistTarget;
   start: Date;
   end: Date;
-}
-
-export type WaitlistStatus = 'WAITING' | 'OFFERED' | 'CLAIMED' | 'LEFT' | 'EXPIRED';
-
-export interface WaitlistEntryWire {
-  id: number;
-  /** 1 = next in line among WAITING entries for the same seat (or branch) and an overlapping window; null once not waiting. */
-  position: number | null;
-  seatId?: number;
-  branch?: string;
-  branchId: number;
-  start: string;
-  end: string;
-  status: WaitlistStatus;
-  createdAt: string;
-  /** Present while OFFERED: the reservation that holds the slot and when the offer lapses. */
-  offer?: { reservationId: number; seatId: number; offerExpiresAt: string };
-  /** Present once CLAIMED: the reservation the offer became. */
-  reservationId?: number;
 }
 
 export interface WaitlistDeps {
@@ -138,10 +123,6 @@ interface Candidate {
   end_at: Date;
 }
 
-function failed(rule: string, message: string, extra: Record<string, unknown> = {}): CarrelError {
-  return new CarrelError(ErrorCode.FAILED_PRECONDITION, message, { rule, ...extra });
-}
-
 export class Waitlist {
   constructor(private readonly deps: WaitlistDeps) {}
 
@@ -178,7 +159,7 @@ export class Waitlist {
       deadline,
     );
     if (free.rows[0]) {
-      throw failed('seatAvailable', 'a seat is free for that window; book it with reservations.create', { seatId: free.rows[0].id });
+      throw ruleError(Rule.seatAvailable, 'a seat is free for that window; book it with reservations.create', { seatId: free.rows[0].id });
     }
 
     const id = await this.deps.db.transaction(async (c) => {
@@ -195,7 +176,7 @@ export class Waitlist {
         [user.id],
       );
       if ((open.rows[0]?.n ?? 0) >= config.maxEntriesPerUser) {
-        throw failed('waitlistLimit', `at most ${config.maxEntriesPerUser} open waitlist entries per user`, {
+        throw ruleError(Rule.waitlistLimit, `at most ${config.maxEntriesPerUser} open waitlist entries per user`, {
           limit: config.maxEntriesPerUser,
         });
       }
@@ -232,7 +213,7 @@ export class Waitlist {
       if (status === null) throw await notFoundFor(this.deps.db, user.id, id, deadline);
       if (status === 'LEFT' || status === 'EXPIRED') return {};
       if (status === 'CLAIMED') {
-        throw failed('alreadyClaimed', 'the offer was claimed; cancel the reservation instead');
+        throw ruleError(Rule.alreadyClaimed, 'the offer was claimed; cancel the reservation instead');
       }
       const outcome = await this.deps.db.transaction(async (c) => {
         let declined: ReservationRow | undefined;
@@ -331,11 +312,11 @@ export class Waitlist {
       }
       case 'OFFERED':
       case 'EXPIRED':
-        throw failed('offerExpired', 'the offer has expired');
+        throw ruleError(Rule.offerExpired, 'the offer has expired');
       case 'WAITING':
-        throw failed('noOffer', 'there is no offer for this entry yet');
+        throw ruleError(Rule.noOffer, 'there is no offer for this entry yet');
       case 'LEFT':
-        throw failed('entryLeft', 'you left this waitlist entry');
+        throw ruleError(Rule.entryLeft, 'you left this waitlist entry');
     }
   }
 
@@ -613,15 +594,14 @@ export class Waitlist {
       if (!seat) throw new CarrelError(ErrorCode.NOT_FOUND, `no seat ${target.seatId}`);
       return { seatId: target.seatId, branchId: seat.branch_id, seatStatus: seat.status, timezone: seat.timezone, hours: seat.hours };
     }
-    const byId = typeof target.branch === 'number' ? target.branch : /^\d{1,9}$/.test(target.branch) ? Number(target.branch) : null;
-    const byName = typeof target.branch === 'string' ? target.branch : null;
+    const ref = branchIdSql(target.branch, '$1');
     const res = await this.deps.db.query<{ id: number; timezone: string; hours: BranchHours }>(
-      `SELECT id, timezone, hours FROM branches WHERE name = $1 OR id = $2 ORDER BY (name = $1) DESC NULLS LAST LIMIT 1`,
-      [byName, byId],
+      `SELECT id, timezone, hours FROM branches WHERE id = ${ref.sql}`,
+      [ref.value],
       deadline,
     );
     const branch = res.rows[0];
-    if (!branch) throw new CarrelError(ErrorCode.NOT_FOUND, `no branch ${JSON.stringify(target.branch)}`);
+    if (!branch) throw new CarrelError(ErrorCode.NOT_FOUND, `no branch ${JSON.stringify(ref.value)}`);
     return { seatId: null, branchId: branch.id, seatStatus: null, timezone: branch.timezone, hours: branch.hours };
   }
 

@@ -8,20 +8,10 @@ import { CarrelError, ErrorCode } from '../errors.js';
 import type { Db } from '../db/db.js';
 import { DbConflict } from '../db/errors.js';
 import { sha256Hex } from './sensorKeys.js';
+import { branchIdSql } from '../core/branchRef.js';
+import type { BranchRef } from '../wire/branchRef.js';
+import type { SensorKeyWire } from '../wire/types.js';
 
-export type BranchRef = { id: number } | { name: string };
-
-/** A sensor key as admins see it: never the key, never its digest. */
-export interface SensorKeyWire {
-  id: number;
-  name: string;
-  /** The only branch the key may write; null: every branch. */
-  branchId: number | null;
-  branch: string | null;
-  fingerprint: string;
-  createdAt: string;
-  revokedAt: string | null;
-}
 
 interface KeyRow {
   id: number;
@@ -50,11 +40,11 @@ function toWire(r: KeyRow): SensorKeyWire {
   };
 }
 
-function branchWhere(ref: BranchRef, param: string): string {
-  return 'id' in ref ? `id = ${param}` : `name = ${param}`;
+/** `id = <the branch ref names>` (core/branchRef.ts), and the value for `param`. */
+function branchWhere(ref: BranchRef, param: string): { sql: string; value: number | string } {
+  const branch = branchIdSql(ref, param);
+  return { sql: `id = ${branch.sql}`, value: branch.value };
 }
-
-const branchValue = (ref: BranchRef): number | string => ('id' in ref ? ref.id : ref.name);
 
 export class SensorKeyStore {
   constructor(private readonly opts: { db: Db; now: () => number }) {}
@@ -62,13 +52,14 @@ export class SensorKeyStore {
   /** Makes a key for one branch; the answer is the only place the key itself ever appears. */
   async add(name: string, branch: BranchRef): Promise<SensorKeyWire & { key: string }> {
     const key = KEY_PREFIX + randomBytes(32).toString('base64url');
+    const b = branchWhere(branch, '$3');
     const res = await this.opts.db
       .query<KeyRow>(
-        `WITH b AS (SELECT id, name FROM branches WHERE ${branchWhere(branch, '$3')}),
+        `WITH b AS (SELECT id, name FROM branches WHERE ${b.sql}),
               k AS (INSERT INTO sensor_keys (name, key_sha256, branch_id, created_at)
                     SELECT $1, $2, b.id, $4 FROM b RETURNING *)
          SELECT ${COLUMNS} FROM k JOIN b ON b.id = k.branch_id`,
-        [name, sha256Hex(key), branchValue(branch), new Date(this.opts.now())],
+        [name, sha256Hex(key), b.value, new Date(this.opts.now())],
       )
       .catch((err: unknown) => {
         if (err instanceof DbConflict && err.reason === 'duplicate') {
@@ -86,9 +77,10 @@ export class SensorKeyStore {
     const values: unknown[] = [];
     const where: string[] = [];
     if (filter.branch) {
-      values.push(branchValue(filter.branch));
+      const b = branchWhere(filter.branch, '$1');
+      values.push(b.value);
       // A branch that does not exist is NOT_FOUND, not an empty list: a typo should not look like "no keys".
-      const found = await this.opts.db.query<{ id: number }>(`SELECT id FROM branches WHERE ${branchWhere(filter.branch, '$1')}`, values);
+      const found = await this.opts.db.query<{ id: number }>(`SELECT id FROM branches WHERE ${b.sql}`, values);
       if (!found.rows[0]) throw noBranch(filter.branch);
       values[0] = found.rows[0].id;
       where.push('k.branch_id = $1');
@@ -111,8 +103,9 @@ export class SensorKeyStore {
     const values: unknown[] = ['id' in which ? which.id : which.name, new Date(this.opts.now())];
     let branchCheck = '';
     if (branch) {
-      values.push(branchValue(branch));
-      branchCheck = `AND k.branch_id = (SELECT id FROM branches WHERE ${branchWhere(branch, '$3')})`;
+      const b = branchIdSql(branch, '$3');
+      values.push(b.value);
+      branchCheck = `AND k.branch_id = ${b.sql}`;
     }
     const res = await this.opts.db.query<KeyRow>(
       `WITH target AS (SELECT k.id FROM sensor_keys k WHERE k.${'id' in which ? 'id' : 'name'} = $1 ${branchCheck}),
@@ -123,7 +116,7 @@ export class SensorKeyStore {
     const row = res.rows[0];
     if (!row) {
       const what = 'id' in which ? `id ${which.id}` : JSON.stringify(which.name);
-      throw new CarrelError(ErrorCode.NOT_FOUND, `no sensor key ${what}${branch ? ` for branch ${JSON.stringify(branchValue(branch))}` : ''}`);
+      throw new CarrelError(ErrorCode.NOT_FOUND, `no sensor key ${what}${branch ? ` for branch ${'id' in branch ? branch.id : JSON.stringify(branch.name)}` : ''}`);
     }
     // The statement's snapshot predates its own UPDATE: the row read is the one before it, so a
     // key revoked just now shows this revoke's time, one revoked earlier keeps its own.
