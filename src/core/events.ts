@@ -5,6 +5,12 @@
 
 export type ReservationStatus = 'CONFIRMED' | 'CHECKED_IN' | 'COMPLETED' | 'CANCELLED' | 'NO_SHOW' | 'OFFERED';
 
+/** Statuses that hold a seat: the exclusion constraint's WHERE clause, and the live model's bookings. */
+export const ACTIVE_STATUSES: readonly ReservationStatus[] = ['CONFIRMED', 'CHECKED_IN', 'OFFERED'];
+
+/** ACTIVE_STATUSES as an SQL list, for `status IN …`. */
+export const ACTIVE_STATUSES_SQL = `(${ACTIVE_STATUSES.map((s) => `'${s}'`).join(', ')})`;
+
 /** The `cause` vocabulary of seat events on the wire (docs/protocol.md, "`seat`"). */
 export type ChangeCause =
   | 'sensor'

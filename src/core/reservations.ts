@@ -44,7 +44,7 @@ import type { Deadline } from '../deadline.js';
 import { queryWithLockBudget, queryWithin } from '../db/deadline.js';
 import type { Logger } from '../obs/log.js';
 import type { Clock } from './clock.js';
-import type { CoreEventSink, ReservationEvent, ReservationFact } from './events.js';
+import { ACTIVE_STATUSES_SQL, type CoreEventSink, type ReservationEvent, type ReservationFact } from './events.js';
 import {
   RESERVATION_COLUMNS,
   reservationToFact,
@@ -53,11 +53,10 @@ import {
   type ReservationRow,
   type ReservationWire,
 } from './reservationRow.js';
-import { ACTIVE_STATUSES_SQL } from './liveState.js';
 import { Rule, ceilToSlot, checkBookingWindow, floorToSlot, ruleError, type RulesConfig } from './rules.js';
 import { USER_BOOKING_LOCK, periodParams, userRuleError, userRuleInputs } from './userRules.js';
 import { refuseIfAccountGone } from './accountCheck.js';
-import type { SeatService } from './seats.js';
+import type { SeatContexts } from './seatContexts.js';
 
 /** A stretch of a seat that became bookable again (after a cancel or an early check-out). */
 export interface FreedSlot {
@@ -75,7 +74,8 @@ export interface ReservationServiceOptions {
   clock: Clock;
   rules: RulesConfig;
   events: CoreEventSink;
-  seats: SeatService;
+  /** A seat's branch, zone, hours and padding, read once per booking. */
+  seats: SeatContexts;
   log: Logger;
   /** Called after a cancel or an early check-out commits (the waitlist offers the slot). */
   onSlotFreed?: SlotFreedHandler;
