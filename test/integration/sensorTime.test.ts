@@ -146,7 +146,7 @@ describe('timers run on the server clock', () => {
   async function checkedIn(t: TestServer, clock: FakeClock, seatId: number): Promise<number> {
     const uid = await userId(db.pool, 's1003');
     const fact = await insertReservation(db.pool, { seatId, userId: uid, startMs: clock.now() - 10 * MINUTE, endMs: clock.now() + 110 * MINUTE, status: 'CHECKED_IN' });
-    t.server.coreEvents.emit({ type: 'reservation', cause: 'checkIn', reservation: { ...fact, status: 'CHECKED_IN' }, at: iso(clock.now()) });
+    t.coreEvents.emit({ type: 'reservation', cause: 'checkIn', reservation: { ...fact, status: 'CHECKED_IN' }, at: iso(clock.now()) });
     return fact.id;
   }
 
