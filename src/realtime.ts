@@ -12,7 +12,7 @@
 //   CoreEventFanout (after commit) → onCoreEvent → applyFact (+ EventBus.publishFact to the others)
 //
 // No step between a sensor frame and a subscriber's socket touches the database (docs/architecture.md).
-import type pg from 'pg';
+import type { Db } from './db/db.js';
 import type { Config } from './config/schema.js';
 import type { Logger } from './obs/log.js';
 import type { Clock } from './core/clock.js';
@@ -39,7 +39,7 @@ export interface RealtimeDeps {
   config: Readonly<Config>;
   log: Logger;
   /** For the live model's loads (at start, and bookings again after a bus outage). */
-  db: pg.Pool;
+  db: Db;
   clock: Clock;
   /** Committed changes of this instance's booking core. */
   coreEvents: CoreEventFanout;

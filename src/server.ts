@@ -177,8 +177,8 @@ export function assemble(deps: ServerDeps): ServerParts {
   const now = () => clock.now();
   const info = new InstanceInfo(config);
 
-  // The booking core, up to the bookings the sensors move; it reaches the database through Db
-  // (src/db/db.ts). The live half's loads and batched writes still take the pool itself.
+  // The booking core, up to the bookings the sensors move. Everything reaches the database through
+  // Db (src/db/db.ts) but the sensor coalescer's batched writes and the readiness probe.
   const sql = new Db(db);
   const events = new CoreEventFanout((err) => log.error({ err }, 'core event listener failed'));
   const core = { db: sql, clock, rules: config.rules, events };
@@ -210,7 +210,7 @@ export function assemble(deps: ServerDeps): ServerParts {
   const transitions = new SensorTransitionRunner(reservations, log);
   const model = new LiveSeats(liveSeatsOptions(config, info.instanceId), { changes: bus, transitions });
   const hub = new Hub({ retainEvents: config.pubsub.retainEvents }, { tokens, published: model, history: bus, now, log });
-  const discovery = new LiveDiscovery({ db, clock, bus, log, minIntervalMs: config.live.refreshMinIntervalMs, model, hub });
+  const discovery = new LiveDiscovery({ db: sql, clock, bus, log, minIntervalMs: config.live.refreshMinIntervalMs, model, hub });
   const view = new LiveView(model, clock, discovery);
 
   // The listings, answering from the live model.
@@ -224,7 +224,7 @@ export function assemble(deps: ServerDeps): ServerParts {
 
   // The live half's ports and the path of a reading.
   const keyring = new SensorKeyring({
-    db,
+    db: sql,
     keys: config.sensors.keys,
     refuse: config.sensors.refuseKeys,
     throttle: config.sensors.helloThrottle,
@@ -235,7 +235,7 @@ export function assemble(deps: ServerDeps): ServerParts {
   const realtime = new Realtime({
     config,
     log,
-    db,
+    db: sql,
     clock,
     coreEvents: events,
     bus,

@@ -20,7 +20,7 @@
 // empty, offline, the check-in window) runs on the server's clock. `at` is compared only between
 // readings of one seat from the same sensor, to tell a resend or a reordering (at not later than
 // that sensor's last) from news.
-import type pg from 'pg';
+import type { Db } from '../db/db.js';
 import { ACTIVE_STATUSES, ACTIVE_STATUSES_SQL, type ChangeCause, type CoreEvent, type ReservationStatus } from './events.js';
 
 import type { LiveState } from '../wire/types.js';
@@ -281,7 +281,7 @@ export class LiveSeats {
   }
 
   /** Loads seats, their status, active and upcoming bookings and the last sensor state. */
-  static async loadData(db: pg.Pool, nowMs: number): Promise<LiveSeatsData> {
+  static async loadData(db: Db, nowMs: number): Promise<LiveSeatsData> {
     const [branches, seats, bookings, sensors] = await Promise.all([
       db.query<{ id: number; name: string }>('SELECT id, name FROM branches ORDER BY id'),
       db.query<{ id: number; branch_id: number; area: string; label: string; status: string }>(
@@ -303,7 +303,7 @@ export class LiveSeats {
    * start: `npx carrel db seed` on a running server, an admin adding a wing), with their bookings
    * and last sensor state; null when there are none. `order` is every seat id in display order.
    */
-  static async loadAdded(db: pg.Pool, nowMs: number, known: LiveSeats): Promise<(LiveSeatsData & { order: number[] }) | null> {
+  static async loadAdded(db: Db, nowMs: number, known: LiveSeats): Promise<(LiveSeatsData & { order: number[] }) | null> {
     const [branches, seats] = await Promise.all([
       db.query<{ id: number; name: string }>('SELECT id, name FROM branches ORDER BY id'),
       db.query<{ id: number; branch_id: number; area: string; label: string; status: string }>(
@@ -769,7 +769,7 @@ function insertSorted(list: Booking[], b: Booking): void {
   list.splice(i, 0, b);
 }
 
-async function loadBookings(db: pg.Pool, nowMs: number, seatIds?: number[]): Promise<LoadedBooking[]> {
+async function loadBookings(db: Db, nowMs: number, seatIds?: number[]): Promise<LoadedBooking[]> {
   const rows = await db.query<{ id: number; seat_id: number; user_id: number; start_at: Date; end_at: Date; status: ReservationStatus }>(
     `SELECT id, seat_id, user_id, lower(during) AS start_at, upper(during) AS end_at, status
        FROM reservations

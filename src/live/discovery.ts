@@ -3,7 +3,7 @@
 // unknown seat — at most every live.refreshMinIntervalMs; when a listing read rows naming seats
 // or branches the model does not know (one look begun after the rows were read, shared); and every
 // live.refreshEveryMs. What is found joins the bus, then the model, then the hub, in that order.
-import type pg from 'pg';
+import type { Db } from '../db/db.js';
 import type { Logger } from '../obs/log.js';
 import type { Clock } from '../core/clock.js';
 import type { CoreEvent } from '../core/events.js';
@@ -15,7 +15,7 @@ import type { Subscriber, SubscriberHost } from '../pubsub/subscriber.js';
 import type { SubscribeRequest } from '../wire/args.js';
 
 export interface LiveDiscoveryDeps {
-  db: pg.Pool;
+  db: Db;
   clock: Clock;
   bus: EventBus;
   log: Logger;

@@ -169,7 +169,7 @@ beforeAll(async () => {
     { instanceId: 'plans', offlineAfterMs: 120_000, releaseAfterMs: 1_200_000, autoCheckIn: false, autoRelease: false, checkInWindow: { opensBeforeMs: 0, graceMs: 0 } },
     { changes: { publishSeat: () => undefined } },
   );
-  model.load(await LiveSeats.loadData(db.pool, NOW), NOW);
+  model.load(await LiveSeats.loadData(new Db(db.pool), NOW), NOW);
   const live = new LiveView(model, clock);
   const contexts = new SeatContexts({ db: recorded, clock });
   listing = new SeatListing({ ...core, live, cache: { enabled: false, maxEntries: 1, maxBytes: 1 } });

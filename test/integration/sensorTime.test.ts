@@ -13,6 +13,7 @@ import { createLogger, silentLogger, type Logger } from '../../src/obs/log.js';
 import { SensorCoalescer, timestampMicros } from '../../src/sensors/coalescer.js';
 import type { RawPeer } from '../support/peer.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { Db } from '../../src/db/db.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
 import { branchSeats, connectSensor, insertReservation, seatEvents, sendReadings, subscribe, userId, waitFor } from '../support/live.js';
 
@@ -256,7 +257,7 @@ describe('receipt order to the microsecond', () => {
       [seat],
     );
     expect(row.rows[0]).toEqual({ occupied: false, sensor_id: 'gw-x', us: '2030-01-07T15:00:00.000700' });
-    const loaded = (await LiveSeats.loadData(db.pool, t)).sensors.find((r) => r.seatId === seat);
+    const loaded = (await LiveSeats.loadData(new Db(db.pool), t)).sensors.find((r) => r.seatId === seat);
     expect(loaded).toMatchObject({ occupied: false, receivedAtMs: t + 0.7 });
   });
 
