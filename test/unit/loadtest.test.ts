@@ -51,6 +51,17 @@ describe('LatencyHistogram', () => {
     expect(Math.abs(back.maxMs - orig.maxMs) / orig.maxMs).toBeLessThan(0.001);
   });
 
+  it('keeps minutes exactly when asked to, and decodes them again', () => {
+    const h = new LatencyHistogram(180_000);
+    h.recordMs(1);
+    h.recordMs(150_000);
+    expect(h.clamped).toBe(0);
+    expect(h.summary().maxMs).toBeCloseTo(150_000, -3);
+    const back = LatencyHistogram.decode(h.encode()).summary();
+    expect({ ...back, maxMs: 0 }).toEqual({ ...h.summary(), maxMs: 0 });
+    expect(Math.abs(back.maxMs - 150_000) / 150_000).toBeLessThan(0.001);
+  });
+
   it('reports zeros, not NaN, when empty', () => {
     expect(new LatencyHistogram().summary()).toEqual({ count: 0, meanMs: 0, p50Ms: 0, p90Ms: 0, p99Ms: 0, p999Ms: 0, maxMs: 0 });
   });
