@@ -89,12 +89,12 @@ function targetSpec(o: CommonOpts, outDir: string, config: Record<string, unknow
 }
 
 /**
- * What `bench abuse` gives the carrel it starts: the shipped rate limits and bcrypt cost, which
- * the other scenarios' overrides relax, because the limits are what it measures.
+ * What `bench abuse` gives the carrel it starts: the shipped rate limits and password hashing,
+ * which the other scenarios' overrides relax, because the limits are what it measures.
  */
 function shippedPolicies(): Record<string, unknown> {
   const shipped = configSchema.parse({});
-  return { rateLimit: { rules: shipped.rateLimit.rules }, auth: { bcryptCost: shipped.auth.bcryptCost } };
+  return { rateLimit: { rules: shipped.rateLimit.rules }, auth: shipped.auth };
 }
 
 /** Opens a bench, runs `body`, writes the report and prints where it is. */
