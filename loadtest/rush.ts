@@ -244,6 +244,8 @@ export async function rush(ctx: BenchContext, o: RushOptions): Promise<RunRecord
     throw Object.assign(new Error(`bench rush opens ${nConns} connections, and this process may open ${files} files: raise the limit (ulimit -n ${nConns + 1024})`), { exitCode: 2 });
   }
   const db = new pg.Client({ connectionString: dbUrl });
+  // A connection lost while the rush runs (the database dropped under it) fails the read-back, not the process.
+  db.on('error', () => undefined);
   await db.connect();
   try {
     return await run(ctx, o, db);
