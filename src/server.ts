@@ -40,6 +40,7 @@ import { Realtime } from './realtime.js';
 import { registerLiveMetrics } from './live/liveMetrics.js';
 import { registerCoreMetrics } from './obs/coreMetrics.js';
 import { SensorKeyStore } from './sensors/keyStore.js';
+import { WsGateway } from './net/wsGateway.js';
 
 export interface ServerDeps {
   config: Readonly<Config>;
@@ -89,6 +90,8 @@ export class CarrelServer {
   readonly loginThrottle: LoginThrottle;
   /** The RPC port: its listener and sessions. */
   readonly rpc: RpcPort;
+  /** /ws/rpc and /ws/live on the HTTP port, served by the RPC and subscriber ports (docs/protocol.md). */
+  readonly webSockets: WsGateway;
   private closing: Promise<void> | undefined;
   /** Known once the ports are open (start). */
   ports: BoundPorts = { rpc: 0, sensor: 0, pubsub: 0, http: 0 };
@@ -212,6 +215,8 @@ export class CarrelServer {
     this.rpc = new RpcPort({ config, log, dispatcher, sessions, onBadFrame: () => obs.rpc.recordFrameError() });
 
     obs.addListener('rpc', this.rpc.listener);
+    this.webSockets = new WsGateway({ routes: { '/ws/rpc': this.rpc.listener, '/ws/live': this.realtime.pubsubListener }, allowedOrigins: config.http.allowedOrigins, log });
+    this.webSockets.registerMetrics(obs.registry);
     registerLiveMetrics(obs, this.realtime);
     registerCoreMetrics(obs.registry, { listing, dbAdmission: this.dbAdmission, passwords: this.passwords });
   }
@@ -220,7 +225,7 @@ export class CarrelServer {
     const server = new CarrelServer(deps);
     try {
       const live = await server.realtime.start();
-      const http = await server.obs.start();
+      const http = await server.obs.start(server.webSockets.upgrade);
       server.ports = { rpc: (await server.rpc.listener.listen()).port, ...live, http };
       if (deps.config.lifecycle.enabled) server.lifecycle.start();
     } catch (err) {
