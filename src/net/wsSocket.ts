@@ -5,9 +5,15 @@
 // RPC and subscriber sessions above it, are the TCP ports' own, so a WebSocket client meets the
 // same limits and codes as a TCP one.
 //
+// ws does the handshake, reads and checks what the peer sends, answers pings and closes. What
+// the server sends it frames itself (RFC 6455 §5.2: a server's frame is a header and the payload,
+// unmasked) and writes to the TCP socket directly: the hub hands every subscriber the same Buffer
+// of a turn's events, which is framed once for all of them, so a subscriber costs one write per
+// turn as on TCP.
+//
 // Back-pressure is the real socket's, both ways:
 // - out: a write is done only once the TCP socket under the WebSocket has handed its bytes to the
-//   kernel (ws calls back then), so `writableLength` counts every byte not yet sent, as a net
+//   kernel (its write callback), so `writableLength` counts every byte not yet sent, as a net
 //   socket's does, and the Connection sees congestion and 'drain' as on TCP;
 // - in: while the Connection does not read (paused), the next message stays in this stream's
 //   buffer, the WebSocket stops reading its TCP socket, and the peer's kernel buffers fill.
@@ -21,6 +27,79 @@ import { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 
 const HEADER_BYTES = 4;
+/** WebSocket opcodes (RFC 6455 §5.2). */
+const TEXT = 0x1;
+const CONTINUATION = 0x0;
+/** Chunks of whole frames up to this size are framed once and the result shared (framedOnce). */
+const WHOLE_FRAMES_MAX = 64 * 1024;
+
+/**
+ * Chunks already framed, by identity: the hub writes one Buffer of a turn's events to every
+ * subscriber, so over WebSocket it is framed once per turn, not once per subscriber, and each
+ * subscriber costs one write, as on TCP. Entries live as long as the chunk they came from.
+ */
+const framed = new WeakMap<Buffer, Buffer | null>();
+
+/**
+ * `chunk` as WebSocket text messages if it holds whole carrel frames only (and is small enough
+ * to copy), else undefined. Framing is the same for every connection, so it is done once.
+ */
+function framedOnce(chunk: Buffer): Buffer | undefined {
+  const known = framed.get(chunk);
+  if (known !== undefined) return known ?? undefined;
+  let result: Buffer | null = null;
+  if (chunk.length <= WHOLE_FRAMES_MAX) {
+    let size = 0;
+    let at = 0;
+    while (at + HEADER_BYTES <= chunk.length) {
+      const n = chunk.readUInt32BE(at);
+      at += HEADER_BYTES + n;
+      size += wsHeaderBytes(n) + n;
+    }
+    if (at === chunk.length) {
+      result = Buffer.allocUnsafe(size);
+      let from = 0;
+      let to = 0;
+      while (from < chunk.length) {
+        const n = chunk.readUInt32BE(from);
+        to += writeWsHeader(result, to, n, TEXT, true);
+        to += chunk.copy(result, to, from + HEADER_BYTES, from + HEADER_BYTES + n);
+        from += HEADER_BYTES + n;
+      }
+    }
+  }
+  framed.set(chunk, result);
+  return result ?? undefined;
+}
+
+function wsHeaderBytes(length: number): number {
+  return length < 126 ? 2 : length < 65_536 ? 4 : 10;
+}
+
+/** A server frame's header (unmasked) at `at`; returns its size. */
+function writeWsHeader(into: Buffer, at: number, length: number, opcode: number, fin: boolean): number {
+  into[at] = (fin ? 0x80 : 0) | opcode;
+  if (length < 126) {
+    into[at + 1] = length;
+    return 2;
+  }
+  if (length < 65_536) {
+    into[at + 1] = 126;
+    into.writeUInt16BE(length, at + 2);
+    return 4;
+  }
+  into[at + 1] = 127;
+  // carrel's frame lengths are 32-bit: the high half of the 64-bit length is zero.
+  into.writeUInt32BE(0, at + 2);
+  into.writeUInt32BE(length, at + 6);
+  return 10;
+}
+
+function wsHeader(length: number, opcode: number, fin: boolean): Buffer {
+  const h = Buffer.allocUnsafe(wsHeaderBytes(length));
+  writeWsHeader(h, 0, length, opcode, fin);
+  return h;
+}
 
 /**
  * The closing codes this transport uses besides ws's own (1009 message too big, 1007 text that is
@@ -122,9 +201,11 @@ export class WsSocket extends Duplex {
   }
 
   /**
-   * Sends the frames in `chunks` as messages, each frame's payload as it lies (a frame split
-   * across chunks goes as fragments of one message, uncopied), in one write of the TCP socket.
-   * `done` runs once the TCP socket has sent the last of them.
+   * Sends the frames in `chunks` as text messages, in one write of the TCP socket (corked when
+   * there are several parts); `done` runs once the socket has sent the last of them. A chunk of
+   * whole frames up to WHOLE_FRAMES_MAX bytes is framed once for every connection it is written
+   * to (framedOnce); anything else goes as it lies, a frame cut across chunks as fragments of one
+   * message, uncopied.
    */
   private sendFrames(chunks: Buffer[], done: (err?: Error | null) => void): void {
     if (this.ws.readyState !== WebSocket.OPEN) {
@@ -132,40 +213,50 @@ export class WsSocket extends Duplex {
       done();
       return;
     }
-    const pieces: Array<{ data: Buffer; fin: boolean }> = [];
+    const out: Buffer[] = [];
     for (const chunk of chunks) {
-      let at = 0;
-      while (at < chunk.length) {
-        if (this.payloadLeft === 0) {
-          const n = Math.min(HEADER_BYTES - this.headerHave, chunk.length - at);
-          chunk.copy(this.header, this.headerHave, at, at + n);
-          this.headerHave += n;
-          at += n;
-          if (this.headerHave < HEADER_BYTES) break;
-          this.headerHave = 0;
-          this.payloadLeft = this.header.readUInt32BE(0);
-          if (this.payloadLeft === 0) pieces.push({ data: Buffer.alloc(0), fin: true });
-          continue;
-        }
-        const n = Math.min(this.payloadLeft, chunk.length - at);
-        this.payloadLeft -= n;
-        pieces.push({ data: chunk.subarray(at, at + n), fin: this.payloadLeft === 0 });
-        at += n;
-      }
+      const whole = this.payloadLeft === 0 && this.headerHave === 0 ? framedOnce(chunk) : undefined;
+      if (whole) out.push(whole);
+      else this.cut(chunk, out);
     }
-    if (pieces.length === 0) {
+    const raw = this.raw;
+    if (out.length === 0) {
       done();
       return;
     }
-    this.raw.cork();
-    const last = pieces.length - 1;
-    for (let i = 0; i < pieces.length; i++) {
-      const { data, fin } = pieces[i]!;
-      // A failed send means the socket is going; 'close' will end this stream.
-      this.ws.send(data, { binary: false, fin }, i === last ? () => done() : undefined);
-      this.fragmenting = !fin;
+    // A failed write means the socket is going; 'close' will end this stream.
+    const sent = (): void => done();
+    if (out.length === 1) {
+      raw.write(out[0]!, sent);
+      return;
     }
-    this.raw.uncork();
+    raw.cork();
+    for (let i = 0; i < out.length; i++) raw.write(out[i]!, i === out.length - 1 ? sent : undefined);
+    raw.uncork();
+  }
+
+  /** Frames `chunk` as it lies into `out`: WebSocket headers beside views of the payloads. */
+  private cut(chunk: Buffer, out: Buffer[]): void {
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.payloadLeft === 0) {
+        const n = Math.min(HEADER_BYTES - this.headerHave, chunk.length - at);
+        chunk.copy(this.header, this.headerHave, at, at + n);
+        this.headerHave += n;
+        at += n;
+        if (this.headerHave < HEADER_BYTES) return;
+        this.headerHave = 0;
+        this.payloadLeft = this.header.readUInt32BE(0);
+        if (this.payloadLeft === 0) out.push(wsHeader(0, TEXT, true));
+        continue;
+      }
+      const n = Math.min(this.payloadLeft, chunk.length - at);
+      this.payloadLeft -= n;
+      const fin = this.payloadLeft === 0;
+      out.push(wsHeader(n, this.fragmenting ? CONTINUATION : TEXT, fin), chunk.subarray(at, at + n));
+      this.fragmenting = !fin;
+      at += n;
+    }
   }
 
   override _final(done: (err?: Error | null) => void): void {
