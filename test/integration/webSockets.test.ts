@@ -234,6 +234,21 @@ describe('/ws/live', () => {
     expect((await sub.closed).code).toBe(1009);
   });
 
+  it('outlives the HTTP port\'s request timeouts: once upgraded, only the subscriber port\'s rules apply', async () => {
+    const t2 = await startTestServer({ http: { headersTimeoutMs: 200 } }, { db });
+    try {
+      const sub = await WsPeer.connect(t2.server.ports.http, '/ws/live');
+      // Node drops an HTTP connection past headersTimeout, and the whole request past twice that.
+      await new Promise((r) => setTimeout(r, 1_500));
+      sub.send({ type: 'ping' });
+      expect((await sub.waitFrames(1))[0]).toEqual({ type: 'pong' });
+      expect(sub.isClosed).toBe(false);
+      sub.destroy();
+    } finally {
+      await t2.close();
+    }
+  });
+
   it('tells WebSocket subscribers UNAVAILABLE on shutdown, like TCP ones', async () => {
     const t2 = await startTestServer({}, { db });
     const sub = await WsPeer.connect(t2.server.ports.http, '/ws/live');
