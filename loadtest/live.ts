@@ -18,12 +18,15 @@ type Frame = Record<string, unknown>;
 
 /** How subscribers reach the server: the subscriber port, or /ws/live on the HTTP port (docs/protocol.md). */
 export type LiveTransport = 'tcp' | 'ws';
+/** A fan-out's subscribers: all on one transport, or half on each, interleaved, in the same run. */
+export type FanoutTransport = LiveTransport | 'mixed';
 
 /**
  * A live connection that parses every frame it receives (the live ports' traffic is modest per
  * connection): a framed TCP socket, or a WebSocket whose every message is one frame.
  */
 abstract class LiveConn {
+  abstract readonly transport: LiveTransport;
   closed = false;
   private waiters: Array<{ pred: (f: Frame) => boolean; resolve: (f: Frame) => void; reject: (e: Error) => void }> = [];
 
@@ -79,6 +82,7 @@ abstract class LiveConn {
 
 /** A framed TCP socket. */
 class LiveSocket extends LiveConn {
+  readonly transport = 'tcp';
   private readonly splitter = new FrameSplitter();
 
   constructor(
@@ -115,6 +119,7 @@ class LiveSocket extends LiveConn {
 
 /** A WebSocket to /ws/live, one text message a frame, read as leanly as LiveSocket reads TCP. */
 class WsLiveSocket extends LiveConn {
+  readonly transport = 'ws';
   private readonly splitter = new WsFrameSplitter();
 
   constructor(
@@ -402,8 +407,11 @@ export interface FanoutOptions {
   rate: number;
   durationMs: number;
   warmupMs: number;
-  /** How the subscribers connect: the subscriber port (default) or /ws/live. */
-  transport?: LiveTransport;
+  /**
+   * How the subscribers connect: the subscriber port (default), /ws/live, or `mixed`: half on
+   * each, interleaved, the same events at the same moments, latency kept apart per transport.
+   */
+  transport?: FanoutTransport;
 }
 
 interface FastSub {
@@ -421,8 +429,12 @@ interface FastSub {
  */
 const WS_HANDSHAKES_AT_ONCE = 8;
 
-/** Opens `n` live connections over `transport`, `batch` at a time (failures thrown). */
-async function openLive(ctx: BenchContext, transport: LiveTransport, n: number, batch: number): Promise<LiveConn[]> {
+/** Opens `n` live connections over `transport`, `batch` at a time (failures thrown); `mixed` alternates them. */
+async function openLive(ctx: BenchContext, transport: FanoutTransport, n: number, batch: number): Promise<LiveConn[]> {
+  if (transport === 'mixed') {
+    const [tcp, ws] = await Promise.all([openLive(ctx, 'tcp', Math.ceil(n / 2), batch), openLive(ctx, 'ws', Math.floor(n / 2), batch)]);
+    return tcp.flatMap((t, i) => (ws[i] ? [t, ws[i]] : [t]));
+  }
   if (transport === 'tcp') {
     const { sockets, failures } = await openSockets(ctx.host, ctx.target.ports.pubsub, n, batch);
     if (failures) throw new Error(`${failures} subscriber connections failed`);
@@ -437,7 +449,7 @@ async function openLive(ctx: BenchContext, transport: LiveTransport, n: number, 
 }
 
 /** Opens subscribers `batch` at a time, each past its snapshot before the next batch. */
-async function openSubscribers(ctx: BenchContext, branch: string, n: number, transport: LiveTransport = 'tcp', batch = 100): Promise<Array<{ sock: LiveConn; snapshot: Frame }>> {
+async function openSubscribers(ctx: BenchContext, branch: string, n: number, transport: FanoutTransport = 'tcp', batch = 100): Promise<Array<{ sock: LiveConn; snapshot: Frame }>> {
   const out: Array<{ sock: LiveConn; snapshot: Frame }> = [];
   for (let i = 0; i < n; i += batch) {
     const conns = await openLive(ctx, transport, Math.min(batch, n - i), batch);
@@ -461,7 +473,7 @@ export async function fanout(ctx: BenchContext, opts: FanoutOptions): Promise<Ru
   if (fastCount < 1) throw new Error('fanout needs at least one subscriber that reads');
   const who = ctx.target.describe.startsWith('echo') ? 'bare fan-out baseline: ' : '';
   const transport = opts.transport ?? 'tcp';
-  const over = transport === 'ws' ? ' over /ws/live' : '';
+  const over = transport === 'ws' ? ' over /ws/live' : transport === 'mixed' ? ' over TCP and /ws/live at once' : '';
   const label = `${who}fanout${over}: ${opts.rate.toLocaleString('en')} readings/s to ${opts.subscribers.toLocaleString('en')} subscribers of ${opts.branch}${opts.stalled ? ` (${opts.stalled} stalled)` : ''}`;
   const opened = await openSubscribers(ctx, opts.branch, opts.subscribers, transport);
   const snapshot = opened[0]!.snapshot as { seats: Array<{ seatId: number; state: string }> };
@@ -476,6 +488,7 @@ export async function fanout(ctx: BenchContext, opts: FanoutOptions): Promise<Ru
   // Reading j of seat s was sent at sendTimes[s][j]; a subscriber's j-th sensor event for s is its delivery.
   const sendTimes = new Map<number, number[]>(seats.map((s) => [s, []]));
   const latency = new LatencyHistogram();
+  const byTransport: Record<LiveTransport, LatencyHistogram> = { tcp: new LatencyHistogram(), ws: new LatencyHistogram() };
   const started = performance.now();
   const windowStart = started + opts.warmupMs;
   const windowEnd = windowStart + opts.durationMs;
@@ -505,7 +518,9 @@ export async function fanout(ctx: BenchContext, opts: FanoutOptions): Promise<Ru
         return;
       }
       if (at >= windowStart && at < windowEnd) {
-        latency.recordMs(performance.now() - at);
+        const ms = performance.now() - at;
+        latency.recordMs(ms);
+        byTransport[sub.sock.transport].recordMs(ms);
         deliveries++;
       }
     });
@@ -576,6 +591,8 @@ export async function fanout(ctx: BenchContext, opts: FanoutOptions): Promise<Ru
     extra: {
       latencyIs: 'reading written to the sensor socket → seat event read by a subscriber',
       transport,
+      // With both transports in the run: each one's deliveries on their own.
+      byTransport: transport === 'mixed' ? { tcp: byTransport.tcp.summary(), ws: byTransport.ws.summary() } : undefined,
       // What the server itself measured: a reading read → its event written to each subscriber.
       serverDelivery: before.delivery && after.delivery ? bucketPercentiles(before.delivery, after.delivery) : null,
       readingsSent: expected,

@@ -124,6 +124,17 @@ describe('load generator scenarios', () => {
     expect(r.latency.count).toBeGreaterThan(0);
   });
 
+  it('fanout mixed: half the subscribers on each transport in one run, latency kept apart', async () => {
+    const r = await fanout(ctx, { branch: 'Main Library', subscribers: 8, stalled: 0, rate: 200, transport: 'mixed', ...SHORT });
+    expect(r.errors).toEqual({});
+    const by = r.extra.byTransport as Record<'tcp' | 'ws', { count: number; p99Ms: number }>;
+    // Four on each, every reading in the window delivered to all eight.
+    expect(by.tcp.count).toBe(by.ws.count);
+    expect(by.tcp.count + by.ws.count).toBe(r.latency.count);
+    expect(by.ws.count % 4).toBe(0);
+    expect(by.ws.p99Ms).toBeGreaterThan(0);
+  });
+
   it('stalled: measures PING only once the stalled subscribers\' sockets are full and queued on the server', async () => {
     const r = await stalledPing(ctx, { branch: 'Main Library', stalled: 3, rate: 100, ping: { connections: 2, depth: 1, ...SHORT }, repeats: 1 });
     expect(r.errors).toEqual({});
