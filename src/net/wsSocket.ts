@@ -12,9 +12,11 @@
 // turn as on TCP.
 //
 // Back-pressure is the real socket's, both ways:
-// - out: a write is done only once the TCP socket under the WebSocket has handed its bytes to the
-//   kernel (its write callback), so `writableLength` counts every byte not yet sent, as a net
-//   socket's does, and the Connection sees congestion and 'drain' as on TCP;
+// - out: writes pass straight to the TCP socket under the WebSocket while it takes them; once it
+//   holds its own high-water mark (16 KiB) unsent, the next write waits for its 'drain', and what
+//   follows queues in this stream, so `writableLength`, `writableNeedDrain` and 'drain' tell the
+//   Connection of congestion as a net socket's do (what it counts leaves out only the TCP
+//   socket's own 16 KiB and one write);
 // - in: while the Connection does not read (paused), the next message stays in this stream's
 //   buffer, the WebSocket stops reading its TCP socket, and the peer's kernel buffers fill.
 //
@@ -189,50 +191,49 @@ export class WsSocket extends Duplex {
     this.ws.resume();
   }
 
-  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
-    this.sendFrames([chunk], done);
+  /**
+   * A tick's writes (the Connection corks for one) leave the TCP socket in one system call: it is
+   * corked with this stream.
+   */
+  override cork(): void {
+    super.cork();
+    this.raw.cork();
   }
 
-  override _writev(chunks: Array<{ chunk: Buffer }>, done: (err?: Error | null) => void): void {
-    this.sendFrames(
-      chunks.map((c) => c.chunk),
-      done,
-    );
+  override uncork(): void {
+    super.uncork();
+    this.raw.uncork();
   }
 
   /**
-   * Sends the frames in `chunks` as text messages, in one write of the TCP socket (corked when
-   * there are several parts); `done` runs once the socket has sent the last of them. A chunk of
-   * whole frames up to WHOLE_FRAMES_MAX bytes is framed once for every connection it is written
-   * to (framedOnce); anything else goes as it lies, a frame cut across chunks as fragments of one
+   * Sends the frames in `chunk` as text messages. Done at once while the TCP socket takes them
+   * (it holds less than its own high-water mark); else once it drains, and what is written
+   * meanwhile waits in this stream, where the Connection counts it. A chunk of whole frames up
+   * to WHOLE_FRAMES_MAX bytes is framed once for every connection it is written to
+   * (framedOnce); anything else goes as it lies, a frame cut across chunks as fragments of one
    * message, uncopied.
    */
-  private sendFrames(chunks: Buffer[], done: (err?: Error | null) => void): void {
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
     if (this.ws.readyState !== WebSocket.OPEN) {
       // Closing: what is left cannot be sent, and 'close' is on its way.
       done();
       return;
     }
-    const out: Buffer[] = [];
-    for (const chunk of chunks) {
-      const whole = this.payloadLeft === 0 && this.headerHave === 0 ? framedOnce(chunk) : undefined;
-      if (whole) out.push(whole);
-      else this.cut(chunk, out);
-    }
     const raw = this.raw;
-    if (out.length === 0) {
-      done();
-      return;
+    const whole = this.payloadLeft === 0 && this.headerHave === 0 ? framedOnce(chunk) : undefined;
+    let taken = true;
+    if (whole) {
+      taken = raw.write(whole);
+    } else {
+      const out: Buffer[] = [];
+      this.cut(chunk, out);
+      raw.cork();
+      for (const part of out) taken = raw.write(part);
+      raw.uncork();
     }
-    // A failed write means the socket is going; 'close' will end this stream.
-    const sent = (): void => done();
-    if (out.length === 1) {
-      raw.write(out[0]!, sent);
-      return;
-    }
-    raw.cork();
-    for (let i = 0; i < out.length; i++) raw.write(out[i]!, i === out.length - 1 ? sent : undefined);
-    raw.uncork();
+    // A socket that is destroyed meanwhile never drains; 'close' ends this stream then.
+    if (taken) done();
+    else raw.once('drain', () => done());
   }
 
   /** Frames `chunk` as it lies into `out`: WebSocket headers beside views of the payloads. */
