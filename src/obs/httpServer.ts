@@ -17,6 +17,7 @@ import type { Logger } from './log.js';
 import type { Readiness } from './health.js';
 import { PROMETHEUS_CONTENT_TYPE, type MetricsRegistry } from './metrics.js';
 import { addressKey } from '../auth/failureThrottle.js';
+import type { StaticSite } from '../http/staticSite.js';
 
 export interface ObsHttpOptions {
   host: string;
@@ -32,6 +33,8 @@ export interface ObsHttpOptions {
   metrics: MetricsRegistry;
   readiness: Readiness;
   log: Logger;
+  /** The web pages (docs/web.md), answered for every other GET path they know. */
+  site?: StaticSite;
 }
 
 interface Tracked {
@@ -191,6 +194,7 @@ export class ObsHttpServer {
         send(res, 200, PROMETHEUS_CONTENT_TYPE, this.opts.metrics.render((name, err) => this.opts.log.error({ err, metric: name }, 'metric collector failed')));
         return;
       default:
+        if (path !== undefined && this.opts.site?.serve(req, res, path)) return;
         send(res, 404, 'application/json', '{"error":"not found","paths":["/healthz","/readyz","/metrics"]}');
     }
   }

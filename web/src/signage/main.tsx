@@ -1,0 +1,210 @@
+// /signage/<branch>: the entrance display (docs/web.md). Free seats per area in large type and a
+// seat map per area, live from /ws/live; it reconnects and resumes by itself and keeps nothing but
+// the branch's current map, so it can run unattended for days.
+import { render } from 'preact';
+import { useEffect, useMemo } from 'preact/hooks';
+import { signal } from '@preact/signals';
+import { Board, STATES, type Area, type Cell } from '../lib/board';
+import { LiveFeed, type LiveStatus } from '../lib/live';
+import { wsUrl } from '../lib/endpoints';
+import { stateLabel, describeCell } from '../lib/text';
+import { Clock } from '../ui/clock';
+import '../ui/base.css';
+import './signage.css';
+
+/** `?perf` turns on the Performance API marks the signage benchmark reads (docs/web.md). */
+const measuring = new URLSearchParams(location.search).has('perf');
+
+function branchFromPath(): string | undefined {
+  const m = /^\/signage\/([^/]+)\/?$/.exec(location.pathname);
+  if (!m) return undefined;
+  try {
+    return decodeURIComponent(m[1]!);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs `fn` once the renders queued by this turn have been committed (after microtasks). */
+const afterCommit = (() => {
+  const channel = new MessageChannel();
+  const queue: (() => void)[] = [];
+  channel.port1.onmessage = () => queue.splice(0).forEach((fn) => fn());
+  return (fn: () => void) => {
+    if (queue.push(fn) === 1) channel.port2.postMessage(0);
+  };
+})();
+
+function measureFrom(name: string, start: number): void {
+  afterCommit(() => {
+    void document.body.offsetHeight; // style and layout of the change, inside the measure
+    performance.measure(name, { start, end: performance.now() });
+  });
+}
+
+const status = signal<{ s: LiveStatus; why?: string; lastLive?: number }>({ s: 'connecting' });
+const missing = signal<string | undefined>(undefined);
+
+/** The side of a seat tile that lets every seat fit the screen without scrolling. */
+const tile = signal(48);
+
+function fitTiles(board: Board): void {
+  const seats = board.size;
+  if (seats === 0) return;
+  const areas = board.areas.peek().length;
+  const w = innerWidth;
+  const h = innerHeight;
+  // Header and legend take ~22% of the height; each area's title and count take ~6rem of its panel.
+  const usable = w * h * 0.78 - areas * w * 0.06 * Math.min(1, 6 / areas) * 1.5;
+  const side = Math.sqrt(Math.max(usable, w * h * 0.3) / (seats * 1.55));
+  tile.value = Math.max(12, Math.min(72, Math.floor(side)));
+}
+
+function SeatTile({ cell }: { cell: Cell }) {
+  const v = cell.value.value;
+  const cls = `seat ${v.state}${v.sensorOffline ? ' offline' : ''}${v.unbookedOccupancy ? ' unbooked' : ''}`;
+  return (
+    <li class={cls} title={describeCell(cell.label, v)} data-seat={cell.id} data-state={v.state}>
+      <span class="label">{cell.label}</span>
+    </li>
+  );
+}
+
+function AreaPanel({ area }: { area: Area }) {
+  const c = area.counts.value;
+  const id = `area-${area.name.replace(/[^A-Za-z0-9]+/g, '-')}`;
+  return (
+    <section class="area" aria-labelledby={id}>
+      <header class="area-head">
+        <h2 id={id}>{area.name}</h2>
+        <p class="free" data-area-free={area.name}>
+          <strong>{c.free}</strong>
+          <span> free of {area.cells.length}</span>
+        </p>
+      </header>
+      <ul class="seats" aria-label={`Seats in ${area.name}`}>
+        {area.cells.map((cell) => (
+          <SeatTile key={cell.id} cell={cell} />
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+function Legend() {
+  return (
+    <ul class="legend" aria-label="Legend">
+      {STATES.map((s) => (
+        <li key={s}>
+          <span class={`swatch seat ${s}`} aria-hidden="true" />
+          {stateLabel(s)}
+        </li>
+      ))}
+      <li>
+        <span class="swatch seat free offline" aria-hidden="true" />
+        sensor offline
+      </li>
+    </ul>
+  );
+}
+
+function StatusLine() {
+  const st = status.value;
+  if (st.s === 'live') return <p class="status live">live</p>;
+  const last = st.lastLive ? ` · last update ${new Date(st.lastLive).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}` : '';
+  return (
+    <p class="status offline" role="status">
+      {st.s === 'connecting' ? 'connecting…' : 'reconnecting…'}
+      {last}
+    </p>
+  );
+}
+
+function Signage({ board, requested }: { board: Board; requested: string }) {
+  const totals = board.totals.value;
+  const name = board.branch.value?.name ?? requested;
+  const areas = board.areas.value;
+  const stale = status.value.s !== 'live' && areas.length > 0;
+  return (
+    <div class={`signage${tile.value < 34 ? ' compact' : ''}${stale ? ' stale' : ''}`} style={{ '--tile': `${tile.value}px` }}>
+      <header class="top">
+        <div>
+          <h1>{name}</h1>
+          <StatusLine />
+        </div>
+        <p class="total" aria-live="polite">
+          <strong data-total-free>{totals.free}</strong>
+          <span>
+            seats free
+            <br />
+            of {totals.total}
+          </span>
+        </p>
+        <Clock />
+      </header>
+      {missing.value ? (
+        <p class="notice">No branch called “{requested}”. Check the address: /signage/&lt;branch name or id&gt;.</p>
+      ) : areas.length === 0 ? (
+        <p class="notice">Loading the seat map…</p>
+      ) : (
+        <main class="areas">
+          {areas.map((a) => (
+            <AreaPanel key={a.name} area={a} />
+          ))}
+        </main>
+      )}
+      <footer>
+        <Legend />
+      </footer>
+    </div>
+  );
+}
+
+function App() {
+  const requested = branchFromPath();
+  const board = useMemo(() => new Board(), []);
+  useEffect(() => {
+    if (requested === undefined) return;
+    const feed = new LiveFeed({
+      url: wsUrl('/ws/live'),
+      branch: requested,
+      handlers: {
+        snapshot(f) {
+          const t0 = performance.now();
+          missing.value = undefined;
+          board.load({ id: f.branchId, name: f.branch }, f.seats);
+          fitTiles(board);
+          if (measuring) measureFrom('signage.snapshot', t0);
+        },
+        seat(f, receivedAt) {
+          board.apply(f.seatId, f.state, f.flags, f.at, f.holdUntil);
+          if (measuring) measureFrom('signage.apply', receivedAt);
+        },
+        status(s, why) {
+          const prev = status.peek();
+          status.value = { s, why, lastLive: prev.s === 'live' ? Date.now() : prev.lastLive };
+        },
+        notFound(message) {
+          missing.value = message;
+        },
+      },
+    });
+    const onResize = () => fitTiles(board);
+    addEventListener('resize', onResize);
+    feed.start();
+    return () => {
+      removeEventListener('resize', onResize);
+      feed.stop();
+    };
+  }, [board, requested]);
+  if (requested === undefined) {
+    return (
+      <div class="signage">
+        <p class="notice">Open /signage/&lt;branch name or id&gt;, for example /signage/Main%20Library.</p>
+      </div>
+    );
+  }
+  return <Signage board={board} requested={requested} />;
+}
+
+render(<App />, document.getElementById('app')!);
