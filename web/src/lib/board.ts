@@ -3,7 +3,7 @@
 // over 2,000 seats). A snapshot replaces it whole, so its size is the branch's, however long the
 // page runs. Seat events name only the seat: area and label come from the last snapshot.
 import { computed, signal, type ReadonlySignal, type Signal } from '@preact/signals';
-import type { SeatFlags, SnapshotSeat } from '../wire';
+import type { SeatFlags, SnapshotSeat } from '../wire.js';
 
 /** The states the pages know, in the order the legend and the counts list them. */
 export const STATES = ['free', 'reserved', 'occupied', 'away', 'unavailable'] as const;

@@ -4,7 +4,7 @@
 // the link goes quiet, it reconnects by itself and resumes with `since` and `epoch`: the server
 // replays what was missed or sends a fresh snapshot. A page may run for days: the only state kept
 // is the branch's position, and each socket's listeners go with the socket.
-import type { BranchFrame, LiveFrame, PersonalFrame, SeatFrame, SnapshotFrame, SubscribedFrame } from '../wire';
+import type { BranchFrame, LiveFrame, PersonalFrame, SeatFrame, SnapshotFrame, SubscribedFrame } from '../wire.js';
 
 export type LiveStatus = 'connecting' | 'live' | 'offline';
 

@@ -3,7 +3,7 @@
 // socket opens on the first call and again on the first call after it closed; a call in flight
 // when it closes fails UNAVAILABLE (nothing is retried behind the caller's back: a booking retry
 // must reuse its idempotencyKey, which only the caller knows).
-import type { WireError } from '../wire';
+import type { WireError } from '../wire.js';
 
 export class RpcError extends Error {
   readonly code: string;

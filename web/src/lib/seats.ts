@@ -1,8 +1,8 @@
 // Seats and branches the student page has looked up, by id: a booking names only its seat, so its
 // label, area and branch (for the branch's time zone) come from here. Bounded: a student sees a
 // few dozen seats; past 500 the cache starts over.
-import type { Branch, Seat } from '../wire';
-import type { RpcClient } from './rpc';
+import type { Branch, Seat } from '../wire.js';
+import type { RpcClient } from './rpc.js';
 
 export class SeatDirectory {
   private readonly seats = new Map<number, Promise<Seat>>();

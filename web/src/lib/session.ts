@@ -1,8 +1,8 @@
 // The logged-in user of a page: the token from auth.login, kept in localStorage under one key per
 // page kind (a student and a librarian may share a desk computer), dropped once expired.
 import { signal } from '@preact/signals';
-import type { LoginResult, User } from '../wire';
-import type { RpcClient } from './rpc';
+import type { LoginResult, User } from '../wire.js';
+import type { RpcClient } from './rpc.js';
 
 export interface Session {
   token: string;

@@ -1,6 +1,6 @@
 // What the pages say: states, flags and error codes in words (docs/protocol.md names them).
-import type { CellValue, KnownState } from './board';
-import { RpcError } from './rpc';
+import type { CellValue, KnownState } from './board.js';
+import { RpcError } from './rpc.js';
 
 const STATE_WORDS: Record<KnownState | 'unknown', string> = {
   free: 'free',

@@ -4,11 +4,11 @@
 import { render } from 'preact';
 import { useEffect, useMemo } from 'preact/hooks';
 import { signal } from '@preact/signals';
-import { Board, STATES, type Area, type Cell } from '../lib/board';
-import { LiveFeed, type LiveStatus } from '../lib/live';
-import { wsUrl } from '../lib/endpoints';
-import { stateLabel, describeCell } from '../lib/text';
-import { Clock } from '../ui/clock';
+import { Board, STATES, type Area, type Cell } from '../lib/board.js';
+import { LiveFeed, type LiveStatus } from '../lib/live.js';
+import { wsUrl } from '../lib/endpoints.js';
+import { stateLabel, describeCell } from '../lib/text.js';
+import { Clock } from '../ui/clock.js';
 import '../ui/base.css';
 import './signage.css';
 

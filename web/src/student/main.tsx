@@ -5,16 +5,16 @@
 import { render } from 'preact';
 import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
 import { signal } from '@preact/signals';
-import type { Branch, PersonalFrame, Reservation, Seat, WaitlistEntry } from '../wire';
-import { RpcClient, RpcError } from '../lib/rpc';
-import { LiveFeed } from '../lib/live';
-import { Board } from '../lib/board';
-import { wsUrl } from '../lib/endpoints';
-import { sessionStore, type Session } from '../lib/session';
-import { SeatDirectory, hoursOn, hm } from '../lib/seats';
-import { addDays, dateTimeIn, dayIn, timeIn, todayIn, wallClock, windowIn, zonedToIso } from '../lib/zoned';
-import { errorText } from '../lib/text';
-import { LoginForm } from '../ui/login';
+import type { Branch, PersonalFrame, Reservation, Seat, WaitlistEntry } from '../wire.js';
+import { RpcClient, RpcError } from '../lib/rpc.js';
+import { LiveFeed } from '../lib/live.js';
+import { Board } from '../lib/board.js';
+import { wsUrl } from '../lib/endpoints.js';
+import { sessionStore, type Session } from '../lib/session.js';
+import { SeatDirectory, hoursOn, hm } from '../lib/seats.js';
+import { addDays, dateTimeIn, dayIn, timeIn, todayIn, wallClock, windowIn, zonedToIso } from '../lib/zoned.js';
+import { errorText } from '../lib/text.js';
+import { LoginForm } from '../ui/login.js';
 import '../ui/base.css';
 import '../ui/app.css';
 

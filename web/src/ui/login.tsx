@@ -1,7 +1,7 @@
 // Log in, or register then log in (auth.register does not log in: docs/protocol.md).
 import { useState } from 'preact/hooks';
-import type { RpcClient } from '../lib/rpc';
-import { errorText } from '../lib/text';
+import type { RpcClient } from '../lib/rpc.js';
+import { errorText } from '../lib/text.js';
 
 export function LoginForm(props: {
   rpc: RpcClient;
