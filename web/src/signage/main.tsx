@@ -45,19 +45,28 @@ function measureFrom(name: string, start: number): void {
 const status = signal<{ s: LiveStatus; why?: string; lastLive?: number }>({ s: 'connecting' });
 const missing = signal<string | undefined>(undefined);
 
-/** The side of a seat tile that lets every seat fit the screen without scrolling. */
+/** The side of a seat tile, in px: the largest with which every area fits the screen without scrolling. */
 const tile = signal(48);
 
-function fitTiles(board: Board): void {
-  const seats = board.size;
-  if (seats === 0) return;
-  const areas = board.areas.peek().length;
-  const w = innerWidth;
-  const h = innerHeight;
-  // Header and legend take ~22% of the height; each area's title and count take ~6rem of its panel.
-  const usable = w * h * 0.78 - areas * w * 0.06 * Math.min(1, 6 / areas) * 1.5;
-  const side = Math.sqrt(Math.max(usable, w * h * 0.3) / (seats * 1.55));
-  tile.value = Math.max(12, Math.min(72, Math.floor(side)));
+/** Finds that side by trying (a binary search of a dozen layouts, at a snapshot or a resize only). */
+function fitTiles(): void {
+  const root = document.querySelector<HTMLElement>('.signage');
+  const areas = document.querySelector<HTMLElement>('.areas');
+  if (!root || !areas) return;
+  const fits = (px: number) => {
+    root.style.setProperty('--tile', `${px}px`);
+    root.classList.toggle('compact', px < 34);
+    return areas.scrollHeight <= areas.clientHeight + 1;
+  };
+  let lo = 8;
+  let hi = 112;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (fits(mid)) lo = mid;
+    else hi = mid;
+  }
+  fits(lo);
+  tile.value = lo;
 }
 
 function SeatTile({ cell }: { cell: Cell }) {
@@ -77,7 +86,7 @@ function AreaPanel({ area }: { area: Area }) {
     <section class="area" aria-labelledby={id}>
       <header class="area-head">
         <h2 id={id}>{area.name}</h2>
-        <p class="free" data-area-free={area.name}>
+        <p class="area-free" data-area-free={area.name}>
           <strong>{c.free}</strong>
           <span> free of {area.cells.length}</span>
         </p>
@@ -173,7 +182,7 @@ function App() {
           const t0 = performance.now();
           missing.value = undefined;
           board.load({ id: f.branchId, name: f.branch }, f.seats);
-          fitTiles(board);
+          afterCommit(fitTiles);
           if (measuring) measureFrom('signage.snapshot', t0);
         },
         seat(f, receivedAt) {
@@ -189,11 +198,16 @@ function App() {
         },
       },
     });
-    const onResize = () => fitTiles(board);
+    let resizing = 0;
+    const onResize = () => {
+      cancelAnimationFrame(resizing);
+      resizing = requestAnimationFrame(fitTiles);
+    };
     addEventListener('resize', onResize);
     feed.start();
     return () => {
       removeEventListener('resize', onResize);
+      cancelAnimationFrame(resizing);
       feed.stop();
     };
   }, [board, requested]);

@@ -183,7 +183,7 @@ function Finder({ branch, token, areas, board }: { branch: Branch; token: string
           void bestAvailable();
         }}
       >
-        <div class="row">
+        <div class="row when">
           <label>
             Day
             <select value={win.date} onChange={(e) => setWin({ ...win, date: e.currentTarget.value })}>
