@@ -4,6 +4,7 @@
 //   carrel bench book -c 50 --baseline                   bookings beside pgbench
 //   carrel bench suite                                   every target figure; writes the report
 //   carrel bench abuse --server 127.0.0.1:9000           a well-behaved client beside each flood
+//   carrel bench signage                                 the entrance display's time per event, in chromium
 //
 // Without --server it starts carrel itself over a fresh benchmark database (DATABASE_URL's
 // PostgreSQL, else an embedded one), so every figure comes from the same, known set-up.
@@ -15,6 +16,8 @@ import { pgbenchBaseline, pgbenchVersion } from './pgbench.js';
 import type { RunRecord } from './record.js';
 import { book, mixed, ping, search, storm, type RunShape } from './scenarios.js';
 import { connections, fanout, sensors, stalledPing } from './live.js';
+import { signage } from './signage.js';
+import { BENCH_BRANCH } from './target.js';
 import { runSuite } from './suite.js';
 import { configSchema } from '../src/config/schema.js';
 import { ABUSE_DEFAULTS, FLOOD_NAMES, abuse, abuseComparisons, abuseMarkdown, abuseRecord, medianFloods, type FloodName } from './abuse.js';
@@ -238,6 +241,16 @@ export function registerBenchCommands(program: Command): void {
             b.compare({ what: `${r.label}: p99 end to end`, value: r.latency.p99Ms, unit: 'ms', baseline: 'bare fan-out', baselineValue: e.latency.p99Ms, ratio: r.latency.p99Ms / e.latency.p99Ms, target: '< 5 ms', met: r.latency.p99Ms < 5 });
           }
         }
+      }),
+    );
+
+  common(bench.command('signage').description('the entrance display in chromium: time to apply one seat event, measured in the page (Performance API)'))
+    .option('--branch <name>', 'branch the page shows', BENCH_BRANCH)
+    .option('--rate <n>', 'readings per second, one seat each', positive('--rate'), 50)
+    .action(async (o: CommonOpts & { branch: string; rate: number }) =>
+      withBench(o, async (b) => {
+        const r = b.add(await signage(b.ctx, { branch: o.branch, rate: o.rate, durationMs: o.duration * 1000, warmupMs: o.warmup * 1000 }));
+        b.compare({ what: `${r.label}: p99 apply`, value: r.latency.p99Ms, unit: 'ms', baseline: 'one frame at 60 Hz', baselineValue: 16, ratio: r.latency.p99Ms / 16, target: '< 16 ms', met: r.latency.p99Ms < 16 });
       }),
     );
 
