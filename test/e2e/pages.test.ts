@@ -70,6 +70,19 @@ describe.skipIf(!browserAvailable)('the web pages in a browser', () => {
     return c;
   }
 
+  /** DOM nodes and event listeners after a garbage collection (DevTools Protocol). */
+  async function figures(page: Page): Promise<{ nodes: number; listeners: number }> {
+    const cdp = await page.context().newCDPSession(page);
+    try {
+      await cdp.send('Performance.enable');
+      await cdp.send('HeapProfiler.collectGarbage');
+      const m = new Map((await cdp.send('Performance.getMetrics')).metrics.map((x) => [x.name, x.value]));
+      return { nodes: m.get('Nodes')!, listeners: m.get('JSEventListeners')! };
+    } finally {
+      await cdp.detach();
+    }
+  }
+
   const seatEl = (page: Page, id: number, state: string) => page.locator(`[data-seat="${id}"][data-state="${state}"]`);
 
   async function openSignage(): Promise<Page> {
@@ -200,6 +213,7 @@ describe.skipIf(!browserAvailable)('the web pages in a browser', () => {
   it('the pages recover by themselves after the server restarts', async () => {
     const signage = await openSignage();
     const student = await openStudent('e2e-restart');
+    const before = await figures(signage);
     const ports = t.server.ports;
     await t.server.shutdown();
     await signage.locator('.status.offline').waitFor({ timeout: 5_000 });
@@ -211,6 +225,10 @@ describe.skipIf(!browserAvailable)('the web pages in a browser', () => {
     const gateway = await sensor();
     await sendReadings(gateway, [{ seatId: seat.id, occupied: true, at: Date.now() }]);
     await seatEl(signage, seat.id, 'occupied').waitFor({ timeout: 2_000 });
+    // A page that reconnects for days keeps what it had: the same map, no listener left behind.
+    const after = await figures(signage);
+    expect(after.listeners).toBe(before.listeners);
+    expect(Math.abs(after.nodes - before.nodes)).toBeLessThan(10);
     // The student page's next request goes over a new connection.
     await student.getByRole('button', { name: 'Choose a seat' }).click();
     await student.getByRole('heading', { name: /free seats?,/ }).waitFor({ timeout: 10_000 });

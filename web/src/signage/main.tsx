@@ -7,6 +7,8 @@ import { signal } from '@preact/signals';
 import { Board, STATES, type Area, type Cell } from '../lib/board.js';
 import { LiveFeed, type LiveStatus } from '../lib/live.js';
 import { wsUrl } from '../lib/endpoints.js';
+import { RpcClient } from '../lib/rpc.js';
+import type { Branch } from '../wire.js';
 import { stateLabel, describeCell } from '../lib/text.js';
 import { Clock } from '../ui/clock.js';
 import '../ui/base.css';
@@ -40,6 +42,21 @@ function measureFrom(name: string, start: number): void {
     void document.body.offsetHeight; // style and layout of the change, inside the measure
     performance.measure(name, { start, end: performance.now() });
   });
+}
+
+/** The branch's time zone, for the clock (branches.list, asked once the branch is known). */
+const timezone = signal<string | undefined>(undefined);
+
+async function learnTimezone(branchId: number): Promise<void> {
+  if (timezone.peek() !== undefined) return;
+  const rpc = new RpcClient(wsUrl('/ws/rpc'));
+  try {
+    timezone.value = (await rpc.call<Branch[]>('branches.list')).find((b) => b.id === branchId)?.timezone;
+  } catch {
+    // The device's clock stands in; the next snapshot asks again.
+  } finally {
+    rpc.close();
+  }
 }
 
 const status = signal<{ s: LiveStatus; why?: string; lastLive?: number }>({ s: 'connecting' });
@@ -149,7 +166,7 @@ function Signage({ board, requested }: { board: Board; requested: string }) {
             of {totals.total}
           </span>
         </p>
-        <Clock />
+        <Clock timezone={timezone.value} />
       </header>
       {missing.value ? (
         <p class="notice">No branch called “{requested}”. Check the address: /signage/&lt;branch name or id&gt;.</p>
@@ -183,6 +200,7 @@ function App() {
           missing.value = undefined;
           board.load({ id: f.branchId, name: f.branch }, f.seats);
           afterCommit(fitTiles);
+          void learnTimezone(f.branchId);
           if (measuring) measureFrom('signage.snapshot', t0);
         },
         seat(f, receivedAt) {

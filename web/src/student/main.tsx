@@ -3,7 +3,7 @@
 // out of and cancel bookings; join a waitlist and claim an offer that arrives live (a personal
 // event on /ws/live). Phone in portrait first.
 import { render } from 'preact';
-import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { signal } from '@preact/signals';
 import type { Branch, PersonalFrame, Reservation, Seat, WaitlistEntry } from '../wire.js';
 import { RpcClient, RpcError } from '../lib/rpc.js';
@@ -167,6 +167,8 @@ function Finder({ branch, token, areas, board }: { branch: Branch; token: string
   const byArea = new Map<string, Seat[]>();
   for (const s of results ?? []) byArea.set(s.area, [...(byArea.get(s.area) ?? []), s]);
   const noTimes = times.length === 0;
+  // A window under way now: a seat a sensor sees taken may be a walk-in's, worth saying.
+  const startsNow = results !== null && time !== '' && Date.parse(span().start) <= Date.now();
 
   return (
     <section class="card" aria-labelledby="find-title">
@@ -278,10 +280,11 @@ function Finder({ branch, token, areas, board }: { branch: Branch; token: string
                         class="pick"
                         disabled={busy}
                         onClick={() => void book({ seatId: s.id, ...span() })}
-                        aria-label={`Book seat ${s.label}${s.hasPower ? ', power outlet' : ''}${s.hasMonitor ? ', monitor' : ''}`}
+                        aria-label={`Book seat ${s.label}${s.hasPower ? ', power outlet' : ''}${s.hasMonitor ? ', monitor' : ''}${startsNow && s.live === 'occupied' ? ', someone is sitting there now' : ''}`}
                       >
                         <span class="pick-label">{s.label}</span>
                         <span class="pick-extras">
+                          {startsNow && s.live === 'occupied' && <span class="tag busy">in use now</span>}
                           {s.hasPower && <span class="tag">power</span>}
                           {s.hasMonitor && <span class="tag">monitor</span>}
                         </span>
@@ -616,26 +619,30 @@ function Home({ s }: { s: Session }) {
           </button>
         </span>
       </header>
-      <main class="page">
-        <Notice />
-        <OfferBanner token={s.token} branches={branches} />
-        {branches.length > 0 && branch && (
-          <>
-            <label class="branch-pick">
-              Library
-              <select value={branch.id} onChange={(e) => setBranchId(Number(e.currentTarget.value))}>
-                {branches.map((b) => (
-                  <option key={b.id} value={b.id}>
-                    {b.name} — {b.counts.free} free now
-                  </option>
-                ))}
-              </select>
-            </label>
-            <Finder key={branch.id} branch={branch} token={s.token} areas={areas} board={board} />
-          </>
-        )}
-        <Waitlist token={s.token} branches={branches} />
-        <MyBookings token={s.token} branches={branches} />
+      <main class="page student">
+        <div class="main-col">
+          <Notice />
+          <OfferBanner token={s.token} branches={branches} />
+          {branches.length > 0 && branch && (
+            <>
+              <label class="branch-pick">
+                Library
+                <select value={branch.id} onChange={(e) => setBranchId(Number(e.currentTarget.value))}>
+                  {branches.map((b) => (
+                    <option key={b.id} value={b.id}>
+                      {b.name}
+                    </option>
+                  ))}
+                </select>
+              </label>
+              <Finder key={branch.id} branch={branch} token={s.token} areas={areas} board={board} />
+            </>
+          )}
+        </div>
+        <aside class="side-col" aria-label="Your bookings and waitlist">
+          <Waitlist token={s.token} branches={branches} />
+          <MyBookings token={s.token} branches={branches} />
+        </aside>
       </main>
     </>
   );
@@ -643,8 +650,13 @@ function Home({ s }: { s: Session }) {
 
 function Notice() {
   const n = notice.value;
+  const area = useRef<HTMLDivElement>(null);
+  // What an action says appears at the top; the button that caused it may be far below.
+  useEffect(() => {
+    if (n) area.current?.scrollIntoView({ block: 'nearest' });
+  }, [n]);
   return (
-    <div class="notice-area" role="status" aria-live="polite">
+    <div class="notice-area" role="status" aria-live="polite" ref={area}>
       {n && (
         <p class={`notice ${n.kind}`}>
           <span>{n.text}</span>
