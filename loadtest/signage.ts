@@ -55,13 +55,15 @@ export async function signage(ctx: BenchContext, opts: SignageOptions): Promise<
     await page.goto(`http://${ctx.host}:${ctx.target.ports.http}/signage/${encodeURIComponent(opts.branch)}?perf`);
     await page.locator('.status.live').waitFor({ timeout: 30_000 });
     await page.locator('[data-seat]').first().waitFor({ timeout: 30_000 });
-    const seats = (await page.locator('[data-seat]').evaluateAll((els) => els.map((e) => e.getAttribute('data-seat')))).map(Number);
+    const shown = await page.locator('[data-seat]').evaluateAll((els) => els.map((e) => [e.getAttribute('data-seat'), e.getAttribute('data-state')] as const));
+    const seats = shown.map(([id]) => Number(id));
+    // Each reading flips its seat, starting from what the page shows, so every one is a change.
+    const occupied = new Map(shown.map(([id, state]) => [Number(id), state === 'occupied']));
     const snapshotMs = await page.evaluate(() => performance.getEntriesByName('signage.snapshot').at(-1)?.duration ?? null);
 
     gateway = await connect(ctx.host, ctx.target.ports.sensor);
     gateway.resume(); // acks are not read here, only drained
     gateway.write(frameJson({ type: 'hello', sensorId: 'bench-signage', key: 'dev-sensor-key' }));
-    const occupied = new Map<number, boolean>();
     let i = 0;
     let sent = 0;
     const send = () => {

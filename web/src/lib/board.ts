@@ -31,6 +31,8 @@ export interface Area {
   readonly cells: Cell[];
   /** Seats in each state, and flag counts. */
   readonly counts: Signal<AreaCounts>;
+  /** Its free seats alone: a page binds this to a text node, so an event does not re-render the area. */
+  readonly free: ReadonlySignal<number>;
 }
 
 export type AreaCounts = Record<KnownState | 'unknown' | 'sensorOffline' | 'unbookedOccupancy', number>;
@@ -69,16 +71,19 @@ export class Board {
     }
     return t;
   });
+  /** Free seats of the whole branch (bound to text, as Area.free is). */
+  readonly free: ReadonlySignal<number> = computed(() => this.totals.value.free);
   private cells = new Map<number, Cell>();
 
   /** Replaces the board with a snapshot's seats. */
   load(branch: { id: number; name: string }, seats: readonly SnapshotSeat[]): void {
-    const byArea = new Map<string, { name: string; cells: Cell[]; counts: Signal<AreaCounts> }>();
+    const byArea = new Map<string, Area>();
     const cells = new Map<number, Cell>();
     for (const s of seats) {
       let area = byArea.get(s.area);
       if (!area) {
-        area = { name: s.area, cells: [], counts: signal(zeroCounts()) };
+        const counts = signal(zeroCounts());
+        area = { name: s.area, cells: [], counts, free: computed(() => counts.value.free) };
         byArea.set(s.area, area);
       }
       const cell: Cell = { id: s.seatId, label: s.label, area, value: signal(toValue(s.state, s.flags, s.holdUntil, undefined)) };

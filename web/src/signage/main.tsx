@@ -96,15 +96,16 @@ function SeatTile({ cell }: { cell: Cell }) {
   );
 }
 
+// An event re-renders its seat's tile and nothing else: the counts are signals bound straight to
+// their text nodes, and no component above the tiles reads a seat's state.
 function AreaPanel({ area }: { area: Area }) {
-  const c = area.counts.value;
   const id = `area-${area.name.replace(/[^A-Za-z0-9]+/g, '-')}`;
   return (
     <section class="area" aria-labelledby={id}>
       <header class="area-head">
         <h2 id={id}>{area.name}</h2>
         <p class="area-free" data-area-free={area.name}>
-          <strong>{c.free}</strong>
+          <strong>{area.free}</strong>
           <span> free of {area.cells.length}</span>
         </p>
       </header>
@@ -147,7 +148,6 @@ function StatusLine() {
 }
 
 function Signage({ board, requested }: { board: Board; requested: string }) {
-  const totals = board.totals.value;
   const name = board.branch.value?.name ?? requested;
   const areas = board.areas.value;
   const stale = status.value.s !== 'live' && areas.length > 0;
@@ -159,11 +159,11 @@ function Signage({ board, requested }: { board: Board; requested: string }) {
           <StatusLine />
         </div>
         <p class="total" aria-live="polite">
-          <strong data-total-free>{totals.free}</strong>
+          <strong data-total-free>{board.free}</strong>
           <span>
             seats free
             <br />
-            of {totals.total}
+            of {board.size}
           </span>
         </p>
         <Clock timezone={timezone.value} />
