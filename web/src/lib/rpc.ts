@@ -17,6 +17,8 @@ export class RpcError extends Error {
 }
 
 interface Pending {
+  /** The socket the request went out on: only its closing fails the request. */
+  ws: WebSocket;
   resolve(value: unknown): void;
   reject(err: RpcError): void;
   timer: ReturnType<typeof setTimeout>;
@@ -56,7 +58,7 @@ export class RpcClient {
         this.pending.delete(rpcId);
         reject(new RpcError({ code: 'DEADLINE_EXCEEDED', message: 'the server did not answer in time' }));
       }, this.timeoutMs);
-      this.pending.set(rpcId, { resolve: resolve as (v: unknown) => void, reject, timer });
+      this.pending.set(rpcId, { ws, resolve: resolve as (v: unknown) => void, reject, timer });
       ws.send(JSON.stringify(request));
     });
   }
@@ -112,9 +114,9 @@ export class RpcClient {
 
   private onClose(ws: WebSocket): void {
     if (this.ws === ws) this.ws = undefined;
-    const lost = [...this.pending.values()];
-    this.pending.clear();
-    for (const p of lost) {
+    for (const [rpcId, p] of this.pending) {
+      if (p.ws !== ws) continue;
+      this.pending.delete(rpcId);
       clearTimeout(p.timer);
       p.reject(new RpcError({ code: 'UNAVAILABLE', message: 'the connection to the server was lost' }));
     }
