@@ -4,7 +4,7 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { Board } from '../../web/src/lib/board.js';
 import { addDays, nextSlotIn, todayIn, zonedToIso } from '../../web/src/lib/zoned.js';
-import { reportRows } from '../../web/src/staff/report.js';
+import { reportRows, seatsWithoutSensor } from '../../web/src/staff/report.js';
 import type { Branch, Reservation, Seat, User, WaitlistEntry, WireError } from '../../web/src/wire.js';
 import type { SeatWire } from '../../src/core/seatListing.js';
 import type { BranchWire } from '../../src/core/seats.js';
@@ -113,6 +113,15 @@ describe('the utilization report rows', () => {
       { label: '2030-01-08', values: { booked: 0, attended: 0, ghost: 0, unbooked: undefined, utilization: 0, peak: undefined, noShows: undefined } },
     ]);
     expect(reportRows([{ hour: 9, utilizationPercent: 55.5 }])[0]).toMatchObject({ label: '9', values: { utilization: 55.5 } });
+    // The report's own shape: a percentage already, and null where no sensor reported.
+    const seatRows = reportRows({
+      by: 'seat',
+      buckets: [{ seatId: 4, label: 'Q-04', area: 'Quiet', sensor: false, bookedMinutes: 90, attendedMinutes: null, ghostMinutes: null, utilizationPct: 0.5, peakOccupancy: null, noShows: 1 }],
+      seatsWithoutSensor: { count: 1, labels: ['Q-04'] },
+    });
+    expect(seatRows).toEqual([{ label: 'Q-04', values: { booked: 90, attended: undefined, ghost: undefined, unbooked: undefined, utilization: 0.5, peak: undefined, noShows: 1 } }]);
+    expect(seatsWithoutSensor({ seatsWithoutSensor: { count: 1, labels: ['Q-04'] } })).toEqual({ count: 1, labels: ['Q-04'] });
+    expect(seatsWithoutSensor({ seatsWithoutSensor: { count: 0, labels: [] } })).toBeNull();
     expect(reportRows(null)).toEqual([]);
     expect(reportRows({ nothing: true })).toEqual([]);
   });

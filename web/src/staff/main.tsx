@@ -14,7 +14,7 @@ import { addDays, dateTimeIn, timeIn, todayIn } from '../lib/zoned.js';
 import { describeCell, errorText, stateLabel } from '../lib/text.js';
 import { LoginForm } from '../ui/login.js';
 import { BarChart, type Series } from './charts.js';
-import { reportRows } from './report.js';
+import { reportRows, seatsWithoutSensor } from './report.js';
 import '../ui/base.css';
 import '../ui/app.css';
 import './staff.css';
@@ -176,6 +176,7 @@ function Report({ branch, token }: { branch: Branch; token: string }) {
   }, [branch.id]);
 
   const rows = state.kind === 'done' ? reportRows(state.result) : [];
+  const unsensed = state.kind === 'done' ? seatsWithoutSensor(state.result) : null;
   const minutes: Series[] = [
     { key: 'booked', label: 'booked', className: 'booked' },
     { key: 'attended', label: 'attended', className: 'attended' },
@@ -230,6 +231,13 @@ function Report({ branch, token }: { branch: Branch; token: string }) {
           <p class="muted">No bookings or sensor readings in that period.</p>
         ) : (
           <div class="charts" data-report="charts">
+            {unsensed && (
+              <p class="muted">
+                {unsensed.count} seat{unsensed.count === 1 ? ' has' : 's have'} no sensor
+                {unsensed.labels.length > 0 ? ` (${unsensed.labels.slice(0, 12).join(', ')}${unsensed.count > 12 ? ', …' : ''})` : ''}: their attended and
+                empty minutes are left out, not guessed.
+              </p>
+            )}
             <BarChart title="Minutes per bucket: booked, attended, booked but empty, occupied without a booking" rows={rows} series={minutes} unit="min" />
             <BarChart title="Utilization (%)" rows={rows} series={[{ key: 'utilization', label: 'utilization', className: 'utilization' }]} unit="%" max={100} />
             {rows.some((r) => r.values.peak !== undefined) && (

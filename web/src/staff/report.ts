@@ -56,3 +56,10 @@ export function reportRows(result: unknown): ReportRow[] {
     });
 }
 
+
+/** Seats no sensor reported on in the report's range (their attended and empty minutes are not guessed), if the report says. */
+export function seatsWithoutSensor(result: unknown): { count: number; labels: string[] } | null {
+  const v = (result as { seatsWithoutSensor?: { count?: unknown; labels?: unknown } } | null)?.seatsWithoutSensor;
+  if (!v || typeof v.count !== 'number' || v.count <= 0) return null;
+  return { count: v.count, labels: Array.isArray(v.labels) ? v.labels.filter((x): x is string => typeof x === 'string') : [] };
+}
