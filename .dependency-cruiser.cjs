@@ -15,6 +15,13 @@ module.exports = {
       to: { path: '^(src|clients|loadtest|test)/', pathNot: '^src/codec/' },
     },
     {
+      name: 'wire-imports-only-itself',
+      comment: 'The wire vocabulary (types, codes, argument schemas) is shared by the server and its clients: it leans on neither.',
+      severity: 'error',
+      from: { path: '^src/wire/' },
+      to: { path: '^(src|cli|clients|loadtest|test)/', pathNot: '^src/wire/' },
+    },
+    {
       name: 'core-imports-no-transport',
       comment: 'core is the rules of seats and time; sockets, frames, RPC and the subscriber hub sit above it.',
       severity: 'error',

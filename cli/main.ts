@@ -41,7 +41,7 @@ program
 
 const db = program.command('db').description('database chores');
 db.command('migrate')
-  .description('apply pending migrations from db/migrations')
+  .description('apply pending migrations from db/migrations, then the SQL functions from db/functions')
   .option('-c, --config <file>', 'config file')
   .action(async (opts: { config?: string }) => {
     const { openDatabase } = await import('../src/db/database.js');

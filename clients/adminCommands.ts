@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { processIo, runCommand, type CliIo } from './cliIo.js';
 import { table } from './table.js';
 import { formatTime } from './timeInput.js';
-import type { SensorKeyWire } from '../src/sensors/keyStore.js';
+import type { SensorKeyWire } from '../src/wire/types.js';
 
 interface CommonOpts {
   server?: string;
@@ -15,10 +15,6 @@ interface CommonOpts {
 }
 
 /** A branch as the server reads a reference: digits are an id. */
-function branchArg(text: string): string | number {
-  return /^\d{1,9}$/.test(text) ? Number(text) : text;
-}
-
 const scopeOf = (k: SensorKeyWire): string => k.branch ?? 'every branch';
 
 export function registerAdminCommands(program: Command, io: CliIo = processIo): Command {
@@ -37,7 +33,7 @@ export function registerAdminCommands(program: Command, io: CliIo = processIo): 
       .requiredOption('-b, --branch <branch>', 'the branch (name or id) whose seats the key may write'),
   ).action((name: string, opts: CommonOpts & { branch: string }) =>
     runCommand(io, opts, async (s) => {
-      const k = await s.call<SensorKeyWire & { key: string }>('admin.sensors.addKey', { name, branch: branchArg(opts.branch) });
+      const k = await s.call('admin.sensors.addKey', { name, branch: opts.branch });
       return {
         value: k,
         text: () =>
@@ -55,8 +51,8 @@ export function registerAdminCommands(program: Command, io: CliIo = processIo): 
       .option('--revoked', 'include revoked keys'),
   ).action((opts: CommonOpts & { branch?: string; revoked?: boolean }) =>
     runCommand(io, opts, async (s) => {
-      const list = await s.call<SensorKeyWire[]>('admin.sensors.listKeys', {
-        ...(opts.branch === undefined ? {} : { branch: branchArg(opts.branch) }),
+      const list = await s.call('admin.sensors.listKeys', {
+        ...(opts.branch === undefined ? {} : { branch: opts.branch }),
         ...(opts.revoked ? { includeRevoked: true } : {}),
       });
       return {
@@ -80,10 +76,8 @@ export function registerAdminCommands(program: Command, io: CliIo = processIo): 
       .option('-b, --branch <branch>', 'revoke only if the key is this branch\'s (name or id)'),
   ).action((which: string, opts: CommonOpts & { branch?: string }) =>
     runCommand(io, opts, async (s) => {
-      const k = await s.call<SensorKeyWire>('admin.sensors.revokeKey', {
-        ...(/^\d{1,9}$/.test(which) ? { id: Number(which) } : { name: which }),
-        ...(opts.branch === undefined ? {} : { branch: branchArg(opts.branch) }),
-      });
+      const branch = opts.branch === undefined ? {} : { branch: opts.branch };
+      const k = await s.call('admin.sensors.revokeKey', /^\d{1,9}$/.test(which) ? { id: Number(which), ...branch } : { name: which, ...branch });
       return { value: k, text: () => `revoked sensor key ${JSON.stringify(k.name)} (id ${k.id}, ${scopeOf(k)}) as of ${formatTime(k.revokedAt!)}` };
     }),
   );

@@ -5,7 +5,8 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { DEFAULT_RPC_SERVER, processIo, rpcServer, type CliIo } from './cliIo.js';
 import { RpcClient, parseServer } from './rpcClient.js';
-import { registerWaitlistCommands, type WaitlistEntry } from './waitlistCommands.js';
+import type { BranchWire, WaitlistEntryWire } from '../src/wire/types.js';
+import { registerWaitlistCommands } from './waitlistCommands.js';
 import { registerAdminCommands } from './adminCommands.js';
 import { TokenStore, tokenFilePath } from './tokenStore.js';
 import { registerUserCommands } from './userCommands.js';
@@ -176,7 +177,7 @@ async function openOffers(server: string, token: string): Promise<OfferView[]> {
   const client = await RpcClient.connect(host, port, { timeoutMs: 2000 });
   try {
     client.token = token;
-    const entries = await client.call<WaitlistEntry[]>('waitlist.mine');
+    const entries = await client.call<WaitlistEntryWire[]>('waitlist.mine');
     return entries.flatMap((e) =>
       e.status === 'OFFERED' && e.offer
         ? [{ waitlistId: e.id, reservationId: e.offer.reservationId, seatId: e.offer.seatId, branchId: e.branchId, start: e.start, end: e.end, expiresAt: e.offer.offerExpiresAt, lapsesAtMs: Date.parse(e.offer.offerExpiresAt) }]
@@ -192,7 +193,7 @@ async function branchZones(server: string): Promise<Map<number, string>> {
   const { host, port } = parseServer(server, 9000);
   const client = await RpcClient.connect(host, port, { timeoutMs: 2000 });
   try {
-    const list = await client.call<Array<{ id: number; timezone: string }>>('branches.list');
+    const list = await client.call<BranchWire[]>('branches.list');
     return new Map(list.map((b) => [b.id, b.timezone]));
   } finally {
     client.close();

@@ -15,7 +15,9 @@
 import { RpcCallError, RpcClient, parseServer } from './rpcClient.js';
 import { formatRange } from './timeInput.js';
 import { TokenStore, tokenFilePath } from './tokenStore.js';
-import type { SeatWire } from '../src/core/seatListing.js';
+import type { MethodArgs } from '../src/wire/args.js';
+import { findBranch, parseBranchRef } from '../src/wire/branchRef.js';
+import type { BranchWire, MethodName, MethodResults, SeatWire } from '../src/wire/types.js';
 
 export interface CliIo {
   out(text: string): void;
@@ -57,7 +59,8 @@ export class ClientError extends Error {
   }
 }
 
-export type Call = <T>(method: string, args?: Record<string, unknown>) => Promise<T>;
+/** A method call as the wire module types it (src/wire): its args[0] and its result. */
+export type Call = <M extends MethodName>(method: M, args?: MethodArgs<M>) => Promise<MethodResults[M]>;
 
 export interface Session {
   readonly server: string;
@@ -120,13 +123,13 @@ export async function runCommand(io: CliIo, opts: { server?: string; json?: bool
       }
       return client;
     };
-    const call: Call = async <T>(method: string, args?: Record<string, unknown>): Promise<T> => {
+    const call: Call = async <M extends MethodName>(method: M, args?: MethodArgs<M>): Promise<MethodResults[M]> => {
       const c = await connect();
       const reply = await c.request(method, args === undefined ? undefined : [args], token).catch((err: Error) => {
         throw new ClientError('UNAVAILABLE', `${server}: ${err.message}`);
       });
       if (reply.error) throw new RpcCallError(reply.error);
-      return reply.result as T;
+      return reply.result as MethodResults[M];
     };
     const session: Session = { server, store, token, call, zones: new ZoneBook(call), now: io.now ?? (() => new Date()) };
     const output = await body(session, ctx);
@@ -229,39 +232,26 @@ export function shellWord(text: string | number): string {
   return /^[\w@%+=:,./-]+$/.test(t) ? t : `'${t.replace(/'/g, `'\\''`)}'`;
 }
 
-export interface BranchInfo {
-  id: number;
-  name: string;
-  timezone: string;
-  hours: Partial<Record<string, { open: string; close: string } | null>>;
-  paddingMinutes?: number;
-  counts: Record<'total' | 'free' | 'reserved' | 'occupied' | 'unavailable', number>;
-}
-
-/** A seat as seats.get and seats.list describe it: the server's wire type. */
-export type SeatInfo = SeatWire;
-
 /**
  * What the commands look up to speak a person's language: branches (zones, hours) from
  * branches.list, seats (branch, label) from seats.get, each once per command. A failed lookup
  * leaves the answer undefined (times are then shown in this machine's zone, still marked).
  */
 export class ZoneBook {
-  private branchList: Promise<BranchInfo[]> | undefined;
-  private readonly seats = new Map<number, Promise<SeatInfo | undefined>>();
+  private branchList: Promise<BranchWire[]> | undefined;
+  private readonly seats = new Map<number, Promise<SeatWire | undefined>>();
 
   constructor(private readonly call: Call) {}
 
-  branches(): Promise<BranchInfo[]> {
-    this.branchList ??= this.call<BranchInfo[]>('branches.list');
+  branches(): Promise<BranchWire[]> {
+    this.branchList ??= this.call('branches.list');
     return this.branchList;
   }
 
-  /** A branch by name or id, as the server reads a branch reference. */
-  async branch(ref: string | number): Promise<BranchInfo | undefined> {
-    const list = await this.branches();
-    const text = String(ref);
-    return /^\d{1,9}$/.test(text) ? list.find((b) => b.id === Number(text)) : list.find((b) => b.name === text);
+  /** A branch by name or id, as the server reads a branch reference (src/wire/branchRef.ts). */
+  async branch(ref: string | number): Promise<BranchWire | undefined> {
+    const parsed = parseBranchRef(ref);
+    return typeof parsed === 'string' ? undefined : findBranch(parsed, await this.branches());
   }
 
   async ofBranch(ref: string | number): Promise<string | undefined> {
@@ -269,10 +259,10 @@ export class ZoneBook {
   }
 
   /** A seat by id (seats.get), or undefined when there is none or the lookup failed. */
-  seat(seatId: number): Promise<SeatInfo | undefined> {
+  seat(seatId: number): Promise<SeatWire | undefined> {
     let seat = this.seats.get(seatId);
     if (!seat) {
-      seat = this.call<SeatInfo>('seats.get', { id: seatId }).then(
+      seat = this.call('seats.get', { id: seatId }).then(
         (x) => x,
         () => undefined,
       );
@@ -282,7 +272,7 @@ export class ZoneBook {
   }
 
   /** Remembers seats read another way (seats.list), so seat() need not ask again. */
-  know(seats: SeatInfo[]): void {
+  know(seats: SeatWire[]): void {
     for (const x of seats) if (!this.seats.has(x.id)) this.seats.set(x.id, Promise.resolve(x));
   }
 

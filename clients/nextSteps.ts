@@ -2,15 +2,17 @@
 // commands ready to paste, with times in the branch's zone as the commands read them
 // (timeInput.ts). One function per command that books, each turning a refusal's code and
 // details.rule into a sentence a person can act on.
-import { DAY_KEYS, fitsOpeningHours, parseClock, type BranchHours } from '../src/core/rules.js';
+import { fitsOpeningHours } from '../src/core/rules.js';
+import { DAY_KEYS, parseClock, type BranchHours } from '../src/wire/hours.js';
 import { localDayStart, localParts, zonedInstant } from '../src/core/zonedTime.js';
-import { shellWord, type BranchInfo, type Refusal, type RefusalInfo, type SeatInfo } from './cliIo.js';
+import type { BranchWire, SeatWire } from '../src/wire/types.js';
+import { shellWord, type Refusal, type RefusalInfo } from './cliIo.js';
 import { formatHours, formatRange, formatTime, typedTime } from './timeInput.js';
 
 /** The booking a command asked for, and how to address the server again. */
 export interface Asked {
-  seat: SeatInfo;
-  branch: BranchInfo | undefined;
+  seat: SeatWire;
+  branch: BranchWire | undefined;
   start: string;
   end: string;
   /** " --server host:port" when the command had one, else "". */
@@ -43,7 +45,7 @@ export function afterReserve(a: Asked, e: RefusalInfo, nowMs: number): Refusal |
     case 'openingHours': {
       if (!a.branch) return undefined;
       const message = `${a.branch.name} is open ${formatHours(a.branch.hours)} (${a.branch.timezone} time); you asked for ${formatRange(a.start, a.end, zone)}`;
-      const near = openWindowNear(Date.parse(a.start), Date.parse(a.end), nowMs, a.branch.timezone, a.branch.hours as BranchHours);
+      const near = openWindowNear(Date.parse(a.start), Date.parse(a.end), nowMs, a.branch.timezone, a.branch.hours);
       return { message, next: near ? [reserveCommand(a, new Date(near[0]).toISOString(), new Date(near[1]).toISOString())] : [] };
     }
     case 'seatOutOfService':

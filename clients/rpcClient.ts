@@ -2,17 +2,12 @@
 // replies matched by rpcId. Used by the CLI, the tests and the load generator's set-up.
 import net from 'node:net';
 import { FrameDecoder, encodeFrame } from '../src/codec/index.js';
-
-export interface WireErrorShape {
-  code: string;
-  message: string;
-  details?: Record<string, unknown>;
-}
+import type { ErrorCode, WireError } from '../src/wire/errors.js';
 
 export class RpcCallError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly details: Record<string, unknown> | undefined;
-  constructor(readonly error: WireErrorShape) {
+  constructor(readonly error: WireError) {
     super(`${error.code}: ${error.message}`);
     this.name = 'RpcCallError';
     this.code = error.code;
@@ -23,7 +18,7 @@ export class RpcCallError extends Error {
 export interface RpcReply {
   rpcId: number | string | null;
   result: unknown;
-  error: WireErrorShape | null;
+  error: WireError | null;
 }
 
 interface Waiter {

@@ -1,12 +1,13 @@
 // A seat as a person names it on the command line: its id (digits, as `carrel seats` lists it)
 // or its label ("G-13", printed on the desk), which is unique within a branch. A label found in
 // one branch only needs no --branch; one found in several asks for it, naming them.
-import { ClientError, UsageError, type SeatInfo, type Session } from './cliIo.js';
+import type { SeatWire } from '../src/wire/types.js';
+import { ClientError, UsageError, type Session } from './cliIo.js';
 
 /** Longest label accepted (labels are short codes; this bounds what goes into a request). */
 const MAX_LABEL_CHARS = 64;
 
-export async function resolveSeat(s: Session, ref: string, branch?: string): Promise<SeatInfo> {
+export async function resolveSeat(s: Session, ref: string, branch?: string): Promise<SeatWire> {
   const text = ref.trim();
   if (/^\d+$/.test(text)) {
     const id = Number(text);
@@ -19,7 +20,7 @@ export async function resolveSeat(s: Session, ref: string, branch?: string): Pro
     return seat;
   }
   if (text === '' || text.length > MAX_LABEL_CHARS) throw new UsageError(`the seat must be an id or a label of at most ${MAX_LABEL_CHARS} characters`);
-  const seats = await s.call<SeatInfo[]>('seats.list', branch === undefined ? {} : { branch: /^\d{1,9}$/.test(branch) ? Number(branch) : branch });
+  const seats = await s.call('seats.list', branch === undefined ? {} : { branch });
   s.zones.know(seats);
   if (seats.length === 0 && branch !== undefined) throw await unknownBranch(s, branch);
   // Labels are typed as printed; upper or lower case finds the same desk.
@@ -43,10 +44,5 @@ async function sameBranch(s: Session, name: string, ref: string): Promise<boolea
 /** NOT_FOUND naming the branches there are (a typo should not read as "no seat"). */
 export async function unknownBranch(s: Session, ref: string): Promise<ClientError> {
   const list = await s.zones.branches();
-  const near = list.find((b) => b.name.toLowerCase() === ref.toLowerCase());
-  return new ClientError(
-    'NOT_FOUND',
-    `no branch ${JSON.stringify(ref)}${near ? `; did you mean ${JSON.stringify(near.name)}?` : `; branches: ${list.map((b) => b.name).join(', ')}`}`,
-    { branch: ref },
-  );
+  return new ClientError('NOT_FOUND', `no branch ${JSON.stringify(ref)}; branches: ${list.map((b) => b.name).join(', ')}`, { branch: ref });
 }

@@ -9,6 +9,7 @@
 // Every reading's `at` strictly increases per seat, whatever the rate: the server drops an older
 // or repeated one from the same gateway as stale. (Stamping a tick's n readings `now - n + i`
 // overlapped the previous tick once n > 100: at --rate 5000, about two thirds were stale.)
+import type { HelloFrame, OccupancyFrame, Reading, SensorReplyFrame, SubscriberFrame } from '../src/wire/types.js';
 import { FramedSocket, backoffMs, sleep, type Frame } from './framedSocket.js';
 import { parseServer } from './rpcClient.js';
 
@@ -55,12 +56,6 @@ export class SeatClock {
     this.last.set(seatId, at);
     return at;
   }
-}
-
-interface Reading {
-  seatId: number;
-  occupied: boolean;
-  at: string;
 }
 
 const MAX_UNACKED_READINGS = 20_000;
@@ -116,14 +111,16 @@ export async function simulate(opts: SimulateOptions): Promise<SimulateStats> {
     const ref = nextRef++;
     unacked.set(ref, readings);
     unackedReadings += readings.length;
-    if (conn && ready) conn.send({ type: 'occupancy', ref, readings });
+    if (conn && ready) conn.send({ type: 'occupancy', ref, readings } satisfies OccupancyFrame);
   };
 
-  const onFrame = (f: Frame): void => {
+  const onFrame = (frame: Frame): void => {
+    // The server's frames, as the wire module describes them (src/wire/types.ts).
+    const f = frame as unknown as SensorReplyFrame;
     if (f.type === 'welcome') {
       ready = true;
-      maxPerFrame = Number(f.maxReadingsPerFrame) || maxPerFrame;
-      heartbeatEveryMs = Math.max(1000, Math.floor((Number(f.offlineAfterMs) || 90_000) / 3));
+      maxPerFrame = f.maxReadingsPerFrame || maxPerFrame;
+      heartbeatEveryMs = Math.max(1000, Math.floor((f.offlineAfterMs || 90_000) / 3));
       // Everything not acknowledged goes again, oldest first (or the latest per seat if too much).
       const pending = unacked;
       unacked = new Map();
@@ -141,16 +138,16 @@ export async function simulate(opts: SimulateOptions): Promise<SimulateStats> {
         unackedReadings -= readings.length;
       }
       stats.acked++;
-      stats.applied += Number(f.applied) || 0;
-      stats.stale += Number(f.stale) || 0;
-      stats.unknownSeats += Array.isArray(f.unknownSeats) ? f.unknownSeats.length : 0;
-      if (f.refused && typeof f.refused === 'object') for (const list of Object.values(f.refused)) stats.refused += Array.isArray(list) ? list.length : 0;
+      stats.applied += f.applied;
+      stats.stale += f.stale;
+      stats.unknownSeats += f.unknownSeats.length;
+      for (const list of Object.values(f.refused)) stats.refused += list.length;
     } else if (f.type === 'error') {
       stats.errors++;
-      lastError = `${String(f.code)}: ${String(f.message)}`;
+      lastError = `${f.code}: ${f.message}`;
       if (f.code === 'PERMISSION_DENIED') {
         stopping = true;
-        out.write(`sensor key refused: ${String(f.message)}\n`);
+        out.write(`sensor key refused: ${f.message}\n`);
       } else if (f.ref !== undefined) {
         // A refused frame will never be acknowledged: do not resend it.
         const readings = unacked.get(Number(f.ref));
@@ -175,7 +172,7 @@ export async function simulate(opts: SimulateOptions): Promise<SimulateStats> {
           }).then((c) => {
             conn = c;
             attempt = 0;
-            c.send({ type: 'hello', sensorId: opts.sensorId, key: opts.key });
+            c.send({ type: 'hello', sensorId: opts.sensorId, key: opts.key } satisfies HelloFrame);
           }, reject);
         });
       } catch (err) {
@@ -272,9 +269,10 @@ async function branchSeatIds(opts: SimulateOptions): Promise<number[]> {
   const sock = await FramedSocket.connect(
     host,
     port,
-    (f) => {
-      if (f.type === 'snapshot') settle?.resolve((f.seats as Array<{ seatId: number }>).map((s) => s.seatId));
-      else if (f.type === 'error') settle?.reject(new Error(`${what}: ${String(f.code)} ${String(f.message)}`));
+    (frame) => {
+      const f = frame as unknown as SubscriberFrame;
+      if (f.type === 'snapshot') settle?.resolve(f.seats.map((s) => s.seatId));
+      else if (f.type === 'error') settle?.reject(new Error(`${what}: ${f.code} ${f.message}`));
     },
     () => settle?.reject(new Error(`${what}: it closed before sending them${hint}`)),
   ).catch((err: NodeJS.ErrnoException) => {

@@ -6,12 +6,11 @@
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import type { MethodResults } from '../src/wire/types.js';
 import { parseServer } from './rpcClient.js';
 
-export interface StoredLogin {
-  token: string;
-  expiresAt: string;
-  user: { id: number; studentId: string; name: string; role: string };
+/** auth.login's answer, and where the server listens. */
+export interface StoredLogin extends Readonly<MethodResults['auth.login']> {
   /** The server's ports at login ({rpc, sensor, pubsub, http}), when it told them. */
   ports?: Record<string, number>;
 }

@@ -7,25 +7,17 @@
 import { createInterface } from 'node:readline/promises';
 import { Writable } from 'node:stream';
 import type { Command } from 'commander';
-import { UsageError, parseId, processIo, runCommand, type CliIo, type Output, type SeatInfo, type Session } from './cliIo.js';
+import type { MethodArgs } from '../src/wire/args.js';
+import type { ReservationWire } from '../src/wire/types.js';
+import { UsageError, parseId, processIo, runCommand, type CliIo, type Output, type Session } from './cliIo.js';
 import { afterCheckIn, afterReserve } from './nextSteps.js';
 import { resolveSeat, unknownBranch } from './seatRef.js';
 import { table } from './table.js';
 import { formatHours, formatRange, formatTime, parseTimeInput } from './timeInput.js';
-import type { StoredLogin } from './tokenStore.js';
 
 interface CommonOpts {
   server?: string;
   json?: boolean;
-}
-
-interface Reservation {
-  id: number;
-  seatId: number;
-  start: string;
-  end: string;
-  status: string;
-  checkedInAt?: string;
 }
 
 async function prompt(question: string, hidden = false): Promise<string> {
@@ -51,7 +43,7 @@ async function prompt(question: string, hidden = false): Promise<string> {
 const RESERVATION_HEADERS = ['ID', 'BRANCH', 'SEAT', 'START', 'END', 'STATUS'];
 
 /** Reservations with their branch and seat label (looked up once per seat), times in the branch's zone. */
-async function reservationTable(s: Session, rs: Reservation[]): Promise<string> {
+async function reservationTable(s: Session, rs: ReservationWire[]): Promise<string> {
   const zones = await s.zones.ofSeats(rs.map((r) => r.seatId));
   const seats = new Map(await Promise.all([...new Set(rs.map((r) => r.seatId))].map(async (id) => [id, await s.zones.seat(id)] as const)));
   return table(
@@ -63,7 +55,7 @@ async function reservationTable(s: Session, rs: Reservation[]): Promise<string> 
   );
 }
 
-async function describe(s: Session, r: Reservation): Promise<string> {
+async function describe(s: Session, r: ReservationWire): Promise<string> {
   const seat = await s.zones.seat(r.seatId);
   const where = seat ? `seat ${seat.label} (${seat.branch}, id ${r.seatId})` : `seat ${r.seatId}`;
   return `reservation ${r.id}: ${where}, ${formatRange(r.start, r.end, await s.zones.ofSeat(r.seatId))}, ${r.status}`;
@@ -104,8 +96,8 @@ export function registerUserCommands(program: Command, io: CliIo = processIo): v
         const password = opts.password ?? (await prompt('password: ', true));
         // server.info's ports are remembered too, so `carrel watch` on this server's subscriber
         // port finds this token (tokenStore.ts).
-        const info = s.call<{ ports?: Record<string, number> }>('server.info').catch(() => undefined);
-        const login = await s.call<StoredLogin>('auth.login', { studentId, password });
+        const info = s.call('server.info').catch(() => undefined);
+        const login = await s.call('auth.login', { studentId, password });
         const ports = (await info)?.ports;
         s.store.set(s.server, { ...login, ...(ports ? { ports } : {}) });
         return {
@@ -131,7 +123,7 @@ export function registerUserCommands(program: Command, io: CliIo = processIo): v
         const studentId = opts.studentId ?? (await prompt('student id: '));
         const name = opts.name ?? (await prompt('name: '));
         const password = opts.password ?? (await prompt('password: ', true));
-        const { user } = await s.call<{ user: StoredLogin['user'] }>('auth.register', { studentId, name, password });
+        const { user } = await s.call('auth.register', { studentId, name, password });
         const server = opts.server === undefined ? '' : ` --server ${opts.server}`;
         return { value: { user }, text: () => `registered ${user.name} (${user.studentId}); now run: carrel login --student-id ${user.studentId}${server}` };
       }),
@@ -163,7 +155,7 @@ export function registerUserCommands(program: Command, io: CliIo = processIo): v
     .option('--end <time>', 'window end')
     .action(
       run(async (s, opts: CommonOpts & { branch?: string; area?: string; power?: boolean; monitor?: boolean; available?: boolean; start?: string; end?: string }) => {
-        const args: Record<string, unknown> = {};
+        const args: NonNullable<MethodArgs<'seats.list'>> = {};
         if (opts.branch !== undefined) args.branch = opts.branch;
         if (opts.area !== undefined) args.area = opts.area;
         if (opts.power !== undefined) args.hasPower = opts.power;
@@ -175,7 +167,7 @@ export function registerUserCommands(program: Command, io: CliIo = processIo): v
         const zone = opts.branch !== undefined && (opts.start !== undefined || opts.end !== undefined) ? await s.zones.ofBranch(opts.branch) : undefined;
         if (opts.start !== undefined) args.start = time(s, opts.start, '--start', zone);
         if (opts.end !== undefined) args.end = time(s, opts.end, '--end', zone);
-        const seats = await s.call<SeatInfo[]>('seats.list', args);
+        const seats = await s.call('seats.list', args);
         // seats.list answers [] for a branch that does not exist; a typo should not read as "full".
         if (seats.length === 0 && opts.branch !== undefined && !(await s.zones.branch(opts.branch))) throw await unknownBranch(s, opts.branch);
         return {
@@ -205,11 +197,11 @@ export function registerUserCommands(program: Command, io: CliIo = processIo): v
         const seat = await resolveSeat(s, seatRef, opts.branch);
         const branch = await s.zones.branch(seat.branch).catch(() => undefined);
         const zone = branch?.timezone;
-        const args: Record<string, unknown> = { seatId: seat.id, start: time(s, opts.start, '--start', zone), end: time(s, opts.end, '--end', zone) };
+        const args: MethodArgs<'reservations.create'> = { seatId: seat.id, start: time(s, opts.start, '--start', zone), end: time(s, opts.end, '--end', zone) };
         if (opts.key !== undefined) args.idempotencyKey = opts.key;
         ctx.zone = async () => zone;
-        ctx.next = async (e) => afterReserve({ seat, branch, start: args.start as string, end: args.end as string, serverFlag: serverFlag(opts) }, e, s.now().getTime());
-        const r = await s.call<Reservation>('reservations.create', args);
+        ctx.next = async (e) => afterReserve({ seat, branch, start: args.start, end: args.end, serverFlag: serverFlag(opts) }, e, s.now().getTime());
+        const r = await s.call('reservations.create', args);
         return { value: r, text: async () => `booked ${await describe(s, r)}` };
       }),
     );
@@ -224,9 +216,9 @@ export function registerUserCommands(program: Command, io: CliIo = processIo): v
         const scope = opts.history ? 'history' : 'upcoming';
         const limit = limitOf(opts.limit, opts.all ? 100 : 20);
         let cursor: string | null = opts.cursor ?? null;
-        const reservations: Reservation[] = [];
+        const reservations: ReservationWire[] = [];
         do {
-          const page: { reservations: Reservation[]; nextCursor: string | null } = await s.call('reservations.mine', { scope, limit, ...(cursor ? { cursor } : {}) });
+          const page = await s.call('reservations.mine', { scope, limit, ...(cursor ? { cursor } : {}) });
           reservations.push(...page.reservations);
           cursor = page.nextCursor;
         } while (opts.all && cursor);
@@ -242,20 +234,20 @@ export function registerUserCommands(program: Command, io: CliIo = processIo): v
       }),
     );
 
-  const transition = (name: string, method: string, description: string, verb: string) =>
+  const transition = (name: string, method: 'reservations.checkIn' | 'reservations.checkOut' | 'reservations.cancel', description: string, verb: string) =>
     common(program.command(name).description(description))
       .argument('<id>', 'reservation id (see `carrel mine`)')
       .action((id: string, opts: CommonOpts) =>
         runCommand(io, opts, async (s, ctx) => {
           const rid = parseId(id, '<id>');
           let looked: Promise<string | undefined> | undefined;
-          const zone = (): Promise<string | undefined> => (looked ??= s.call<Reservation>('reservations.get', { id: rid }).then((r) => s.zones.ofSeat(r.seatId)));
+          const zone = (): Promise<string | undefined> => (looked ??= s.call('reservations.get', { id: rid }).then((r) => s.zones.ofSeat(r.seatId)));
           ctx.zone = zone;
           ctx.next = async (e) => {
             if (e.code === 'NOT_FOUND') return { next: [`carrel mine${serverFlag(opts)}   (your reservations and their ids)`] };
             return name === 'checkin' ? afterCheckIn(rid, e, await zone(), serverFlag(opts), s.now().getTime()) : undefined;
           };
-          const r = await s.call<Reservation>(method, { id: rid });
+          const r = await s.call(method, { id: rid });
           return { value: r, text: async () => `${verb} ${await describe(s, r)}` };
         }),
       );

@@ -5,6 +5,8 @@
 // a seat named by id or label (seatRef.ts), and a refusal followed by what to type next.
 import type { Command } from 'commander';
 import { UsageError, parseId, processIo, runCommand, shellWord, type CliIo, type Refusal, type RefusalInfo, type Session } from './cliIo.js';
+import type { MethodArgs } from '../src/wire/args.js';
+import type { WaitlistEntryWire } from '../src/wire/types.js';
 import { resolveSeat } from './seatRef.js';
 import { table } from './table.js';
 import { formatRange, formatTime, parseTimeInput, typedTime } from './timeInput.js';
@@ -12,27 +14,6 @@ import { formatRange, formatTime, parseTimeInput, typedTime } from './timeInput.
 interface CommonOpts {
   server?: string;
   json?: boolean;
-}
-
-export interface WaitlistEntry {
-  id: number;
-  position: number | null;
-  seatId?: number;
-  branch?: string;
-  branchId: number;
-  start: string;
-  end: string;
-  status: string;
-  offer?: { reservationId: number; seatId: number; offerExpiresAt: string };
-  reservationId?: number;
-}
-
-interface Reservation {
-  id: number;
-  seatId: number;
-  start: string;
-  end: string;
-  status: string;
 }
 
 function time(s: Session, value: string, what: string, zone?: string): string {
@@ -63,28 +44,27 @@ export function registerWaitlistCommands(program: Command, io: CliIo = processIo
       if (opts.seat === undefined && opts.branch === undefined) throw new UsageError('give --seat <id-or-label> or --branch <name>');
       time(s, opts.start, '--start');
       time(s, opts.end, '--end');
-      const args: Record<string, unknown> = {};
+      let target: { seatId: number } | { branch: string };
       let zone: string | undefined;
       if (opts.seat !== undefined) {
         const seat = await resolveSeat(s, opts.seat, opts.branch);
-        args.seatId = seat.id;
+        target = { seatId: seat.id };
         zone = await s.zones.ofBranch(seat.branch);
       } else {
-        args.branch = /^\d{1,9}$/.test(opts.branch!) ? Number(opts.branch) : opts.branch;
+        target = { branch: opts.branch! };
         zone = await s.zones.ofBranch(opts.branch!);
       }
-      args.start = time(s, opts.start, '--start', zone);
-      args.end = time(s, opts.end, '--end', zone);
+      const args: MethodArgs<'waitlist.join'> = { ...target, start: time(s, opts.start, '--start', zone), end: time(s, opts.end, '--end', zone) };
       ctx.zone = async () => zone;
-      ctx.next = (e) => afterJoin(s, e, args.start as string, args.end as string, zone, serverFlag(opts));
-      const entry = await s.call<WaitlistEntry>('waitlist.join', args);
+      ctx.next = (e) => afterJoin(s, e, args.start, args.end, zone, serverFlag(opts));
+      const entry = await s.call('waitlist.join', args);
       return { value: entry, text: () => entriesTable(s, [entry]) };
     }),
   );
 
   common(wl.command('list').alias('mine').description('your waitlist entries, with position and offers')).action((opts: CommonOpts) =>
     runCommand(io, opts, async (s) => {
-      const entries = await s.call<WaitlistEntry[]>('waitlist.mine');
+      const entries = await s.call('waitlist.mine');
       return { value: entries, text: async () => (entries.length === 0 ? 'You are on no waitlist.' : entriesTable(s, entries)) };
     }),
   );
@@ -95,10 +75,10 @@ export function registerWaitlistCommands(program: Command, io: CliIo = processIo
         const entryId = parseId(id, '<id>');
         ctx.next = async (e) => {
           if (e.details.rule !== 'alreadyClaimed') return undefined;
-          const entry = (await s.call<WaitlistEntry[]>('waitlist.mine')).find((x) => x.id === entryId);
+          const entry = (await s.call('waitlist.mine')).find((x) => x.id === entryId);
           return entry?.reservationId === undefined ? undefined : { next: [`carrel cancel ${entry.reservationId}${serverFlag(opts)}   (the reservation the offer became)`] };
         };
-        const result = await s.call<Record<string, never>>('waitlist.leave', { id: entryId });
+        const result = await s.call('waitlist.leave', { id: entryId });
         return { value: result, text: () => `Left waitlist entry ${entryId}.` };
       }),
   );
@@ -109,11 +89,11 @@ export function registerWaitlistCommands(program: Command, io: CliIo = processIo
         const entryId = parseId(id, '<id>');
         ctx.next = async (e) => {
           if (e.details.rule !== 'noOffer') return undefined;
-          const entry = (await s.call<WaitlistEntry[]>('waitlist.mine')).find((x) => x.id === entryId);
+          const entry = (await s.call('waitlist.mine')).find((x) => x.id === entryId);
           const branch = entry?.branch ?? (await s.zones.branches()).find((b) => b.id === entry?.branchId)?.name;
           return branch === undefined ? undefined : { next: [`carrel watch ${shellWord(branch)}   (shows the offer, with the command to claim it, when it comes)`] };
         };
-        const r = await s.call<Reservation>('waitlist.claim', { id: entryId });
+        const r = await s.call('waitlist.claim', { id: entryId });
         return {
           value: r,
           text: async () => {
@@ -144,9 +124,9 @@ async function afterJoin(s: Session, e: RefusalInfo, start: string, end: string,
 }
 
 /** Entries as a table: seats by label, times in each entry's branch zone, an offer with the command that claims it. */
-export async function entriesTable(s: Session, entries: WaitlistEntry[]): Promise<string> {
+export async function entriesTable(s: Session, entries: WaitlistEntryWire[]): Promise<string> {
   const branches = await s.zones.branches().catch(() => []);
-  const zoneOf = (e: WaitlistEntry) => branches.find((b) => b.id === e.branchId)?.timezone;
+  const zoneOf = (e: WaitlistEntryWire) => branches.find((b) => b.id === e.branchId)?.timezone;
   const seatIds = [...new Set(entries.flatMap((e) => [e.seatId, e.offer?.seatId]).filter((x): x is number => x !== undefined))];
   const seats = new Map(await Promise.all(seatIds.map(async (id) => [id, await s.zones.seat(id)] as const)));
   const seatText = (id: number): string => {

@@ -10,6 +10,8 @@
 // claim-by time passes, with what `carrel waitlist claim` needs: the entry id. A seat whose
 // sensor went offline keeps its last known state, marked. A branch name the server does not
 // know is answered with the names it does know. Stopping is the caller's: `signal`.
+import type { SubscribeArgs } from '../src/wire/args.js';
+import type { PersonalFrame, SnapshotSeat, SubscriberFrame } from '../src/wire/types.js';
 import { FramedSocket, backoffMs, sleep, type Frame } from './framedSocket.js';
 import { parseServer } from './rpcClient.js';
 import { formatRange, formatTime } from './timeInput.js';
@@ -36,21 +38,13 @@ export interface WatchOptions {
   signal?: AbortSignal;
 }
 
-export interface SeatView {
-  seatId: number;
-  area: string;
-  label: string;
-  state: string;
-  flags: { unbookedOccupancy?: boolean; sensorOffline?: boolean };
-}
-
 export interface BranchView {
   id: number;
   name: string;
   seq: number;
   /** The sequence space `seq` counts in, as the snapshot named it. */
   epoch?: string;
-  seats: Map<number, SeatView>;
+  seats: Map<number, SnapshotSeat>;
 }
 
 /** A waitlist offer to the watcher, as long as it may be claimed. */
@@ -157,20 +151,20 @@ export async function watch(opts: WatchOptions): Promise<number> {
     return seat ? `seat ${seat.label} (${b!.name})` : `seat ${seatId}`;
   };
 
-  const onPersonal = (f: Frame): void => {
-    const r = (f.reservation ?? {}) as { id?: number; seatId?: number; branchId?: number; start?: string; end?: string };
+  const onPersonal = (f: PersonalFrame): void => {
+    const r = f.reservation;
     const waitlistId = Number(f.waitlistId);
     switch (f.kind) {
       case 'offer': {
         const offer: OfferView = {
           waitlistId,
-          reservationId: Number(r.id),
-          seatId: Number(r.seatId),
-          branchId: Number(r.branchId),
-          start: String(r.start),
-          end: String(r.end),
+          reservationId: r.id,
+          seatId: r.seatId,
+          branchId: r.branchId,
+          start: r.start,
+          end: r.end,
           expiresAt: String(f.offerExpiresAt),
-          lapsesAtMs: Date.now() + (Date.parse(String(f.offerExpiresAt)) - (Date.parse(String(f.at)) || Date.now())),
+          lapsesAtMs: Date.now() + (Date.parse(String(f.offerExpiresAt)) - (Date.parse(f.at) || Date.now())),
         };
         offers.set(waitlistId, offer);
         lastEvent = `for you: ${offerText(offer, seatName(offer.branchId, offer.seatId), zoneOf(offer.branchId))}`;
@@ -181,10 +175,10 @@ export async function watch(opts: WatchOptions): Promise<number> {
         lastEvent = `for you: the offer on waitlist entry ${waitlistId} lapsed`;
         break;
       case 'noShow':
-        lastEvent = `for you: reservation ${r.id} (${seatName(Number(r.branchId), Number(r.seatId))}) was marked no-show`;
+        lastEvent = `for you: reservation ${r.id} (${seatName(r.branchId, r.seatId)}) was marked no-show`;
         break;
       case 'released':
-        lastEvent = `for you: reservation ${r.id} (${seatName(Number(r.branchId), Number(r.seatId))}) was checked out: the seat stayed empty`;
+        lastEvent = `for you: reservation ${r.id} (${seatName(r.branchId, r.seatId)}) was checked out: the seat stayed empty`;
         break;
       default:
         lastEvent = `for you: ${String(f.kind)} (reservation ${r.id})`;
@@ -192,8 +186,10 @@ export async function watch(opts: WatchOptions): Promise<number> {
     if (plain) out.write(`${lastEvent}\n`);
   };
 
-  const onFrame = (f: Frame): void => {
-    if (opts.json) out.write(`${JSON.stringify(f)}\n`);
+  const onFrame = (frame: Frame): void => {
+    if (opts.json) out.write(`${JSON.stringify(frame)}\n`);
+    // The server's frames, as the wire module describes them (src/wire/types.ts).
+    const f = frame as unknown as SubscriberFrame;
     switch (f.type) {
       case 'subscribed':
         subscribed = true;
@@ -201,9 +197,9 @@ export async function watch(opts: WatchOptions): Promise<number> {
         attempt = 0;
         break;
       case 'snapshot': {
-        const b: BranchView = { id: Number(f.branchId), name: String(f.branch), seq: Number(f.seq), seats: new Map() };
+        const b: BranchView = { id: f.branchId, name: f.branch, seq: f.seq, seats: new Map() };
         if (typeof f.epoch === 'string') b.epoch = f.epoch;
-        for (const s of f.seats as SeatView[]) b.seats.set(s.seatId, s);
+        for (const s of f.seats) b.seats.set(s.seatId, s);
         branches.set(b.id, b);
         const fresh = f.reason === 'seqReset' ? ' (fresh: the server\'s sequence restarted)' : f.fresh ? ' (fresh: could not resume)' : '';
         if (plain) out.write(`${b.name}: snapshot at seq ${b.seq}${fresh}, ${b.seats.size} seats\n`);
@@ -211,15 +207,15 @@ export async function watch(opts: WatchOptions): Promise<number> {
         break;
       }
       case 'seat': {
-        const b = branches.get(Number(f.branchId));
+        const b = branches.get(f.branchId);
         if (!b) break;
-        const seat = b.seats.get(Number(f.seatId));
+        const seat = b.seats.get(f.seatId);
         if (seat) {
-          seat.state = String(f.state);
-          seat.flags = (f.flags ?? {}) as SeatView['flags'];
+          seat.state = f.state;
+          seat.flags = f.flags ?? {};
         }
-        b.seq = Number(f.seq);
-        lastEvent = `#${b.seq} ${seat?.label ?? f.seatId} → ${String(f.state)} (${String(f.cause)})`;
+        b.seq = f.seq;
+        lastEvent = `#${b.seq} ${seat?.label ?? f.seatId} → ${f.state} (${f.cause})`;
         if (plain) out.write(`${b.name} ${lastEvent}${flagText(seat?.flags)}\n`);
         break;
       }
@@ -280,7 +276,11 @@ export async function watch(opts: WatchOptions): Promise<number> {
       const epoch = since === undefined ? undefined : [...branches.values()].find((b) => b.epoch !== undefined)?.epoch;
       // Stopped while connecting: close instead of subscribing.
       if (stop) c.close();
-      else c.send({ type: 'subscribe', branch: /^\d+$/.test(opts.branch) ? Number(opts.branch) : opts.branch, ...(token ? { token } : {}), ...(since === undefined ? {} : { since }), ...(epoch === undefined ? {} : { epoch }) });
+      else {
+        // A branch as typed: the server reads digits as an id, anything else as a name (src/wire/branchRef.ts).
+        const subscribe: SubscribeArgs = { type: 'subscribe', branch: opts.branch, ...(token ? { token } : {}), ...(since === undefined ? {} : { since }), ...(epoch === undefined ? {} : { epoch }) };
+        c.send(subscribe);
+      }
       const timer = Number.isFinite(endAt) ? setTimeout(() => c.close(), Math.max(0, endAt - Date.now())) : undefined;
       await whenClosed;
       conn = undefined;
@@ -346,7 +346,7 @@ function resumeFrom(branches: Map<number, BranchView>, scope: string): number | 
   return Object.fromEntries([...branches.values()].map((b) => [String(b.id), b.seq]));
 }
 
-function flagText(flags: SeatView['flags'] | undefined): string {
+function flagText(flags: SnapshotSeat['flags'] | undefined): string {
   const parts = [];
   if (flags?.unbookedOccupancy) parts.push('unbooked');
   if (flags?.sensorOffline) parts.push('sensor offline');
@@ -367,7 +367,7 @@ export function offerText(o: OfferView, seat: string, zone: string | undefined):
 const paint = (codes: string[], text: string): string => (codes.length ? `\x1b[${codes.join(';')}m${text}\x1b[0m` : text);
 
 /** One seat on the map: its state's glyph (or label), `!` for occupancy nobody booked, on grey while its sensor is offline. */
-function seatCell(s: SeatView, labels: boolean, labelWidth: number): string {
+function seatCell(s: SnapshotSeat, labels: boolean, labelWidth: number): string {
   const codes = [s.flags.unbookedOccupancy ? '35' : (COLOR[s.state] ?? '37')];
   if (s.flags.sensorOffline) codes.push(OFFLINE_BG);
   if (labels) return paint(codes, s.label.padEnd(labelWidth));
@@ -381,7 +381,7 @@ export function render(branches: BranchView[], status: string, lastEvent: string
     const counts: Record<string, number> = { free: 0, reserved: 0, occupied: 0, unavailable: 0 };
     let offline = 0;
     let unbooked = 0;
-    const areas = new Map<string, SeatView[]>();
+    const areas = new Map<string, SnapshotSeat[]>();
     for (const s of b.seats.values()) {
       counts[s.state] = (counts[s.state] ?? 0) + 1;
       if (s.flags.sensorOffline) offline++;

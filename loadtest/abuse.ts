@@ -21,6 +21,7 @@ import { readProcCpuMs } from './target.js';
 import type { Comparison } from './report.js';
 import type { BenchContext } from './scenarios.js';
 import { BENCH_PASSWORD, type BenchUser } from './setup.js';
+import type { ReservationWire, SeatWire } from '../src/wire/types.js';
 
 export const FLOOD_NAMES = ['reads', 'branches', 'register', 'health'] as const;
 export type FloodName = (typeof FLOOD_NAMES)[number];
@@ -280,7 +281,7 @@ async function bookLoop(p: PhaseContext, t: Tally): Promise<void> {
     while (performance.now() < p.endsAt) {
       const r = await conn.call('reservations.create', p.setup.booking, token);
       t.add(r.code, r.ms);
-      const id = (r.result as { id?: number } | null)?.id;
+      const id = (r.result as ReservationWire | null)?.id;
       // A booking that landed is cancelled before the next, so the slot is free for it; a cancel
       // that fails is tallied as a failure of its own (the next booking would conflict anyway).
       for (let i = 0; id !== undefined && i < 3; i++) {
@@ -352,7 +353,7 @@ export async function abuseSetup(ctx: BenchContext): Promise<AbuseSetup> {
     for (let h = 0; h < 72; h++) {
       const start = new Date(tomorrow + h * 3_600_000).toISOString();
       const end = new Date(tomorrow + (h + 1) * 3_600_000).toISOString();
-      const seats = await client.call<Array<{ id: number; available: boolean }>>('seats.list', { start, end, availableOnly: true });
+      const seats = await client.call<SeatWire[]>('seats.list', { start, end, availableOnly: true });
       const seat = seats[0];
       if (!seat) continue;
       const booked = await client.request('reservations.create', [{ seatId: seat.id, start, end }], user.token);
@@ -361,7 +362,7 @@ export async function abuseSetup(ctx: BenchContext): Promise<AbuseSetup> {
         refusals[key] = (refusals[key] ?? 0) + 1;
         continue;
       }
-      const cancelled = await client.request('reservations.cancel', [{ id: (booked.result as { id: number }).id }], user.token);
+      const cancelled = await client.request('reservations.cancel', [{ id: (booked.result as ReservationWire).id }], user.token);
       if (cancelled.error) throw new Error(`could not cancel the trial booking: ${cancelled.error.code} ${cancelled.error.message}`);
       return { user, loginUsers: users, booking: { seatId: seat.id, start, end } };
     }

@@ -9,6 +9,7 @@ import { customRecord, round1, sampleServer, type RunRecord } from './record.js'
 import { connect, openSockets } from './rpcLoad.js';
 import type { BenchContext, RunShape } from './scenarios.js';
 import { ping } from './scenarios.js';
+import type { SnapshotFrame } from '../src/wire/types.js';
 
 const DEV_KEY = 'dev-sensor-key';
 
@@ -315,7 +316,7 @@ export async function fanout(ctx: BenchContext, opts: FanoutOptions): Promise<Ru
   const who = ctx.target.describe.startsWith('echo') ? 'bare fan-out baseline: ' : '';
   const label = `${who}fanout: ${opts.rate.toLocaleString('en')} readings/s to ${opts.subscribers.toLocaleString('en')} subscribers of ${opts.branch}${opts.stalled ? ` (${opts.stalled} stalled)` : ''}`;
   const opened = await openSubscribers(ctx, opts.branch, opts.subscribers);
-  const snapshot = opened[0]!.snapshot as { seats: Array<{ seatId: number; state: string }> };
+  const snapshot = opened[0]!.snapshot as Pick<SnapshotFrame, 'seats'>;
   const seats = snapshot.seats.map((s) => s.seatId);
   const initial = new Map(snapshot.seats.map((s) => [s.seatId, s.state === 'occupied']));
   // Stalled ones stop reading now: their socket buffers fill, then their queues on the server.

@@ -9,6 +9,7 @@ import { SlotAllocator, branchSeats, registerUsers, type BenchUser, type SeatRef
 import { BENCH_BRANCH, type Target } from './target.js';
 import { frameText, FrameSplitter } from './frames.js';
 import { openSockets } from './rpcLoad.js';
+import type { ReservationWire, SeatWire } from '../src/wire/types.js';
 
 export interface RunShape {
   connections: number;
@@ -127,21 +128,21 @@ export async function checkSearchFreshness(ctx: BenchContext, branch: string): P
   const [user] = await ctx.usersFor(1);
   const client = await RpcClient.connect(ctx.host, ctx.rpcPort);
   try {
-    const before = await client.call<Array<{ id: number; available: boolean }>>('seats.list', { branch });
+    const before = await client.call<SeatWire[]>('seats.list', { branch });
     // The listing's default window is the slot under way → +1 h; booking exactly that window.
     const startMs = Math.floor(Date.now() / SLOT) * SLOT;
     const window = { start: new Date(startMs).toISOString(), end: new Date(startMs + 60 * 60_000).toISOString() };
     const free = before.find((s) => s.available);
     if (!free) return { fresh: false, seatId: null, detail: `no available seat in ${branch} to test with` };
-    const listed = await client.call<Array<{ id: number; available: boolean }>>('seats.list', { branch, ...window });
+    const listed = await client.call<SeatWire[]>('seats.list', { branch, ...window });
     if (!listed.find((s) => s.id === free.id)?.available) return { fresh: false, seatId: free.id, detail: 'seat not available for the window' };
     const booked = await client.request('reservations.create', [{ seatId: free.id, ...window }], user!.token);
     if (booked.error) return { fresh: false, seatId: free.id, detail: `booking failed: ${booked.error.code} ${booked.error.message}` };
-    const after = await client.call<Array<{ id: number; available: boolean }>>('seats.list', { branch, ...window });
+    const after = await client.call<SeatWire[]>('seats.list', { branch, ...window });
     const seen = after.find((s) => s.id === free.id);
-    const id = (booked.result as { id: number }).id;
+    const id = (booked.result as ReservationWire).id;
     await client.request('reservations.cancel', [{ id }], user!.token);
-    const again = await client.call<Array<{ id: number; available: boolean }>>('seats.list', { branch, ...window });
+    const again = await client.call<SeatWire[]>('seats.list', { branch, ...window });
     const freedAgain = again.find((s) => s.id === free.id)?.available === true;
     const fresh = seen?.available === false && freedAgain;
     return { fresh, seatId: free.id, detail: fresh ? 'booked seat unavailable in the next search, available again after cancel' : `after booking available=${String(seen?.available)}, after cancel available=${String(freedAgain)}` };
@@ -246,7 +247,7 @@ export async function mixed(ctx: BenchContext, shape: RunShape, opts: { users: n
   };
   const onReply = (conn: number, req: LoadRequest, ok: boolean, text: string): void => {
     if (!ok || req.kind !== 'reservations.create') return;
-    const id = (JSON.parse(text) as { result: { id: number } }).result.id;
+    const id = (JSON.parse(text) as { result: ReservationWire }).result.id;
     const token = /"token":"([^"]+)"/.exec(req.body)![1]!;
     mine[conn]!.push({ id, token });
   };

@@ -2,6 +2,7 @@
 // logged in over RPC (so their tokens are the server's own), the seats to aim at, and an
 // allocator of distinct seat-and-slot pairs so that booking load is never a conflict storm.
 import { RpcClient, type RpcReply } from '../clients/rpcClient.js';
+import type { MethodResults, SeatWire } from '../src/wire/types.js';
 
 export interface BenchUser {
   studentId: string;
@@ -34,7 +35,7 @@ export async function registerUsers(host: string, port: number, n: number, prefi
           if (reg.error && reg.error.code !== 'CONFLICT') throw new Error(`auth.register ${studentId}: ${reg.error.code} ${reg.error.message}`);
           const login = await withRetryHint(() => client.request('auth.login', [{ studentId, password: BENCH_PASSWORD }]));
           if (login.error) throw new Error(`auth.login ${studentId}: ${login.error.code} ${login.error.message}`);
-          users[i] = { studentId, token: (login.result as { token: string }).token };
+          users[i] = { studentId, token: (login.result as MethodResults['auth.login']).token };
         }
       } finally {
         client.close();
@@ -59,7 +60,7 @@ export async function branchSeats(host: string, port: number, branch: string): P
   const client = await RpcClient.connect(host, port);
   try {
     // Any window will do: the listing is what we want, not the availability.
-    const seats = await client.call<Array<{ id: number; branch: string }>>('seats.list', { branch });
+    const seats = await client.call<SeatWire[]>('seats.list', { branch });
     return seats.map((s) => ({ id: s.id, branch: s.branch })).sort((a, b) => a.id - b.id);
   } finally {
     client.close();

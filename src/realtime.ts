@@ -20,11 +20,12 @@ import type { LiveView } from './core/liveView.js';
 import type { EventBus } from './bus/bus.js';
 import { readDeploymentId } from './db/deployment.js';
 import { Hub, type TokenVerifier } from './pubsub/hub.js';
-import { pubsubError } from './pubsub/subscriber.js';
+import { encodeErrorFrame } from './net/errorFrame.js';
 import { SensorCoalescer } from './sensors/coalescer.js';
 import { SensorKeyring } from './sensors/sensorKeys.js';
 import { RevokedKeyWatch } from './sensors/keyWatch.js';
-import type { ReadingCode, SensorSession, SensorSink } from './sensors/sensorSession.js';
+import type { SensorSession, SensorSink } from './sensors/sensorSession.js';
+import type { ReadingCode } from './wire/types.js';
 import type { Listener } from './net/listener.js';
 import { ErrorCode } from './errors.js';
 import { RateMeter } from './obs/rate.js';
@@ -240,7 +241,7 @@ export class Realtime {
     void this.sensorListener.closeAll();
     await this.settled();
     await this.coalescer.stop();
-    this.hub.closeAll(pubsubError(ErrorCode.UNAVAILABLE, 'server shutting down'));
+    this.hub.closeAll(encodeErrorFrame('pubsub', { code: ErrorCode.UNAVAILABLE, message: 'server shutting down' }));
     void this.pubsubListener.closeAll();
     await this.deps.bus.close();
   }

@@ -16,6 +16,7 @@ import { Waitlist } from './core/waitlist.js';
 import { LifecycleWorker } from './core/lifecycle.js';
 import { AccountService } from './core/accounts.js';
 import { refuseIfAccountGone } from './core/accountCheck.js';
+import { Db } from './db/db.js';
 import { accountGone } from './db/errors.js';
 import { ReservationService } from './core/reservations.js';
 import { SeatListing } from './core/seatListing.js';
@@ -103,13 +104,14 @@ export class CarrelServer {
     const now = () => clock.now();
     this.db = db;
 
-    // The booking core.
+    // The booking core, which reaches the database through Db (src/db/db.ts).
+    const sql = new Db(db);
     const events = (this.coreEvents = new CoreEventFanout((err) => log.error({ err }, 'core event listener failed')));
-    const core = { db, clock, rules: config.rules, events };
+    const core = { db: sql, clock, rules: config.rules, events };
     this.tokens = new TokenService({ secret: config.auth.jwtSecret, ttlSec: config.auth.tokenTtlSec, now });
-    this.waitlist = new Waitlist({ db, clock, events, config: config.waitlist, rules: config.rules, log });
+    this.waitlist = new Waitlist({ db: sql, clock, events, config: config.waitlist, rules: config.rules, log });
     this.lifecycle = new LifecycleWorker({
-      db,
+      db: sql,
       clock,
       events,
       waitlist: this.waitlist,
@@ -124,7 +126,7 @@ export class CarrelServer {
       maxQueuedRegisterJobs: config.auth.maxQueuedRegisterJobs,
       registerWorkerShare: config.auth.registerWorkerShare,
     });
-    this.accounts = new AccountService({ db, bcryptCost: config.auth.bcryptCost, hasher: this.passwords, now });
+    this.accounts = new AccountService({ db: sql, bcryptCost: config.auth.bcryptCost, hasher: this.passwords, now });
     // The owner of live state for everything outside the live half (docs/architecture.md).
     const live = new LiveView(clock);
     this.seatListing = new SeatListing({
@@ -194,10 +196,10 @@ export class CarrelServer {
       ...reservationMethods({ reservations: this.reservations }),
       ...adminMethods({
         seats: this.seats,
-        sensorKeys: new SensorKeyStore({ db, now }),
+        sensorKeys: new SensorKeyStore({ db: sql, now }),
         onSensorKeyRevoked: () => revokedKeys.sweep(),
       }),
-      ...statsMethods(() => obs.stats(), (id, deadline) => refuseIfAccountGone(db, id, deadline)),
+      ...statsMethods(() => obs.stats(), (id, deadline) => refuseIfAccountGone(sql, id, deadline)),
     );
     const dispatcher = new Dispatcher({
       registry,

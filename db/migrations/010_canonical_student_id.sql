@@ -17,8 +17,11 @@
 -- The canonical form in SQL. Must agree with canonicalStudentId() in src/auth/studentId.ts on
 -- every input whose result is a valid id (test/integration/canonicalStudentId.test.ts):
 -- NFKC (when the database is UTF8; elsewhere non-ASCII ids simply end up invalid), then the
--- white space JavaScript's trim() removes, then ASCII lower case.
-CREATE FUNCTION carrel_canonical_student_id(raw text) RETURNS text
+-- white space JavaScript's trim() removes, then ASCII lower case. Stated here because this
+-- migration folds with it; the function that stays in the database is the one in
+-- db/functions/carrel_canonical_student_id.sql, applied after the numbered migrations (and so
+-- possibly before this one, on a database an earlier migrate brought only part of the way).
+CREATE OR REPLACE FUNCTION carrel_canonical_student_id(raw text) RETURNS text
 LANGUAGE plpgsql STABLE STRICT AS $$
 DECLARE
   s text := raw;

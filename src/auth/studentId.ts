@@ -9,10 +9,9 @@
 // compares them on awkward input.
 //
 // Registration is stricter than login: a new id must already be plain ASCII without spaces
-// (REGISTRABLE_STUDENT_ID), so the only change canonicalisation makes to it is case. A login
-// may be typed any way that folds to the account's id ("ADMIN", " admin", full-width letters).
-
-export const STUDENT_ID_MAX_CHARS = 64;
+// (REGISTRABLE_STUDENT_ID in src/wire/args.ts), so the only change canonicalisation makes to it
+// is case. A login may be typed any way that folds to the account's id ("ADMIN", " admin",
+// full-width letters).
 
 /**
  * A canonical student id; nothing else is ever stored in users.student_id, except the form
@@ -21,9 +20,6 @@ export const STUDENT_ID_MAX_CHARS = 64;
  * an admin gives it a canonical id (docs/accounts.md, "Existing rows (migration 010)").
  */
 export const CANONICAL_STUDENT_ID = /^[a-z0-9._@-]{1,64}$/;
-
-/** What auth.register accepts before folding case: ASCII letters, digits and . _ @ - only. */
-export const REGISTRABLE_STUDENT_ID = /^[A-Za-z0-9._@-]{1,64}$/;
 
 /** NFKC, trimmed, lower case. The result may still not be a valid id: check isCanonicalStudentId. */
 export function canonicalStudentId(raw: string): string {

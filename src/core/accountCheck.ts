@@ -4,18 +4,12 @@
 // account — "no such reservation", an empty list — so they too answer UNAUTHENTICATED instead
 // of NOT_FOUND or a quiet [] (docs/rules.md, "Deleted accounts"). It runs only on those
 // outcomes, never on a success that already proves the account (a row of the user's came back).
-import type pg from 'pg';
-import { accountGone, mapDbError } from '../db/errors.js';
+import type { Db } from '../db/db.js';
+import { accountGone } from '../db/errors.js';
 import type { Deadline } from '../deadline.js';
-import { queryWithin } from '../db/deadline.js';
 
 /** Throws UNAUTHENTICATED when the users table has no row `userId`. One primary-key probe. */
-export async function refuseIfAccountGone(db: pg.Pool, userId: number, deadline?: Deadline): Promise<void> {
-  let found: boolean;
-  try {
-    found = (await queryWithin(db, deadline, 'SELECT 1 FROM users WHERE id = $1', [userId])).rowCount !== 0;
-  } catch (err) {
-    throw mapDbError(err);
-  }
+export async function refuseIfAccountGone(db: Db, userId: number, deadline?: Deadline): Promise<void> {
+  const found = (await db.query('SELECT 1 FROM users WHERE id = $1', [userId], deadline)).rowCount !== 0;
   if (!found) throw accountGone();
 }

@@ -18,17 +18,20 @@
 // the registrations' lane that an honest new registration could have had.
 import { randomInt } from 'node:crypto';
 import bcrypt from 'bcryptjs';
-import type pg from 'pg';
 import { CarrelError, ErrorCode } from '../errors.js';
 import type { AuthUser, Role } from '../auth/tokens.js';
 import { canonicalStudentId, isCanonicalStudentId } from '../auth/studentId.js';
 import type { JobOptions, PasswordHasher } from '../auth/passwordHasher.js';
-import { mapDbError } from '../db/errors.js';
+import type { Db } from '../db/db.js';
 import type { Deadline } from '../deadline.js';
-import { queryWithin } from '../db/deadline.js';
 
 export interface AccountServiceOptions {
-  db: pg.Pool;
+  /**
+   * register and checkPassword pass no deadline: their place in a hash lane is taken before the
+   * lookup, and the lanes bound their database work (docs/fairness.md), so a per-address queue
+   * at the database gate would only hold back a campus behind one NAT address.
+   */
+  db: Db;
   bcryptCost: number;
   hasher: PasswordHasher;
   /** Milliseconds since the epoch; how long a taken id is remembered is measured with it. */
@@ -93,14 +96,13 @@ export class AccountService {
     const ticket = this.opts.hasher.reserve('register', job);
     let hash: string;
     try {
-      const existing = await this.query(undefined, 'SELECT 1 FROM users WHERE student_id = $1', [studentId]);
+      const existing = await this.opts.db.query('SELECT 1 FROM users WHERE student_id = $1', [studentId]);
       if (existing.rowCount) throw taken();
       hash = await ticket.hash(input.password, this.opts.bcryptCost, job);
     } finally {
       ticket.release();
     }
-    const res = await this.query<UserRow>(
-      undefined,
+    const res = await this.opts.db.query<UserRow>(
       `INSERT INTO users (student_id, name, password_hash) VALUES ($1, $2, $3)
        ON CONFLICT (student_id) DO NOTHING
        RETURNING id, student_id, name, role, password_hash`,
@@ -128,8 +130,7 @@ export class AccountService {
     let row: UserRow | undefined;
     let ok: boolean;
     try {
-      const res = await this.query<UserRow>(
-        undefined,
+      const res = await this.opts.db.query<UserRow>(
         'SELECT id, student_id, name, role, password_hash FROM users WHERE student_id = $1',
         [studentId],
       );
@@ -150,21 +151,7 @@ export class AccountService {
 
   /** The account, or null. With a request's deadline, it waits its client's turn for the database. */
   async getUser(id: number, deadline?: Deadline): Promise<AuthUser | null> {
-    const res = await this.query<UserRow>(deadline, 'SELECT id, student_id, name, role FROM users WHERE id = $1', [id]);
+    const res = await this.opts.db.query<UserRow>('SELECT id, student_id, name, role FROM users WHERE id = $1', [id], deadline);
     return res.rows[0] ? userToWire(res.rows[0]) : null;
-  }
-
-  /**
-   * One statement, errors mapped; with a request's deadline, within it and after the request's
-   * turn at the database gate. register and checkPassword pass none: their place in a hash lane
-   * is taken before the lookup, and the lanes bound their database work (docs/fairness.md), so a
-   * per-address queue would only hold back a campus behind one NAT address.
-   */
-  private async query<R extends pg.QueryResultRow>(deadline: Deadline | undefined, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
-    try {
-      return await queryWithin<R>(this.opts.db, deadline, text, values);
-    } catch (err) {
-      throw mapDbError(err);
-    }
   }
 }

@@ -2,30 +2,10 @@
 // (docs/architecture.md, "The live-state model"). Core only emits these facts through a
 // CoreEventSink; the live-seat model, the event bus and the subscriber hub decide what they mean
 // for a seat's live state and who hears of it.
+// The facts are wire shapes (src/wire/types.ts): a subscriber receives them as they are.
+import type { ChangeCause, PersonalFrame, PersonalKind, ReservationFact } from '../wire/types.js';
 
-export type ReservationStatus = 'CONFIRMED' | 'CHECKED_IN' | 'COMPLETED' | 'CANCELLED' | 'NO_SHOW' | 'OFFERED';
-
-/** The `cause` vocabulary of seat events on the wire (docs/protocol.md, "`seat`"). */
-export type ChangeCause =
-  | 'sensor'
-  | 'reservation.created'
-  | 'reservation.cancelled'
-  | 'checkIn'
-  | 'checkOut'
-  | 'noShow'
-  | 'completed'
-  | 'offer'
-  | 'admin';
-
-export interface ReservationFact {
-  id: number;
-  seatId: number;
-  branchId: number;
-  userId: number;
-  start: string;
-  end: string;
-  status: ReservationStatus;
-}
+export type { ChangeCause, ReservationFact, ReservationStatus } from '../wire/types.js';
 
 /** A reservation was created or moved between statuses (after commit). */
 export interface ReservationEvent {
@@ -49,7 +29,7 @@ export interface SeatStatusEvent {
 export interface PersonalEvent {
   type: 'personal';
   userId: number;
-  kind: 'offer' | 'offerExpired' | 'noShow' | 'released';
+  kind: PersonalKind;
   reservation: ReservationFact;
   /** Waitlist kinds (offer, offerExpired): the entry, i.e. the id `waitlist.claim {id}` takes. */
   waitlistId?: number;
@@ -62,12 +42,15 @@ export interface PersonalEvent {
  * The personal frame a subscriber receives (docs/protocol.md, "`personal`"): the event without its
  * routing (userId). Defined here, next to the event, so the hub only encodes it.
  */
-export function personalFrame(ev: PersonalEvent): Record<string, unknown> {
-  const frame: Record<string, unknown> = { type: 'personal', kind: ev.kind, reservation: ev.reservation };
-  if (ev.waitlistId !== undefined) frame.waitlistId = ev.waitlistId;
-  if (ev.offerExpiresAt !== undefined) frame.offerExpiresAt = ev.offerExpiresAt;
-  frame.at = ev.at;
-  return frame;
+export function personalFrame(ev: PersonalEvent): PersonalFrame {
+  return {
+    type: 'personal',
+    kind: ev.kind,
+    reservation: ev.reservation,
+    ...(ev.waitlistId === undefined ? {} : { waitlistId: ev.waitlistId }),
+    ...(ev.offerExpiresAt === undefined ? {} : { offerExpiresAt: ev.offerExpiresAt }),
+    at: ev.at,
+  };
 }
 
 export type CoreEvent = ReservationEvent | SeatStatusEvent | PersonalEvent;

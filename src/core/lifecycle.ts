@@ -2,12 +2,11 @@
 // along with time. CONFIRMED bookings nobody checked in to within the grace become NO_SHOW (and
 // their slot goes to the waitlist), CHECKED_IN ones past their end become COMPLETED, lapsed offers
 // are passed to the next waiter, and free slots are matched to waiters. One instance at a time runs
-// it (a PostgreSQL advisory lock held by the tick's own session); every step is a guarded UPDATE …
-// WHERE status = …, so a repeated or overlapping tick changes nothing twice. Time comes from the
-// caller (`tick(nowMs)`).
-import type pg from 'pg';
-import { mapDbError } from '../db/errors.js';
-import { inTransactionRetrying, type TxClient } from '../db/tx.js';
+// it (a PostgreSQL advisory lock held by the tick's own session, SessionLock.lifecycle in
+// db/lockKeys.ts); every step is a guarded UPDATE … WHERE status = …, so a repeated or
+// overlapping tick changes nothing twice. Time comes from the caller (`tick(nowMs)`).
+import type { Db } from '../db/db.js';
+import { SessionLock } from '../db/lockKeys.js';
 import type { Logger } from '../obs/log.js';
 import type { Clock } from './clock.js';
 import type { CoreEventSink } from './events.js';
@@ -23,7 +22,7 @@ export interface LifecycleConfig {
 }
 
 export interface LifecycleDeps {
-  db: pg.Pool;
+  db: Db;
   clock: Clock;
   events: CoreEventSink;
   waitlist: Waitlist;
@@ -40,9 +39,6 @@ export interface TickResult {
   offersMade: number;
   entriesExpired: number;
 }
-
-/** The advisory lock key: one per database, so test databases on one server do not contend. */
-const LOCK_SQL_KEY = `hashtextextended('carrel.lifecycle', 0)`;
 
 export class LifecycleWorker {
   private timer: NodeJS.Timeout | undefined;
@@ -81,59 +77,47 @@ export class LifecycleWorker {
   /** One pass at time nowMs. Skips (ran: false) when another instance holds the lock. */
   async tick(nowMs: number = this.deps.clock.now()): Promise<TickResult> {
     const result: TickResult = { ran: false, noShows: 0, completed: 0, offersExpired: 0, offersMade: 0, entriesExpired: 0 };
-    let client: pg.PoolClient;
-    try {
-      client = await this.deps.db.connect();
-    } catch (err) {
-      throw mapDbError(err);
-    }
-    let failure: unknown;
-    try {
-      const lock = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(${LOCK_SQL_KEY}) AS ok`);
+    // After any failure the session may still hold the lock or an open transaction: Db.session
+    // discards its connection then, which releases both.
+    return this.deps.db.session(async (session) => {
+      const lock = await session.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [SessionLock.lifecycle]);
       if (!lock.rows[0]?.ok) return result;
       result.ran = true;
       try {
-        await this.steps(client, nowMs, result);
+        await this.steps(session, nowMs, result);
       } finally {
-        await client.query(`SELECT pg_advisory_unlock(${LOCK_SQL_KEY})`);
+        await session.query('SELECT pg_advisory_unlock($1)', [SessionLock.lifecycle]);
       }
       return result;
-    } catch (err) {
-      failure = err;
-      throw mapDbError(err);
-    } finally {
-      // After any failure the session may still hold the lock or an open transaction:
-      // destroying the connection releases both.
-      client.release(failure === undefined ? undefined : true);
-    }
+    });
   }
 
-  private async steps(client: TxClient, nowMs: number, result: TickResult): Promise<void> {
+  private async steps(session: Db, nowMs: number, result: TickResult): Promise<void> {
     const { waitlist, config } = this.deps;
     // Lapsed offers first: their slots go to the next waiters before anything else is matched.
-    const offers = await waitlist.expireOffers(nowMs, config.batchSize, client);
+    const offers = await waitlist.expireOffers(nowMs, config.batchSize, session);
     result.offersExpired = offers.expired;
     result.offersMade += offers.offered;
-    const noShow = await this.markNoShows(client, nowMs);
+    const noShow = await this.markNoShows(session, nowMs);
     result.noShows = noShow.count;
     result.offersMade += noShow.offered;
-    result.completed = await this.markCompleted(client, nowMs);
-    result.entriesExpired = await waitlist.expireStaleEntries(nowMs, client);
-    result.offersMade += await waitlist.matchWaiting(nowMs, config.batchSize, client);
+    result.completed = await this.markCompleted(session, nowMs);
+    result.entriesExpired = await waitlist.expireStaleEntries(nowMs, session);
+    result.offersMade += await waitlist.matchWaiting(nowMs, config.batchSize, session);
   }
 
   /**
    * CONFIRMED bookings whose check-in window closed (start + grace) — or that ended, for
    * bookings shorter than the grace — become NO_SHOW; the rest of each slot goes to the waitlist.
    */
-  private async markNoShows(client: TxClient, nowMs: number): Promise<{ count: number; offered: number }> {
+  private async markNoShows(session: Db, nowMs: number): Promise<{ count: number; offered: number }> {
     const now = new Date(nowMs);
     const cutoff = new Date(nowMs - this.deps.config.noShowGraceMinutes * 60_000);
     let count = 0;
     let offered = 0;
     for (;;) {
       const rows = await this.transition(
-        client,
+        session,
         `UPDATE reservations SET status = 'NO_SHOW', updated_at = $1
           WHERE id IN (SELECT id FROM reservations WHERE status = 'CONFIRMED' AND (lower(during) <= $2 OR upper(during) <= $1)
                         ORDER BY lower(during), id LIMIT $3)
@@ -148,7 +132,7 @@ export class LifecycleWorker {
       }
       for (const row of rows) {
         const freed = { seatId: row.seat_id, branchId: row.branch_id, start: row.start_at, end: row.end_at };
-        offered += (await this.deps.waitlist.offerFreedSlot(freed, nowMs, client)).length;
+        offered += (await this.deps.waitlist.offerFreedSlot(freed, nowMs, session)).length;
       }
       count += rows.length;
       if (rows.length < this.deps.config.batchSize) return { count, offered };
@@ -156,12 +140,12 @@ export class LifecycleWorker {
   }
 
   /** CHECKED_IN bookings past their end become COMPLETED. */
-  private async markCompleted(client: TxClient, nowMs: number): Promise<number> {
+  private async markCompleted(session: Db, nowMs: number): Promise<number> {
     const now = new Date(nowMs);
     let count = 0;
     for (;;) {
       const rows = await this.transition(
-        client,
+        session,
         `UPDATE reservations SET status = 'COMPLETED', updated_at = $1
           WHERE id IN (SELECT id FROM reservations WHERE status = 'CHECKED_IN' AND upper(during) <= $1
                         ORDER BY upper(during), id LIMIT $2)
@@ -178,7 +162,7 @@ export class LifecycleWorker {
   }
 
   /** One guarded UPDATE in its own transaction; events are emitted by the caller after commit. */
-  private transition(client: TxClient, sql: string, values: unknown[]): Promise<ReservationRow[]> {
-    return inTransactionRetrying(this.deps.db, async (c) => (await c.query<ReservationRow>(sql, values)).rows, client);
+  private transition(session: Db, sql: string, values: unknown[]): Promise<ReservationRow[]> {
+    return session.transaction(async (c) => (await c.query<ReservationRow>(sql, values)).rows);
   }
 }

@@ -17,7 +17,9 @@
 import type pg from 'pg';
 import type { ChangeCause, CoreEvent, ReservationStatus } from './events.js';
 
-export type LiveState = 'free' | 'reserved' | 'occupied' | 'unavailable';
+import type { LiveState } from '../wire/types.js';
+
+export type { LiveState };
 
 /** Flag bits; on the wire they become `{unbookedOccupancy?: true, sensorOffline?: true}`. */
 export const FLAG_UNBOOKED_OCCUPANCY = 1;

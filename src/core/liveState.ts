@@ -10,7 +10,9 @@ import type { RulesConfig } from './rules.js';
 /** Statuses that hold a seat; the same list as the exclusion constraint's WHERE clause. */
 export const ACTIVE_STATUSES_SQL = `('CONFIRMED', 'CHECKED_IN', 'OFFERED')`;
 
-export type LiveState = 'free' | 'reserved' | 'occupied' | 'unavailable';
+import type { LiveState } from '../wire/types.js';
+
+export type { LiveState };
 
 /**
  * SQL for the live state of seat `s` at the timestamptz parameter `nowParam`. The `hold &&`

@@ -2,7 +2,9 @@
 // docs/protocol.md ("Shapes used by many methods": `{id, seatId, userId, start, end, status, …}`)
 // and the ReservationFact carried by core events. Every query that returns reservations selects
 // RESERVATION_COLUMNS.
-import type { ReservationFact, ReservationStatus } from './events.js';
+import type { ReservationFact, ReservationStatus, ReservationWire } from '../wire/types.js';
+
+export type { ReservationWire };
 
 /** SELECT list for a reservation joined to its seat as `s` (for the branch). */
 export const RESERVATION_COLUMNS = `r.id, r.seat_id, r.user_id, s.branch_id,
@@ -27,18 +29,6 @@ export interface ReservationRow {
   checked_in_at: Date | null;
   offer_expires_at: Date | null;
   waitlist_id: number | null;
-}
-
-export interface ReservationWire {
-  id: number;
-  seatId: number;
-  userId: number;
-  start: string;
-  end: string;
-  status: ReservationStatus;
-  createdAt: string;
-  checkedInAt?: string;
-  offerExpiresAt?: string;
 }
 
 export function reservationToWire(row: ReservationRow): ReservationWire {

@@ -2,7 +2,8 @@
 // invariants kept here: docs/architecture.md, "Invariants and where they are enforced").
 //
 // - No double booking: a create is ONE INSERT that the exclusion constraint on `hold` accepts
-//   or refuses (23P01 → CONFLICT with the clashing interval). Node never reads-then-writes a
+//   or refuses (a DbConflict with the clashing interval, which is CONFLICT, or the padding rule
+//   when only a cleaning buffer is in the way: bufferClash.ts). Node never reads-then-writes a
 //   seat's bookings; the constraint decides every clash.
 // - Rules that depend on the user's other rows (active limit, daily/weekly quotas) and the
 //   idempotency key are checked in the same transaction as the INSERT, after taking a per-user
@@ -17,10 +18,10 @@
 //   the first inserts and commits, each next one meets the committed row and gets 23P01 at once.
 //   Without it, clashing inserts wait for each other's uncommitted rows inside the constraint and
 //   deadlock, one victim per deadlock_timeout. The lock only orders racers for one seat; the
-//   constraint still decides. Deadlocks that remain (40P01) rerun the call a few times and then
-//   answer CONFLICT, never INTERNAL.
-// - carrel_book's current definition is in db/migrations/009_seat_booking_lock.sql, the
-//   per-user rules it runs (carrel_user_rules) in db/migrations/007_user_rules_indexed.sql.
+//   constraint still decides. Deadlocks that remain (40P01) rerun the call a few times (Db) and
+//   then answer CONFLICT, never INTERNAL.
+// - carrel_book is defined in db/functions/carrel_book.sql, the per-user rules it runs in
+//   db/functions/carrel_user_rules.sql; the lock classes are in db/lockKeys.ts.
 // - Every transition is one guarded UPDATE … WHERE id AND user AND status = … RETURNING, so two
 //   racing transitions cannot both win; the loser is told why (FAILED_PRECONDITION with
 //   details.rule) or NOT_FOUND when the reservation is not theirs. Sensors use the same guards
@@ -34,14 +35,14 @@
 //   user_id foreign key (db/errors.ts); "not found" and an empty list ask the users table
 //   (accountCheck.ts), only on those outcomes.
 // - Time comes from the injected Clock; events go out on the CoreEventSink after commit.
-// - Methods called for an RPC request take its Deadline (db/deadline.ts): every wait for a
-//   pooled connection ends there, and the booking statement's lock waits too, so a request
+// - Methods called for an RPC request take its Deadline and hand it to Db (db/db.ts): every wait
+//   for a pooled connection ends there, and the booking statement's lock waits too, so a request
 //   the client was told DEADLINE_EXCEEDED about does not go on to book.
-import type pg from 'pg';
 import { CarrelError, ErrorCode } from '../errors.js';
-import { mapDbError, withRetry } from '../db/errors.js';
+import type { Db } from '../db/db.js';
+import { DbConflict } from '../db/errors.js';
+import { LockClass } from '../db/lockKeys.js';
 import type { Deadline } from '../deadline.js';
-import { queryWithLockBudget, queryWithin } from '../db/deadline.js';
 import type { Logger } from '../obs/log.js';
 import type { Clock } from './clock.js';
 import type { CoreEventSink, ReservationEvent, ReservationFact } from './events.js';
@@ -55,8 +56,9 @@ import {
 } from './reservationRow.js';
 import { ACTIVE_STATUSES_SQL } from './liveState.js';
 import { Rule, ceilToSlot, checkBookingWindow, floorToSlot, ruleError, type RulesConfig } from './rules.js';
-import { USER_BOOKING_LOCK, periodParams, userRuleError, userRuleInputs } from './userRules.js';
+import { periodParams, userRuleError, userRuleInputs } from './userRules.js';
 import { refuseIfAccountGone } from './accountCheck.js';
+import { onlyBufferClashes, paddingRuleError } from './bufferClash.js';
 import type { SeatService } from './seats.js';
 
 /** A stretch of a seat that became bookable again (after a cancel or an early check-out). */
@@ -71,7 +73,7 @@ export interface FreedSlot {
 export type SlotFreedHandler = (slot: FreedSlot, deadline?: Deadline) => Promise<unknown>;
 
 export interface ReservationServiceOptions {
-  db: pg.Pool;
+  db: Db;
   clock: Clock;
   rules: RulesConfig;
   events: CoreEventSink;
@@ -103,7 +105,6 @@ interface BookRow extends ReservationRow {
 }
 
 const MINUTE = 60_000;
-export const MINE_MAX_LIMIT = 100;
 
 /** Collects positional parameters while a statement is assembled. */
 class Params {
@@ -157,20 +158,20 @@ export class ReservationService {
     // One statement (carrel_book): the user lock, the idempotency key, the active limit, the
     // quotas, the seat lock and the INSERT, in that order, in one round trip. Deadlocks are
     // retried. Lock waits end at the request's deadline (55P03 → DEADLINE_EXCEEDED, rolled back).
-    // A clash with only a cleaning buffer is the padding rule, not a double booking (db/errors.ts).
-    const attempt = { startMs: input.startMs, endMs: input.endMs, paddingMinutes: seat.paddingMinutes };
-    const res = await withRetry(() =>
-      queryWithLockBudget<BookRow>(this.opts.db, deadline, (lockTimeoutMs) => ({
-        name: 'carrel.book',
-        text: 'SELECT * FROM carrel_book($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)',
-        values: [
-          input.seatId, user.id, new Date(input.startMs), new Date(input.endMs), key ?? null, new Date(nowMs),
-          USER_BOOKING_LOCK, rules.maxActivePerUser, ...periodParams(limits), lockTimeoutMs,
-        ],
-      })),
-      undefined,
-      attempt,
-    ).catch((err: unknown) => this.overlapOverPadding(err, input, deadline));
+    // A clash with only a cleaning buffer is the padding rule, not a double booking (explainClash).
+    const res = await this.opts.db
+      .query<BookRow>(
+        (lockTimeoutMs) => ({
+          name: 'carrel.book',
+          text: 'SELECT * FROM carrel_book($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)',
+          values: [
+            input.seatId, user.id, new Date(input.startMs), new Date(input.endMs), key ?? null, new Date(nowMs),
+            LockClass.userBooking, rules.maxActivePerUser, ...periodParams(limits), lockTimeoutMs,
+          ],
+        }),
+        deadline,
+      )
+      .catch((err: unknown) => this.explainClash(err, input, seat.paddingMinutes, deadline));
     const r = res.rows[0]!;
     let outcome: { row: ReservationRow; created: boolean };
     switch (r.outcome) {
@@ -191,23 +192,26 @@ export class ReservationService {
   }
 
   /**
-   * The exclusion constraint names one clashing hold. When that one is only a buffer clash
-   * (rule 'padding'), another booking may still overlap the time itself — then the honest
-   * answer is CONFLICT with that booking's hold. One indexed probe, on this failure path only.
+   * What the exclusion constraint's refusal means for this booking (bufferClash.ts): CONFLICT, as
+   * the database said, unless the hold it names clashes only through a cleaning buffer — then the
+   * padding rule. The constraint names one clashing hold, and another booking may still overlap
+   * the time itself: then the honest answer is CONFLICT with that booking's hold. One indexed
+   * probe, on this failure path only.
    */
-  private async overlapOverPadding(err: unknown, input: CreateInput, deadline: Deadline | undefined): Promise<never> {
-    if (!(err instanceof CarrelError) || err.details?.rule !== Rule.padding) throw err;
-    const res = await this.query<{ start_at: Date; end_at: Date }>(
-      deadline,
+  private async explainClash(err: unknown, input: CreateInput, paddingMinutes: number, deadline: Deadline | undefined): Promise<never> {
+    if (!(err instanceof DbConflict) || err.reason !== 'overlap' || !err.clash) throw err;
+    if (!onlyBufferClashes(err.clash, input, paddingMinutes)) throw err;
+    const res = await this.opts.db.query<{ start_at: Date; end_at: Date }>(
       `SELECT lower(hold) AS start_at, upper(hold) AS end_at FROM reservations
         WHERE seat_id = $1 AND status IN ${ACTIVE_STATUSES_SQL} AND hold && tstzrange($2, $3) AND during && tstzrange($2, $3)
         ORDER BY lower(hold) LIMIT 1`,
       [input.seatId, new Date(input.startMs), new Date(input.endMs)],
+      deadline,
     );
-    const clash = res.rows[0];
-    if (!clash) throw err;
+    const other = res.rows[0];
+    if (!other) throw paddingRuleError(err.clash, paddingMinutes);
     throw new CarrelError(ErrorCode.CONFLICT, 'the seat is already booked for part of that time', {
-      conflict: { start: clash.start_at.toISOString(), end: clash.end_at.toISOString() },
+      conflict: { start: other.start_at.toISOString(), end: other.end_at.toISOString() },
     });
   }
 
@@ -238,14 +242,14 @@ export class ReservationService {
       after = `AND (lower(r.during), r.id) ${upcoming ? '>' : '<'} (${p.add(new Date(c.startMs))}, ${p.add(c.id)})`;
     }
     const dir = upcoming ? 'ASC' : 'DESC';
-    const res = await this.query<ReservationRow>(
-      deadline,
+    const res = await this.opts.db.query<ReservationRow>(
       `SELECT ${RESERVATION_COLUMNS}
        FROM reservations r JOIN seats s ON s.id = r.seat_id
        WHERE r.user_id = ${uid} AND ${upcoming ? current : `NOT (${current})`} ${after}
        ORDER BY lower(r.during) ${dir}, r.id ${dir}
        LIMIT ${p.add(opts.limit + 1)}`,
       p.values,
+      deadline,
     );
     // An empty page is what a token of a deleted account would see: say so instead.
     if (res.rows.length === 0) await refuseIfAccountGone(this.opts.db, userId, deadline);
@@ -268,8 +272,7 @@ export class ReservationService {
     const now = p.add(new Date(nowMs));
     const started = `lower(o.during) <= ${now}`;
     const endAt = this.usedUntil(p, 'o', nowMs);
-    const res = await this.query<ReservationRow & { old_end: Date }>(
-      deadline,
+    const res = await this.opts.db.query<ReservationRow & { old_end: Date }>(
       `UPDATE reservations r SET updated_at = ${now},
          status = CASE WHEN ${started} THEN 'NO_SHOW' ELSE 'CANCELLED' END,
          during = CASE WHEN ${started} THEN tstzrange(lower(o.during), ${endAt}) ELSE o.during END,
@@ -278,6 +281,7 @@ export class ReservationService {
        WHERE o.id = r.id AND r.id = ${p.add(id)} AND r.user_id = ${p.add(user.id)} AND ${this.cancelGuard(p, 'r', nowMs)}
        RETURNING ${returningColumnsFor('r')}, upper(o.during) AS old_end`,
       p.values,
+      deadline,
     );
     const row = res.rows[0];
     if (!row) throw await this.whyNot(user, id, 'CONFIRMED', nowMs, deadline);
@@ -354,8 +358,7 @@ export class ReservationService {
   private async checkOutWhere(select: (p: Params, a: string) => string, nowMs: number, deadline?: Deadline): Promise<ReservationRow | null> {
     const p = new Params();
     const endAt = this.usedUntil(p, 'o', nowMs);
-    const res = await this.query<ReservationRow & { old_end: Date }>(
-      deadline,
+    const res = await this.opts.db.query<ReservationRow & { old_end: Date }>(
       `UPDATE reservations r SET status = 'COMPLETED', updated_at = ${p.add(new Date(nowMs))},
          during = tstzrange(lower(o.during), ${endAt}),
          hold = tstzrange(lower(o.hold), ${endAt} + (upper(o.hold) - upper(o.during)))
@@ -363,6 +366,7 @@ export class ReservationService {
        WHERE o.id = r.id AND ${select(p, 'r')} AND ${this.checkOutGuard(p, 'r', nowMs)}
        RETURNING ${returningColumnsFor('r')}, upper(o.during) AS old_end`,
       p.values,
+      deadline,
     );
     const row = res.rows[0];
     if (!row) return null;
@@ -390,12 +394,12 @@ export class ReservationService {
   ): Promise<ReservationRow | null> {
     const p = new Params();
     const now = p.add(new Date(nowMs));
-    const res = await this.query<ReservationRow>(
-      deadline,
+    const res = await this.opts.db.query<ReservationRow>(
       `UPDATE reservations r SET ${set(now)}, updated_at = ${now}
        WHERE ${where(p, 'r')}
        RETURNING ${returningColumnsFor('r')}`,
       p.values,
+      deadline,
     );
     return res.rows[0] ?? null;
   }
@@ -414,26 +418,17 @@ export class ReservationService {
 
   // --- helpers ------------------------------------------------------------------------------
 
-  /** One statement, waiting for a connection at most until the deadline; errors mapped to wire codes. */
-  private async query<R extends pg.QueryResultRow>(deadline: Deadline | undefined, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
-    try {
-      return await queryWithin<R>(this.opts.db, deadline, text, values);
-    } catch (err) {
-      throw mapDbError(err);
-    }
-  }
-
   /**
    * The reservation when the caller owns it, or when the caller is an admin — by the users
    * table, not only the token's claim, so a demoted admin's token sees only its own at once
    * (the same rule as admin.*; in the same statement, no extra round trip).
    */
   private async fetchVisible(user: Caller, id: number, deadline?: Deadline): Promise<ReservationRow> {
-    const res = await this.query<ReservationRow>(
-      deadline,
+    const res = await this.opts.db.query<ReservationRow>(
       `SELECT ${RESERVATION_COLUMNS} FROM reservations r JOIN seats s ON s.id = r.seat_id
        WHERE r.id = $1 AND (r.user_id = $2 OR ($3 AND EXISTS (SELECT 1 FROM users u WHERE u.id = $2 AND u.role = 'admin')))`,
       [id, user.id, user.role === 'admin'],
+      deadline,
     );
     const row = res.rows[0];
     if (!row) {
@@ -460,11 +455,11 @@ export class ReservationService {
   }
 
   private async findByKey(userId: number, key: string, deadline: Deadline | undefined): Promise<ReservationRow | null> {
-    const res = await this.query<ReservationRow>(
-      deadline,
+    const res = await this.opts.db.query<ReservationRow>(
       `SELECT ${RESERVATION_COLUMNS} FROM reservations r JOIN seats s ON s.id = r.seat_id
        WHERE r.user_id = $1 AND r.idempotency_key = $2`,
       [userId, key],
+      deadline,
     );
     return res.rows[0] ?? null;
   }

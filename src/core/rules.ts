@@ -8,21 +8,11 @@
 import { CarrelError, ErrorCode } from '../errors.js';
 import type { Config } from '../config/schema.js';
 import { localDayStart, localParts, localWeekStart, zonedInstant } from './zonedTime.js';
+import { DAY_KEYS, parseClock, type BranchHours } from '../wire/hours.js';
 
 export type RulesConfig = Config['rules'];
 
-export const DAY_KEYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
-export type DayKey = (typeof DAY_KEYS)[number];
-
-export interface DayHours {
-  open: string;
-  close: string;
-}
-
-/** Opening hours per local weekday; a missing (or null) day is closed. */
-export type BranchHours = Partial<Record<DayKey, DayHours | null>>;
-
-/** The names of the rules, as they appear in details.rule. */
+/** The names of every rule, bookings' and the waitlist's, as they appear in details.rule (docs/protocol.md, "Rule names"). */
 export const Rule = {
   slotGranularity: 'slotGranularity',
   minDuration: 'minDuration',
@@ -31,7 +21,7 @@ export const Rule = {
   inThePast: 'inThePast',
   openingHours: 'openingHours',
   seatOutOfService: 'seatOutOfService',
-  /** Only the branch's cleaning buffer clashes (the mapping is in db/errors.ts, 23P01). */
+  /** Only the branch's cleaning buffer clashes with another booking (core/bufferClash.ts). */
   padding: 'padding',
   maxActive: 'maxActive',
   dailyQuota: 'dailyQuota',
@@ -40,6 +30,16 @@ export const Rule = {
   status: 'status',
   checkInWindow: 'checkInWindow',
   ended: 'ended',
+  /** waitlist.join: a seat is free for the window, so book it instead. */
+  seatAvailable: 'seatAvailable',
+  /** waitlist.join: the user has waitlist.maxEntriesPerUser open entries. */
+  waitlistLimit: 'waitlistLimit',
+  /** waitlist.leave: the offer became a reservation; cancel that instead. */
+  alreadyClaimed: 'alreadyClaimed',
+  /** waitlist.claim: the offer lapsed, there is none yet, or the user left the entry. */
+  offerExpired: 'offerExpired',
+  noOffer: 'noOffer',
+  entryLeft: 'entryLeft',
 } as const;
 export type Rule = (typeof Rule)[keyof typeof Rule];
 
@@ -48,31 +48,6 @@ export function ruleError(rule: Rule, message: string, details: Record<string, u
 }
 
 const MINUTE = 60_000;
-
-/** "HH:MM" → minutes since midnight; "24:00" is allowed (end of day). Null when malformed. */
-export function parseClock(text: string): number | null {
-  const m = /^([01]\d|2[0-4]):([0-5]\d)$/.exec(text);
-  if (!m) return null;
-  const minutes = Number(m[1]) * 60 + Number(m[2]);
-  return minutes <= 24 * 60 ? minutes : null;
-}
-
-/**
- * Checks an hours object for admin.branches.setHours; returns a message naming the bad day, or
- * null when it is valid. Each day is {open, close} with 00:00 <= open < close <= 24:00.
- */
-export function validateHours(hours: Record<string, unknown>): string | null {
-  for (const [day, value] of Object.entries(hours)) {
-    if (!(DAY_KEYS as readonly string[]).includes(day)) return `${day}: not a day (use ${DAY_KEYS.join(', ')})`;
-    if (value === null) continue;
-    const v = value as { open?: unknown; close?: unknown };
-    const open = typeof v.open === 'string' ? parseClock(v.open) : null;
-    const close = typeof v.close === 'string' ? parseClock(v.close) : null;
-    if (open === null || close === null) return `${day}: open and close must be "HH:MM" (close may be "24:00")`;
-    if (open >= close) return `${day}: open must be before close`;
-  }
-  return null;
-}
 
 /** Open intervals [start, end) as instants for the local days from `fromDay` to `toDay` (offsets from the day of `ms`). */
 function openIntervals(ms: number, timeZone: string, hours: BranchHours, fromDay: number, toDay: number): Array<[number, number]> {

@@ -32,10 +32,8 @@
 // `live` without any event here, so an entry also records the live version of its scope
 // (LiveView.version) and is stale once that moved; the booking generation, which the branch
 // rows cache keys on, does not move with readings (docs/fairness.md).
-import type pg from 'pg';
-import { mapDbError } from '../db/errors.js';
+import type { Db } from '../db/db.js';
 import type { Deadline } from '../deadline.js';
-import { queryWithin } from '../db/deadline.js';
 import type { Clock } from './clock.js';
 import type { CoreEvent } from './events.js';
 import { RawJson } from './rawJson.js';
@@ -43,6 +41,8 @@ import { liveStateSql, ACTIVE_STATUSES_SQL, type LiveState } from './liveState.j
 import { CarrelError, ErrorCode } from '../errors.js';
 import { floorToSlot, type RulesConfig } from './rules.js';
 import type { LiveView } from './liveView.js';
+import type { SeatWire } from '../wire/types.js';
+import { branchIdByNameSql } from './branchRef.js';
 
 export interface SeatFilter {
   seatId?: number;
@@ -54,18 +54,6 @@ export interface SeatFilter {
   availableOnly?: boolean;
   startMs?: number;
   endMs?: number;
-}
-
-export interface SeatWire {
-  id: number;
-  branch: string;
-  area: string;
-  label: string;
-  hasPower: boolean;
-  hasMonitor: boolean;
-  status: 'IN_SERVICE' | 'OUT_OF_SERVICE';
-  available: boolean;
-  live: LiveState;
 }
 
 interface SeatRow {
@@ -82,7 +70,7 @@ interface SeatRow {
 }
 
 export interface SeatListingOptions {
-  db: pg.Pool;
+  db: Db;
   clock: Clock;
   rules: RulesConfig;
   cache: { enabled: boolean; maxEntries: number; maxBytes: number };
@@ -102,14 +90,15 @@ interface CacheEntry {
 const HOUR = 3600_000;
 
 // Filters present → bit in the statement name, so each combination gets its own prepared
-// statement and a plan that uses the right index (no `$1 IS NULL OR …` generic plans).
+// statement and a plan that uses the right index (no `$1 IS NULL OR …` generic plans). Each is
+// the condition on its parameter; a branch name names a branch as every lookup does (branchRef.ts).
 const FILTERS = [
-  ['seatId', 's.id', 'int'],
-  ['branchId', 's.branch_id', 'int'],
-  ['branchName', 'b.name', 'text'],
-  ['area', 's.area', 'text'],
-  ['hasPower', 's.has_power', 'boolean'],
-  ['hasMonitor', 's.has_monitor', 'boolean'],
+  ['seatId', (p: string) => `s.id = ${p}::int`],
+  ['branchId', (p: string) => `s.branch_id = ${p}::int`],
+  ['branchName', (p: string) => `s.branch_id = ${branchIdByNameSql(p)}`],
+  ['area', (p: string) => `s.area = ${p}::text`],
+  ['hasPower', (p: string) => `s.has_power = ${p}::boolean`],
+  ['hasMonitor', (p: string) => `s.has_monitor = ${p}::boolean`],
 ] as const;
 
 export class SeatListing {
@@ -286,12 +275,8 @@ export class SeatListing {
       }
     });
     if (filter.availableOnly) mask |= 1 << FILTERS.length;
-    try {
-      const res = await queryWithin<SeatRow>(this.opts.db, deadline, { name: `carrel.seats.list.${mask}`, text: this.statementText(mask), values });
-      return res.rows;
-    } catch (err) {
-      throw mapDbError(err);
-    }
+    const res = await this.opts.db.query<SeatRow>({ name: `carrel.seats.list.${mask}`, text: this.statementText(mask), values }, deadline);
+    return res.rows;
   }
 
   private statementText(mask: number): string {
@@ -299,8 +284,8 @@ export class SeatListing {
     if (text) return text;
     const where: string[] = [];
     let n = 4;
-    FILTERS.forEach(([, column, type], i) => {
-      if (mask & (1 << i)) where.push(`${column} = $${n++}::${type}`);
+    FILTERS.forEach(([, condition], i) => {
+      if (mask & (1 << i)) where.push(condition(`$${n++}`));
     });
     const availableOnly = (mask & (1 << FILTERS.length)) !== 0;
     // A window is available when booking exactly it would pass the exclusion constraint:

@@ -1,30 +1,22 @@
 // Branches and seats (docs/protocol.md, "RPC methods"): the branch list with live counts, a seat's
 // booked intervals, and the two admin changes (seat in/out of service, opening hours). Listing
 // seats is seatListing.ts, because it is the hot path and carries a cache.
-import type pg from 'pg';
 import { CarrelError, ErrorCode } from '../errors.js';
-import { mapDbError } from '../db/errors.js';
-import { query } from '../db/pool.js';
+import type { Db } from '../db/db.js';
 import type { Deadline } from '../deadline.js';
-import { queryWithin } from '../db/deadline.js';
 import type { Clock } from './clock.js';
 import type { CoreEventSink } from './events.js';
 import { ACTIVE_STATUSES_SQL, liveStateSql } from './liveState.js';
-import type { BranchHours, RulesConfig } from './rules.js';
-import type { SeatListing, SeatWire } from './seatListing.js';
-import type { LiveView, SeatCounts } from './liveView.js';
+import type { RulesConfig } from './rules.js';
+import type { SeatListing } from './seatListing.js';
+import type { BranchRef } from '../wire/branchRef.js';
+import type { BranchHours } from '../wire/hours.js';
+import type { BranchWire, SeatWire } from '../wire/types.js';
+import { branchIdSql } from './branchRef.js';
+import type { LiveView } from './liveView.js';
 import { localDayStart, parseLocalDate, zonedInstant } from './zonedTime.js';
 
 export type { SeatCounts } from './liveView.js';
-
-export interface BranchWire {
-  id: number;
-  name: string;
-  timezone: string;
-  hours: BranchHours;
-  paddingMinutes: number;
-  counts: SeatCounts;
-}
 
 /**
  * What booking needs to know about a seat and its branch. Whether the seat is in service is
@@ -39,7 +31,7 @@ export interface SeatContext {
 }
 
 export interface SeatServiceOptions {
-  db: pg.Pool;
+  db: Db;
   clock: Clock;
   rules: RulesConfig;
   events: CoreEventSink;
@@ -54,8 +46,6 @@ export interface SeatServiceOptions {
   /** How long the branch list is reused (discovery.branchListCacheMs); 0: never. */
   branchListCacheMs?: number;
 }
-
-export type BranchRef = { id: number } | { name: string };
 
 interface BranchCountRow {
   id: number;
@@ -143,11 +133,11 @@ export class SeatService {
     const values: unknown[] = [new Date(this.opts.clock.now())];
     let where = '';
     if (ref) {
-      values.push('id' in ref ? ref.id : ref.name);
-      where = 'id' in ref ? 'WHERE b.id = $2' : 'WHERE b.name = $2';
+      const branch = branchIdSql(ref, '$2');
+      values.push(branch.value);
+      where = `WHERE b.id = ${branch.sql}`;
     }
-    const res = await this.query<BranchCountRow>(
-      deadline,
+    const res = await this.opts.db.query<BranchCountRow>(
       `SELECT b.id, b.name, b.timezone, b.hours, b.padding_minutes,
          count(s.id)::int AS total,
          count(s.id) FILTER (WHERE l.live = 'free')::int AS free,
@@ -161,6 +151,7 @@ export class SeatService {
        GROUP BY b.id
        ORDER BY b.id`,
       values,
+      deadline,
     );
     return res.rows;
   }
@@ -179,11 +170,11 @@ export class SeatService {
     if (branchId !== undefined && branch && branch.untilMs > now) {
       return { seatId, branchId, timezone: branch.timezone, hours: branch.hours, paddingMinutes: branch.paddingMinutes };
     }
-    const res = await this.query<{ id: number; branch_id: number; timezone: string; hours: BranchHours; padding_minutes: number }>(
-      deadline,
+    const res = await this.opts.db.query<{ id: number; branch_id: number; timezone: string; hours: BranchHours; padding_minutes: number }>(
       `SELECT s.id, s.branch_id, b.timezone, b.hours, b.padding_minutes
        FROM seats s JOIN branches b ON b.id = s.branch_id WHERE s.id = $1`,
       [seatId],
+      deadline,
     );
     const r = res.rows[0];
     if (!r) throw new CarrelError(ErrorCode.NOT_FOUND, `no seat ${seatId}`);
@@ -220,12 +211,12 @@ export class SeatService {
       startMs = localDayStart(this.opts.clock.now(), seat.timezone);
       endMs = localDayStart(startMs + 12 * 3600_000, seat.timezone, 1);
     }
-    const res = await this.query<{ start_at: Date; end_at: Date }>(
-      deadline,
+    const res = await this.opts.db.query<{ start_at: Date; end_at: Date }>(
       `SELECT lower(hold) AS start_at, upper(hold) AS end_at FROM reservations
        WHERE seat_id = $1 AND status IN ${ACTIVE_STATUSES_SQL} AND hold && tstzrange($2, $3)
        ORDER BY lower(hold)`,
       [seatId, new Date(startMs), new Date(endMs)],
+      deadline,
     );
     return {
       seatId,
@@ -235,19 +226,9 @@ export class SeatService {
     };
   }
 
-  /** One statement, waiting for a connection at most until the request's deadline; errors mapped. */
-  private async query<R extends pg.QueryResultRow>(deadline: Deadline | undefined, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
-    try {
-      return await queryWithin<R>(this.opts.db, deadline, text, values);
-    } catch (err) {
-      throw mapDbError(err);
-    }
-  }
-
   /** admin.seats.setStatus: existing bookings stay; new ones are refused while out of service. */
   async setSeatStatus(seatId: number, status: 'IN_SERVICE' | 'OUT_OF_SERVICE'): Promise<SeatWire> {
-    const res = await query<{ id: number; branch_id: number }>(
-      this.opts.db,
+    const res = await this.opts.db.query<{ id: number; branch_id: number }>(
       'UPDATE seats SET status = $2 WHERE id = $1 RETURNING id, branch_id',
       [seatId, status],
     );
@@ -264,12 +245,12 @@ export class SeatService {
     return this.getSeat(seatId);
   }
 
-  /** admin.branches.setHours: the hours object has been validated (rules.validateHours). */
+  /** admin.branches.setHours: the hours object has been validated (wire/hours.ts validateHours). */
   async setBranchHours(ref: BranchRef, hours: BranchHours): Promise<BranchWire> {
-    const res = await query<{ id: number }>(
-      this.opts.db,
-      `UPDATE branches SET hours = $2::jsonb WHERE ${'id' in ref ? 'id = $1' : 'name = $1'} RETURNING id`,
-      ['id' in ref ? ref.id : ref.name, JSON.stringify(hours)],
+    const named = branchIdSql(ref, '$1');
+    const res = await this.opts.db.query<{ id: number }>(
+      `UPDATE branches SET hours = $2::jsonb WHERE id = ${named.sql} RETURNING id`,
+      [named.value, JSON.stringify(hours)],
     );
     const row = res.rows[0];
     if (!row) throw new CarrelError(ErrorCode.NOT_FOUND, `no branch ${'id' in ref ? ref.id : JSON.stringify(ref.name)}`);

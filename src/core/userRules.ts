@@ -1,15 +1,12 @@
 // The rules that read a user's other rows — the active limit and the daily / weekly quotas
 // (docs/rules.md) — as every writer that gives a user a booking applies them: a new booking
 // (carrel_book) and a claimed waitlist offer (carrel_claim). Both run carrel_user_rules
-// (db/migrations/007_user_rules_indexed.sql) in one statement after the same per-user advisory lock, so a user's
-// racing bookings and claims cannot together get past a limit. Node owns the rules and the
-// time zones: it computes the periods and limits passed in, and turns the outcome into the
-// FAILED_PRECONDITION the user hears.
+// (db/functions/carrel_user_rules.sql) in one statement after the same per-user advisory lock
+// (LockClass.userBooking, db/lockKeys.ts), so a user's racing bookings and claims cannot
+// together get past a limit. Node owns the rules and the time zones: it computes the periods
+// and limits passed in, and turns the outcome into the FAILED_PRECONDITION the user hears.
 import type { CarrelError } from '../errors.js';
 import { Rule, quotaPeriods, ruleError, type BookingWindow, type RulesConfig } from './rules.js';
-
-/** pg_advisory_xact_lock(class, user_id) class for "this user is being given a booking". */
-export const USER_BOOKING_LOCK = 0x7573_6272; // "usbr"
 
 /** What carrel_user_rules is asked to check for one booking window. */
 export interface UserRuleInputs {

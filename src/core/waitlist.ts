@@ -4,12 +4,11 @@
 // exclusion constraint until it is claimed or lapses. Every transition is a guarded UPDATE, so
 // racing handlers cannot both win, and the database, not a read in Node, decides whether an offer
 // fits.
-import type pg from 'pg';
 import { CarrelError, ErrorCode } from '../errors.js';
-import { mapDbError, withRetry } from '../db/errors.js';
-import { inTransactionRetrying, pgCode, type TxClient } from '../db/tx.js';
+import type { Db } from '../db/db.js';
+import { DbConflict } from '../db/errors.js';
+import { LockClass } from '../db/lockKeys.js';
 import type { Deadline } from '../deadline.js';
-import { queryWithLockBudget, queryWithin, withClientWithin } from '../db/deadline.js';
 import type { Logger } from '../obs/log.js';
 import type { Clock } from './clock.js';
 import type { CoreEventSink, ReservationFact } from './events.js';
@@ -21,8 +20,12 @@ import {
   type ReservationRow,
   type ReservationWire,
 } from './reservationRow.js';
-import { Rule, checkBookingWindow, checkWindowShape, ruleError, type BranchHours, type RulesConfig } from './rules.js';
-import { USER_BOOKING_LOCK, periodParams, userRuleError, userRuleInputs } from './userRules.js';
+import { Rule, checkBookingWindow, checkWindowShape, ruleError, type RulesConfig } from './rules.js';
+import type { BranchRef } from '../wire/branchRef.js';
+import type { BranchHours } from '../wire/hours.js';
+import type { WaitlistEntryWire, WaitlistStatus } from '../wire/types.js';
+import { branchIdSql } from './branchRef.js';
+import { periodParams, userRuleError, userRuleInputs } from './userRules.js';
 import { refuseIfAccountGone } from './accountCheck.js';
 
 export interface WaitlistConfig {
@@ -43,7 +46,7 @@ export interface FreedSlot {
   end: Date;
 }
 
-export type WaitlistTarget = { seatId: number } | { branch: string | number };
+export type WaitlistTarget = { seatId: number } | { branch: BranchRef };
 
 export interface JoinInput {
   target: WaitlistTarget;
@@ -51,27 +54,8 @@ export interface JoinInput {
   end: Date;
 }
 
-export type WaitlistStatus = 'WAITING' | 'OFFERED' | 'CLAIMED' | 'LEFT' | 'EXPIRED';
-
-export interface WaitlistEntryWire {
-  id: number;
-  /** 1 = next in line among WAITING entries for the same seat (or branch) and an overlapping window; null once not waiting. */
-  position: number | null;
-  seatId?: number;
-  branch?: string;
-  branchId: number;
-  start: string;
-  end: string;
-  status: WaitlistStatus;
-  createdAt: string;
-  /** Present while OFFERED: the reservation that holds the slot and when the offer lapses. */
-  offer?: { reservationId: number; seatId: number; offerExpiresAt: string };
-  /** Present once CLAIMED: the reservation the offer became. */
-  reservationId?: number;
-}
-
 export interface WaitlistDeps {
-  db: pg.Pool;
+  db: Db;
   clock: Clock;
   events: CoreEventSink;
   config: Readonly<WaitlistConfig>;
@@ -116,7 +100,7 @@ interface EntryRow {
   offer_expires_at: Date | null;
 }
 
-/** What carrel_claim (db/migrations/006) answers: an outcome, and the reservation when claimed. */
+/** What carrel_claim (db/functions/carrel_claim.sql) answers: an outcome, and the reservation when claimed. */
 interface ClaimRow extends ReservationRow {
   outcome: 'claimed' | 'maxActive' | 'quota' | 'noOffer';
   period: number | null;
@@ -137,10 +121,6 @@ interface Candidate {
   user_id: number;
   start_at: Date;
   end_at: Date;
-}
-
-function failed(rule: string, message: string, extra: Record<string, unknown> = {}): CarrelError {
-  return new CarrelError(ErrorCode.FAILED_PRECONDITION, message, { rule, ...extra });
 }
 
 export class Waitlist {
@@ -169,7 +149,7 @@ export class Waitlist {
     // Waiting for a slot that is free would wait forever: nothing will free it. Tell the user
     // to book it instead. (If it frees or fills right after this read, the lifecycle's sweep
     // still offers free slots to waiters, so the entry is never stranded.)
-    const free = await this.query<{ id: number }>(
+    const free = await this.deps.db.query<{ id: number }>(
       `SELECT s.id FROM seats s JOIN branches b ON b.id = s.branch_id
         WHERE ${target.seatId !== null ? 's.id = $1' : 's.branch_id = $1'} AND s.status = 'IN_SERVICE'
           AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.seat_id = s.id AND r.status IN ${ACTIVE}
@@ -179,12 +159,12 @@ export class Waitlist {
       deadline,
     );
     if (free.rows[0]) {
-      throw failed('seatAvailable', 'a seat is free for that window; book it with reservations.create', { seatId: free.rows[0].id });
+      throw ruleError(Rule.seatAvailable, 'a seat is free for that window; book it with reservations.create', { seatId: free.rows[0].id });
     }
 
-    const id = await this.run(async (c) => {
+    const id = await this.deps.db.transaction(async (c) => {
       // One joiner per user at a time, so the per-user limit cannot be overrun by racing joins.
-      await c.query(`SELECT pg_advisory_xact_lock(hashtext('carrel.waitlist.user'), $1)`, [user.id]);
+      await c.query('SELECT pg_advisory_xact_lock($1, $2)', [LockClass.waitlistJoin, user.id]);
       const dup = await c.query<{ id: number }>(
         `SELECT id FROM waitlist WHERE user_id = $1 AND status IN ('WAITING', 'OFFERED')
             AND seat_id IS NOT DISTINCT FROM $2 AND branch_id IS NOT DISTINCT FROM $3 AND during = tstzrange($4, $5, '[)')`,
@@ -196,23 +176,17 @@ export class Waitlist {
         [user.id],
       );
       if ((open.rows[0]?.n ?? 0) >= config.maxEntriesPerUser) {
-        throw failed('waitlistLimit', `at most ${config.maxEntriesPerUser} open waitlist entries per user`, {
+        throw ruleError(Rule.waitlistLimit, `at most ${config.maxEntriesPerUser} open waitlist entries per user`, {
           limit: config.maxEntriesPerUser,
         });
       }
-      const now = new Date(nowMs);
-      try {
-        const ins = await c.query<{ id: number }>(
-          `INSERT INTO waitlist (user_id, seat_id, branch_id, during, created_at, updated_at)
-           VALUES ($1, $2, $3, tstzrange($4, $5, '[)'), $6, $6) RETURNING id`,
-          [user.id, target.seatId, target.seatId === null ? target.branchId : null, input.start, input.end, now],
-        );
-        return ins.rows[0]!.id;
-      } catch (err) {
-        // 23503: the token names a user that no longer exists.
-        if (pgCode(err) === '23503') throw new CarrelError(ErrorCode.UNAUTHENTICATED, 'the account no longer exists');
-        throw err;
-      }
+      // A token whose user is gone trips waitlist_user_id_fkey: UNAUTHENTICATED (db/errors.ts).
+      const ins = await c.query<{ id: number }>(
+        `INSERT INTO waitlist (user_id, seat_id, branch_id, during, created_at, updated_at)
+         VALUES ($1, $2, $3, tstzrange($4, $5, '[)'), $6, $6) RETURNING id`,
+        [user.id, target.seatId, target.seatId === null ? target.branchId : null, input.start, input.end, new Date(nowMs)],
+      );
+      return ins.rows[0]!.id;
     }, deadline);
     const [entry] = await this.entries(user.id, nowMs, id, deadline);
     return entry!;
@@ -239,9 +213,9 @@ export class Waitlist {
       if (status === null) throw await notFoundFor(this.deps.db, user.id, id, deadline);
       if (status === 'LEFT' || status === 'EXPIRED') return {};
       if (status === 'CLAIMED') {
-        throw failed('alreadyClaimed', 'the offer was claimed; cancel the reservation instead');
+        throw ruleError(Rule.alreadyClaimed, 'the offer was claimed; cancel the reservation instead');
       }
-      const outcome = await this.run(async (c) => {
+      const outcome = await this.deps.db.transaction(async (c) => {
         let declined: ReservationRow | undefined;
         if (status === 'OFFERED') {
           const res = await c.query<ReservationRow>(
@@ -278,16 +252,16 @@ export class Waitlist {
    * Turns the caller's offer into a CONFIRMED reservation, before the offer lapses. Idempotent.
    * The per-user rules a booking passes (active limit, daily and weekly quotas) hold here too,
    * checked in one statement under the same per-user lock as reservations.create (carrel_claim,
-   * db/migrations/006), so a claim and a booking cannot together pass a limit. A refused claim
-   * leaves the offer as it is: it holds the slot until it lapses, and the user may make room
-   * (cancel a booking) and claim again.
+   * db/functions/carrel_claim.sql), so a claim and a booking cannot together pass a limit. A
+   * refused claim leaves the offer as it is: it holds the slot until it lapses, and the user may
+   * make room (cancel a booking) and claim again.
    */
   async claim(user: Caller, id: number, deadline?: Deadline): Promise<ReservationWire> {
     const { rules } = this.deps;
     const nowMs = this.deps.clock.now();
     const now = new Date(nowMs);
     // The offered time and its branch's zone, for the quota periods (Node owns the zones).
-    const offer = await this.query<{ start_at: Date; end_at: Date; timezone: string; offer_expires_at: Date }>(
+    const offer = await this.deps.db.query<{ start_at: Date; end_at: Date; timezone: string; offer_expires_at: Date }>(
       `SELECT lower(r.during) AS start_at, upper(r.during) AS end_at, b.timezone, r.offer_expires_at
          FROM reservations r JOIN seats s ON s.id = r.seat_id JOIN branches b ON b.id = s.branch_id
         WHERE r.waitlist_id = $1 AND r.user_id = $2 AND r.status = 'OFFERED' AND r.offer_expires_at > $3`,
@@ -297,12 +271,13 @@ export class Waitlist {
     const o = offer.rows[0];
     if (o) {
       const limits = userRuleInputs({ startMs: o.start_at.getTime(), endMs: o.end_at.getTime() }, o.timezone, rules);
-      const res = await withRetry(() =>
-        queryWithLockBudget<ClaimRow>(this.deps.db, deadline, (lockTimeoutMs) => ({
+      const res = await this.deps.db.query<ClaimRow>(
+        (lockTimeoutMs) => ({
           name: 'carrel.claim',
           text: 'SELECT * FROM carrel_claim($1, $2, $3, $4, $5, $6, $7, $8, $9)',
-          values: [id, user.id, now, USER_BOOKING_LOCK, rules.maxActivePerUser, ...periodParams(limits), lockTimeoutMs],
-        })),
+          values: [id, user.id, now, LockClass.userBooking, rules.maxActivePerUser, ...periodParams(limits), lockTimeoutMs],
+        }),
+        deadline,
       );
       const r = res.rows[0]!;
       if (r.outcome === 'claimed') {
@@ -326,7 +301,7 @@ export class Waitlist {
       case null:
         throw await notFoundFor(this.deps.db, user.id, id, deadline);
       case 'CLAIMED': {
-        const prev = await this.query<ReservationRow>(
+        const prev = await this.deps.db.query<ReservationRow>(
           `SELECT ${RESERVATION_COLUMNS} FROM reservations r JOIN seats s ON s.id = r.seat_id
             WHERE r.waitlist_id = $1 AND r.user_id = $2 ORDER BY r.id DESC LIMIT 1`,
           [id, user.id],
@@ -337,11 +312,11 @@ export class Waitlist {
       }
       case 'OFFERED':
       case 'EXPIRED':
-        throw failed('offerExpired', 'the offer has expired');
+        throw ruleError(Rule.offerExpired, 'the offer has expired');
       case 'WAITING':
-        throw failed('noOffer', 'there is no offer for this entry yet');
+        throw ruleError(Rule.noOffer, 'there is no offer for this entry yet');
       case 'LEFT':
-        throw failed('entryLeft', 'you left this waitlist entry');
+        throw ruleError(Rule.entryLeft, 'you left this waitlist entry');
     }
   }
 
@@ -364,7 +339,7 @@ export class Waitlist {
 
   readonly onSlotFreed = async (slot: FreedSlot, deadline?: Deadline): Promise<number> => {
     try {
-      return (await this.offerFreedSlot(slot, this.deps.clock.now(), undefined, deadline)).length;
+      return (await this.offerFreedSlot(slot, this.deps.clock.now(), this.deps.db, deadline)).length;
     } catch (err) {
       this.deps.log.warn({ err, seatId: slot.seatId }, 'offering a freed slot failed; the lifecycle sweep will retry');
       return 0;
@@ -375,19 +350,17 @@ export class Waitlist {
    * Offers the part of `slot` after now to waiters whose window overlaps it and is free on
    * that seat (the INSERT's exclusion constraint has the last word), seat-specific entries
    * first, then branch-wide ones, each FIFO. Several waiters with disjoint windows can each
-   * get an offer from one large freed slot.
+   * get an offer from one large freed slot. On `db`: the lifecycle's session, or the pool's
+   * connections within the request's deadline.
    */
-  async offerFreedSlot(slot: FreedSlot, nowMs: number, client?: TxClient, deadline?: Deadline): Promise<ReservationFact[]> {
+  async offerFreedSlot(slot: FreedSlot, nowMs: number, db: Db, deadline?: Deadline): Promise<ReservationFact[]> {
     const startMs = Math.max(slot.start.getTime(), nowMs);
     const endMs = slot.end.getTime();
     if (!Number.isFinite(startMs) || !Number.isFinite(endMs) || startMs >= endMs) return [];
-    // On the lifecycle's session when given, else deadline-bound connections from the pool.
-    const db: Queryable = client
-      ? { query: (text, values) => client.query(text, values) }
-      : { query: (text, values) => queryWithin(this.deps.db, deadline, text, values) };
     const seat = await db.query<{ branch_id: number; status: string; padding_minutes: number }>(
       `SELECT s.branch_id, s.status, b.padding_minutes FROM seats s JOIN branches b ON b.id = s.branch_id WHERE s.id = $1`,
       [slot.seatId],
+      deadline,
     );
     const s = seat.rows[0];
     if (!s || s.status !== 'IN_SERVICE') return [];
@@ -400,13 +373,14 @@ export class Waitlist {
         ORDER BY (w.seat_id IS NULL), w.created_at, w.id
         LIMIT ${MAX_CANDIDATES}`,
       [slot.seatId, s.branch_id, new Date(startMs), new Date(endMs), this.slotFloor(nowMs), s.padding_minutes, this.deps.rules.slotMinutes],
+      deadline,
     );
     const made: ReservationFact[] = [];
     for (const cand of candidates.rows) {
       // Skip what an offer made a moment ago already covers; the constraint would refuse it anyway.
       const clash = made.some((m) => Date.parse(m.start) < cand.end_at.getTime() && cand.start_at.getTime() < Date.parse(m.end));
       if (clash) continue;
-      const fact = await this.tryOffer(cand, slot.seatId, s.padding_minutes, nowMs, client, deadline);
+      const fact = await this.tryOffer(cand, slot.seatId, s.padding_minutes, nowMs, db, deadline);
       if (fact) made.push(fact);
     }
     return made;
@@ -416,14 +390,15 @@ export class Waitlist {
    * Moves one entry WAITING → OFFERED and inserts its OFFERED reservation in one transaction.
    * The guarded UPDATE makes two racing handlers offer at most once; an INSERT that hits the
    * exclusion constraint (someone booked part of the window first) rolls the entry back to
-   * WAITING and yields null, so the caller tries the next waiter.
+   * WAITING and yields null, so the caller tries the next waiter; so does a deadlock with a
+   * racing offer that the retries did not clear.
    */
   private async tryOffer(
     cand: Candidate,
     seatId: number,
     paddingMinutes: number,
     nowMs: number,
-    client?: TxClient,
+    db: Db,
     deadline?: Deadline,
   ): Promise<ReservationFact | null> {
     const now = new Date(nowMs);
@@ -431,7 +406,7 @@ export class Waitlist {
     const expires = new Date(Math.min(nowMs + this.deps.config.offerMs, cand.end_at.getTime()));
     let row: ReservationRow | null;
     try {
-      row = await this.transaction(
+      row = await db.transaction(
         async (c) => {
           const guard = await c.query(`UPDATE waitlist SET status = 'OFFERED', updated_at = $2 WHERE id = $1 AND status = 'WAITING'`, [
             cand.id,
@@ -448,11 +423,10 @@ export class Waitlist {
           );
           return ins.rows[0] ?? null;
         },
-        client,
         deadline,
       );
     } catch (err) {
-      if (pgCode(err) === '23P01' || pgCode(err) === '40P01' || pgCode(err) === '40001') return null;
+      if (err instanceof DbConflict && (err.reason === 'overlap' || err.reason === 'contention')) return null;
       throw err;
     }
     if (!row) return null;
@@ -477,33 +451,29 @@ export class Waitlist {
    * Lapses offers whose offer_expires_at has passed (reservation → CANCELLED, entry → EXPIRED),
    * tells each user, and passes each slot to the next waiter. Returns counts.
    */
-  async expireOffers(nowMs: number, batchSize: number, client?: TxClient): Promise<{ expired: number; offered: number }> {
+  async expireOffers(nowMs: number, batchSize: number, db: Db = this.deps.db): Promise<{ expired: number; offered: number }> {
     const now = new Date(nowMs);
     let expired = 0;
     let offered = 0;
     for (;;) {
-      const rows = await inTransactionRetrying(
-        this.deps.db,
-        async (c) => {
-          const res = await c.query<ReservationRow>(
-            `UPDATE reservations SET status = 'CANCELLED', updated_at = $1
-              WHERE id IN (SELECT id FROM reservations WHERE status = 'OFFERED' AND offer_expires_at <= $1
-                            ORDER BY offer_expires_at, id LIMIT $2)
-                AND status = 'OFFERED' AND offer_expires_at <= $1
-              RETURNING ${RETURNING_COLUMNS}`,
-            [now, batchSize],
-          );
-          const ids = res.rows.map((r) => r.waitlist_id).filter((x): x is number => x !== null);
-          if (ids.length > 0) {
-            await c.query(`UPDATE waitlist SET status = 'EXPIRED', updated_at = $2 WHERE id = ANY($1::bigint[]) AND status = 'OFFERED'`, [
-              ids,
-              now,
-            ]);
-          }
-          return res.rows;
-        },
-        client,
-      );
+      const rows = await db.transaction(async (c) => {
+        const res = await c.query<ReservationRow>(
+          `UPDATE reservations SET status = 'CANCELLED', updated_at = $1
+            WHERE id IN (SELECT id FROM reservations WHERE status = 'OFFERED' AND offer_expires_at <= $1
+                          ORDER BY offer_expires_at, id LIMIT $2)
+              AND status = 'OFFERED' AND offer_expires_at <= $1
+            RETURNING ${RETURNING_COLUMNS}`,
+          [now, batchSize],
+        );
+        const ids = res.rows.map((r) => r.waitlist_id).filter((x): x is number => x !== null);
+        if (ids.length > 0) {
+          await c.query(`UPDATE waitlist SET status = 'EXPIRED', updated_at = $2 WHERE id = ANY($1::bigint[]) AND status = 'OFFERED'`, [
+            ids,
+            now,
+          ]);
+        }
+        return res.rows;
+      });
       for (const row of rows) {
         const fact = this.emitReservation('reservation.cancelled', row, now);
         this.deps.events.emit({
@@ -515,7 +485,7 @@ export class Waitlist {
           at: now.toISOString(),
         });
       }
-      for (const row of rows) offered += (await this.passOn(row, nowMs, client)).length;
+      for (const row of rows) offered += (await this.passOn(row, nowMs, db)).length;
       expired += rows.length;
       if (rows.length < batchSize) return { expired, offered };
     }
@@ -526,8 +496,7 @@ export class Waitlist {
    * entries whose reservation is no longer OFFERED were closed by other code (a cancellation
    * of the offered row): the waitlist's own transitions always move both rows together.
    */
-  async expireStaleEntries(nowMs: number, client?: TxClient): Promise<number> {
-    const db = client ?? this.deps.db;
+  async expireStaleEntries(nowMs: number, db: Db = this.deps.db): Promise<number> {
     const now = new Date(nowMs);
     const stale = await db.query(
       `UPDATE waitlist w SET status = 'EXPIRED', updated_at = $1
@@ -549,8 +518,7 @@ export class Waitlist {
    * rest of a window once a smaller offer lapsed). Seat-specific entries first, then
    * branch-wide ones with the lowest-numbered free seat of their branch, each FIFO.
    */
-  async matchWaiting(nowMs: number, batchSize: number, client?: TxClient): Promise<number> {
-    const db = client ?? this.deps.db;
+  async matchWaiting(nowMs: number, batchSize: number, db: Db = this.deps.db): Promise<number> {
     const floor = this.slotFloor(nowMs);
     const slot = this.deps.rules.slotMinutes;
     let offered = 0;
@@ -564,7 +532,7 @@ export class Waitlist {
       [floor, batchSize, slot],
     );
     for (const e of seatEntries.rows) {
-      if (await this.tryOffer(e, e.seat_id, e.padding_minutes, nowMs, client)) offered++;
+      if (await this.tryOffer(e, e.seat_id, e.padding_minutes, nowMs, db)) offered++;
     }
     const branchEntries = await db.query<Candidate & { seat_id: number; padding_minutes: number }>(
       `SELECT w.id, w.user_id, free.id AS seat_id, greatest(lower(w.during), $1) AS start_at, upper(w.during) AS end_at, b.padding_minutes
@@ -580,15 +548,15 @@ export class Waitlist {
       [floor, batchSize, slot],
     );
     for (const e of branchEntries.rows) {
-      if (await this.tryOffer(e, e.seat_id, e.padding_minutes, nowMs, client)) offered++;
+      if (await this.tryOffer(e, e.seat_id, e.padding_minutes, nowMs, db)) offered++;
     }
     return offered;
   }
 
   // ---- helpers ----------------------------------------------------------------------------
 
-  private passOn(row: ReservationRow, nowMs: number, client?: TxClient): Promise<ReservationFact[]> {
-    return this.offerFreedSlot({ seatId: row.seat_id, branchId: row.branch_id, start: row.start_at, end: row.end_at }, nowMs, client);
+  private passOn(row: ReservationRow, nowMs: number, db: Db): Promise<ReservationFact[]> {
+    return this.offerFreedSlot({ seatId: row.seat_id, branchId: row.branch_id, start: row.start_at, end: row.end_at }, nowMs, db);
   }
 
   private emitReservation(
@@ -617,7 +585,7 @@ export class Waitlist {
   /** The seat or branch waited for, with what the window rules need of its branch. */
   private async resolveTarget(target: WaitlistTarget, deadline?: Deadline): Promise<ResolvedTarget> {
     if ('seatId' in target) {
-      const res = await this.query<{ branch_id: number; status: 'IN_SERVICE' | 'OUT_OF_SERVICE'; timezone: string; hours: BranchHours }>(
+      const res = await this.deps.db.query<{ branch_id: number; status: 'IN_SERVICE' | 'OUT_OF_SERVICE'; timezone: string; hours: BranchHours }>(
         `SELECT s.branch_id, s.status, b.timezone, b.hours FROM seats s JOIN branches b ON b.id = s.branch_id WHERE s.id = $1`,
         [target.seatId],
         deadline,
@@ -626,25 +594,24 @@ export class Waitlist {
       if (!seat) throw new CarrelError(ErrorCode.NOT_FOUND, `no seat ${target.seatId}`);
       return { seatId: target.seatId, branchId: seat.branch_id, seatStatus: seat.status, timezone: seat.timezone, hours: seat.hours };
     }
-    const byId = typeof target.branch === 'number' ? target.branch : /^\d{1,9}$/.test(target.branch) ? Number(target.branch) : null;
-    const byName = typeof target.branch === 'string' ? target.branch : null;
-    const res = await this.query<{ id: number; timezone: string; hours: BranchHours }>(
-      `SELECT id, timezone, hours FROM branches WHERE name = $1 OR id = $2 ORDER BY (name = $1) DESC NULLS LAST LIMIT 1`,
-      [byName, byId],
+    const ref = branchIdSql(target.branch, '$1');
+    const res = await this.deps.db.query<{ id: number; timezone: string; hours: BranchHours }>(
+      `SELECT id, timezone, hours FROM branches WHERE id = ${ref.sql}`,
+      [ref.value],
       deadline,
     );
     const branch = res.rows[0];
-    if (!branch) throw new CarrelError(ErrorCode.NOT_FOUND, `no branch ${JSON.stringify(target.branch)}`);
+    if (!branch) throw new CarrelError(ErrorCode.NOT_FOUND, `no branch ${JSON.stringify(ref.value)}`);
     return { seatId: null, branchId: branch.id, seatStatus: null, timezone: branch.timezone, hours: branch.hours };
   }
 
   private async entryStatus(userId: number, id: number, deadline?: Deadline): Promise<WaitlistStatus | null> {
-    const res = await this.query<{ status: WaitlistStatus }>(`SELECT status FROM waitlist WHERE id = $1 AND user_id = $2`, [id, userId], deadline);
+    const res = await this.deps.db.query<{ status: WaitlistStatus }>(`SELECT status FROM waitlist WHERE id = $1 AND user_id = $2`, [id, userId], deadline);
     return res.rows[0]?.status ?? null;
   }
 
   private async entries(userId: number, nowMs: number, onlyId?: number, deadline?: Deadline): Promise<WaitlistEntryWire[]> {
-    const res = await this.query<EntryRow>(
+    const res = await this.deps.db.query<EntryRow>(
       `SELECT w.id, w.seat_id, coalesce(w.branch_id, s.branch_id) AS branch_id, b.name AS branch_name,
               lower(w.during) AS start_at, upper(w.during) AS end_at, w.status, w.created_at,
               CASE WHEN w.status = 'WAITING' THEN 1 + (
@@ -668,37 +635,6 @@ export class Waitlist {
     return res.rows.map(entryToWire);
   }
 
-  /** One statement, waiting for a connection at most until the deadline; errors mapped to wire codes. */
-  private async query<R extends pg.QueryResultRow>(text: string, values: unknown[], deadline?: Deadline): Promise<pg.QueryResult<R>> {
-    try {
-      return await queryWithin<R>(this.deps.db, deadline, text, values);
-    } catch (err) {
-      throw mapDbError(err);
-    }
-  }
-
-  /**
-   * A transaction with deadlocks retried, on `client` when given (the lifecycle's session),
-   * else on a connection waited for at most until the deadline. Errors come out as pg gave them.
-   */
-  private transaction<T>(fn: (c: TxClient) => Promise<T>, client?: TxClient, deadline?: Deadline): Promise<T> {
-    if (client) return inTransactionRetrying(this.deps.db, fn, client);
-    return withClientWithin(this.deps.db, deadline, (c) => inTransactionRetrying(this.deps.db, fn, c));
-  }
-
-  /** A transaction for an RPC request: deadline-bound, failures mapped to wire codes. */
-  private async run<T>(fn: (c: TxClient) => Promise<T>, deadline?: Deadline): Promise<T> {
-    try {
-      return await this.transaction(fn, undefined, deadline);
-    } catch (err) {
-      throw mapDbError(err);
-    }
-  }
-}
-
-/** What offerFreedSlot reads with: a session's client or the pool. */
-interface Queryable {
-  query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>>;
 }
 
 /** Thrown inside a transaction to roll it back and re-read (leave's entry moved under it). */
@@ -710,7 +646,7 @@ function notFound(id: number): CarrelError {
 }
 
 /** NOT_FOUND, unless the caller's account is gone: then UNAUTHENTICATED (core/accountCheck.ts). */
-async function notFoundFor(db: pg.Pool, userId: number, id: number, deadline?: Deadline): Promise<CarrelError> {
+async function notFoundFor(db: Db, userId: number, id: number, deadline?: Deadline): Promise<CarrelError> {
   await refuseIfAccountGone(db, userId, deadline);
   return notFound(id);
 }

@@ -6,8 +6,9 @@
 //   withdraw a queued waiter, so one that gives up releases the connection the moment it
 //   arrives, having done nothing with it.
 // - waiting for a lock inside a statement (the per-user booking lock, a concurrent insert on the
-//   same seat): queryWithLockBudget passes what is left into the statement, which sets lock_timeout
-//   for its own transaction (set_config(..., true)), so no extra round trip is spent on it.
+//   same seat): a LockingStatement run by Db (db/db.ts) is built with what is left (lockBudgetMs)
+//   and sets it as lock_timeout for its own transaction (set_config(..., true)), so no extra
+//   round trip is spent on it.
 //   PostgreSQL cancels the wait (55P03) and rolls the statement back: the work did not happen.
 //   statement_timeout cannot be set that way (its timer is armed when the statement starts), so
 //   CPU time stays bounded by the session's db.statementTimeoutMs.
@@ -20,8 +21,8 @@
 // A request's deadline also carries its place at the fair gate in front of the pool
 // (db/admission.ts): a pooled connection is taken only once the request's client has its turn.
 // The Deadline and its ticket are declared in src/deadline.ts, where the RPC layer that makes
-// them can reach them without importing the database layer.
-import pg from 'pg';
+// them can reach them without importing the database layer. Db (db/db.ts) is the only caller.
+import type pg from 'pg';
 import type { Deadline, ReleaseSlot } from '../deadline.js';
 import { CarrelError, ErrorCode } from '../errors.js';
 
@@ -105,67 +106,4 @@ function returningSlot(client: pg.PoolClient, slot: ReleaseSlot): pg.PoolClient 
     return release.call(client, err);
   };
   return client;
-}
-
-/**
- * One statement on a connection acquired within the deadline (errors as pg gave them); without
- * a deadline, simply pool.query. Unlike pool.query, an error PostgreSQL reported (a conflict,
- * a cancelled lock wait) returns the connection to the pool instead of closing it; a
- * connection-level failure still discards it.
- */
-export async function queryWithin<R extends pg.QueryResultRow = pg.QueryResultRow>(
-  pool: pg.Pool,
-  deadline: Deadline | undefined,
-  config: string | pg.QueryConfig,
-  values?: unknown[],
-): Promise<pg.QueryResult<R>> {
-  if (!deadline) return typeof config === 'string' ? pool.query<R>(config, values) : pool.query<R>(config);
-  const client = await connectWithin(pool, deadline);
-  let failure: unknown;
-  try {
-    return await (typeof config === 'string' ? client.query<R>(config, values) : client.query<R>(config));
-  } catch (err) {
-    failure = err;
-    throw err;
-  } finally {
-    client.release(failure === undefined || keepsConnection(failure) ? undefined : true);
-  }
-}
-
-/**
- * A statement that may wait for locks, built with the lock budget left once it has its
- * connection (lockBudgetMs; null without a deadline): time spent waiting for the connection
- * comes out of the lock wait, so the two together end at the deadline.
- */
-export function queryWithLockBudget<R extends pg.QueryResultRow = pg.QueryResultRow>(
-  pool: pg.Pool,
-  deadline: Deadline | undefined,
-  build: (lockTimeoutMs: number | null) => pg.QueryConfig,
-): Promise<pg.QueryResult<R>> {
-  if (!deadline) return pool.query<R>(build(null));
-  return withClientWithin(pool, deadline, (client) => client.query<R>(build(lockBudgetMs(deadline))));
-}
-
-/** Runs fn with a connection acquired within the deadline, released as queryWithin does. */
-export async function withClientWithin<T>(pool: pg.Pool, deadline: Deadline | undefined, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await connectWithin(pool, deadline);
-  let failure: unknown;
-  try {
-    return await fn(client);
-  } catch (err) {
-    failure = err;
-    throw err;
-  } finally {
-    client.release(failure === undefined || keepsConnection(failure) ? undefined : true);
-  }
-}
-
-/**
- * True when the connection is still in a known state after err: our own refusal (thrown inside
- * a transaction, which was rolled back) or an error PostgreSQL sent with a SQLSTATE, except
- * connection exceptions (08…). Anything else (a socket error) discards the connection.
- */
-function keepsConnection(err: unknown): boolean {
-  if (err instanceof CarrelError) return true;
-  return err instanceof pg.DatabaseError && !(err.code ?? '08').startsWith('08');
 }

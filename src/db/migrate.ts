@@ -1,13 +1,21 @@
-// Numbered SQL migrations from db/migrations, applied in order, each in its own transaction
-// and recorded in schema_migrations; seed files from db/seed, idempotent by construction.
-// An advisory lock makes concurrent starters (cluster workers) take turns.
+// The database's schema, as `carrel serve` (db.migrateOnStart) and `carrel db migrate` bring it up
+// to date (docs/operations.md, "The database"):
+//
+// 1. numbered migrations from db/migrations (NNN_name.sql), each applied once, in order, in its
+//    own transaction, and recorded in schema_migrations: tables, indexes, data;
+// 2. then every SQL function from db/functions, one file per function (with its overloads), all
+//    of them every time, in one transaction: each file says CREATE OR REPLACE, so this is the
+//    one place a function's definition lives, whatever migration a database was created at.
+//
+// Seed files from db/seed are idempotent by construction. A session advisory lock
+// (SessionLock.migrate) makes concurrent starters (cluster workers, instances) take turns; it
+// also keeps two from replacing one function at once, which PostgreSQL refuses.
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type pg from 'pg';
 import type { Logger } from '../obs/log.js';
 import { projectRoot } from '../paths.js';
-
-const MIGRATION_LOCK = 0x6361_7272; // "carr"
+import { SessionLock } from './lockKeys.js';
 
 export interface Migration {
   version: number;
@@ -31,42 +39,75 @@ export function listSqlFiles(dir: string): Migration[] {
   return migrations;
 }
 
+/** The SQL function files of a directory, by name. */
+export function listFunctionFiles(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.sql'))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
 export const migrationsDir = (): string => join(projectRoot, 'db', 'migrations');
+export const functionsDir = (): string => join(projectRoot, 'db', 'functions');
 export const seedDir = (): string => join(projectRoot, 'db', 'seed');
 
-/** Applies pending migrations; returns the ones applied now. */
-export async function migrate(pool: pg.Pool, log: Logger, dir = migrationsDir()): Promise<Migration[]> {
+export interface SchemaDirs {
+  migrations?: string;
+  functions?: string;
+}
+
+/** Applies pending migrations, then every SQL function; returns the migrations applied now. */
+export async function migrate(pool: pg.Pool, log: Logger, dirs: SchemaDirs = {}): Promise<Migration[]> {
   const client = await pool.connect();
   try {
-    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
-    await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
-      version integer PRIMARY KEY,
-      name text NOT NULL,
-      applied_at timestamptz NOT NULL DEFAULT now()
-    )`);
-    const done = new Set(
-      (await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version),
-    );
-    const applied: Migration[] = [];
-    for (const m of listSqlFiles(dir)) {
-      if (done.has(m.version)) continue;
-      await client.query('BEGIN');
-      try {
-        await client.query(readFileSync(m.file, 'utf8'));
-        await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
-        await client.query('COMMIT');
-      } catch (err) {
-        await client.query('ROLLBACK');
-        throw new Error(`migration ${basename(m.file)} failed: ${(err as Error).message}`);
-      }
-      log.info({ version: m.version, name: m.name }, 'migration applied');
-      applied.push(m);
-    }
+    await client.query('SELECT pg_advisory_lock($1)', [SessionLock.migrate]);
+    const applied = await applyMigrations(client, log, dirs.migrations ?? migrationsDir());
+    await applyFunctions(client, log, dirs.functions ?? functionsDir());
     return applied;
   } finally {
-    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+    await client.query('SELECT pg_advisory_unlock($1)', [SessionLock.migrate]).catch(() => undefined);
     client.release();
   }
+}
+
+async function applyMigrations(client: pg.PoolClient, log: Logger, dir: string): Promise<Migration[]> {
+  await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version integer PRIMARY KEY,
+    name text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+  )`);
+  const done = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+  const applied: Migration[] = [];
+  for (const m of listSqlFiles(dir)) {
+    if (done.has(m.version)) continue;
+    await client.query('BEGIN');
+    try {
+      await client.query(readFileSync(m.file, 'utf8'));
+      await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK');
+      throw new Error(`migration ${basename(m.file)} failed: ${(err as Error).message}`);
+    }
+    log.info({ version: m.version, name: m.name }, 'migration applied');
+    applied.push(m);
+  }
+  return applied;
+}
+
+async function applyFunctions(client: pg.PoolClient, log: Logger, dir: string): Promise<void> {
+  const files = listFunctionFiles(dir);
+  await client.query('BEGIN');
+  for (const file of files) {
+    try {
+      await client.query(readFileSync(file, 'utf8'));
+    } catch (err) {
+      await client.query('ROLLBACK');
+      throw new Error(`SQL function file ${basename(file)} failed: ${(err as Error).message}`);
+    }
+  }
+  await client.query('COMMIT');
+  log.info({ files: files.map((f) => basename(f)) }, 'SQL functions applied');
 }
 
 /** Runs every seed file in order, in one transaction. Safe to run again. */

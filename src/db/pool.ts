@@ -2,7 +2,6 @@
 // restarted PostgreSQL) from killing the process, and a statement timeout on every session.
 import pg from 'pg';
 import type { Logger } from '../obs/log.js';
-import { mapDbError } from './errors.js';
 
 // timestamptz comes back as a Date (pg's default); int8 ids fit in a JS number in practice,
 // and returning them as numbers keeps the wire shape `id: 12`, not `id: "12"`.
@@ -26,7 +25,7 @@ export function createPool(opts: PoolOptions, log: Logger): pg.Pool {
     application_name: opts.applicationName ?? 'carrel',
   });
   // pg-pool listens for 'error' only on idle clients. A checked-out one (a transaction in
-  // tx.inTransaction, the lifecycle's lock session, migrate) whose server goes away emits
+  // Db.transaction, the lifecycle's lock session, migrate) whose server goes away emits
   // 'error' with nobody listening — 57P01 when PostgreSQL is stopped — and that kills the
   // process. So every client gets a listener for life, here, the one place clients are made;
   // whoever holds it still sees the failure as its query's rejection.
@@ -41,17 +40,4 @@ export function createPool(opts: PoolOptions, log: Logger): pg.Pool {
   // Kept so pg-pool's own 'error' (an idle client failed, already logged above) has a listener.
   pool.on('error', () => undefined);
   return pool;
-}
-
-/** One query with errors mapped to wire codes (CONFLICT, UNAVAILABLE, …). */
-export async function query<R extends pg.QueryResultRow = pg.QueryResultRow>(
-  db: pg.Pool | pg.PoolClient,
-  text: string,
-  values?: unknown[],
-): Promise<pg.QueryResult<R>> {
-  try {
-    return await db.query<R>(text, values);
-  } catch (err) {
-    throw mapDbError(err);
-  }
 }

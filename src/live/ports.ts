@@ -5,8 +5,9 @@ import type { Logger } from '../obs/log.js';
 import { Listener } from '../net/listener.js';
 import { ErrorCode } from '../errors.js';
 import type { Hub } from '../pubsub/hub.js';
-import { Subscriber, pubsubError } from '../pubsub/subscriber.js';
-import { SensorSession, sensorError, type SensorSink } from '../sensors/sensorSession.js';
+import { encodeErrorFrame } from '../net/errorFrame.js';
+import { Subscriber } from '../pubsub/subscriber.js';
+import { SensorSession, type SensorSink } from '../sensors/sensorSession.js';
 
 /** The sensor port: each connection a SensorSession handing its readings to `sink`, kept in `sessions` while open. */
 export function sensorListener(config: Readonly<Config>, log: Logger, sink: SensorSink, sessions: Set<SensorSession>): Listener {
@@ -25,7 +26,7 @@ export function sensorListener(config: Readonly<Config>, log: Logger, sink: Sens
       partialFrameTimeoutMs: limits.partialFrameTimeoutMs,
       writeHighWaterBytes: limits.writeHighWaterBytes,
     },
-    refusalFrame: (message) => sensorError(ErrorCode.RESOURCE_EXHAUSTED, message),
+    refusalFrame: (message) => encodeErrorFrame('sensor', { code: ErrorCode.RESOURCE_EXHAUSTED, message }),
     onConnection: (conn) => {
       const session = new SensorSession(
         conn,
@@ -63,7 +64,7 @@ export function subscriberListener(config: Readonly<Config>, log: Logger, hub: H
       partialFrameTimeoutMs: limits.partialFrameTimeoutMs,
       writeHighWaterBytes: config.pubsub.highWaterBytes,
     },
-    refusalFrame: (message) => pubsubError(ErrorCode.RESOURCE_EXHAUSTED, message),
+    refusalFrame: (message) => encodeErrorFrame('pubsub', { code: ErrorCode.RESOURCE_EXHAUSTED, message }),
     onConnection: (conn) => {
       new Subscriber(
         conn,

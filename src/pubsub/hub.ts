@@ -33,7 +33,10 @@ import type { HistorySource } from '../bus/bus.js';
 import type { Logger } from '../obs/log.js';
 import { Histogram } from '../obs/metrics.js';
 import { FrameRing } from './ring.js';
-import type { SubscribeRequest, Subscriber, SubscriberHost } from './subscriber.js';
+import type { Subscriber, SubscriberHost } from './subscriber.js';
+import type { SubscribeRequest } from '../wire/args.js';
+import type { BranchSummaryFrame, SeatEventFrame, SnapshotFrame, SnapshotSeat, SubscribedFrame } from '../wire/types.js';
+import { findBranch, parseBranchRef } from '../wire/branchRef.js';
 
 export interface HubOptions {
   retainEvents: number;
@@ -152,15 +155,15 @@ class Channel {
       sensorOffline: this.offline,
       unbookedOccupancy: this.unbooked,
       at,
-    });
+    } satisfies BranchSummaryFrame);
   }
 
   invalidate(): void {
     this.snapshotFrame = undefined;
   }
 
-  private snapshotBody(extra?: { fresh: true; reason: string }): object {
-    const seats = [];
+  private snapshotBody(extra?: { fresh: true; reason: string }): SnapshotFrame {
+    const seats: SnapshotSeat[] = [];
     for (const s of this.seats.values()) seats.push({ seatId: s.id, area: s.area, label: s.label, state: s.state, flags: flagsToWire(s.flags) });
     return { type: 'snapshot', branch: this.name, branchId: this.id, seq: this.seq, epoch: this.epoch, ...extra, seats };
   }
@@ -176,7 +179,6 @@ const DELIVERY_BUCKETS_SEC = [0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0
 
 export class Hub implements SubscriberHost {
   private readonly channels = new Map<number, Channel>();
-  private readonly byName = new Map<string, Channel>();
   private readonly all = new Set<Subscriber>();
   private readonly byUser = new Map<number, Set<Subscriber>>();
   private readonly everyone = new Set<Subscriber>();
@@ -224,7 +226,6 @@ export class Hub implements SubscriberHost {
     ch.epoch = epoch;
     for (const s of seats) ch.addSeat({ id: s.id, branchId: s.branchId, area: s.area, label: s.label, state: s.state, flags: s.flags });
     this.channels.set(id, ch);
-    this.byName.set(name.toLowerCase(), ch);
     if (this.all.size > 0) this.fanOut(ch, ch.snapshot(), 0);
   }
 
@@ -347,7 +348,7 @@ export class Hub implements SubscriberHost {
     if (req.branch === '*') {
       scope = [...this.channels.values()];
     } else {
-      const ch = typeof req.branch === 'number' ? this.channels.get(req.branch) : (this.byName.get(req.branch.toLowerCase()) ?? numericBranch(this.channels, req.branch));
+      const ch = findBranch(req.branch, this.channels.values());
       if (!ch && !looked && this.deps.discover) {
         // Perhaps added after start (`carrel db seed` on a running server): look, then answer.
         void this.deps.discover().then(() => {
@@ -355,7 +356,7 @@ export class Hub implements SubscriberHost {
         });
         return;
       }
-      if (!ch) return sub.refuse(ErrorCode.NOT_FOUND, `no branch ${JSON.stringify(req.branch)}`);
+      if (!ch) return sub.refuse(ErrorCode.NOT_FOUND, `no branch ${'id' in req.branch ? req.branch.id : JSON.stringify(req.branch.name)}`);
       scope = [ch];
     }
     let user: { id: number; expMs: number } | null = null;
@@ -385,7 +386,8 @@ export class Hub implements SubscriberHost {
       set.add(sub);
     }
 
-    const plans = scope.map((ch) => this.plan(ch, sinceFor(req.since, ch), req.epoch));
+    const since = sinceByBranch(req.since, this.channels.values());
+    const plans = scope.map((ch) => this.plan(ch, typeof since === 'number' ? since : since?.get(ch.id), req.epoch));
     if (!plans.some((p) => p.kind === 'history')) return this.answer(sub, req, plans);
     void Promise.all(plans.map((p) => (p.kind === 'history' ? this.fromHistory(p) : p))).then((resolved) => {
       if (!sub.isClosed) this.answer(sub, req, resolved);
@@ -512,7 +514,7 @@ export class Hub implements SubscriberHost {
         personal: sub.userId !== null,
         ...(resumedAll === undefined ? {} : { resumed: resumedAll }),
         ...(epoch === undefined ? {} : { epoch }),
-      }),
+      } satisfies SubscribedFrame),
     );
     for (const p of plans) {
       if (p.kind === 'snapshot') sub.sendNow(p.ch.snapshot());
@@ -539,16 +541,25 @@ function encodeSeatEvent(ch: { id: number; name: string }, ev: SeatEvent): Buffe
     flags: flagsToWire(ev.flags),
     cause: ev.cause,
     at: ev.at,
-  });
+  } satisfies SeatEventFrame);
 }
 
-function sinceFor(since: SubscribeRequest['since'], ch: Channel): number | undefined {
-  if (since === undefined) return undefined;
-  if (typeof since === 'number') return since;
-  return since[String(ch.id)] ?? since[ch.name];
-}
-
-/** "2" names branch 2 when no branch is called "2". */
-function numericBranch(channels: Map<number, Channel>, name: string): Channel | undefined {
-  return /^\d{1,9}$/.test(name) ? channels.get(Number(name)) : undefined;
+/**
+ * `since` by branch id: one seq as it is; for "*", each key read as a branch reference
+ * (src/wire/branchRef.ts), a key by id before one by name, else the later key; keys naming no
+ * branch are ignored.
+ */
+function sinceByBranch(since: SubscribeRequest['since'], channels: Iterable<Channel>): number | Map<number, number> | undefined {
+  if (since === undefined || typeof since === 'number') return since;
+  const known = [...channels];
+  const byId = new Map<number, number>();
+  const byName = new Map<number, number>();
+  for (const [key, seq] of since) {
+    const ref = parseBranchRef(key);
+    if (typeof ref === 'string') continue;
+    const ch = findBranch(ref, known);
+    if (ch) ('id' in ref ? byId : byName).set(ch.id, seq);
+  }
+  for (const [id, seq] of byId) byName.set(id, seq);
+  return byName;
 }

@@ -11,23 +11,18 @@
 //
 // Requests it understands:
 //   {"type":"subscribe","branch":"Main Library"|2|"*","token"?:"<jwt>","since"?:41|{"2":41},"epoch"?:"<from subscribed>"}
+//     (its fields read by subscribeArgs, src/wire/args.ts: a branch as every method reads one)
 //   {"type":"ping"}  → {"type":"pong"}
 import type { FrameError } from '../codec/index.js';
 import { encodeFrame } from '../codec/index.js';
 import type { CloseReason, Connection, ConnectionHandler } from '../net/connection.js';
 import type { Logger } from '../obs/log.js';
 import { ErrorCode } from '../errors.js';
+import { encodeErrorFrame } from '../net/errorFrame.js';
+import { subscribeArgs, type SubscribeRequest } from '../wire/args.js';
+import { SLOW_CONSUMER } from '../wire/errors.js';
 import { DropWindow } from './dropWindow.js';
 import { FrameRing } from './ring.js';
-
-export interface SubscribeRequest {
-  branch: string | number;
-  token?: string;
-  /** One branch: the last seq seen. "*": last seq per branch, keyed by branch id or name. */
-  since?: number | Record<string, number>;
-  /** The sequence space `since` counts in, as `subscribed` and snapshots named it (docs/redis.md). */
-  epoch?: string;
-}
 
 export interface SubscriberHost {
   subscribe(sub: Subscriber, req: SubscribeRequest): void;
@@ -50,17 +45,7 @@ export interface SubscriberOptions {
   slowConsumerLingerMs: number;
 }
 
-const MAX_BRANCH_CHARS = 200;
-const MAX_TOKEN_CHARS = 4096;
-const MAX_SINCE_KEYS = 1000;
-/** Epochs are a uuid-sized token or shorter; anything longer is not one the server gave out. */
-const MAX_EPOCH_CHARS = 64;
-
 const PONG = encodeFrame({ type: 'pong' });
-
-export function pubsubError(code: ErrorCode, message: string): Buffer {
-  return encodeFrame({ type: 'error', code, message });
-}
 
 export class Subscriber implements ConnectionHandler {
   /** What it watches: a branch id, every branch ('all'), or nothing yet. */
@@ -106,8 +91,12 @@ export class Subscriber implements ConnectionHandler {
     }
     if (m.type !== 'subscribe') return this.sendError(ErrorCode.INVALID_REQUEST, 'type must be "subscribe" or "ping"');
     if (this.scope !== null || this.subscribing) return this.sendError(ErrorCode.FAILED_PRECONDITION, 'already subscribed; open another connection for another scope');
-    const req = parseSubscribe(m);
-    if (typeof req === 'string') return this.sendError(ErrorCode.INVALID_ARGUMENT, req);
+    const parsed = subscribeArgs.safeParse(m);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      return this.sendError(ErrorCode.INVALID_ARGUMENT, `${issue.path.map(String).join('.') || 'subscribe'}: ${issue.message}`);
+    }
+    const req = parsed.data;
     this.subscribing = true;
     // The hub may answer later (a branch looked up, history read from Redis): read nothing more
     // until it has, so every frame is still answered in the order it was sent.
@@ -145,7 +134,7 @@ export class Subscriber implements ConnectionHandler {
   }
 
   sendError(code: ErrorCode, message: string): void {
-    if (!this.conn.send(pubsubError(code, message))) this.conn.pauseReading();
+    if (!this.conn.send(encodeErrorFrame('pubsub', { code, message }))) this.conn.pauseReading();
   }
 
   /**
@@ -238,47 +227,12 @@ export class Subscriber implements ConnectionHandler {
     // the RPC codes.
     this.conn.close(
       'server',
-      encodeFrame({
-        type: 'error',
-        code: 'SLOW_CONSUMER',
+      encodeErrorFrame('pubsub', {
+        code: SLOW_CONSUMER,
         message: `dropped ${this.opts.maxDrops} events within ${this.opts.dropWindowMs} ms; reconnect with since to resume`,
       }),
       this.opts.slowConsumerLingerMs,
     );
     this.host.remove(this);
   }
-}
-
-function parseSubscribe(m: Record<string, unknown>): SubscribeRequest | string {
-  const { branch, token, since, epoch } = m;
-  const req: SubscribeRequest = { branch: '' };
-  if (typeof branch === 'string' && branch.length > 0 && branch.length <= MAX_BRANCH_CHARS) req.branch = branch;
-  else if (typeof branch === 'number' && Number.isSafeInteger(branch) && branch > 0) req.branch = branch;
-  else return 'branch must be a branch name, a branch id, or "*"';
-  if (token !== undefined && token !== null) {
-    if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_CHARS) return 'token must be a JWT string';
-    req.token = token;
-  }
-  if (since !== undefined && since !== null) {
-    if (typeof since === 'number') {
-      if (!Number.isSafeInteger(since) || since < 0) return 'since must be a non-negative integer';
-      req.since = since;
-    } else if (typeof since === 'object' && !Array.isArray(since)) {
-      const entries = Object.entries(since as Record<string, unknown>);
-      if (entries.length > MAX_SINCE_KEYS) return `since may name at most ${MAX_SINCE_KEYS} branches`;
-      const out: Record<string, number> = {};
-      for (const [k, v] of entries) {
-        if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) return `since.${k.slice(0, 50)} must be a non-negative integer`;
-        out[k] = v;
-      }
-      req.since = out;
-    } else {
-      return 'since must be a seq number, or an object of seq numbers by branch';
-    }
-  }
-  if (epoch !== undefined && epoch !== null) {
-    if (typeof epoch !== 'string' || epoch.length === 0 || epoch.length > MAX_EPOCH_CHARS) return `epoch must be the string a snapshot named (at most ${MAX_EPOCH_CHARS} characters)`;
-    req.epoch = epoch;
-  }
-  return req;
 }

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { encodeJsonText, encodeSpliced, type EncodedFrame } from '../codec/index.js';
 import { CarrelError, ErrorCode, type WireError } from '../errors.js';
+import { encodeErrorFrame } from '../net/errorFrame.js';
 import type { AuthUser, TokenService } from '../auth/tokens.js';
 import type { Logger } from '../obs/log.js';
 import type { AdmissionGate, AdmissionTicket } from '../deadline.js';
@@ -134,10 +135,7 @@ export class Dispatcher {
   /** The reply for a request the session stopped waiting for. */
   deadlineExceeded(rpcId: RpcId, method: string): Buffer {
     this.opts.observe?.(method, ErrorCode.DEADLINE_EXCEEDED, this.opts.requestTimeoutMs);
-    return encodeError(rpcId, {
-      code: ErrorCode.DEADLINE_EXCEEDED,
-      message: `no answer within ${this.opts.requestTimeoutMs} ms`,
-    });
+    return encodeErrorFrame('rpc', { code: ErrorCode.DEADLINE_EXCEEDED, message: `no answer within ${this.opts.requestTimeoutMs} ms` }, rpcId);
   }
 
   private resolveUser(token: unknown, caller: CallerState, nowMs: number): AuthUser | null {
@@ -173,12 +171,8 @@ export class Dispatcher {
       }
     }
     this.opts.observe?.(method, wire.code, performance.now() - started);
-    return encodeError(rpcId, wire);
+    return encodeErrorFrame('rpc', wire, rpcId);
   }
-}
-
-export function encodeError(rpcId: RpcId, error: WireError): Buffer {
-  return encodeJsonText(`{"rpcId":${JSON.stringify(rpcId)},"result":null,"error":${JSON.stringify(error)}}`);
 }
 
 function isValidId(id: unknown): id is number | string {

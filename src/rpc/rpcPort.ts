@@ -5,7 +5,8 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../obs/log.js';
 import { Listener } from '../net/listener.js';
 import { ErrorCode } from '../errors.js';
-import { encodeError, type Dispatcher } from './dispatch.js';
+import { encodeErrorFrame } from '../net/errorFrame.js';
+import type { Dispatcher } from './dispatch.js';
 import { RpcSession } from './session.js';
 
 /** The open RPC sessions: requests in flight, and waiting until there are none. */
@@ -77,7 +78,7 @@ export class RpcPort {
         partialFrameTimeoutMs: limits.partialFrameTimeoutMs,
         writeHighWaterBytes: limits.writeHighWaterBytes,
       },
-      refusalFrame: (message) => encodeError(null, { code: ErrorCode.RESOURCE_EXHAUSTED, message }),
+      refusalFrame: (message) => encodeErrorFrame('rpc', { code: ErrorCode.RESOURCE_EXHAUSTED, message }, null),
       onConnection: (conn) => {
         sessions.add(
           new RpcSession(conn, dispatcher, {

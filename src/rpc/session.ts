@@ -5,7 +5,8 @@
 import type { FrameError } from '../codec/index.js';
 import type { CloseReason, Connection, ConnectionHandler } from '../net/connection.js';
 import { ErrorCode } from '../errors.js';
-import { encodeError, type CallerState, type Dispatcher, type RpcId } from './dispatch.js';
+import { encodeErrorFrame } from '../net/errorFrame.js';
+import type { CallerState, Dispatcher, RpcId } from './dispatch.js';
 
 export interface RpcSessionOptions {
   maxInFlight: number;
@@ -107,7 +108,7 @@ export class RpcSession implements ConnectionHandler {
     this.opts.onBadFrame?.();
     // Four zero bytes earn a reply of a hundred: a peer that floods bad frames and never reads
     // must meet the same back-pressure as one sending requests (it grew RSS 79 → 804 MB in 15 s).
-    if (!this.conn.send(encodeError(null, { code: ErrorCode.BAD_FRAME, message: error.message }))) this.conn.pauseReading();
+    if (!this.conn.send(encodeErrorFrame('rpc', { code: ErrorCode.BAD_FRAME, message: error.message }, null))) this.conn.pauseReading();
   }
 
   onDrain(): void {

@@ -4,26 +4,14 @@
 // later answer can give it back. A list shows a fingerprint (the digest's first 12 hex digits) to
 // tell keys apart, never the key. The sensor port checks keys in sensorKeys.ts.
 import { randomBytes } from 'node:crypto';
-import type pg from 'pg';
 import { CarrelError, ErrorCode } from '../errors.js';
-import { mapDbError } from '../db/errors.js';
-import { query } from '../db/pool.js';
-import { pgCode } from '../db/tx.js';
+import type { Db } from '../db/db.js';
+import { DbConflict } from '../db/errors.js';
 import { sha256Hex } from './sensorKeys.js';
+import { branchIdSql } from '../core/branchRef.js';
+import type { BranchRef } from '../wire/branchRef.js';
+import type { SensorKeyWire } from '../wire/types.js';
 
-export type BranchRef = { id: number } | { name: string };
-
-/** A sensor key as admins see it: never the key, never its digest. */
-export interface SensorKeyWire {
-  id: number;
-  name: string;
-  /** The only branch the key may write; null: every branch. */
-  branchId: number | null;
-  branch: string | null;
-  fingerprint: string;
-  createdAt: string;
-  revokedAt: string | null;
-}
 
 interface KeyRow {
   id: number;
@@ -52,34 +40,36 @@ function toWire(r: KeyRow): SensorKeyWire {
   };
 }
 
-function branchWhere(ref: BranchRef, param: string): string {
-  return 'id' in ref ? `id = ${param}` : `name = ${param}`;
+/** `id = <the branch ref names>` (core/branchRef.ts), and the value for `param`. */
+function branchWhere(ref: BranchRef, param: string): { sql: string; value: number | string } {
+  const branch = branchIdSql(ref, param);
+  return { sql: `id = ${branch.sql}`, value: branch.value };
 }
 
-const branchValue = (ref: BranchRef): number | string => ('id' in ref ? ref.id : ref.name);
-
 export class SensorKeyStore {
-  constructor(private readonly opts: { db: pg.Pool; now: () => number }) {}
+  constructor(private readonly opts: { db: Db; now: () => number }) {}
 
   /** Makes a key for one branch; the answer is the only place the key itself ever appears. */
   async add(name: string, branch: BranchRef): Promise<SensorKeyWire & { key: string }> {
     const key = KEY_PREFIX + randomBytes(32).toString('base64url');
-    let rows: KeyRow[];
-    try {
-      const res = await this.opts.db.query<KeyRow>(
-        `WITH b AS (SELECT id, name FROM branches WHERE ${branchWhere(branch, '$3')}),
+    const b = branchWhere(branch, '$3');
+    const res = await this.opts.db
+      .query<KeyRow>(
+        `WITH b AS (SELECT id, name FROM branches WHERE ${b.sql}),
               k AS (INSERT INTO sensor_keys (name, key_sha256, branch_id, created_at)
                     SELECT $1, $2, b.id, $4 FROM b RETURNING *)
          SELECT ${COLUMNS} FROM k JOIN b ON b.id = k.branch_id`,
-        [name, sha256Hex(key), branchValue(branch), new Date(this.opts.now())],
-      );
-      rows = res.rows;
-    } catch (err) {
-      if (pgCode(err) === '23505') throw new CarrelError(ErrorCode.CONFLICT, `a sensor key named ${JSON.stringify(name)} exists already (names stay taken after a revoke)`, { name });
-      throw mapDbError(err);
-    }
-    if (!rows[0]) throw noBranch(branch);
-    return { ...toWire(rows[0]), key };
+        [name, sha256Hex(key), b.value, new Date(this.opts.now())],
+      )
+      .catch((err: unknown) => {
+        if (err instanceof DbConflict && err.reason === 'duplicate') {
+          throw new CarrelError(ErrorCode.CONFLICT, `a sensor key named ${JSON.stringify(name)} exists already (names stay taken after a revoke)`, { name });
+        }
+        throw err;
+      });
+    const row = res.rows[0];
+    if (!row) throw noBranch(branch);
+    return { ...toWire(row), key };
   }
 
   /** Keys by id, of one branch when given; revoked ones only when asked. */
@@ -87,16 +77,16 @@ export class SensorKeyStore {
     const values: unknown[] = [];
     const where: string[] = [];
     if (filter.branch) {
-      values.push(branchValue(filter.branch));
+      const b = branchWhere(filter.branch, '$1');
+      values.push(b.value);
       // A branch that does not exist is NOT_FOUND, not an empty list: a typo should not look like "no keys".
-      const found = await query<{ id: number }>(this.opts.db, `SELECT id FROM branches WHERE ${branchWhere(filter.branch, '$1')}`, values);
+      const found = await this.opts.db.query<{ id: number }>(`SELECT id FROM branches WHERE ${b.sql}`, values);
       if (!found.rows[0]) throw noBranch(filter.branch);
       values[0] = found.rows[0].id;
       where.push('k.branch_id = $1');
     }
     if (!filter.includeRevoked) where.push('k.revoked_at IS NULL');
-    const res = await query<KeyRow>(
-      this.opts.db,
+    const res = await this.opts.db.query<KeyRow>(
       `SELECT ${COLUMNS} FROM sensor_keys k LEFT JOIN branches b ON b.id = k.branch_id
         ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY k.id`,
       values,
@@ -113,11 +103,11 @@ export class SensorKeyStore {
     const values: unknown[] = ['id' in which ? which.id : which.name, new Date(this.opts.now())];
     let branchCheck = '';
     if (branch) {
-      values.push(branchValue(branch));
-      branchCheck = `AND k.branch_id = (SELECT id FROM branches WHERE ${branchWhere(branch, '$3')})`;
+      const b = branchIdSql(branch, '$3');
+      values.push(b.value);
+      branchCheck = `AND k.branch_id = ${b.sql}`;
     }
-    const res = await query<KeyRow>(
-      this.opts.db,
+    const res = await this.opts.db.query<KeyRow>(
       `WITH target AS (SELECT k.id FROM sensor_keys k WHERE k.${'id' in which ? 'id' : 'name'} = $1 ${branchCheck}),
             done AS (UPDATE sensor_keys s SET revoked_at = $2 FROM target WHERE s.id = target.id AND s.revoked_at IS NULL RETURNING s.id)
        SELECT ${COLUMNS} FROM sensor_keys k JOIN target ON target.id = k.id LEFT JOIN branches b ON b.id = k.branch_id`,
@@ -126,7 +116,7 @@ export class SensorKeyStore {
     const row = res.rows[0];
     if (!row) {
       const what = 'id' in which ? `id ${which.id}` : JSON.stringify(which.name);
-      throw new CarrelError(ErrorCode.NOT_FOUND, `no sensor key ${what}${branch ? ` for branch ${JSON.stringify(branchValue(branch))}` : ''}`);
+      throw new CarrelError(ErrorCode.NOT_FOUND, `no sensor key ${what}${branch ? ` for branch ${'id' in branch ? branch.id : JSON.stringify(branch.name)}` : ''}`);
     }
     // The statement's snapshot predates its own UPDATE: the row read is the one before it, so a
     // key revoked just now shows this revoke's time, one revoked earlier keeps its own.

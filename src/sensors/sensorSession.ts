@@ -23,26 +23,11 @@ import { encodeFrame } from '../codec/index.js';
 import type { CloseReason, Connection, ConnectionHandler } from '../net/connection.js';
 import type { Logger } from '../obs/log.js';
 import { ErrorCode } from '../errors.js';
+import { encodeErrorFrame } from '../net/errorFrame.js';
+import { ReadingCode, type AckFrame, type WelcomeFrame } from '../wire/types.js';
 import type { ReadingOutcome } from '../core/liveSeats.js';
 import type { KeyVerdict } from './sensorKeys.js';
 import { MAX_AT_CHARS, parseRfc3339 } from './readingTime.js';
-
-/** Why one reading of a frame was refused: the keys of the ack's `refused` (docs/sensors.md). */
-export const ReadingCode = {
-  /** Not {seatId: positive integer, occupied: boolean, at: string}. */
-  INVALID_READING: 'INVALID_READING',
-  /** `at` is not an RFC 3339 date-time with seconds and a Z or numeric offset. */
-  AT_NOT_RFC3339: 'AT_NOT_RFC3339',
-  /** `at` is older than now - sensors.maxAgeMs. */
-  AT_TOO_OLD: 'AT_TOO_OLD',
-  /** `at` is later than now + sensors.maxClockSkewMs. */
-  AT_IN_FUTURE: 'AT_IN_FUTURE',
-  UNKNOWN_SEAT: 'UNKNOWN_SEAT',
-  /** The seat belongs to a branch this connection's key may not write. */
-  OUT_OF_SCOPE: 'OUT_OF_SCOPE',
-} as const;
-
-export type ReadingCode = (typeof ReadingCode)[keyof typeof ReadingCode];
 
 /** Who may write through a connection, from its key: one branch, or every branch (null). */
 export interface KeyScope {
@@ -75,8 +60,9 @@ const SENSOR_ID = /^[\w.:@/-]{1,64}$/;
 const MAX_KEY = 256;
 const MAX_REF_CHARS = 64;
 
-export function sensorError(code: ErrorCode, message: string, ref?: unknown, extra?: Record<string, unknown>): Buffer {
-  return encodeFrame({ type: 'error', code, message, ...(ref === undefined ? {} : { ref }), ...extra });
+/** An error frame on this port, answering the occupancy frame whose `ref` is given. */
+function sensorError(code: ErrorCode, message: string, ref?: unknown, details?: Record<string, unknown>): Buffer {
+  return encodeErrorFrame('sensor', details === undefined ? { code, message } : { code, message, details }, ref);
 }
 
 export class SensorSession implements ConnectionHandler {
@@ -176,7 +162,7 @@ export class SensorSession implements ConnectionHandler {
             maxAgeMs: this.opts.maxAgeMs,
             maxClockSkewMs: this.opts.maxClockSkewMs,
             serverTime: new Date(this.sink.now()).toISOString(),
-          }),
+          } satisfies WelcomeFrame),
         );
         this.conn.resumeReading();
       },
@@ -232,7 +218,8 @@ export class SensorSession implements ConnectionHandler {
     this.readingsIn += readings.length;
     for (const code of Object.keys(refused) as ReadingCode[]) this.noteRefused(code, refused[code]!.length, readings[refused[code]![0]!]);
     // unknownSeats (the seat ids, once each) predates `refused` and stays for gateways that read it.
-    this.reply(encodeFrame({ type: 'ack', ref: ref ?? null, applied, stale, refused, unknownSeats: unknownSeats ? [...unknownSeats] : [] }));
+    const ack: AckFrame = { type: 'ack', ref: (ref ?? null) as AckFrame['ref'], applied, stale, refused, unknownSeats: unknownSeats ? [...unknownSeats] : [] };
+    this.reply(encodeFrame(ack));
   }
 
   /**
@@ -256,9 +243,9 @@ export class SensorSession implements ConnectionHandler {
     if (!this.conn.send(frame)) this.conn.pauseReading();
   }
 
-  private refuse(code: ErrorCode, message: string, extra?: Record<string, unknown>): void {
+  private refuse(code: ErrorCode, message: string, details?: Record<string, unknown>): void {
     this.phase = 'closed';
-    this.conn.close('server', sensorError(code, message, undefined, extra));
+    this.conn.close('server', sensorError(code, message, undefined, details));
   }
 }
 

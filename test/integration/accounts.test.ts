@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RpcClient } from '../../clients/rpcClient.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -59,7 +60,8 @@ describe('auth.register', () => {
     const own = await startTestServer({ rateLimit: { enabled: false } });
     const passwords = own.server.passwords;
     const flooder = await RpcClient.connect('127.0.0.1', own.server.ports.rpc);
-    const lookups = vi.spyOn(own.db.pool, 'query');
+    // Every statement the server sends, on whichever of its connections.
+    const lookups = vi.spyOn(pg.Client.prototype, 'query');
     try {
       const register = () => flooder.request('auth.register', [{ studentId: 'S1003', name: 'Flood', password: 'flood-password' }]);
       expect((await register()).error?.code).toBe('CONFLICT'); // looked up once

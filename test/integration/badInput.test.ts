@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import jwt from 'jsonwebtoken';
 import { z } from 'zod';
 import { defineMethod } from '../../src/rpc/registry.js';
-import { query } from '../../src/db/pool.js';
+import { Db } from '../../src/db/db.js';
 import { ErrorCode } from '../../src/errors.js';
 import { insertUser } from '../support/fixtures.js';
 import { RawPeer, rawFrame } from '../support/peer.js';
@@ -31,7 +31,7 @@ beforeAll(async () => {
       args: z.strictObject({ q: z.string().max(256), seatId: z.number().int().optional() }),
       summary: 'a parameterised query with caller text, as booking methods will run',
       handler: async ({ q, seatId }) => {
-        const r = await query<{ n: number }>(t.server.db, 'SELECT length($1::text) AS n, $2::int AS id', [q, seatId ?? null]);
+        const r = await new Db(t.server.db).query<{ n: number }>('SELECT length($1::text) AS n, $2::int AS id', [q, seatId ?? null]);
         return { n: r.rows[0]!.n };
       },
     }),

@@ -34,7 +34,7 @@ beforeAll(async () => {
   pool = createPool({ url: withDatabase(inject('pgAdminUrl'), name), poolSize: 4, connectTimeoutMs: 5000, statementTimeoutMs: 30000 }, silentLogger);
   const before = mkdtempSync(join(tmpdir(), 'carrel-mig-before-010-'));
   for (const m of listSqlFiles(migrationsDir()).filter((f) => f.version < 10)) copyFileSync(m.file, join(before, basename(m.file)));
-  await migrate(pool, silentLogger, before);
+  await migrate(pool, silentLogger, { migrations: before });
   await seed(pool, silentLogger);
 });
 afterAll(async () => {

@@ -193,7 +193,10 @@ describe('carrel CLI', () => {
     expect(nowhere.code).toBe(1);
     expect(nowhere.stdout).toBe('');
     expect(nowhere.stderr).toBe('carrel: no branch "Nowhere"; branches: Main Library, Engineering Library, Medical Library\n');
-    expect((await carrel('seats', '--branch', 'main library')).stderr).toContain('did you mean "Main Library"?');
+    // A branch is named in any case, as the server reads it (docs/protocol.md, "Branch references").
+    const lower = await carrel('seats', '--branch', 'main library', '--json');
+    expect(lower.code).toBe(0);
+    expect((JSON.parse(lower.stdout) as Array<{ branch: string }>).every((x) => x.branch === 'Main Library')).toBe(true);
     // A real branch with nothing matching is still an answer, not an error.
     const none = await carrel('seats', '--branch', 'Main Library', '--area', 'Roof');
     expect(none).toMatchObject({ code: 0, stdout: 'no seats match\n' });

@@ -9,13 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/core/clock.js';
 import { deadlineAt } from '../../src/deadline.js';
 import { connectWithin } from '../../src/db/deadline.js';
+import { LockClass } from '../../src/db/lockKeys.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
 import { MONDAY_10_NY, connect, errorOf, iso, makeUsers, seatIdOf } from '../support/core.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 const REQUEST_TIMEOUT_MS = 500;
-/** pg_advisory_xact_lock(class, user) class of the booking code (src/core/reservations.ts). */
-const USER_BOOKING_LOCK = 0x7573_6272;
 
 let db: TestDatabase;
 let t: TestServer;
@@ -53,7 +52,7 @@ describe('request deadlines and the database', () => {
     const holder = new pg.Client({ connectionString: db.url });
     await holder.connect();
     try {
-      await holder.query('SELECT pg_advisory_lock($1, $2)', [USER_BOOKING_LOCK, u!.id]);
+      await holder.query('SELECT pg_advisory_lock($1, $2)', [LockClass.userBooking, u!.id]);
       const started = Date.now();
       const create = (i: number) =>
         c.call('reservations.create', { seatId: seats[i], start: MONDAY_10_NY, end: iso(MONDAY_10_NY, 60), idempotencyKey: `dl-${i}` });
@@ -105,7 +104,7 @@ describe('request deadlines and the database', () => {
     const holder = new pg.Client({ connectionString: db.url });
     await holder.connect();
     try {
-      await holder.query('SELECT pg_advisory_lock($1, $2)', [USER_BOOKING_LOCK, u!.id]);
+      await holder.query('SELECT pg_advisory_lock($1, $2)', [LockClass.userBooking, u!.id]);
       expect((await errorOf(c.call('waitlist.claim', { id: entry }))).code).toBe('DEADLINE_EXCEEDED');
       const until = Date.now() + 2000;
       while ((await waitersOnAdvisoryLocks()) > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));

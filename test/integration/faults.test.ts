@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedPg } from '../../src/db/embeddedPostgres.js';
-import { createPool, query } from '../../src/db/pool.js';
+import { Db } from '../../src/db/db.js';
+import { createPool } from '../../src/db/pool.js';
 import { migrate, seed } from '../../src/db/migrate.js';
 import { defineMethod } from '../../src/rpc/registry.js';
 import { silentLogger } from '../../src/obs/log.js';
@@ -45,14 +46,14 @@ beforeAll(async () => {
   await seed(pool, silentLogger);
   const config = testConfig({ limits: { requestTimeoutMs: REQUEST_TIMEOUT_MS }, http: { readyTimeoutMs: 500 } });
   server = await CarrelServer.start({ config, log: silentLogger, db: pool });
-  // One query straight through src/db/pool.ts, standing in for any method that needs the database.
+  // One query through Db (src/db/db.ts), standing in for any method that needs the database.
   server.registry.add(
     defineMethod({
       name: 'test.query',
       access: 'public',
       args: z.unknown(),
-      summary: 'one query through src/db/pool.ts',
-      handler: async () => (await query<{ ok: number }>(pool, 'SELECT 1 AS ok')).rows[0],
+      summary: 'one query through Db',
+      handler: async () => (await new Db(pool).query<{ ok: number }>('SELECT 1 AS ok')).rows[0],
     }),
   );
 }, 120_000);

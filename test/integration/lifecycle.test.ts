@@ -4,6 +4,8 @@ import { FakeClock } from '../../src/core/clock.js';
 import type { CoreEvent } from '../../src/core/events.js';
 import { LifecycleWorker } from '../../src/core/lifecycle.js';
 import { Waitlist } from '../../src/core/waitlist.js';
+import { Db } from '../../src/db/db.js';
+import { SessionLock } from '../../src/db/lockKeys.js';
 import { createPool } from '../../src/db/pool.js';
 import { silentLogger } from '../../src/obs/log.js';
 import { captureEvents, insertBooking, insertUser, seatsOf, statusOf } from '../support/fixtures.js';
@@ -103,11 +105,12 @@ describe('lifecycle worker', () => {
     const otherPool = createPool({ url: t.db.url, poolSize: 4, connectTimeoutMs: 5000, statementTimeoutMs: 30000 }, silentLogger);
     const otherEvents: CoreEvent[] = [];
     const otherSink = { emit: (e: CoreEvent) => void otherEvents.push(e) };
+    const otherDb = new Db(otherPool);
     const other = new LifecycleWorker({
-      db: otherPool,
+      db: otherDb,
       clock,
       events: otherSink,
-      waitlist: new Waitlist({ db: otherPool, clock, events: otherSink, config: t.config.waitlist, rules: t.config.rules, log: silentLogger }),
+      waitlist: new Waitlist({ db: otherDb, clock, events: otherSink, config: t.config.waitlist, rules: t.config.rules, log: silentLogger }),
       config: { ...t.config.lifecycle, noShowGraceMinutes: t.config.rules.checkInGraceMinutes },
       log: silentLogger,
     });
@@ -135,10 +138,10 @@ describe('lifecycle worker', () => {
     const holder = new pg.Client({ connectionString: t.db.url });
     await holder.connect();
     try {
-      await holder.query(`SELECT pg_advisory_lock(hashtextextended('carrel.lifecycle', 0))`);
+      await holder.query('SELECT pg_advisory_lock($1)', [SessionLock.lifecycle]);
       expect(await t.server.lifecycle.tick(ms('16:30'))).toMatchObject({ ran: false, noShows: 0 });
       expect(await statusOf(t.db.pool, id)).toBe('CONFIRMED');
-      await holder.query(`SELECT pg_advisory_unlock(hashtextextended('carrel.lifecycle', 0))`);
+      await holder.query('SELECT pg_advisory_unlock($1)', [SessionLock.lifecycle]);
       expect(await t.server.lifecycle.tick(ms('16:30'))).toMatchObject({ ran: true, noShows: 1 });
     } finally {
       await holder.end();

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { connect, makeUsers } from '../support/core.js';
+import { methodArgs } from '../../src/wire/args.js';
 
 let t: TestServer;
 beforeAll(async () => {
@@ -40,6 +41,12 @@ describe('the method table', () => {
       'waitlist.leave',
       'waitlist.mine',
     ]);
+  });
+
+  it('parses every method\'s args[0] with the wire module\'s schema, the one clients are typed by (src/wire/args.ts)', () => {
+    const names = t.server.registry.names();
+    expect(Object.keys(methodArgs).sort()).toEqual(names);
+    for (const name of names) expect(t.server.registry.get(name)!.args, name).toBe(methodArgs[name as keyof typeof methodArgs]);
   });
 
   it('gives public access only to the reads and the ways in (docs/protocol.md, "Tokens and access")', () => {

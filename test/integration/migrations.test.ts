@@ -56,7 +56,7 @@ describe('migrations and seed', () => {
     await admin((c) => c.query(`CREATE DATABASE ${other}`));
     const p = createPool({ url: withDatabase(inject('pgAdminUrl'), other), poolSize: 2, connectTimeoutMs: 5000, statementTimeoutMs: 30000 }, silentLogger);
     try {
-      await expect(migrate(p, silentLogger, dir)).rejects.toThrow(/002_broken/);
+      await expect(migrate(p, silentLogger, { migrations: dir })).rejects.toThrow(/002_broken/);
       const tables = await p.query("SELECT tablename FROM pg_tables WHERE tablename LIKE 'mig_probe%' ORDER BY 1");
       expect(tables.rows.map((r) => r.tablename)).toEqual(['mig_probe']);
       expect((await p.query('SELECT version FROM schema_migrations')).rows).toEqual([{ version: 1 }]);

@@ -17,6 +17,7 @@ import { ReservationService } from '../../src/core/reservations.js';
 import { SeatListing } from '../../src/core/seatListing.js';
 import { SeatService } from '../../src/core/seats.js';
 import { Waitlist } from '../../src/core/waitlist.js';
+import { Db } from '../../src/db/db.js';
 import { silentLogger } from '../../src/obs/log.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
 
@@ -158,13 +159,14 @@ beforeAll(async () => {
   await db.pool.query(LOAD.replace(/\$1/g, `'${new Date(NOW).toISOString()}'::timestamptz`));
   rec = recording(db.pool);
   clock = new FakeClock(NOW);
-  const core = { db: rec.db, clock, rules, events: discardEvents };
+  const recorded = new Db(rec.db);
+  const core = { db: recorded, clock, rules, events: discardEvents };
   listing = new SeatListing({ ...core, cache: { enabled: false, maxEntries: 1, maxBytes: 1 } });
   seats = new SeatService({ ...core, listing });
   reservations = new ReservationService({ ...core, seats, log: silentLogger });
-  waitlist = new Waitlist({ db: rec.db, clock, events: discardEvents, config: config.waitlist, rules, log: silentLogger });
+  waitlist = new Waitlist({ db: recorded, clock, events: discardEvents, config: config.waitlist, rules, log: silentLogger });
   lifecycle = new LifecycleWorker({
-    db: rec.db,
+    db: recorded,
     clock,
     events: discardEvents,
     waitlist,
@@ -232,8 +234,8 @@ describe('query plans over ~45,000 reservations', () => {
   });
 
   describe('the per-user rules inside carrel_user_rules (checked as the statements it runs)', () => {
-    // The WHERE clauses below are copied from db/migrations/007; the first test proves the
-    // function still runs exactly these, so a change there must be reflected here.
+    // The WHERE clauses below are copied from db/functions/carrel_user_rules.sql; the first test
+    // proves the function still runs exactly these, so a change there must be reflected here.
     const ACTIVE_WHERE = `r.user_id = p_user AND r.status IN ('CONFIRMED', 'CHECKED_IN') AND upper(r.during) > p_now`;
     const QUOTA_WHERE =
       `r.user_id = p_user AND r.status IN ('CONFIRMED', 'CHECKED_IN', 'COMPLETED', 'NO_SHOW') AND r.during && v_range ` +

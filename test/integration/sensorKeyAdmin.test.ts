@@ -12,7 +12,7 @@ import { TokenStore, tokenFilePath } from '../../clients/tokenStore.js';
 import { RpcClient } from '../../clients/rpcClient.js';
 import { sha256Hex } from '../../src/sensors/sensorKeys.js';
 import { RawPeer } from '../support/peer.js';
-import type { SensorKeyWire } from '../../src/sensors/keyStore.js';
+import type { SensorKeyWire } from '../../src/wire/types.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { connect, makeUsers, type TestUser } from '../support/core.js';
 import { runCli } from '../support/cli.js';

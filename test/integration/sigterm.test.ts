@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { FrameDecoder, encodeFrame } from '../../src/codec/index.js';
 import { TokenService } from '../../src/auth/tokens.js';
 import { configSchema } from '../../src/config/schema.js';
-import { query } from '../../src/db/pool.js';
+import { Db } from '../../src/db/db.js';
 import { defineMethod } from '../../src/rpc/registry.js';
 import { projectRoot } from '../../src/paths.js';
 import { RpcClient } from '../../clients/rpcClient.js';
@@ -212,7 +212,7 @@ describe('SIGTERM', () => {
         access: 'public',
         args: z.unknown(),
         summary: 'a 200 ms query',
-        handler: async () => (await query<{ done: boolean }>(t.server.db, 'SELECT pg_sleep(0.2) IS NULL AS done')).rows[0],
+        handler: async () => (await new Db(t.server.db).query<{ done: boolean }>('SELECT pg_sleep(0.2) IS NULL AS done')).rows[0],
       }),
     );
     const c = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);

@@ -158,11 +158,12 @@ const branchSpec: fc.Arbitrary<Scope> = fc.oneof(
   }) },
   { weight: 2, arbitrary: fc.constant({ all: true, ids: [] as number[], value: '*' }) },
   { weight: 2, arbitrary: fc
-    .oneof(fc.constant(undefined), fc.constantFrom('', 'b'.repeat(201), 0, -1, 1.5, 2 ** 53, true, null), fc.array(anyJson, { maxLength: 3 }), fc.constant(new Array(5000).fill('Main Library')), fc.dictionary(fc.constantFrom(...PROTO_KEYS, 'name'), anyJson, { maxKeys: 2 }), fc.integer({ min: 1, max: 28 }).map((d) => JSON.parse(`${'{"name":'.repeat(d)}"Main Library"${'}'.repeat(d)}`) as unknown))
+    .oneof(fc.constant(undefined), fc.constantFrom('', 'b'.repeat(201), 0, -1, 1.5, 2 ** 53, true, null, '0', '00', '2147483648', '9'.repeat(30)), fc.array(anyJson, { maxLength: 3 }), fc.constant(new Array(5000).fill('Main Library')), fc.dictionary(fc.constantFrom(...PROTO_KEYS, 'name'), anyJson, { maxKeys: 2 }), fc.integer({ min: 1, max: 28 }).map((d) => JSON.parse(`${'{"name":'.repeat(d)}"Main Library"${'}'.repeat(d)}`) as unknown))
     .map((value) => ({ problem: 'INVALID_ARGUMENT' as const, ids: [], value })) },
   { weight: 2, arbitrary: fc
-    .oneof(fc.constantFrom(...SQLISH, ...PROTO_KEYS, 'Main Library ', 'Main_Library', '**', '999999999', '0'), hostileText(200), fc.constant(987_654_321))
-    .filter((v) => (typeof v === 'number' ? !branches.some((b) => b.id === v) : v.length > 0 && v.length <= 200 && v !== '*' && !branches.some((b) => b.name.toLowerCase() === v.toLowerCase() || String(b.id) === v)))
+    .oneof(fc.constantFrom(...SQLISH, ...PROTO_KEYS, 'Main Library ', 'Main_Library', '**', '999999999', '0999999999'), hostileText(200), fc.constant(987_654_321))
+    // Digits are an id (docs/protocol.md, "Branch references"): kept only when in range and no branch's.
+    .filter((v) => (typeof v === 'number' ? !branches.some((b) => b.id === v) : v.length > 0 && v.length <= 200 && v !== '*' && (/^\d+$/.test(v) ? Number(v) >= 1 && Number(v) < 2 ** 31 && !branches.some((b) => b.id === Number(v)) : !branches.some((b) => b.name.toLowerCase() === v.toLowerCase()))))
     .map((value) => ({ problem: 'NOT_FOUND' as const, ids: [], value })) },
 );
 
@@ -188,7 +189,8 @@ const sinceSpec: fc.Arbitrary<Since> = fc.oneof(
     .map(([named, extra]) => {
       // JSON text, so a __proto__ key arrives as a key; later duplicates win, as in JSON.parse.
       const pairs: Array<readonly [string, number]> = [
-        ...extra.filter(([k]) => !branches.some((b) => b.name === k || String(b.id) === k)),
+        // Keys are branch references: no extra key may name a branch (digits an id, a name in any case).
+        ...extra.filter(([k]) => !/^\d+$/.test(k) && !branches.some((b) => b.name.toLowerCase() === k.toLowerCase())),
         ...named.map(([i, byName, v]) => {
           const b = branches[i % branches.length]!;
           return [byName ? b.name : String(b.id), v] as const;

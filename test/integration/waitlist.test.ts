@@ -5,6 +5,8 @@ import type { AuthUser } from '../../src/auth/tokens.js';
 import { FakeClock } from '../../src/core/clock.js';
 import { discardEvents, type CoreEvent } from '../../src/core/events.js';
 import { Waitlist } from '../../src/core/waitlist.js';
+import { Db } from '../../src/db/db.js';
+import { LockClass } from '../../src/db/lockKeys.js';
 import { silentLogger } from '../../src/obs/log.js';
 import { captureEvents, insertBooking, insertUser, seatsOf, statusOf } from '../support/fixtures.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -160,7 +162,7 @@ describe('waitlist', () => {
 
     it("the audit's windows: 12 hours, and 23:00-11:00 in New York, are refused even where waitlist.maxWindowMinutes allows 720", async () => {
       const u = await insertUser(t.db.pool);
-      const wide = new Waitlist({ db: t.db.pool, clock, events: discardEvents, config: { ...t.config.waitlist, maxWindowMinutes: 720, maxAheadDays: 30 }, rules: t.config.rules, log: silentLogger });
+      const wide = new Waitlist({ db: new Db(t.db.pool), clock, events: discardEvents, config: { ...t.config.waitlist, maxWindowMinutes: 720, maxAheadDays: 30 }, rules: t.config.rules, log: silentLogger });
       const join = (start: string, end: string) => wide.join(u, { target: { seatId: main[13]!.id }, start: new Date(start), end: new Date(end) }).catch((e: unknown) => e);
       expect(await join(at('16:00'), '2026-01-06T04:00:00Z')).toMatchObject({ code: 'FAILED_PRECONDITION', details: { rule: 'maxDuration', maxDurationMinutes: 240 } });
       expect(await join('2026-01-06T04:00:00Z', '2026-01-06T16:00:00Z')).toMatchObject({ code: 'FAILED_PRECONDITION', details: { rule: 'maxDuration' } });
@@ -171,7 +173,7 @@ describe('waitlist', () => {
 
     it('waitlist.maxWindowMinutes and .maxAheadDays can narrow the booking rules for waitlist windows', async () => {
       const u = await insertUser(t.db.pool);
-      const narrow = new Waitlist({ db: t.db.pool, clock, events: discardEvents, config: { ...t.config.waitlist, maxWindowMinutes: 60, maxAheadDays: 2 }, rules: t.config.rules, log: silentLogger });
+      const narrow = new Waitlist({ db: new Db(t.db.pool), clock, events: discardEvents, config: { ...t.config.waitlist, maxWindowMinutes: 60, maxAheadDays: 2 }, rules: t.config.rules, log: silentLogger });
       const join = (start: string, end: string) => narrow.join(u, { target: { seatId: main[13]!.id }, start: new Date(start), end: new Date(end) }).catch((e: unknown) => e);
       expect(await join(at('17:00'), at('18:30'))).toMatchObject({ details: { rule: 'maxDuration', maxDurationMinutes: 60 } });
       expect(await join(utc(T0 + 3 * day), utc(T0 + 3 * day + 3_600_000))).toMatchObject({ details: { rule: 'maxDaysAhead', maxDaysAhead: 2 } });
@@ -406,7 +408,7 @@ describe('waitlist', () => {
       await holder.connect();
       let replies: RpcReply[];
       try {
-        await holder.query('SELECT pg_advisory_lock($1, $2)', [0x7573_6272, u.id]);
+        await holder.query('SELECT pg_advisory_lock($1, $2)', [LockClass.userBooking, u.id]);
         const both = Promise.all([
           call(u, 'waitlist.claim', { id: entry }),
           call(u, 'reservations.create', { seatId: main[22]!.id, start: at('21:00'), end: at('22:00') }),

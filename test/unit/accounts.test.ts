@@ -3,6 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { AccountService } from '../../src/core/accounts.js';
+import { Db } from '../../src/db/db.js';
 import { PasswordHasher } from '../../src/auth/passwordHasher.js';
 import { FakeClock } from '../../src/core/clock.js';
 import { codeOf } from '../support/codeOf.js';
@@ -16,7 +17,7 @@ afterEach(async () => {
 /** Every id but "free-*" is taken; inserts succeed. Counts the lookups. */
 function fakeDb() {
   const lookups: string[] = [];
-  const db = {
+  const client = {
     query: async (text: string, values: unknown[]) => {
       if (text.startsWith('SELECT 1 FROM users')) {
         lookups.push(values[0] as string);
@@ -24,7 +25,9 @@ function fakeDb() {
       }
       return { rowCount: 1, rows: [{ id: 1, student_id: values[0], name: values[1], role: 'student', password_hash: values[2] }] };
     },
-  } as unknown as pg.Pool;
+    release: () => undefined,
+  };
+  const db = new Db({ connect: async () => client } as unknown as pg.Pool);
   return { db, lookups };
 }
 

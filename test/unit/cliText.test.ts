@@ -4,8 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { cliWords, shellWord } from '../../clients/cliIo.js';
 import { openWindowNear } from '../../clients/nextSteps.js';
 import { parseTimeInput, typedTime } from '../../clients/timeInput.js';
-import { liveOffers, offerText, render, type BranchView, type OfferView, type SeatView } from '../../clients/watch.js';
-import type { BranchHours } from '../../src/core/rules.js';
+import { liveOffers, offerText, render, type BranchView, type OfferView } from '../../clients/watch.js';
+import type { BranchHours } from '../../src/wire/hours.js';
+import type { LiveState, SnapshotSeat } from '../../src/wire/types.js';
 
 const NY = 'America/New_York';
 const t = (iso: string): number => Date.parse(iso);
@@ -71,7 +72,7 @@ describe('the open window suggested after an openingHours refusal', () => {
 });
 
 describe('the seat map', () => {
-  const seat = (seatId: number, label: string, state: string, flags: SeatView['flags'] = {}): SeatView => ({ seatId, area: 'Group Study', label, state, flags });
+  const seat = (seatId: number, label: string, state: LiveState, flags: SnapshotSeat['flags'] = {}): SnapshotSeat => ({ seatId, area: 'Group Study', label, state, flags });
   const branch: BranchView = {
     id: 1,
     name: 'Main Library',

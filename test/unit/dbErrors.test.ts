@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CarrelError } from '../../src/errors.js';
-import { mapDbError, withRetry } from '../../src/db/errors.js';
+import { DbConflict, mapDbError } from '../../src/db/errors.js';
 
 const pgError = (code: string, detail?: string) => Object.assign(new Error('db'), { code, detail });
 
@@ -9,9 +9,11 @@ describe('database error mapping', () => {
     ['+00', '2030-01-07 15:00:00+00', '2030-01-07 16:15:00+00', '2030-01-07T15:00:00.000Z', '2030-01-07T16:15:00.000Z'],
     ['-05', '2030-01-07 10:00:00-05', '2030-01-07 11:00:00-05', '2030-01-07T15:00:00.000Z', '2030-01-07T16:00:00.000Z'],
     ['+05:30 with fractions', '2030-01-07 20:30:00.5+05:30', '2030-01-07 21:30:00+05:30', '2030-01-07T15:00:00.500Z', '2030-01-07T16:00:00.000Z'],
-  ])('turns 23P01 on the hold column into CONFLICT with the clashing interval (%s)', (_name, a, b, start, end) => {
+  ])('turns 23P01 on the hold column into an overlap CONFLICT with the clashing interval (%s)', (_name, a, b, start, end) => {
     const detail = `Key (seat_id, hold)=(12, ["${a}","${b}")) conflicts with existing key (seat_id, hold)=(12, ["${a}","${b}")).`;
-    const mapped = mapDbError(pgError('23P01', detail)) as CarrelError;
+    const mapped = mapDbError(pgError('23P01', detail)) as DbConflict;
+    expect(mapped).toBeInstanceOf(DbConflict);
+    expect([mapped.reason, mapped.clash]).toEqual(['overlap', { start, end }]);
     expect(mapped.toWire()).toEqual({
       code: 'CONFLICT',
       message: 'the seat is already booked for part of that time',
@@ -19,30 +21,15 @@ describe('database error mapping', () => {
     });
   });
 
-  describe('with the booking that was tried and a 15-minute cleaning buffer', () => {
-    // The other booking is 10:00-11:00 (UTC), held until 11:15 by its buffer.
-    const detail =
-      'Key (seat_id, hold)=(12, ["2030-01-07 11:00:00+00","2030-01-07 12:15:00+00")) conflicts with existing key (seat_id, hold)=(12, ["2030-01-07 10:00:00+00","2030-01-07 11:15:00+00")).';
-    const tried = (start: string, end: string, paddingMinutes = 15) =>
-      (mapDbError(pgError('23P01', detail), { startMs: Date.parse(start), endMs: Date.parse(end), paddingMinutes }) as CarrelError).toWire();
-    const held = { start: '2030-01-07T10:00:00.000Z', end: '2030-01-07T11:15:00.000Z' };
+  it('a 23P01 whose detail names no interval is still an overlap, without one', () => {
+    const mapped = mapDbError(pgError('23P01', 'something else')) as DbConflict;
+    expect([mapped.reason, mapped.clash, mapped.toWire().details]).toEqual(['overlap', undefined, undefined]);
+  });
 
-    it('a clash with the buffer only is FAILED_PRECONDITION rule padding with the clashing hold', () => {
-      expect(tried('2030-01-07T11:00:00Z', '2030-01-07T12:00:00Z')).toEqual({
-        code: 'FAILED_PRECONDITION',
-        message: expect.stringContaining('15-minute cleaning buffer'),
-        details: { rule: 'padding', paddingMinutes: 15, conflict: held },
-      });
-      // Our own buffer running into its start is the same rule.
-      expect(tried('2030-01-07T09:00:00Z', '2030-01-07T10:00:00Z').details?.rule).toBe('padding');
-    });
-
-    it('an overlap of the times themselves stays CONFLICT, as does any clash when the branch has no buffer', () => {
-      expect(tried('2030-01-07T10:45:00Z', '2030-01-07T11:45:00Z')).toMatchObject({ code: 'CONFLICT', details: { conflict: held } });
-      expect(tried('2030-01-07T09:00:00Z', '2030-01-07T10:15:00Z').code).toBe('CONFLICT');
-      expect(tried('2030-01-07T11:00:00Z', '2030-01-07T12:00:00Z', 0).code).toBe('CONFLICT');
-      expect((mapDbError(pgError('23P01', detail)) as CarrelError).code).toBe('CONFLICT');
-    });
+  it('says which conflict it was: a unique key, or contention the retries did not clear', () => {
+    expect(mapDbError(pgError('23505'))).toMatchObject({ code: 'CONFLICT', reason: 'duplicate' });
+    expect(mapDbError(pgError('40P01'))).toMatchObject({ code: 'CONFLICT', reason: 'contention' });
+    expect(mapDbError(pgError('40001'))).toMatchObject({ code: 'CONFLICT', reason: 'contention' });
   });
 
   it('a row for a user who is gone (23503 on a user_id key) is UNAUTHENTICATED; any other foreign key stays ours (INTERNAL)', () => {
@@ -58,25 +45,5 @@ describe('database error mapping', () => {
       expect(mapDbError(err)).toBe(err); // left for the dispatcher: INTERNAL, detail to the log only
     }
     expect(mapDbError(pgError('23503'))).not.toBeInstanceOf(CarrelError);
-  });
-
-  it('retries a deadlock and then answers CONFLICT, never the raw error', async () => {
-    let calls = 0;
-    const err = await withRetry(async () => {
-      calls++;
-      throw pgError('40P01');
-    }, 3).catch((e: unknown) => e);
-    expect(calls).toBe(3);
-    expect(err).toBeInstanceOf(CarrelError);
-    expect((err as CarrelError).code).toBe('CONFLICT');
-  });
-
-  it('returns the result once a retried deadlock clears', async () => {
-    let calls = 0;
-    const value = await withRetry(async () => {
-      if (++calls < 2) throw pgError('40P01');
-      return 'booked';
-    });
-    expect([value, calls]).toEqual(['booked', 2]);
   });
 });

@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import type { Deadline } from '../../src/deadline.js';
-import { DEADLINE_MARGIN_MS, connectWithin, lockBudgetMs, queryWithLockBudget } from '../../src/db/deadline.js';
+import { Db } from '../../src/db/db.js';
+import { DEADLINE_MARGIN_MS, connectWithin, lockBudgetMs } from '../../src/db/deadline.js';
 
 /** A deadline whose remaining time the test sets. */
 function deadline(ms: number): Deadline & { left: number } {
@@ -45,7 +46,7 @@ describe('request deadlines in the database layer', () => {
     const p = slowPool(() => {
       d.left = 300; // 700 ms went by waiting for the connection
     });
-    const done = queryWithLockBudget(p.pool, d, (lockTimeoutMs) => ({ text: 'SELECT carrel_book($1)', values: [lockTimeoutMs] }));
+    const done = new Db(p.pool).query((lockTimeoutMs) => ({ text: 'SELECT carrel_book($1)', values: [lockTimeoutMs] }), d);
     p.hand();
     await done;
     expect(p.queries.map((q) => q.values)).toEqual([[300 - DEADLINE_MARGIN_MS]]);
@@ -57,7 +58,7 @@ describe('request deadlines in the database layer', () => {
     const p = slowPool(() => {
       d.left = 5;
     });
-    const done = queryWithLockBudget(p.pool, d, (lockTimeoutMs) => ({ text: 'SELECT 1', values: [lockTimeoutMs] })).catch((e: unknown) => e);
+    const done = new Db(p.pool).query((lockTimeoutMs) => ({ text: 'SELECT 1', values: [lockTimeoutMs] }), d).catch((e: unknown) => e);
     p.hand();
     expect(await done).toMatchObject({ code: 'DEADLINE_EXCEEDED' });
     expect(p.queries).toEqual([]);

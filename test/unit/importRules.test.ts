@@ -45,19 +45,21 @@ function tree(files: Record<string, string>): string {
 
 /** One module per layer, each importing only what the rules allow. */
 const ALLOWED: Record<string, string> = {
-  'src/errors.ts': 'export const E = 1;\n',
+  'src/errors.ts': "export const E = 1;\nexport * from './wire/codes.js';\n",
+  'src/wire/words.ts': "export * from './codes.js';\n",
+  'src/wire/codes.ts': 'export const W = 1;\n',
   'src/deadline.ts': 'export interface Deadline { remainingMs(): number }\n',
   'src/codec/frame.ts': "export * from './parts.js';\n",
   'src/codec/parts.ts': 'export const F = 1;\n',
   'src/net/connection.ts': "export * from '../codec/frame.js';\nexport * from '../rpc/session.js';\n",
   'src/rpc/session.ts': "export * from '../core/seats.js';\nexport type { Deadline } from '../deadline.js';\nexport * from '../errors.js';\n",
-  'src/core/seats.ts': "export * from '../db/pool.js';\nexport * from '../obs/log.js';\n",
+  'src/core/seats.ts': "export * from '../db/pool.js';\nexport * from '../obs/log.js';\nexport * from '../wire/words.js';\n",
   'src/db/pool.ts': 'export const P = 1;\n',
   'src/obs/log.ts': 'export const L = 1;\n',
   'src/bus/bus.ts': "export * from '../core/seats.js';\n",
   'src/pubsub/hub.ts': "export * from '../bus/bus.js';\nexport * from '../codec/frame.js';\n",
   'cli/main.ts': "export * from '../src/net/connection.js';\nexport * from '../clients/cli.js';\nexport * from '../loadtest/cli.js';\n",
-  'clients/cli.ts': "export * from '../src/errors.js';\n",
+  'clients/cli.ts': "export * from '../src/errors.js';\nexport * from '../src/wire/words.js';\n",
   'loadtest/cli.ts': "export * from '../src/codec/frame.js';\n",
 };
 
@@ -97,6 +99,17 @@ describe('each rule refuses what it exists to refuse', () => {
   it('the codec imports nothing of carrel, not even the shared error module', async () => {
     expect(await withOne('src/codec/parts.ts', "export { E } from '../errors.js';\n")).toEqual([
       'codec-imports-nothing-of-carrel: src/codec/parts.ts → src/errors.ts',
+    ]);
+  });
+
+  it('the wire vocabulary imports nothing of carrel but itself, not the error class, core or the codec', async () => {
+    const text = ["'../errors.js'", "'../core/seats.js'", "'../codec/frame.js'", "'../../clients/cli.js'"].map((p) => `export * from ${p};\n`).join('');
+    expect(await withOne('src/wire/codes.ts', text)).toEqual([
+      'server-imports-no-tools: src/wire/codes.ts → clients/cli.ts',
+      'wire-imports-only-itself: src/wire/codes.ts → clients/cli.ts',
+      'wire-imports-only-itself: src/wire/codes.ts → src/codec/frame.ts',
+      'wire-imports-only-itself: src/wire/codes.ts → src/core/seats.ts',
+      'wire-imports-only-itself: src/wire/codes.ts → src/errors.ts',
     ]);
   });
 

@@ -10,9 +10,11 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { personalFrame, type ChangeCause, type PersonalEvent, type ReservationStatus } from '../../src/core/events.js';
-import { FLAG_SENSOR_OFFLINE, FLAG_UNBOOKED_OCCUPANCY, flagsToWire, type LiveState } from '../../src/core/liveSeats.js';
-import type { WaitlistStatus } from '../../src/core/waitlist.js';
+import { personalFrame, type PersonalEvent } from '../../src/core/events.js';
+import { FLAG_SENSOR_OFFLINE, FLAG_UNBOOKED_OCCUPANCY, flagsToWire } from '../../src/core/liveSeats.js';
+import { Rule } from '../../src/core/rules.js';
+import { SLOW_CONSUMER } from '../../src/wire/errors.js';
+import { ReadingCode, type ChangeCause, type LiveState, type ReservationStatus, type WaitlistStatus } from '../../src/wire/types.js';
 import { ErrorCode } from '../../src/errors.js';
 import { silentLogger } from '../../src/obs/log.js';
 import { projectRoot } from '../../src/paths.js';
@@ -43,8 +45,8 @@ const RESERVATION_STATUSES = {
 } satisfies Record<ReservationStatus, true>;
 const WAITLIST_STATUSES = { WAITING: true, OFFERED: true, CLAIMED: true, LEFT: true, EXPIRED: true } satisfies Record<WaitlistStatus, true>;
 
-/** The modules that write and read the sensor and subscriber ports' frames. */
-const PORT_SOURCES = ['src/pubsub', 'src/sensors'];
+/** The modules that write and read the sensor and subscriber ports' frames, and the wire module that types them. */
+const PORT_SOURCES = ['src/pubsub', 'src/sensors', 'src/wire'];
 
 function sourcesOf(dirs: string[]): string {
   return dirs
@@ -73,7 +75,7 @@ function frameTypes(): Set<string> {
 
 /** ErrorCode, and the codes the port modules send that only exist there (SLOW_CONSUMER). */
 function errorCodes(): Set<string> {
-  const codes = new Set<string>(Object.values(ErrorCode));
+  const codes = new Set<string>([...Object.values(ErrorCode), SLOW_CONSUMER]);
   for (const code of matchesOf(sourcesOf(PORT_SOURCES), [/\bcode: '([A-Z][A-Z_]+)'/g])) codes.add(code);
   return codes;
 }
@@ -161,6 +163,17 @@ describe('docs/protocol.md', () => {
   it('names every reservation and waitlist status', () => {
     expect(missingFrom(spans, Object.keys(RESERVATION_STATUSES)), 'reservation statuses').toEqual([]);
     expect(missingFrom(spans, Object.keys(WAITLIST_STATUSES)), 'waitlist statuses').toEqual([]);
+  });
+
+  it('names every rule of details.rule, the waitlist\'s included, in the table of rule names', () => {
+    const table = doc.slice(doc.indexOf('\n## Rule names\n'), doc.indexOf('\n## Error codes\n'));
+    const names = Object.values(Rule);
+    expect(names).toContain('seatAvailable');
+    expect(missingFrom(codeSpans(table), names), 'rules missing from "## Rule names"').toEqual([]);
+  });
+
+  it('names every code a sensor reading can be refused with', () => {
+    expect(missingFrom(spans, Object.values(ReadingCode)), 'reading codes').toEqual([]);
   });
 
   it('names every error code, the subscriber port\'s own SLOW_CONSUMER included', () => {

@@ -7,11 +7,9 @@ import {
   checkBookingWindow,
   fitsOpeningHours,
   floorToSlot,
-  parseClock,
   quotaPeriods,
-  validateHours,
-  type BranchHours,
 } from '../../src/core/rules.js';
+import { parseClock, validateHours, type BranchHours } from '../../src/wire/hours.js';
 import { intlParts, localDayStart, localParts, localWeekStart, parseLocalDate, zonedInstant } from '../../src/core/zonedTime.js';
 
 const rules = configSchema.parse({}).rules;

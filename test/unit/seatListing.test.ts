@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/schema.js';
 import { FakeClock } from '../../src/core/clock.js';
 import { SeatListing, type SeatFilter } from '../../src/core/seatListing.js';
+import { Db } from '../../src/db/db.js';
 
 const rules = configSchema.parse({}).rules;
 const row = (id: number, branchId: number, available: boolean) => ({
@@ -13,7 +14,7 @@ const row = (id: number, branchId: number, available: boolean) => ({
 /** A pool stand-in that counts queries and can run a hook while a query is "in flight". */
 function fakeDb(rows: () => unknown[]) {
   const db = { calls: 0, names: [] as string[], during: undefined as (() => void) | undefined };
-  const pool = {
+  const client = {
     query: async (q: { name: string }) => {
       db.calls++;
       db.names.push(q.name);
@@ -22,7 +23,9 @@ function fakeDb(rows: () => unknown[]) {
       hook?.();
       return { rows: rows() };
     },
-  } as unknown as pg.Pool;
+    release: () => undefined,
+  };
+  const pool = new Db({ connect: async () => client } as unknown as pg.Pool);
   return { db, pool };
 }
 

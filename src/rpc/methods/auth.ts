@@ -1,14 +1,13 @@
 // auth.* (docs/protocol.md, "RPC methods"): register, log in (the connection adopts the token),
 // adopt a token, who am I. Student ids are folded to one canonical form (docs/accounts.md):
 // register stores it and answers with it, login looks it up and the login throttle counts under it.
-import { z } from 'zod';
 import { CarrelError, ErrorCode } from '../../errors.js';
 import type { TokenService } from '../../auth/tokens.js';
-import { REGISTRABLE_STUDENT_ID, STUDENT_ID_MAX_CHARS, canonicalStudentId } from '../../auth/studentId.js';
+import { canonicalStudentId } from '../../auth/studentId.js';
 import { WRONG_CREDENTIALS, type AccountService } from '../../core/accounts.js';
 import type { LoginThrottle } from '../../auth/loginThrottle.js';
 import { deadlineOf, defineMethod, type MethodContext, type MethodDef } from '../registry.js';
-import { noArgs } from './system.js';
+import { methodArgs } from '../../wire/args.js';
 
 export interface AuthDeps {
   accounts: AccountService;
@@ -16,21 +15,6 @@ export interface AuthDeps {
   /** Failed-login slowdown; absent in tools that need none. */
   throttle?: LoginThrottle;
 }
-
-// A new id is plain ASCII already, so canonicalising it only folds its case: "VID1234" is
-// registered (and answered) as "vid1234". Spaces and look-alike Unicode forms are refused here
-// rather than silently folded into someone else's id.
-const studentId = z
-  .string()
-  .min(1)
-  .max(STUDENT_ID_MAX_CHARS)
-  .regex(REGISTRABLE_STUDENT_ID, 'may hold letters, digits and . _ @ - only');
-
-// bcrypt reads at most 72 bytes; a longer password would be silently truncated, so refuse it.
-const newPassword = z
-  .string()
-  .min(8, 'must be at least 8 characters')
-  .refine((p) => Buffer.byteLength(p, 'utf8') <= 72, 'must be at most 72 bytes');
 
 export function authMethods({ accounts, tokens, throttle }: AuthDeps): MethodDef<any>[] {
   const currentUser = async (id: number, ctx: MethodContext) => {
@@ -42,18 +26,14 @@ export function authMethods({ accounts, tokens, throttle }: AuthDeps): MethodDef
     defineMethod({
       name: 'auth.register',
       access: 'public',
-      args: z.strictObject({
-        studentId,
-        name: z.string().trim().min(1).max(128),
-        password: newPassword,
-      }),
+      args: methodArgs['auth.register'],
       summary: 'create a student account: {studentId, name, password} → {user}',
       handler: async (input, ctx) => ({ user: await accounts.register(input, { deadlineMs: ctx.deadlineMs }) }),
     }),
     defineMethod({
       name: 'auth.login',
       access: 'public',
-      args: z.strictObject({ studentId: z.string().min(1).max(64), password: z.string().min(1).max(256) }),
+      args: methodArgs['auth.login'],
       summary: 'log in: {studentId, password} → {token, expiresAt, user}; this connection uses the token from now on',
       handler: async ({ studentId: typed, password }, ctx) => {
         // A locked key is refused before any bcrypt work (src/auth/loginThrottle.ts). begin()
@@ -88,7 +68,7 @@ export function authMethods({ accounts, tokens, throttle }: AuthDeps): MethodDef
     defineMethod({
       name: 'auth.use',
       access: 'public',
-      args: z.strictObject({ token: z.string().min(1).max(4096) }),
+      args: methodArgs['auth.use'],
       summary: 'make this connection use a token: {token} → {user}',
       handler: async ({ token }, ctx) => {
         const adopted = ctx.adoptToken(token);
@@ -98,7 +78,7 @@ export function authMethods({ accounts, tokens, throttle }: AuthDeps): MethodDef
     defineMethod({
       name: 'auth.me',
       access: 'user',
-      args: noArgs,
+      args: methodArgs['auth.me'],
       summary: 'who the token belongs to: {user} = {id, studentId, name, role}',
       handler: async (_input, ctx) => ({ user: await currentUser(ctx.user!.id, ctx) }),
     }),

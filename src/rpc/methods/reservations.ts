@@ -1,10 +1,8 @@
 // reservations.* (docs/protocol.md, "RPC methods"): book, read, cancel, check in and out — always
 // as the caller; someone else's reservation is NOT_FOUND, never visible.
-import { z } from 'zod';
 import type { ReservationService } from '../../core/reservations.js';
-import { MINE_MAX_LIMIT } from '../../core/reservations.js';
 import { deadlineOf, defineMethod, type MethodContext, type MethodDef } from '../registry.js';
-import { idArg, instant, serialId } from './args.js';
+import { methodArgs } from '../../wire/args.js';
 
 const caller = (ctx: MethodContext) => ({ id: ctx.user!.id, role: ctx.user!.role });
 
@@ -13,12 +11,7 @@ export function reservationMethods({ reservations }: { reservations: Reservation
     defineMethod({
       name: 'reservations.create',
       access: 'user',
-      args: z.strictObject({
-        seatId: serialId,
-        start: instant,
-        end: instant,
-        idempotencyKey: z.string().min(1).max(128).optional(),
-      }),
+      args: methodArgs['reservations.create'],
       summary: 'book a seat: {seatId, start, end, idempotencyKey?} → the reservation',
       handler: ({ seatId, start, end, idempotencyKey }, ctx) =>
         reservations.create(caller(ctx), { seatId, startMs: start, endMs: end, idempotencyKey }, deadlineOf(ctx)),
@@ -26,41 +19,35 @@ export function reservationMethods({ reservations }: { reservations: Reservation
     defineMethod({
       name: 'reservations.get',
       access: 'user',
-      args: idArg,
+      args: methodArgs['reservations.get'],
       summary: 'one of your reservations: {id}',
       handler: ({ id }, ctx) => reservations.get(caller(ctx), id, deadlineOf(ctx)),
     }),
     defineMethod({
       name: 'reservations.mine',
       access: 'user',
-      args: z
-        .strictObject({
-          scope: z.enum(['upcoming', 'history']).default('upcoming'),
-          limit: z.number().int().min(1).max(MINE_MAX_LIMIT).default(20),
-          cursor: z.string().min(1).max(200).optional(),
-        })
-        .prefault({}),
+      args: methodArgs['reservations.mine'],
       summary: 'your reservations: {scope?: upcoming|history, limit?, cursor?} → {reservations, nextCursor}',
       handler: ({ scope, limit, cursor }, ctx) => reservations.mine(ctx.user!.id, { scope, limit, cursor }, deadlineOf(ctx)),
     }),
     defineMethod({
       name: 'reservations.cancel',
       access: 'user',
-      args: idArg,
+      args: methodArgs['reservations.cancel'],
       summary: 'cancel a confirmed reservation before it ends: {id}; once started, the part passed stays, as NO_SHOW',
       handler: ({ id }, ctx) => reservations.cancel(caller(ctx), id, deadlineOf(ctx)),
     }),
     defineMethod({
       name: 'reservations.checkIn',
       access: 'user',
-      args: idArg,
+      args: methodArgs['reservations.checkIn'],
       summary: 'check in inside the check-in window: {id}',
       handler: ({ id }, ctx) => reservations.checkIn(caller(ctx), id, deadlineOf(ctx)),
     }),
     defineMethod({
       name: 'reservations.checkOut',
       access: 'user',
-      args: idArg,
+      args: methodArgs['reservations.checkOut'],
       summary: 'leave early: {id}; the rest of the booking becomes free',
       handler: ({ id }, ctx) => reservations.checkOut(caller(ctx), id, deadlineOf(ctx)),
     }),

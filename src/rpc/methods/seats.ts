@@ -1,42 +1,22 @@
 // seats.* (docs/protocol.md, "RPC methods"): public reads. seats.list answers with the listing's
 // cached JSON text (RawJson), so a hot listing is neither re-queried nor re-serialised.
-import { z } from 'zod';
 import { CarrelError, ErrorCode } from '../../errors.js';
 import type { SeatListing } from '../../core/seatListing.js';
 import { MAX_AVAILABILITY_WINDOW_MS, type SeatService } from '../../core/seats.js';
 import { deadlineOf, defineMethod, type MethodDef } from '../registry.js';
-import { branchRef, instant, serialId } from './args.js';
+import { methodArgs } from '../../wire/args.js';
 
 export interface SeatDeps {
   seats: SeatService;
   listing: SeatListing;
 }
 
-const listArgs = z
-  .strictObject({
-    branch: branchRef.optional(),
-    area: z.string().min(1).max(128).optional(),
-    hasPower: z.boolean().optional(),
-    hasMonitor: z.boolean().optional(),
-    availableOnly: z.boolean().optional(),
-    start: instant.optional(),
-    end: instant.optional(),
-  })
-  .optional();
-
-const availabilityArgs = z.strictObject({
-  seatId: serialId,
-  date: z.string().max(10).optional(),
-  start: instant.optional(),
-  end: instant.optional(),
-});
-
 export function seatMethods({ seats, listing }: SeatDeps): MethodDef<any>[] {
   return [
     defineMethod({
       name: 'seats.list',
       access: 'public',
-      args: listArgs,
+      args: methodArgs['seats.list'],
       summary: 'seats with filters {branch, area, hasPower, hasMonitor, availableOnly, start, end}; window widened to slots, defaults to now → +1 h',
       // Not async: a cached listing is answered in the same turn (SeatListing.list).
       handler: (input, ctx) => {
@@ -63,14 +43,14 @@ export function seatMethods({ seats, listing }: SeatDeps): MethodDef<any>[] {
     defineMethod({
       name: 'seats.get',
       access: 'public',
-      args: z.strictObject({ id: serialId }),
+      args: methodArgs['seats.get'],
       summary: 'one seat as seats.list shows it: {id}',
       handler: ({ id }, ctx) => seats.getSeat(id, deadlineOf(ctx)),
     }),
     defineMethod({
       name: 'seats.availability',
       access: 'public',
-      args: availabilityArgs,
+      args: methodArgs['seats.availability'],
       summary: "a seat's booked intervals: {seatId, date?} (the branch's local day, default today) or {seatId, start, end}",
       handler: ({ seatId, date, start, end }, ctx) => {
         if (start !== undefined || end !== undefined) {

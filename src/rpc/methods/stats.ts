@@ -4,7 +4,7 @@
 // UNAUTHENTICATED.
 import { deadlineOf, defineMethod, type MethodDef } from '../registry.js';
 import type { Deadline } from '../../deadline.js';
-import { noArgs } from './system.js';
+import { methodArgs } from '../../wire/args.js';
 
 /** Throws UNAUTHENTICATED when the account no longer exists (core/accountCheck.ts). */
 export type RefuseGoneAccount = (userId: number, deadline: Deadline) => Promise<void>;
@@ -14,7 +14,7 @@ export function statsMethods(stats: () => unknown, refuseGone?: RefuseGoneAccoun
     defineMethod({
       name: 'server.stats',
       access: 'user',
-      args: noArgs,
+      args: methodArgs['server.stats'],
       summary: 'per-method counts and latency percentiles, errors by code, connections, in-flight, pool',
       handler: async (_a, ctx) => {
         // The figures are read first, in the turn the request arrived, so they describe the
