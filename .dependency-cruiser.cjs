@@ -59,7 +59,7 @@ module.exports = {
     {
       name: 'server-imports-no-web',
       comment:
-        'The server serves the built pages as files (src/http/staticSite.ts); it never imports their source. The other direction (web/ imports nothing of the server) is checked by test/unit/webImports.test.ts: the pages are TSX, which this cruiser\'s swc parse cannot read.',
+        'The server serves the built pages as files (src/http/staticSite.ts); it never imports their source. The other direction (web/ imports only src/wire\'s types) is checked by test/unit/webImports.test.ts: the pages are TSX, which this cruiser\'s swc parse cannot read.',
       severity: 'error',
       from: { path: '^(src|cli|clients|loadtest)/' },
       to: { path: '^web/' },

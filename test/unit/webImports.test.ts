@@ -1,8 +1,10 @@
 // The pages' import rule (docs/architecture.md, "Import rules"): web/ runs in a browser and speaks
-// the wire protocol, so it imports nothing of the server, the CLI clients, the load generator or
-// the tests — not even a type — and no package but the few the pages are built with. The
-// dependency cruiser checks the other layers, but its swc parse cannot read TSX; this reads the
-// pages with swc's own TSX parser, every import form included (type-only, re-exports, `import()`).
+// the wire protocol, so of the rest of carrel it imports only the wire vocabulary's types
+// (src/wire, type-only: nothing of it but its shapes may reach the bundle), nothing of the server,
+// the CLI clients, the load generator or the tests, and no package but the few the pages are
+// built with. The dependency cruiser checks the other layers, but its swc parse cannot read TSX;
+// this reads the pages with swc's own TSX parser, every import form included (re-exports,
+// `import()`, `import('…').T`).
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { parseSync } from '@swc/core';
@@ -12,22 +14,32 @@ import { projectRoot } from '../../src/paths.js';
 /** The packages the pages may import (docs/web.md says why each). */
 const PACKAGES = new Set(['preact', '@preact/signals']);
 
+interface Specifier {
+  spec: string;
+  /** Erased by the compiler: `import type`, `export type`, an import whose every name is a type, `import('…').T`. */
+  typeOnly: boolean;
+}
+
 /** Every module specifier a TypeScript or TSX source names. */
-function specifiers(source: string, tsx: boolean): string[] {
+function specifiers(source: string, tsx: boolean): Specifier[] {
   const ast = parseSync(source, { syntax: 'typescript', tsx, dynamicImport: true });
-  const found: string[] = [];
+  const found: Specifier[] = [];
   const walk = (node: unknown): void => {
     if (Array.isArray(node)) return node.forEach(walk);
     if (!node || typeof node !== 'object') return;
     const n = node as Record<string, unknown> & { type?: string };
     const text = (v: unknown) => (v && typeof v === 'object' && typeof (v as { value?: unknown }).value === 'string' ? (v as { value: string }).value : undefined);
-    if ((n.type === 'ImportDeclaration' || n.type === 'ExportAllDeclaration' || n.type === 'ExportNamedDeclaration') && text(n.source)) found.push(text(n.source)!);
+    if ((n.type === 'ImportDeclaration' || n.type === 'ExportAllDeclaration' || n.type === 'ExportNamedDeclaration') && text(n.source)) {
+      const names = (n.specifiers as { isTypeOnly?: boolean }[] | undefined) ?? [];
+      const typeOnly = n.typeOnly === true || (n.type !== 'ExportAllDeclaration' && names.length > 0 && names.every((x) => x.isTypeOnly === true));
+      found.push({ spec: text(n.source)!, typeOnly });
+    }
     if (n.type === 'CallExpression' && (n.callee as { type?: string })?.type === 'Import') {
       const arg = (n.arguments as { expression?: unknown }[])[0]?.expression;
-      found.push(text(arg) ?? '(computed import)');
+      found.push({ spec: text(arg) ?? '(computed import)', typeOnly: false });
     }
-    if (n.type === 'TsImportType' && text(n.argument)) found.push(text(n.argument)!);
-    if (n.type === 'TsExternalModuleReference' && text(n.expression)) found.push(text(n.expression)!);
+    if (n.type === 'TsImportType' && text(n.argument)) found.push({ spec: text(n.argument)!, typeOnly: true });
+    if (n.type === 'TsExternalModuleReference' && text(n.expression)) found.push({ spec: text(n.expression)!, typeOnly: false });
     for (const v of Object.values(n)) if (v && typeof v === 'object') walk(v);
   };
   walk(ast.body);
@@ -37,12 +49,16 @@ function specifiers(source: string, tsx: boolean): string[] {
 /** What a file under web/ imports that the rule refuses, as "file → specifier". */
 function refusals(file: string, source: string): string[] {
   return specifiers(source, file.endsWith('.tsx'))
-    .filter((spec) => {
-      if (spec.startsWith('.')) return !join(dirname(file), spec).startsWith(`web${sep}`);
+    .filter(({ spec, typeOnly }) => {
+      if (spec.startsWith('.')) {
+        const target = join(dirname(file), spec);
+        if (target.startsWith(`web${sep}`)) return false;
+        return !(typeOnly && target.startsWith(join('src', 'wire') + sep));
+      }
       const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
       return !PACKAGES.has(name);
     })
-    .map((spec) => `${file.split(sep).join('/')} → ${spec}`);
+    .map(({ spec }) => `${file.split(sep).join('/')} → ${spec}`);
 }
 
 describe('the pages import nothing of the server', () => {
@@ -62,10 +78,15 @@ describe('the pages import nothing of the server', () => {
     expect(imports).toBeGreaterThan(40);
   });
 
-  it('refuses a server module, even for a type, a tool, a test helper and a package the pages do not use', () => {
+  it('refuses a server module, even for a type, a tool, a test helper, the wire vocabulary but for its types, and a package the pages do not use', () => {
     const file = join('web', 'src', 'staff', 'main.tsx');
     const text = [
-      "import type { SeatWire } from '../../../src/core/seatListing.js';",
+      "import type { SeatWire } from '../../../src/wire/types.js';",
+      "export type { WireError } from '../../../src/wire/errors.js';",
+      "import { type UserWire, type BranchWire } from '../../../src/wire/types.js';",
+      "import { methodArgs } from '../../../src/wire/args.js';",
+      "export * from '../../../src/wire/types.js';",
+      "import type { LiveSeats } from '../../../src/core/liveSeats.js';",
       "export * from '../../../clients/rpcClient.js';",
       "export { x } from '../../../loadtest/live.js';",
       "const h = await import('../../../test/support/server.js');",
@@ -79,13 +100,15 @@ describe('the pages import nothing of the server', () => {
     ].join('\n');
     expect(refusals(file, text).sort()).toEqual(
       [
-      'web/src/staff/main.tsx → ../../../src/core/seatListing.js',
-      'web/src/staff/main.tsx → ../../../clients/rpcClient.js',
-      'web/src/staff/main.tsx → ../../../loadtest/live.js',
-      'web/src/staff/main.tsx → pg',
-      'web/src/staff/main.tsx → node:fs',
-      'web/src/staff/main.tsx → ../../../test/support/server.js',
-      'web/src/staff/main.tsx → ../../../src/errors.js',
+        'web/src/staff/main.tsx → ../../../src/wire/args.js', // a value: zod and the schemas would be bundled
+        'web/src/staff/main.tsx → ../../../src/wire/types.js', // export *: values too, were there any
+        'web/src/staff/main.tsx → ../../../src/core/liveSeats.js',
+        'web/src/staff/main.tsx → ../../../clients/rpcClient.js',
+        'web/src/staff/main.tsx → ../../../loadtest/live.js',
+        'web/src/staff/main.tsx → pg',
+        'web/src/staff/main.tsx → node:fs',
+        'web/src/staff/main.tsx → ../../../test/support/server.js',
+        'web/src/staff/main.tsx → ../../../src/errors.js',
       ].sort(),
     );
   });

@@ -3,7 +3,7 @@
 // over 2,000 seats). A snapshot replaces it whole, so its size is the branch's, however long the
 // page runs. Seat events name only the seat: area and label come from the last snapshot.
 import { computed, signal, type ReadonlySignal, type Signal } from '@preact/signals';
-import type { SeatFlags, SnapshotSeat } from '../wire.js';
+import type { LiveFlags, SeatEventFrame, SnapshotSeat } from '../wire.js';
 
 /** The states the pages know, in the order the legend and the counts list them. */
 export const STATES = ['free', 'reserved', 'occupied', 'away', 'unavailable'] as const;
@@ -39,7 +39,13 @@ export type AreaCounts = Record<KnownState | 'unknown' | 'sensorOffline' | 'unbo
 
 const zeroCounts = (): AreaCounts => ({ free: 0, reserved: 0, occupied: 0, away: 0, unavailable: 0, unknown: 0, sensorOffline: 0, unbookedOccupancy: 0 });
 
-function toValue(state: string, flags: SeatFlags, holdUntil: string | undefined, since: string | undefined): CellValue {
+/** When an away hold ends, for a seat that is away and a server that says so (holdUntil); else undefined. */
+function holdUntilOf(seat: object): string | undefined {
+  const v = (seat as { holdUntil?: unknown }).holdUntil;
+  return typeof v === 'string' ? v : undefined;
+}
+
+function toValue(state: string, flags: LiveFlags, holdUntil: string | undefined, since: string | undefined): CellValue {
   return {
     state: (STATES as readonly string[]).includes(state) ? (state as KnownState) : 'unknown',
     sensorOffline: flags.sensorOffline === true,
@@ -76,7 +82,7 @@ export class Board {
   private cells = new Map<number, Cell>();
 
   /** Replaces the board with a snapshot's seats. */
-  load(branch: { id: number; name: string }, seats: readonly SnapshotSeat[]): void {
+  load(branch: { id: number; name: string }, seats: readonly (Omit<SnapshotSeat, 'state'> & { state: string })[]): void {
     const byArea = new Map<string, Area>();
     const cells = new Map<number, Cell>();
     for (const s of seats) {
@@ -86,7 +92,7 @@ export class Board {
         area = { name: s.area, cells: [], counts, free: computed(() => counts.value.free) };
         byArea.set(s.area, area);
       }
-      const cell: Cell = { id: s.seatId, label: s.label, area, value: signal(toValue(s.state, s.flags, s.holdUntil, undefined)) };
+      const cell: Cell = { id: s.seatId, label: s.label, area, value: signal(toValue(s.state, s.flags, holdUntilOf(s), undefined)) };
       area.cells.push(cell);
       cells.set(s.seatId, cell);
     }
@@ -103,11 +109,11 @@ export class Board {
   }
 
   /** Applies one seat event; false for a seat the last snapshot did not have. */
-  apply(seatId: number, state: string, flags: SeatFlags, at: string | undefined, holdUntil?: string): boolean {
-    const cell = this.cells.get(seatId);
+  apply(e: Pick<SeatEventFrame, 'seatId' | 'flags' | 'at'> & { state: string; holdUntil?: string }): boolean {
+    const cell = this.cells.get(e.seatId);
     if (!cell) return false;
     const before = cell.value.peek();
-    const after = toValue(state, flags, holdUntil, at);
+    const after = toValue(e.state, e.flags, holdUntilOf(e), e.at);
     const c = { ...cell.area.counts.peek() };
     count(c, before, -1);
     count(c, after, 1);

@@ -4,15 +4,15 @@
 // the link goes quiet, it reconnects by itself and resumes with `since` and `epoch`: the server
 // replays what was missed or sends a fresh snapshot. A page may run for days: the only state kept
 // is the branch's position, and each socket's listeners go with the socket.
-import type { BranchFrame, LiveFrame, PersonalFrame, SeatFrame, SnapshotFrame, SubscribedFrame } from '../wire.js';
+import type { BranchSummaryFrame, PersonalFrame, SeatEventFrame, SnapshotFrame, SubscribedFrame, SubscriberFrame } from '../wire.js';
 
 export type LiveStatus = 'connecting' | 'live' | 'offline';
 
 export interface LiveHandlers {
   /** Replaces everything known of the branch (a first subscribe, a fresh snapshot after a gap or a restart). */
   snapshot(f: SnapshotFrame): void;
-  seat(f: SeatFrame, receivedAt: number): void;
-  branch?(f: BranchFrame): void;
+  seat(f: SeatEventFrame, receivedAt: number): void;
+  branch?(f: BranchSummaryFrame): void;
   personal?(f: PersonalFrame): void;
   subscribed?(f: SubscribedFrame): void;
   status?(s: LiveStatus, why?: string): void;
@@ -100,9 +100,9 @@ export class LiveFeed {
       const receivedAt = performance.now();
       this.lastHeard = Date.now();
       if (typeof ev.data !== 'string') return;
-      let frame: LiveFrame;
+      let frame: SubscriberFrame;
       try {
-        frame = JSON.parse(ev.data) as LiveFrame;
+        frame = JSON.parse(ev.data) as SubscriberFrame;
       } catch {
         return;
       }
@@ -115,7 +115,7 @@ export class LiveFeed {
     };
   }
 
-  private onFrame(frame: LiveFrame, receivedAt: number): void {
+  private onFrame(frame: SubscriberFrame, receivedAt: number): void {
     const h = this.opts.handlers;
     switch (frame.type) {
       case 'subscribed': {

@@ -1,13 +1,13 @@
 // The logged-in user of a page: the token from auth.login, kept in localStorage under one key per
 // page kind (a student and a librarian may share a desk computer), dropped once expired.
 import { signal } from '@preact/signals';
-import type { LoginResult, User } from '../wire.js';
+import type { MethodResults, UserWire } from '../wire.js';
 import type { RpcClient } from './rpc.js';
 
 export interface Session {
   token: string;
   expiresAt: string;
-  user: User;
+  user: UserWire;
 }
 
 export function sessionStore(key: string) {
@@ -23,7 +23,7 @@ export function sessionStore(key: string) {
   return {
     current,
     async login(rpc: RpcClient, studentId: string, password: string): Promise<Session> {
-      const r = await rpc.call<LoginResult>('auth.login', { studentId, password });
+      const r = await rpc.call<MethodResults['auth.login']>('auth.login', { studentId, password });
       const s: Session = { token: r.token, expiresAt: r.expiresAt, user: r.user };
       localStorage.setItem(key, JSON.stringify(s));
       current.value = s;

@@ -8,7 +8,7 @@ import { Board, STATES, type Area, type Cell } from '../lib/board.js';
 import { LiveFeed, type LiveStatus } from '../lib/live.js';
 import { wsUrl } from '../lib/endpoints.js';
 import { RpcClient } from '../lib/rpc.js';
-import type { Branch } from '../wire.js';
+import type { BranchWire } from '../wire.js';
 import { stateLabel, describeCell } from '../lib/text.js';
 import { Clock } from '../ui/clock.js';
 import '../ui/base.css';
@@ -51,7 +51,7 @@ async function learnTimezone(branchId: number): Promise<void> {
   if (timezone.peek() !== undefined) return;
   const rpc = new RpcClient(wsUrl('/ws/rpc'));
   try {
-    timezone.value = (await rpc.call<Branch[]>('branches.list')).find((b) => b.id === branchId)?.timezone;
+    timezone.value = (await rpc.call<BranchWire[]>('branches.list')).find((b) => b.id === branchId)?.timezone;
   } catch {
     // The device's clock stands in; the next snapshot asks again.
   } finally {
@@ -204,7 +204,7 @@ function App() {
           if (measuring) measureFrom('signage.snapshot', t0);
         },
         seat(f, receivedAt) {
-          board.apply(f.seatId, f.state, f.flags, f.at, f.holdUntil);
+          board.apply(f);
           if (measuring) measureFrom('signage.apply', receivedAt);
         },
         status(s, why) {

@@ -4,7 +4,7 @@
 import { render } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { signal } from '@preact/signals';
-import type { Branch } from '../wire.js';
+import type { BranchWire } from '../wire.js';
 import { RpcClient, RpcError } from '../lib/rpc.js';
 import { LiveFeed, type LiveStatus } from '../lib/live.js';
 import { Board, STATES, type Cell } from '../lib/board.js';
@@ -153,7 +153,7 @@ function SeatMap({ board }: { board: Board }) {
 
 type By = 'day' | 'hour' | 'area' | 'seat';
 
-function Report({ branch, token }: { branch: Branch; token: string }) {
+function Report({ branch, token }: { branch: BranchWire; token: string }) {
   const today = todayIn(branch.timezone);
   const [from, setFrom] = useState(addDays(today, -14));
   const [to, setTo] = useState(today);
@@ -250,13 +250,13 @@ function Report({ branch, token }: { branch: Branch; token: string }) {
 }
 
 function Staff({ s }: { s: Session }) {
-  const [branches, setBranches] = useState<Branch[]>([]);
+  const [branches, setBranches] = useState<BranchWire[]>([]);
   const [branchId, setBranchId] = useState(() => Number(localStorage.getItem('carrel.staff.branch')) || 0);
   const board = useMemo(() => new Board(), [branchId]);
   const branch = branches.find((b) => b.id === branchId) ?? branches[0];
 
   useEffect(() => {
-    rpc.call<Branch[]>('branches.list').then(setBranches, () => undefined);
+    rpc.call<BranchWire[]>('branches.list').then(setBranches, () => undefined);
   }, []);
 
   useEffect(() => {
@@ -267,7 +267,7 @@ function Staff({ s }: { s: Session }) {
       branch: String(branch.id),
       handlers: {
         snapshot: (f) => board.load({ id: f.branchId, name: f.branch }, f.seats),
-        seat: (f) => void board.apply(f.seatId, f.state, f.flags, f.at, f.holdUntil),
+        seat: (f) => void board.apply(f),
         status: (st) => (liveStatus.value = st),
       },
     });
@@ -291,7 +291,7 @@ function Staff({ s }: { s: Session }) {
         {branch && (
           <div class="staff-top">
             <label class="branch-pick">
-              Branch
+              BranchWire
               <select value={branch.id} onChange={(e) => setBranchId(Number(e.currentTarget.value))}>
                 {branches.map((b) => (
                   <option key={b.id} value={b.id}>

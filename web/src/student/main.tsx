@@ -5,7 +5,7 @@
 import { render } from 'preact';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { signal } from '@preact/signals';
-import type { Branch, PersonalFrame, Reservation, Seat, WaitlistEntry } from '../wire.js';
+import type { BranchWire, PersonalFrame, ReservationFact, ReservationWire, SeatWire, WaitlistEntryWire } from '../wire.js';
 import { RpcClient, RpcError } from '../lib/rpc.js';
 import { LiveFeed } from '../lib/live.js';
 import { Board } from '../lib/board.js';
@@ -25,7 +25,7 @@ const directory = new SeatDirectory(rpc);
 /** What the page says after an action, read out by screen readers (one at a time). */
 const notice = signal<{ kind: 'ok' | 'error' | 'info'; text: string } | null>(null);
 /** An offer that arrived live and is not yet claimed, declined or lapsed. */
-const offer = signal<{ waitlistId: number; reservation: Reservation; offerExpiresAt: string } | null>(null);
+const offer = signal<{ waitlistId: number; reservation: ReservationFact; offerExpiresAt: string } | null>(null);
 /** Bumped to make the bookings and waitlist lists read again. */
 const reloads = signal(0);
 
@@ -51,12 +51,12 @@ function randomKey(): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 }
 
-function tzOf(branches: Branch[], name: string): string {
+function tzOf(branches: BranchWire[], name: string): string {
   return branches.find((b) => b.name === name)?.timezone ?? 'UTC';
 }
 
 /** Start times a booking can have on `date`: from opening (or the slot under way today) to the last slot of the shortest booking. */
-function startTimes(branch: Branch, date: string): string[] {
+function startTimes(branch: BranchWire, date: string): string[] {
   const hours = hoursOn(branch, date);
   if (!hours) return [];
   let first = hours.open;
@@ -85,13 +85,13 @@ interface Filters {
   hasMonitor: boolean;
 }
 
-function Finder({ branch, token, areas, board }: { branch: Branch; token: string; areas: string[]; board: Board }) {
+function Finder({ branch, token, areas, board }: { branch: BranchWire; token: string; areas: string[]; board: Board }) {
   const tz = branch.timezone;
   const today = todayIn(tz);
   const days = useMemo(() => Array.from({ length: DAYS_AHEAD }, (_, i) => addDays(today, i)), [today]);
   const [win, setWin] = useState<Window>({ date: today, time: '', length: 120 });
   const [filters, setFilters] = useState<Filters>({ area: '', hasPower: false, hasMonitor: false });
-  const [results, setResults] = useState<Seat[] | null>(null);
+  const [results, setResults] = useState<SeatWire[] | null>(null);
   const [busy, setBusy] = useState(false);
   const [attempt, setAttempt] = useState<{ params: string; key: string } | null>(null);
 
@@ -128,7 +128,7 @@ function Finder({ branch, token, areas, board }: { branch: Branch; token: string
 
   const search = () =>
     run(async () => {
-      const seats = await rpc.call<Seat[]>('seats.list', { branch: branch.id, ...filterArgs(), availableOnly: true, ...span() });
+      const seats = await rpc.call<SeatWire[]>('seats.list', { branch: branch.id, ...filterArgs(), availableOnly: true, ...span() });
       seats.forEach((s) => directory.remember(s));
       setResults(seats);
       if (seats.length === 0) say('info', 'No seat matching that is free for that time. You can join the waitlist.');
@@ -140,9 +140,9 @@ function Finder({ branch, token, areas, board }: { branch: Branch; token: string
       const json = JSON.stringify(params);
       const key = attempt?.params === json ? attempt.key : randomKey();
       setAttempt({ params: json, key });
-      let r: Reservation;
+      let r: ReservationWire;
       try {
-        r = await rpc.call<Reservation>('reservations.create', { ...params, idempotencyKey: key }, token);
+        r = await rpc.call<ReservationWire>('reservations.create', { ...params, idempotencyKey: key }, token);
       } catch (err) {
         if (err instanceof RpcError && err.code === 'CONFLICT') setResults(null);
         throw err;
@@ -158,13 +158,13 @@ function Finder({ branch, token, areas, board }: { branch: Branch; token: string
 
   const joinWaitlist = () =>
     run(async () => {
-      await rpc.call<WaitlistEntry>('waitlist.join', { branch: branch.id, ...span() }, token);
+      await rpc.call<WaitlistEntryWire>('waitlist.join', { branch: branch.id, ...span() }, token);
       say('ok', `You are on the waitlist for ${branch.name}, ${windowIn(span().start, span().end, tz)}. An offer will appear here.`);
       reload();
     });
 
   const totals = board.totals.value;
-  const byArea = new Map<string, Seat[]>();
+  const byArea = new Map<string, SeatWire[]>();
   for (const s of results ?? []) byArea.set(s.area, [...(byArea.get(s.area) ?? []), s]);
   const noTimes = times.length === 0;
   // A window under way now: a seat a sensor sees taken may be a walk-in's, worth saying.
@@ -315,8 +315,8 @@ const STATUS_WORDS: Record<string, string> = {
   NO_SHOW: 'No-show',
 };
 
-function useSeat(id: number | null | undefined): Seat | undefined {
-  const [seat, setSeat] = useState<Seat>();
+function useSeat(id: number | null | undefined): SeatWire | undefined {
+  const [seat, setSeat] = useState<SeatWire>();
   useEffect(() => {
     if (id == null) return;
     let live = true;
@@ -331,7 +331,7 @@ function useSeat(id: number | null | undefined): Seat | undefined {
   return seat;
 }
 
-function BookingRow({ r, token, branches }: { r: Reservation; token: string; branches: Branch[] }) {
+function BookingRow({ r, token, branches }: { r: ReservationWire; token: string; branches: BranchWire[] }) {
   const seat = useSeat(r.seatId);
   const tz = seat ? tzOf(branches, seat.branch) : 'UTC';
   const [busy, setBusy] = useState(false);
@@ -339,7 +339,7 @@ function BookingRow({ r, token, branches }: { r: Reservation; token: string; bra
     setBusy(true);
     notice.value = null;
     try {
-      await rpc.call<Reservation>(method, { id: r.id }, token);
+      await rpc.call<ReservationWire>(method, { id: r.id }, token);
       say('ok', done);
       reload();
     } catch (err) {
@@ -383,12 +383,12 @@ function BookingRow({ r, token, branches }: { r: Reservation; token: string; bra
   );
 }
 
-function MyBookings({ token, branches }: { token: string; branches: Branch[] }) {
-  const [list, setList] = useState<Reservation[] | null>(null);
+function MyBookings({ token, branches }: { token: string; branches: BranchWire[] }) {
+  const [list, setList] = useState<ReservationWire[] | null>(null);
   const version = reloads.value;
   useEffect(() => {
     let live = true;
-    rpc.call<{ reservations: Reservation[] }>('reservations.mine', { scope: 'upcoming', limit: 20 }, token).then(
+    rpc.call<{ reservations: ReservationWire[] }>('reservations.mine', { scope: 'upcoming', limit: 20 }, token).then(
       (r) => live && setList(r.reservations.filter((x) => x.status !== 'OFFERED')),
       (err) => live && failed(err),
     );
@@ -431,7 +431,7 @@ function claimBy(iso: string, tz: string, now: number): string {
 async function claim(waitlistId: number, token: string, tz: string): Promise<void> {
   notice.value = null;
   try {
-    const r = await rpc.call<Reservation>('waitlist.claim', { id: waitlistId }, token);
+    const r = await rpc.call<ReservationWire>('waitlist.claim', { id: waitlistId }, token);
     const seat = await directory.get(r.seatId);
     offer.value = null;
     say('ok', `Claimed: ${seat.label} (${seat.area}) is yours, ${windowIn(r.start, r.end, tz)}.`);
@@ -442,7 +442,7 @@ async function claim(waitlistId: number, token: string, tz: string): Promise<voi
   }
 }
 
-function OfferBanner({ token, branches }: { token: string; branches: Branch[] }) {
+function OfferBanner({ token, branches }: { token: string; branches: BranchWire[] }) {
   const o = offer.value;
   const seat = useSeat(o?.reservation.seatId);
   const now = useNow(15_000);
@@ -452,7 +452,7 @@ function OfferBanner({ token, branches }: { token: string; branches: Branch[] })
     <section class="offer" role="alert" aria-labelledby="offer-title">
       <h2 id="offer-title">A seat is free for you</h2>
       <p>
-        {seat ? `${seat.label} (${seat.area}, ${seat.branch})` : `Seat ${o.reservation.seatId}`}, {windowIn(o.reservation.start, o.reservation.end, tz)}.
+        {seat ? `${seat.label} (${seat.area}, ${seat.branch})` : `SeatWire ${o.reservation.seatId}`}, {windowIn(o.reservation.start, o.reservation.end, tz)}.
         <br />
         Claim it by <strong data-claim-by>{claimBy(o.offerExpiresAt, tz, now)}</strong>.
       </p>
@@ -468,7 +468,7 @@ function OfferBanner({ token, branches }: { token: string; branches: Branch[] })
   );
 }
 
-function WaitRow({ e, token, branches }: { e: WaitlistEntry; token: string; branches: Branch[] }) {
+function WaitRow({ e, token, branches }: { e: WaitlistEntryWire; token: string; branches: BranchWire[] }) {
   const seat = useSeat(e.offer?.seatId ?? e.seatId);
   const branchName = e.branch ?? branches.find((b) => b.id === e.branchId)?.name ?? '';
   const tz = branches.find((b) => b.id === e.branchId)?.timezone ?? 'UTC';
@@ -484,7 +484,7 @@ function WaitRow({ e, token, branches }: { e: WaitlistEntry; token: string; bran
       failed(err, tz);
     }
   };
-  const target = e.seatId != null ? `Seat ${seat?.label ?? e.seatId}` : `Any seat, ${branchName}`;
+  const target = e.seatId != null ? `SeatWire ${seat?.label ?? e.seatId}` : `Any seat, ${branchName}`;
   return (
     <li class="booking" data-waitlist={e.id}>
       <div class="what">
@@ -514,12 +514,12 @@ function WaitRow({ e, token, branches }: { e: WaitlistEntry; token: string; bran
   );
 }
 
-function Waitlist({ token, branches }: { token: string; branches: Branch[] }) {
-  const [list, setList] = useState<WaitlistEntry[] | null>(null);
+function Waitlist({ token, branches }: { token: string; branches: BranchWire[] }) {
+  const [list, setList] = useState<WaitlistEntryWire[] | null>(null);
   const version = reloads.value;
   useEffect(() => {
     let live = true;
-    rpc.call<WaitlistEntry[]>('waitlist.mine', undefined, token).then(
+    rpc.call<WaitlistEntryWire[]>('waitlist.mine', undefined, token).then(
       (r) => live && setList(r.filter((e) => e.status === 'WAITING' || e.status === 'OFFERED')),
       (err) => live && failed(err),
     );
@@ -540,8 +540,9 @@ function Waitlist({ token, branches }: { token: string; branches: Branch[] }) {
   );
 }
 
-function onPersonal(f: PersonalFrame, branches: Branch[]): void {
-  switch (f.kind) {
+function onPersonal(f: PersonalFrame, branches: BranchWire[]): void {
+  // `away` and `awayEnding` come with away holds (a checked-in seat left empty for a while).
+  switch (f.kind as string) {
     case 'offer':
       if (f.waitlistId !== undefined && f.offerExpiresAt) offer.value = { waitlistId: f.waitlistId, reservation: f.reservation, offerExpiresAt: f.offerExpiresAt };
       break;
@@ -567,21 +568,21 @@ function onPersonal(f: PersonalFrame, branches: Branch[]): void {
 }
 
 function Home({ s }: { s: Session }) {
-  const [branches, setBranches] = useState<Branch[]>([]);
+  const [branches, setBranches] = useState<BranchWire[]>([]);
   const [branchId, setBranchId] = useState<number>(() => Number(localStorage.getItem('carrel.branch')) || 0);
   const [areas, setAreas] = useState<string[]>([]);
   const board = useMemo(() => new Board(), []);
   const branch = branches.find((b) => b.id === branchId) ?? branches[0];
 
   useEffect(() => {
-    rpc.call<Branch[]>('branches.list').then(setBranches, (err) => failed(err));
+    rpc.call<BranchWire[]>('branches.list').then(setBranches, (err) => failed(err));
   }, []);
 
   useEffect(() => {
     if (!branch) return;
     localStorage.setItem('carrel.branch', String(branch.id));
     let live = true;
-    rpc.call<Seat[]>('seats.list', { branch: branch.id }).then(
+    rpc.call<SeatWire[]>('seats.list', { branch: branch.id }).then(
       (seats) => live && setAreas([...new Set(seats.map((x) => x.area))].sort()),
       () => undefined,
     );
@@ -600,7 +601,7 @@ function Home({ s }: { s: Session }) {
       token: s.token,
       handlers: {
         snapshot: (f) => board.load({ id: f.branchId, name: f.branch }, f.seats),
-        seat: (f) => void board.apply(f.seatId, f.state, f.flags, f.at, f.holdUntil),
+        seat: (f) => void board.apply(f),
         personal,
       },
     });
