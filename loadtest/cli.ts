@@ -250,7 +250,8 @@ export function registerBenchCommands(program: Command): void {
     .action(async (o: CommonOpts & { branch: string; rate: number }) =>
       withBench(o, async (b) => {
         const r = b.add(await signage(b.ctx, { branch: o.branch, rate: o.rate, durationMs: o.duration * 1000, warmupMs: o.warmup * 1000 }));
-        b.compare({ what: `${r.label}: p99 apply`, value: r.latency.p99Ms, unit: 'ms', baseline: 'one frame at 60 Hz', baselineValue: 16, ratio: r.latency.p99Ms / 16, target: '< 16 ms', met: r.latency.p99Ms < 16 });
+        const hop = r.extra.baseline as { p99Ms: number };
+        b.compare({ what: `${r.label}: p99 apply`, value: r.latency.p99Ms, unit: 'ms', baseline: 'p99 of a task that changes nothing, same page', baselineValue: hop.p99Ms, ratio: r.latency.p99Ms / hop.p99Ms, target: '< 16 ms (one frame at 60 Hz)', met: r.latency.p99Ms < 16 });
       }),
     );
 

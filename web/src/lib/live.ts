@@ -54,7 +54,7 @@ export class LiveFeed {
     this.token = opts.token ?? null;
     this.pingEveryMs = opts.pingEveryMs ?? 15_000;
     this.retryMinMs = opts.retryMinMs ?? 500;
-    this.retryMaxMs = opts.retryMaxMs ?? 10_000;
+    this.retryMaxMs = opts.retryMaxMs ?? 5_000;
     this.retryMs = this.retryMinMs;
   }
 
