@@ -103,13 +103,13 @@ export async function signage(ctx: BenchContext, opts: SignageOptions): Promise<
     };
 
     await pace(opts.warmupMs);
+    // The baseline, in the same page meanwhile: a task that changes nothing, timed the same way
+    // (a hop to the next task, then style and layout). What it costs is the machine's, not the map's.
+    await page.evaluate(startHops(Math.max(5, Math.round(1000 / opts.rate))));
     await page.evaluate(() => performance.clearMeasures());
     const before = await figures();
     const sentBefore = sent;
     const sampling = sampleServer(ctx.target);
-    // The baseline, in the same page meanwhile: a task that changes nothing, timed the same way
-    // (a hop to the next task, then style and layout). What it costs is the machine's, not the map's.
-    await page.evaluate(startHops(Math.max(5, Math.round(1000 / opts.rate))));
     const windowStart = performance.now();
     await pace(opts.durationMs);
     const windowMs = performance.now() - windowStart;
