@@ -45,7 +45,7 @@ import { LockClass } from '../db/lockKeys.js';
 import type { Deadline } from '../deadline.js';
 import type { Logger } from '../obs/log.js';
 import type { Clock } from './clock.js';
-import type { CoreEventSink, ReservationEvent, ReservationFact } from './events.js';
+import { ACTIVE_STATUSES_SQL, type CoreEventSink, type ReservationEvent, type ReservationFact } from './events.js';
 import {
   RESERVATION_COLUMNS,
   reservationToFact,
@@ -54,12 +54,11 @@ import {
   type ReservationRow,
   type ReservationWire,
 } from './reservationRow.js';
-import { ACTIVE_STATUSES_SQL } from './liveState.js';
 import { Rule, ceilToSlot, checkBookingWindow, floorToSlot, ruleError, type RulesConfig } from './rules.js';
 import { periodParams, userRuleError, userRuleInputs } from './userRules.js';
 import { refuseIfAccountGone } from './accountCheck.js';
 import { onlyBufferClashes, paddingRuleError } from './bufferClash.js';
-import type { SeatService } from './seats.js';
+import type { SeatContexts } from './seatContexts.js';
 
 /** A stretch of a seat that became bookable again (after a cancel or an early check-out). */
 export interface FreedSlot {
@@ -77,7 +76,8 @@ export interface ReservationServiceOptions {
   clock: Clock;
   rules: RulesConfig;
   events: CoreEventSink;
-  seats: SeatService;
+  /** A seat's branch, zone, hours and padding, read once per booking. */
+  seats: SeatContexts;
   log: Logger;
   /** Called after a cancel or an early check-out commits (the waitlist offers the slot). */
   onSlotFreed?: SlotFreedHandler;
