@@ -228,14 +228,14 @@ describe.skipIf(!browserAvailable)('the web pages in a browser', () => {
       }
       for (const [seat, on] of occupied) await seatEl(signage, seat, on ? 'occupied' : 'free').waitFor();
     };
-    await churn(4_000); // warm: the page's code is compiled and its caches filled
+    await churn(3_000); // warm: the page's code is compiled and its caches filled
     const warm = await figures(signage);
-    await churn(16_000);
+    await churn(12_000);
     const after = await figures(signage);
     expect(after.nodes).toBe(warm.nodes);
     expect(after.listeners).toBe(warm.listeners);
-    // A leak of even 32 bytes an event would show as 512 kB here (seen: about 100 kB of drift).
-    expect(after.heapBytes - warm.heapBytes).toBeLessThan(512 * 1024);
+    // A leak of even 32 bytes an event would show as 384 kB here (seen: about 100 kB of drift).
+    expect(after.heapBytes - warm.heapBytes).toBeLessThan(384 * 1024);
     // Every event was applied in order, without a reconnect.
     expect(await signage.locator('.status.live').count()).toBe(1);
     // Back to free, for the tests after this one.
