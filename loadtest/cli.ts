@@ -4,6 +4,7 @@
 //   carrel bench book -c 50 --baseline                   bookings beside pgbench
 //   carrel bench suite                                   every target figure; writes the report
 //   carrel bench abuse --server 127.0.0.1:9000           a well-behaved client beside each flood
+//   carrel bench signage                                 the entrance display's time per event, in chromium
 //   carrel bench rush --mode seat,best                   the opening rush, seat ids then best-available
 //   carrel bench fanout --transport tcp,ws,mixed --repeats 3   fan-out over /ws/live beside the TCP port
 //
@@ -19,6 +20,8 @@ import type { Comparison } from './report.js';
 import { book, mixed, ping, search, storm, type RunShape } from './scenarios.js';
 import { connections, fanout, sensors, stalledPing, type FanoutTransport } from './live.js';
 import { median } from './histogram.js';
+import { signage } from './signage.js';
+import { BENCH_BRANCH } from './target.js';
 import { runSuite } from './suite.js';
 import { configSchema } from '../src/config/schema.js';
 import { ABUSE_DEFAULTS, FLOOD_NAMES, abuse, abuseComparisons, abuseMarkdown, abuseRecord, medianFloods, type FloodName } from './abuse.js';
@@ -316,6 +319,17 @@ export function registerBenchCommands(program: Command): void {
           if (p99s.tcp.length > 0 && p99s.ws.length > 0) b.compare(wsAgainstTcp(run, 'alternating runs', p99s.tcp, p99s.ws));
           if (mixed.length > 0) b.compare(wsAgainstTcp(run, 'in the same run', mixed.map((m) => m.tcp), mixed.map((m) => m.ws)));
         }
+      }),
+    );
+
+  common(bench.command('signage').description('the entrance display in chromium: time to apply one seat event, measured in the page (Performance API)'))
+    .option('--branch <name>', 'branch the page shows', BENCH_BRANCH)
+    .option('--rate <n>', 'readings per second, one seat each', positive('--rate'), 50)
+    .action(async (o: CommonOpts & { branch: string; rate: number }) =>
+      withBench(o, async (b) => {
+        const r = b.add(await signage(b.ctx, { branch: o.branch, rate: o.rate, durationMs: o.duration * 1000, warmupMs: o.warmup * 1000 }));
+        const hop = r.extra.baseline as { p99Ms: number };
+        b.compare({ what: `${r.label}: p99 apply`, value: r.latency.p99Ms, unit: 'ms', baseline: 'p99 of a task that changes nothing, same page', baselineValue: hop.p99Ms, ratio: r.latency.p99Ms / hop.p99Ms, target: '< 16 ms (one frame at 60 Hz)', met: r.latency.p99Ms < 16 });
       }),
     );
 
