@@ -6,6 +6,7 @@
 //
 //   SensorSession → onReading → LiveSeats.applyReading ─(hook)→ publishChange → EventBus.publishSeat
 //                                      └→ SensorCoalescer.record (batched seat_live upserts)
+//                                      └(hook)→ PresenceHistory.record (batched occupancy history)
 //   EventBus (seq per branch) ─(handler)→ deliverSeat → LiveSeats.applyRemote + Hub.publish → sockets
 //   CoreEventFanout (after commit) → onCoreEvent → applyFact (+ EventBus.publishFact to the others)
 //
@@ -22,6 +23,7 @@ import { readDeploymentId } from './db/deployment.js';
 import { Hub, type TokenVerifier } from './pubsub/hub.js';
 import { pubsubError } from './pubsub/subscriber.js';
 import { SensorCoalescer } from './sensors/coalescer.js';
+import { PresenceHistory, writerStaleAfterMs } from './sensors/presenceHistory.js';
 import { SensorKeyring } from './sensors/sensorKeys.js';
 import { RevokedKeyWatch } from './sensors/keyWatch.js';
 import type { ReadingCode, SensorSession, SensorSink } from './sensors/sensorSession.js';
@@ -89,7 +91,13 @@ export class Realtime {
     const { config, log, db } = deps;
     this.readingRate = new RateMeter(10, () => deps.clock.now());
     this.transitions = new SensorTransitionRunner(deps.reservations, log);
-    this.coalescer = new SensorCoalescer(db, { flushEveryMs: config.sensors.flushEveryMs }, log);
+    const history = config.history.enabled
+      ? new PresenceHistory(
+          { instance: deps.instanceId, staleAfterMs: writerStaleAfterMs(config.sensors.flushEveryMs), blipMs: config.sensors.flushEveryMs, now: () => deps.clock.now() },
+          log,
+        )
+      : undefined;
+    this.coalescer = new SensorCoalescer(db, { flushEveryMs: config.sensors.flushEveryMs, history }, log);
     this.keyring = new SensorKeyring({
       db,
       keys: config.sensors.keys,
@@ -154,6 +162,7 @@ export class Realtime {
         onChange: (change) => this.publishChange(change),
         onCheckInDue: (seatId, atMs) => this.transitions.checkIn(seatId, atMs),
         onReleaseDue: (seatId, atMs) => this.transitions.release(seatId, atMs),
+        onPresence: (seatId, presence, atMs, previous) => this.coalescer.history?.record(seatId, presence, atMs, previous),
       },
     );
     // The bus keeps this database's state only (docs/redis.md): its id is part of every Redis key.

@@ -40,6 +40,8 @@ import { Realtime } from './realtime.js';
 import { registerLiveMetrics } from './live/liveMetrics.js';
 import { registerCoreMetrics } from './obs/coreMetrics.js';
 import { SensorKeyStore } from './sensors/keyStore.js';
+import { writerStaleAfterMs } from './sensors/presenceHistory.js';
+import { HistoryMaintenance } from './history/maintenance.js';
 
 export interface ServerDeps {
   config: Readonly<Config>;
@@ -89,6 +91,8 @@ export class CarrelServer {
   readonly loginThrottle: LoginThrottle;
   /** The RPC port: its listener and sessions. */
   readonly rpc: RpcPort;
+  /** Partitions, retention and dead writers of the occupancy history (history.enabled). */
+  readonly history: HistoryMaintenance | undefined;
   private closing: Promise<void> | undefined;
   /** Known once the ports are open (start). */
   ports: BoundPorts = { rpc: 0, sensor: 0, pubsub: 0, http: 0 };
@@ -137,7 +141,10 @@ export class CarrelServer {
     const waitlist = this.waitlist;
     this.reservations = new ReservationService({ ...core, seats: this.seats, log, onSlotFreed: (slot, deadline) => waitlist.onSlotFreed(slot, deadline) });
 
-    // The live half.
+    // The live half, and the occupancy history its sensors write.
+    this.history = config.history.enabled
+      ? new HistoryMaintenance({ db, clock, log, retentionDays: config.history.retentionDays, staleAfterMs: writerStaleAfterMs(config.sensors.flushEveryMs) })
+      : undefined;
     const listing = this.seatListing;
     this.realtime = new Realtime({
       config,
@@ -219,6 +226,7 @@ export class CarrelServer {
   static async start(deps: ServerDeps): Promise<CarrelServer> {
     const server = new CarrelServer(deps);
     try {
+      await server.history?.start();
       const live = await server.realtime.start();
       const http = await server.obs.start();
       server.ports = { rpc: (await server.rpc.listener.listen()).port, ...live, http };
@@ -281,6 +289,7 @@ export class CarrelServer {
     // Each connection sends what it has queued, then closes; a peer that will not take it is cut.
     if (!(await settlesBy(rpc.listener.closeAll(), budget.flushUntil))) rpc.listener.destroyAll();
     await this.passwords.close();
+    await this.history?.stop();
     // After the requests: their committed changes still reach subscribers and other instances.
     if (!(await settlesBy(this.realtime.shutdown(), budget.realtimeUntil))) {
       log.warn('sensor flush and subscriber close ran past their share of the shutdown grace');
