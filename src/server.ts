@@ -27,6 +27,8 @@ import { seatMethods } from './rpc/methods/seats.js';
 import { reservationMethods } from './rpc/methods/reservations.js';
 import { adminMethods } from './rpc/methods/admin.js';
 import { statsMethods } from './rpc/methods/stats.js';
+import { reportMethods } from './rpc/methods/reports.js';
+import { UtilizationReport } from './reports/utilization.js';
 import { RateLimiter } from './rpc/rateLimit.js';
 import { DbAdmission } from './db/admission.js';
 import { LoginThrottle } from './auth/loginThrottle.js';
@@ -205,6 +207,7 @@ export class CarrelServer {
         onSensorKeyRevoked: () => revokedKeys.sweep(),
       }),
       ...statsMethods(() => obs.stats(), (id, deadline) => refuseIfAccountGone(db, id, deadline)),
+      ...reportMethods({ utilization: new UtilizationReport({ db, clock, staleAfterMs: writerStaleAfterMs(config.sensors.flushEveryMs) }) }),
     );
     const dispatcher = new Dispatcher({
       registry,

@@ -11,6 +11,7 @@ import { addDays, formatDate, type LocalDate } from '../reports/reportTime.js';
 import { rollUpDays, type BranchInfo, type SeatInfo } from '../reports/rollup.js';
 
 export const MAINTAIN_EVERY_MS = 3_600_000;
+export const ROLL_FIRST_AFTER_MS = 5 * 60_000;
 /** A local day is summed up once it has been over this long, and summed again each round for this long after. */
 export const ROLL_AFTER_MS = 3_600_000;
 export const REROLL_FOR_MS = 48 * 3_600_000;
@@ -38,17 +39,21 @@ export interface MaintainResult {
 
 export class HistoryMaintenance {
   private timer: NodeJS.Timeout | undefined;
+  private first: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private stopping = false;
 
   constructor(private readonly opts: HistoryMaintenanceOptions) {}
 
   /**
-   * Runs a round: the partitions and the rest before returning (a failure is logged, not thrown:
-   * the next round tries again), the days' sums after, in the background; then a round hourly.
+   * Runs the partitions and the rest now (a failure is logged, not thrown: the next round tries
+   * again), then every hour a round with the days' sums, the first of them ROLL_FIRST_AFTER_MS
+   * after start (a start is busy enough; until then a report computes those days itself).
    */
   async start(): Promise<void> {
     await this.runLogged(false);
+    this.first ??= setTimeout(() => void this.runLogged(true), ROLL_FIRST_AFTER_MS);
+    this.first.unref();
     this.timer ??= setInterval(() => void this.runLogged(true), MAINTAIN_EVERY_MS);
     this.timer.unref();
   }
@@ -56,6 +61,7 @@ export class HistoryMaintenance {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.first) clearTimeout(this.first);
     this.timer = undefined;
     await this.running;
   }
@@ -123,16 +129,16 @@ export class HistoryMaintenance {
     return rolled;
   }
 
-  private runLogged(awaitSums: boolean): Promise<void> {
+  private runLogged(withSums: boolean): Promise<void> {
     const log = this.opts.log;
     const report = (r: Partial<MaintainResult>) => {
       if (r.made || r.dropped || r.closed || r.rolled) log.info({ ...r }, 'occupancy history maintained (partitions made, months dropped, silent writers closed, days summed up)');
     };
     const failed = (err: unknown) => log.warn({ err: (err as Error).message }, 'occupancy history maintenance failed; it runs again within the hour');
     const kept = this.keep().then(report, failed);
-    const sums = kept.then(() => this.rollUp(this.opts.clock.now())).then((rolled) => report({ rolled }), failed);
-    this.running = Promise.all([kept, sums]);
-    return awaitSums ? sums : kept;
+    const sums = withSums ? kept.then(() => this.rollUp(this.opts.clock.now())).then((rolled) => report({ rolled }), failed) : kept;
+    this.running = sums;
+    return sums;
   }
 }
 
