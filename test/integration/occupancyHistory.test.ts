@@ -8,7 +8,8 @@ import { HistoryMaintenance } from '../../src/history/maintenance.js';
 import { silentLogger } from '../../src/obs/log.js';
 import { PresenceHistory } from '../../src/sensors/presenceHistory.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
-import { branchSeats } from '../support/live.js';
+import { branchSeats, connectSensor, sendReadings } from '../support/live.js';
+import { startTestServer } from '../support/server.js';
 
 const T0 = Date.parse('2030-01-07T15:00:00Z');
 const MIN = 60_000;
@@ -196,6 +197,86 @@ describe('server processes stopping and dying', () => {
     expect(await open(s3!)).toBeNull();
     // The living writer's interval stays open.
     expect(await open(s2!)).not.toBeNull();
+  });
+});
+
+describe('through a running server: readings, a silent sensor, a restart', () => {
+  it('writes what the sensor port received, ends intervals when the sensor falls silent or the server stops, and starts again on contact', async () => {
+    const [seat, fence] = await branchSeats(db.pool, 'Medical Library', 2);
+    const fake = new FakeClock(Date.parse('2030-01-09T15:00:00Z'));
+    const t0 = fake.now();
+    // Flushed by hand; the history maintenance makes the partitions at start.
+    const cfg = { sensors: { flushEveryMs: 3_600_000, offlineAfterMs: 120_000 } };
+    const a = await startTestServer(cfg, { db, clock: fake });
+    try {
+      const gw = await connectSensor(a.server.ports.sensor, { sensorId: 'gw-history' });
+      expect(await sendReadings(gw, [{ seatId: seat!, occupied: true, at: t0 }])).toMatchObject({ applied: 1 });
+      await a.live.coalescer.flush();
+      expect(await open(seat!)).toMatchObject({ observed: iso(t0), occupied: iso(t0) });
+      fake.advance(10 * MIN);
+      expect(await sendReadings(gw, [{ seatId: seat!, occupied: false, at: fake.now() }])).toMatchObject({ applied: 1 });
+      // A reading out of order (an `at` before this gateway's last) is stale: it changes nothing, here either.
+      expect(await sendReadings(gw, [{ seatId: seat!, occupied: true, at: fake.now() - 1000 }])).toMatchObject({ stale: 1 });
+      await a.live.coalescer.flush();
+      expect(await history(seat!)).toEqual([['occupied', iso(t0), iso(t0 + 10 * MIN)]]);
+      // A heartbeat at +11 min is the sensor's last word; at +14 min the model finds it silent.
+      fake.advance(MIN);
+      gw.send({ type: 'heartbeat' });
+      expect(await sendReadings(gw, [{ seatId: fence!, occupied: false, at: fake.now() }])).toMatchObject({ applied: 1 });
+      fake.advance(3 * MIN);
+      a.live.tick();
+      await a.live.coalescer.flush();
+      expect(await history(seat!)).toEqual([
+        ['observed', iso(t0), iso(t0 + 11 * MIN)],
+        ['occupied', iso(t0), iso(t0 + 10 * MIN)],
+      ]);
+      expect(await open(seat!)).toBeNull();
+      // Back at +20 min with a heartbeat: its last reading (empty) stands again from then.
+      fake.advance(6 * MIN);
+      gw.send({ type: 'heartbeat' });
+      expect(await sendReadings(gw, [{ seatId: fence!, occupied: true, at: fake.now() }])).toMatchObject({ applied: 1 });
+      await a.live.coalescer.flush();
+      expect(await open(seat!)).toMatchObject({ observed: iso(t0 + 20 * MIN), occupied: null });
+      fake.advance(10 * MIN);
+      gw.destroy();
+    } finally {
+      await a.close(); // a graceful stop at +30 min: what is open ends then
+    }
+    expect(await open(seat!)).toBeNull();
+    expect((await history(seat!)).slice(2)).toEqual([['observed', iso(t0 + 20 * MIN), iso(t0 + 30 * MIN)]]);
+
+    // Restarted at +40 min: the state loaded from seat_live is not evidence, so nothing is open
+    // until the sensor is heard from again.
+    fake.advance(10 * MIN);
+    const b = await startTestServer(cfg, { db, clock: fake });
+    try {
+      await b.live.coalescer.flush();
+      expect(await open(seat!)).toBeNull();
+      const gw = await connectSensor(b.server.ports.sensor, { sensorId: 'gw-history' });
+      expect(await sendReadings(gw, [{ seatId: seat!, occupied: true, at: fake.now() }])).toMatchObject({ applied: 1 });
+      await b.live.coalescer.flush();
+      expect(await open(seat!)).toMatchObject({ observed: iso(t0 + 40 * MIN), occupied: iso(t0 + 40 * MIN) });
+      gw.destroy();
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('with history.enabled false, nothing is written', async () => {
+    const [, , seat] = await branchSeats(db.pool, 'Medical Library', 3);
+    const fake = new FakeClock(Date.parse('2030-01-10T15:00:00Z'));
+    const s = await startTestServer({ history: { enabled: false }, sensors: { flushEveryMs: 3_600_000 } }, { db, clock: fake });
+    try {
+      expect(s.server.history).toBeUndefined();
+      const gw = await connectSensor(s.server.ports.sensor, { sensorId: 'gw-off' });
+      expect(await sendReadings(gw, [{ seatId: seat!, occupied: true, at: fake.now() }])).toMatchObject({ applied: 1 });
+      await s.live.coalescer.flush();
+      expect(await open(seat!)).toBeNull();
+      expect((await db.pool.query('SELECT occupied FROM seat_live WHERE seat_id = $1', [seat])).rows).toEqual([{ occupied: true }]);
+      gw.destroy();
+    } finally {
+      await s.close();
+    }
   });
 });
 
