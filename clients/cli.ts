@@ -7,6 +7,7 @@ import { DEFAULT_RPC_SERVER, processIo, rpcServer, type CliIo } from './cliIo.js
 import { RpcClient, parseServer } from './rpcClient.js';
 import { registerWaitlistCommands, type WaitlistEntry } from './waitlistCommands.js';
 import { registerAdminCommands } from './adminCommands.js';
+import { registerReportCommand } from './reportCommand.js';
 import { TokenStore, tokenFilePath } from './tokenStore.js';
 import { registerUserCommands } from './userCommands.js';
 import { simulate, type Pattern } from './sensorSim.js';
@@ -84,6 +85,7 @@ export function registerClientCommands(program: Command, io: CliIo = processIo):
     });
   registerUserCommands(program, io);
   registerAdminCommands(program, io);
+  registerReportCommand(program, io);
 
   const sensors = program.command('sensors').description('occupancy sensor tools');
   sensors

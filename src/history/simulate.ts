@@ -17,7 +17,8 @@
 //   a break (most at lunch), and a break longer than sensors.releaseAfterMs gets the booking
 //   released, as the server does (the student may come back and sit on, unbooked: a walk-in in
 //   all but name); a quarter leave early, half of those checking out, the others released after
-//   sensors.releaseAfterMs; the rest leave in the last minutes.
+//   sensors.releaseAfterMs; the rest leave in the last minutes. Some seats see far more no-shows
+//   and early leavers than the rest (up to three times the rate).
 // - Unbooked blocks get walk-ins: someone sits 20-90 minutes without a booking.
 // - Sensors report all day, except on 4% of seats (no sensor at all: the report says so) and
 //   during outages (on one day in twenty a branch loses one area's sensors for 1-4 hours).
@@ -172,12 +173,14 @@ const STATEMENTS = [
   `CREATE TEMP TABLE sim_seat ON COMMIT DROP AS
    SELECT s.id AS seat_id, s.branch_id, s.area,
           (0.65 + 0.5 * ${rand('s.id::bigint', 6)} + CASE WHEN s.has_power THEN 0.1 ELSE 0 END) AS popularity,
-          ${rand('s.id::bigint', 7)} >= 0.04 AS sensor
+          ${rand('s.id::bigint', 7)} >= 0.04 AS sensor,
+          -- Some seats are booked and left empty far more than others (by the door, by the radiator).
+          0.5 + 2.5 * power(${rand('s.id::bigint', 28)}, 3) AS flake
      FROM seats s WHERE s.branch_id IN (SELECT branch_id FROM sim_day) AND s.status = 'IN_SERVICE'`,
   // Blocks of 1-4 hours from opening (after a first gap of 0-1 hour), on slot boundaries.
   `CREATE TEMP TABLE sim_block ON COMMIT DROP AS
    SELECT x.*, x.start_at + x.length AS end_at
-     FROM (SELECT s.seat_id, s.branch_id, s.popularity, d.day_no, d.opens, d.closes, d.demand, d.tz, d.padding, k,
+     FROM (SELECT s.seat_id, s.branch_id, s.popularity, s.flake, d.day_no, d.opens, d.closes, d.demand, d.tz, d.padding, k,
                   d.opens + make_interval(mins => 15 * floor(5 * ${rand('s.seat_id::bigint * 100000 + d.day_no', 8)})::int)
                     + coalesce(sum(len) OVER (PARTITION BY s.seat_id, d.day_no ORDER BY k ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), interval '0') AS start_at,
                   len AS length
@@ -200,13 +203,13 @@ const STATEMENTS = [
    ), o AS (
      SELECT b.*,
             ${rand('b.key', 12)} < 0.05 AS cancelled,
-            ${rand('b.key', 13)} < 0.07 + CASE WHEN b.hour < 9 THEN 0.05 ELSE 0 END + CASE WHEN extract(isodow FROM b.bs AT TIME ZONE b.tz) = 5 THEN 0.03 ELSE 0 END AS no_show,
+            ${rand('b.key', 13)} < b.flake * (0.07 + CASE WHEN b.hour < 9 THEN 0.05 ELSE 0 END + CASE WHEN extract(isodow FROM b.bs AT TIME ZONE b.tz) = 5 THEN 0.03 ELSE 0 END) AS no_show,
             b.bs + make_interval(secs => 60 * (12 * power(${rand('b.key', 14)}, 2))) AS arrive,
             -- A break: most likely when the booking spans lunch.
             CASE WHEN ${rand('b.key', 15)} < CASE WHEN b.hour BETWEEN 10 AND 13 THEN 0.7 ELSE 0.35 END AND b.be - b.bs >= interval '90 minutes'
                  THEN b.bs + (b.be - b.bs) * (0.35 + 0.3 * ${rand('b.key', 16)}) END AS brk_start,
             make_interval(mins => 5 + floor(31 * ${rand('b.key', 17)})::int) AS brk_len,
-            CASE WHEN ${rand('b.key', 18)} < 0.25 THEN b.bs + (b.be - b.bs) * (0.5 + 0.4 * ${rand('b.key', 19)})
+            CASE WHEN ${rand('b.key', 18)} < 0.25 * b.flake THEN b.bs + (b.be - b.bs) * (0.5 + 0.4 * ${rand('b.key', 19)})
                  ELSE b.be - make_interval(secs => 60 * 10 * ${rand('b.key', 20)}) END AS leave,
             ${rand('b.key', 21)} < 0.5 AS checks_out
        FROM b
