@@ -3,13 +3,12 @@
 // history (db/migrations/013_occupancy_history.sql). Every figure is defined in docs/reports.md;
 // this file is how they are computed.
 //
-// One statement, through the request's turn at the fair database gate, in a transaction of its
-// own so that it may sort and hash in memory (work_mem) instead of on disk. The arguments are
-// bounded (REPORT_LIMITS): what one report may read is at most a year of one branch.
-//
 // The figures of days already summed up come from the sums (rollup.ts), read in a few index
 // lookups; the days not summed up yet (today, or days the maintenance has not reached) are
-// computed from the bookings and the history by the same statement that makes the sums.
+// computed from the bookings and the history by the same statement that makes the sums. All of it
+// on one connection taken at the request's turn at the fair database gate, in one transaction
+// (whose settings let the computing statement hash in memory). The arguments are bounded
+// (REPORT_LIMITS): what one report may read is at most a year of one branch.
 import type pg from 'pg';
 import type { Clock } from '../core/clock.js';
 import { parseLocalDate } from '../core/zonedTime.js';
@@ -268,6 +267,8 @@ function shape(
   const hours = hourCount < 0 ? c.hourStarts.length - 1 : hourCount;
   if (by === 'hour') {
     for (let k = 0; k < hours; k++) {
+      // An hour the clocks skip is no hour at all.
+      if (c.hourStarts[k + 1] === c.hourStarts[k]) continue;
       const h = sums.hours.get(k) ?? { ...zeroSums(), peak: 0 };
       const p = localOf(c.hourStarts[k]!, c.timeZone);
       buckets.push({
