@@ -122,7 +122,8 @@ export class HistoryMaintenance {
       const seats = (await db.query<SeatInfo>('SELECT id, label, area FROM seats WHERE branch_id = $1', [branch.id])).rows;
       for (const day of due) {
         if (this.stopping) return rolled;
-        await rollUpDays(db, { branch, seats, from: day, days: 1, nowMs, staleAfterMs: this.opts.staleAfterMs, statementTimeoutMs: ROLL_STATEMENT_TIMEOUT_MS });
+        const done = await rollUpDays(db, { branch, seats, from: day, days: 1, nowMs, staleAfterMs: this.opts.staleAfterMs, statementTimeoutMs: ROLL_STATEMENT_TIMEOUT_MS });
+        if (!done) break; // another instance is at this branch
         rolled++;
       }
     }

@@ -11,8 +11,8 @@
 //   today) 30% busier, and each seat's own popularity.
 // - Each seat's day is cut into blocks of 1-4 hours from opening; a block is booked with the
 //   demand's probability, for its length less 0-30 minutes. 5% of bookings are cancelled before
-//   they start; 7% are no-shows (more before 9:00 and on Fridays), held until the check-in grace
-//   ends (rules.checkInGraceMinutes), as the lifecycle does.
+//   they start; about 8% are no-shows (more before 9:00 and on Fridays), held until the check-in
+//   grace ends (rules.checkInGraceMinutes), as the lifecycle does.
 // - The rest arrive 0-12 minutes after the start (checked in by the sensor then); nearly half take
 //   a break (most at lunch), and a break longer than sensors.releaseAfterMs gets the booking
 //   released, as the server does (the student may come back and sit on, unbooked: a walk-in in
@@ -114,8 +114,7 @@ export async function simulateHistory(pool: pg.Pool, o: SimulateOptions): Promis
     const branch = (await pool.query<BranchInfo>('SELECT id, name, timezone, hours FROM branches WHERE id = $1', [id])).rows[0]!;
     const seats = (await pool.query<SeatInfo>('SELECT id, label, area FROM seats WHERE branch_id = $1', [id])).rows;
     for (const run of consecutiveRuns(days, 7)) {
-      await rollUpDays(pool, { branch, seats, from: run.from, days: run.days, nowMs: o.nowMs, staleAfterMs: o.staleAfterMs, statementTimeoutMs: 0 });
-      summed += run.days;
+      if (await rollUpDays(pool, { branch, seats, from: run.from, days: run.days, nowMs: o.nowMs, staleAfterMs: o.staleAfterMs, statementTimeoutMs: 0 })) summed += run.days;
     }
   }
   const { filled: _, ...counts } = result;

@@ -151,15 +151,25 @@ function sumArrays(first: number): string {
 
 const sumColumns = (rows: Array<Partial<Sums>>): unknown[] => SUM_KEYS.map((k) => rows.map((r) => r[k] ?? 0));
 
+/** The advisory lock class under which one instance at a time sums up a branch's days. */
+const ROLLUP_LOCK = 0x726f6c6c; // "roll"
+
 /**
  * Sums up `days` whole local days of the branch from `from` and records them as summed, replacing
- * what those days had. One transaction, with its own statement timeout (it is no request).
+ * what those days had. One transaction, with its own statement timeout (it is no request). False
+ * when another instance is summing up this branch's days just now (it will have done these too, or
+ * the next round will).
  */
-export async function rollUpDays(pool: pg.Pool, o: Omit<ComputeOptions, 'untilMs'> & { statementTimeoutMs: number }): Promise<void> {
+export async function rollUpDays(pool: pg.Pool, o: Omit<ComputeOptions, 'untilMs'> & { statementTimeoutMs: number }): Promise<boolean> {
   const client = await pool.connect();
   let failed = false;
   try {
     await client.query('BEGIN');
+    const locked = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1, $2) AS ok', [ROLLUP_LOCK, o.branch.id]);
+    if (!locked.rows[0]!.ok) {
+      await client.query('ROLLBACK');
+      return false;
+    }
     await client.query(`SET LOCAL statement_timeout = ${Math.trunc(o.statementTimeoutMs)}`);
     await client.query(COMPUTE_SETTINGS);
     const cal = reportCalendar(o.from, o.days, o.branch.timezone, o.branch.hours);
@@ -196,6 +206,7 @@ export async function rollUpDays(pool: pg.Pool, o: Omit<ComputeOptions, 'untilMs
       [o.branch.id, days, new Date(o.nowMs)],
     );
     await client.query('COMMIT');
+    return true;
   } catch (err) {
     failed = true;
     await client.query('ROLLBACK').catch(() => undefined);
