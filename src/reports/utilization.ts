@@ -28,6 +28,9 @@ export const REPORT_LIMITS = {
   maxDays: 366,
   /** Days of a by=hour report: 744 buckets at most. */
   maxHourDays: 31,
+  /** The calendar a report may ask about (time zones' rules, and two-digit years, end there). */
+  firstYear: 1970,
+  lastYear: 9999,
 } as const;
 
 /** The figures of one bucket (docs/reports.md, "The figures"). Minutes to a tenth. */
@@ -91,6 +94,9 @@ export class UtilizationReport {
     const from = parseLocalDate(args.from);
     const to = parseLocalDate(args.to);
     if (!from || !to) throw invalid("from and to must be dates (YYYY-MM-DD) in the branch's time zone");
+    if (from.year < REPORT_LIMITS.firstYear || to.year > REPORT_LIMITS.lastYear) {
+      throw invalid(`dates run from ${REPORT_LIMITS.firstYear}-01-01 to ${REPORT_LIMITS.lastYear}-12-31`, { firstYear: REPORT_LIMITS.firstYear, lastYear: REPORT_LIMITS.lastYear });
+    }
     const days = daysBetween(from, to);
     if (days < 1) throw invalid(`to (${args.to}) is before from (${args.from})`);
     const maxDays = args.by === 'hour' ? REPORT_LIMITS.maxHourDays : REPORT_LIMITS.maxDays;

@@ -15,6 +15,7 @@ describe('the method table', () => {
     expect(t.server.registry.names()).toEqual([
       'PING',
       'admin.branches.setHours',
+      'admin.reports.utilization',
       'admin.seats.setStatus',
       'admin.sensors.addKey',
       'admin.sensors.listKeys',
@@ -46,7 +47,7 @@ describe('the method table', () => {
     const open = t.server.registry.names().filter((n) => t.server.registry.get(n)!.access === 'public');
     expect(open).toEqual(['PING', 'auth.login', 'auth.register', 'auth.use', 'branches.list', 'seats.availability', 'seats.get', 'seats.list', 'server.info']);
     const admin = t.server.registry.names().filter((n) => t.server.registry.get(n)!.access === 'admin');
-    expect(admin).toEqual(['admin.branches.setHours', 'admin.seats.setStatus', 'admin.sensors.addKey', 'admin.sensors.listKeys', 'admin.sensors.revokeKey']);
+    expect(admin).toEqual(['admin.branches.setHours', 'admin.reports.utilization', 'admin.seats.setStatus', 'admin.sensors.addKey', 'admin.sensors.listKeys', 'admin.sensors.revokeKey']);
   });
 });
 
@@ -74,5 +75,7 @@ describe('bad input', () => {
     }
     for (const c of clients) c.close();
     expect(internal).toEqual([]);
-  });
+    // Every method × three callers × every junk argument, one after another: it grows with the
+    // method table, and a shared machine makes each request slow.
+  }, 90_000);
 });

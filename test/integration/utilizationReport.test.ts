@@ -201,6 +201,11 @@ describe('who may ask, and what', () => {
     expect(await code({ from: '2030-01-08', to: '2030-01-07' })).toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(await code({ from: '2030-02-30' })).toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(await code({ from: '2030-1-7' })).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    // Before 1970 time zones (and JavaScript's two-digit years) stop making sense.
+    expect(await code({ from: '0100-01-01', to: '0100-01-02' })).toMatchObject({ code: 'INVALID_ARGUMENT', details: { firstYear: 1970 } });
+    expect(await code({ from: '1969-12-31', to: '1970-01-01' })).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    // The far future is a range with nothing in it yet: no buckets, no error.
+    expect((await report({ from: '9999-12-30', to: '9999-12-31' })).buckets).toEqual([]);
     expect(await code({ by: 'week' })).toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(await code({ extra: 1 })).toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(await code({ branch: 'No Such Branch' })).toMatchObject({ code: 'NOT_FOUND' });
