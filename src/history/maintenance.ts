@@ -72,7 +72,7 @@ export class HistoryMaintenance {
     return { ...kept, rolled: await this.rollUp(this.opts.clock.now()) };
   }
 
-  /** Partitions, retention, silent writers. */
+  /** Partitions, retention (of the history and of the days' sums), silent writers. */
   private async keep(): Promise<Omit<MaintainResult, 'rolled'>> {
     const nowMs = this.opts.clock.now();
     const res = await this.opts.db.query<Omit<MaintainResult, 'rolled'>>('SELECT made, dropped, closed FROM carrel_history_maintain($1, $2, $3)', [
@@ -80,7 +80,14 @@ export class HistoryMaintenance {
       this.opts.retentionDays,
       new Date(nowMs - this.opts.staleAfterMs),
     ]);
-    await this.opts.db.query('DELETE FROM occupancy_rolled_days WHERE day < $1::date', [new Date(nowMs - this.opts.retentionDays * 86_400_000)]);
+    // The days' sums go with the history they were made of: a day at a time.
+    const cutoff = new Date(nowMs - this.opts.retentionDays * 86_400_000);
+    await this.opts.db.query(
+      `WITH a AS (DELETE FROM occupancy_seat_days WHERE day < $1::date), b AS (DELETE FROM occupancy_branch_hours WHERE hour < $1),
+            c AS (DELETE FROM occupancy_area_days WHERE day < $1::date)
+       DELETE FROM occupancy_rolled_days WHERE day < $1::date`,
+      [cutoff],
+    );
     return res.rows[0] ?? { made: 0, dropped: 0, closed: 0 };
   }
 

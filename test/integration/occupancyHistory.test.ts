@@ -299,8 +299,12 @@ describe('maintenance', () => {
     expect(first.made).toBeGreaterThanOrEqual(1);
     expect(await months()).toEqual(expect.arrayContaining(['occupancy_history_2028_06', 'occupancy_history_2029_07', 'occupancy_history_2029_08', 'occupancy_history_2029_09']));
     // 395 days back is 2028-07-01: June 2028 is wholly older, and goes.
+    await db.pool.query("INSERT INTO occupancy_seat_days VALUES ($1, '2028-06-30', 1, 0, 60, 60, 60, 60, 60, 60, 60, 60, 60), ($1, '2028-07-01', 1, 0, 60, 60, 60, 60, 60, 60, 60, 60, 60)", [seat]);
     expect((await m(395).run()).dropped).toBe(1);
     expect(await months()).not.toContain('occupancy_history_2028_06');
     expect((await db.pool.query('SELECT count(*)::int AS n FROM occupancy_history WHERE seat_id = $1', [seat])).rows[0].n).toBe(0);
+    // The days' sums go a day at a time.
+    const sums = await db.pool.query<{ day: string }>("SELECT to_char(day, 'YYYY-MM-DD') AS day FROM occupancy_seat_days WHERE seat_id = $1", [seat]);
+    expect(sums.rows.map((r) => r.day)).toEqual(['2028-07-01']);
   });
 });
