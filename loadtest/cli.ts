@@ -23,6 +23,7 @@ import { median } from './histogram.js';
 import { signage } from './signage.js';
 import { BENCH_BRANCH } from './target.js';
 import { runSuite } from './suite.js';
+import { benchHistory } from './history.js';
 import { configSchema } from '../src/config/schema.js';
 import { ABUSE_DEFAULTS, FLOOD_NAMES, abuse, abuseComparisons, abuseMarkdown, abuseRecord, medianFloods, type FloodName } from './abuse.js';
 import { BenchContext } from './scenarios.js';
@@ -393,6 +394,24 @@ export function registerBenchCommands(program: Command): void {
         process.stdout.write(`\nabuse: ${join(b.outDir, 'abuse.md')}\n       ${join(b.outDir, 'abuse.json')}\n`);
       }, shippedPolicies()),
     );
+
+  bench
+    .command('history')
+    .description('the occupancy history\'s targets on a database of its own: sensors CPU per reading with history on vs off (alternating), and the utilization report\'s time over N days of a 2,000-seat branch')
+    .option('--days <n>', 'days of simulated history', positive('--days'), 60)
+    .option('--repeats <n>', 'on/off pairs; the median pair ratio is reported', positive('--repeats'), 3)
+    .option('--rate <n>', 'readings per second in total', positive('--rate'), 20_000)
+    .option('--gateways <n>', 'sensor connections', positive('--gateways'), 10)
+    .option('--batch <n>', 'readings per occupancy frame', positive('--batch'), 20)
+    .option('--duration <s>', 'measured seconds per sensors run', positive('--duration'), 10)
+    .option('--warmup <s>', 'seconds before measuring starts', (v) => Number(v), 2)
+    .option('--calls <n>', 'report calls per kind', positive('--calls'), 5)
+    .option('--out <dir>', 'where results go (default loadtest/results/<time>)')
+    .action(async (o: { days: number; repeats: number; rate: number; gateways: number; batch: number; duration: number; warmup: number; calls: number; out?: string }) => {
+      const outDir = o.out ?? Bench.defaultOutDir();
+      const md = await benchHistory({ ...o, outDir, durationMs: o.duration * 1000, warmupMs: o.warmup * 1000, onLine: (l) => process.stdout.write(`${l}\n`) });
+      process.stdout.write(`\n${md}\nresults: ${join(outDir, 'history.md')}\n         ${join(outDir, 'history.json')}\n`);
+    });
 
   common(bench.command('suite').description('every target figure beside its baseline, and a sweep for the chart (BENCHMARKS.md)'))
     .option('--sweep <list>', 'connection counts of the chart\'s sweep', intList('--sweep'), [1, 4, 16, 64, 256, 1000])

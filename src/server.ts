@@ -32,6 +32,8 @@ import { seatMethods } from './rpc/methods/seats.js';
 import { reservationMethods } from './rpc/methods/reservations.js';
 import { adminMethods } from './rpc/methods/admin.js';
 import { statsMethods } from './rpc/methods/stats.js';
+import { reportMethods } from './rpc/methods/reports.js';
+import { UtilizationReport } from './reports/utilization.js';
 import { RateLimiter } from './rpc/rateLimit.js';
 import { DbAdmission } from './db/admission.js';
 import { LoginThrottle } from './auth/loginThrottle.js';
@@ -46,6 +48,8 @@ import { SensorCoalescer } from './sensors/coalescer.js';
 import { SensorKeyring } from './sensors/sensorKeys.js';
 import { SensorKeyStore } from './sensors/keyStore.js';
 import { WsGateway } from './net/wsGateway.js';
+import { PresenceHistory, writerStaleAfterMs } from './sensors/presenceHistory.js';
+import { HistoryMaintenance } from './history/maintenance.js';
 import { Realtime } from './realtime.js';
 import { LiveDiscovery } from './live/discovery.js';
 import { SensorTransitionRunner } from './live/sensorTransitions.js';
@@ -138,6 +142,8 @@ export interface LiveHalf {
   transitions: SensorTransitionRunner;
   keyring: SensorKeyring;
   coalescer: SensorCoalescer;
+  /** Partitions, retention, daily sums and dead writers of the occupancy history (history.enabled). */
+  history: HistoryMaintenance | undefined;
   /** The sensor and subscriber ports and the path of a reading between them. */
   realtime: Realtime;
 }
@@ -211,7 +217,17 @@ export function assemble(deps: ServerDeps): ServerParts {
   // bus, the check-ins and releases it asks for to the bookings. The hub and the listings read it.
   const bus = deps.bus ?? createBus(config, log, info.instanceId);
   const transitions = new SensorTransitionRunner(reservations, log);
-  const model = new LiveSeats(liveSeatsOptions(config, info.instanceId), { changes: bus, transitions });
+  // What the sensors say of each seat, kept as intervals (docs/reports.md); written with the
+  // coalescer's batches.
+  const staleAfterMs = writerStaleAfterMs(config.sensors.flushEveryMs);
+  const presence = config.history.enabled
+    ? new PresenceHistory({ instance: info.instanceId, staleAfterMs, blipMs: config.sensors.flushEveryMs, now }, log)
+    : undefined;
+  const model = new LiveSeats(liveSeatsOptions(config, info.instanceId), {
+    changes: bus,
+    transitions,
+    presence: presence && ((seatId, p, atMs, previous) => presence.record(seatId, p, atMs, previous)),
+  });
   const hub = new Hub({ retainEvents: config.pubsub.retainEvents }, { tokens, published: model, history: bus, now, log });
   const discovery = new LiveDiscovery({ db: sql, clock, bus, log, minIntervalMs: config.live.refreshMinIntervalMs, model, hub });
   const view = new LiveView(model, clock, discovery);
@@ -234,7 +250,8 @@ export function assemble(deps: ServerDeps): ServerParts {
     log,
     now,
   });
-  const coalescer = new SensorCoalescer(db, { flushEveryMs: config.sensors.flushEveryMs }, log);
+  const coalescer = new SensorCoalescer(db, { flushEveryMs: config.sensors.flushEveryMs, history: presence }, log);
+  const history = config.history.enabled ? new HistoryMaintenance({ db, clock, log, retentionDays: config.history.retentionDays, staleAfterMs }) : undefined;
   const realtime = new Realtime({
     config,
     log,
@@ -294,6 +311,7 @@ export function assemble(deps: ServerDeps): ServerParts {
       onSensorKeyRevoked: () => realtime.revokedKeys.sweep(),
     }),
     ...statsMethods(() => obs.stats(), (id, deadline) => refuseIfAccountGone(sql, id, deadline)),
+    ...reportMethods({ utilization: new UtilizationReport({ db: sql, clock, staleAfterMs }) }),
   );
   const dispatcher = new Dispatcher({
     registry,
@@ -307,7 +325,7 @@ export function assemble(deps: ServerDeps): ServerParts {
   });
   const rpc = new RpcPort({ config, log, dispatcher, sessions, onBadFrame: () => obs.rpc.recordFrameError() });
 
-  const live: LiveHalf = { bus, model, view, hub, discovery, transitions, keyring, coalescer, realtime };
+  const live: LiveHalf = { bus, model, view, hub, discovery, transitions, keyring, coalescer, history, realtime };
   obs.addListener('rpc', rpc.listener);
   const webSockets = new WsGateway({ routes: { '/ws/rpc': rpc.listener, '/ws/live': realtime.pubsubListener }, allowedOrigins: config.http.allowedOrigins, log });
   webSockets.registerMetrics(obs.registry);
@@ -377,9 +395,10 @@ export class CarrelServer {
     return this.closing;
   }
 
-  /** The live half first (the model loads, the bus starts), then the health port, then the RPC port. */
+  /** The history's upkeep, the live half (the model loads, the bus starts), then the health port, then the RPC port. */
   private async open(): Promise<void> {
     const { info, live, obs, requests, core, config } = this.parts;
+    await live.history?.start();
     const ports = await live.realtime.start();
     const http = await obs.start(requests.webSockets.upgrade);
     info.portsBound({ rpc: (await requests.rpc.listener.listen()).port, ...ports, http });
@@ -399,6 +418,7 @@ export class CarrelServer {
     // Each connection sends what it has queued, then closes; a peer that will not take it is cut.
     if (!(await settlesBy(rpc.listener.closeAll(), budget.flushUntil))) rpc.listener.destroyAll();
     await core.passwords.close();
+    await live.history?.stop();
     // After the requests: their committed changes still reach subscribers and other instances.
     if (!(await settlesBy(live.realtime.shutdown(), budget.realtimeUntil))) {
       log.warn('sensor flush and subscriber close ran past their share of the shutdown grace');

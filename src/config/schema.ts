@@ -228,6 +228,15 @@ export const configSchema = z.strictObject({
       maxFrameBytes: frameBytes.default(128 * 1024),
     })
     .prefault({}),
+  // The occupancy history (docs/reports.md): sensor intervals per seat, written by the sensor
+  // coalescer on each flush, read by the utilization report.
+  history: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** History older than this goes, a whole month at a time once all of it is older. */
+      retentionDays: z.number().int().min(31).max(3660).default(400),
+    })
+    .prefault({}),
   // Live seat subscribers (docs/protocol.md, "Subscriber port").
   pubsub: z
     .strictObject({

@@ -112,7 +112,16 @@ export interface LiveSeatsOutlets {
     /** A checked-in seat has been empty for releaseAfterMs (autoRelease). */
     release(seatId: number, atMs: number): void;
   };
+  /**
+   * What this instance's sensors say of a seat changed at atMs (receipt time): occupied, empty,
+   * or unknown (null: its sensor fell silent). `previous` is what it said before. The occupancy
+   * history is written from this (docs/reports.md, "Where the figures come from").
+   */
+  presence?(seatId: number, presence: Presence, atMs: number, previous: Presence): void;
 }
+
+/** A seat's presence as its sensor tells it: occupied, empty, or unknown (null). */
+export type Presence = boolean | null;
 
 /** A seat as the model shows it: its state now, and the state last published for it. */
 export interface LiveSeatView extends SeatInfo, StateAndFlags {
@@ -175,6 +184,11 @@ interface LiveSeat extends SeatInfo {
   reported: boolean;
   /** The owner's verdict on "offline" when another instance judges it. */
   remoteOffline: boolean;
+  /**
+   * The presence last handed to outlets.presence: null until this instance hears from the seat's
+   * sensor (a state loaded at start is not evidence), and again once the sensor falls silent.
+   */
+  presence: Presence;
   /** When the seat became empty, by the server's clock (receipt time), 0 while occupied or unknown. */
   emptySinceMs: number;
   releaseAsked: boolean;
@@ -458,6 +472,7 @@ export class LiveSeats {
       seat.emptySinceMs = 0;
       seat.releaseAsked = false;
     }
+    this.present(seat, occupied, nowMs);
     // The event names the reading by its own `at` (inside the window the session checked): it is
     // how a subscriber, and every instance, tells which reading an event came from.
     this.evaluate(seat, nowMs, 'sensor', new Date(atMs).toISOString(), true);
@@ -480,6 +495,9 @@ export class LiveSeats {
     if (!seat || nowMs <= seat.contactAtMs) return;
     seat.contactAtMs = nowMs;
     seat.local = true;
+    // Proof of life for a seat whose state was not known to the history (after a start, or after
+    // the sensor fell silent): its reading stands again from now.
+    if (seat.occupied !== null) this.present(seat, seat.occupied, nowMs);
     if (seat.flags & FLAG_SENSOR_OFFLINE) this.evaluate(seat, nowMs, 'sensor', new Date(nowMs).toISOString(), true);
   }
 
@@ -543,7 +561,12 @@ export class LiveSeats {
       seat.reported = false;
     }
     if (s.contactAtMs > seat.contactAtMs) seat.contactAtMs = s.contactAtMs;
-    if (!seat.local) seat.remoteOffline = (ev.flags & FLAG_SENSOR_OFFLINE) !== 0;
+    if (!seat.local) {
+      seat.remoteOffline = (ev.flags & FLAG_SENSOR_OFFLINE) !== 0;
+      // The instance with the newer evidence writes the history; this one only keeps up with it,
+      // so that its own next reading is compared with what the history now says.
+      seat.presence = seat.remoteOffline ? null : seat.occupied;
+    }
     seat.state = ev.state;
     seat.flags = ev.flags;
     this.changed(seat.branchId);
@@ -602,6 +625,8 @@ export class LiveSeats {
       }
       // What came due decides the cause: a booking ending, a sensor falling silent, a booking starting.
       const silent = seat.local && seat.occupied !== null && nowMs - seat.contactAtMs > this.opts.offlineAfterMs;
+      // Known until the last word from the sensor; unknown since.
+      if (silent) this.present(seat, null, seat.contactAtMs);
       const cause: ChangeCause = ended
         ? 'completed'
         : silent && !(seat.flags & FLAG_SENSOR_OFFLINE)
@@ -613,6 +638,14 @@ export class LiveSeats {
             : 'sensor';
       this.evaluate(seat, nowMs, cause, at, true);
     }
+  }
+
+  /** Hands a change of the seat's presence to outlets.presence (nothing when it is the same). */
+  private present(seat: LiveSeat, presence: Presence, atMs: number): void {
+    if (presence === seat.presence) return;
+    const previous = seat.presence;
+    seat.presence = presence;
+    this.outlets.presence?.(seat.id, presence, atMs, previous);
   }
 
   private setBookings(bookings: LoadedBooking[], nowMs: number): void {
@@ -732,6 +765,7 @@ function newSeat(s: SeatInfo & { outOfService: boolean }): LiveSeat {
     local: false,
     reported: false,
     remoteOffline: false,
+    presence: null,
     emptySinceMs: 0,
     releaseAsked: false,
     state: 'free',

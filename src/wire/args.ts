@@ -117,6 +117,9 @@ const hours = z
   });
 
 /** A sensor key's name: what the CLI revokes it by, so never all digits (those read as an id). */
+/** A calendar date (YYYY-MM-DD) in a branch's zone. */
+const localDate = z.string().max(10).regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date, YYYY-MM-DD');
+
 const keyName = z
   .string()
   .max(64)
@@ -170,6 +173,14 @@ export const methodArgs = {
   'admin.sensors.addKey': z.strictObject({ name: keyName, branch: branchRef }),
   'admin.sensors.listKeys': z.strictObject({ branch: branchRef.optional(), includeRevoked: z.boolean().optional() }).optional(),
   'admin.sensors.revokeKey': z.union([z.strictObject({ id: serialId, branch: branchRef.optional() }), z.strictObject({ name: keyName, branch: branchRef.optional() })]),
+  // Dates in the branch's zone, both counted; whether they are real ones is checked with the range
+  // (REPORT_LIMITS, src/reports/utilization.ts).
+  'admin.reports.utilization': z.strictObject({
+    branch: branchRef,
+    from: localDate,
+    to: localDate,
+    by: z.enum(['hour', 'day', 'seat', 'area']).default('day'),
+  }),
 } satisfies Record<MethodName, z.ZodType>;
 
 /** What a client may send as a method's args[0]. */

@@ -167,6 +167,7 @@ export interface MethodResults {
   'admin.sensors.addKey': SensorKeyWire & { key: string };
   'admin.sensors.listKeys': SensorKeyWire[];
   'admin.sensors.revokeKey': SensorKeyWire;
+  'admin.reports.utilization': UtilizationReportWire;
 }
 
 export type MethodName = keyof MethodResults;
@@ -321,3 +322,50 @@ export interface AckFrame {
 }
 
 export type SensorReplyFrame = WelcomeFrame | AckFrame | ErrorFrame;
+
+// ---- admin.reports.utilization (docs/reports.md) ------------------------------------------------
+
+export type ReportBy = 'hour' | 'day' | 'seat' | 'area';
+
+/** The figures of one bucket (docs/reports.md, "The figures"). Minutes to a tenth. */
+export interface UtilizationFigures {
+  bookings: number;
+  noShows: number;
+  bookedMinutes: number;
+  /** null where no sensor reported (a seat without one): see docs/reports.md. */
+  attendedMinutes: number | null;
+  ghostMinutes: number | null;
+  awayMinutes: number | null;
+  unobservedBookedMinutes: number;
+  occupiedMinutes: number | null;
+  unbookedOccupiedMinutes: number | null;
+  observedMinutes: number;
+  openObservedMinutes: number;
+  openOccupiedMinutes: number | null;
+  peakOccupancy: number | null;
+  utilizationPct: number | null;
+}
+
+export type UtilizationBucket = UtilizationFigures &
+  (
+    | { day: string; start: string; end: string }
+    | { hour: string; start: string; end: string }
+    | { seatId: number; label: string; area: string; sensor: boolean }
+    | { area: string; seats: number; seatsWithSensor: number }
+  );
+
+export interface UtilizationReportWire {
+  branch: { id: number; name: string; timezone: string };
+  from: string;
+  to: string;
+  by: ReportBy;
+  /** The instants covered: from's midnight to the midnight after `to`, or now if earlier. */
+  start: string;
+  end: string;
+  generatedAt: string;
+  seats: number;
+  /** Seats of the branch no sensor reported on in the range: their figures are not guessed. */
+  seatsWithoutSensor: { count: number; labels: string[] };
+  buckets: UtilizationBucket[];
+  total: UtilizationFigures;
+}

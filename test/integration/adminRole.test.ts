@@ -27,6 +27,7 @@ const calls = (): Record<string, unknown> => ({
   'admin.sensors.addKey': { name: `demoted-gw-${++keys}`, branch: 'Main Library' },
   'admin.sensors.listKeys': {},
   'admin.sensors.revokeKey': { name: 'development' },
+  'admin.reports.utilization': { branch: 'Main Library', from: '2030-01-07', to: '2030-01-07' },
 });
 
 describe('admin methods and a demoted admin', () => {

@@ -1,5 +1,6 @@
 // Starts a CarrelServer on ephemeral ports over a fresh test database; the one harness through
 // which tests reach a server's insides (TestServer).
+import type { HistoryMaintenance } from '../../src/history/maintenance.js';
 import type pg from 'pg';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
@@ -79,6 +80,11 @@ export class TestServer {
   /** No-shows, completions, lapsed offers: tick() runs one pass at a given time. */
   get lifecycle(): LifecycleWorker {
     return this.parts.core.lifecycle;
+  }
+
+  /** The occupancy history's upkeep (history.enabled): rollUp() sums finished days now. */
+  get history(): HistoryMaintenance | undefined {
+    return this.parts.live.history;
   }
 
   /** The password workers and their lanes. */
