@@ -53,16 +53,14 @@ CREATE TABLE occupancy_history (
 -- A seat's rows in time order, with what the report reads, so a seat's day is an index-only range.
 CREATE INDEX occupancy_history_seat ON occupancy_history (seat_id, since) INCLUDE (kind, until);
 
--- [since, until) cut at every midnight UTC it crosses: the rows occupancy_history takes.
-CREATE FUNCTION carrel_utc_days(p_since timestamptz, p_until timestamptz)
-RETURNS TABLE (since timestamptz, until timestamptz) LANGUAGE sql IMMUTABLE AS $$
-  SELECT greatest(p_since, d AT TIME ZONE 'UTC'), least(p_until, (d + interval '1 day') AT TIME ZONE 'UTC')
-    FROM generate_series(date_trunc('day', p_since AT TIME ZONE 'UTC'), p_until AT TIME ZONE 'UTC', interval '1 day') AS d
-   WHERE d AT TIME ZONE 'UTC' < p_until AND p_since < p_until
-$$;
 
--- The monthly partitions of occupancy_history covering [p_from, p_to), made where missing.
-CREATE FUNCTION carrel_history_partitions(p_from timestamptz, p_to timestamptz) RETURNS integer
+
+
+
+
+-- The months around now get their partitions at once, so the history can be written before the
+-- first upkeep: this migration states the function it uses (its file, db/functions/, is the same).
+CREATE OR REPLACE FUNCTION carrel_history_partitions(p_from timestamptz, p_to timestamptz) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
   m timestamp;
@@ -80,76 +78,13 @@ BEGIN
   RETURN made;
 END $$;
 
--- Closes every open interval of one writer at p_at: its process stops (graceful shutdown) or was
--- last known alive then. What comes after is unknown. Returns the intervals closed.
-CREATE FUNCTION carrel_history_close_writer(p_writer integer, p_at timestamptz) RETURNS integer
-LANGUAGE sql AS $$
-  WITH gone AS (
-    DELETE FROM occupancy_open o WHERE o.writer = p_writer
-    RETURNING o.seat_id, o.observed_since, o.occupied_since
-  ), ins AS (
-    INSERT INTO occupancy_history (seat_id, kind, since, until)
-    SELECT g.seat_id, k.kind, d.since, d.until
-      FROM gone g
-     CROSS JOIN LATERAL (VALUES ('observed'::occupancy_kind, g.observed_since), ('occupied'::occupancy_kind, g.occupied_since)) AS k(kind, since)
-     CROSS JOIN LATERAL carrel_utc_days(k.since, p_at) AS d
-     WHERE k.since IS NOT NULL
-  )
-  SELECT count(*)::integer FROM gone
-$$;
-
--- Closes the open intervals of writers silent since before p_stale_before at their last mark
--- (their process died), and forgets writers with nothing open last alive before
--- p_forget_before. Returns the intervals closed.
-CREATE FUNCTION carrel_history_close_silent(p_stale_before timestamptz, p_forget_before timestamptz) RETURNS integer
-LANGUAGE plpgsql AS $$
-DECLARE
-  w record;
-  closed integer := 0;
-BEGIN
-  FOR w IN SELECT id, alive_at FROM occupancy_writers WHERE alive_at < p_stale_before
-             AND EXISTS (SELECT 1 FROM occupancy_open o WHERE o.writer = occupancy_writers.id) LOOP
-    closed := closed + carrel_history_close_writer(w.id, w.alive_at);
-  END LOOP;
-  DELETE FROM occupancy_writers x
-   WHERE x.alive_at < p_forget_before AND NOT EXISTS (SELECT 1 FROM occupancy_open o WHERE o.writer = x.id);
-  RETURN closed;
-END $$;
-
--- The hourly chore (src/history/maintenance.ts): partitions for this month and the next two,
--- months wholly older than the retention dropped, silent writers' intervals closed. One
--- instance at a time (the others find the lock taken and skip); DDL waits for locks at most
--- 2 s, so a long report never makes the sensor flushes queue behind a DROP.
-CREATE FUNCTION carrel_history_maintain(p_now timestamptz, p_retention_days integer, p_stale_before timestamptz)
-RETURNS TABLE (made integer, dropped integer, closed integer) LANGUAGE plpgsql AS $$
-DECLARE
-  part record;
-  cutoff timestamptz := p_now - make_interval(days => p_retention_days);
-BEGIN
-  made := 0; dropped := 0; closed := 0;
-  IF NOT pg_try_advisory_xact_lock(hashtext('carrel_history_maintain')) THEN
-    RETURN NEXT;
-    RETURN;
-  END IF;
-  PERFORM set_config('lock_timeout', '2s', true);
-  made := carrel_history_partitions(p_now, p_now + interval '2 months');
-  FOR part IN
-    SELECT c.oid::regclass AS rel
-      FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-     WHERE i.inhparent = 'occupancy_history'::regclass
-       AND c.relname ~ '^occupancy_history_\d{4}_\d{2}$'
-       AND (to_date(substr(c.relname, 19), 'YYYY_MM') + interval '1 month') AT TIME ZONE 'UTC' <= cutoff
-  LOOP
-    EXECUTE format('DROP TABLE %s', part.rel);
-    dropped := dropped + 1;
-  END LOOP;
-  closed := carrel_history_close_silent(p_stale_before, cutoff);
-  RETURN NEXT;
-END $$;
-
 SELECT carrel_history_partitions(now() - interval '1 month', now() + interval '2 months');
 
 -- The report reads a branch's bookings by start time (docs/reports.md); no other index orders
 -- the finished ones (COMPLETED, NO_SHOW) by time. Bookings are at most a day long
 -- (rules.maxDurationMinutes), so [from - 1 day, to) of starts holds every booking that overlaps.
 CREATE INDEX reservations_start ON reservations (lower(during));
+
+-- The functions over these tables (carrel_utc_days, carrel_history_partitions,
+-- carrel_history_close_writer, carrel_history_close_silent, carrel_history_maintain) are in
+-- db/functions/, one file each, applied after the migrations by every migrate.

@@ -3,6 +3,7 @@
 // monthly partitions made ahead of time, months past history.retentionDays dropped whole, the
 // open intervals of a server process that died closed at its last sign of life; and the days of
 // each branch summed up for the utilization report (src/reports/rollup.ts).
+import { SessionLock } from '../db/lockKeys.js';
 import type pg from 'pg';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../obs/log.js';
@@ -75,10 +76,11 @@ export class HistoryMaintenance {
   /** Partitions, retention (of the history and of the days' sums), silent writers. */
   private async keep(): Promise<Omit<MaintainResult, 'rolled'>> {
     const nowMs = this.opts.clock.now();
-    const res = await this.opts.db.query<Omit<MaintainResult, 'rolled'>>('SELECT made, dropped, closed FROM carrel_history_maintain($1, $2, $3)', [
+    const res = await this.opts.db.query<Omit<MaintainResult, 'rolled'>>('SELECT made, dropped, closed FROM carrel_history_maintain($1, $2, $3, $4)', [
       new Date(nowMs),
       this.opts.retentionDays,
       new Date(nowMs - this.opts.staleAfterMs),
+      SessionLock.historyMaintain,
     ]);
     // The days' sums go with the history they were made of: a day at a time.
     const cutoff = new Date(nowMs - this.opts.retentionDays * 86_400_000);

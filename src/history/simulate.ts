@@ -167,7 +167,7 @@ const STATEMENTS = [
           make_interval(hours => 1 + floor(4 * ${rand('d.branch_id::bigint * 100000 + d.day_no', 3)})::int) AS length
      FROM sim_day d
     CROSS JOIN LATERAL (SELECT s.area FROM seats s WHERE s.branch_id = d.branch_id GROUP BY s.area
-                         ORDER BY ${rand("hashtext(s.area)::bigint + d.day_no", 4)} LIMIT 1) a
+                         ORDER BY ${rand("('x' || substr(md5(s.area), 1, 8))::bit(32)::int::bigint + d.day_no", 4)} LIMIT 1) a
     WHERE ${rand('d.branch_id::bigint * 100000 + d.day_no', 5)} < 0.05`,
   `CREATE TEMP TABLE sim_seat ON COMMIT DROP AS
    SELECT s.id AS seat_id, s.branch_id, s.area,

@@ -12,6 +12,7 @@
 // minute.
 import type pg from 'pg';
 import type { Tx } from '../db/db.js';
+import { LockClass } from '../db/lockKeys.js';
 import { namedSql } from '../history/namedSql.js';
 import { reportCalendar, type LocalDate } from './reportTime.js';
 import type { BranchHours } from '../wire/hours.js';
@@ -152,8 +153,6 @@ function sumArrays(first: number): string {
 
 const sumColumns = (rows: Array<Partial<Sums>>): unknown[] => SUM_KEYS.map((k) => rows.map((r) => r[k] ?? 0));
 
-/** The advisory lock class under which one instance at a time sums up a branch's days. */
-const ROLLUP_LOCK = 0x726f6c6c; // "roll"
 
 /**
  * Sums up `days` whole local days of the branch from `from` and records them as summed, replacing
@@ -166,7 +165,7 @@ export async function rollUpDays(pool: pg.Pool, o: Omit<ComputeOptions, 'untilMs
   let failed = false;
   try {
     await client.query('BEGIN');
-    const locked = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1, $2) AS ok', [ROLLUP_LOCK, o.branch.id]);
+    const locked = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1, $2) AS ok', [LockClass.branchRollup, o.branch.id]);
     if (!locked.rows[0]!.ok) {
       await client.query('ROLLBACK');
       return false;

@@ -209,7 +209,7 @@ describe('who may ask, and what', () => {
     expect(await code({ by: 'week' })).toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(await code({ extra: 1 })).toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(await code({ branch: 'No Such Branch' })).toMatchObject({ code: 'NOT_FOUND' });
-    expect(await code({ branch: 'x'.repeat(129) })).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(await code({ branch: 'x'.repeat(201) })).toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 });
 
