@@ -49,6 +49,7 @@ import { WsGateway } from './net/wsGateway.js';
 import { Realtime } from './realtime.js';
 import { LiveDiscovery } from './live/discovery.js';
 import { SensorTransitionRunner } from './live/sensorTransitions.js';
+import { PresenceService } from './core/presence.js';
 import { registerLiveMetrics } from './live/liveMetrics.js';
 import { registerCoreMetrics } from './obs/coreMetrics.js';
 
@@ -194,6 +195,7 @@ export function assemble(deps: ServerDeps): ServerParts {
     waitlist,
     // A booking not checked in when its check-in window closes is a no-show: one setting.
     config: { ...config.lifecycle, noShowGraceMinutes: config.rules.checkInGraceMinutes },
+    strikes: config.rules.strikes,
     log,
   });
   const loginThrottle = new LoginThrottle({ ...config.loginThrottle, now });
@@ -210,7 +212,8 @@ export function assemble(deps: ServerDeps): ServerParts {
   // The live model, the one owner of live state (docs/architecture.md): its changes go to the
   // bus, the check-ins and releases it asks for to the bookings. The hub and the listings read it.
   const bus = deps.bus ?? createBus(config, log, info.instanceId);
-  const transitions = new SensorTransitionRunner(reservations, log);
+  const presence = new PresenceService({ db: sql, events, seats: contexts, config: config.presence });
+  const transitions = new SensorTransitionRunner(reservations, presence, log);
   const model = new LiveSeats(liveSeatsOptions(config, info.instanceId), { changes: bus, transitions });
   const hub = new Hub({ retainEvents: config.pubsub.retainEvents }, { tokens, published: model, history: bus, now, log });
   const discovery = new LiveDiscovery({ db: sql, clock, bus, log, minIntervalMs: config.live.refreshMinIntervalMs, model, hub });
@@ -329,7 +332,7 @@ function liveSeatsOptions(config: Readonly<Config>, instanceId: string): LiveSea
   return {
     instanceId,
     offlineAfterMs: config.sensors.offlineAfterMs,
-    releaseAfterMs: config.sensors.releaseAfterMs,
+    awayEndingMs: config.presence.awayEndingMinutes * 60_000,
     autoCheckIn: config.sensors.autoCheckIn,
     autoRelease: config.sensors.autoRelease,
     checkInWindow: {

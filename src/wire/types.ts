@@ -18,7 +18,7 @@ export type WaitlistStatus = 'WAITING' | 'OFFERED' | 'CLAIMED' | 'LEFT' | 'EXPIR
 export type SeatStatus = 'IN_SERVICE' | 'OUT_OF_SERVICE';
 
 /** docs/protocol.md, "Live states and flags". */
-export type LiveState = 'free' | 'reserved' | 'occupied' | 'unavailable';
+export type LiveState = 'free' | 'reserved' | 'occupied' | 'away' | 'unavailable';
 
 /** Only true flags are sent; `{}` when none. */
 export interface LiveFlags {
@@ -36,10 +36,12 @@ export type ChangeCause =
   | 'noShow'
   | 'completed'
   | 'offer'
+  | 'away'
+  | 'back'
   | 'admin';
 
 /** The `kind` of a personal event (docs/protocol.md, "`personal`"). */
-export type PersonalKind = 'offer' | 'offerExpired' | 'noShow' | 'released';
+export type PersonalKind = 'offer' | 'offerExpired' | 'noShow' | 'released' | 'away' | 'awayEnding';
 
 // ---- RPC results ---------------------------------------------------------------------------
 
@@ -55,6 +57,8 @@ export interface SeatCounts {
   free: number;
   reserved: number;
   occupied: number;
+  /** Checked in, the owner away and the seat held for them (docs/protocol.md). */
+  away: number;
   unavailable: number;
 }
 
@@ -90,6 +94,8 @@ export interface ReservationWire {
   createdAt: string;
   checkedInAt?: string;
   offerExpiresAt?: string;
+  /** Present while the owner is away: when the booking is released unless they sit down again. */
+  holdUntil?: string;
 }
 
 export interface WaitlistEntryWire {
@@ -182,6 +188,8 @@ export interface ReservationFact {
   start: string;
   end: string;
   status: ReservationStatus;
+  /** While the owner is away (docs/rules.md, presence): when the hold runs out. */
+  holdUntil?: string;
 }
 
 export interface SubscribedFrame {
@@ -200,6 +208,8 @@ export interface SnapshotSeat {
   label: string;
   state: LiveState;
   flags: LiveFlags;
+  /** state away: when the seat is released unless its owner sits down again. */
+  holdUntil?: string;
 }
 
 export interface SnapshotFrame {
@@ -222,6 +232,8 @@ export interface SeatEventFrame {
   seatId: number;
   state: LiveState;
   flags: LiveFlags;
+  /** state away: when the seat is released unless its owner sits down again. */
+  holdUntil?: string;
   cause: ChangeCause;
   at: string;
 }

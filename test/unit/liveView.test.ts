@@ -27,7 +27,7 @@ function data(): LiveSeatsData {
 
 function model(clock: FakeClock, published: SeatChange[] = []): LiveSeats {
   const m = new LiveSeats(
-    { instanceId: 'i', offlineAfterMs: 120_000, releaseAfterMs: 1_200_000, autoCheckIn: false, autoRelease: false, checkInWindow: { opensBeforeMs: 0, graceMs: 0 } },
+    { instanceId: 'i', offlineAfterMs: 120_000, awayEndingMs: 300_000, autoCheckIn: false, autoRelease: false, checkInWindow: { opensBeforeMs: 0, graceMs: 0 } },
     { changes: { publishSeat: (c) => published.push(c) } },
   );
   m.load(data(), clock.now());
