@@ -50,6 +50,7 @@ import { Realtime } from './realtime.js';
 import { LiveDiscovery } from './live/discovery.js';
 import { SensorTransitionRunner } from './live/sensorTransitions.js';
 import { PresenceService } from './core/presence.js';
+import { StrikeService } from './core/strikes.js';
 import { registerLiveMetrics } from './live/liveMetrics.js';
 import { registerCoreMetrics } from './obs/coreMetrics.js';
 
@@ -265,6 +266,7 @@ export function assemble(deps: ServerDeps): ServerParts {
     queuePerClient: config.admission.dbQueuePerClient,
     maxQueued: config.admission.dbMaxQueued,
   });
+  const strikes = new StrikeService({ db: sql, rules: config.rules, now });
   const registry = new MethodRegistry({
     // Admin methods confirm the caller's role from the users table on every call (a token's
     // claim outlives a demotion); a token whose account is gone is UNAUTHENTICATED (docs/rules.md).
@@ -287,13 +289,14 @@ export function assemble(deps: ServerDeps): ServerParts {
   registry.add(
     ...systemMethods(() => info.describe()),
     ...waitlistMethods(waitlist),
-    ...authMethods({ accounts, tokens, throttle: loginThrottle }),
+    ...authMethods({ accounts, tokens, throttle: loginThrottle, strikes }),
     ...branchMethods({ seats }),
     ...seatMethods({ seats, listing }),
     ...reservationMethods({ reservations }),
     ...adminMethods({
       seats,
       sensorKeys: new SensorKeyStore({ db: sql, now }),
+      strikes,
       onSensorKeyRevoked: () => realtime.revokedKeys.sweep(),
     }),
     ...statsMethods(() => obs.stats(), (id, deadline) => refuseIfAccountGone(sql, id, deadline)),

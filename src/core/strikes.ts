@@ -14,7 +14,9 @@ import type { Deadline } from '../deadline.js';
 import { CarrelError, ErrorCode } from '../errors.js';
 import { Rule, ruleError, type RulesConfig } from './rules.js';
 
-export type StrikeReason = 'noShow' | 'awayExpired';
+import type { StrikesWire, StrikeWire } from '../wire/types.js';
+
+export type StrikeReason = StrikeWire['reason'];
 
 /** The SQL call that gives strikes for the reservation ids in `ids` at nowMs (one id or an array). */
 export function strikeCall(p: { add(v: unknown): string }, ids: string, reason: StrikeReason, nowMs: number, rules: RulesConfig): string {
@@ -29,22 +31,6 @@ export async function suspendedError(db: Db, userId: number, deadline?: Deadline
   return ruleError(Rule.suspended, `booking is suspended${until ? ` until ${until.toISOString()}` : ''} after repeated no-shows`, {
     until: until ? until.toISOString() : null,
   });
-}
-
-export interface StrikeWire {
-  id: number;
-  reservationId: number;
-  reason: StrikeReason;
-  at: string;
-}
-
-export interface StrikesWire {
-  /** Uncleared strikes within rules.strikes.windowDays, newest first. */
-  strikes: StrikeWire[];
-  limit: number;
-  windowDays: number;
-  /** When booking is suspended until, or null. */
-  suspendedUntil: string | null;
 }
 
 export class StrikeService {

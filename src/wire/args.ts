@@ -169,6 +169,8 @@ export const methodArgs = {
   'admin.branches.setHours': z.strictObject({ branch: branchRef, hours }),
   'admin.sensors.addKey': z.strictObject({ name: keyName, branch: branchRef }),
   'admin.sensors.listKeys': z.strictObject({ branch: branchRef.optional(), includeRevoked: z.boolean().optional() }).optional(),
+  'admin.users.strikes': z.strictObject({ userId: serialId }),
+  'admin.users.clearStrikes': z.strictObject({ userId: serialId }),
   'admin.sensors.revokeKey': z.union([z.strictObject({ id: serialId, branch: branchRef.optional() }), z.strictObject({ name: keyName, branch: branchRef.optional() })]),
 } satisfies Record<MethodName, z.ZodType>;
 

@@ -145,6 +145,24 @@ export interface Availability {
   booked: Array<{ start: string; end: string }>;
 }
 
+/** A no-show strike (docs/rules.md, "Strikes and suspension"). */
+export interface StrikeWire {
+  id: number;
+  reservationId: number;
+  reason: 'noShow' | 'awayExpired';
+  at: string;
+}
+
+/** A user's strikes as they count now: auth.me, admin.users.strikes. */
+export interface StrikesWire {
+  /** Uncleared strikes within rules.strikes.windowDays, newest first. */
+  strikes: StrikeWire[];
+  limit: number;
+  windowDays: number;
+  /** Booking is suspended until then; null when it is not. */
+  suspendedUntil: string | null;
+}
+
 /** What each RPC method answers (docs/protocol.md, "RPC methods"). */
 export interface MethodResults {
   PING: 'PONG';
@@ -153,7 +171,7 @@ export interface MethodResults {
   'auth.register': { user: UserWire };
   'auth.login': { token: string; expiresAt: string; user: UserWire };
   'auth.use': { user: UserWire };
-  'auth.me': { user: UserWire };
+  'auth.me': { user: UserWire; strikes: StrikesWire };
   'branches.list': BranchWire[];
   'seats.list': SeatWire[];
   'seats.get': SeatWire;
@@ -173,6 +191,8 @@ export interface MethodResults {
   'admin.sensors.addKey': SensorKeyWire & { key: string };
   'admin.sensors.listKeys': SensorKeyWire[];
   'admin.sensors.revokeKey': SensorKeyWire;
+  'admin.users.strikes': StrikesWire;
+  'admin.users.clearStrikes': { cleared: number };
 }
 
 export type MethodName = keyof MethodResults;
