@@ -59,6 +59,8 @@ export interface ServerDeps {
   log: Logger;
   db: pg.Pool;
   clock?: Clock;
+  /** Whether the live model's timer runs (LiveSeats.tick); default: only on the system clock (tests tick by hand). */
+  autoTick?: boolean;
   /** The event bus; default: RedisBus when redis.url is set, else an in-process LocalBus. */
   bus?: EventBus;
 }
@@ -253,7 +255,7 @@ export function assemble(deps: ServerDeps): ServerParts {
     keyring,
     coalescer,
     listings: listing,
-    autoTick: clock === systemClock,
+    autoTick: deps.autoTick ?? clock === systemClock,
   });
 
   // The request half: limits, observability, the methods, the port.
