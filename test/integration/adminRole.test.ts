@@ -27,6 +27,8 @@ const calls = (): Record<string, unknown> => ({
   'admin.sensors.addKey': { name: `demoted-gw-${++keys}`, branch: 'Main Library' },
   'admin.sensors.listKeys': {},
   'admin.sensors.revokeKey': { name: 'development' },
+  'admin.users.strikes': { userId: 1 },
+  'admin.users.clearStrikes': { userId: 1 },
 });
 
 describe('admin methods and a demoted admin', () => {

@@ -30,7 +30,7 @@ afterAll(async () => {
   await t.close();
 });
 beforeEach(async () => {
-  await t.db.pool.query('TRUNCATE reservations, waitlist');
+  await t.db.pool.query('TRUNCATE reservations, waitlist, strikes');
   clock.set(T0);
   cap.clear();
 });

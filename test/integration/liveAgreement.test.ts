@@ -42,7 +42,7 @@ async function views(t: TestServer, seat: number) {
 }
 
 function countsOf(states: string[]): Counts {
-  const c: Counts = { total: states.length, free: 0, reserved: 0, occupied: 0, unavailable: 0 };
+  const c: Counts = { total: states.length, free: 0, reserved: 0, occupied: 0, away: 0, unavailable: 0 };
   for (const s of states) c[s as keyof Omit<Counts, 'total'>]++;
   return c;
 }

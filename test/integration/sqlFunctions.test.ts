@@ -179,7 +179,9 @@ describe('SQL functions applied from db/functions', () => {
   });
 
   it('a database the previous release migrated comes out of migrate exactly as a new one', async () => {
-    expect(await migrate(old, silentLogger)).toEqual([]);
+    // Only the migrations that release did not have are applied.
+    const since = listSqlFiles(migrationsDir()).filter((f) => f.version > 12).map((f) => f.version);
+    expect((await migrate(old, silentLogger)).map((m) => (m as { version: number }).version)).toEqual(since);
     const upgraded = await schemaOf(old);
     expect(upgraded).toEqual(await schemaOf(fresh));
     expect(upgraded.functions!.map((f) => (f as { signature: string }).signature)).toEqual([
@@ -187,6 +189,7 @@ describe('SQL functions applied from db/functions', () => {
       'carrel_book(integer,integer,timestamp with time zone,timestamp with time zone,text,timestamp with time zone,integer,integer,timestamp with time zone[],timestamp with time zone[],integer[],integer)',
       'carrel_canonical_student_id(text)',
       'carrel_claim(bigint,integer,timestamp with time zone,integer,integer,timestamp with time zone[],timestamp with time zone[],integer[],integer)',
+      'carrel_strike(bigint[],text,timestamp with time zone,integer,integer,integer)',
       'carrel_user_rules(integer,timestamp with time zone,timestamp with time zone,timestamp with time zone,integer,timestamp with time zone[],timestamp with time zone[],integer[])',
     ]);
     // And again: applying the files a second time changes nothing.
