@@ -11,7 +11,7 @@ import { dropKeys, redisAvailable, redisUrl, testKeyPrefix } from '../support/re
 import { connect } from '../support/core.js';
 import type { RawPeer } from '../support/peer.js';
 
-type Counts = { total: number; free: number; reserved: number; occupied: number; unavailable: number };
+type Counts = { total: number; free: number; reserved: number; occupied: number; away: number; unavailable: number };
 type Seat = { id: number; live: string };
 type SnapSeat = { seatId: number; state: string };
 
