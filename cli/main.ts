@@ -90,7 +90,7 @@ db.command('seed')
           branch: opts.branch,
           slotMinutes: config.rules.slotMinutes,
           checkInGraceMinutes: config.rules.checkInGraceMinutes,
-          releaseAfterMs: config.sensors.releaseAfterMs,
+          awayHoldMs: config.presence.awayMinutes * 60_000,
           staleAfterMs: writerStaleAfterMs(config.sensors.flushEveryMs),
         });
         process.stdout.write(

@@ -123,7 +123,7 @@ async function freshHistoryDatabase(adminUrl: string, days: number, onLine: (lin
       branch: BENCH_BRANCH,
       slotMinutes: config.rules.slotMinutes,
       checkInGraceMinutes: config.rules.checkInGraceMinutes,
-      releaseAfterMs: config.sensors.releaseAfterMs,
+      awayHoldMs: config.presence.awayMinutes * 60_000,
       staleAfterMs: writerStaleAfterMs(config.sensors.flushEveryMs),
     });
     onLine(

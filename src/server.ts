@@ -53,6 +53,8 @@ import { HistoryMaintenance } from './history/maintenance.js';
 import { Realtime } from './realtime.js';
 import { LiveDiscovery } from './live/discovery.js';
 import { SensorTransitionRunner } from './live/sensorTransitions.js';
+import { PresenceService } from './core/presence.js';
+import { StrikeService } from './core/strikes.js';
 import { registerLiveMetrics } from './live/liveMetrics.js';
 import { registerCoreMetrics } from './obs/coreMetrics.js';
 
@@ -61,6 +63,8 @@ export interface ServerDeps {
   log: Logger;
   db: pg.Pool;
   clock?: Clock;
+  /** Whether the live model's timer runs (LiveSeats.tick); default: only on the system clock (tests tick by hand). */
+  autoTick?: boolean;
   /** The event bus; default: RedisBus when redis.url is set, else an in-process LocalBus. */
   bus?: EventBus;
 }
@@ -200,6 +204,7 @@ export function assemble(deps: ServerDeps): ServerParts {
     waitlist,
     // A booking not checked in when its check-in window closes is a no-show: one setting.
     config: { ...config.lifecycle, noShowGraceMinutes: config.rules.checkInGraceMinutes },
+    strikes: config.rules.strikes,
     log,
   });
   const loginThrottle = new LoginThrottle({ ...config.loginThrottle, now });
@@ -216,17 +221,18 @@ export function assemble(deps: ServerDeps): ServerParts {
   // The live model, the one owner of live state (docs/architecture.md): its changes go to the
   // bus, the check-ins and releases it asks for to the bookings. The hub and the listings read it.
   const bus = deps.bus ?? createBus(config, log, info.instanceId);
-  const transitions = new SensorTransitionRunner(reservations, log);
+  const presence = new PresenceService({ db: sql, events, seats: contexts, config: config.presence });
+  const transitions = new SensorTransitionRunner(reservations, presence, log);
   // What the sensors say of each seat, kept as intervals (docs/reports.md); written with the
   // coalescer's batches.
   const staleAfterMs = writerStaleAfterMs(config.sensors.flushEveryMs);
-  const presence = config.history.enabled
+  const presenceHistory = config.history.enabled
     ? new PresenceHistory({ instance: info.instanceId, staleAfterMs, blipMs: config.sensors.flushEveryMs, now }, log)
     : undefined;
   const model = new LiveSeats(liveSeatsOptions(config, info.instanceId), {
     changes: bus,
     transitions,
-    presence: presence && ((seatId, p, atMs, previous) => presence.record(seatId, p, atMs, previous)),
+    presence: presenceHistory && ((seatId, p, atMs, previous) => presenceHistory.record(seatId, p, atMs, previous)),
   });
   const hub = new Hub({ retainEvents: config.pubsub.retainEvents }, { tokens, published: model, history: bus, now, log });
   const discovery = new LiveDiscovery({ db: sql, clock, bus, log, minIntervalMs: config.live.refreshMinIntervalMs, model, hub });
@@ -250,7 +256,7 @@ export function assemble(deps: ServerDeps): ServerParts {
     log,
     now,
   });
-  const coalescer = new SensorCoalescer(db, { flushEveryMs: config.sensors.flushEveryMs, history: presence }, log);
+  const coalescer = new SensorCoalescer(db, { flushEveryMs: config.sensors.flushEveryMs, history: presenceHistory }, log);
   const history = config.history.enabled ? new HistoryMaintenance({ db, clock, log, retentionDays: config.history.retentionDays, staleAfterMs }) : undefined;
   const realtime = new Realtime({
     config,
@@ -266,7 +272,7 @@ export function assemble(deps: ServerDeps): ServerParts {
     keyring,
     coalescer,
     listings: listing,
-    autoTick: clock === systemClock,
+    autoTick: deps.autoTick ?? clock === systemClock,
   });
 
   // The request half: limits, observability, the methods, the port.
@@ -279,6 +285,7 @@ export function assemble(deps: ServerDeps): ServerParts {
     queuePerClient: config.admission.dbQueuePerClient,
     maxQueued: config.admission.dbMaxQueued,
   });
+  const strikes = new StrikeService({ db: sql, rules: config.rules, now });
   const registry = new MethodRegistry({
     // Admin methods confirm the caller's role from the users table on every call (a token's
     // claim outlives a demotion); a token whose account is gone is UNAUTHENTICATED (docs/rules.md).
@@ -301,13 +308,14 @@ export function assemble(deps: ServerDeps): ServerParts {
   registry.add(
     ...systemMethods(() => info.describe()),
     ...waitlistMethods(waitlist),
-    ...authMethods({ accounts, tokens, throttle: loginThrottle }),
+    ...authMethods({ accounts, tokens, throttle: loginThrottle, strikes }),
     ...branchMethods({ seats }),
     ...seatMethods({ seats, listing }),
     ...reservationMethods({ reservations }),
     ...adminMethods({
       seats,
       sensorKeys: new SensorKeyStore({ db: sql, now }),
+      strikes,
       onSensorKeyRevoked: () => realtime.revokedKeys.sweep(),
     }),
     ...statsMethods(() => obs.stats(), (id, deadline) => refuseIfAccountGone(sql, id, deadline)),
@@ -347,7 +355,7 @@ function liveSeatsOptions(config: Readonly<Config>, instanceId: string): LiveSea
   return {
     instanceId,
     offlineAfterMs: config.sensors.offlineAfterMs,
-    releaseAfterMs: config.sensors.releaseAfterMs,
+    awayEndingMs: config.presence.awayEndingMinutes * 60_000,
     autoCheckIn: config.sensors.autoCheckIn,
     autoRelease: config.sensors.autoRelease,
     checkInWindow: {

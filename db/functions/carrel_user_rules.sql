@@ -5,6 +5,9 @@
 -- local days, then weeks, the booking touches — and turns the outcome into the refusal.
 --
 -- outcome is NULL when the booking may go ahead, else
+--   'suspended'  the user's strikes suspended booking (docs/rules.md, "Strikes and suspension"):
+--                users.suspended_until, which carrel_strike sets, lies after p_now; the caller
+--                reads it back for the refusal's `until`;
 --   'maxActive'  used = the user's active bookings (CONFIRMED, CHECKED_IN, not yet ended);
 --   'quota'      period = 1-based index into the periods, used = minutes already booked there
 --                (CONFIRMED, CHECKED_IN, COMPLETED, NO_SHOW: an OFFERED hold is not the user's yet).
@@ -31,6 +34,13 @@ DECLARE
   v_count integer;
   v_range tstzrange;
 BEGIN
+  -- Suspended by strikes: one read by primary key.
+  PERFORM 1 FROM users u WHERE u.id = p_user AND u.suspended_until > p_now;
+  IF FOUND THEN
+    outcome := 'suspended';
+    RETURN;
+  END IF;
+
   SELECT count(*)::integer INTO v_count FROM reservations r
   WHERE r.user_id = p_user AND r.status IN ('CONFIRMED', 'CHECKED_IN') AND upper(r.during) > p_now;
   IF v_count >= p_max_active THEN

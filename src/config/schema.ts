@@ -192,8 +192,8 @@ export const configSchema = z.strictObject({
        */
       refuseKeys: z.array(z.string().min(1).max(256)).max(1000).default([]),
       offlineAfterMs: positiveInt.default(120_000),
-      releaseAfterMs: positiveInt.default(20 * 60_000),
       autoCheckIn: z.boolean().default(true),
+      /** Away holds: a checked-in seat left empty is held, then released (docs/rules.md, presence). */
       autoRelease: z.boolean().default(true),
       flushEveryMs: positiveInt.default(1_000),
       maxReadingsPerFrame: positiveInt.max(10_000).default(500),
@@ -420,6 +420,44 @@ export const configSchema = z.strictObject({
       weeklyQuotaMinutes: positiveInt.default(1200),
       checkInOpensBeforeMinutes: z.number().int().min(0).max(240).default(15),
       checkInGraceMinutes: z.number().int().min(0).max(240).default(15),
+      /** No-show strikes (docs/rules.md, "Strikes and suspension"). */
+      strikes: z
+        .strictObject({
+          limit: positiveInt.max(100).default(3),
+          windowDays: positiveInt.max(366).default(30),
+          suspendDays: positiveInt.max(366).default(7),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  // Presence (docs/rules.md, "Presence: the state machine"): how long a checked-in seat left
+  // empty is held for its owner before it is released.
+  presence: z
+    .strictObject({
+      awayMinutes: positiveInt.max(24 * 60).default(20),
+      /** The owner hears `awayEnding` this long before the hold runs out. */
+      awayEndingMinutes: z.number().int().min(0).max(60).default(5),
+      /**
+       * Longer (or shorter) holds at some times of day, e.g. meals: a hold that starts inside
+       * [from, to) of the branch's local clock lasts awayMinutes; branchIds limits it to those
+       * branches (absent: every branch). The first window that matches wins.
+       */
+      windows: z
+        .array(
+          z.strictObject({
+            branchIds: z.array(positiveInt).max(1000).optional(),
+            from: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/),
+            to: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$|^24:00$/),
+            awayMinutes: positiveInt.max(24 * 60),
+          }),
+        )
+        .max(100)
+        .default([])
+        .superRefine((ws, ctx) => {
+          ws.forEach((w, i) => {
+            if (w.from >= w.to) ctx.addIssue({ code: 'custom', path: [i, 'to'], message: `must be after from (${w.from})` });
+          });
+        }),
     })
     .prefault({}),
   // Discovery reads: seats.list keeps serialised listings per (filter, slot) until a change in

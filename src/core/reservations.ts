@@ -59,6 +59,7 @@ import { periodParams, userRuleError, userRuleInputs } from './userRules.js';
 import { refuseIfAccountGone } from './accountCheck.js';
 import { onlyBufferClashes, paddingRuleError } from './bufferClash.js';
 import type { SeatContexts } from './seatContexts.js';
+import { strikeCall, suspendedError } from './strikes.js';
 
 /** A stretch of a seat that became bookable again (after a cancel or an early check-out). */
 export interface FreedSlot {
@@ -99,7 +100,7 @@ export type MineScope = 'upcoming' | 'history';
 
 /** What carrel_book answers: an outcome, and the reservation when there is one. */
 interface BookRow extends ReservationRow {
-  outcome: 'created' | 'existing' | 'maxActive' | 'quota' | 'outOfService';
+  outcome: 'created' | 'existing' | 'maxActive' | 'quota' | 'suspended' | 'outOfService';
   period: number | null;
   used: number | null;
 }
@@ -184,6 +185,8 @@ export class ReservationService {
       case 'maxActive':
       case 'quota':
         throw userRuleError({ outcome: r.outcome, period: r.period, used: r.used }, limits, rules);
+      case 'suspended':
+        throw await suspendedError(this.opts.db, user.id, deadline);
       default:
         throw ruleError(Rule.seatOutOfService, `seat ${input.seatId} is out of service`);
     }
@@ -322,14 +325,16 @@ export class ReservationService {
   }
 
   /**
-   * The seat's CHECKED_IN reservation has been empty for sensors.releaseAfterMs as of atMs:
-   * it is checked out at atMs (cause checkOut), the rest of the slot is freed and the owner
-   * hears of it (personal event `released`). Returns its fact, or null when there is none.
+   * The seat's away reservation's hold ran out by atMs (docs/rules.md, "Presence: the state
+   * machine"): it is checked out at atMs (cause checkOut), the rest of the slot is freed, the
+   * owner hears of it (personal event `released`) and gets a strike, in the same statement
+   * (carrel_strike). Returns its fact, or null when there is none (the owner came back first).
    */
   async releaseBySensor(seatId: number, atMs: number): Promise<ReservationFact | null> {
     // A checked-in booking that has not ended holds atMs, or starts within the check-in lead.
     const near: [number, number] = [atMs, atMs + this.opts.rules.checkInOpensBeforeMinutes * MINUTE];
-    const row = await this.checkOutWhere((p, a) => this.bySeat(p, a, seatId, atMs, this.checkOutGuard, near), atMs);
+    const heldOut: Guard = (p, a) => `${this.checkOutGuard(p, a, atMs)} AND ${a}.hold_until <= ${p.add(new Date(atMs))}`;
+    const row = await this.checkOutWhere((p, a) => this.bySeat(p, a, seatId, atMs, heldOut, near), atMs, undefined, 'awayExpired');
     if (!row) return null;
     const fact = reservationToFact(row);
     this.opts.events.emit({ type: 'personal', userId: row.user_id, kind: 'released', reservation: fact, at: new Date(atMs).toISOString() });
@@ -355,19 +360,23 @@ export class ReservationService {
    * the remainder, and every stored interval stays slot-aligned. The row leaves the active
    * statuses, so the seat is bookable again at once.
    */
-  private async checkOutWhere(select: (p: Params, a: string) => string, nowMs: number, deadline?: Deadline): Promise<ReservationRow | null> {
+  private async checkOutWhere(
+    select: (p: Params, a: string) => string,
+    nowMs: number,
+    deadline?: Deadline,
+    strike?: 'awayExpired',
+  ): Promise<ReservationRow | null> {
     const p = new Params();
     const endAt = this.usedUntil(p, 'o', nowMs);
-    const res = await this.opts.db.query<ReservationRow & { old_end: Date }>(
-      `UPDATE reservations r SET status = 'COMPLETED', updated_at = ${p.add(new Date(nowMs))},
+    const update = `UPDATE reservations r SET status = 'COMPLETED', updated_at = ${p.add(new Date(nowMs))},
          during = tstzrange(lower(o.during), ${endAt}),
          hold = tstzrange(lower(o.hold), ${endAt} + (upper(o.hold) - upper(o.during)))
        FROM reservations o
        WHERE o.id = r.id AND ${select(p, 'r')} AND ${this.checkOutGuard(p, 'r', nowMs)}
-       RETURNING ${returningColumnsFor('r')}, upper(o.during) AS old_end`,
-      p.values,
-      deadline,
-    );
+       RETURNING ${returningColumnsFor('r')}, upper(o.during) AS old_end`;
+    // A release that earns a strike gives it in the same statement (docs/rules.md, "Strikes and suspension").
+    const text = strike ? `WITH done AS (${update}) SELECT done.*, ${strikeCall(p, 'done.id', strike, nowMs, this.opts.rules)} AS struck FROM done` : update;
+    const res = await this.opts.db.query<ReservationRow & { old_end: Date }>(text, p.values, deadline);
     const row = res.rows[0];
     if (!row) return null;
     this.emit('checkOut', row, nowMs);

@@ -26,6 +26,8 @@ export const Rule = {
   maxActive: 'maxActive',
   dailyQuota: 'dailyQuota',
   weeklyQuota: 'weeklyQuota',
+  /** Strikes suspended the user's booking (docs/rules.md, "Strikes and suspension"); details.until. */
+  suspended: 'suspended',
   idempotencyKeyReused: 'idempotencyKeyReused',
   status: 'status',
   checkInWindow: 'checkInWindow',

@@ -14,10 +14,10 @@
 //   they start; about 8% are no-shows (more before 9:00 and on Fridays), held until the check-in
 //   grace ends (rules.checkInGraceMinutes), as the lifecycle does.
 // - The rest arrive 0-12 minutes after the start (checked in by the sensor then); nearly half take
-//   a break (most at lunch), and a break longer than sensors.releaseAfterMs gets the booking
+//   a break (most at lunch), and a break longer than presence.awayMinutes (an away hold) gets the booking
 //   released, as the server does (the student may come back and sit on, unbooked: a walk-in in
 //   all but name); a quarter leave early, half of those checking out, the others released after
-//   sensors.releaseAfterMs; the rest leave in the last minutes. Some seats see far more no-shows
+//   presence.awayMinutes (an away hold); the rest leave in the last minutes. Some seats see far more no-shows
 //   and early leavers than the rest (up to three times the rate).
 // - Unbooked blocks get walk-ins: someone sits 20-90 minutes without a booking.
 // - Sensors report all day, except on 4% of seats (no sensor at all: the report says so) and
@@ -42,7 +42,7 @@ export interface SimulateOptions {
   branch?: string;
   slotMinutes: number;
   checkInGraceMinutes: number;
-  releaseAfterMs: number;
+  awayHoldMs: number;
   /** For the sums: an open interval of a writer silent this long ended at its last mark. */
   staleAfterMs: number;
 }
@@ -81,7 +81,7 @@ export async function simulateHistory(pool: pg.Pool, o: SimulateOptions): Promis
     branch: o.branch ?? null,
     slot: o.slotMinutes,
     grace: o.checkInGraceMinutes,
-    release: Math.round(o.releaseAfterMs / 60_000),
+    release: Math.round(o.awayHoldMs / 60_000),
     users: SIM_USERS,
   };
   const result = await new Db(pool).transaction(async (c) => {
@@ -214,7 +214,7 @@ const STATEMENTS = [
        FROM b
    ), r AS (
      -- When the server would have ended the booking early: a check-out by hand (at leaving),
-     -- or a release after sensors.releaseAfterMs empty (a long break, leaving without checking out).
+     -- or a release after presence.awayMinutes (an away hold) empty (a long break, leaving without checking out).
      SELECT o.*,
             CASE WHEN o.cancelled OR o.no_show THEN NULL
                  WHEN o.brk_start IS NOT NULL AND o.brk_start < o.leave AND o.brk_len > make_interval(mins => $release::int)

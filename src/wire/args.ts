@@ -172,6 +172,8 @@ export const methodArgs = {
   'admin.branches.setHours': z.strictObject({ branch: branchRef, hours }),
   'admin.sensors.addKey': z.strictObject({ name: keyName, branch: branchRef }),
   'admin.sensors.listKeys': z.strictObject({ branch: branchRef.optional(), includeRevoked: z.boolean().optional() }).optional(),
+  'admin.users.strikes': z.strictObject({ userId: serialId }),
+  'admin.users.clearStrikes': z.strictObject({ userId: serialId }),
   'admin.sensors.revokeKey': z.union([z.strictObject({ id: serialId, branch: branchRef.optional() }), z.strictObject({ name: keyName, branch: branchRef.optional() })]),
   // Dates in the branch's zone, both counted; whether they are real ones is checked with the range
   // (REPORT_LIMITS, src/reports/utilization.ts).

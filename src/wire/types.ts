@@ -18,7 +18,7 @@ export type WaitlistStatus = 'WAITING' | 'OFFERED' | 'CLAIMED' | 'LEFT' | 'EXPIR
 export type SeatStatus = 'IN_SERVICE' | 'OUT_OF_SERVICE';
 
 /** docs/protocol.md, "Live states and flags". */
-export type LiveState = 'free' | 'reserved' | 'occupied' | 'unavailable';
+export type LiveState = 'free' | 'reserved' | 'occupied' | 'away' | 'unavailable';
 
 /** Only true flags are sent; `{}` when none. */
 export interface LiveFlags {
@@ -36,10 +36,12 @@ export type ChangeCause =
   | 'noShow'
   | 'completed'
   | 'offer'
+  | 'away'
+  | 'back'
   | 'admin';
 
 /** The `kind` of a personal event (docs/protocol.md, "`personal`"). */
-export type PersonalKind = 'offer' | 'offerExpired' | 'noShow' | 'released';
+export type PersonalKind = 'offer' | 'offerExpired' | 'noShow' | 'released' | 'away' | 'awayEnding';
 
 // ---- RPC results ---------------------------------------------------------------------------
 
@@ -55,6 +57,8 @@ export interface SeatCounts {
   free: number;
   reserved: number;
   occupied: number;
+  /** Checked in, the owner away and the seat held for them (docs/protocol.md). */
+  away: number;
   unavailable: number;
 }
 
@@ -90,6 +94,8 @@ export interface ReservationWire {
   createdAt: string;
   checkedInAt?: string;
   offerExpiresAt?: string;
+  /** Present while the owner is away: when the booking is released unless they sit down again. */
+  holdUntil?: string;
 }
 
 export interface WaitlistEntryWire {
@@ -139,6 +145,24 @@ export interface Availability {
   booked: Array<{ start: string; end: string }>;
 }
 
+/** A no-show strike (docs/rules.md, "Strikes and suspension"). */
+export interface StrikeWire {
+  id: number;
+  reservationId: number;
+  reason: 'noShow' | 'awayExpired';
+  at: string;
+}
+
+/** A user's strikes as they count now: auth.me, admin.users.strikes. */
+export interface StrikesWire {
+  /** Uncleared strikes within rules.strikes.windowDays, newest first. */
+  strikes: StrikeWire[];
+  limit: number;
+  windowDays: number;
+  /** Booking is suspended until then; null when it is not. */
+  suspendedUntil: string | null;
+}
+
 /** What each RPC method answers (docs/protocol.md, "RPC methods"). */
 export interface MethodResults {
   PING: 'PONG';
@@ -147,7 +171,7 @@ export interface MethodResults {
   'auth.register': { user: UserWire };
   'auth.login': { token: string; expiresAt: string; user: UserWire };
   'auth.use': { user: UserWire };
-  'auth.me': { user: UserWire };
+  'auth.me': { user: UserWire; strikes: StrikesWire };
   'branches.list': BranchWire[];
   'seats.list': SeatWire[];
   'seats.get': SeatWire;
@@ -168,6 +192,8 @@ export interface MethodResults {
   'admin.sensors.listKeys': SensorKeyWire[];
   'admin.sensors.revokeKey': SensorKeyWire;
   'admin.reports.utilization': UtilizationReportWire;
+  'admin.users.strikes': StrikesWire;
+  'admin.users.clearStrikes': { cleared: number };
 }
 
 export type MethodName = keyof MethodResults;
@@ -183,6 +209,8 @@ export interface ReservationFact {
   start: string;
   end: string;
   status: ReservationStatus;
+  /** While the owner is away (docs/rules.md, presence): when the hold runs out. */
+  holdUntil?: string;
 }
 
 export interface SubscribedFrame {
@@ -201,6 +229,8 @@ export interface SnapshotSeat {
   label: string;
   state: LiveState;
   flags: LiveFlags;
+  /** state away: when the seat is released unless its owner sits down again. */
+  holdUntil?: string;
 }
 
 export interface SnapshotFrame {
@@ -223,6 +253,8 @@ export interface SeatEventFrame {
   seatId: number;
   state: LiveState;
   flags: LiveFlags;
+  /** state away: when the seat is released unless its owner sits down again. */
+  holdUntil?: string;
   cause: ChangeCause;
   at: string;
 }

@@ -21,6 +21,8 @@ describe('the method table', () => {
       'admin.sensors.addKey',
       'admin.sensors.listKeys',
       'admin.sensors.revokeKey',
+      'admin.users.clearStrikes',
+      'admin.users.strikes',
       'auth.login',
       'auth.me',
       'auth.register',
@@ -54,7 +56,7 @@ describe('the method table', () => {
     const open = t.registry.names().filter((n) => t.registry.get(n)!.access === 'public');
     expect(open).toEqual(['PING', 'auth.login', 'auth.register', 'auth.use', 'branches.list', 'seats.availability', 'seats.get', 'seats.list', 'server.info']);
     const admin = t.registry.names().filter((n) => t.registry.get(n)!.access === 'admin');
-    expect(admin).toEqual(['admin.branches.setHours', 'admin.reports.utilization', 'admin.seats.setStatus', 'admin.sensors.addKey', 'admin.sensors.listKeys', 'admin.sensors.revokeKey']);
+    expect(admin).toEqual(['admin.branches.setHours', 'admin.reports.utilization', 'admin.seats.setStatus', 'admin.sensors.addKey', 'admin.sensors.listKeys', 'admin.sensors.revokeKey', 'admin.users.clearStrikes', 'admin.users.strikes']);
   });
 });
 

@@ -31,7 +31,7 @@ beforeAll(async () => {
     branch: 'Main Library',
     slotMinutes: 15,
     checkInGraceMinutes: 15,
-    releaseAfterMs: 20 * 60_000,
+    awayHoldMs: 20 * 60_000,
     staleAfterMs: 60_000,
   });
 });

@@ -104,7 +104,7 @@ beforeAll(async () => {
     branch: 'Medical Library',
     slotMinutes: 15,
     checkInGraceMinutes: 15,
-    releaseAfterMs: 20 * 60_000,
+    awayHoldMs: 20 * 60_000,
     staleAfterMs: 60_000,
   });
   // The last three days not summed up yet, as if the maintenance had not come round: computed.

@@ -17,7 +17,7 @@ const base: SimulateOptions = {
   branch: 'Medical Library',
   slotMinutes: 15,
   checkInGraceMinutes: 15,
-  releaseAfterMs: 20 * 60_000,
+  awayHoldMs: 20 * 60_000,
   staleAfterMs: 60_000,
 };
 

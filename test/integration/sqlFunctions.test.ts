@@ -189,6 +189,7 @@ describe('SQL functions applied from db/functions', () => {
       'carrel_book(integer,integer,timestamp with time zone,timestamp with time zone,text,timestamp with time zone,integer,integer,timestamp with time zone[],timestamp with time zone[],integer[],integer)',
       'carrel_canonical_student_id(text)',
       'carrel_claim(bigint,integer,timestamp with time zone,integer,integer,timestamp with time zone[],timestamp with time zone[],integer[],integer)',
+      'carrel_strike(bigint[],text,timestamp with time zone,integer,integer,integer)',
       'carrel_user_rules(integer,timestamp with time zone,timestamp with time zone,timestamp with time zone,integer,timestamp with time zone[],timestamp with time zone[],integer[])',
     ]));
     // And again: applying the files a second time changes nothing.

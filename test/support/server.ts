@@ -187,11 +187,11 @@ export type LiveInsides = ReturnType<typeof liveInsides>;
  */
 export async function startTestServer(
   overrides: DeepPartial<Config> = {},
-  opts: { db?: TestDatabase; clock?: Clock; log?: Logger } = {},
+  opts: { db?: TestDatabase; clock?: Clock; log?: Logger; autoTick?: boolean } = {},
 ): Promise<TestServer> {
   const config = testConfig(overrides);
   const db = opts.db ?? (await freshDatabase());
-  const deps = { config, log: opts.log ?? silentLogger, db: db.pool, clock: opts.clock };
+  const deps = { config, log: opts.log ?? silentLogger, db: db.pool, clock: opts.clock, autoTick: opts.autoTick };
   const parts = assemble(deps);
   try {
     const server = await CarrelServer.start(deps, parts);

@@ -13,7 +13,7 @@ function model(data: Partial<LiveSeatsData> = {}, instanceId = 'a') {
   const calls: Array<[Presence, number, Presence]> = [];
   const changes: SeatChange[] = [];
   const m = new LiveSeats(
-    { instanceId, offlineAfterMs: OFFLINE_MS, releaseAfterMs: 1_200_000, autoCheckIn: false, autoRelease: false, checkInWindow: { opensBeforeMs: 0, graceMs: 0 } },
+    { instanceId, offlineAfterMs: OFFLINE_MS, awayEndingMs: 300_000, autoCheckIn: false, autoRelease: false, checkInWindow: { opensBeforeMs: 0, graceMs: 0 } },
     {
       changes: { publishSeat: (c) => void changes.push(c) },
       presence: (seatId, presence, atMs, previous) => void (seatId === SEAT && calls.push([presence, atMs - T, previous])),
