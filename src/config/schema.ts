@@ -73,6 +73,7 @@ const DEFAULT_RATE_LIMITS: ReadonlyArray<z.output<typeof rateLimitRule>> = [
     callers: 'all',
     methods: [
       'reservations.create',
+      'reservations.walkIn',
       'reservations.cancel',
       'reservations.checkIn',
       'reservations.checkOut',
@@ -420,6 +421,8 @@ export const configSchema = z.strictObject({
       weeklyQuotaMinutes: positiveInt.default(1200),
       checkInOpensBeforeMinutes: z.number().int().min(0).max(240).default(15),
       checkInGraceMinutes: z.number().int().min(0).max(240).default(15),
+      /** The longest a walk-in books (docs/rules.md, "Walk-ins"); also cut at the next booking, closing and maxDurationMinutes. */
+      walkInMinutes: positiveInt.max(24 * 60).default(120),
       /** No-show strikes (docs/rules.md, "Strikes and suspension"). */
       strikes: z
         .strictObject({

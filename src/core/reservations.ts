@@ -54,7 +54,7 @@ import {
   type ReservationRow,
   type ReservationWire,
 } from './reservationRow.js';
-import { Rule, ceilToSlot, checkBookingWindow, floorToSlot, ruleError, type RulesConfig } from './rules.js';
+import { Rule, ceilToSlot, checkBookingWindow, floorToSlot, openUntil, ruleError, type RulesConfig } from './rules.js';
 import { periodParams, userRuleError, userRuleInputs } from './userRules.js';
 import { refuseIfAccountGone } from './accountCheck.js';
 import { onlyBufferClashes, paddingRuleError } from './bufferClash.js';
@@ -487,6 +487,69 @@ export class ReservationService {
     } catch (err) {
       this.opts.log.error({ err, slot }, 'onSlotFreed failed');
     }
+  }
+
+  // --- walk-ins -----------------------------------------------------------------------------
+
+  /**
+   * Someone at a free seat books it and is checked in, in one statement (carrel_walk_in,
+   * db/functions/carrel_walk_in.sql; docs/rules.md, "Walk-ins"): from the slot under way for
+   * rules.walkInMinutes, cut at the branch's closing, at rules.maxDurationMinutes and at the
+   * seat's next booking with its cleaning buffer. The same locks, in the same order, and the same
+   * per-user rules as create; a refusal leaves nothing. The events are a create's and a check-in's.
+   */
+  async walkIn(user: Caller, seatId: number, deadline?: Deadline): Promise<ReservationWire> {
+    const { rules } = this.opts;
+    const nowMs = this.opts.clock.now();
+    const seat = await this.opts.seats.seatContext(seatId, deadline);
+    const startMs = floorToSlot(nowMs, rules.slotMinutes);
+    const closesMs = openUntil(startMs, nowMs, seat.timezone, seat.hours);
+    if (closesMs === null) {
+      throw ruleError(Rule.openingHours, 'the branch is closed now', { timezone: seat.timezone });
+    }
+    const maxEndMs = Math.min(
+      startMs + rules.walkInMinutes * MINUTE,
+      startMs + rules.maxDurationMinutes * MINUTE,
+      floorToSlot(closesMs, rules.slotMinutes),
+    );
+    if (maxEndMs - startMs < rules.minDurationMinutes * MINUTE) {
+      throw ruleError(Rule.openingHours, `the branch closes at ${new Date(closesMs).toISOString()}, too soon for a booking of ${rules.minDurationMinutes} minutes`, {
+        timezone: seat.timezone,
+        closesAt: new Date(closesMs).toISOString(),
+      });
+    }
+    const limits = userRuleInputs({ startMs, endMs: maxEndMs }, seat.timezone, rules);
+    const res = await this.opts.db.query<BookRow | (Omit<BookRow, 'outcome'> & { outcome: 'taken' })>(
+      (lockTimeoutMs) => ({
+        name: 'carrel.walkIn',
+        text: 'SELECT * FROM carrel_walk_in($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)',
+        values: [
+          seatId, user.id, new Date(startMs), new Date(maxEndMs), new Date(nowMs), rules.slotMinutes, rules.minDurationMinutes,
+          LockClass.userBooking, rules.maxActivePerUser, ...periodParams(limits), lockTimeoutMs,
+        ],
+      }),
+      deadline,
+    );
+    const r = res.rows[0]!;
+    switch (r.outcome) {
+      case 'created':
+        break;
+      case 'taken':
+        throw new CarrelError(ErrorCode.CONFLICT, 'the seat is taken now, or booked again too soon for a walk-in', {
+          conflict: { start: r.start_at.toISOString(), end: r.end_at.toISOString() },
+        });
+      case 'maxActive':
+      case 'quota':
+        throw userRuleError({ outcome: r.outcome, period: r.period, used: r.used }, limits, rules);
+      case 'suspended':
+        throw await suspendedError(this.opts.db, user.id, deadline);
+      default:
+        throw ruleError(Rule.seatOutOfService, `seat ${seatId} is out of service`);
+    }
+    // What a create and a check-in would have said, in that order: subscribers see it booked, then sat in.
+    this.emit('reservation.created', { ...r, status: 'CONFIRMED', checked_in_at: null }, nowMs);
+    this.emit('checkIn', r, nowMs);
+    return reservationToWire(r);
   }
 }
 

@@ -80,6 +80,16 @@ export function fitsOpeningHours(startMs: number, endMs: number, timeZone: strin
   return openIntervals(startMs, timeZone, hours, -1, 1).some(([s, e]) => s <= startMs && endMs <= e);
 }
 
+/**
+ * The end of the branch's open stretch that holds [startMs, nowMs] (a walk-in's start and now),
+ * or null when the branch is not open through both: where a walk-in must end by
+ * (docs/rules.md, "Walk-ins").
+ */
+export function openUntil(startMs: number, nowMs: number, timeZone: string, hours: BranchHours): number | null {
+  const stretch = openIntervals(startMs, timeZone, hours, -1, 1).find(([s, e]) => s <= startMs && nowMs < e);
+  return stretch ? stretch[1] : null;
+}
+
 export function floorToSlot(ms: number, slotMinutes: number): number {
   const slot = slotMinutes * MINUTE;
   return Math.floor(ms / slot) * slot;

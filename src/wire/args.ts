@@ -152,6 +152,7 @@ export const methodArgs = {
   'seats.availability': z.strictObject({ seatId: serialId, date: z.string().max(10).optional(), start: instant.optional(), end: instant.optional() }),
   'reservations.create': z.strictObject({ seatId: serialId, start: instant, end: instant, idempotencyKey: z.string().min(1).max(128).optional() }),
   'reservations.get': idArg,
+  'reservations.walkIn': z.strictObject({ seatId: serialId }),
   'reservations.mine': z
     .strictObject({
       scope: z.enum(['upcoming', 'history']).default('upcoming'),

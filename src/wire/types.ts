@@ -178,6 +178,7 @@ export interface MethodResults {
   'seats.availability': Availability;
   'reservations.create': ReservationWire;
   'reservations.get': ReservationWire;
+  'reservations.walkIn': ReservationWire;
   'reservations.mine': { reservations: ReservationWire[]; nextCursor: string | null };
   'reservations.cancel': ReservationWire;
   'reservations.checkIn': ReservationWire;

@@ -34,6 +34,7 @@ describe('the method table', () => {
       'reservations.create',
       'reservations.get',
       'reservations.mine',
+      'reservations.walkIn',
       'seats.availability',
       'seats.get',
       'seats.list',
