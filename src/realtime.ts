@@ -56,6 +56,8 @@ export interface RealtimeDeps {
    * instance, seats the model found added. The listing caches forget that branch.
    */
   onBranchChanged?: (branchId: number) => void;
+  /** Told every change committed on another instance (the booking core forgets what it frees). */
+  onRemoteFact?: (ev: CoreEvent) => void;
 }
 
 export class Realtime {
@@ -300,6 +302,7 @@ export class Realtime {
   /** A change committed on another instance: into the model; this instance's listings forget the branch. */
   private applyRemoteFact(ev: CoreEvent): void {
     this.applyFact(ev);
+    this.deps.onRemoteFact?.(ev);
     if (ev.type === 'reservation') this.deps.onBranchChanged?.(ev.reservation.branchId);
     else if (ev.type === 'seatStatus') this.deps.onBranchChanged?.(ev.branchId);
   }

@@ -49,6 +49,8 @@ export interface ServerDeps {
   clock?: Clock;
   /** The event bus; default: RedisBus when redis.url is set, else an in-process LocalBus. */
   bus?: EventBus;
+  /** The opening lottery's randomness, a number in [0, 1); default crypto-random (tests seed it). */
+  random?: () => number;
 }
 
 export interface BoundPorts {
@@ -137,7 +139,16 @@ export class CarrelServer {
     events.on(this.seatListing.onCoreEvent);
     this.seats = new SeatService({ ...core, listing: this.seatListing, live, contextCacheMs: config.discovery.seatContextCacheMs, branchListCacheMs: config.discovery.branchListCacheMs });
     const waitlist = this.waitlist;
-    this.reservations = new ReservationService({ ...core, seats: this.seats, log, onSlotFreed: (slot, deadline) => waitlist.onSlotFreed(slot, deadline) });
+    this.reservations = new ReservationService({
+      ...core,
+      seats: this.seats,
+      log,
+      booking: config.booking,
+      random: deps.random,
+      onSlotFreed: (slot, deadline) => waitlist.onSlotFreed(slot, deadline),
+    });
+    // What frees seat time, here: the best-available searches known full forget its branch.
+    events.on(this.reservations.onCoreEvent);
 
     // The live half.
     const listing = this.seatListing;
@@ -154,6 +165,7 @@ export class CarrelServer {
       reservations: this.reservations,
       live,
       onBranchChanged: (branchId) => listing.invalidate(branchId),
+      onRemoteFact: this.reservations.onCoreEvent,
     });
 
     // The request half: limits, observability, the methods, the port.
@@ -215,7 +227,7 @@ export class CarrelServer {
 
     obs.addListener('rpc', this.rpc.listener);
     registerLiveMetrics(obs, this.realtime);
-    registerCoreMetrics(obs.registry, { listing, dbAdmission: this.dbAdmission, passwords: this.passwords });
+    registerCoreMetrics(obs.registry, { listing, reservations: this.reservations, dbAdmission: this.dbAdmission, passwords: this.passwords });
   }
 
   static async start(deps: ServerDeps): Promise<CarrelServer> {

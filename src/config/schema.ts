@@ -391,6 +391,30 @@ export const configSchema = z.strictObject({
       weeklyQuotaMinutes: positiveInt.default(1200),
       checkInOpensBeforeMinutes: z.number().int().min(0).max(240).default(15),
       checkInGraceMinutes: z.number().int().min(0).max(240).default(15),
+      /** A user's CONFIRMED and CHECKED_IN bookings may not overlap in time (one person, one seat). */
+      oneSeatAtATime: z.boolean().default(true),
+      /**
+       * "HH:MM": a local day's bookings open at this time of the branch's day maxDaysAhead days
+       * before (docs/rules.md, "When bookings open"); null: a rolling maxDaysAhead window.
+       */
+      bookingOpensAt: z
+        .string()
+        .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a local time "HH:MM"')
+        .nullable()
+        .default(null),
+      /** Bookings asked in the first N ms after an opening are served in a random order (0: arrival order). */
+      openingLotteryMs: z.number().int().min(0).max(60_000).default(0),
+    })
+    .prefault({}),
+  // Booking many at once (docs/architecture.md, "Group commit"; src/core/bookingQueue.ts).
+  booking: z
+    .strictObject({
+      /** Most bookings sent in one round trip (each a subtransaction: at most 60 keeps them in PostgreSQL's cache). */
+      maxBatch: z.number().int().min(1).max(60).default(50),
+      /** Shapes (branch, filters, window) remembered as full or by where their last walk found a seat. */
+      knownFullMaxEntries: positiveInt.max(1_000_000).default(10_000),
+      /** A "full" verdict is trusted this long without news from the branch (ms). */
+      knownFullMs: z.number().int().min(0).max(600_000).default(10_000),
     })
     .prefault({}),
   // Discovery reads: seats.list keeps serialised listings per (filter, slot) until a change in

@@ -22,8 +22,12 @@ export type { SeatCounts } from './liveView.js';
  * What booking needs to know about a seat and its branch. Whether the seat is in service is
  * not here: the booking statement checks that itself, at the moment it books.
  */
-export interface SeatContext {
+export interface SeatContext extends BranchContext {
   seatId: number;
+}
+
+/** What booking needs to know about a branch: its zone, hours and cleaning buffer. */
+export interface BranchContext {
   branchId: number;
   timezone: string;
   hours: BranchHours;
@@ -84,6 +88,8 @@ export class SeatService {
    */
   private readonly seatBranch = new Map<number, number>();
   private readonly branchContexts = new Map<number, { timezone: string; hours: BranchHours; paddingMinutes: number; untilMs: number }>();
+  /** Branch ids by name, for names spelt exactly as stored: so at most one entry per branch. */
+  private readonly branchIds = new Map<string, number>();
 
   /**
    * branches.list needs no token, so it must not cost a query per call (docs/fairness.md): the
@@ -183,6 +189,33 @@ export class SeatService {
       this.branchContexts.set(r.branch_id, { timezone: r.timezone, hours: r.hours, paddingMinutes: r.padding_minutes, untilMs: now + ttl });
     }
     return { seatId: r.id, branchId: r.branch_id, timezone: r.timezone, hours: r.hours, paddingMinutes: r.padding_minutes };
+  }
+
+  /**
+   * The branch a reference names, with what booking needs of it (a best-available booking names
+   * a branch, not a seat), kept for contextCacheMs as a seat's is. NOT_FOUND for no such branch.
+   */
+  async branchContext(ref: BranchRef, deadline?: Deadline): Promise<BranchContext> {
+    const ttl = this.opts.contextCacheMs ?? 0;
+    const now = this.opts.clock.now();
+    const id = 'id' in ref ? ref.id : this.branchIds.get(ref.name);
+    const kept = id === undefined ? undefined : this.branchContexts.get(id);
+    if (id !== undefined && kept && kept.untilMs > now) {
+      return { branchId: id, timezone: kept.timezone, hours: kept.hours, paddingMinutes: kept.paddingMinutes };
+    }
+    const named = branchIdSql(ref, '$1');
+    const res = await this.opts.db.query<{ id: number; name: string; timezone: string; hours: BranchHours; padding_minutes: number }>(
+      `SELECT id, name, timezone, hours, padding_minutes FROM branches WHERE id = ${named.sql}`,
+      [named.value],
+      deadline,
+    );
+    const r = res.rows[0];
+    if (!r) throw new CarrelError(ErrorCode.NOT_FOUND, `no branch ${'id' in ref ? ref.id : JSON.stringify(ref.name)}`);
+    if (ttl > 0) {
+      this.branchContexts.set(r.id, { timezone: r.timezone, hours: r.hours, paddingMinutes: r.padding_minutes, untilMs: now + ttl });
+      if ('name' in ref && ref.name === r.name) this.branchIds.set(r.name, r.id);
+    }
+    return { branchId: r.id, timezone: r.timezone, hours: r.hours, paddingMinutes: r.padding_minutes };
   }
 
   /**

@@ -163,7 +163,7 @@ beforeAll(async () => {
   const core = { db: recorded, clock, rules, events: discardEvents };
   listing = new SeatListing({ ...core, cache: { enabled: false, maxEntries: 1, maxBytes: 1 } });
   seats = new SeatService({ ...core, listing });
-  reservations = new ReservationService({ ...core, seats, log: silentLogger });
+  reservations = new ReservationService({ ...core, seats, log: silentLogger, booking: config.booking });
   waitlist = new Waitlist({ db: recorded, clock, events: discardEvents, config: config.waitlist, rules, log: silentLogger });
   lifecycle = new LifecycleWorker({
     db: recorded,

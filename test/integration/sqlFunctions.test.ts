@@ -179,14 +179,19 @@ describe('SQL functions applied from db/functions', () => {
   });
 
   it('a database the previous release migrated comes out of migrate exactly as a new one', async () => {
-    expect(await migrate(old, silentLogger)).toEqual([]);
+    // The migrations since that release, and nothing else.
+    const since = listSqlFiles(migrationsDir()).filter((m) => m.version > 12);
+    expect((await migrate(old, silentLogger)).map((m) => m.version)).toEqual(since.map((m) => m.version));
     const upgraded = await schemaOf(old);
     expect(upgraded).toEqual(await schemaOf(fresh));
     expect(upgraded.functions!.map((f) => (f as { signature: string }).signature)).toEqual([
       'carrel_book(integer,integer,timestamp with time zone,timestamp with time zone,text,timestamp with time zone,integer,integer,timestamp with time zone[],timestamp with time zone[],integer[])',
       'carrel_book(integer,integer,timestamp with time zone,timestamp with time zone,text,timestamp with time zone,integer,integer,timestamp with time zone[],timestamp with time zone[],integer[],integer)',
+      'carrel_book_batch(jsonb,timestamp with time zone,integer,integer,boolean)',
       'carrel_canonical_student_id(text)',
+      'carrel_claim(bigint,integer,timestamp with time zone,integer,integer,boolean,timestamp with time zone[],timestamp with time zone[],integer[],integer)',
       'carrel_claim(bigint,integer,timestamp with time zone,integer,integer,timestamp with time zone[],timestamp with time zone[],integer[],integer)',
+      'carrel_user_rules(integer,timestamp with time zone,timestamp with time zone,timestamp with time zone,integer,boolean,timestamp with time zone[],timestamp with time zone[],integer[])',
       'carrel_user_rules(integer,timestamp with time zone,timestamp with time zone,timestamp with time zone,integer,timestamp with time zone[],timestamp with time zone[],integer[])',
     ]);
     // And again: applying the files a second time changes nothing.

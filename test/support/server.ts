@@ -77,11 +77,11 @@ export type LiveInsides = ReturnType<typeof liveInsides>;
 
 export async function startTestServer(
   overrides: DeepPartial<Config> = {},
-  opts: { db?: TestDatabase; clock?: Clock; log?: Logger } = {},
+  opts: { db?: TestDatabase; clock?: Clock; log?: Logger; random?: () => number } = {},
 ): Promise<TestServer> {
   const config = testConfig(overrides);
   const db = opts.db ?? (await freshDatabase());
-  const server = await CarrelServer.start({ config, log: opts.log ?? silentLogger, db: db.pool, clock: opts.clock });
+  const server = await CarrelServer.start({ config, log: opts.log ?? silentLogger, db: db.pool, clock: opts.clock, random: opts.random });
   return {
     server,
     db,
