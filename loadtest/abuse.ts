@@ -17,7 +17,7 @@ import { projectRoot } from '../src/paths.js';
 import { LatencyHistogram, median, round3, type LatencySummary } from './histogram.js';
 import type { FloodResult, FloodSpec } from './flooder.js';
 import { customRecord, round1, sampleServer, type RunRecord } from './record.js';
-import { readProcCpuMs } from './target.js';
+import { isLoopback, readProcCpuMs } from './target.js';
 import type { Comparison } from './report.js';
 import type { BenchContext } from './scenarios.js';
 import { BENCH_PASSWORD, type BenchUser } from './setup.js';
@@ -123,8 +123,6 @@ export interface AbuseSetup {
   loginUsers: BenchUser[];
   booking: { seatId: number; start: string; end: string };
 }
-
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
 export function describeFlood(name: FloodName, o: typeof ABUSE_DEFAULTS): string {
   switch (name) {
@@ -441,7 +439,7 @@ async function spawnFlood(spec: FloodSpec, maxMs: number): Promise<{ child: Chil
 // --- the scenario -------------------------------------------------------------------------
 
 export async function abuse(ctx: BenchContext, o: AbuseOptions, onFlood: (f: FloodFigures) => void = () => undefined): Promise<FloodFigures[]> {
-  if (!LOOPBACK.has(ctx.host)) {
+  if (!isLoopback(ctx.host)) {
     throw Object.assign(new Error(`bench abuse floods only a server on this machine (127.0.0.1), not ${ctx.host}`), { exitCode: 2 });
   }
   if (!ctx.target.ports.http) throw Object.assign(new Error('bench abuse needs the server\'s HTTP port (--http-port)'), { exitCode: 2 });

@@ -4,6 +4,7 @@
 //   carrel bench book -c 50 --baseline                   bookings beside pgbench
 //   carrel bench suite                                   every target figure; writes the report
 //   carrel bench abuse --server 127.0.0.1:9000           a well-behaved client beside each flood
+//   carrel bench rush --mode seat,best                   the opening rush, seat ids then best-available
 //
 // Without --server it starts carrel itself over a fresh benchmark database (DATABASE_URL's
 // PostgreSQL, else an embedded one), so every figure comes from the same, known set-up.
@@ -19,6 +20,7 @@ import { runSuite } from './suite.js';
 import { configSchema } from '../src/config/schema.js';
 import { ABUSE_DEFAULTS, FLOOD_NAMES, abuse, abuseComparisons, abuseMarkdown, abuseRecord, medianFloods, type FloodName } from './abuse.js';
 import { BenchContext } from './scenarios.js';
+import { RUSH_DEFAULTS, RUSH_MODES, rush, rushComparisons, rushServerConfig, type RushMode } from './rush.js';
 
 interface CommonOpts {
   server?: string;
@@ -57,6 +59,21 @@ function positive(name: string): (v: string) => number {
   };
 }
 
+function wholeNumber(name: string, min: number): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw Object.assign(new Error(`${name} must be a whole number of at least ${min}, not ${v}`), { exitCode: 2 });
+    return n;
+  };
+}
+
+function modeList(v: string): RushMode[] {
+  const xs = v.split(',').map((x) => x.trim());
+  const bad = xs.filter((x) => !(RUSH_MODES as readonly string[]).includes(x));
+  if (xs.length === 0 || bad.length) throw Object.assign(new Error(`--mode takes ${RUSH_MODES.join(', ')}; not ${bad.join(', ') || v}`), { exitCode: 2 });
+  return xs as RushMode[];
+}
+
 function common(cmd: Command): Command {
   return cmd
     .option('--server <host:port>', 'a running carrel RPC port to load (default: start one over a fresh bench database)')
@@ -89,12 +106,12 @@ function targetSpec(o: CommonOpts, outDir: string, config: Record<string, unknow
 }
 
 /**
- * What `bench abuse` gives the carrel it starts: the shipped rate limits and bcrypt cost, which
- * the other scenarios' overrides relax, because the limits are what it measures.
+ * What `bench abuse` gives the carrel it starts: the shipped rate limits and password hashing,
+ * which the other scenarios' overrides relax, because the limits are what it measures.
  */
 function shippedPolicies(): Record<string, unknown> {
   const shipped = configSchema.parse({});
-  return { rateLimit: { rules: shipped.rateLimit.rules }, auth: { bcryptCost: shipped.auth.bcryptCost } };
+  return { rateLimit: { rules: shipped.rateLimit.rules }, auth: shipped.auth };
 }
 
 /** Opens a bench, runs `body`, writes the report and prints where it is. */
@@ -211,6 +228,22 @@ export function registerBenchCommands(program: Command): void {
       withBench(o, async (b) => void b.add(await storm(b.ctx, o))),
     );
 
+  common(bench.command('rush').description('the opening rush: U users and B scripts book the same window of a 2,000-seat branch at one instant'))
+    .addOption(new Option('--mode <list>', 'best (any free seat, no seat id) and/or seat (a random seat id, as clients had to), run in order').argParser(modeList).default(['best'], 'best'))
+    .option('--users <n>', 'ordinary users, one connection and one request each', wholeNumber('--users', 1), RUSH_DEFAULTS.users)
+    .option('--scripts <n>', 'scripted users', wholeNumber('--scripts', 0), RUSH_DEFAULTS.scripts)
+    .option('--script-connections <n>', 'connections of each script', wholeNumber('--script-connections', 1), RUSH_DEFAULTS.scriptConnections)
+    .option('--script-depth <n>', 'creates each script pipelines on each of its connections', wholeNumber('--script-depth', 1), RUSH_DEFAULTS.scriptDepth)
+    .option('--max-seconds <s>', 'stop this long after the release, whatever is unanswered', positive('--max-seconds'), RUSH_DEFAULTS.maxMs / 1000)
+    .action(async (o: CommonOpts & { mode: RushMode[]; users: number; scripts: number; scriptConnections: number; scriptDepth: number; maxSeconds: number }) =>
+      withBench(o, async (b) => {
+        for (const mode of o.mode) {
+          const r = b.add(await rush(b.ctx, { mode, users: o.users, scripts: o.scripts, scriptConnections: o.scriptConnections, scriptDepth: o.scriptDepth, maxMs: o.maxSeconds * 1000 }));
+          for (const c of rushComparisons(r)) b.compare(c);
+        }
+      }, rushServerConfig(o)),
+    );
+
   common(bench.command('sensors').description('sensor flood: readings/s from G gateways, latency to the ack'))
     .option('--branch <name>', 'branch whose seats get readings', 'Bench Library')
     .option('--gateways <n>', 'sensor connections', positive('--gateways'), 10)
@@ -306,6 +339,6 @@ export function registerBenchCommands(program: Command): void {
     .option('--sweep <list>', 'connection counts of the chart\'s sweep', intList('--sweep'), [1, 4, 16, 64, 256, 1000])
     .option('--repeats <n>', 'carrel/baseline pairs per ratio, alternating; the median pair ratio is reported', positive('--repeats'), 3)
     .action(async (o: CommonOpts & { sweep: number[]; repeats: number }) =>
-      withBench(o, (b) => runSuite(b, { durationMs: o.duration * 1000, warmupMs: o.warmup * 1000, sweep: o.sweep, repeats: o.repeats })),
+      withBench(o, (b) => runSuite(b, { durationMs: o.duration * 1000, warmupMs: o.warmup * 1000, sweep: o.sweep, repeats: o.repeats }), rushServerConfig(RUSH_DEFAULTS)),
     );
 }

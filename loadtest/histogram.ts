@@ -3,8 +3,8 @@
 // several connections or runs merge without losing anything (a mean of percentiles would).
 import hdr from 'hdr-histogram-js';
 
-/** Highest latency recorded: one minute, in microseconds; anything above is clamped and counted. */
-const HIGHEST_US = 60_000_000;
+/** Highest latency recorded by default: one minute; anything above is clamped and counted. */
+const HIGHEST_MS = 60_000;
 
 export interface LatencySummary {
   count: number;
@@ -17,23 +17,30 @@ export interface LatencySummary {
 }
 
 export class LatencyHistogram {
-  private readonly h = hdr.build({
-    bitBucketSize: 64,
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: HIGHEST_US,
-    numberOfSignificantValueDigits: 3,
-    autoResize: false,
-    useWebAssembly: false,
-  });
-  /** Values above HIGHEST_US (recorded as HIGHEST_US). */
+  private readonly h: ReturnType<typeof hdr.build>;
+  private readonly highestUs: number;
+  /** Values above the highest trackable one (recorded as that). */
   clamped = 0;
+
+  /** highestMs: the largest value kept exactly (a run that waits minutes, the rush's, asks for more). */
+  constructor(highestMs = HIGHEST_MS) {
+    this.highestUs = Math.round(highestMs * 1000);
+    this.h = hdr.build({
+      bitBucketSize: 64,
+      lowestDiscernibleValue: 1,
+      highestTrackableValue: this.highestUs,
+      numberOfSignificantValueDigits: 3,
+      autoResize: false,
+      useWebAssembly: false,
+    });
+  }
 
   /** Records one latency given in milliseconds (fractions kept to the microsecond). */
   recordMs(ms: number): void {
     let us = Math.round(ms * 1000);
     if (us < 1) us = 1;
-    if (us > HIGHEST_US) {
-      us = HIGHEST_US;
+    if (us > this.highestUs) {
+      us = this.highestUs;
       this.clamped++;
     }
     this.h.recordValue(us);
@@ -74,8 +81,10 @@ export class LatencyHistogram {
   }
 
   static decode(encoded: string): LatencyHistogram {
-    const out = new LatencyHistogram();
-    out.h.add(hdr.decodeFromCompressedBase64(encoded, 64, false));
+    const decoded = hdr.decodeFromCompressedBase64(encoded, 64, false);
+    // As wide as the histogram that was encoded, whatever its highest value was.
+    const out = new LatencyHistogram(Math.max(HIGHEST_MS, decoded.maxValue / 1000));
+    out.h.add(decoded);
     return out;
   }
 }

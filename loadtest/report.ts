@@ -3,6 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunRecord } from './record.js';
+import type { RushFigures } from './rush.js';
 
 export interface Report {
   startedAt: string;
@@ -71,7 +72,30 @@ export function toMarkdown(report: Report): string {
     const never = r.neverAnswered ? `; ${r.neverAnswered} never answered` : '';
     lines.push(`| ${r.label} | ${fmt(r.throughput)} ${r.unit} | ${fmt(r.latency.p50Ms, 2)} | ${fmt(r.latency.p90Ms, 2)} | ${fmt(r.latency.p99Ms, 2)} | ${fmt(r.latency.p999Ms, 2)} | ${fmt(r.latency.maxMs, 1)} | ${errors}${never} | ${fmt(r.serverRssMb)} | ${fmt(r.serverCpuPct)} | ${fmt(r.clientCpuPct)} |`);
   }
+  const rushes = report.runs.filter((r) => r.scenario === 'rush');
+  if (rushes.length) lines.push('', rushMarkdown(rushes));
   return lines.join('\n') + '\n';
+}
+
+const counts = (m: Record<string, number>): string =>
+  Object.entries(m).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${fmt(v)}`).join(', ') || '–';
+
+/** The opening rush's own table: what each run booked, how fast, how fairly, and what SQL found. */
+export function rushMarkdown(runs: RunRecord[]): string {
+  const pct = (x: number | null): string => (x === null ? '–' : `${fmt(x * 100, 1)}%`);
+  const lines = [
+    '| rush | successes (expected) | last booking, ms (half of expected) | p50 / p99 / max ms | p99 users / scripts ms | overlaps in SQL (seats) | most seats one user holds | got a seat: scripts / users (ratio) | final answers | refusals sent again |',
+    '|---|---:|---:|---:|---:|---:|---:|---|---|---|',
+  ];
+  for (const r of runs) {
+    const f = r.extra as unknown as RushFigures;
+    lines.push(
+      `| ${r.label} | ${fmt(f.successes)} (${fmt(f.expectedSuccesses)}; SQL ${fmt(f.sql.bookings)}) | ${fmt(f.lastSuccessMs, 1)} (${fmt(f.halfTakenMs, 1)}) | ` +
+        `${fmt(r.latency.p50Ms, 1)} / ${fmt(r.latency.p99Ms, 1)} / ${fmt(r.latency.maxMs, 1)} | ${fmt(f.userLatency.p99Ms, 1)} / ${f.scripts ? fmt(f.scriptLatency.p99Ms, 1) : '–'} | ${fmt(f.sql.overlappingPairs)} (${fmt(f.sql.seatsDoubleBooked)}) | ${fmt(f.sql.maxSeatsPerUser)} | ` +
+        `${pct(f.successRate.scripts)} / ${pct(f.successRate.users)} (${fmt(f.successRate.ratio, 2)}) | ${counts(f.outcomes)}${r.unanswered ? `; ${fmt(r.unanswered)} unanswered` : ''} | ${counts(f.retried)} |`,
+    );
+  }
+  return lines.join('\n');
 }
 
 /** One series of a chart: points (connections, value), drawn as a line. */
@@ -128,7 +152,7 @@ export function toSvg(runs: RunRecord[]): string | null {
   // A suite marks its sweep; only those runs make the chart there.
   const pool = runs.some((r) => r.extra.sweep) ? runs.filter((r) => r.extra.sweep) : runs;
   for (const r of pool) {
-    if (r.scenario === 'storm' || r.scenario === 'connections' || r.scenario === 'stalled' || r.scenario === 'abuse') continue;
+    if (r.scenario === 'storm' || r.scenario === 'rush' || r.scenario === 'connections' || r.scenario === 'stalled' || r.scenario === 'abuse') continue;
     const key = `${r.scenario}${r.target.startsWith('echo') ? ' (echo)' : ''}, depth ${r.depth}${r.rate ? `, ${r.rate}/s` : ''}`;
     const g = groups.get(key) ?? [];
     g.push(r);

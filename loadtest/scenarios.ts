@@ -1,6 +1,6 @@
 // The RPC scenarios (their figures: BENCHMARKS.md): ping, search, book, mixed and storm. Each sets
 // itself up outside the measured window and returns one RunRecord. The live-seat scenarios are in
-// live.ts.
+// live.ts, the opening rush in rush.ts.
 import { RpcClient } from '../clients/rpcClient.js';
 import { LatencyHistogram } from './histogram.js';
 import { customRecord, recordFromLoad, round1, sampleServer, type RunRecord } from './record.js';
@@ -21,7 +21,7 @@ export interface RunShape {
 
 /** What scenarios of one bench invocation share: users, seat lists, the slot allocator. */
 export class BenchContext {
-  private users: BenchUser[] = [];
+  private readonly users = new Map<string, BenchUser[]>();
   private readonly seatCache = new Map<string, SeatRef[]>();
   private allocator: SlotAllocator | undefined;
   private readonly tag = Date.now().toString(36);
@@ -37,13 +37,18 @@ export class BenchContext {
     return this.target.ports.rpc;
   }
 
-  /** At least n users, registered once per invocation and reused. */
-  async usersFor(n: number): Promise<BenchUser[]> {
-    if (this.users.length < n) {
-      const more = await registerUsers(this.host, this.rpcPort, n - this.users.length, `bench-${this.tag}-${this.users.length}`);
-      this.users.push(...more);
+  /**
+   * At least n users, registered once per invocation and reused. A scenario whose users must
+   * hold nothing of the others' (the rush's) asks for a pool of its own.
+   */
+  async usersFor(n: number, pool = 'bench'): Promise<BenchUser[]> {
+    const users = this.users.get(pool) ?? [];
+    this.users.set(pool, users);
+    if (users.length < n) {
+      const more = await registerUsers(this.host, this.rpcPort, n - users.length, `${pool}-${this.tag}-${users.length}`);
+      users.push(...more);
     }
-    return this.users.slice(0, n);
+    return users.slice(0, n);
   }
 
   async seats(branch: string): Promise<SeatRef[]> {

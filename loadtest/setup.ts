@@ -45,11 +45,17 @@ export async function registerUsers(host: string, port: number, n: number, prefi
   return users;
 }
 
-/** Retries a call the server refused as busy (RESOURCE_EXHAUSTED), after the wait it asked for. */
-async function withRetryHint(call: () => Promise<RpcReply>, attempts = 20): Promise<RpcReply> {
-  for (let i = 1; ; i++) {
+/**
+ * Retries a call the server refused as busy (RESOURCE_EXHAUSTED), after the wait it asked for,
+ * for up to `giveUpAfterMs`. A bound on time, not on attempts: registering thousands of users at
+ * once (the rush's) keeps the registration queue full for tens of seconds, and each refusal
+ * only says when to come back.
+ */
+async function withRetryHint(call: () => Promise<RpcReply>, giveUpAfterMs = 120_000): Promise<RpcReply> {
+  const until = performance.now() + giveUpAfterMs;
+  for (;;) {
     const reply = await call();
-    if (reply.error?.code !== 'RESOURCE_EXHAUSTED' || i >= attempts) return reply;
+    if (reply.error?.code !== 'RESOURCE_EXHAUSTED' || performance.now() >= until) return reply;
     const wait = Number(reply.error.details?.retryAfterMs ?? 100);
     await new Promise((r) => setTimeout(r, Math.min(5000, Math.max(10, wait))));
   }

@@ -1,6 +1,6 @@
 // `carrel bench suite`: every figure of the performance issue in one run, each beside its
-// baseline measured minutes apart, plus a connection sweep for the chart. BENCHMARKS.md is
-// this suite's output.
+// baseline measured minutes apart, plus a connection sweep for the chart and the opening rush.
+// BENCHMARKS.md is this suite's output.
 import type { Bench } from './bench.js';
 import { median } from './histogram.js';
 import { pgbenchBaseline, pgbenchVersion } from './pgbench.js';
@@ -8,6 +8,7 @@ import type { RunRecord } from './record.js';
 import { RpcClient } from '../clients/rpcClient.js';
 import { BenchContext, book, mixed, ping, search, storm, type RunShape } from './scenarios.js';
 import { connections, fanout, sensors, stalledPing } from './live.js';
+import { RUSH_DEFAULTS, rush, rushComparisons } from './rush.js';
 
 export interface SuiteOptions {
   durationMs: number;
@@ -215,5 +216,12 @@ export async function runSuite(bench: Bench, opts: SuiteOptions): Promise<void> 
     swept(await ping(echoCtx, shape(n, 1, sweepMs)));
     swept(await ping(ctx, shape(n, 1, sweepMs)));
     swept(await search(ctx, shape(n, 1, sweepMs), { branch: SEARCH_BRANCH, windows: 'now' }));
+  }
+
+  // 8. The opening rush, last: its 6,000 connections would weigh on the memory figure above. The
+  // seat-id race clients had to run, then best-available booking, each on a window of its own.
+  for (const mode of ['seat', 'best'] as const) {
+    const r = bench.add(await rush(ctx, { mode, ...RUSH_DEFAULTS }));
+    for (const c of rushComparisons(r)) bench.compare(c);
   }
 }

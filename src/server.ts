@@ -1,5 +1,7 @@
-// The composition root: the one file that wires config, database, auth, methods and ports
-// together. Everything else is handed what it needs.
+// The composition root (docs/architecture.md, "The composition root"): assemble() builds every
+// part of a server in the order they need each other, each handed its collaborators when it is
+// made — nothing is plugged in afterwards — and CarrelServer starts the parts and stops them in
+// order. Everything else is handed what it needs.
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Config } from './config/schema.js';
@@ -19,8 +21,10 @@ import { refuseIfAccountGone } from './core/accountCheck.js';
 import { Db } from './db/db.js';
 import { accountGone } from './db/errors.js';
 import { ReservationService } from './core/reservations.js';
+import { SeatContexts } from './core/seatContexts.js';
 import { SeatListing } from './core/seatListing.js';
 import { SeatService } from './core/seats.js';
+import { LiveSeats, type LiveSeatsOptions } from './core/liveSeats.js';
 import { LiveView } from './core/liveView.js';
 import { authMethods } from './rpc/methods/auth.js';
 import { branchMethods } from './rpc/methods/branches.js';
@@ -37,10 +41,15 @@ import { VERSION } from './version.js';
 import type { EventBus } from './bus/bus.js';
 import { LocalBroker, LocalBus } from './bus/localBus.js';
 import { RedisBus } from './bus/redisBus.js';
+import { Hub } from './pubsub/hub.js';
+import { SensorCoalescer } from './sensors/coalescer.js';
+import { SensorKeyring } from './sensors/sensorKeys.js';
+import { SensorKeyStore } from './sensors/keyStore.js';
 import { Realtime } from './realtime.js';
+import { LiveDiscovery } from './live/discovery.js';
+import { SensorTransitionRunner } from './live/sensorTransitions.js';
 import { registerLiveMetrics } from './live/liveMetrics.js';
 import { registerCoreMetrics } from './obs/coreMetrics.js';
-import { SensorKeyStore } from './sensors/keyStore.js';
 
 export interface ServerDeps {
   config: Readonly<Config>;
@@ -60,183 +69,295 @@ export interface BoundPorts {
   http: number;
 }
 
-export class CarrelServer {
+/** What server.info says of this instance; the ports once they are bound. */
+export class InstanceInfo {
   readonly instanceId = randomUUID();
   readonly startedAt = new Date();
-  readonly clock: Clock;
-  readonly db: pg.Pool;
-  readonly tokens: TokenService;
-  /** Core emits committed changes here; the listing cache, the live model and the bus listen. */
-  readonly coreEvents: CoreEventFanout;
-  /** The waitlist: offers slots that cancels and early check-outs free. */
-  readonly waitlist: Waitlist;
-  /** No-shows, completions, lapsed offers; ticks every lifecycle.tickMs when enabled. */
-  readonly lifecycle: LifecycleWorker;
-  /** bcrypt on worker threads behind bounded queues (auth.hashWorkers, auth.maxQueuedHashJobs). */
-  readonly passwords: PasswordHasher;
-  readonly accounts: AccountService;
-  readonly seatListing: SeatListing;
-  readonly seats: SeatService;
-  readonly reservations: ReservationService;
-  /** Live seats: the sensor and subscriber ports, the live model, the hub and the bus. */
-  readonly realtime: Realtime;
-  /** Every RPC method, by name. */
-  readonly registry: MethodRegistry;
-  /** Metrics, readiness, the SLA line and the health/metrics HTTP port. */
-  readonly obs: Observability;
-  /** Request rate limits (config rateLimit); undefined when turned off. */
-  readonly rateLimiter: RateLimiter | undefined;
-  /** The fair gate requests pass to reach the database pool (config admission). */
-  readonly dbAdmission: DbAdmission;
-  /** Failed-login slowdown for auth.login. */
-  readonly loginThrottle: LoginThrottle;
-  /** The RPC port: its listener and sessions. */
-  readonly rpc: RpcPort;
-  private closing: Promise<void> | undefined;
-  /** Known once the ports are open (start). */
-  ports: BoundPorts = { rpc: 0, sensor: 0, pubsub: 0, http: 0 };
+  private bound: BoundPorts = { rpc: 0, sensor: 0, pubsub: 0, http: 0 };
 
-  /**
-   * Builds every part, each handed what it needs when it is made, in the order they need each
-   * other: the booking core, the live half, the methods, then the RPC port. Nothing listens yet.
-   */
-  private constructor(private readonly deps: ServerDeps) {
-    const { config, log, db } = deps;
-    const clock = (this.clock = deps.clock ?? systemClock);
-    const now = () => clock.now();
-    this.db = db;
+  constructor(private readonly config: Readonly<Config>) {}
 
-    // The booking core, which reaches the database through Db (src/db/db.ts).
-    const sql = new Db(db);
-    const events = (this.coreEvents = new CoreEventFanout((err) => log.error({ err }, 'core event listener failed')));
-    const core = { db: sql, clock, rules: config.rules, events };
-    this.tokens = new TokenService({ secret: config.auth.jwtSecret, ttlSec: config.auth.tokenTtlSec, now });
-    this.waitlist = new Waitlist({ db: sql, clock, events, config: config.waitlist, rules: config.rules, log });
-    this.lifecycle = new LifecycleWorker({
-      db: sql,
-      clock,
-      events,
-      waitlist: this.waitlist,
-      // A booking not checked in when its check-in window closes is a no-show: one setting.
-      config: { ...config.lifecycle, noShowGraceMinutes: config.rules.checkInGraceMinutes },
-      log,
-    });
-    this.loginThrottle = new LoginThrottle({ ...config.loginThrottle, now });
-    this.passwords = new PasswordHasher({
-      workers: config.auth.hashWorkers,
-      maxQueuedJobs: config.auth.maxQueuedHashJobs,
-      maxQueuedRegisterJobs: config.auth.maxQueuedRegisterJobs,
-      registerWorkerShare: config.auth.registerWorkerShare,
-    });
-    this.accounts = new AccountService({ db: sql, bcryptCost: config.auth.bcryptCost, hasher: this.passwords, now });
-    // The owner of live state for everything outside the live half (docs/architecture.md).
-    const live = new LiveView(clock);
-    this.seatListing = new SeatListing({
-      ...core,
-      live,
-      cache: { enabled: config.discovery.seatListCache, maxEntries: config.discovery.seatListCacheMaxEntries, maxBytes: config.discovery.seatListCacheMaxBytes },
-    });
-    events.on(this.seatListing.onCoreEvent);
-    this.seats = new SeatService({ ...core, listing: this.seatListing, live, contextCacheMs: config.discovery.seatContextCacheMs, branchListCacheMs: config.discovery.branchListCacheMs });
-    const waitlist = this.waitlist;
-    this.reservations = new ReservationService({
-      ...core,
-      seats: this.seats,
-      log,
-      booking: config.booking,
-      random: deps.random,
-      onSlotFreed: (slot, deadline) => waitlist.onSlotFreed(slot, deadline),
-    });
-    // What frees seat time, here: the best-available searches known full forget its branch.
-    events.on(this.reservations.onCoreEvent);
-
-    // The live half.
-    const listing = this.seatListing;
-    this.realtime = new Realtime({
-      config,
-      log,
-      db,
-      clock,
-      tokens: this.tokens,
-      coreEvents: events,
-      bus: deps.bus ?? createBus(config, log, this.instanceId),
-      instanceId: this.instanceId,
-      autoTick: clock === systemClock,
-      reservations: this.reservations,
-      live,
-      onBranchChanged: (branchId) => listing.invalidate(branchId),
-      onRemoteFact: this.reservations.onCoreEvent,
-    });
-
-    // The request half: limits, observability, the methods, the port.
-    this.rateLimiter = config.rateLimit.enabled
-      ? new RateLimiter({ rules: config.rateLimit.rules, maxTrackedKeys: config.rateLimit.maxTrackedKeys })
-      : undefined;
-    this.dbAdmission = new DbAdmission({
-      slots: config.admission.dbSlots ?? config.db.poolSize,
-      perClient: config.admission.dbPerClient,
-      queuePerClient: config.admission.dbQueuePerClient,
-      maxQueued: config.admission.dbMaxQueued,
-    });
-    const accounts = this.accounts;
-    const registry = (this.registry = new MethodRegistry({
-      // Admin methods confirm the caller's role from the users table on every call (a token's
-      // claim outlives a demotion); a token whose account is gone is UNAUTHENTICATED (docs/rules.md).
-      isAdmin: async (id, deadline) => {
-        const user = await accounts.getUser(id, deadline);
-        if (!user) throw accountGone();
-        return user.role === 'admin';
-      },
-    }));
-    const sessions = new RpcSessions();
-    const obs = (this.obs = new Observability({
-      config,
-      log,
-      db,
-      isMethod: (name) => registry.get(name) !== undefined,
-      inFlight: () => sessions.inFlight,
-      rateLimiter: this.rateLimiter,
-      loginThrottle: this.loginThrottle,
-    }));
-    const revokedKeys = this.realtime.revokedKeys;
-    registry.add(
-      ...systemMethods(() => this.info()),
-      ...waitlistMethods(this.waitlist),
-      ...authMethods({ accounts, tokens: this.tokens, throttle: this.loginThrottle }),
-      ...branchMethods({ seats: this.seats }),
-      ...seatMethods({ seats: this.seats, listing }),
-      ...reservationMethods({ reservations: this.reservations }),
-      ...adminMethods({
-        seats: this.seats,
-        sensorKeys: new SensorKeyStore({ db: sql, now }),
-        onSensorKeyRevoked: () => revokedKeys.sweep(),
-      }),
-      ...statsMethods(() => obs.stats(), (id, deadline) => refuseIfAccountGone(sql, id, deadline)),
-    );
-    const dispatcher = new Dispatcher({
-      registry,
-      tokens: this.tokens,
-      requestTimeoutMs: config.limits.requestTimeoutMs,
-      log,
-      observe: obs.rpc.observe,
-      admit: this.rateLimiter?.admit,
-      dbAdmission: this.dbAdmission,
-      quietOnRefusalMaxMs: config.admission.quietOnRefusalMaxMs,
-    });
-    this.rpc = new RpcPort({ config, log, dispatcher, sessions, onBadFrame: () => obs.rpc.recordFrameError() });
-
-    obs.addListener('rpc', this.rpc.listener);
-    registerLiveMetrics(obs, this.realtime);
-    registerCoreMetrics(obs.registry, { listing, reservations: this.reservations, dbAdmission: this.dbAdmission, passwords: this.passwords });
+  /** The ports the server listens on (0 until they are open). */
+  get ports(): BoundPorts {
+    return { ...this.bound };
   }
 
-  static async start(deps: ServerDeps): Promise<CarrelServer> {
-    const server = new CarrelServer(deps);
+  /** The ports are open (CarrelServer.start). */
+  portsBound(ports: BoundPorts): void {
+    this.bound = { ...ports };
+  }
+
+  /** server.info's answer. */
+  describe() {
+    const { limits } = this.config;
+    return {
+      name: 'carrel',
+      version: VERSION,
+      instanceId: this.instanceId,
+      startedAt: this.startedAt.toISOString(),
+      ports: { ...this.bound },
+      limits: {
+        maxFrameBytes: limits.maxFrameBytes,
+        maxInFlightPerConnection: limits.maxInFlightPerConnection,
+        maxConnections: limits.maxConnections,
+        requestTimeoutMs: limits.requestTimeoutMs,
+      },
+    };
+  }
+}
+
+/** The booking core: services over PostgreSQL; committed changes are announced on `events`. */
+export interface BookingCore {
+  /** The listing caches, the live model and the bus listen here. */
+  events: CoreEventFanout;
+  tokens: TokenService;
+  /** Failed-login slowdown for auth.login. */
+  loginThrottle: LoginThrottle;
+  /** bcrypt on worker threads behind bounded queues (auth.hashWorkers, auth.maxQueuedHashJobs). */
+  passwords: PasswordHasher;
+  accounts: AccountService;
+  /** Offers slots that cancels and early check-outs free. */
+  waitlist: Waitlist;
+  /** No-shows, completions, lapsed offers; ticks every lifecycle.tickMs when enabled. */
+  lifecycle: LifecycleWorker;
+  reservations: ReservationService;
+  /** seats.list and seats.get, answering `live` from the live model. */
+  listing: SeatListing;
+  /** Branches (counts from the live model), availability, admin changes. */
+  seats: SeatService;
+}
+
+/** The live half: the one owner of live state and everything that reads or moves it. */
+export interface LiveHalf {
+  bus: EventBus;
+  /** The live model: every seat's state now and as last published. */
+  model: LiveSeats;
+  /** The listings' answers from the model. */
+  view: LiveView;
+  hub: Hub;
+  discovery: LiveDiscovery;
+  transitions: SensorTransitionRunner;
+  keyring: SensorKeyring;
+  coalescer: SensorCoalescer;
+  /** The sensor and subscriber ports and the path of a reading between them. */
+  realtime: Realtime;
+}
+
+/** The request half: the RPC port and what every request passes. */
+export interface RequestHalf {
+  /** Every RPC method, by name. */
+  registry: MethodRegistry;
+  /** Request rate limits (config rateLimit); undefined when turned off. */
+  rateLimiter: RateLimiter | undefined;
+  /** The fair gate requests pass to reach the database pool (config admission). */
+  dbAdmission: DbAdmission;
+  /** The RPC port: its listener and sessions. */
+  rpc: RpcPort;
+}
+
+export interface ServerParts {
+  config: Readonly<Config>;
+  log: Logger;
+  info: InstanceInfo;
+  core: BookingCore;
+  live: LiveHalf;
+  requests: RequestHalf;
+  /** Metrics, readiness, the SLA line and the health/metrics HTTP port. */
+  obs: Observability;
+}
+
+/**
+ * Builds every part, each handed its collaborators when it is made. The order follows one cycle
+ * in the domain — a reading can move a booking, a booking moves a seat's live state, and the
+ * listings answer from the live state — so the bookings come first, then the live model (its
+ * sensor transitions go to the bookings), then the listings (they read the model), then the live
+ * half's ports, and last the request half. Nothing listens yet.
+ */
+export function assemble(deps: ServerDeps): ServerParts {
+  const { config, log, db } = deps;
+  const clock = deps.clock ?? systemClock;
+  const now = () => clock.now();
+  const info = new InstanceInfo(config);
+
+  // The booking core, up to the bookings the sensors move. Everything reaches the database through
+  // Db (src/db/db.ts) but the sensor coalescer's batched writes and the readiness probe.
+  const sql = new Db(db);
+  const events = new CoreEventFanout((err) => log.error({ err }, 'core event listener failed'));
+  const core = { db: sql, clock, rules: config.rules, events };
+  const tokens = new TokenService({ secret: config.auth.jwtSecret, ttlSec: config.auth.tokenTtlSec, now });
+  const waitlist = new Waitlist({ db: sql, clock, events, config: config.waitlist, rules: config.rules, log });
+  const lifecycle = new LifecycleWorker({
+    db: sql,
+    clock,
+    events,
+    waitlist,
+    // A booking not checked in when its check-in window closes is a no-show: one setting.
+    config: { ...config.lifecycle, noShowGraceMinutes: config.rules.checkInGraceMinutes },
+    log,
+  });
+  const loginThrottle = new LoginThrottle({ ...config.loginThrottle, now });
+  const passwords = new PasswordHasher({
+    workers: config.auth.hashWorkers,
+    maxQueuedJobs: config.auth.maxQueuedHashJobs,
+    maxQueuedRegisterJobs: config.auth.maxQueuedRegisterJobs,
+    registerWorkerShare: config.auth.registerWorkerShare,
+  });
+  const accounts = new AccountService({ db: sql, bcryptCost: config.auth.bcryptCost, hasher: passwords, now });
+  const contexts = new SeatContexts({ db: sql, clock, contextCacheMs: config.discovery.seatContextCacheMs });
+  const reservations = new ReservationService({
+    ...core,
+    seats: contexts,
+    log,
+    booking: config.booking,
+    random: deps.random,
+    onSlotFreed: (slot, deadline) => waitlist.onSlotFreed(slot, deadline),
+  });
+  // What frees seat time here: the best-available searches known full forget its branch (and, from
+  // other instances, through the live half's remote facts).
+  events.on(reservations.onCoreEvent);
+
+  // The live model, the one owner of live state (docs/architecture.md): its changes go to the
+  // bus, the check-ins and releases it asks for to the bookings. The hub and the listings read it.
+  const bus = deps.bus ?? createBus(config, log, info.instanceId);
+  const transitions = new SensorTransitionRunner(reservations, log);
+  const model = new LiveSeats(liveSeatsOptions(config, info.instanceId), { changes: bus, transitions });
+  const hub = new Hub({ retainEvents: config.pubsub.retainEvents }, { tokens, published: model, history: bus, now, log });
+  const discovery = new LiveDiscovery({ db: sql, clock, bus, log, minIntervalMs: config.live.refreshMinIntervalMs, model, hub });
+  const view = new LiveView(model, clock, discovery);
+
+  // The listings, answering from the live model.
+  const listing = new SeatListing({
+    ...core,
+    live: view,
+    cache: { enabled: config.discovery.seatListCache, maxEntries: config.discovery.seatListCacheMaxEntries, maxBytes: config.discovery.seatListCacheMaxBytes },
+  });
+  events.on(listing.onCoreEvent);
+  const seats = new SeatService({ ...core, listing, live: view, contexts, branchListCacheMs: config.discovery.branchListCacheMs });
+
+  // The live half's ports and the path of a reading.
+  const keyring = new SensorKeyring({
+    db: sql,
+    keys: config.sensors.keys,
+    refuse: config.sensors.refuseKeys,
+    throttle: config.sensors.helloThrottle,
+    log,
+    now,
+  });
+  const coalescer = new SensorCoalescer(db, { flushEveryMs: config.sensors.flushEveryMs }, log);
+  const realtime = new Realtime({
+    config,
+    log,
+    db: sql,
+    clock,
+    coreEvents: events,
+    bus,
+    model,
+    hub,
+    discovery,
+    transitions,
+    keyring,
+    coalescer,
+    listings: listing,
+    bookings: reservations,
+    autoTick: clock === systemClock,
+  });
+
+  // The request half: limits, observability, the methods, the port.
+  const rateLimiter = config.rateLimit.enabled
+    ? new RateLimiter({ rules: config.rateLimit.rules, maxTrackedKeys: config.rateLimit.maxTrackedKeys })
+    : undefined;
+  const dbAdmission = new DbAdmission({
+    slots: config.admission.dbSlots ?? config.db.poolSize,
+    perClient: config.admission.dbPerClient,
+    queuePerClient: config.admission.dbQueuePerClient,
+    maxQueued: config.admission.dbMaxQueued,
+  });
+  const registry = new MethodRegistry({
+    // Admin methods confirm the caller's role from the users table on every call (a token's
+    // claim outlives a demotion); a token whose account is gone is UNAUTHENTICATED (docs/rules.md).
+    isAdmin: async (id, deadline) => {
+      const user = await accounts.getUser(id, deadline);
+      if (!user) throw accountGone();
+      return user.role === 'admin';
+    },
+  });
+  const sessions = new RpcSessions();
+  const obs = new Observability({
+    config,
+    log,
+    db,
+    isMethod: (name) => registry.get(name) !== undefined,
+    inFlight: () => sessions.inFlight,
+    rateLimiter,
+    loginThrottle,
+  });
+  registry.add(
+    ...systemMethods(() => info.describe()),
+    ...waitlistMethods(waitlist),
+    ...authMethods({ accounts, tokens, throttle: loginThrottle }),
+    ...branchMethods({ seats }),
+    ...seatMethods({ seats, listing }),
+    ...reservationMethods({ reservations }),
+    ...adminMethods({
+      seats,
+      sensorKeys: new SensorKeyStore({ db: sql, now }),
+      onSensorKeyRevoked: () => realtime.revokedKeys.sweep(),
+    }),
+    ...statsMethods(() => obs.stats(), (id, deadline) => refuseIfAccountGone(sql, id, deadline)),
+  );
+  const dispatcher = new Dispatcher({
+    registry,
+    tokens,
+    requestTimeoutMs: config.limits.requestTimeoutMs,
+    log,
+    observe: obs.rpc.observe,
+    admit: rateLimiter?.admit,
+    dbAdmission,
+    quietOnRefusalMaxMs: config.admission.quietOnRefusalMaxMs,
+  });
+  const rpc = new RpcPort({ config, log, dispatcher, sessions, onBadFrame: () => obs.rpc.recordFrameError() });
+
+  const live: LiveHalf = { bus, model, view, hub, discovery, transitions, keyring, coalescer, realtime };
+  obs.addListener('rpc', rpc.listener);
+  registerLiveMetrics(obs, live);
+  registerCoreMetrics(obs.registry, { listing, reservations, dbAdmission, passwords });
+  return {
+    config,
+    log,
+    info,
+    core: { events, tokens, loginThrottle, passwords, accounts, waitlist, lifecycle, reservations, listing, seats },
+    live,
+    requests: { registry, rateLimiter, dbAdmission, rpc },
+    obs,
+  };
+}
+
+/** The live model's settings, from the sensors and rules sections. */
+function liveSeatsOptions(config: Readonly<Config>, instanceId: string): LiveSeatsOptions {
+  return {
+    instanceId,
+    offlineAfterMs: config.sensors.offlineAfterMs,
+    releaseAfterMs: config.sensors.releaseAfterMs,
+    autoCheckIn: config.sensors.autoCheckIn,
+    autoRelease: config.sensors.autoRelease,
+    checkInWindow: {
+      opensBeforeMs: config.rules.checkInOpensBeforeMinutes * 60_000,
+      graceMs: config.rules.checkInGraceMinutes * 60_000,
+    },
+  };
+}
+
+/** A running server: its parts (assemble), started in order and stopped in order. */
+export class CarrelServer {
+  private closing: Promise<void> | undefined;
+
+  private constructor(private readonly parts: ServerParts) {}
+
+  /** Assembles the parts (unless given them), opens the ports and starts the lifecycle worker. */
+  static async start(deps: ServerDeps, parts: ServerParts = assemble(deps)): Promise<CarrelServer> {
+    const server = new CarrelServer(parts);
     try {
-      const live = await server.realtime.start();
-      const http = await server.obs.start();
-      server.ports = { rpc: (await server.rpc.listener.listen()).port, ...live, http };
-      if (deps.config.lifecycle.enabled) server.lifecycle.start();
+      await server.open();
     } catch (err) {
       await server.shutdown();
       throw err;
@@ -244,31 +365,13 @@ export class CarrelServer {
     return server;
   }
 
-  info() {
-    const { config } = this.deps;
-    return {
-      name: 'carrel',
-      version: VERSION,
-      instanceId: this.instanceId,
-      startedAt: this.startedAt.toISOString(),
-      ports: { ...this.ports },
-      limits: {
-        maxFrameBytes: config.limits.maxFrameBytes,
-        maxInFlightPerConnection: config.limits.maxInFlightPerConnection,
-        maxConnections: config.limits.maxConnections,
-        requestTimeoutMs: config.limits.requestTimeoutMs,
-      },
-    };
+  get instanceId(): string {
+    return this.parts.info.instanceId;
   }
 
-  /** RPC requests in flight. */
-  get inFlight(): number {
-    return this.rpc.sessions.inFlight;
-  }
-
-  /** Open RPC connections. */
-  get connectionCount(): number {
-    return this.rpc.listener.connections.size;
+  /** The bound ports (known once start has resolved). */
+  get ports(): BoundPorts {
+    return this.parts.info.ports;
   }
 
   /**
@@ -278,28 +381,37 @@ export class CarrelServer {
    * caller to close the pool (and an embedded PostgreSQL) in. The pool belongs to the caller.
    */
   shutdown(deadlineMs?: number): Promise<void> {
-    this.closing ??= this.doShutdown(deadlineMs ?? Date.now() + this.deps.config.shutdown.graceMs);
+    this.closing ??= this.doShutdown(deadlineMs ?? Date.now() + this.parts.config.shutdown.graceMs);
     return this.closing;
   }
 
+  /** The live half first (the model loads, the bus starts), then the health port, then the RPC port. */
+  private async open(): Promise<void> {
+    const { info, live, obs, requests, core, config } = this.parts;
+    const ports = await live.realtime.start();
+    const http = await obs.start();
+    info.portsBound({ rpc: (await requests.rpc.listener.listen()).port, ...ports, http });
+    if (config.lifecycle.enabled) core.lifecycle.start();
+  }
+
   private async doShutdown(deadlineMs: number): Promise<void> {
-    const { log, config } = this.deps;
+    const { log, config, obs, requests, live, core } = this.parts;
     const budget = shutdownBudget(config.shutdown.graceMs, deadlineMs);
-    this.obs.drain();
-    const rpc = this.rpc;
-    await Promise.all([rpc.listener.stopAccepting(), this.realtime.stopAccepting()]);
+    obs.drain();
+    const rpc = requests.rpc;
+    await Promise.all([rpc.listener.stopAccepting(), live.realtime.stopAccepting()]);
     rpc.sessions.drain();
     // The lifecycle's tick in progress is awaited as well: the caller closes the pool next.
-    const drained = await settlesBy(Promise.all([rpc.sessions.idle(), this.lifecycle.stop()]), budget.drainUntil);
-    if (!drained) log.warn({ inFlight: this.inFlight }, 'shutdown grace ran out with requests in flight');
+    const drained = await settlesBy(Promise.all([rpc.sessions.idle(), core.lifecycle.stop()]), budget.drainUntil);
+    if (!drained) log.warn({ inFlight: rpc.sessions.inFlight }, 'shutdown grace ran out with requests in flight');
     // Each connection sends what it has queued, then closes; a peer that will not take it is cut.
     if (!(await settlesBy(rpc.listener.closeAll(), budget.flushUntil))) rpc.listener.destroyAll();
-    await this.passwords.close();
+    await core.passwords.close();
     // After the requests: their committed changes still reach subscribers and other instances.
-    if (!(await settlesBy(this.realtime.shutdown(), budget.realtimeUntil))) {
+    if (!(await settlesBy(live.realtime.shutdown(), budget.realtimeUntil))) {
       log.warn('sensor flush and subscriber close ran past their share of the shutdown grace');
     }
-    await this.obs.close();
+    await obs.close();
   }
 }
 

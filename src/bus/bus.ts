@@ -12,6 +12,11 @@
 // so two instances noticing the same boundary (a booking starting) publish it once — but only a
 // state published after the publisher started following the branch: its view of the seat came
 // from the database before that, and may differ from a state published earlier (docs/redis.md).
+// That record of the last published state computes nothing: it is written only by publishSeat,
+// from the live models' changes, and is shared by every instance of the numbering (the Redis
+// hash; the LocalBroker's map for instances in one process), because no one instance's model can
+// know, atomically with the numbering, what another has just published (docs/architecture.md,
+// "The live-state model").
 //
 // What a bus keeps belongs to one database: `start` names its deployment id (migration 012), and
 // buses of different deployments share nothing, even on one Redis under one key prefix. The seqs

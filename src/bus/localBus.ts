@@ -13,7 +13,7 @@ interface BranchLog {
   /** The retained events, oldest first; at most `retain`. */
   events: SeatEvent[];
   head: number;
-  /** Per seat: the last published state and the seq it was published at. */
+  /** Per seat: the last published state and the seq it was published at (the dedup's record, see bus.ts). */
   last: Map<number, { key: string; seq: number }>;
 }
 

@@ -3,9 +3,15 @@
 // CoreEventSink; the live-seat model, the event bus and the subscriber hub decide what they mean
 // for a seat's live state and who hears of it.
 // The facts are wire shapes (src/wire/types.ts): a subscriber receives them as they are.
-import type { ChangeCause, PersonalFrame, PersonalKind, ReservationFact } from '../wire/types.js';
+import type { ChangeCause, PersonalFrame, PersonalKind, ReservationFact, ReservationStatus } from '../wire/types.js';
 
 export type { ChangeCause, ReservationFact, ReservationStatus } from '../wire/types.js';
+
+/** Statuses that hold a seat: the exclusion constraint's WHERE clause, and the live model's bookings. */
+export const ACTIVE_STATUSES: readonly ReservationStatus[] = ['CONFIRMED', 'CHECKED_IN', 'OFFERED'];
+
+/** ACTIVE_STATUSES as an SQL list, for `status IN …`. */
+export const ACTIVE_STATUSES_SQL = `(${ACTIVE_STATUSES.map((s) => `'${s}'`).join(', ')})`;
 
 /** A reservation was created or moved between statuses (after commit). */
 export interface ReservationEvent {

@@ -4,22 +4,34 @@
 // database once at start and then kept current by readings, committed CoreEvents and the clock,
 // so the path from a sensor frame to a subscriber never waits for the database.
 //
-// Each change of (state, flags) is handed to hooks.onChange exactly once; publishing, sequencing
-// and fan-out are someone else's job. Time-driven changes (a booking starts or ends, a sensor
-// falls silent, an empty checked-in seat is due for release) happen in tick(nowMs), which the
-// owner calls on a timer aimed at nextDeadlineMs — and tests call with a FakeClock's time.
+// It is the one owner of live state (docs/architecture.md, "The live-state model"). Per seat it
+// keeps the state it computes now and the state last published for it, as the event bus numbered
+// it (what subscribers were told as of the hub's seq); per branch, a version that moves with every
+// change, which listing caches key on. The listings (LiveView), the hub's snapshots and summaries
+// and the seat_live writer all read it; none keeps a state of its own.
+//
+// Each change of (state, flags) is handed to outlets.changes exactly once; sequencing and fan-out
+// are the bus's and the hub's job. Time-driven changes (a booking starts or ends, a sensor falls
+// silent, an empty checked-in seat is due for release) happen in tick(nowMs), which the owner
+// calls on a timer aimed at nextDeadlineMs — and tests call with a FakeClock's time.
 //
 // A gateway's `at` is not trusted beyond the window the sensor session checks (docs/sensors.md):
 // a seat's readings are ordered by when the server received them, and every timer (release after
 // empty, offline, the check-in window) runs on the server's clock. `at` is compared only between
 // readings of one seat from the same sensor, to tell a resend or a reordering (at not later than
 // that sensor's last) from news.
-import type pg from 'pg';
-import type { ChangeCause, CoreEvent, ReservationStatus } from './events.js';
+import type { Db } from '../db/db.js';
+import { ACTIVE_STATUSES, ACTIVE_STATUSES_SQL, type ChangeCause, type CoreEvent, type ReservationStatus } from './events.js';
 
 import type { LiveState } from '../wire/types.js';
 
 export type { LiveState };
+
+/** A state with its flags: what the model computes, and what was published. */
+export interface StateAndFlags {
+  state: LiveState;
+  flags: number;
+}
 
 /** Flag bits; on the wire they become `{unbookedOccupancy?: true, sensorOffline?: true}`. */
 export const FLAG_UNBOOKED_OCCUPANCY = 1;
@@ -89,12 +101,45 @@ export interface LiveSeatsOptions {
   checkInWindow: { opensBeforeMs: number; graceMs: number };
 }
 
-export interface LiveSeatsHooks {
-  onChange(change: SeatChange): void;
-  /** Someone sat down in a booked seat inside its check-in window (autoCheckIn), received at atMs. */
-  onCheckInDue?(seatId: number, atMs: number): void;
-  /** A checked-in seat has been empty for releaseAfterMs (autoRelease). */
-  onReleaseDue?(seatId: number, atMs: number): void;
+/** Where the model's decisions go; handed to it when it is made (docs/architecture.md). */
+export interface LiveSeatsOutlets {
+  /** Every change of a seat's (state, flags), once: the event bus, which numbers and delivers it. */
+  changes: { publishSeat(change: SeatChange): void };
+  /** The booking core's sensor transitions; without them sensors move no booking. */
+  transitions?: {
+    /** Someone sat down in a booked seat inside its check-in window (autoCheckIn), received at atMs. */
+    checkIn(seatId: number, atMs: number): void;
+    /** A checked-in seat has been empty for releaseAfterMs (autoRelease). */
+    release(seatId: number, atMs: number): void;
+  };
+}
+
+/** A seat as the model shows it: its state now, and the state last published for it. */
+export interface LiveSeatView extends SeatInfo, StateAndFlags {
+  readonly published: Readonly<StateAndFlags>;
+}
+
+/** A branch's seats counted by state and flag. */
+export interface StateCounts {
+  total: number;
+  free: number;
+  reserved: number;
+  occupied: number;
+  unavailable: number;
+  sensorOffline: number;
+  unbookedOccupancy: number;
+}
+
+/** The one function that counts seats by state: branches.list's counts and the hub's summaries. */
+export function countStates(seats: Iterable<StateAndFlags>): StateCounts {
+  const c: StateCounts = { total: 0, free: 0, reserved: 0, occupied: 0, unavailable: 0, sensorOffline: 0, unbookedOccupancy: 0 };
+  for (const s of seats) {
+    c.total++;
+    c[s.state]++;
+    if (s.flags & FLAG_SENSOR_OFFLINE) c.sensorOffline++;
+    if (s.flags & FLAG_UNBOOKED_OCCUPANCY) c.unbookedOccupancy++;
+  }
+  return c;
 }
 
 /** outOfScope: the seat is in a branch the reading's key may not write. */
@@ -135,10 +180,12 @@ interface LiveSeat extends SeatInfo {
   releaseAsked: boolean;
   state: LiveState;
   flags: number;
+  /** The state and flags last published for the seat, in the bus's order (or taken at load). */
+  published: StateAndFlags;
   nextAtMs: number;
 }
 
-const ACTIVE: ReadonlySet<ReservationStatus> = new Set(['CONFIRMED', 'CHECKED_IN', 'OFFERED']);
+const ACTIVE: ReadonlySet<ReservationStatus> = new Set(ACTIVE_STATUSES);
 
 export interface LoadedBooking {
   id: number;
@@ -186,13 +233,30 @@ export class LiveSeats {
   private readonly seats = new Map<number, LiveSeat>();
   private readonly byBranch = new Map<number, LiveSeat[]>();
   private nextAtMs = Infinity;
+  private isLoaded = false;
+  /** Per branch, advanced by every change of one of its seats; see version(). */
+  private readonly versions = new Map<number, number>();
+  /** Advanced by every change anywhere. */
+  private anyVersion = 0;
+  /** Advanced when every seat may read differently (a load, a reload, seats added). */
+  private resets = 0;
+  /** Advanced when branches or seats are added (a load, seats added). */
+  private layout = 0;
 
+  /** An empty model: it knows no seat until load() (at start; the data is read from PostgreSQL). */
   constructor(
-    data: LiveSeatsData,
-    nowMs: number,
     private readonly opts: LiveSeatsOptions,
-    private readonly hooks: LiveSeatsHooks,
-  ) {
+    private readonly outlets: LiveSeatsOutlets,
+  ) {}
+
+  /** True once load() has run. */
+  get loaded(): boolean {
+    return this.isLoaded;
+  }
+
+  /** Takes what loadData read: every seat's state is computed without publishing anything. */
+  load(data: LiveSeatsData, nowMs: number): void {
+    if (this.isLoaded) throw new Error('the live model is loaded once; reload() replaces bookings');
     for (const b of data.branches) {
       this.branches.set(b.id, { id: b.id, name: b.name });
       this.byBranch.set(b.id, []);
@@ -207,11 +271,17 @@ export class LiveSeats {
       if (seat) applyLoadedReading(seat, r, nowMs);
     }
     this.setBookings(data.bookings, nowMs);
-    for (const seat of this.seats.values()) this.evaluate(seat, nowMs, 'reservation.created', '', false);
+    for (const seat of this.seats.values()) {
+      this.evaluate(seat, nowMs, 'reservation.created', '', false);
+      seat.published = { state: seat.state, flags: seat.flags };
+    }
+    this.isLoaded = true;
+    this.layout++;
+    this.changedAll();
   }
 
   /** Loads seats, their status, active and upcoming bookings and the last sensor state. */
-  static async loadData(db: pg.Pool, nowMs: number): Promise<LiveSeatsData> {
+  static async loadData(db: Db, nowMs: number): Promise<LiveSeatsData> {
     const [branches, seats, bookings, sensors] = await Promise.all([
       db.query<{ id: number; name: string }>('SELECT id, name FROM branches ORDER BY id'),
       db.query<{ id: number; branch_id: number; area: string; label: string; status: string }>(
@@ -233,7 +303,7 @@ export class LiveSeats {
    * start: `npx carrel db seed` on a running server, an admin adding a wing), with their bookings
    * and last sensor state; null when there are none. `order` is every seat id in display order.
    */
-  static async loadAdded(db: pg.Pool, nowMs: number, known: LiveSeats): Promise<(LiveSeatsData & { order: number[] }) | null> {
+  static async loadAdded(db: Db, nowMs: number, known: LiveSeats): Promise<(LiveSeatsData & { order: number[] }) | null> {
     const [branches, seats] = await Promise.all([
       db.query<{ id: number; name: string }>('SELECT id, name FROM branches ORDER BY id'),
       db.query<{ id: number; branch_id: number; area: string; label: string; status: string }>(
@@ -259,8 +329,8 @@ export class LiveSeats {
 
   /**
    * Adds what loadAdded found. New seats take their state without publishing it (nobody has been
-   * told anything about them); the owner hands them to the hub. Returns the branches with new
-   * seats (new branches included).
+   * told anything about them; it is their published state too); the owner tells the hub. Returns
+   * the branches with new seats (new branches included).
    */
   add(data: LiveSeatsData & { order: number[] }, nowMs: number): Set<number> {
     for (const b of data.branches) {
@@ -294,8 +364,15 @@ export class LiveSeats {
       }
       this.byBranch.set(id, list);
     }
-    for (const seat of added.values()) this.evaluate(seat, nowMs, 'reservation.created', '', false);
+    for (const seat of added.values()) {
+      this.evaluate(seat, nowMs, 'reservation.created', '', false);
+      seat.published = { state: seat.state, flags: seat.flags };
+    }
     for (const b of data.branches) touched.add(b.id);
+    if (touched.size > 0) {
+      this.layout++;
+      this.changedAll();
+    }
     return touched;
   }
 
@@ -303,13 +380,52 @@ export class LiveSeats {
     return this.seats.size;
   }
 
-  seat(seatId: number): (SeatInfo & { state: LiveState; flags: number }) | undefined {
+  seat(seatId: number): LiveSeatView | undefined {
     return this.seats.get(seatId);
   }
 
-  /** The seats of a branch in display order (area, label), with their current state. */
-  seatsOf(branchId: number): ReadonlyArray<SeatInfo & { state: LiveState; flags: number }> {
+  /** The seats of a branch in display order (area, label), with their current and published state. */
+  seatsOf(branchId: number): ReadonlyArray<LiveSeatView> {
     return this.byBranch.get(branchId) ?? [];
+  }
+
+  /**
+   * Advances whenever a seat of the branch may read differently (null: any branch): every change
+   * the model makes or adopts from another instance, a load, a reload, seats added. A cached
+   * listing is stale once it moved (docs/fairness.md).
+   */
+  version(branchId: number | null): number {
+    return branchId === null ? this.anyVersion : (this.versions.get(branchId) ?? 0) + this.resets;
+  }
+
+  /** Advances when branches or seats are added: a cached list of branches is stale once it moved. */
+  get layoutVersion(): number {
+    return this.layout;
+  }
+
+  /**
+   * A numbered seat event, delivered by the bus in seq order (this instance's or another's): the
+   * seat's published state. The hub's snapshots and summaries are built from it, so they say what
+   * the events up to the hub's seq said.
+   */
+  recordPublished(ev: SeatEvent): void {
+    const seat = this.seats.get(ev.seatId);
+    if (!seat || seat.branchId !== ev.branchId) return;
+    seat.published.state = ev.state;
+    seat.published.flags = ev.flags;
+  }
+
+  /**
+   * The branch's published states as the bus holds them after an outage (a resync): what every
+   * instance that read the whole stream shows. Seats the bus has no state for keep theirs.
+   */
+  adoptPublished(branchId: number, published: ReadonlyMap<number, StateAndFlags>): void {
+    for (const [seatId, v] of published) {
+      const seat = this.seats.get(seatId);
+      if (!seat || seat.branchId !== branchId) continue;
+      seat.published.state = v.state;
+      seat.published.flags = v.flags;
+    }
   }
 
   /** The earliest time tick() has something to do (Infinity when nothing is scheduled). */
@@ -352,7 +468,7 @@ export class LiveSeats {
       );
       if (due) {
         due.checkInAsked = true;
-        this.hooks.onCheckInDue?.(seatId, nowMs);
+        this.outlets.transitions?.checkIn(seatId, nowMs);
       }
     }
     return 'applied';
@@ -430,6 +546,7 @@ export class LiveSeats {
     if (!seat.local) seat.remoteOffline = (ev.flags & FLAG_SENSOR_OFFLINE) !== 0;
     seat.state = ev.state;
     seat.flags = ev.flags;
+    this.changed(seat.branchId);
     this.evaluate(seat, nowMs, ev.cause, new Date(nowMs).toISOString(), newerHere);
   }
 
@@ -453,6 +570,7 @@ export class LiveSeats {
     this.setBookings(data.bookings, nowMs);
     const at = new Date(nowMs).toISOString();
     for (const seat of this.seats.values()) this.evaluate(seat, nowMs, 'reservation.created', at, true);
+    this.changedAll();
   }
 
   /** Fires what is due: booking starts and ends, sensors falling silent, releases. */
@@ -480,7 +598,7 @@ export class LiveSeats {
         nowMs - seat.emptySinceMs >= this.opts.releaseAfterMs
       ) {
         seat.releaseAsked = true;
-        this.hooks.onReleaseDue?.(seat.id, nowMs);
+        this.outlets.transitions?.release(seat.id, nowMs);
       }
       // What came due decides the cause: a booking ending, a sensor falling silent, a booking starting.
       const silent = seat.local && seat.occupied !== null && nowMs - seat.contactAtMs > this.opts.offlineAfterMs;
@@ -530,8 +648,19 @@ export class LiveSeats {
     if (state === seat.state && flags === seat.flags) return;
     seat.state = state;
     seat.flags = flags;
+    this.changed(seat.branchId);
     if (!publish) return;
-    this.hooks.onChange(this.changeOf(seat, cause, at));
+    this.outlets.changes.publishSeat(this.changeOf(seat, cause, at));
+  }
+
+  private changed(branchId: number): void {
+    this.versions.set(branchId, (this.versions.get(branchId) ?? 0) + 1);
+    this.anyVersion++;
+  }
+
+  private changedAll(): void {
+    this.resets++;
+    this.anyVersion++;
   }
 
   private changeOf(seat: LiveSeat, cause: ChangeCause, at: string): SeatChange {
@@ -607,6 +736,7 @@ function newSeat(s: SeatInfo & { outOfService: boolean }): LiveSeat {
     releaseAsked: false,
     state: 'free',
     flags: 0,
+    published: { state: 'free', flags: 0 },
     nextAtMs: Infinity,
   };
 }
@@ -639,11 +769,11 @@ function insertSorted(list: Booking[], b: Booking): void {
   list.splice(i, 0, b);
 }
 
-async function loadBookings(db: pg.Pool, nowMs: number, seatIds?: number[]): Promise<LoadedBooking[]> {
+async function loadBookings(db: Db, nowMs: number, seatIds?: number[]): Promise<LoadedBooking[]> {
   const rows = await db.query<{ id: number; seat_id: number; user_id: number; start_at: Date; end_at: Date; status: ReservationStatus }>(
     `SELECT id, seat_id, user_id, lower(during) AS start_at, upper(during) AS end_at, status
        FROM reservations
-      WHERE status IN ('CONFIRMED', 'CHECKED_IN', 'OFFERED') AND upper(during) > $1
+      WHERE status IN ${ACTIVE_STATUSES_SQL} AND upper(during) > $1
         ${seatIds ? 'AND seat_id = ANY($2)' : ''}`,
     seatIds ? [new Date(nowMs), seatIds] : [new Date(nowMs)],
   );

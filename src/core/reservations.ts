@@ -46,7 +46,7 @@ import type { Deadline } from '../deadline.js';
 import type { BranchRef } from '../wire/branchRef.js';
 import type { Logger } from '../obs/log.js';
 import type { Clock } from './clock.js';
-import type { CoreEvent, CoreEventSink, ReservationEvent, ReservationFact } from './events.js';
+import { ACTIVE_STATUSES_SQL, type CoreEvent, type CoreEventSink, type ReservationEvent, type ReservationFact } from './events.js';
 import { BookingQueue, type SeatSearch } from './bookingQueue.js';
 import { SeatSearches } from './seatSearches.js';
 import {
@@ -57,12 +57,11 @@ import {
   type ReservationRow,
   type ReservationWire,
 } from './reservationRow.js';
-import { ACTIVE_STATUSES_SQL } from './liveState.js';
 import { Rule, bookingOpensAt, ceilToSlot, checkBookingWindow, floorToSlot, ruleError, type BookingWindow, type RulesConfig } from './rules.js';
 import { userRuleError, userRuleInputs } from './userRules.js';
 import { refuseIfAccountGone } from './accountCheck.js';
 import { onlyBufferClashes, paddingRuleError } from './bufferClash.js';
-import type { BranchContext, SeatService } from './seats.js';
+import type { BranchContext, SeatContexts } from './seatContexts.js';
 
 export type BookingConfig = Config['booking'];
 
@@ -82,7 +81,8 @@ export interface ReservationServiceOptions {
   clock: Clock;
   rules: RulesConfig;
   events: CoreEventSink;
-  seats: SeatService;
+  /** A seat's branch, zone, hours and padding, read once per booking. */
+  seats: SeatContexts;
   log: Logger;
   /** Called after a cancel or an early check-out commits (the waitlist offers the slot). */
   onSlotFreed?: SlotFreedHandler;

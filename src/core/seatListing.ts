@@ -2,8 +2,8 @@
 // prepared by name so PostgreSQL parses and plans it once per connection, and the serialised answer
 // cached per (filter, window, current slot) until a change in that branch invalidates it.
 //
-// Why a cache is safe here: a listing depends on the clock only through `live` (what covers
-// now) and the default window (the current slot and the hour after it). Bookings start and
+// Why a cache is safe here: apart from `live` (below), a listing depends on the clock only through
+// the default window (the current slot and the hour after it). Bookings start and
 // end on slot boundaries (check-out rounds its end up to one), so within one slot the answer
 // changes only when a reservation or a seat changes, and every such change is announced on the
 // core event sink after it commits. A booking's reply is sent after that announcement, so the
@@ -27,17 +27,18 @@
 // was current when its query began; a query during which any event arrived is not stored, so
 // a listing read before a commit can never be cached after that commit's invalidation.
 //
-// `live` is the live model's (LiveView, sensors included) for every seat it knows, and the
-// bookings-only SQL state otherwise (before it loads, a seat added since). A sensor changes
-// `live` without any event here, so an entry also records the live version of its scope
-// (LiveView.version) and is stale once that moved; the booking generation, which the branch
-// rows cache keys on, does not move with readings (docs/fairness.md).
+// `live` is the live model's (LiveView, sensors included); the SQL reads no live state. A row
+// naming a seat the model does not know yet (added since start) makes the model look for it first.
+// A sensor changes `live` without any event here, so an entry also records the live version of
+// its scope (LiveView.version) and is stale once that moved; the booking generation, which the
+// branch rows cache keys on, does not move with readings (docs/fairness.md).
 import type { Db } from '../db/db.js';
 import type { Deadline } from '../deadline.js';
 import type { Clock } from './clock.js';
 import type { CoreEvent } from './events.js';
 import { RawJson } from './rawJson.js';
-import { liveStateSql, ACTIVE_STATUSES_SQL, type LiveState } from './liveState.js';
+import { ACTIVE_STATUSES_SQL } from './events.js';
+import type { LiveState } from './liveSeats.js';
 import { CarrelError, ErrorCode } from '../errors.js';
 import { floorToSlot, type RulesConfig } from './rules.js';
 import type { LiveView } from './liveView.js';
@@ -66,7 +67,6 @@ interface SeatRow {
   has_monitor: boolean;
   status: 'IN_SERVICE' | 'OUT_OF_SERVICE';
   available: boolean;
-  live: LiveState;
 }
 
 export interface SeatListingOptions {
@@ -74,8 +74,8 @@ export interface SeatListingOptions {
   clock: Clock;
   rules: RulesConfig;
   cache: { enabled: boolean; maxEntries: number; maxBytes: number };
-  /** The live state's owner; without one (tests of the SQL alone) `live` is the SQL state. */
-  live?: LiveView;
+  /** Every seat's `live`: the live model's answers. */
+  live: LiveView;
 }
 
 interface CacheEntry {
@@ -148,7 +148,7 @@ export class SeatListing {
   list(filter: SeatFilter, deadline?: Deadline): RawJson | Promise<RawJson> {
     const nowMs = this.opts.clock.now();
     const { startMs, endMs } = this.window(filter);
-    if (!this.opts.cache.enabled || filter.seatId !== undefined) return this.read(filter, startMs, endMs, nowMs, deadline, undefined);
+    if (!this.opts.cache.enabled || filter.seatId !== undefined) return this.read(filter, startMs, endMs, deadline, undefined);
     const slot = floorToSlot(nowMs, this.opts.rules.slotMinutes);
     const key = `${filter.branchId ?? ''}|${filter.branchName ?? ''}|${filter.area ?? ''}|${flag(filter.hasPower)}|${flag(filter.hasMonitor)}|${filter.availableOnly ? 1 : 0}|${startMs}|${endMs}|${slot}`;
     const hit = this.cache.get(key);
@@ -166,7 +166,7 @@ export class SeatListing {
     if (under && under.gen === this.globalGen) {
       // Someone else's read of the same key: its answer if it succeeds, else a read of our own
       // (its failure — its deadline, its client's refusal — is not ours).
-      return under.raw.catch(() => this.read(filter, startMs, endMs, nowMs, deadline, undefined));
+      return under.raw.catch(() => this.read(filter, startMs, endMs, deadline, undefined));
     }
     // A key that was stored and went stale has proved itself already.
     const admit = hit !== undefined || this.seenOnce.delete(key);
@@ -174,7 +174,7 @@ export class SeatListing {
       this.seenOnce.add(key);
       if (this.seenOnce.size > this.opts.cache.maxEntries) this.seenOnce.delete(this.seenOnce.values().next().value!);
     }
-    const read = this.read(filter, startMs, endMs, nowMs, deadline, admit ? key : undefined);
+    const read = this.read(filter, startMs, endMs, deadline, admit ? key : undefined);
     const entry = { gen: this.globalGen, raw: read };
     this.reading.set(key, entry);
     const done = () => {
@@ -185,9 +185,9 @@ export class SeatListing {
   }
 
   /** Reads the listing from PostgreSQL; with a cache key, stores it unless an event came meanwhile. */
-  private async read(filter: SeatFilter, startMs: number, endMs: number, nowMs: number, deadline: Deadline | undefined, storeAs: string | undefined): Promise<RawJson> {
+  private async read(filter: SeatFilter, startMs: number, endMs: number, deadline: Deadline | undefined, storeAs: string | undefined): Promise<RawJson> {
     const genBefore = this.globalGen;
-    const rows = await this.rows(filter, startMs, endMs, nowMs, deadline);
+    const rows = await this.rows(filter, startMs, endMs, deadline);
     // The live states are taken now, after the rows: the entry keys on the live version of now.
     const scope = filter.branchId ?? (filter.branchName !== undefined && rows[0] ? rows[0].branch_id : null);
     const liveVersion = this.liveVersion(scope);
@@ -223,7 +223,7 @@ export class SeatListing {
   /** One seat as seats.get shows it, or null. */
   async get(seatId: number, deadline?: Deadline): Promise<SeatWire | null> {
     const { startMs, endMs } = this.window({});
-    const rows = await this.rows({ seatId }, startMs, endMs, this.opts.clock.now(), deadline);
+    const rows = await this.rows({ seatId }, startMs, endMs, deadline);
     return rows[0] ? this.toWire(rows[0]) : null;
   }
 
@@ -232,10 +232,10 @@ export class SeatListing {
   }
 
   private liveVersion(scope: number | null): number {
-    return this.opts.live?.version(scope) ?? 0;
+    return this.opts.live.version(scope);
   }
 
-  /** A row on the wire, its `live` the live model's when the model knows the seat. */
+  /** A row on the wire, its `live` the live model's (rows() made sure the model knows the seat). */
   private toWire(r: SeatRow): SeatWire {
     return {
       id: r.id,
@@ -246,7 +246,7 @@ export class SeatListing {
       hasMonitor: r.has_monitor,
       status: r.status,
       available: r.available,
-      live: this.opts.live?.stateOf(r.id) ?? r.live,
+      live: this.opts.live.stateOf(r.id) as LiveState,
     };
   }
 
@@ -264,9 +264,11 @@ export class SeatListing {
     else if (event.type === 'seatStatus') this.invalidate(event.branchId);
   };
 
-  private async rows(filter: SeatFilter, startMs: number, endMs: number, nowMs: number, deadline?: Deadline): Promise<SeatRow[]> {
+  /** The rows, every one a seat the live model knows (it looks for seats added since start). */
+  private async rows(filter: SeatFilter, startMs: number, endMs: number, deadline?: Deadline): Promise<SeatRow[]> {
+    const mark = this.opts.live.lookMark;
     let mask = 0;
-    const values: unknown[] = [new Date(startMs), new Date(endMs), new Date(nowMs)];
+    const values: unknown[] = [new Date(startMs), new Date(endMs)];
     FILTERS.forEach(([field], i) => {
       const v = filter[field];
       if (v !== undefined) {
@@ -276,6 +278,7 @@ export class SeatListing {
     });
     if (filter.availableOnly) mask |= 1 << FILTERS.length;
     const res = await this.opts.db.query<SeatRow>({ name: `carrel.seats.list.${mask}`, text: this.statementText(mask), values }, deadline);
+    await this.opts.live.known(res.rows.map((r) => r.id), mark);
     return res.rows;
   }
 
@@ -283,7 +286,7 @@ export class SeatListing {
     let text = this.statements.get(mask);
     if (text) return text;
     const where: string[] = [];
-    let n = 4;
+    let n = 3;
     FILTERS.forEach(([, condition], i) => {
       if (mask & (1 << i)) where.push(condition(`$${n++}`));
     });
@@ -296,8 +299,7 @@ export class SeatListing {
           SELECT 1 FROM reservations r
           WHERE r.seat_id = s.id AND r.status IN ${ACTIVE_STATUSES_SQL}
             AND r.hold && tstzrange($1::timestamptz, $2::timestamptz + make_interval(mins => b.padding_minutes))
-        ) AS available,
-        ${liveStateSql('$3', this.opts.rules)} AS live
+        ) AS available
       FROM seats s JOIN branches b ON b.id = s.branch_id
       ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
     ) x ${availableOnly ? 'WHERE x.available' : ''}

@@ -16,6 +16,9 @@
 import type { AdmissionGate, AdmissionTicket, ReleaseSlot } from '../deadline.js';
 import { CarrelError, ErrorCode } from '../errors.js';
 
+/** The longest retryAfterMs the gate tells a refused request (docs/fairness.md). */
+export const MAX_RETRY_AFTER_MS = 2_000;
+
 export interface DbAdmissionOptions {
   /** Requests that may hold a pooled connection at once. */
   slots: number;
@@ -171,7 +174,11 @@ export class DbAdmission implements AdmissionGate {
     this.stats.shed++;
     // About when this client's turn would come with what waits now.
     const ahead = c.waiting.length + 1;
-    const retryAfterMs = Math.max(10, Math.ceil((this.holdMs * ahead * Math.max(1, this.ready.size)) / this.opts.slots));
+    // Capped: with thousands of clients waiting the estimate ran to minutes (the opening rush saw
+    // 22), and a client told to come back that late has lost its turn for nothing; the queues,
+    // not the hint, keep the order fair.
+    const estimate = Math.ceil((this.holdMs * ahead * Math.max(1, this.ready.size)) / this.opts.slots);
+    const retryAfterMs = Math.min(MAX_RETRY_AFTER_MS, Math.max(10, estimate));
     return new CarrelError(ErrorCode.RESOURCE_EXHAUSTED, `${why}; retry in ${retryAfterMs} ms`, { retryAfterMs, limit: 'database' });
   }
 }

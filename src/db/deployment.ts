@@ -1,11 +1,11 @@
 // The identity of the database (migration 012): a uuid created once, with the database, that
 // binds what carrel keeps in Redis to the database it describes (docs/redis.md).
-import type pg from 'pg';
+import type { Db } from './db.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The database's deployment id; fails with a clear message when migration 012 was not applied. */
-export async function readDeploymentId(db: pg.Pool): Promise<string> {
+export async function readDeploymentId(db: Db): Promise<string> {
   let rows: Array<{ id: string }>;
   try {
     rows = (await db.query<{ id: string }>('SELECT id::text AS id FROM deployment')).rows;

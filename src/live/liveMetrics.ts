@@ -2,11 +2,12 @@
 // Registered by the composition root; read on every scrape of /metrics and by server.stats.
 import type { Observability } from '../obs/observability.js';
 import type { Realtime } from '../realtime.js';
+import type { Hub } from '../pubsub/hub.js';
+import type { SensorKeyring } from '../sensors/sensorKeys.js';
 
 /** The live half's figures on /metrics and in server.stats (docs/operations.md, "Metrics"). */
-export function registerLiveMetrics(obs: Observability, realtime: Realtime): void {
+export function registerLiveMetrics(obs: Observability, { realtime, hub, keyring }: { realtime: Realtime; hub: Hub; keyring: SensorKeyring }): void {
   const r = obs.registry;
-  const hub = realtime.hub;
   obs.addListener('sensor', realtime.sensorListener);
   obs.addListener('pubsub', realtime.pubsubListener);
   r.gauge('carrel_pubsub_subscribers', 'subscribed connections', () => hub.stats.subscribers);
@@ -25,8 +26,8 @@ export function registerLiveMetrics(obs: Observability, realtime: Realtime): voi
   r.gauge('carrel_pubsub_slow_consumers_total', 'subscribers cut off with SLOW_CONSUMER', () => hub.stats.slowConsumers, 'counter');
   r.gauge('carrel_sensor_readings_total', 'sensor readings applied (rate() gives readings per second)', () => realtime.counters.readings, 'counter');
   r.gauge('carrel_sensor_hello_refused_total', 'sensor hellos refused: unknownKey (wrong or revoked key), throttled (address locked after wrong keys)', () => [
-    { labels: { reason: 'unknownKey' }, value: realtime.keyring.refused.unknownKey },
-    { labels: { reason: 'throttled' }, value: realtime.keyring.refused.throttled },
+    { labels: { reason: 'unknownKey' }, value: keyring.refused.unknownKey },
+    { labels: { reason: 'throttled' }, value: keyring.refused.throttled },
   ], 'counter');
   r.gauge('carrel_sensor_stale_readings_total', 'stale or repeated sensor readings ignored', () => realtime.counters.staleReadings, 'counter');
   r.gauge(

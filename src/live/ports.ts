@@ -4,9 +4,8 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../obs/log.js';
 import { Listener } from '../net/listener.js';
 import { ErrorCode } from '../errors.js';
-import type { Hub } from '../pubsub/hub.js';
 import { encodeErrorFrame } from '../net/errorFrame.js';
-import { Subscriber } from '../pubsub/subscriber.js';
+import { Subscriber, type SubscriberHost } from '../pubsub/subscriber.js';
 import { SensorSession, type SensorSink } from '../sensors/sensorSession.js';
 
 /** The sensor port: each connection a SensorSession handing its readings to `sink`, kept in `sessions` while open. */
@@ -46,8 +45,8 @@ export function sensorListener(config: Readonly<Config>, log: Logger, sink: Sens
   });
 }
 
-/** The subscriber port: each connection a Subscriber of the hub. */
-export function subscriberListener(config: Readonly<Config>, log: Logger, hub: Hub): Listener {
+/** The subscriber port: each connection a Subscriber of `hub` (the hub, looking for added branches first). */
+export function subscriberListener(config: Readonly<Config>, log: Logger, hub: SubscriberHost): Listener {
   const limits = config.limits;
   return new Listener({
     name: 'pubsub',

@@ -1,11 +1,11 @@
 // The subscriber hub (docs/protocol.md, "Subscriber port"): branch → subscribers, each branch's
-// published view and seq, the retained events `since` resumes from, and the periodic branch
-// summaries.
+// seq, the retained events `since` resumes from, snapshots and the periodic branch summaries.
 //
 // publish() takes seat events in seq order from the bus, serialises each ONCE and hands the same
 // Buffer to every subscriber in scope; it is synchronous and O(1) per subscriber (Subscriber
-// .deliver never waits). The view it keeps per branch is the state as of the branch's latest
-// seq, so a snapshot and its seq always agree.
+// .deliver never waits). The hub keeps no seat state: snapshots and summaries read each seat's
+// published state from the live model (PublishedSeats), which records every event before the hub
+// publishes it (docs/architecture.md, "The live-state model"), so a snapshot and its seq agree.
 //
 // Fan-out is per event-loop turn, not per event: a branch's frames of the turn are joined into
 // one Buffer (once, shared by every subscriber) and each subscriber gets one write for them at
@@ -26,7 +26,7 @@
 // subscriber that resumes with the epoch it was given gets, when the epoch has changed since, a
 // fresh snapshot with reason "seqReset" instead of events of the new space (docs/redis.md).
 import { encodeFrame } from '../codec/index.js';
-import { flagsToWire, FLAG_SENSOR_OFFLINE, FLAG_UNBOOKED_OCCUPANCY, type LiveState, type SeatEvent, type SeatInfo } from '../core/liveSeats.js';
+import { countStates, flagsToWire, type LiveSeatView, type SeatEvent } from '../core/liveSeats.js';
 import { personalFrame, type PersonalEvent } from '../core/events.js';
 import { CarrelError, ErrorCode } from '../errors.js';
 import type { HistorySource } from '../bus/bus.js';
@@ -36,7 +36,7 @@ import { FrameRing } from './ring.js';
 import type { Subscriber, SubscriberHost } from './subscriber.js';
 import type { SubscribeRequest } from '../wire/args.js';
 import type { BranchSummaryFrame, SeatEventFrame, SnapshotFrame, SnapshotSeat, SubscribedFrame } from '../wire/types.js';
-import { findBranch, parseBranchRef } from '../wire/branchRef.js';
+import { findBranch, parseBranchRef, type BranchRef } from '../wire/branchRef.js';
 
 export interface HubOptions {
   retainEvents: number;
@@ -44,6 +44,14 @@ export interface HubOptions {
 
 export interface TokenVerifier {
   verify(token: string): { id: number; expMs: number };
+}
+
+/**
+ * A branch's seats in display order with the state last published for each, as of the latest
+ * event the hub was given: the live model (LiveSeats).
+ */
+export interface PublishedSeats {
+  seatsOf(branchId: number): ReadonlyArray<Pick<LiveSeatView, 'id' | 'area' | 'label' | 'published'>>;
 }
 
 export interface HubStats {
@@ -57,22 +65,10 @@ export interface HubStats {
   personalDelivered: number;
 }
 
-interface SeatView extends SeatInfo {
-  state: LiveState;
-  flags: number;
-}
-
-const STATE_INDEX: Record<LiveState, number> = { free: 0, reserved: 1, occupied: 2, unavailable: 3 };
-
 class Channel {
   seq = 0;
   /** The sequence space `seq` belongs to. */
   epoch = '';
-  readonly seats = new Map<number, SeatView>();
-  /** Counts by state (free, reserved, occupied, unavailable), offline and unbooked flags. */
-  readonly counts = [0, 0, 0, 0];
-  offline = 0;
-  unbooked = 0;
   readonly subs = new Set<Subscriber>();
   readonly retained: FrameRing;
   /** Frames fanned out this event-loop turn, with their seqs (0: none), delivered by Hub.flush. */
@@ -87,41 +83,9 @@ class Channel {
     readonly id: number,
     readonly name: string,
     retain: number,
+    private readonly published: PublishedSeats,
   ) {
     this.retained = new FrameRing(retain);
-  }
-
-  addSeat(view: SeatView): void {
-    this.seats.set(view.id, view);
-    this.count(view.state, view.flags, 1);
-  }
-
-  /** Takes the seats in this order, keeping the views of those already known and adding the rest. */
-  reorder(seats: Iterable<SeatInfo & { state: LiveState; flags: number }>): void {
-    const old = new Map(this.seats);
-    this.seats.clear();
-    for (const s of seats) {
-      const view = old.get(s.id);
-      old.delete(s.id);
-      if (view) this.seats.set(s.id, view);
-      else this.addSeat({ id: s.id, branchId: s.branchId, area: s.area, label: s.label, state: s.state, flags: s.flags });
-    }
-    for (const gone of old.values()) this.count(gone.state, gone.flags, -1);
-  }
-
-  apply(seatId: number, state: LiveState, flags: number): void {
-    const view = this.seats.get(seatId);
-    if (!view) return;
-    this.count(view.state, view.flags, -1);
-    view.state = state;
-    view.flags = flags;
-    this.count(state, flags, 1);
-  }
-
-  private count(state: LiveState, flags: number, d: number): void {
-    this.counts[STATE_INDEX[state]]! += d;
-    if (flags & FLAG_SENSOR_OFFLINE) this.offline += d;
-    if (flags & FLAG_UNBOOKED_OCCUPANCY) this.unbooked += d;
   }
 
   /** True when every event after `since` up to seq is still in memory. */
@@ -141,19 +105,19 @@ class Channel {
   }
 
   summary(at: string): Buffer {
-    const [free, reserved, occupied, unavailable] = this.counts as [number, number, number, number];
+    const c = countStates(this.published.seatsOf(this.id).map((s) => s.published));
     return encodeFrame({
       type: 'branch',
       branch: this.name,
       branchId: this.id,
       seq: this.seq,
-      free,
-      reserved,
-      occupied,
-      unavailable,
-      total: this.seats.size,
-      sensorOffline: this.offline,
-      unbookedOccupancy: this.unbooked,
+      free: c.free,
+      reserved: c.reserved,
+      occupied: c.occupied,
+      unavailable: c.unavailable,
+      total: c.total,
+      sensorOffline: c.sensorOffline,
+      unbookedOccupancy: c.unbookedOccupancy,
       at,
     } satisfies BranchSummaryFrame);
   }
@@ -164,7 +128,9 @@ class Channel {
 
   private snapshotBody(extra?: { fresh: true; reason: string }): SnapshotFrame {
     const seats: SnapshotSeat[] = [];
-    for (const s of this.seats.values()) seats.push({ seatId: s.id, area: s.area, label: s.label, state: s.state, flags: flagsToWire(s.flags) });
+    for (const s of this.published.seatsOf(this.id)) {
+      seats.push({ seatId: s.id, area: s.area, label: s.label, state: s.published.state, flags: flagsToWire(s.published.flags) });
+    }
     return { type: 'snapshot', branch: this.name, branchId: this.id, seq: this.seq, epoch: this.epoch, ...extra, seats };
   }
 }
@@ -206,38 +172,31 @@ export class Hub implements SubscriberHost {
     private readonly opts: HubOptions,
     private readonly deps: {
       tokens: TokenVerifier;
+      /** Every branch's seats and their published states: the live model. */
+      published: PublishedSeats;
       history?: HistorySource;
       now: () => number;
       log: Logger;
-      /** Looks for branches added since start (rate-limited by the owner); never rejects. */
-      discover?: () => Promise<void>;
     },
   ) {}
 
   /**
-   * Declares a branch and its seats' current state (from the live model: at start, or when the
-   * branch was added later), as of `seq` in the sequence space `epoch`. Subscribers of "*" get
-   * the new branch's snapshot.
+   * Declares a branch the live model knows (at start, or added later), as of `seq` in the sequence
+   * space `epoch`. Subscribers of "*" get the new branch's snapshot. A branch already declared had
+   * seats added: later snapshots include them.
    */
-  addBranch(id: number, name: string, seq: number, seats: Iterable<SeatInfo & { state: LiveState; flags: number }>, epoch: string): void {
-    if (this.channels.has(id)) return this.setSeats(id, seats);
-    const ch = new Channel(id, name, this.opts.retainEvents);
+  addBranch(id: number, name: string, seq: number, epoch: string): void {
+    if (this.channels.has(id)) return this.invalidate(id);
+    const ch = new Channel(id, name, this.opts.retainEvents, this.deps.published);
     ch.seq = seq;
     ch.epoch = epoch;
-    for (const s of seats) ch.addSeat({ id: s.id, branchId: s.branchId, area: s.area, label: s.label, state: s.state, flags: s.flags });
     this.channels.set(id, ch);
     if (this.all.size > 0) this.fanOut(ch, ch.snapshot(), 0);
   }
 
-  /**
-   * A known branch's seats after some were added (in display order): the new ones join the view
-   * with their current state; the seats already there keep theirs. Later snapshots include them.
-   */
-  setSeats(branchId: number, seats: Iterable<SeatInfo & { state: LiveState; flags: number }>): void {
-    const ch = this.channels.get(branchId);
-    if (!ch) return;
-    ch.reorder(seats);
-    ch.invalidate();
+  /** True when a subscribe naming `branch` would find it ("*" always does). */
+  knows(branch: BranchRef | '*'): boolean {
+    return branch === '*' || this.channelFor(branch) !== undefined;
   }
 
   seqOf(branchId: number): number {
@@ -271,12 +230,14 @@ export class Hub implements SubscriberHost {
     return n;
   }
 
-  /** A seat event from the bus, in seq order: serialise once, deliver to everyone in scope. */
+  /**
+   * A seat event from the bus, in seq order, already recorded by the live model: serialise once,
+   * deliver to everyone in scope.
+   */
   publish(ev: SeatEvent): void {
     const ch = this.channels.get(ev.branchId);
     if (!ch || ev.seq <= ch.seq) return; // unknown branch, or already delivered (a catch-up overlap)
     if (ev.seq !== ch.seq + 1) ch.retained.clear(); // a hole: older events no longer resume contiguously
-    ch.apply(ev.seatId, ev.state, ev.flags);
     ch.seq = ev.seq;
     const frame = encodeSeatEvent(ch, ev);
     ch.retained.push(frame, ev.seq, ch.id);
@@ -284,24 +245,23 @@ export class Hub implements SubscriberHost {
     this.fanOut(ch, frame, ev.seq);
   }
 
-  /** Applies an event to the view without telling anyone (catch-up before a resync). */
-  applyQuiet(ev: SeatEvent): void {
-    const ch = this.channels.get(ev.branchId);
-    if (!ch) return;
-    ch.apply(ev.seatId, ev.state, ev.flags);
-    ch.invalidate();
+  /**
+   * The branch's published states changed without an event to send (catch-up before a resync,
+   * seats added): the next snapshot is built again.
+   */
+  invalidate(branchId: number): void {
+    this.channels.get(branchId)?.invalidate();
   }
 
   /**
    * The branch's numbering was interrupted (events delivered with local seqs while the bus was
-   * down): adopt the bus's seq and its epoch — and, when the bus knows them, its seats' published
-   * states, so this view agrees with every other instance's — and give every subscriber a fresh
-   * snapshot (which carries the epoch).
+   * down): adopt the bus's seq and its epoch — the live model has adopted the seats' published
+   * states the bus holds, so this view agrees with every other instance's — and give every
+   * subscriber a fresh snapshot (which carries the epoch).
    */
-  resync(branchId: number, seq: number, published?: ReadonlyMap<number, { state: LiveState; flags: number }>, epoch?: string): void {
+  resync(branchId: number, seq: number, epoch?: string): void {
     const ch = this.channels.get(branchId);
     if (!ch) return;
-    if (published) for (const [seatId, v] of published) ch.apply(seatId, v.state, v.flags);
     ch.seq = seq;
     if (epoch !== undefined) ch.epoch = epoch;
     ch.retained.clear();
@@ -340,22 +300,15 @@ export class Hub implements SubscriberHost {
     }
   }
 
-  /** `looked`: the branch was not known and the owner has looked for new branches since. */
-  subscribe(sub: Subscriber, req: SubscribeRequest, looked = false): void {
+  /** A branch this hub does not know is NOT_FOUND (src/live/discovery.ts looks for added ones first). */
+  subscribe(sub: Subscriber, req: SubscribeRequest): void {
     // The turn's events so far went out before this subscriber joins: its answer reflects them.
     this.flush();
     let scope: Channel[];
     if (req.branch === '*') {
       scope = [...this.channels.values()];
     } else {
-      const ch = findBranch(req.branch, this.channels.values());
-      if (!ch && !looked && this.deps.discover) {
-        // Perhaps added after start (`carrel db seed` on a running server): look, then answer.
-        void this.deps.discover().then(() => {
-          if (!sub.isClosed) this.subscribe(sub, req, true);
-        });
-        return;
-      }
+      const ch = this.channelFor(req.branch);
       if (!ch) return sub.refuse(ErrorCode.NOT_FOUND, `no branch ${'id' in req.branch ? req.branch.id : JSON.stringify(req.branch.name)}`);
       scope = [ch];
     }
@@ -454,6 +407,11 @@ export class Hub implements SubscriberHost {
     ch.turnFrames.push(frame);
     ch.turnSeqs.push(seq);
     this.stats.framesDelivered += ch.subs.size + this.all.size;
+  }
+
+  /** The branch a reference names (wire/branchRef.ts: digits are an id, a name in any case). */
+  private channelFor(ref: BranchRef): Channel | undefined {
+    return 'id' in ref ? this.channels.get(ref.id) : findBranch(ref, this.channels.values());
   }
 
   private unbindUser(sub: Subscriber): void {

@@ -15,7 +15,7 @@
 // guessing of others). Refusals are logged once per address per forgetAfterMs window, with how
 // many there were since the last line.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type pg from 'pg';
+import type { Db } from '../db/db.js';
 import type { Logger } from '../obs/log.js';
 import { FailureThrottle, addressKey, type ThrottlePolicy } from '../auth/failureThrottle.js';
 
@@ -40,7 +40,7 @@ export interface HelloThrottleOptions extends ThrottlePolicy {
 }
 
 export interface SensorKeyringOptions {
-  db: pg.Pool;
+  db: Db;
   keys: readonly string[];
   /** Keys never accepted, wherever found (sensors.refuseKeys). */
   refuse?: readonly string[];

@@ -45,20 +45,20 @@ describe('auth.register', () => {
 
   it('refuses a look-alike of a taken id with CONFLICT, and before any hashing', async () => {
     await c.call('auth.register', { studentId: 'vid7777', name: 'Victim', password: 'victims-password' });
-    const hashes = t.server.passwords.lanes.register.started;
+    const hashes = t.passwords.lanes.register.started;
     for (const twin of ['VID7777', 'Vid7777', 'vID7777']) {
       const err = await errorOf(c.call('auth.register', { studentId: twin, name: 'Twin', password: 'attackers-password' }));
       expect([err.code, err.message]).toEqual(['CONFLICT', 'CONFLICT: student id vid7777 is already registered']);
     }
     expect((await errorOf(c.call('auth.register', { studentId: 'S1001', name: 'Impostor', password: 'long-enough' }))).code).toBe('CONFLICT');
-    expect(t.server.passwords.lanes.register.started).toBe(hashes);
+    expect(t.passwords.lanes.register.started).toBe(hashes);
     expect(Number((await t.db.pool.query("SELECT count(*) FROM users WHERE lower(student_id) = 'vid7777'")).rows[0].count)).toBe(1);
   });
 
   it('a flood of registrations of a taken id costs neither hashes nor lookups, nor places honest registrations need', async () => {
     // Rate limits off (their own server): what answers the flood here is the account service alone.
     const own = await startTestServer({ rateLimit: { enabled: false } });
-    const passwords = own.server.passwords;
+    const passwords = own.passwords;
     const flooder = await RpcClient.connect('127.0.0.1', own.server.ports.rpc);
     // Every statement the server sends, on whichever of its connections.
     const lookups = vi.spyOn(pg.Client.prototype, 'query');
@@ -115,7 +115,7 @@ describe('auth.login / auth.use / auth.me', () => {
 
   it('answers a wrong password and an unknown user identically, after a bcrypt compare each', async () => {
     // Every compare runs on the password workers through a ticket: record the hashes compared.
-    const passwords = t.server.passwords;
+    const passwords = t.passwords;
     const reserve = passwords.reserve.bind(passwords);
     const compared: string[] = [];
     const spy = vi.spyOn(passwords, 'reserve').mockImplementation(() => {
@@ -145,7 +145,7 @@ describe('auth.login / auth.use / auth.me', () => {
   });
 
   it('an id no account can have (not canonical once folded) is refused without a lookup or a compare, in the same words', async () => {
-    const reserve = vi.spyOn(t.server.passwords, 'reserve');
+    const reserve = vi.spyOn(t.passwords, 'reserve');
     try {
       for (const studentId of ['has space', 'a\u200bb', '!collision-1']) {
         const err = await errorOf(c.call('auth.login', { studentId, password: 'whatever-it-is' }));
@@ -175,7 +175,7 @@ describe('auth.login / auth.use / auth.me', () => {
   });
 
   it('refuses a valid token for an account that no longer exists', async () => {
-    const ghost = t.server.tokens.issue({ id: 999_999, studentId: 'ghost', name: 'Ghost', role: 'student' });
+    const ghost = t.tokens.issue({ id: 999_999, studentId: 'ghost', name: 'Ghost', role: 'student' });
     const conn = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
     expect((await errorOf(conn.call('auth.use', { token: ghost.token }))).code).toBe('UNAUTHENTICATED');
     conn.close();

@@ -53,7 +53,7 @@ describe('branches and seats added after start', () => {
     const everything = await subscribe(t.server.ports.pubsub, { branch: '*' });
     await waitFor(everything, (f) => f.type === 'snapshot');
     const annex = await addBranch('North Annex', 3);
-    // Counted at once, from SQL while the model does not know the branch.
+    // Counted at once: branches.list has the model look for the branch, then counts from it.
     expect(await countsOf(rpc, 'North Annex')).toEqual({ total: 3, free: 3, reserved: 0, occupied: 0, unavailable: 0 });
 
     const sub = await subscribe(t.server.ports.pubsub, { branch: 'North Annex' });
@@ -92,12 +92,20 @@ describe('branches and seats added after start', () => {
     expect(await sendReadings(sensor, [{ seatId: seat, occupied: true, at: at + 1 }])).toMatchObject({ applied: 1, unknownSeats: [] });
     expect(await waitFor(sub, (f) => f.type === 'seat' && f.seatId === seat)).toMatchObject({ state: 'occupied' });
     expect(await countsOf(rpc, 'Main Library')).toMatchObject({ total: before.total + 1, occupied: before.occupied + 1 });
-    // One more seat: until the model has it, branches.list falls back to the SQL counts (which
-    // know nothing of sensors) rather than show a total that is behind the database.
+    // One more seat: the database counts more seats than the model knows, so branches.list has
+    // the model look first, then counts from it — the new seat's total with the sensor's
+    // occupancy, never a total behind the database nor counts that know nothing of sensors.
     await addSeat('Q-98');
-    expect(await countsOf(rpc, 'Main Library')).toMatchObject({ total: before.total + 2, occupied: before.occupied });
-    await t.live.discover();
+    const looks = t.live.counters.refreshes;
     expect(await countsOf(rpc, 'Main Library')).toMatchObject({ total: before.total + 2, occupied: before.occupied + 1 });
+    expect(t.live.counters.refreshes).toBe(looks + 1);
+    // seats.list names the seat with the model's state; nothing left to look for.
+    const listed = await rpc.call<Array<{ label: string; live: string }>>('seats.list', { branch: 'Main Library' });
+    expect(listed.filter((x) => x.label.startsWith('Q-9')).map((x) => [x.label, x.live]).sort()).toEqual([
+      ['Q-98', 'free'],
+      ['Q-99', 'occupied'],
+    ]);
+    expect(t.live.counters.refreshes).toBe(looks + 1);
     sub.destroy();
     sensor.destroy();
   });
@@ -123,6 +131,27 @@ describe('looking for added branches', () => {
       b.send({ type: 'subscribe', branch: 'West Annex' });
       expect(await waitFor(b, (f) => f.type === 'subscribed')).toMatchObject({ branch: 'West Annex' });
       for (const p of [a, b, sensor]) p.destroy();
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a listing naming seats the model does not know looks once, whatever the rate limit; a flood of listings then costs no look', async () => {
+    const t = await startTestServer({ live: { refreshEveryMs: 0, refreshMinIntervalMs: 60_000 }, discovery: { branchListCacheMs: 0 }, rateLimit: { enabled: false } }, { db });
+    try {
+      const looks = () => t.live.counters.refreshes;
+      const rpc = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
+      await t.live.refresh(); // the rate limit's interval starts now
+      const east = await addBranch('East Annex', 2);
+      const before = looks();
+      // The rows name seats that exist: a look begun after they were read finds them.
+      const listed = await rpc.call<Array<{ id: number; live: string }>>('seats.list', { branch: 'East Annex' });
+      expect(listed.map((x) => [x.id, x.live])).toEqual(east.seats.map((id) => [id, 'free']));
+      expect(looks()).toBe(before + 1);
+      for (let i = 0; i < 20; i++) await Promise.all([rpc.call('seats.list', { branch: 'East Annex' }), rpc.call('branches.list')]);
+      expect(looks()).toBe(before + 1);
+      expect(await countsOf(rpc, 'East Annex')).toEqual({ total: 2, free: 2, reserved: 0, occupied: 0, unavailable: 0 });
+      rpc.close();
     } finally {
       await t.close();
     }

@@ -31,7 +31,7 @@ const calls = (): Record<string, unknown> => ({
 
 describe('admin methods and a demoted admin', () => {
   it('covers every admin method the registry holds', () => {
-    const admin = t.server.registry.names().filter((n) => t.server.registry.get(n)!.access === 'admin');
+    const admin = t.registry.names().filter((n) => t.registry.get(n)!.access === 'admin');
     expect(admin).toEqual(Object.keys(calls()).sort());
   });
 

@@ -24,14 +24,14 @@ const tokens: Record<string, string> = {};
 
 beforeAll(async () => {
   t = await startTestServer({ limits: { partialFrameTimeoutMs: 300, requestTimeoutMs: 2000 } });
-  t.server.registry.add(
+  t.registry.add(
     defineMethod({
       name: 'test.db',
       access: 'public',
       args: z.strictObject({ q: z.string().max(256), seatId: z.number().int().optional() }),
       summary: 'a parameterised query with caller text, as booking methods will run',
       handler: async ({ q, seatId }) => {
-        const r = await new Db(t.server.db).query<{ n: number }>('SELECT length($1::text) AS n, $2::int AS id', [q, seatId ?? null]);
+        const r = await new Db(t.db.pool).query<{ n: number }>('SELECT length($1::text) AS n, $2::int AS id', [q, seatId ?? null]);
         return { n: r.rows[0]!.n };
       },
     }),
@@ -42,7 +42,7 @@ beforeAll(async () => {
   const user = await insertUser(t.db.pool, 'Seven');
   const claims = { sub: String(user.id), sid: user.studentId, role: 'admin' };
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  tokens.valid = t.server.tokens.issue(user).token;
+  tokens.valid = t.tokens.issue(user).token;
   tokens.expired = jwt.sign({ ...claims, role: 'student', exp: Math.floor(Date.now() / 1000) - 60 }, secret, { algorithm: 'HS256' });
   tokens.forged = jwt.sign(claims, 'not-the-server-secret-at-all', { algorithm: 'HS256' });
   tokens.algNone = jwt.sign(claims, '', { algorithm: 'none' });
@@ -249,7 +249,7 @@ describe('bad input, case by case', () => {
       await peer.closed;
       expect(peer.frames).toEqual([]);
     }
-    await waitFor(() => t.server.connectionCount === 0, 2000, 'connections to close');
+    await waitFor(() => t.connectionCount === 0, 2000, 'connections to close');
   });
 });
 
@@ -361,11 +361,11 @@ describe('generated bad input (fast-check, fixed seed)', () => {
     const rssBefore = process.memoryUsage.rss();
     const run = await fuzzPort(t.server.ports.rpc, rpcProtocol(), { seed: 20260105, numRuns: 800 });
     expect(run.frames).toBeGreaterThan(2000);
-    await waitFor(() => t.server.connectionCount === 0, 3000, 'connections to close');
+    await waitFor(() => t.connectionCount === 0, 3000, 'connections to close');
     const heapGrowth = (await settledHeapBytes()) - heapBefore;
     expect(heapGrowth).toBeLessThan(32 * 1024 * 1024);
     expect(process.memoryUsage.rss() - rssBefore).toBeLessThan(256 * 1024 * 1024);
-    expect(t.server.obs.stats().requests.errors.INTERNAL ?? 0).toBe(0);
+    expect(t.obs.stats().requests.errors.INTERNAL ?? 0).toBe(0);
   });
 
   it('arbitrary byte streams in arbitrary chunks never crash the server; each connection ends cleanly', async () => {
@@ -380,7 +380,7 @@ describe('generated bad input (fast-check, fixed seed)', () => {
       }),
       { seed: 7, numRuns: 200 },
     );
-    await waitFor(() => t.server.connectionCount === 0, 3000, 'connections to close');
+    await waitFor(() => t.connectionCount === 0, 3000, 'connections to close');
     const peer = await RawPeer.connect(t.server.ports.rpc);
     peer.send({ rpcId: 1, method: 'PING' });
     expect((await peer.waitFrames(1))[0]).toMatchObject({ result: 'PONG' });

@@ -13,7 +13,7 @@ const events: CoreEvent[] = [];
 
 beforeAll(async () => {
   t = await startTestServer({ lifecycle: { enabled: false }, auth: { tokenTtlSec: 10 * 365 * 86_400 } }, { clock });
-  t.server.coreEvents.on((e) => events.push(e));
+  t.coreEvents.on((e) => events.push(e));
 });
 afterAll(async () => t.close());
 

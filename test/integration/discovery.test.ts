@@ -38,7 +38,7 @@ beforeAll(async () => {
   // One anonymous connection makes hundreds of reads here: the per-connection and per-address
   // anonymous limits are fairReads.test.ts's subject, not this file's.
   t = await startTestServer({ rateLimit: { rules: configSchema.parse({}).rateLimit.rules.filter((r) => r.callers !== 'anonymous') } }, { clock });
-  t.server.coreEvents.on((e) => events.push(e));
+  t.coreEvents.on((e) => events.push(e));
   student = (await makeUsers(t, 1, 'disc'))[0]!;
   admin = (await makeUsers(t, 1, 'disc-admin', 'admin'))[0]!;
   anon = await connect(t);
@@ -115,9 +115,9 @@ describe('seats.list', () => {
     const filter = { branch: 'Main Library', area: 'Group Study', availableOnly: true };
     await anon.call<Seat[]>('seats.list', filter); // seen once; the second read is stored
     const before = await anon.call<Seat[]>('seats.list', filter);
-    const hits = t.server.seatListing.stats.hits;
+    const hits = t.seatListing.stats.hits;
     expect(await anon.call('seats.list', filter)).toEqual(before);
-    expect(t.server.seatListing.stats.hits).toBe(hits + 1);
+    expect(t.seatListing.stats.hits).toBe(hits + 1);
     expect(before.some((s) => s.id === seat)).toBe(true);
     const r = await sc.call<{ id: number }>('reservations.create', { seatId: seat, start: MONDAY_10_NY, end: iso(MONDAY_10_NY, 60) });
     const after = await anon.call<Seat[]>('seats.list', filter);

@@ -18,11 +18,10 @@ import { createPool } from '../../src/db/pool.js';
 import { migrate, seed } from '../../src/db/migrate.js';
 import { defineMethod } from '../../src/rpc/registry.js';
 import { silentLogger } from '../../src/obs/log.js';
-import { CarrelServer } from '../../src/server.js';
 import { RpcClient, type RpcReply } from '../../clients/rpcClient.js';
 import { TokenService } from '../../src/auth/tokens.js';
 import { configSchema } from '../../src/config/schema.js';
-import { testConfig } from '../support/server.js';
+import { startTestServer, type TestServer } from '../support/server.js';
 import { waitFor } from '../support/fuzz.js';
 import { insertBooking, insertUser, seatsOf } from '../support/fixtures.js';
 import { startServe, type ServeProcess } from '../support/serveProcess.js';
@@ -34,7 +33,7 @@ let dataDir: string;
 let port: number;
 let postgres: EmbeddedPg | undefined;
 let pool: pg.Pool;
-let server: CarrelServer;
+let t: TestServer;
 let serveProcess: ServeProcess | undefined;
 
 beforeAll(async () => {
@@ -44,10 +43,10 @@ beforeAll(async () => {
   pool = createPool({ url: postgres.url, poolSize: 4, connectTimeoutMs: 1000, statementTimeoutMs: 2000 }, silentLogger);
   await migrate(pool, silentLogger);
   await seed(pool, silentLogger);
-  const config = testConfig({ limits: { requestTimeoutMs: REQUEST_TIMEOUT_MS }, http: { readyTimeoutMs: 500 } });
-  server = await CarrelServer.start({ config, log: silentLogger, db: pool });
+  // The pool is this file's (its embedded PostgreSQL is stopped below), not the harness's to drop.
+  t = await startTestServer({ limits: { requestTimeoutMs: REQUEST_TIMEOUT_MS }, http: { readyTimeoutMs: 500 } }, { db: { url: postgres.url, pool, drop: async () => undefined } });
   // One query through Db (src/db/db.ts), standing in for any method that needs the database.
-  server.registry.add(
+  t.registry.add(
     defineMethod({
       name: 'test.query',
       access: 'public',
@@ -60,14 +59,14 @@ beforeAll(async () => {
 
 afterAll(async () => {
   serveProcess?.destroy();
-  await server?.shutdown();
+  await t?.close();
   await pool?.end().catch(() => undefined);
   await postgres?.stop();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
 async function readyz(): Promise<{ status: number; body: { checks: Record<string, { ok: boolean; error?: string }> } }> {
-  const res = await fetch(`http://127.0.0.1:${server.ports.http}/readyz`);
+  const res = await fetch(`http://127.0.0.1:${t.server.ports.http}/readyz`);
   return { status: res.status, body: (await res.json()) as { checks: Record<string, { ok: boolean; error?: string }> } };
 }
 
@@ -82,7 +81,7 @@ describe('PostgreSQL stopped while requests run', () => {
     expect((await readyz()).status).toBe(200);
     const outcomes: Outcome[] = [];
     let running = true;
-    const clients = await Promise.all([1, 2, 3, 4].map(() => RpcClient.connect('127.0.0.1', server.ports.rpc)));
+    const clients = await Promise.all([1, 2, 3, 4].map(() => RpcClient.connect('127.0.0.1', t.server.ports.rpc)));
     // Four clients, each with one request outstanding at a time, paced a little.
     const load = clients.map(async (c) => {
       while (running) {
@@ -117,7 +116,7 @@ describe('PostgreSQL stopped while requests run', () => {
     expect(Math.max(...whileDown.map((o) => o.ms))).toBeLessThan(REQUEST_TIMEOUT_MS / 2);
     // Nothing, at any point, was INTERNAL or hung to DEADLINE_EXCEEDED.
     expect(new Set(outcomes.map((o) => o.code))).toEqual(new Set(['OK', 'UNAVAILABLE']));
-    const stats = server.obs.stats();
+    const stats = t.obs.stats();
     expect(stats.requests.errors.INTERNAL).toBeUndefined();
     expect(stats.requests.errors.UNAVAILABLE).toBe(count('UNAVAILABLE'));
     expect(stats.requests.inFlight).toBe(0);

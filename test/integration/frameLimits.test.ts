@@ -145,7 +145,7 @@ describe('the unfinished-frame budget (limits.maxPartialFrameBytesPerPort)', () 
   }, 60_000);
 
   it('on the RPC port the connection holding the most gets RESOURCE_EXHAUSTED in the RPC error shape; a small partial frame and PING are unaffected', async () => {
-    const listener = t.server.rpc.listener;
+    const listener = t.rpcListener;
     const evictionsBefore = listener.partialFrames.evictions;
     const small = await RawPeer.connect(t.server.ports.rpc);
     const request = rawFrame(JSON.stringify({ rpcId: 'small', method: 'PING' }));

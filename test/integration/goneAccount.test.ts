@@ -75,7 +75,7 @@ async function rowsOf(userId: number): Promise<number> {
 
 describe('a token whose account is gone', () => {
   it('the table covers every method a user token can call (a new one must be added here)', () => {
-    const userMethods = t.server.registry.names().filter((n) => t.server.registry.get(n)!.access === 'user');
+    const userMethods = t.registry.names().filter((n) => t.registry.get(n)!.access === 'user');
     expect(Object.keys(calls('x')).sort()).toEqual([...userMethods, 'auth.use'].sort());
   });
 
@@ -103,7 +103,7 @@ describe('a token whose account is gone', () => {
   });
 
   it('and for an id this database never had (a token minted elsewhere with the same secret)', async () => {
-    const stranger = t.server.tokens.issue({ id: 2_000_000_000, studentId: 'nobody', name: 'Nobody', role: 'student' }).token;
+    const stranger = t.tokens.issue({ id: 2_000_000_000, studentId: 'nobody', name: 'Nobody', role: 'student' }).token;
     const c = await client();
     for (const method of ['reservations.create', 'reservations.get', 'reservations.mine', 'waitlist.mine', 'auth.me']) {
       expect((await c.request(method, calls(stranger)[method], stranger)).error?.code, method).toBe('UNAUTHENTICATED');
@@ -112,7 +112,7 @@ describe('a token whose account is gone', () => {
 
   it('every admin method refuses a deleted admin with UNAUTHENTICATED, before its arguments matter', async () => {
     const boss = await deleted('gone-admin', 'admin');
-    const admin = t.server.registry.names().filter((n) => t.server.registry.get(n)!.access === 'admin');
+    const admin = t.registry.names().filter((n) => t.registry.get(n)!.access === 'admin');
     expect(admin.length).toBeGreaterThan(0);
     const ctx: MethodContext = {
       user: { id: boss.id, studentId: boss.studentId, name: 'Gone', role: 'admin' },
@@ -124,7 +124,7 @@ describe('a token whose account is gone', () => {
       log: silentLogger,
     };
     for (const name of admin) {
-      await expect(Promise.resolve().then(() => t.server.registry.get(name)!.handler(undefined, ctx)), name).rejects.toMatchObject({
+      await expect(Promise.resolve().then(() => t.registry.get(name)!.handler(undefined, ctx)), name).rejects.toMatchObject({
         code: 'UNAUTHENTICATED',
       });
     }

@@ -172,7 +172,7 @@ describe('readiness measures the instance itself', () => {
       expect((await probe(port, '/readyz')).status).toBe(200);
       // Every connection of the request pool (4) sleeps inside a transaction, and more queries
       // queue behind them: what a client flooding uncached reads does to the pool.
-      const pool = t.server.db;
+      const pool = t.db.pool;
       const held = await Promise.all(Array.from({ length: 4 }, () => pool.connect()));
       const holdMs = 2_500;
       const sleeping = held.map(async (c) => {
@@ -374,12 +374,12 @@ describe('keep-alive connections holding the health port', () => {
       expect(f, `every /readyz answered 200 within 500 ms: ${JSON.stringify(f)}`).toMatchObject({ share: 1 });
       // The holders still got their answers: the port keeps serving them while it has room.
       expect(holders.reduce((n, h) => n + h.answers, 0)).toBeGreaterThan(72);
-      expect(t.server.obs.stats().connections.http!.open).toBeLessThanOrEqual(t.config.http.maxConnections);
+      expect(t.obs.stats().connections.http!.open).toBeLessThanOrEqual(t.config.http.maxConnections);
     } finally {
       await Promise.all(holders.map((h) => h.stop()));
     }
     // Every connection it counted, evicted or hung up, is counted out again.
-    await waitFor(() => t.server.obs.stats().connections.http!.open === 0, 3_000, 'the health port to count no connections');
+    await waitFor(() => t.obs.stats().connections.http!.open === 0, 3_000, 'the health port to count no connections');
   });
 
   it('70 keep-alive connections from one address: it keeps no more than its share, and probes from another address are answered', async () => {

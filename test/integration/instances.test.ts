@@ -102,7 +102,7 @@ suite('two instances over one PostgreSQL and one Redis', () => {
     await onB.waitFrames(2);
     const now = Date.now();
     const fact = await insertReservation(db.pool, { seatId: seat!, userId: uid, startMs: now - 60_000, endMs: now + 3_600_000 });
-    a.server.coreEvents.emit({ type: 'reservation', cause: 'reservation.created', reservation: fact, at: new Date().toISOString() });
+    a.coreEvents.emit({ type: 'reservation', cause: 'reservation.created', reservation: fact, at: new Date().toISOString() });
     expect(await waitFor(onB, (f) => f.type === 'seat' && f.seatId === seat)).toMatchObject({ state: 'reserved', cause: 'reservation.created' });
     // Someone sits down in it, reported to B: occupied and not unbooked, because B knows the booking.
     const sensor = await connectSensor(b.server.ports.sensor);

@@ -23,7 +23,7 @@ let cap: ReturnType<typeof captureEvents>;
 beforeAll(async () => {
   t = await startTestServer({ lifecycle: { enabled: false } }, { clock });
   seats = (await seatsOf(t.db.pool, 'Main Library')).map((s) => s.id);
-  cap = captureEvents(t.server);
+  cap = captureEvents(t);
 });
 afterAll(async () => {
   cap.stop();
@@ -47,10 +47,10 @@ describe('lifecycle worker', () => {
     const id = await insertBooking(t.db.pool, { seatId: seats[0]!, userId: owner.id, start: at('16:00'), end: at('18:00') });
     await insertBooking(t.db.pool, { seatId: seats[1]!, userId: other.id, start: at('16:10'), end: at('18:00') });
 
-    expect((await t.server.lifecycle.tick(ms('16:15') - 1)).noShows).toBe(0);
+    expect((await t.lifecycle.tick(ms('16:15') - 1)).noShows).toBe(0);
     expect(await statusOf(t.db.pool, id)).toBe('CONFIRMED');
 
-    const r = await t.server.lifecycle.tick(ms('16:15'));
+    const r = await t.lifecycle.tick(ms('16:15'));
     expect(r).toMatchObject({ ran: true, noShows: 1 });
     expect(await statusOf(t.db.pool, id)).toBe('NO_SHOW');
     expect(reservationEvents('noShow').map((e) => e.reservation)).toEqual([
@@ -64,11 +64,11 @@ describe('lifecycle worker', () => {
     const inUse = await insertBooking(t.db.pool, { seatId: seats[0]!, userId: u.id, start: at('15:00'), end: at('16:00'), status: 'CHECKED_IN' });
     const short = await insertBooking(t.db.pool, { seatId: seats[1]!, userId: u.id, start: at('15:50'), end: at('16:00') });
 
-    await t.server.lifecycle.tick(ms('16:00') - 1);
+    await t.lifecycle.tick(ms('16:00') - 1);
     expect(await statusOf(t.db.pool, inUse)).toBe('CHECKED_IN');
     expect(await statusOf(t.db.pool, short)).toBe('CONFIRMED');
 
-    const r = await t.server.lifecycle.tick(ms('16:00'));
+    const r = await t.lifecycle.tick(ms('16:00'));
     expect(r).toMatchObject({ completed: 1, noShows: 1 });
     expect(await statusOf(t.db.pool, inUse)).toBe('COMPLETED');
     expect(await statusOf(t.db.pool, short)).toBe('NO_SHOW');
@@ -82,12 +82,12 @@ describe('lifecycle worker', () => {
       await insertBooking(t.db.pool, { seatId: seats[i]!, userId: u.id, start: at('15:00'), end: at('16:00') });
       await insertBooking(t.db.pool, { seatId: seats[i + 4]!, userId: u.id, start: at('15:00'), end: at('16:00'), status: 'CHECKED_IN' });
     }
-    const first = await t.server.lifecycle.tick(ms('16:30'));
+    const first = await t.lifecycle.tick(ms('16:30'));
     expect(first).toMatchObject({ noShows: 4, completed: 4 });
     const before = await t.db.pool.query('SELECT id, status, updated_at FROM reservations ORDER BY id');
     const eventCount = cap.events.length;
 
-    const second = await t.server.lifecycle.tick(ms('16:30'));
+    const second = await t.lifecycle.tick(ms('16:30'));
     expect(second).toEqual({ ran: true, noShows: 0, completed: 0, offersExpired: 0, offersMade: 0, entriesExpired: 0 });
     expect(cap.events).toHaveLength(eventCount);
     expect((await t.db.pool.query('SELECT id, status, updated_at FROM reservations ORDER BY id')).rows).toEqual(before.rows);
@@ -116,9 +116,9 @@ describe('lifecycle worker', () => {
     });
     try {
       const results = await Promise.all([
-        t.server.lifecycle.tick(ms('16:00')),
+        t.lifecycle.tick(ms('16:00')),
         other.tick(ms('16:00')),
-        t.server.lifecycle.tick(ms('16:00')),
+        t.lifecycle.tick(ms('16:00')),
         other.tick(ms('16:00')),
       ]);
       expect(results.some((r) => r.ran)).toBe(true);
@@ -139,10 +139,10 @@ describe('lifecycle worker', () => {
     await holder.connect();
     try {
       await holder.query('SELECT pg_advisory_lock($1)', [SessionLock.lifecycle]);
-      expect(await t.server.lifecycle.tick(ms('16:30'))).toMatchObject({ ran: false, noShows: 0 });
+      expect(await t.lifecycle.tick(ms('16:30'))).toMatchObject({ ran: false, noShows: 0 });
       expect(await statusOf(t.db.pool, id)).toBe('CONFIRMED');
       await holder.query('SELECT pg_advisory_unlock($1)', [SessionLock.lifecycle]);
-      expect(await t.server.lifecycle.tick(ms('16:30'))).toMatchObject({ ran: true, noShows: 1 });
+      expect(await t.lifecycle.tick(ms('16:30'))).toMatchObject({ ran: true, noShows: 1 });
     } finally {
       await holder.end();
     }
@@ -153,37 +153,37 @@ describe('lifecycle worker', () => {
     const waiter = await insertUser(t.db.pool);
     const bystander = await insertUser(t.db.pool);
     const booking = await insertBooking(t.db.pool, { seatId: seats[0]!, userId: owner.id, start: at('16:00'), end: at('19:00') });
-    const entry = await t.server.waitlist.join(waiter, { target: { seatId: seats[0]! }, start: new Date(at('17:00')), end: new Date(at('18:00')) });
+    const entry = await t.waitlist.join(waiter, { target: { seatId: seats[0]! }, start: new Date(at('17:00')), end: new Date(at('18:00')) });
     // Nothing of it is left after 16:15: it cannot be served, so it lapses.
-    const late = await t.server.waitlist.join(bystander, { target: { seatId: seats[0]! }, start: new Date(at('15:45')), end: new Date(at('16:15')) });
+    const late = await t.waitlist.join(bystander, { target: { seatId: seats[0]! }, start: new Date(at('15:45')), end: new Date(at('16:15')) });
 
-    const r = await t.server.lifecycle.tick(ms('16:15'));
+    const r = await t.lifecycle.tick(ms('16:15'));
     expect(r).toMatchObject({ noShows: 1, offersMade: 1, entriesExpired: 1 });
     expect(await statusOf(t.db.pool, booking)).toBe('NO_SHOW');
     const offers = personal('offer');
     expect(offers.map((e) => e.userId)).toEqual([waiter.id]);
     expect(offers[0]!.reservation).toMatchObject({ seatId: seats[0], status: 'OFFERED', start: new Date(at('17:00')).toISOString() });
     expect(reservationEvents('offer')).toHaveLength(1);
-    const mine = await t.server.waitlist.mine(waiter);
+    const mine = await t.waitlist.mine(waiter);
     expect(mine).toEqual([expect.objectContaining({ id: entry.id, status: 'OFFERED', position: null })]);
     expect(mine[0]!.offer).toEqual({
       reservationId: offers[0]!.reservation.id,
       seatId: seats[0],
       offerExpiresAt: new Date(ms('16:15') + t.config.waitlist.offerMs).toISOString(),
     });
-    expect((await t.server.waitlist.mine(bystander)).map((e) => [e.id, e.status])).toEqual([[late.id, 'EXPIRED']]);
+    expect((await t.waitlist.mine(bystander)).map((e) => [e.id, e.status])).toEqual([[late.id, 'EXPIRED']]);
   });
 
   it('closes an OFFERED entry whose offered booking was cancelled by other code, so it stops counting against the user', async () => {
     const owner = await insertUser(t.db.pool);
     const waiter = await insertUser(t.db.pool);
     await insertBooking(t.db.pool, { seatId: seats[0]!, userId: owner.id, start: at('17:00'), end: at('18:00') });
-    const entry = await t.server.waitlist.join(waiter, { target: { seatId: seats[0]! }, start: new Date(at('17:00')), end: new Date(at('18:00')) });
+    const entry = await t.waitlist.join(waiter, { target: { seatId: seats[0]! }, start: new Date(at('17:00')), end: new Date(at('18:00')) });
     await t.db.pool.query(`UPDATE reservations SET status = 'CANCELLED' WHERE seat_id = $1`, [seats[0]]);
-    expect(await t.server.waitlist.onSlotFreed({ seatId: seats[0]!, branchId: 0, start: new Date(at('17:00')), end: new Date(at('18:00')) })).toBe(1);
+    expect(await t.waitlist.onSlotFreed({ seatId: seats[0]!, branchId: 0, start: new Date(at('17:00')), end: new Date(at('18:00')) })).toBe(1);
     await t.db.pool.query(`UPDATE reservations SET status = 'CANCELLED' WHERE status = 'OFFERED'`);
-    expect(await t.server.lifecycle.tick(ms('15:01'))).toMatchObject({ entriesExpired: 1, offersMade: 0 });
-    expect((await t.server.waitlist.mine(waiter)).map((e) => [e.id, e.status])).toEqual([[entry.id, 'EXPIRED']]);
+    expect(await t.lifecycle.tick(ms('15:01'))).toMatchObject({ entriesExpired: 1, offersMade: 0 });
+    expect((await t.waitlist.mine(waiter)).map((e) => [e.id, e.status])).toEqual([[entry.id, 'EXPIRED']]);
   });
 
   it('the server ticks on its own timer and shutdown waits for it to stop', async () => {

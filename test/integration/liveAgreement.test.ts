@@ -1,11 +1,12 @@
 // One seat, one live state: after a sensor marks a seat occupied, every way of asking about it —
 // seats.list, seats.get, branches.list's counts, a new subscriber's snapshot and the seat event
 // itself — says the same, on the instance that took the reading and on another one
-// (docs/architecture.md, "The live-state model").
+// (docs/architecture.md, "The live-state model": the live model is the one owner; the listings,
+// the hub's snapshots and summaries read it).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
-import { branchSeats, connectSensor, sendReadings, subscribe, waitFor, type Frame } from '../support/live.js';
+import { branchSeats, connectSensor, insertReservation, sendReadings, subscribe, userId, waitFor, type Frame } from '../support/live.js';
 import { dropKeys, redisAvailable, redisUrl, testKeyPrefix } from '../support/redis.js';
 import { connect } from '../support/core.js';
 import type { RawPeer } from '../support/peer.js';
@@ -58,6 +59,11 @@ async function readingThrough(a: TestServer, seat: number, occupied: boolean, at
   const sensor = await connectSensor(a.server.ports.sensor);
   await sendReadings(sensor, [{ seatId: seat, occupied, at }]);
   sensor.destroy();
+  return nextSeatEvents(watchers, from, seat);
+}
+
+/** The first seat event of `seat` each subscriber got after the frames counted in `from`. */
+function nextSeatEvents(watchers: RawPeer[], from: number[], seat: number): Promise<Frame[]> {
   return Promise.all(watchers.map((w, i) => waitFor(w, (f) => f.type === 'seat' && f.seatId === seat, { from: from[i] })));
 }
 
@@ -90,7 +96,7 @@ describe('one live state, one instance', () => {
 
   it('a flood of readings keeps every view in step and does not move the booking generation', async () => {
     const seats = await branchSeats(t.db.pool, BRANCH, 20);
-    const generation = t.server.seatListing.generation;
+    const generation = t.seatListing.generation;
     const sensor = await connectSensor(t.server.ports.sensor);
     const t0 = Date.now() - 60_000;
     // 10 frames of 20 readings: each seat flips 10 times and ends occupied when its index is odd.
@@ -103,7 +109,7 @@ describe('one live state, one instance', () => {
     sensor.destroy();
     for (const [i, seat] of seats.entries()) expectAgreement(await views(t, seat), i % 2 === 1 ? 'occupied' : 'free');
     // Readings change live states, not bookings: the branch rows stay cached (docs/fairness.md).
-    expect(t.server.seatListing.generation).toBe(generation);
+    expect(t.seatListing.generation).toBe(generation);
   });
 });
 
@@ -133,6 +139,33 @@ describe('one live state, one instance', () => {
     const [evA, evB] = await readingThrough(a, seat!, true, Date.now() - 10_000, [onA, onB]);
     expect(evB).toEqual(evA);
     expect(evA).toMatchObject({ seatId: seat, state: 'occupied' });
+    const onAViews = await views(a, seat!);
+    const onBViews = await views(b, seat!);
+    expectAgreement(onAViews, 'occupied');
+    expectAgreement(onBViews, 'occupied');
+    expect(onBViews.branchCounts).toEqual(onAViews.branchCounts);
+    onA.destroy();
+    onB.destroy();
+  });
+
+  it('a booking committed on A, then a reading taken by B: every view on both says reserved, then occupied without the unbooked flag', async () => {
+    const [, , seat] = await branchSeats(db.pool, BRANCH, 3);
+    const onA = await subscribe(a.server.ports.pubsub, { branch: BRANCH });
+    const onB = await subscribe(b.server.ports.pubsub, { branch: BRANCH });
+    await Promise.all([onA, onB].map((p) => waitFor(p, (f) => f.type === 'snapshot')));
+    let from = [onA.frames.length, onB.frames.length];
+    const now = Date.now();
+    const fact = await insertReservation(db.pool, { seatId: seat!, userId: await userId(db.pool), startMs: now - 60_000, endMs: now + 3_600_000 });
+    // What ReservationService does after its commit: A's model applies it, the bus carries it to B.
+    a.coreEvents.emit({ type: 'reservation', cause: 'reservation.created', reservation: fact, at: new Date().toISOString() });
+    const [bookedA, bookedB] = await nextSeatEvents([onA, onB], from, seat!);
+    expect(bookedB).toEqual(bookedA);
+    expect(bookedA).toMatchObject({ state: 'reserved', flags: {}, cause: 'reservation.created' });
+    for (const t of [a, b]) expectAgreement(await views(t, seat!), 'reserved');
+    from = [onA.frames.length, onB.frames.length];
+    const [seatedA, seatedB] = await readingThrough(b, seat!, true, Date.now() - 5_000, [onA, onB]);
+    expect(seatedB).toEqual(seatedA);
+    expect(seatedA).toMatchObject({ state: 'occupied', flags: {} });
     const onAViews = await views(a, seat!);
     const onBViews = await views(b, seat!);
     expectAgreement(onAViews, 'occupied');

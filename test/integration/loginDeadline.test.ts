@@ -23,7 +23,7 @@ afterAll(async () => {
 
 /** Makes the next password compare wait until the returned function is called. */
 function holdNextCompare(): () => void {
-  const passwords = t.server.passwords;
+  const passwords = t.passwords;
   const reserve = passwords.reserve.bind(passwords);
   let release!: () => void;
   const gate = new Promise<void>((resolve) => (release = resolve));
@@ -41,7 +41,7 @@ function holdNextCompare(): () => void {
 /** Resolves once no RPC request is running any more (the held login has finished). */
 async function settled(): Promise<void> {
   const deadline = Date.now() + 5_000;
-  while (t.server.inFlight > 0) {
+  while (t.inFlight > 0) {
     if (Date.now() > deadline) throw new Error('a request is still running');
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -72,11 +72,11 @@ describe('auth.login past its deadline', () => {
       const letGo = holdNextCompare();
       const login = await c.request('auth.login', [{ studentId: 'slowpoke', password: 'wrong-password' }]);
       expect(login.error?.code).toBe('DEADLINE_EXCEEDED');
-      const before = t.server.loginThrottle.tracked.accounts;
+      const before = t.loginThrottle.tracked.accounts;
       letGo();
       await settled();
-      expect(t.server.loginThrottle.tracked.accounts).toBe(before + 1);
-      expect(t.server.loginThrottle.inFlight).toEqual({ accounts: 0, pairs: 0, addresses: 0 });
+      expect(t.loginThrottle.tracked.accounts).toBe(before + 1);
+      expect(t.loginThrottle.inFlight).toEqual({ accounts: 0, pairs: 0, addresses: 0 });
     } finally {
       c.close();
     }

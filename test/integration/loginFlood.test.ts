@@ -70,7 +70,7 @@ describe('a login flood', () => {
         expect(r.error?.details).toMatchObject({ limit: 'auth.maxQueuedHashJobs' });
         expect(Number(r.error?.details?.retryAfterMs)).toBeGreaterThan(0);
       }
-      expect(t.server.passwords.stats).toEqual({ workers: WORKERS, running: 0, queued: 0 });
+      expect(t.passwords.stats).toEqual({ workers: WORKERS, running: 0, queued: 0 });
     } finally {
       for (const c of [...flooders, pinger]) c.close();
     }
@@ -95,6 +95,6 @@ describe("the load generator's set-up", () => {
     const users = await registerUsers('127.0.0.1', t.server.ports.rpc, 200, 'bench');
     expect(users).toHaveLength(200);
     expect(users.every((u) => u.token.split('.').length === 3)).toBe(true);
-    expect(t.server.passwords.refused).toBe(0);
+    expect(t.passwords.refused).toBe(0);
   });
 });

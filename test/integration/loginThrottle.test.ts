@@ -83,7 +83,7 @@ describe('auth.login under repeated failures from one address', () => {
     for (const r of replies.filter((x) => x.error?.code === 'RESOURCE_EXHAUSTED')) {
       expect(Number(r.error?.details?.retryAfterMs)).toBeGreaterThan(0);
     }
-    expect(t.server.loginThrottle.inFlight).toEqual({ accounts: 0, pairs: 0, addresses: 0 });
+    expect(t.loginThrottle.inFlight).toEqual({ accounts: 0, pairs: 0, addresses: 0 });
   });
 
   it('the same holds when the guesses come over several connections at once, in every spelling of the id', async () => {
@@ -121,7 +121,7 @@ describe('auth.login under repeated failures from one address', () => {
         ),
       );
       expect(codes(replies)).toEqual({ UNAUTHENTICATED: free + 1, RESOURCE_EXHAUSTED: 80 - free - 1 });
-      expect(t.server.loginThrottle.inFlight).toEqual({ accounts: 0, pairs: 0, addresses: 0 });
+      expect(t.loginThrottle.inFlight).toEqual({ accounts: 0, pairs: 0, addresses: 0 });
       // Only that address: the owner of one of those ids, elsewhere, is not slowed.
       expect((await loginFrom('127.0.0.2', 'locky', 'right-password')).error).toBeNull();
     } finally {

@@ -13,7 +13,7 @@ describe('the method table', () => {
   // Names are API (docs/protocol.md, "RPC methods"): renaming or dropping one breaks clients, so it
   // must be deliberate.
   it('registers exactly these methods', () => {
-    expect(t.server.registry.names()).toEqual([
+    expect(t.registry.names()).toEqual([
       'PING',
       'admin.branches.setHours',
       'admin.seats.setStatus',
@@ -44,15 +44,15 @@ describe('the method table', () => {
   });
 
   it('parses every method\'s args[0] with the wire module\'s schema, the one clients are typed by (src/wire/args.ts)', () => {
-    const names = t.server.registry.names();
+    const names = t.registry.names();
     expect(Object.keys(methodArgs).sort()).toEqual(names);
-    for (const name of names) expect(t.server.registry.get(name)!.args, name).toBe(methodArgs[name as keyof typeof methodArgs]);
+    for (const name of names) expect(t.registry.get(name)!.args, name).toBe(methodArgs[name as keyof typeof methodArgs]);
   });
 
   it('gives public access only to the reads and the ways in (docs/protocol.md, "Tokens and access")', () => {
-    const open = t.server.registry.names().filter((n) => t.server.registry.get(n)!.access === 'public');
+    const open = t.registry.names().filter((n) => t.registry.get(n)!.access === 'public');
     expect(open).toEqual(['PING', 'auth.login', 'auth.register', 'auth.use', 'branches.list', 'seats.availability', 'seats.get', 'seats.list', 'server.info']);
-    const admin = t.server.registry.names().filter((n) => t.server.registry.get(n)!.access === 'admin');
+    const admin = t.registry.names().filter((n) => t.registry.get(n)!.access === 'admin');
     expect(admin).toEqual(['admin.branches.setHours', 'admin.seats.setStatus', 'admin.sensors.addKey', 'admin.sensors.listKeys', 'admin.sensors.revokeKey']);
   });
 });
@@ -71,7 +71,7 @@ describe('bad input', () => {
     ];
     const clients = [await connect(t, admin), await connect(t, student), await connect(t)];
     const internal: string[] = [];
-    for (const name of t.server.registry.names()) {
+    for (const name of t.registry.names()) {
       for (const c of clients) {
         for (const args of junk) {
           const reply = await c.request(name, [args]);

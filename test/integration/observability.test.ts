@@ -44,7 +44,7 @@ describe('health and metrics port', () => {
   let token: string;
   beforeAll(async () => {
     t = await startTestServer({ limits: { requestTimeoutMs: 500 } }, { db });
-    t.server.registry.add(
+    t.registry.add(
       defineMethod({
         name: 'test.echoAddress',
         access: 'public',
@@ -60,7 +60,7 @@ describe('health and metrics port', () => {
         handler: () => new Promise((r) => setTimeout(() => r('late'), 800)),
       }),
     );
-    token = t.server.tokens.issue({ id: 1, studentId: 's1', name: 'One', role: 'student' }).token;
+    token = t.tokens.issue({ id: 1, studentId: 's1', name: 'One', role: 'student' }).token;
   });
   afterAll(async () => t.close());
 
@@ -90,7 +90,7 @@ describe('health and metrics port', () => {
     const peer = await RawPeer.connect(t.server.ports.rpc);
     peer.write(rawFrame('not json'));
     await peer.waitFrames(1);
-    await t.server.db.query('SELECT 1');
+    await t.db.pool.query('SELECT 1');
     const m = await http(t, '/metrics');
     expect(m.status).toBe(200);
     expect(m.type).toBe('text/plain; version=0.0.4; charset=utf-8');
@@ -132,8 +132,8 @@ describe('health and metrics port', () => {
 
   it('figures other parts register appear in /metrics and in server.stats under custom', async () => {
     let depth = 3;
-    t.server.obs.registry.gauge('carrel_test_subscriber_queue_depth', 'Queued events.', () => depth);
-    const drops = t.server.obs.registry.counter('carrel_test_subscriber_drops_total', 'Dropped events.', ['branch']);
+    t.obs.registry.gauge('carrel_test_subscriber_queue_depth', 'Queued events.', () => depth);
+    const drops = t.obs.registry.counter('carrel_test_subscriber_drops_total', 'Dropped events.', ['branch']);
     drops.labels('Main Library').inc(4);
     depth = 5;
     const m = await http(t, '/metrics');
@@ -179,7 +179,7 @@ describe('health and metrics port', () => {
   it('a request past its deadline is counted DEADLINE_EXCEEDED and in-flight returns to zero', async () => {
     const c = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
     expect((await c.request('test.slow')).error?.code).toBe('DEADLINE_EXCEEDED');
-    await waitFor(() => t.server.inFlight === 0, 2000, 'the slow handler to finish');
+    await waitFor(() => t.inFlight === 0, 2000, 'the slow handler to finish');
     const m = await http(t, '/metrics');
     expect(sample(m.body, 'carrel_rpc_requests_total{method="test.slow",code="DEADLINE_EXCEEDED"}')).toBe(1);
     expect(sample(m.body, 'carrel_rpc_in_flight')).toBe(0);
@@ -191,7 +191,7 @@ describe('the live figures: queue depth, readings per second, bus lag', () => {
   async function stats(t: TestServer): Promise<ServerStats> {
     const c = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
     try {
-      const token = t.server.tokens.issue({ id: 1, studentId: 's1', name: 'One', role: 'student' }).token;
+      const token = t.tokens.issue({ id: 1, studentId: 's1', name: 'One', role: 'student' }).token;
       return (await c.request('server.stats', undefined, token)).result as ServerStats;
     } finally {
       c.close();
@@ -379,7 +379,7 @@ describe('readiness', () => {
     const floodedAt = Date.now();
     // The port is full of them, yet a newcomer is taken: the oldest half-sent request makes room.
     expect(await healthz(), 'a probe during the flood').toBe(200);
-    expect(t.server.obs.stats().connections.http!.open).toBeLessThanOrEqual(64);
+    expect(t.obs.stats().connections.http!.open).toBeLessThanOrEqual(64);
     await Promise.race([Promise.all(slow.map((c) => c.closed)), new Promise((r) => setTimeout(r, 5_000))]);
     // Dropped at the first sweep past the timeout (every quarter of it), plus a little slack.
     expect(Date.now() - floodedAt).toBeLessThan(headersTimeoutMs * 1.25 + 700);
@@ -390,10 +390,10 @@ describe('readiness', () => {
 
   it('/readyz turns 503 as soon as shutdown starts, while requests drain', async () => {
     const t = await startTestServer({}, { db });
-    t.server.registry.add(defineMethod({ name: 'test.hold', access: 'public', args: z.unknown(), summary: 't', handler: () => new Promise((r) => setTimeout(() => r('done'), 300)) }));
+    t.registry.add(defineMethod({ name: 'test.hold', access: 'public', args: z.unknown(), summary: 't', handler: () => new Promise((r) => setTimeout(() => r('done'), 300)) }));
     const c = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
     const pending = c.request('test.hold');
-    await waitFor(() => t.server.inFlight === 1, 2000, 'the request to start');
+    await waitFor(() => t.inFlight === 1, 2000, 'the request to start');
     const stopping = t.server.shutdown();
     const res = await fetch(`http://127.0.0.1:${t.server.ports.http}/readyz`);
     expect(res.status).toBe(503);
@@ -411,7 +411,7 @@ describe('rate limits over the wire', () => {
       { rateLimit: { rules: [{ name: 'auth', per: 'connection', methods: ['test.login'], ratePerSec: 1, burst: 3 }] } },
       { db },
     );
-    t.server.registry.add(defineMethod({ name: 'test.login', access: 'public', args: z.unknown(), summary: 't', handler: () => 'ok' }));
+    t.registry.add(defineMethod({ name: 'test.login', access: 'public', args: z.unknown(), summary: 't', handler: () => 'ok' }));
     const a = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
     const sent = performance.now();
     const at: number[] = [];
@@ -438,9 +438,9 @@ describe('rate limits over the wire', () => {
       { rateLimit: { rules: [{ name: 'writes', per: 'user', methods: ['test.*'], ratePerSec: 0.5, burst: 2 }] } },
       { db },
     );
-    t.server.registry.add(defineMethod({ name: 'test.book', access: 'user', args: z.unknown(), summary: 't', handler: () => 'booked' }));
-    const alice = t.server.tokens.issue({ id: 1, studentId: 's1', name: 'A', role: 'student' }).token;
-    const bob = t.server.tokens.issue({ id: 2, studentId: 's2', name: 'B', role: 'student' }).token;
+    t.registry.add(defineMethod({ name: 'test.book', access: 'user', args: z.unknown(), summary: 't', handler: () => 'booked' }));
+    const alice = t.tokens.issue({ id: 1, studentId: 's1', name: 'A', role: 'student' }).token;
+    const bob = t.tokens.issue({ id: 2, studentId: 's2', name: 'B', role: 'student' }).token;
     const c1 = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
     const c2 = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
     expect((await c1.request('test.book', undefined, alice)).result).toBe('booked');
@@ -464,7 +464,7 @@ describe('connection floods', () => {
     await waitFor(() => peers.filter(isRefused).length >= limit, 5000, 'the excess to be refused');
     const refused = peers.filter(isRefused);
     await Promise.all(refused.map((p) => p.closed));
-    expect(t.server.rpc.listener.refusedCount).toBe(limit);
+    expect(t.rpcListener.refusedCount).toBe(limit);
     expect(refused).toHaveLength(limit);
     for (const p of refused) expect(p.frames[0]).toMatchObject({ rpcId: null, error: { code: 'RESOURCE_EXHAUSTED' } });
     const admitted = peers.filter((p) => !refused.includes(p));
@@ -472,10 +472,10 @@ describe('connection floods', () => {
       p.send({ rpcId: i, method: 'PING' });
       await p.waitFrames(1);
     }));
-    expect(t.server.connectionCount).toBe(limit);
+    expect(t.connectionCount).toBe(limit);
     for (const p of admitted) p.destroy();
-    await waitFor(() => t.server.connectionCount === 0, 3000, 'connections to close');
-    const stats = t.server.obs.stats();
+    await waitFor(() => t.connectionCount === 0, 3000, 'connections to close');
+    const stats = t.obs.stats();
     expect(stats.connections.rpc).toEqual({ open: 0, accepted: limit, refused: limit });
     expect(stats.requests.inFlight).toBe(0);
     const again = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
@@ -503,12 +503,12 @@ describe('connection floods', () => {
         }),
       );
     }
-    await waitFor(() => t.server.connectionCount === 0, 5000, 'connections to close');
+    await waitFor(() => t.connectionCount === 0, 5000, 'connections to close');
     const m = await (await fetch(`http://127.0.0.1:${t.server.ports.http}/metrics`)).text();
     expect(sample(m, 'carrel_connections_open{port="rpc"}')).toBe(0);
     expect(sample(m, 'carrel_connections_accepted_total{port="rpc"}')).toBe(1000);
     expect(sample(m, 'carrel_rpc_in_flight')).toBe(0);
-    expect(t.server.rpc.listener.connections.size).toBe(0);
+    expect(t.rpcListener.connections.size).toBe(0);
     await t.close();
   });
 
@@ -528,7 +528,7 @@ describe('connection floods', () => {
     expect(took).toBeGreaterThanOrEqual(400);
     expect(took).toBeLessThan(2000);
     expect(peer.frames).toEqual([]);
-    await waitFor(() => t.server.connectionCount === 0, 2000, 'the connection to be dropped');
+    await waitFor(() => t.connectionCount === 0, 2000, 'the connection to be dropped');
     await t.close();
   });
 });

@@ -185,7 +185,7 @@ describe('best-available booking', () => {
     const bot = await one('bot');
     const conns = await Promise.all(Array.from({ length: 20 }, () => as(bot)));
     const window = { start: iso(T0, 720), end: iso(T0, 780) };
-    const sentBefore = t.server.reservations.bookingStats().sent;
+    const sentBefore = t.reservations.bookingStats().sent;
     const replies = await Promise.all(
       Array.from({ length: 100 }, (_, i) => conns[i % 20]!.request('reservations.create', [{ branch: 'Best Hall', ...window }], bot.token)),
     );
@@ -196,7 +196,7 @@ describe('best-available booking', () => {
       ['FAILED_PRECONDITION:overlapsOwnBooking', 'OK', 'RESOURCE_EXHAUSTED:bookingInFlight'].filter((k) => k in tally),
     );
     // Only the requests that were not refused at the door reached the database.
-    expect(t.server.reservations.bookingStats().sent - sentBefore).toBe(100 - tally['RESOURCE_EXHAUSTED:bookingInFlight']!);
+    expect(t.reservations.bookingStats().sent - sentBefore).toBe(100 - tally['RESOURCE_EXHAUSTED:bookingInFlight']!);
     const held = await t.db.pool.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM reservations WHERE user_id = $1 AND status = 'CONFIRMED' AND during && tstzrange($2, $3)`,
       [bot.id, window.start, window.end],
@@ -277,7 +277,7 @@ describe('the opening rush, checked in SQL', () => {
     // The first refusal walks the branch; it learns the window is full.
     const first = await conns[1]!.request('reservations.create', [{ branch: 'Small Hall', ...window }], others[2]!.token);
     expect(first.error?.details).toEqual({ reason: 'noSeatFree' });
-    const stats = () => t.server.reservations.bookingStats();
+    const stats = () => t.reservations.bookingStats();
     const before = stats();
     const again = await conns[2]!.request('reservations.create', [{ branch: 'Small Hall', ...window }], others[3]!.token);
     expect([again.error?.code, again.error?.details]).toEqual(['CONFLICT', { reason: 'noSeatFree' }]);

@@ -106,7 +106,7 @@ async function flood(mode: string): Promise<Flood> {
 /** Resolves once no password job is running or waiting (the last flood's leftovers are done). */
 async function hasherIdle(): Promise<void> {
   const deadline = Date.now() + 15_000;
-  while (t.server.passwords.stats.running + t.server.passwords.stats.queued > 0) {
+  while (t.passwords.stats.running + t.passwords.stats.queued > 0) {
     if (Date.now() > deadline) throw new Error('the password hasher never went idle');
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -155,7 +155,7 @@ const SLOWDOWN_BOUND = 5;
 
 describe('4 connections flooding auth.register while honest users log in (rate limits off)', () => {
   it('of a taken student id: every honest login succeeds, median within 3x of idle, and the flood costs no hash', { timeout: 90_000 }, async () => {
-    const hashesBefore = t.server.passwords.lanes.register.started;
+    const hashesBefore = t.passwords.lanes.register.started;
     const { idle, flooded, floodCodes } = await measure('taken id', 'taken');
     expect(idle.codes).toEqual({ OK: LOGINS });
     expect(flooded.codes).toEqual({ OK: LOGINS });
@@ -163,7 +163,7 @@ describe('4 connections flooding auth.register while honest users log in (rate l
     // Refused, before any hash: CONFLICT, or RESOURCE_EXHAUSTED when the registration places are all taken.
     expect(Object.keys(floodCodes).filter((c) => c !== 'CONFLICT' && c !== 'RESOURCE_EXHAUSTED')).toEqual([]);
     expect(floodCodes.CONFLICT).toBeGreaterThan(FLOODERS * IN_FLIGHT);
-    expect(t.server.passwords.lanes.register.started).toBe(hashesBefore);
+    expect(t.passwords.lanes.register.started).toBe(hashesBefore);
   });
 
   it('of fresh student ids: every honest login succeeds, median within 3x of idle, while registrations still go on', { timeout: 90_000 }, async () => {
@@ -175,6 +175,6 @@ describe('4 connections flooding auth.register while honest users log in (rate l
     // (or, having waited out its deadline in the registrations' queue, dropped unhashed).
     expect(floodCodes.OK).toBeGreaterThan(0);
     expect(Object.keys(floodCodes).filter((c) => !['OK', 'RESOURCE_EXHAUSTED', 'DEADLINE_EXCEEDED'].includes(c))).toEqual([]);
-    expect(t.server.passwords.stats).toMatchObject({ running: 0, queued: 0 });
+    expect(t.passwords.stats).toMatchObject({ running: 0, queued: 0 });
   });
 });

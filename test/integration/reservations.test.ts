@@ -29,9 +29,9 @@ let seq = 0;
 
 beforeAll(async () => {
   t = await startTestServer({ rules: { dailyQuotaMinutes: 300, weeklyQuotaMinutes: 600 } }, { clock });
-  t.server.coreEvents.on((e) => events.push(e));
+  t.coreEvents.on((e) => events.push(e));
   // The slots the booking core frees, as the waitlist is told them (and offers nothing here).
-  vi.spyOn(t.server.waitlist, 'onSlotFreed').mockImplementation(async (slot) => {
+  vi.spyOn(t.waitlist, 'onSlotFreed').mockImplementation(async (slot) => {
     freed.push(slot);
     return 0;
   });
@@ -178,9 +178,9 @@ describe('reservations.create', () => {
     const c = await as();
     const seat = await seatIdOf(t, 'Q-06');
     await book(c, seat, 60, 90); // caches the seat's context
-    await t.server.seats.setSeatStatus(seat, 'OUT_OF_SERVICE');
+    await t.seats.setSeatStatus(seat, 'OUT_OF_SERVICE');
     expect((await errorOf(book(c, seat, 120, 150))).details?.rule).toBe('seatOutOfService');
-    await t.server.seats.setSeatStatus(seat, 'IN_SERVICE');
+    await t.seats.setSeatStatus(seat, 'IN_SERVICE');
     await book(c, seat, 120, 150);
     // Another instance closes the branch at 12:00 (a plain UPDATE here): this one learns of it
     // within discovery.seatContextCacheMs.
@@ -194,7 +194,7 @@ describe('reservations.create', () => {
       expect((await errorOf(book(c, seat, 240, 270))).details?.rule).toBe('openingHours');
     } finally {
       // Through the service, which also forgets the cached contexts.
-      await t.server.seats.setBranchHours({ id }, hours as never);
+      await t.seats.setBranchHours({ id }, hours as never);
     }
   });
 
@@ -449,7 +449,7 @@ describe('sensor hooks', () => {
     const c = await as();
     const seat = await seatIdOf(t, 'Q-11');
     const r = await book(c, seat, 60, 120);
-    const svc = t.server.reservations;
+    const svc = t.reservations;
     expect(await svc.checkInBySensor(seat, Date.parse(iso(T0, 30)))).toBeNull();
     events.length = 0;
     const fact = await svc.checkInBySensor(seat, Date.parse(iso(T0, 50)));
@@ -466,7 +466,7 @@ describe('sensor hooks', () => {
     await c.call('reservations.checkIn', { id: r.id });
     events.length = 0;
     freed.length = 0;
-    const svc = t.server.reservations;
+    const svc = t.reservations;
     const fact = await svc.releaseBySensor(seat, Date.parse(iso(T0, 61)));
     expect(fact).toMatchObject({ id: r.id, status: 'COMPLETED', end: iso(T0, 75) });
     expect(events.map((e) => [e.type, 'cause' in e ? e.cause : e.type === 'personal' ? e.kind : ''])).toEqual([

@@ -21,7 +21,7 @@ afterAll(async () => {
 function addTestMethods(t: TestServer) {
   const gate = { calls: 0, open: (): void => undefined, opened: Promise.resolve() };
   gate.opened = new Promise<void>((r) => (gate.open = r));
-  t.server.registry.add(
+  t.registry.add(
     defineMethod({
       name: 'test.delay',
       access: 'public',
@@ -160,7 +160,7 @@ describe('RPC server', () => {
     // A real account: a token whose account does not exist is UNAUTHENTICATED (docs/rules.md).
     const [student] = await makeUsers(t, 1, 'rpc-student');
     const user = { id: student!.id, studentId: student!.studentId, name: 'Seven', role: 'student' as const };
-    const { token } = t.server.tokens.issue(user);
+    const { token } = t.tokens.issue(user);
     const c = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
     expect(await c.request('test.whoami', undefined, token)).toMatchObject({ result: { id: student!.id, role: 'student' } });
     const secret = t.config.auth.jwtSecret;
@@ -173,7 +173,7 @@ describe('RPC server', () => {
     }
     expect((await c.request('test.admin', undefined, token)).error?.code).toBe('PERMISSION_DENIED');
     // An admin claim is not enough: the user is not an admin in the users table.
-    expect((await c.request('test.admin', undefined, t.server.tokens.issue({ ...user, role: 'admin' }).token)).error?.code).toBe('PERMISSION_DENIED');
+    expect((await c.request('test.admin', undefined, t.tokens.issue({ ...user, role: 'admin' }).token)).error?.code).toBe('PERMISSION_DENIED');
     const [admin] = await makeUsers(t, 1, 'rpc-admin', 'admin');
     expect((await c.request('test.admin', undefined, admin!.token)).result).toBe('ok');
     c.close();
@@ -226,7 +226,7 @@ describe('RPC limits', () => {
     peer.write(Buffer.concat(Array.from({ length: 10 }, (_, i) => rawFrame(JSON.stringify({ rpcId: i, method: 'test.gate' })))));
     await new Promise((r) => setTimeout(r, 150));
     expect(gate.calls).toBe(4);
-    expect(t.server.inFlight).toBe(4);
+    expect(t.inFlight).toBe(4);
     gate.open();
     const frames = await peer.waitFrames(10);
     expect(frames.every((f) => f.result === 'opened')).toBe(true);
@@ -270,7 +270,7 @@ describe('RPC limits', () => {
     const flood = Buffer.concat(Array.from({ length: 2000 }, () => request));
     peer.socket.write(flood);
     await new Promise((r) => setTimeout(r, 500));
-    const [conn] = [...t.server.rpc.listener.connections];
+    const [conn] = [...t.rpcListener.connections];
     expect(conn!.readingPaused).toBe(true);
     // Bounded by the high-water mark plus one reply (the one that crossed it).
     expect(conn!.bufferedBytes).toBeLessThanOrEqual(highWater + 70 * 1024);
@@ -292,7 +292,7 @@ describe('RPC limits', () => {
     const zero = Buffer.alloc(4 * 60_000);
     const badJson = Buffer.concat(Array.from({ length: 10_000 }, () => rawFrame('{')));
     peer.socket.write(Buffer.concat([zero, badJson]));
-    const [conn] = [...t.server.rpc.listener.connections];
+    const [conn] = [...t.rpcListener.connections];
     await waitFor(() => conn!.readingPaused || conn!.bufferedBytes > 16 * highWater, 10_000, 'the server to stop reading');
     expect(conn!.readingPaused).toBe(true);
     // Bounded by the high-water mark plus the replies of one pass over a read chunk.

@@ -13,6 +13,7 @@ import { createLogger, silentLogger, type Logger } from '../../src/obs/log.js';
 import { SensorCoalescer, timestampMicros } from '../../src/sensors/coalescer.js';
 import type { RawPeer } from '../support/peer.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { Db } from '../../src/db/db.js';
 import { freshDatabase, type TestDatabase } from '../support/db.js';
 import { branchSeats, connectSensor, insertReservation, seatEvents, sendReadings, subscribe, userId, waitFor } from '../support/live.js';
 
@@ -146,7 +147,7 @@ describe('timers run on the server clock', () => {
   async function checkedIn(t: TestServer, clock: FakeClock, seatId: number): Promise<number> {
     const uid = await userId(db.pool, 's1003');
     const fact = await insertReservation(db.pool, { seatId, userId: uid, startMs: clock.now() - 10 * MINUTE, endMs: clock.now() + 110 * MINUTE, status: 'CHECKED_IN' });
-    t.server.coreEvents.emit({ type: 'reservation', cause: 'checkIn', reservation: { ...fact, status: 'CHECKED_IN' }, at: iso(clock.now()) });
+    t.coreEvents.emit({ type: 'reservation', cause: 'checkIn', reservation: { ...fact, status: 'CHECKED_IN' }, at: iso(clock.now()) });
     return fact.id;
   }
 
@@ -256,7 +257,7 @@ describe('receipt order to the microsecond', () => {
       [seat],
     );
     expect(row.rows[0]).toEqual({ occupied: false, sensor_id: 'gw-x', us: '2030-01-07T15:00:00.000700' });
-    const loaded = (await LiveSeats.loadData(db.pool, t)).sensors.find((r) => r.seatId === seat);
+    const loaded = (await LiveSeats.loadData(new Db(db.pool), t)).sensors.find((r) => r.seatId === seat);
     expect(loaded).toMatchObject({ occupied: false, receivedAtMs: t + 0.7 });
   });
 

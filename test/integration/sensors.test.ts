@@ -209,7 +209,7 @@ describe('reservations and the clock drive live state', () => {
         `INSERT INTO waitlist (user_id, seat_id, during) VALUES ($1, $2, tstzrange($3, $4, '[)')) RETURNING id`,
         [waiter, seat, new Date(start + 60 * 60_000), new Date(end)],
       );
-      t.server.coreEvents.emit({ type: 'reservation', cause: 'reservation.created', reservation: fact, at: new Date(clock.now()).toISOString() });
+      t.coreEvents.emit({ type: 'reservation', cause: 'reservation.created', reservation: fact, at: new Date(clock.now()).toISOString() });
       // Booked for later: the seat stays free until the booking starts.
       t.live.tick();
       expect(seatEvents(sub).filter((e) => e.seatId === seat)).toEqual([]);
@@ -269,7 +269,7 @@ describe('reservations and the clock drive live state', () => {
       const start = Date.parse('2027-03-03T10:00:00Z');
       const a = await insertReservation(db.pool, { seatId: seatA!, userId: uid, startMs: start, endMs: start + 3_600_000 });
       const b = await insertReservation(db.pool, { seatId: seatB!, userId: uid, startMs: start, endMs: start + 3_600_000 });
-      for (const srv of [t, t2]) for (const f of [a, b]) srv.server.coreEvents.emit({ type: 'reservation', cause: 'reservation.created', reservation: f, at: new Date().toISOString() });
+      for (const srv of [t, t2]) for (const f of [a, b]) srv.coreEvents.emit({ type: 'reservation', cause: 'reservation.created', reservation: f, at: new Date().toISOString() });
       // t2 (autoCheckIn on): 20 minutes before the start is before the 15-minute window.
       clock.set(start - 20 * 60_000);
       const s2 = await connectSensor(t2.server.ports.sensor);
@@ -296,8 +296,8 @@ describe('reservations and the clock drive live state', () => {
       const [, , , seat] = await branchSeats(db.pool, 'Medical Library', 4);
       const ada = await userId(db.pool, 's1001');
       const grace = await userId(db.pool, 's1002');
-      const adaToken = t.server.tokens.issue({ id: ada, studentId: 's1001', name: 'Ada', role: 'student' }).token;
-      const graceToken = t.server.tokens.issue({ id: grace, studentId: 's1002', name: 'Grace', role: 'student' }).token;
+      const adaToken = t.tokens.issue({ id: ada, studentId: 's1001', name: 'Ada', role: 'student' }).token;
+      const graceToken = t.tokens.issue({ id: grace, studentId: 's1002', name: 'Grace', role: 'student' }).token;
       const subAda = await subscribe(t.server.ports.pubsub, { branch: 'Medical Library', token: adaToken });
       const subGrace = await subscribe(t.server.ports.pubsub, { branch: '*', token: graceToken });
       const anon = await subscribe(t.server.ports.pubsub, { branch: 'Medical Library' });
@@ -306,12 +306,12 @@ describe('reservations and the clock drive live state', () => {
       expect((subGrace.frames[0]!.branches as unknown[]).length).toBe(3);
       const now = Date.now();
       const fact = await insertReservation(db.pool, { seatId: seat!, userId: ada, startMs: now - 60_000, endMs: now + 3_600_000 });
-      t.server.coreEvents.emit({ type: 'reservation', cause: 'reservation.created', reservation: fact, at: new Date().toISOString() });
+      t.coreEvents.emit({ type: 'reservation', cause: 'reservation.created', reservation: fact, at: new Date().toISOString() });
       await waitFor(anon, (f) => f.type === 'seat' && f.seatId === seat && f.state === 'reserved');
-      t.server.coreEvents.emit({ type: 'personal', userId: ada, kind: 'offer', reservation: { ...fact, status: 'OFFERED' }, at: new Date().toISOString() });
+      t.coreEvents.emit({ type: 'personal', userId: ada, kind: 'offer', reservation: { ...fact, status: 'OFFERED' }, at: new Date().toISOString() });
       await db.pool.query("UPDATE reservations SET status = 'CANCELLED' WHERE id = $1", [fact.id]);
-      t.server.coreEvents.emit({ type: 'reservation', cause: 'reservation.cancelled', reservation: { ...fact, status: 'CANCELLED' as never }, at: new Date().toISOString() });
-      t.server.coreEvents.emit({ type: 'seatStatus', cause: 'admin', seatId: seat!, branchId: fact.branchId, status: 'OUT_OF_SERVICE', at: new Date().toISOString() });
+      t.coreEvents.emit({ type: 'reservation', cause: 'reservation.cancelled', reservation: { ...fact, status: 'CANCELLED' as never }, at: new Date().toISOString() });
+      t.coreEvents.emit({ type: 'seatStatus', cause: 'admin', seatId: seat!, branchId: fact.branchId, status: 'OUT_OF_SERVICE', at: new Date().toISOString() });
       for (const p of [anon, subAda, subGrace]) await waitFor(p, (f) => f.type === 'seat' && f.seatId === seat && f.state === 'unavailable');
       expect(seatEvents(anon).filter((e) => e.seatId === seat).map((e) => `${e.state}:${e.cause}`)).toEqual([
         'reserved:reservation.created',

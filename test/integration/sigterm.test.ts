@@ -206,13 +206,13 @@ describe('SIGTERM', () => {
 
   it('requests waiting on PostgreSQL when shutdown starts all complete before the ports close', async () => {
     const t = await startTestServer({ shutdown: { graceMs: GRACE_MS } }, { db });
-    t.server.registry.add(
+    t.registry.add(
       defineMethod({
         name: 'test.sleep',
         access: 'public',
         args: z.unknown(),
         summary: 'a 200 ms query',
-        handler: async () => (await new Db(t.server.db).query<{ done: boolean }>('SELECT pg_sleep(0.2) IS NULL AS done')).rows[0],
+        handler: async () => (await new Db(t.db.pool).query<{ done: boolean }>('SELECT pg_sleep(0.2) IS NULL AS done')).rows[0],
       }),
     );
     const c = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
@@ -220,7 +220,7 @@ describe('SIGTERM', () => {
     const pending = Array.from({ length: 16 }, () => c.request('test.sleep'));
     await new Promise<void>((resolve) => {
       const check = setInterval(() => {
-        if (t.server.inFlight === 16) {
+        if (t.inFlight === 16) {
           clearInterval(check);
           resolve();
         }
@@ -231,7 +231,7 @@ describe('SIGTERM', () => {
     expect(Date.now() - started).toBeLessThan(GRACE_MS);
     const replies = await Promise.all(pending);
     expect(replies.map((r) => r.error?.code ?? 'OK')).toEqual(new Array(16).fill('OK'));
-    expect(t.server.inFlight).toBe(0);
+    expect(t.inFlight).toBe(0);
     await t.close();
   });
 });

@@ -39,7 +39,7 @@ beforeAll(async () => {
     return `${input}.${createHmac(hash, key).update(input).digest('base64url')}`;
   };
   const exp = Math.floor(Date.now() / 1000) + 3600;
-  tokens.valid = t.server.tokens.issue({ id: uid, studentId: 's1001', name: 'Ada', role: 'student' }).token;
+  tokens.valid = t.tokens.issue({ id: uid, studentId: 's1001', name: 'Ada', role: 'student' }).token;
   tokens.expired = jwt.sign({ ...claims, exp: Math.floor(Date.now() / 1000) - 60 }, secret, { algorithm: 'HS256' });
   tokens.forged = jwt.sign({ ...claims, exp }, 'not-the-server-secret-at-all', { algorithm: 'HS256' });
   tokens.algNone = jwt.sign({ ...claims, exp }, '', { algorithm: 'none' });
@@ -74,7 +74,7 @@ const BAD_TOKENS = [
 
 function emitPersonal(): void {
   const now = new Date();
-  t.server.coreEvents.emit({
+  t.coreEvents.emit({
     type: 'personal',
     userId: uid,
     kind: 'offer',

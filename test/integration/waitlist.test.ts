@@ -29,7 +29,7 @@ beforeAll(async () => {
   rpc = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
   main = await seatsOf(t.db.pool, 'Main Library');
   medical = await seatsOf(t.db.pool, 'Medical Library');
-  cap = captureEvents(t.server);
+  cap = captureEvents(t);
   offerMs = t.config.waitlist.offerMs;
 });
 afterAll(async () => {
@@ -45,7 +45,7 @@ beforeEach(async () => {
 });
 
 function call(user: AuthUser | null, method: string, args?: unknown): Promise<RpcReply> {
-  return rpc.request(method, args === undefined ? undefined : [args], user ? t.server.tokens.issue(user).token : undefined);
+  return rpc.request(method, args === undefined ? undefined : [args], user ? t.tokens.issue(user).token : undefined);
 }
 async function ok<T = any>(user: AuthUser, method: string, args?: unknown): Promise<T> {
   const reply = await call(user, method, args);
@@ -70,7 +70,7 @@ async function bookBranch(ownerId: number, start: string, end: string): Promise<
 /** Cancels a seat's booking the way the booking code will, then calls the waitlist hook. */
 async function freeSeat(seatId: number, branchId: number, start: string, end: string): Promise<number> {
   await t.db.pool.query(`UPDATE reservations SET status = 'CANCELLED' WHERE seat_id = $1 AND status = 'CONFIRMED'`, [seatId]);
-  return t.server.waitlist.onSlotFreed({ seatId, branchId, start: new Date(start), end: new Date(end) });
+  return t.waitlist.onSlotFreed({ seatId, branchId, start: new Date(start), end: new Date(end) });
 }
 
 const personal = (kind: string) =>
@@ -78,7 +78,7 @@ const personal = (kind: string) =>
 
 describe('waitlist', () => {
   it('registers the four waitlist methods under their API names', () => {
-    expect(t.server.registry.names().filter((n) => n.startsWith('waitlist.'))).toEqual([
+    expect(t.registry.names().filter((n) => n.startsWith('waitlist.'))).toEqual([
       'waitlist.claim',
       'waitlist.join',
       'waitlist.leave',
@@ -240,7 +240,7 @@ describe('waitlist', () => {
 
     // The offer lapses: seat1 is told, seat2 (next seat-specific waiter) gets it.
     clock.advance(offerMs);
-    expect(await t.server.lifecycle.tick()).toMatchObject({ offersExpired: 1, offersMade: 1 });
+    expect(await t.lifecycle.tick()).toMatchObject({ offersExpired: 1, offersMade: 1 });
     expect(personal('offerExpired').map((e) => [e.userId, e.reservation.id])).toEqual([[seat1.id, offered.offer.reservationId]]);
     expect(personal('offer').map((e) => e.userId)).toEqual([seat1.id, seat2.id]);
     expect((await ok(seat1, 'waitlist.mine'))[0]).toMatchObject({ id: e1.id, status: 'EXPIRED' });
@@ -271,7 +271,7 @@ describe('waitlist', () => {
     const s = main[11]!;
     await insertBooking(t.db.pool, { seatId: s.id, userId: owner.id, start: at('17:00'), end: at('19:00') });
     const entry = await ok(waiter, 'waitlist.join', { seatId: s.id, start: at('17:00'), end: at('18:00') });
-    const sub = await subscribe(t.server.ports.pubsub, { branch: 'Main Library', token: t.server.tokens.issue(waiter).token });
+    const sub = await subscribe(t.server.ports.pubsub, { branch: 'Main Library', token: t.tokens.issue(waiter).token });
     try {
       expect(sub.frames[0]).toMatchObject({ type: 'subscribed', personal: true });
       await freeSeat(s.id, s.branchId, at('17:00'), at('19:00'));
@@ -298,7 +298,7 @@ describe('waitlist', () => {
     const lapsing = await ok(other, 'waitlist.join', { seatId: s2.id, start: at('17:00'), end: at('18:00') });
     await freeSeat(s2.id, s2.branchId, at('17:00'), at('19:00'));
     clock.advance(offerMs);
-    await t.server.lifecycle.tick();
+    await t.lifecycle.tick();
     expect(personal('offerExpired')).toEqual([expect.objectContaining({ userId: other.id, waitlistId: lapsing.id })]);
   });
 
@@ -341,7 +341,7 @@ describe('waitlist', () => {
 
     clock.advance(1);
     await fails(late, 'waitlist.claim', { id: eLate.id }, 'FAILED_PRECONDITION', 'offerExpired');
-    await t.server.lifecycle.tick();
+    await t.lifecycle.tick();
     await fails(late, 'waitlist.claim', { id: eLate.id }, 'FAILED_PRECONDITION', 'offerExpired');
     expect((await ok(late, 'waitlist.mine'))[0]).toMatchObject({ status: 'EXPIRED' });
     // The claimed booking is untouched by the tick that lapsed the other offer.
@@ -476,7 +476,7 @@ describe('waitlist', () => {
     await ok(one, 'waitlist.join', { seatId: s.id, start: at('17:00'), end: at('19:00') });
     await t.db.pool.query(`UPDATE reservations SET status = 'CANCELLED' WHERE seat_id = $1`, [s.id]);
     const slot = { seatId: s.id, branchId: s.branchId, start: new Date(at('17:00')), end: new Date(at('19:00')) };
-    const made = await Promise.all([1, 2, 3, 4].map(() => t.server.waitlist.onSlotFreed(slot)));
+    const made = await Promise.all([1, 2, 3, 4].map(() => t.waitlist.onSlotFreed(slot)));
     expect(made.reduce((a, b) => a + b, 0)).toBe(1);
     expect(personal('offer').map((e) => e.userId)).toEqual([one.id]);
 
@@ -485,7 +485,7 @@ describe('waitlist', () => {
     const [a, b] = [medical[0]!, medical[1]!];
     await t.db.pool.query(`UPDATE reservations SET status = 'CANCELLED' WHERE seat_id = ANY($1)`, [[a.id, b.id]]);
     const results = await Promise.all(
-      [a, b, a, b].map((x) => t.server.waitlist.onSlotFreed({ seatId: x.id, branchId: x.branchId, start: new Date(at('17:00')), end: new Date(at('19:00')) })),
+      [a, b, a, b].map((x) => t.waitlist.onSlotFreed({ seatId: x.id, branchId: x.branchId, start: new Date(at('17:00')), end: new Date(at('19:00')) })),
     );
     expect(results.reduce((x, y) => x + y, 0)).toBe(1);
     const offers = await t.db.pool.query(`SELECT count(*)::int AS n FROM reservations WHERE status = 'OFFERED' AND user_id = $1`, [wide.id]);
@@ -510,7 +510,7 @@ describe('waitlist', () => {
         `INSERT INTO reservations (seat_id, user_id, during, hold, status) VALUES ($1, $2, tstzrange($3, $4, '[)'), tstzrange($3, $4, '[)'), 'CONFIRMED')`,
         [s.id, owner.id, at('17:30'), at('18:00')],
       );
-      const offering = t.server.waitlist.onSlotFreed({ seatId: s.id, branchId: s.branchId, start: new Date(at('17:00')), end: new Date(at('19:00')) });
+      const offering = t.waitlist.onSlotFreed({ seatId: s.id, branchId: s.branchId, start: new Date(at('17:00')), end: new Date(at('19:00')) });
       const deadline = Date.now() + 5000;
       for (;;) {
         const waiting = await t.db.pool.query(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted`);
@@ -536,10 +536,10 @@ describe('waitlist', () => {
     const e = await ok(u, 'waitlist.join', { seatId: s.id, start: at('17:00'), end: at('18:00') });
     await t.db.pool.query(`UPDATE seats SET status = 'OUT_OF_SERVICE' WHERE id = $1`, [s.id]);
     await t.db.pool.query(`UPDATE reservations SET status = 'CANCELLED' WHERE id = $1`, [booking]);
-    expect(await t.server.waitlist.onSlotFreed({ seatId: s.id, branchId: s.branchId, start: new Date(at('17:00')), end: new Date(at('19:00')) })).toBe(0);
-    expect(await t.server.lifecycle.tick()).toMatchObject({ offersMade: 0 });
+    expect(await t.waitlist.onSlotFreed({ seatId: s.id, branchId: s.branchId, start: new Date(at('17:00')), end: new Date(at('19:00')) })).toBe(0);
+    expect(await t.lifecycle.tick()).toMatchObject({ offersMade: 0 });
     await t.db.pool.query(`UPDATE seats SET status = 'IN_SERVICE' WHERE id = $1`, [s.id]);
-    expect(await t.server.lifecycle.tick()).toMatchObject({ offersMade: 1 });
+    expect(await t.lifecycle.tick()).toMatchObject({ offersMade: 1 });
     expect((await ok(u, 'waitlist.mine'))[0]).toMatchObject({ id: e.id, status: 'OFFERED' });
   });
 });

@@ -44,7 +44,7 @@ describe('carrel waitlist', () => {
     expect(notLoggedIn.err).toMatch(/not logged in/);
 
     const store = new TokenStore(tokenFilePath(env));
-    const issued = t.server.tokens.issue(user);
+    const issued = t.tokens.issue(user);
     // The server runs on a fake clock; the CLI judges expiry by the real one.
     store.set(`127.0.0.1:${t.server.ports.rpc}`, { token: issued.token, expiresAt: '2999-01-01T00:00:00Z', user });
     expect(statSync(store.path).mode & 0o777).toBe(0o600);
@@ -60,7 +60,7 @@ describe('carrel waitlist', () => {
     expect(table.out).toMatch(new RegExp(`^${entry.id}\\s+WAITING\\s+1\\s+seat ${seat!.label} \\(Main Library\\)`, 'm'));
 
     await t.db.pool.query(`UPDATE reservations SET status = 'CANCELLED' WHERE seat_id = $1`, [seat!.id]);
-    await t.server.waitlist.onSlotFreed({ seatId: seat!.id, branchId: seat!.branchId, start: new Date('2026-01-05T17:00:00Z'), end: new Date('2026-01-05T19:00:00Z') });
+    await t.waitlist.onSlotFreed({ seatId: seat!.id, branchId: seat!.branchId, start: new Date('2026-01-05T17:00:00Z'), end: new Date('2026-01-05T19:00:00Z') });
     // The offer says the seat, the time to claim by in the branch's zone, and the command.
     expect((await carrel(env, 'list')).out).toMatch(
       new RegExp(`^${entry.id}\\s+OFFERED\\s+-\\s+seat ${seat!.label} \\(Main Library\\).*claim by 2026-01-05 \\d\\d:\\d\\d EST: carrel waitlist claim ${entry.id}$`, 'm'),
@@ -96,7 +96,7 @@ describe('carrel waitlist', () => {
     const seat = (await seatsOf(t.db.pool, 'Main Library'))[1]!;
     // The fake clock is 2026-01-05 15:00Z (10:00 in New York); the CLI's "today" is read against it.
     await insertBooking(t.db.pool, { seatId: seat.id, userId: owner.id, start: '2026-01-05T21:00:00Z', end: '2026-01-05T23:00:00Z' });
-    new TokenStore(tokenFilePath(env)).set(`127.0.0.1:${t.server.ports.rpc}`, { token: t.server.tokens.issue(user).token, expiresAt: '2999-01-01T00:00:00Z', user });
+    new TokenStore(tokenFilePath(env)).set(`127.0.0.1:${t.server.ports.rpc}`, { token: t.tokens.issue(user).token, expiresAt: '2999-01-01T00:00:00Z', user });
     // "today 16:15" is 16:15 in New York (21:15Z), though this machine is in Sydney, where it is tomorrow.
     const joined = await carrel(env, 'join', '--seat', seat.label, '--start', 'today 16:15', '--end', 'today 17:15', '--json');
     expect(joined.err).toBe('');

@@ -60,7 +60,7 @@ describe('carrel watch in a terminal', () => {
     const [first, second] = await seatsOf(t.db.pool, 'Main Library');
     const booking = await insertBooking(t.db.pool, { seatId: first!.id, userId: owner.id, start: '2026-01-05T17:00:00Z', end: '2026-01-05T19:00:00Z' });
     // Logged in as `carrel login` leaves it: the token, and the server's ports.
-    new TokenStore(tokenFilePath(env)).set(rpc, { token: t.server.tokens.issue(user).token, expiresAt: '2999-01-01T00:00:00Z', user, ports: t.server.ports as unknown as Record<string, number> });
+    new TokenStore(tokenFilePath(env)).set(rpc, { token: t.tokens.issue(user).token, expiresAt: '2999-01-01T00:00:00Z', user, ports: t.server.ports as unknown as Record<string, number> });
     const joined = await runCli(['waitlist', 'join', '--seat', first!.label, '--start', 'today 12:00', '--end', 'today 14:00', '--server', rpc, '--json'], {
       env,
       now: () => new Date(clock.now()),
@@ -73,7 +73,7 @@ describe('carrel watch in a terminal', () => {
 
     // The seat is freed: the waitlist offers it to the watcher.
     await t.db.pool.query(`UPDATE reservations SET status = 'CANCELLED' WHERE id = $1`, [booking]);
-    await t.server.waitlist.onSlotFreed({ seatId: first!.id, branchId: first!.branchId, start: new Date('2026-01-05T17:00:00Z'), end: new Date('2026-01-05T19:00:00Z') });
+    await t.waitlist.onSlotFreed({ seatId: first!.id, branchId: first!.branchId, start: new Date('2026-01-05T17:00:00Z'), end: new Date('2026-01-05T19:00:00Z') });
     const offer = new RegExp(
       `your offers \\(claim before they lapse\\):\\n  offer on waitlist entry ${entryId}: seat ${first!.label} \\(Main Library\\), 2026-01-05 12:00 → 14:00 EST; claim by \\d\\d:\\d\\d EST: carrel waitlist claim ${entryId}\\n`,
     );
@@ -115,12 +115,12 @@ describe('carrel watch started after the offer was made', () => {
       const seat = (await seatsOf(live.db.pool, 'Main Library'))[2]!;
       const [start, end] = [parseTimeInput('tomorrow 12:00', new Date(), 'America/New_York'), parseTimeInput('tomorrow 14:00', new Date(), 'America/New_York')];
       const booking = await insertBooking(live.db.pool, { seatId: seat.id, userId: owner.id, start, end });
-      new TokenStore(tokenFilePath(env)).set(at.rpc, { token: live.server.tokens.issue(user).token, expiresAt: '2999-01-01T00:00:00Z', user, ports: live.server.ports as unknown as Record<string, number> });
+      new TokenStore(tokenFilePath(env)).set(at.rpc, { token: live.tokens.issue(user).token, expiresAt: '2999-01-01T00:00:00Z', user, ports: live.server.ports as unknown as Record<string, number> });
       const joined = await runCli(['waitlist', 'join', '--seat', seat.label, '--start', 'tomorrow 12:00', '--end', 'tomorrow 14:00', '--server', at.rpc, '--json'], { env });
       expect(joined.stderr).toBe('');
       const entryId = (JSON.parse(joined.stdout) as { id: number }).id;
       await live.db.pool.query(`UPDATE reservations SET status = 'CANCELLED' WHERE id = $1`, [booking]);
-      await live.server.waitlist.onSlotFreed({ seatId: seat.id, branchId: seat.branchId, start: new Date(start), end: new Date(end) });
+      await live.waitlist.onSlotFreed({ seatId: seat.id, branchId: seat.branchId, start: new Date(start), end: new Date(end) });
 
       const watched = await runCli(['watch', 'Main Library', '--server', at.pubsub, '--duration', '1'], { env });
       expect(watched.code).toBe(0);

@@ -22,7 +22,7 @@ export async function makeUsers(t: TestServer, n: number, prefix: string, role: 
   return res.rows.map((r) => ({
     id: r.id,
     studentId: r.student_id,
-    token: t.server.tokens.issue({ id: r.id, studentId: r.student_id, name: r.name, role }).token,
+    token: t.tokens.issue({ id: r.id, studentId: r.student_id, name: r.name, role }).token,
   }));
 }
 

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { createPool } from '../../src/db/pool.js';
+import { Db } from '../../src/db/db.js';
 import { readDeploymentId } from '../../src/db/deployment.js';
 import { migrate, seed } from '../../src/db/migrate.js';
 import { silentLogger } from '../../src/obs/log.js';
@@ -65,5 +66,5 @@ async function createDatabase(poolSize: number, from: 'clone' | 'empty'): Promis
 
 /** Where the instances over this database keep their Redis keys: `<keyPrefix>:<deployment id>` (docs/redis.md). */
 export async function deploymentKeys(db: pg.Pool, keyPrefix: string): Promise<string> {
-  return `${keyPrefix}:${await readDeploymentId(db)}`;
+  return `${keyPrefix}:${await readDeploymentId(new Db(db))}`;
 }

@@ -3,7 +3,7 @@
 import type pg from 'pg';
 import type { AuthUser } from '../../src/auth/tokens.js';
 import type { CoreEvent } from '../../src/core/events.js';
-import type { CarrelServer } from '../../src/server.js';
+import type { TestServer } from './server.js';
 
 let userSeq = 0;
 
@@ -46,8 +46,8 @@ export async function seatsOf(db: pg.Pool, branch: string): Promise<{ id: number
 }
 
 /** Collects every core event the server emits until stopped. */
-export function captureEvents(server: CarrelServer): { events: CoreEvent[]; stop: () => void; clear: () => void } {
+export function captureEvents(t: TestServer): { events: CoreEvent[]; stop: () => void; clear: () => void } {
   const events: CoreEvent[] = [];
-  const stop = server.coreEvents.on((e) => events.push(e));
+  const stop = t.coreEvents.on((e) => events.push(e));
   return { events, stop: () => void stop(), clear: () => void events.splice(0) };
 }

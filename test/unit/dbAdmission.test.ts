@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ReleaseSlot } from '../../src/deadline.js';
-import { DbAdmission } from '../../src/db/admission.js';
+import { DbAdmission, MAX_RETRY_AFTER_MS } from '../../src/db/admission.js';
 import { CarrelError } from '../../src/errors.js';
 
 const gate = (over: Partial<ConstructorParameters<typeof DbAdmission>[0]> = {}) =>
@@ -130,4 +130,25 @@ describe('fair database admission', () => {
     expect(g.waiting()).toEqual({ requests: 0, clients: 0 });
     expect(g.inUse).toBe(0);
   });
+
+  it('tells a refused request to come back within MAX_RETRY_AFTER_MS however many clients wait and however slow the holds were', async () => {
+    const g = gate({ slots: 1, perClient: 1, queuePerClient: 2, maxQueued: 100_000 });
+    // A slow hold first, so the gate's estimate of a hold is long.
+    const slow = await g.acquire('slow', 60_000);
+    await new Promise((r) => setTimeout(r, 200));
+    slow();
+    const held = await g.acquire('holder', 60_000);
+    const waiting = Array.from({ length: 3000 }, (_, i) => g.acquire(`client${i}`, 60_000).catch(() => undefined));
+    const q1 = g.acquire('hog', 60_000);
+    const q2 = g.acquire('hog', 60_000);
+    const refused = await g.acquire('hog', 60_000).catch((e: CarrelError) => e);
+    expect((refused as CarrelError).code).toBe('RESOURCE_EXHAUSTED');
+    const hint = (refused as CarrelError).details!.retryAfterMs as number;
+    expect(hint).toBeGreaterThan(0);
+    expect(hint).toBeLessThanOrEqual(MAX_RETRY_AFTER_MS);
+    // Without the cap the estimate here is minutes: 3,000 clients ahead, each hold ~12 ms.
+    held();
+    for (const w of [...waiting, q1, q2]) void Promise.resolve(w).then((r) => (typeof r === 'function' ? r() : undefined));
+  });
 });
+

@@ -1,10 +1,11 @@
 // The hub's fan-out per event-loop turn, over in-memory socket pairs: a turn's frames reach each
 // subscriber in one write, in seq order, and a subscriber joining mid-turn gets exactly what
-// follows its snapshot.
+// follows its snapshot. The hub keeps no seat state: snapshots and summaries are the live model's
+// published states (docs/architecture.md, "The live-state model").
 import { duplexPair } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { FrameDecoder } from '../../src/codec/index.js';
-import type { SeatEvent } from '../../src/core/liveSeats.js';
+import { LiveSeats, type SeatEvent } from '../../src/core/liveSeats.js';
 import { Connection } from '../../src/net/connection.js';
 import { Hub } from '../../src/pubsub/hub.js';
 import { Subscriber } from '../../src/pubsub/subscriber.js';
@@ -12,10 +13,26 @@ import { silentLogger } from '../../src/obs/log.js';
 
 const BRANCH = 7;
 
+const models = new WeakMap<Hub, LiveSeats>();
+
+/** A hub of one branch of three free seats, reading their published states from a live model. */
 function hub(): Hub {
-  const h = new Hub({ retainEvents: 100 }, { tokens: { verify: () => ({ id: 1, expMs: Infinity }) }, now: () => Date.now(), log: silentLogger });
-  h.addBranch(BRANCH, 'Annex', 0, [1, 2, 3].map((id) => ({ id, branchId: BRANCH, area: 'A', label: `A-${id}`, state: 'free' as const, flags: 0 })), 'e1');
+  const model = new LiveSeats(
+    { instanceId: 'here', offlineAfterMs: 120_000, releaseAfterMs: 1_200_000, autoCheckIn: false, autoRelease: false, checkInWindow: { opensBeforeMs: 0, graceMs: 0 } },
+    { changes: { publishSeat: () => undefined } },
+  );
+  const seats = [1, 2, 3].map((id) => ({ id, branchId: BRANCH, area: 'A', label: `A-${id}`, outOfService: false }));
+  model.load({ branches: [{ id: BRANCH, name: 'Annex' }], seats, bookings: [], sensors: [] }, Date.now());
+  const h = new Hub({ retainEvents: 100 }, { tokens: { verify: () => ({ id: 1, expMs: Infinity }) }, published: model, now: () => Date.now(), log: silentLogger });
+  h.addBranch(BRANCH, 'Annex', 0, 'e1');
+  models.set(h, model);
   return h;
+}
+
+/** A numbered event as Realtime.deliverSeat hands it on: recorded by the model, then published. */
+function publish(h: Hub, ev: SeatEvent): void {
+  models.get(h)!.recordPublished(ev);
+  h.publish(ev);
 }
 
 /** A subscriber over a duplexPair; `chunks` are the writes that reached the far end, `frames` their decoded frames. */
@@ -49,7 +66,7 @@ describe('Hub fan-out per event-loop turn', () => {
     b.sub.onMessage({ type: 'subscribe', branch: BRANCH });
     await turn();
     const [chunksA, chunksB] = [a.chunks, b.chunks];
-    for (let seq = 1; seq <= 5; seq++) h.publish(event(seq, (seq % 3) + 1));
+    for (let seq = 1; seq <= 5; seq++) publish(h, event(seq, (seq % 3) + 1));
     await turn();
     for (const s of [a, b]) expect(s.frames.filter((f) => f.type === 'seat').map((f) => f.seq)).toEqual([1, 2, 3, 4, 5]);
     expect([a.chunks - chunksA, b.chunks - chunksB]).toEqual([1, 1]);
@@ -61,11 +78,11 @@ describe('Hub fan-out per event-loop turn', () => {
     const early = subscriber(h);
     early.sub.onMessage({ type: 'subscribe', branch: BRANCH });
     await turn();
-    h.publish(event(1, 1));
-    h.publish(event(2, 2));
+    publish(h, event(1, 1));
+    publish(h, event(2, 2));
     const late = subscriber(h);
     late.sub.onMessage({ type: 'subscribe', branch: BRANCH });
-    h.publish(event(3, 3));
+    publish(h, event(3, 3));
     await turn();
     expect(early.frames.filter((f) => f.type === 'seat').map((f) => f.seq)).toEqual([1, 2, 3]);
     expect(late.frames.map((f) => [f.type, f.seq])).toEqual([
@@ -75,13 +92,25 @@ describe('Hub fan-out per event-loop turn', () => {
     ]);
     expect((late.frames[1]!.seats as Array<{ state: string }>).map((s) => s.state)).toEqual(['occupied', 'occupied', 'free']);
   });
+
+  it("a branch summary counts the seats' published states, not what the model computes since", async () => {
+    const h = hub();
+    const s = subscriber(h);
+    s.sub.onMessage({ type: 'subscribe', branch: BRANCH });
+    publish(h, { ...event(1, 1), flags: 1 });
+    // A reading the model has applied but the bus has not numbered yet is not in the summary.
+    models.get(h)!.applyReading(2, true, Date.now() - 1000, Date.now(), 'gw');
+    h.summaries();
+    await turn();
+    expect(s.frames.at(-1)).toMatchObject({ type: 'branch', seq: 1, total: 3, occupied: 1, free: 2, unbookedOccupancy: 1, sensorOffline: 0 });
+  });
 });
 
 describe('Hub sequence epochs (docs/redis.md)', () => {
   /** A hub at seq 3 of epoch e1, with those events retained. */
   async function atSeq3() {
     const h = hub();
-    for (let seq = 1; seq <= 3; seq++) h.publish(event(seq, seq));
+    for (let seq = 1; seq <= 3; seq++) publish(h, event(seq, seq));
     await turn();
     return h;
   }
@@ -118,7 +147,8 @@ describe('Hub sequence epochs (docs/redis.md)', () => {
     live.sub.onMessage({ type: 'subscribe', branch: BRANCH });
     await turn();
     // The new space numbers on above what was shown (the Redis bus's floor), in epoch e2.
-    h.resync(BRANCH, 5, new Map([[1, { state: 'free' as const, flags: 0 }]]), 'e2');
+    models.get(h)!.adoptPublished(BRANCH, new Map([[1, { state: 'free' as const, flags: 0 }]]));
+    h.resync(BRANCH, 5, 'e2');
     await turn();
     expect(live.frames.at(-1)).toMatchObject({ type: 'snapshot', fresh: true, reason: 'resync', seq: 5, epoch: 'e2' });
     const late = subscriber(h);

@@ -21,13 +21,14 @@ function data(): LiveSeatsData {
 /** Two models joined by an in-order stream, as the bus joins instances: each sees every change. */
 function pair() {
   const stream: SeatChange[] = [];
-  const make = (instanceId: string) =>
-    new LiveSeats(
-      data(),
-      T,
+  const make = (instanceId: string) => {
+    const model = new LiveSeats(
       { instanceId, offlineAfterMs: 120_000, releaseAfterMs: 1_200_000, autoCheckIn: false, autoRelease: false, checkInWindow: { opensBeforeMs: 0, graceMs: 0 } },
-      { onChange: (c) => stream.push(c) },
+      { changes: { publishSeat: (c) => stream.push(c) } },
     );
+    model.load(data(), T);
+    return model;
+  };
   const a = make('instance-a');
   const b = make('instance-b');
   /** Delivers the stream to both until nothing new is published (bounded: a loop would fail here). */

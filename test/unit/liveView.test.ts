@@ -1,10 +1,10 @@
 // LiveView, the live model's answers for the listings (docs/architecture.md, "The live-state
-// model"): nothing before the model loads, the model's state and counts after, a version that moves
-// with its branch only, and a look asked for when the database knows seats the model does not.
+// model"): the model's states and counts, sensors included; a version that moves with its branch
+// only; and a look for added seats when rows from the database name what the model does not know.
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/core/clock.js';
-import { LiveSeats, type LiveSeatsData } from '../../src/core/liveSeats.js';
-import { LiveView } from '../../src/core/liveView.js';
+import { LiveSeats, type LiveSeatsData, type SeatChange } from '../../src/core/liveSeats.js';
+import { LiveView, type AddedSeatsFinder } from '../../src/core/liveView.js';
 
 const T = Date.UTC(2030, 0, 7, 15);
 
@@ -25,75 +25,129 @@ function data(): LiveSeatsData {
   };
 }
 
-function loaded(clock: FakeClock) {
-  const view = new LiveView(clock);
-  const model = new LiveSeats(
-    data(),
-    clock.now(),
+function model(clock: FakeClock, published: SeatChange[] = []): LiveSeats {
+  const m = new LiveSeats(
     { instanceId: 'i', offlineAfterMs: 120_000, releaseAfterMs: 1_200_000, autoCheckIn: false, autoRelease: false, checkInWindow: { opensBeforeMs: 0, graceMs: 0 } },
-    { onChange: (c) => view.changed(c.branchId) },
+    { changes: { publishSeat: (c) => published.push(c) } },
   );
-  return { view, model };
+  m.load(data(), clock.now());
+  return m;
+}
+
+/**
+ * A finder that, when asked, adds seat 30 to branch 1 and branch 3 with seat 40 — what a look
+ * (src/live/discovery.ts) finds after someone inserted them — counting its looks.
+ */
+function finder(m: LiveSeats, clock: FakeClock) {
+  const f = {
+    looks: 0,
+    lookMark: 0,
+    async lookAfter(mark: number) {
+      if (f.looks > mark) return;
+      f.looks++;
+      f.lookMark = f.looks;
+      m.add(
+        {
+          branches: [{ id: 3, name: 'Annex' }],
+          seats: [
+            { id: 30, branchId: 1, area: 'A', label: '3', outOfService: false },
+            { id: 40, branchId: 3, area: 'C', label: '1', outOfService: false },
+          ],
+          bookings: [],
+          sensors: [{ seatId: 30, occupied: true, readingAtMs: T - 1000, receivedAtMs: T - 1000, sensorId: 'gw' }],
+          order: [10, 11, 30, 20, 40],
+        },
+        clock.now(),
+      );
+    },
+  } satisfies AddedSeatsFinder & { looks: number };
+  return f;
 }
 
 describe('LiveView', () => {
-  it('answers nothing before the model is attached, so the caller keeps its SQL state', () => {
-    const view = new LiveView(new FakeClock(T));
-    let misses = 0;
-    view.onMiss(() => misses++);
-    expect(view.stateOf(10)).toBeUndefined();
-    expect(view.counts(1, 2)).toBeUndefined();
-    expect(misses).toBe(0);
-  });
-
   it("gives the model's states and counts, sensors included", () => {
     const clock = new FakeClock(T);
-    const { view, model } = loaded(clock);
-    view.attach(model);
-    expect(model.applyReading(10, true, T - 1000, T, 'gw')).toBe('applied');
+    const m = model(clock);
+    const view = new LiveView(m, clock);
+    expect(m.applyReading(10, true, T - 1000, T, 'gw')).toBe('applied');
     expect(view.stateOf(10)).toBe('occupied');
     expect(view.stateOf(11)).toBe('unavailable');
     expect(view.stateOf(999)).toBeUndefined();
-    expect(view.counts(1, 2)).toEqual({ total: 2, free: 0, reserved: 0, occupied: 1, unavailable: 1 });
+    expect(view.counts(1)).toEqual({ total: 2, free: 0, reserved: 0, occupied: 1, unavailable: 1 });
+    expect(view.counts(7)).toBeUndefined();
   });
 
-  it('fires what the clock made due before answering: a booking that began reads reserved at once', () => {
+  it('fires what the clock made due before answering: a booking that began reads reserved at once, and is published', () => {
     const clock = new FakeClock(T);
-    const { view, model } = loaded(clock);
-    view.attach(model);
+    const published: SeatChange[] = [];
+    const view = new LiveView(model(clock, published), clock);
     expect(view.stateOf(20)).toBe('free');
     clock.advance(60_000);
     expect(view.stateOf(20)).toBe('reserved');
-    expect(view.counts(2, 1)).toMatchObject({ reserved: 1, free: 0 });
+    expect(view.counts(2)).toMatchObject({ reserved: 1, free: 0 });
+    expect(published).toMatchObject([{ seatId: 20, state: 'reserved' }]);
   });
 
   it('moves the version of the changed branch and of "any branch", not of the others', () => {
     const clock = new FakeClock(T);
-    const { view, model } = loaded(clock);
-    view.attach(model);
+    const m = model(clock);
+    const view = new LiveView(m, clock);
     const before = { one: view.version(1), two: view.version(2), any: view.version(null) };
-    model.applyReading(10, true, T - 1000, T, 'gw');
+    m.applyReading(10, true, T - 1000, T, 'gw');
     expect(view.version(1)).toBeGreaterThan(before.one);
     expect(view.version(2)).toBe(before.two);
     expect(view.version(null)).toBeGreaterThan(before.any);
     // A reading that changes nothing moves nothing.
     const after = { one: view.version(1), any: view.version(null) };
-    model.applyReading(10, true, T - 500, T + 1, 'gw');
+    m.applyReading(10, true, T - 500, T + 1, 'gw');
     expect({ one: view.version(1), any: view.version(null) }).toEqual(after);
-    view.changedAll();
-    expect(view.version(2)).toBeGreaterThan(before.two);
   });
 
-  it('asks for a look, and answers nothing, when the database counts seats the model does not know', () => {
+  it('looks once for seats the model does not know, then answers with their live state', async () => {
     const clock = new FakeClock(T);
-    const { view, model } = loaded(clock);
-    view.attach(model);
-    let misses = 0;
-    view.onMiss(() => misses++);
-    expect(view.counts(1, 3)).toBeUndefined();
-    expect(view.counts(7)).toBeUndefined();
-    expect(misses).toBe(2);
-    expect(view.counts(1, 2)).toBeDefined();
-    expect(misses).toBe(2);
+    const m = model(clock);
+    const f = finder(m, clock);
+    const view = new LiveView(m, clock, f);
+    const mark = view.lookMark;
+    const layout = view.layoutVersion;
+    const v2 = view.version(2);
+    await view.known([10, 30], mark);
+    expect(f.looks).toBe(1);
+    // Seat 30 came with its last reading: the model's state, sensors included.
+    expect(view.stateOf(30)).toBe('occupied');
+    // Seats added: every cached listing and the branch rows are stale.
+    expect(view.layoutVersion).toBeGreaterThan(layout);
+    expect(view.version(2)).toBeGreaterThan(v2);
+    // Known seats cost no look.
+    await view.known([10, 30, 40], view.lookMark);
+    expect(f.looks).toBe(1);
+  });
+
+  it('counts a branch from the model, looking first when the database counts more seats or a branch it does not know', async () => {
+    const clock = new FakeClock(T);
+    const m = model(clock);
+    const f = finder(m, clock);
+    const view = new LiveView(m, clock, f);
+    // As many seats as the database says: no look.
+    expect((await view.countsOf([{ id: 1, total: 2 }], view.lookMark)).get(1)).toEqual({ total: 2, free: 1, reserved: 0, occupied: 0, unavailable: 1 });
+    expect(f.looks).toBe(0);
+    const counts = await view.countsOf(
+      [
+        { id: 1, total: 3 },
+        { id: 3, total: 1 },
+      ],
+      view.lookMark,
+    );
+    expect(f.looks).toBe(1);
+    expect(counts.get(1)).toEqual({ total: 3, free: 1, reserved: 0, occupied: 1, unavailable: 1 });
+    expect(counts.get(3)).toEqual({ total: 1, free: 1, reserved: 0, occupied: 0, unavailable: 0 });
+  });
+
+  it('is UNAVAILABLE for a seat or branch the model still does not know after the look', async () => {
+    const clock = new FakeClock(T);
+    const m = model(clock);
+    const view = new LiveView(m, clock);
+    await expect(view.known([10, 99], view.lookMark)).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    await expect(view.countsOf([{ id: 9, total: 1 }], view.lookMark)).rejects.toMatchObject({ code: 'UNAVAILABLE' });
   });
 });

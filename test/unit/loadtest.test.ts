@@ -10,6 +10,7 @@ import { toCsv, toMarkdown, toSvg, type Report } from '../../loadtest/report.js'
 import type { RunRecord } from '../../loadtest/record.js';
 import { bucketPercentiles } from '../../loadtest/live.js';
 import { pairs } from '../../loadtest/suite.js';
+import { rushComparisons, type RushFigures } from '../../loadtest/rush.js';
 import { median } from '../../loadtest/histogram.js';
 
 describe('LatencyHistogram', () => {
@@ -49,6 +50,17 @@ describe('LatencyHistogram', () => {
     expect({ ...back, maxMs: 0 }).toEqual({ ...orig, maxMs: 0 });
     // The encoded form keeps each value to its bucket's precision (3 significant digits).
     expect(Math.abs(back.maxMs - orig.maxMs) / orig.maxMs).toBeLessThan(0.001);
+  });
+
+  it('keeps minutes exactly when asked to, and decodes them again', () => {
+    const h = new LatencyHistogram(180_000);
+    h.recordMs(1);
+    h.recordMs(150_000);
+    expect(h.clamped).toBe(0);
+    expect(h.summary().maxMs).toBeCloseTo(150_000, -3);
+    const back = LatencyHistogram.decode(h.encode()).summary();
+    expect({ ...back, maxMs: 0 }).toEqual({ ...h.summary(), maxMs: 0 });
+    expect(Math.abs(back.maxMs - 150_000) / 150_000).toBeLessThan(0.001);
   });
 
   it('reports zeros, not NaN, when empty', () => {
@@ -173,6 +185,48 @@ describe('report', () => {
     expect(svg.match(/<polyline/g)).toHaveLength(4);
     expect(svg).toContain('ping (echo), depth 1');
     expect(toSvg([run({})])).toBeNull();
+  });
+});
+
+describe('rush report', () => {
+  const summary = { count: 1, meanMs: 1, p50Ms: 1, p90Ms: 1, p99Ms: 1, p999Ms: 1, maxMs: 1 };
+  const figures = (f: Partial<RushFigures>): RushFigures => ({
+    mode: 'best', branch: 'Rush Library', window: { start: 'a', end: 'b' }, seats: 2000, users: 5000, scripts: 50,
+    scriptConnections: 20, scriptDepth: 100, requests: 105_000, expectedSuccesses: 2000, successes: 2000,
+    lastSuccessMs: 1500, allTakenMs: 1500, halfTakenMs: 700, releaseWriteMs: 200,
+    outcomes: { OK: 2000, 'CONFLICT (noSeatFree)': 3050 }, retried: { 'RESOURCE_EXHAUSTED (bookingInFlight)': 9 },
+    retryHints: summary, attempts: 105_009, serverCpuUsPerOp: 50, successLatency: summary, userLatency: { ...summary, p99Ms: 800 },
+    scriptLatency: { ...summary, p99Ms: 900 }, successRate: { users: 0.396, scripts: 0.4, ratio: 1.01 }, seatsHeldByScripts: 20,
+    sql: { bookings: 2000, seats: 2000, users: 2000, maxSeatsPerUser: 1, overlappingPairs: 0, seatsDoubleBooked: 0 },
+    setup: { registerS: 30, connectS: 2 }, ...f,
+  });
+  const rushRun = (f: Partial<RushFigures>, latency: Partial<RunRecord['latency']> = {}): RunRecord => {
+    const r = run({ scenario: 'rush', label: 'rush, best-available', unit: 'bookings/s', extra: { ...figures(f) } });
+    return { ...r, latency: { ...r.latency, p99Ms: 900, ...latency } };
+  };
+
+  it('meets every target only when every one holds', () => {
+    expect(rushComparisons(rushRun({})).map((c) => c.met)).toEqual([true, true, true, true, true]);
+    const bad = rushComparisons(
+      rushRun(
+        { allTakenMs: null, successes: 1990, sql: { bookings: 1990, seats: 1989, users: 1980, maxSeatsPerUser: 3, overlappingPairs: 1, seatsDoubleBooked: 1 }, successRate: { users: 0.35, scripts: 1, ratio: 2.86 } },
+        { p99Ms: 1200 },
+      ),
+    );
+    expect(bad.map((c) => c.met)).toEqual([false, false, false, false, false]);
+    // More bookings than min(U + B, seats) is a failure too: someone holds two.
+    expect(rushComparisons(rushRun({ successes: 2100 }))[0]!.met).toBe(false);
+  });
+
+  it('gives the rush its own table: successes beside SQL, fairness, every final answer', () => {
+    const md = toMarkdown({ startedAt: 'x', machine: { cpus: 2, cpuModel: 'x', memGb: 1, node: 'v20', platform: 'linux' }, runs: [rushRun({})], comparisons: [] });
+    const row = md.split('\n').find((l) => l.startsWith('| rush, best-available | 2,000 (2,000; SQL 2,000)'));
+    expect(row).toBeDefined();
+    expect(row).toContain('| 800.0 / 900.0 |');
+    expect(row).toContain('40.0% / 39.6% (1.01)');
+    expect(row).toContain('CONFLICT (noSeatFree) 3,050, OK 2,000');
+    expect(row).toContain('RESOURCE_EXHAUSTED (bookingInFlight) 9');
+    expect(toSvg([rushRun({}), { ...rushRun({}), connections: 10 }])).toBeNull();
   });
 });
 

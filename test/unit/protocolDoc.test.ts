@@ -16,9 +16,8 @@ import { Rule } from '../../src/core/rules.js';
 import { SLOW_CONSUMER } from '../../src/wire/errors.js';
 import { ReadingCode, type ChangeCause, type LiveState, type ReservationStatus, type WaitlistStatus } from '../../src/wire/types.js';
 import { ErrorCode } from '../../src/errors.js';
-import { silentLogger } from '../../src/obs/log.js';
 import { projectRoot } from '../../src/paths.js';
-import { CarrelServer, type ServerDeps } from '../../src/server.js';
+import { unstartedServer } from '../support/server.js';
 
 // Union types have no runtime form; these records must name every member (and nothing else), so
 // a cause, kind, state or status added to the code fails the typecheck here until it is listed.
@@ -116,27 +115,25 @@ const doc = readFileSync(join(projectRoot, 'docs', 'protocol.md'), 'utf8');
 const spans = codeSpans(doc);
 const opsSpans = codeSpans(readFileSync(join(projectRoot, 'docs', 'operations.md'), 'utf8'));
 
-let server: CarrelServer;
+let server: ReturnType<typeof unstartedServer>;
 let pool: pg.Pool;
 
 beforeAll(() => {
-  // The registry the server builds itself (src/server.ts wires every method factory), taken
-  // from a server that is constructed but never started: nothing listens, no worker starts,
-  // and the pool never connects, so no database is needed. The constructor is private because
-  // start() is the only way to run a server; reading its table of methods needs no running one.
+  // The methods and metrics the server registers itself (src/server.ts wires every method
+  // factory), from parts assembled but never started: nothing listens, no worker starts, and the
+  // pool never connects, so no database is needed.
   pool = new pg.Pool({ connectionString: 'postgres://unused@127.0.0.1:9/unused', max: 1 });
-  const Unstarted = CarrelServer as unknown as new (deps: ServerDeps) => CarrelServer;
-  server = new Unstarted({ config: parseConfig({}), log: silentLogger, db: pool });
+  server = unstartedServer(parseConfig({}), pool);
 });
 
 afterAll(async () => {
-  await server.passwords.close();
+  await server.close();
   await pool.end();
 });
 
 describe('docs/protocol.md', () => {
   it('describes exactly the RPC methods the server registers, one `### \\`name\\`` heading each', () => {
-    const names = server.registry.names();
+    const names = server.methodNames();
     expect(names.length).toBeGreaterThan(20);
     expect(missingFrom(spans, names), 'registered methods missing from docs/protocol.md').toEqual([]);
     expect([...headedNames(doc, 'RPC methods')].sort(), 'the method headings of "## RPC methods"').toEqual(names);
@@ -192,7 +189,7 @@ describe('docs/operations.md', () => {
   });
 
   it('names every metric family the server registers', () => {
-    const metrics = Object.keys(server.obs.registry.values());
+    const metrics = server.metricNames();
     expect(metrics).toContain('carrel_rpc_requests_total');
     expect(metrics).toContain('carrel_pubsub_dropped_total');
     expect(missingFrom(opsSpans, metrics), 'metrics missing from docs/operations.md').toEqual([]);

@@ -4,12 +4,25 @@ import { configSchema } from '../../src/config/schema.js';
 import { FakeClock } from '../../src/core/clock.js';
 import { SeatListing, type SeatFilter } from '../../src/core/seatListing.js';
 import { Db } from '../../src/db/db.js';
+import { LiveSeats } from '../../src/core/liveSeats.js';
+import { LiveView } from '../../src/core/liveView.js';
 
 const rules = configSchema.parse({}).rules;
 const row = (id: number, branchId: number, available: boolean) => ({
   id, branch_id: branchId, branch: `B${branchId}`, area: 'A', label: `L${id}`, has_power: true, has_monitor: false,
-  status: 'IN_SERVICE', available, live: available ? 'free' : 'reserved',
+  status: 'IN_SERVICE', available,
 });
+
+/** Where `live` comes from: a live model that knows seats 1–99 of branch 7, all free. */
+function liveOf(clock: FakeClock): LiveView {
+  const model = new LiveSeats(
+    { instanceId: 'i', offlineAfterMs: 120_000, releaseAfterMs: 1_200_000, autoCheckIn: false, autoRelease: false, checkInWindow: { opensBeforeMs: 0, graceMs: 0 } },
+    { changes: { publishSeat: () => undefined } },
+  );
+  const seats = Array.from({ length: 99 }, (_, i) => ({ id: i + 1, branchId: 7, area: 'A', label: `L${i + 1}`, outOfService: false }));
+  model.load({ branches: [{ id: 7, name: 'B7' }], seats, bookings: [], sensors: [] }, clock.now());
+  return new LiveView(model, clock);
+}
 
 /** A pool stand-in that counts queries and can run a hook while a query is "in flight". */
 function fakeDb(rows: () => unknown[]) {
@@ -42,7 +55,7 @@ describe('seat listing cache', () => {
   it('answers a repeated listing from the cache until an event for its branch', async () => {
     let available = true;
     const { db, pool } = fakeDb(() => [row(1, 7, available)]);
-    const listing = new SeatListing({ db: pool, clock, rules, cache: { enabled: true, maxEntries: 10, maxBytes: 1 << 20 } });
+    const listing = new SeatListing({ db: pool, clock, rules, live: liveOf(clock), cache: { enabled: true, maxEntries: 10, maxBytes: 1 << 20 } });
     const first = await warm(listing, { branchId: 7 });
     expect(await json(listing, { branchId: 7 })).toBe(first);
     expect(db.calls).toBe(2);
@@ -62,7 +75,7 @@ describe('seat listing cache', () => {
 
   it('never caches a listing read while a change committed', async () => {
     const { db, pool } = fakeDb(() => [row(1, 7, true)]);
-    const listing = new SeatListing({ db: pool, clock, rules, cache: { enabled: true, maxEntries: 10, maxBytes: 1 << 20 } });
+    const listing = new SeatListing({ db: pool, clock, rules, live: liveOf(clock), cache: { enabled: true, maxEntries: 10, maxBytes: 1 << 20 } });
     await json(listing, { branchId: 7 }); // seen once
     db.during = () => listing.invalidate(7);
     await json(listing, { branchId: 7 }); // would be stored, but a change committed meanwhile
@@ -73,7 +86,7 @@ describe('seat listing cache', () => {
   it('keys on the slot: the next slot is read afresh; filters get their own prepared statements', async () => {
     const { db, pool } = fakeDb(() => [row(1, 7, true)]);
     const c = new FakeClock(Date.parse('2030-01-07T15:07:00Z'));
-    const listing = new SeatListing({ db: pool, clock: c, rules, cache: { enabled: true, maxEntries: 10, maxBytes: 1 << 20 } });
+    const listing = new SeatListing({ db: pool, clock: c, rules, live: liveOf(c), cache: { enabled: true, maxEntries: 10, maxBytes: 1 << 20 } });
     await warm(listing, { branchName: 'B7', hasPower: true });
     c.set('2030-01-07T15:14:59Z');
     await json(listing, { branchName: 'B7', hasPower: true });
@@ -88,7 +101,7 @@ describe('seat listing cache', () => {
 
   it('treats an empty listing by branch name as involving every branch', async () => {
     const { db, pool } = fakeDb(() => []);
-    const listing = new SeatListing({ db: pool, clock, rules, cache: { enabled: true, maxEntries: 10, maxBytes: 1 << 20 } });
+    const listing = new SeatListing({ db: pool, clock, rules, live: liveOf(clock), cache: { enabled: true, maxEntries: 10, maxBytes: 1 << 20 } });
     await warm(listing, { branchName: 'Nowhere', availableOnly: true });
     listing.invalidate(42);
     await json(listing, { branchName: 'Nowhere', availableOnly: true });
@@ -97,7 +110,7 @@ describe('seat listing cache', () => {
 
   it('stays within maxEntries, evicting the least recently used', async () => {
     const { db, pool } = fakeDb(() => [row(1, 7, true)]);
-    const listing = new SeatListing({ db: pool, clock, rules, cache: { enabled: true, maxEntries: 2, maxBytes: 1 << 20 } });
+    const listing = new SeatListing({ db: pool, clock, rules, live: liveOf(clock), cache: { enabled: true, maxEntries: 2, maxBytes: 1 << 20 } });
     await warm(listing, { branchId: 7, area: 'a' });
     await warm(listing, { branchId: 7, area: 'b' });
     await json(listing, { branchId: 7, area: 'a' }); // a hit: b is now the least recently used
@@ -115,7 +128,7 @@ describe('seat listing cache', () => {
     let seats = 1;
     const { db, pool } = fakeDb(() => Array.from({ length: seats }, (_, i) => row(i + 1, 7, true)));
     const one = JSON.stringify([{ id: 1, branch: 'B7', area: 'A', label: 'L1', hasPower: true, hasMonitor: false, status: 'IN_SERVICE', available: true, live: 'free' }]).length;
-    const listing = new SeatListing({ db: pool, clock, rules, cache: { enabled: true, maxEntries: 100, maxBytes: 3 * one } });
+    const listing = new SeatListing({ db: pool, clock, rules, live: liveOf(clock), cache: { enabled: true, maxEntries: 100, maxBytes: 3 * one } });
     for (const area of ['a', 'b', 'c', 'd']) await warm(listing, { branchId: 7, area });
     expect(listing.cacheSize()).toEqual({ entries: 3, bytes: 3 * one });
     await json(listing, { branchId: 7, area: 'a' }); // evicted first
@@ -129,7 +142,7 @@ describe('seat listing cache', () => {
 
   it('drops an entry found stale, so invalidated listings do not hold memory', async () => {
     const { pool } = fakeDb(() => [row(1, 7, true)]);
-    const listing = new SeatListing({ db: pool, clock, rules, cache: { enabled: true, maxEntries: 10, maxBytes: 1 << 20 } });
+    const listing = new SeatListing({ db: pool, clock, rules, live: liveOf(clock), cache: { enabled: true, maxEntries: 10, maxBytes: 1 << 20 } });
     await warm(listing, { branchId: 7 });
     const before = listing.cacheSize();
     expect(before.entries).toBe(1);
@@ -140,7 +153,7 @@ describe('seat listing cache', () => {
 
   it('a scan of one-off windows cannot flush what others keep asking for', async () => {
     const { db, pool } = fakeDb(() => [row(1, 7, true)]);
-    const listing = new SeatListing({ db: pool, clock, rules, cache: { enabled: true, maxEntries: 10, maxBytes: 1 << 20 } });
+    const listing = new SeatListing({ db: pool, clock, rules, live: liveOf(clock), cache: { enabled: true, maxEntries: 10, maxBytes: 1 << 20 } });
     await warm(listing, { branchId: 7 });
     const base = Date.parse('2030-01-08T00:00:00Z');
     for (let i = 0; i < 1000; i++) {
@@ -154,7 +167,7 @@ describe('seat listing cache', () => {
 
   it('widens windows to slot boundaries, so windows in the same slots share one entry', async () => {
     const { db, pool } = fakeDb(() => [row(1, 7, true)]);
-    const listing = new SeatListing({ db: pool, clock, rules, cache: { enabled: true, maxEntries: 10, maxBytes: 1 << 20 } });
+    const listing = new SeatListing({ db: pool, clock, rules, live: liveOf(clock), cache: { enabled: true, maxEntries: 10, maxBytes: 1 << 20 } });
     const at = (hhmm: string) => Date.parse(`2030-01-08T${hhmm}:00Z`);
     expect(listing.window({ startMs: at('10:07'), endMs: at('11:01') })).toEqual({ startMs: at('10:00'), endMs: at('11:15') });
     expect(listing.window({ startMs: at('10:00'), endMs: at('11:00') })).toEqual({ startMs: at('10:00'), endMs: at('11:00') });
@@ -168,7 +181,7 @@ describe('seat listing cache', () => {
 
   it('concurrent misses of one key share one read, unless a change came after it began', async () => {
     const { db, pool } = fakeDb(() => [row(1, 7, true)]);
-    const listing = new SeatListing({ db: pool, clock, rules, cache: { enabled: true, maxEntries: 10, maxBytes: 1 << 20 } });
+    const listing = new SeatListing({ db: pool, clock, rules, live: liveOf(clock), cache: { enabled: true, maxEntries: 10, maxBytes: 1 << 20 } });
     const many = Array.from({ length: 50 }, () => listing.list({ branchId: 7 }));
     await Promise.all(many);
     expect(db.calls).toBe(1);

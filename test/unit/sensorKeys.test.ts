@@ -1,6 +1,6 @@
 // A refused key (the development key under NODE_ENV=production) is refused even when
 // sensor_keys holds it, as `carrel db seed` leaves it; other keys in the table still work.
-import type pg from 'pg';
+import type { Db } from '../../src/db/db.js';
 import { describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/schema.js';
 import { DEV_SENSOR_KEY } from '../../src/config/load.js';
@@ -11,7 +11,7 @@ import { silentLogger } from '../../src/obs/log.js';
 function table(keys: string[]) {
   const digests = new Set(keys.map(sha256Hex));
   const rows = (digest: string) => (digests.has(digest) ? [{ id: 7, branch_id: null }] : []);
-  return { query: async (_sql: string, [digest]: [string]) => ({ rowCount: rows(digest).length, rows: rows(digest) }) } as unknown as pg.Pool;
+  return { query: async (_sql: string, [digest]: [string]) => ({ rowCount: rows(digest).length, rows: rows(digest) }) } as unknown as Db;
 }
 
 const throttle = configSchema.parse({}).sensors.helloThrottle;
