@@ -73,32 +73,41 @@ CREATE OR REPLACE FUNCTION carrel_book_batch(
 ) LANGUAGE plpgsql VOLATILE AS $$
 #variable_conflict use_column
 DECLARE
+  -- Walks read the branch's seats a page at a time, in index order (seats_branch_order).
+  c_page constant integer := 32;
   v_t0 timestamptz := clock_timestamp();
+  -- The earliest deadline among the items (ms from the start of this statement).
+  v_commit_ms integer := (SELECT min((e ->> 'ms')::integer) FROM jsonb_array_elements(p_items) e);
   it record;
   v_rules record;
+  v_try record;
+  v_cur refcursor;
+  -- The last seat's outcome in a walk: 'taken' and 'busy' go on to the next seat.
+  v_res text;
+  c record;
+  v_left integer;
+  v_elapsed integer;
+  v_wait integer;
+  v_outcome text;
+  v_detail text;
   v_id bigint;
   v_seat integer;
   v_during tstzrange;
   v_created timestamptz;
-  c record;
-  v_cur refcursor;
-  v_left integer;
-  v_elapsed integer;
-  v_wait integer;
-  -- The earliest deadline among the items (ms from the start of this statement).
-  v_commit_ms integer := (SELECT min((e ->> 'ms')::integer) FROM jsonb_array_elements(p_items) e);
-  v_outcome text;
-  v_detail text;
-  v_constraint text;
   v_padding integer;
   v_hold_end timestamptz;
   v_phase integer;
   v_near_area text;
   v_near_label text;
   v_near_rank bigint;
+  -- The walk's start (fa, fl, fs) and where its page reading has got to (ka, kl, ks).
   v_fa text;
   v_fl text;
   v_fs integer;
+  v_ka text;
+  v_kl text;
+  v_ks integer;
+  v_read integer;
   v_busy_area text;
   v_busy_label text;
   v_busy_seat integer;
@@ -119,14 +128,15 @@ BEGIN
     v_outcome := NULL;
     v_detail := NULL;
     v_id := NULL;
+    v_res := NULL;
     v_busy_seat := NULL;
 
     -- 1. Its time left, and how long its INSERT may wait for a lock: no longer than the batch's
     --    earliest deadline, so that the batch commits before any of its bookings' callers is told
     --    DEADLINE_EXCEEDED (a wait cut short for that reason is 'busy', retried in the next batch).
     v_left := NULL;
+    v_elapsed := floor(extract(epoch FROM clock_timestamp() - v_t0) * 1000)::integer;
     IF it.ms IS NOT NULL THEN
-      v_elapsed := floor(extract(epoch FROM clock_timestamp() - v_t0) * 1000)::integer;
       v_left := it.ms - v_elapsed;
       IF v_left < 1 THEN
         RETURN QUERY SELECT it.i, 'deadline'::text, NULL::integer, NULL::integer, NULL::bigint, NULL::text, NULL::text, NULL::text, NULL::integer,
@@ -134,11 +144,8 @@ BEGIN
           NULL::timestamptz, NULL::timestamptz, NULL::bigint;
         CONTINUE;
       END IF;
-      v_wait := greatest(1, least(v_left, v_commit_ms - v_elapsed));
-    ELSE
-      v_wait := CASE WHEN v_commit_ms IS NULL THEN 0 ELSE greatest(1, v_commit_ms - floor(extract(epoch FROM clock_timestamp() - v_t0) * 1000)::integer) END;
     END IF;
-    PERFORM set_config('lock_timeout', v_wait::text, true);
+    v_wait := CASE WHEN v_commit_ms IS NULL THEN 0 ELSE greatest(1, least(coalesce(v_left, v_commit_ms), v_commit_ms - v_elapsed)) END;
 
     -- 2. The user's lock, tried.
     IF NOT pg_try_advisory_xact_lock(p_lock_class, it.u) THEN
@@ -170,31 +177,13 @@ BEGIN
 
     IF it.s IS NOT NULL THEN
       -- 5a. One seat.
-      IF NOT pg_try_advisory_xact_lock(1936025972, it.s) THEN  -- LockClass.seatBooking (src/db/lockKeys.ts)
-        v_outcome := 'busy';
-      ELSE
-        BEGIN
-          INSERT INTO reservations (seat_id, user_id, during, hold, status, idempotency_key, created_at, updated_at)
-          SELECT s.id, it.u, tstzrange(it.st, it.en), tstzrange(it.st, it.en + make_interval(mins => b.padding_minutes)),
-                 'CONFIRMED', it.k, p_now, p_now
-          FROM seats s JOIN branches b ON b.id = s.branch_id
-          WHERE s.id = it.s AND s.status = 'IN_SERVICE'
-          ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-          RETURNING reservations.id, reservations.seat_id, reservations.during, reservations.created_at
-          INTO v_id, v_seat, v_during, v_created;
-          v_outcome := CASE WHEN v_id IS NULL THEN 'outOfService' ELSE 'created' END;
-        EXCEPTION
-          WHEN exclusion_violation THEN
-            GET STACKED DIAGNOSTICS v_detail = PG_EXCEPTION_DETAIL;
-            v_outcome := 'clash';
-          WHEN foreign_key_violation THEN
-            GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
-            IF v_constraint NOT LIKE '%user_id_fkey' THEN RAISE; END IF;
-            v_outcome := 'accountGone';
-          WHEN lock_not_available THEN v_outcome := CASE WHEN v_left IS NOT NULL AND v_wait >= v_left THEN 'deadline' ELSE 'busy' END;
-          WHEN deadlock_detected THEN v_outcome := 'busy';
-        END;
-      END IF;
+      SELECT * INTO v_try FROM carrel_book_seat(it.s, it.u, it.st, it.en, it.k, p_now, false, v_wait, v_left);
+      v_outcome := v_try.outcome;
+      v_detail := v_try.detail;
+      v_id := v_try.id;
+      v_seat := v_try.seat_id;
+      v_during := v_try.during;
+      v_created := v_try.created_at;
     ELSIF it.sh IS NULL THEN
       RAISE EXCEPTION 'carrel_book_batch: item % names neither a seat nor a shape', it.i;
     ELSIF v_full[it.sh] THEN
@@ -214,109 +203,128 @@ BEGIN
         SELECT s.area, s.label INTO v_near_area, v_near_label FROM seats s WHERE s.id = it.n AND s.branch_id = it.b;
         SELECT count(*) + 1 INTO v_near_rank FROM seats s
         WHERE s.branch_id = it.b AND s.area = v_near_area AND (s.label, s.id) < (v_near_label, it.n);
-      END IF;
-      IF it.n IS NULL THEN
-        v_fa := coalesce(v_from_area[it.sh], '');
-        v_fl := coalesce(v_from_label[it.sh], '');
-        v_fs := coalesce(v_from_seat[it.sh], 0);
-      ELSE
         v_fa := '';
         v_fl := '';
         v_fs := 0;
+      ELSE
+        v_fa := coalesce(v_from_area[it.sh], '');
+        v_fl := coalesce(v_from_label[it.sh], '');
+        v_fs := coalesce(v_from_seat[it.sh], 0);
       END IF;
       SELECT b.padding_minutes INTO v_padding FROM branches b WHERE b.id = it.b;
       v_hold_end := it.en + make_interval(mins => coalesce(v_padding, 0));
       FOR v_phase IN 1..3 LOOP
-        IF v_phase = 1 AND v_near_area IS NOT NULL THEN
-          OPEN v_cur FOR
+        IF v_phase = 1 THEN
+          CONTINUE WHEN v_near_area IS NULL;
+          FOR c IN
             SELECT q.id, q.area, q.label
             FROM (SELECT s.id, s.area, s.label, s.status, s.has_power, s.has_monitor,
                          row_number() OVER (ORDER BY s.label, s.id) AS rank
                   FROM seats s WHERE s.branch_id = it.b AND s.area = v_near_area) q
             WHERE q.status = 'IN_SERVICE' AND (it.a IS NULL OR q.area = it.a)
               AND (it.pw IS NULL OR q.has_power = it.pw) AND (it.mo IS NULL OR q.has_monitor = it.mo)
-            ORDER BY abs(q.rank - v_near_rank), q.rank;
-        ELSIF v_phase = 2 THEN
-          OPEN v_cur FOR
-            SELECT s.id, s.area, s.label FROM seats s
-            WHERE s.branch_id = it.b AND (s.area, s.label, s.id) >= (v_fa, v_fl, v_fs)
-              AND s.status = 'IN_SERVICE' AND (it.a IS NULL OR s.area = it.a)
-              AND (it.pw IS NULL OR s.has_power = it.pw) AND (it.mo IS NULL OR s.has_monitor = it.mo)
-              AND (v_near_area IS NULL OR s.area <> v_near_area)
-            ORDER BY s.branch_id, s.area, s.label, s.id;
-        ELSIF v_phase = 3 AND it.n IS NULL AND v_from_area[it.sh] IS NOT NULL THEN
-          OPEN v_cur FOR
-            SELECT s.id, s.area, s.label FROM seats s
-            WHERE s.branch_id = it.b
-              AND (s.area, s.label, s.id) < (v_from_area[it.sh], v_from_label[it.sh], v_from_seat[it.sh])
-              AND s.status = 'IN_SERVICE' AND (it.a IS NULL OR s.area = it.a)
-              AND (it.pw IS NULL OR s.has_power = it.pw) AND (it.mo IS NULL OR s.has_monitor = it.mo)
-            ORDER BY s.branch_id, s.area, s.label, s.id;
-        ELSE
-          CONTINUE;
-        END IF;
-        LOOP
-          FETCH v_cur INTO c;
-          EXIT WHEN NOT FOUND;
-          -- Taken for the window (own inserts of this batch included)?
-          CONTINUE WHEN EXISTS (
-            SELECT 1 FROM reservations r
-            WHERE r.seat_id = c.id AND r.status IN ('CONFIRMED', 'CHECKED_IN', 'OFFERED')
-              AND lower(r.hold) < v_hold_end AND lower(r.hold) > it.st - interval '28 hours' AND upper(r.hold) > it.st);
-          IF NOT pg_try_advisory_xact_lock(1936025972, c.id) THEN  -- LockClass.seatBooking (src/db/lockKeys.ts)
-            IF v_busy_seat IS NULL THEN
-              v_busy_area := c.area;
-              v_busy_label := c.label;
+            ORDER BY abs(q.rank - v_near_rank), q.rank
+          LOOP
+            CONTINUE WHEN EXISTS (
+              SELECT 1 FROM reservations r
+              WHERE r.seat_id = c.id AND r.status IN ('CONFIRMED', 'CHECKED_IN', 'OFFERED')
+                AND lower(r.hold) < v_hold_end AND lower(r.hold) > it.st - interval '28 hours' AND upper(r.hold) > it.st);
+            SELECT * INTO v_try FROM carrel_book_seat(c.id, it.u, it.st, it.en, it.k, p_now, true, v_wait, v_left);
+            v_res := v_try.outcome;
+            EXIT WHEN v_res NOT IN ('taken', 'busy');
+            IF v_res = 'busy' AND v_busy_seat IS NULL THEN
               v_busy_seat := c.id;
             END IF;
-            CONTINUE;
+          END LOOP;
+        ELSE
+          -- Phase 2: from the start position to the end; phase 3: from the beginning up to it.
+          -- Pages in index order, keyset by (area, label, id): a label is unique in its branch, so
+          -- "after (fa, fl, fs - 1)" is "from (fa, fl, fs)", and "after ('', '', 0)" is everything.
+          CONTINUE WHEN v_phase = 3 AND (it.n IS NOT NULL OR v_from_area[it.sh] IS NULL);
+          IF v_phase = 2 THEN
+            v_ka := v_fa;
+            v_kl := v_fl;
+            v_ks := v_fs - 1;
+          ELSE
+            v_ka := '';
+            v_kl := '';
+            v_ks := 0;
           END IF;
-          BEGIN
-            INSERT INTO reservations (seat_id, user_id, during, hold, status, idempotency_key, created_at, updated_at)
-            SELECT s.id, it.u, tstzrange(it.st, it.en), tstzrange(it.st, v_hold_end), 'CONFIRMED', it.k, p_now, p_now
-            FROM seats s WHERE s.id = c.id AND s.status = 'IN_SERVICE'
-            ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-            RETURNING reservations.id, reservations.seat_id, reservations.during, reservations.created_at
-            INTO v_id, v_seat, v_during, v_created;
-            IF v_id IS NOT NULL THEN
-              v_outcome := 'created';
-            ELSIF it.k IS NOT NULL AND EXISTS (SELECT 1 FROM reservations r WHERE r.user_id = it.u AND r.idempotency_key = it.k) THEN
-              v_outcome := 'existing';
+          LOOP
+            -- The filters are checked on each row, not in the query: with them there PostgreSQL's
+            -- generic plan guessed a handful of rows and sorted the whole branch instead of reading
+            -- its index in order (test/integration/queryPlans.test.ts).
+            IF it.a IS NULL THEN
+              OPEN v_cur FOR
+                SELECT s.id, s.area, s.label, s.has_power, s.has_monitor FROM seats s
+                WHERE s.branch_id = it.b AND (s.area, s.label, s.id) > (v_ka, v_kl, v_ks) AND s.status = 'IN_SERVICE'
+                ORDER BY s.branch_id, s.area, s.label, s.id
+                LIMIT c_page;
+            ELSE
+              OPEN v_cur FOR
+                SELECT s.id, s.area, s.label, s.has_power, s.has_monitor FROM seats s
+                WHERE s.branch_id = it.b AND s.area = it.a AND (s.area, s.label, s.id) > (v_ka, v_kl, v_ks) AND s.status = 'IN_SERVICE'
+                ORDER BY s.branch_id, s.area, s.label, s.id
+                LIMIT c_page;
             END IF;
-          EXCEPTION
-            -- A hold the walk did not see (longer than 28 hours): the next seat.
-            WHEN exclusion_violation THEN NULL;
-            WHEN foreign_key_violation THEN
-              GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
-              IF v_constraint NOT LIKE '%user_id_fkey' THEN RAISE; END IF;
-              v_outcome := 'accountGone';
-            WHEN lock_not_available THEN v_outcome := CASE WHEN v_left IS NOT NULL AND v_wait >= v_left THEN 'deadline' ELSE 'busy' END;
-            WHEN deadlock_detected THEN v_outcome := 'busy';
-          END;
-          EXIT WHEN v_outcome IS NOT NULL;
-        END LOOP;
-        CLOSE v_cur;
-        EXIT WHEN v_outcome IS NOT NULL;
+            v_read := 0;
+            LOOP
+              FETCH v_cur INTO c;
+              EXIT WHEN NOT FOUND;
+              v_read := v_read + 1;
+              v_ka := c.area;
+              v_kl := c.label;
+              v_ks := c.id;
+              -- Phase 3 ends where phase 2 began.
+              IF v_phase = 3 AND (c.area, c.label, c.id) >= (v_fa, v_fl, v_fs) THEN
+                v_read := 0;
+                EXIT;
+              END IF;
+              CONTINUE WHEN (it.pw IS NOT NULL AND c.has_power <> it.pw) OR (it.mo IS NOT NULL AND c.has_monitor <> it.mo)
+                OR c.area = v_near_area;
+              -- Taken for the window (this batch's own bookings included)? Then the next seat.
+              CONTINUE WHEN EXISTS (
+                SELECT 1 FROM reservations r
+                WHERE r.seat_id = c.id AND r.status IN ('CONFIRMED', 'CHECKED_IN', 'OFFERED')
+                  AND lower(r.hold) < v_hold_end AND lower(r.hold) > it.st - interval '28 hours' AND upper(r.hold) > it.st);
+              SELECT * INTO v_try FROM carrel_book_seat(c.id, it.u, it.st, it.en, it.k, p_now, true, v_wait, v_left);
+              v_res := v_try.outcome;
+              EXIT WHEN v_res NOT IN ('taken', 'busy');
+              IF v_res = 'busy' AND v_busy_seat IS NULL THEN
+                v_busy_area := c.area;
+                v_busy_label := c.label;
+                v_busy_seat := c.id;
+              END IF;
+            END LOOP;
+            CLOSE v_cur;
+            EXIT WHEN v_read < c_page OR v_res NOT IN ('taken', 'busy');
+          END LOOP;
+        END IF;
+        EXIT WHEN v_res NOT IN ('taken', 'busy');
       END LOOP;
-      IF v_outcome IS NULL THEN
-        IF v_busy_seat IS NOT NULL THEN
-          v_outcome := 'busy';
-        ELSE
-          v_outcome := 'noSeatFree';
-          v_full[it.sh] := true;
-        END IF;
+      IF v_res NOT IN ('taken', 'busy') THEN
+        v_outcome := v_try.outcome;
+        v_id := v_try.id;
+        v_seat := v_try.seat_id;
+        v_during := v_try.during;
+        v_created := v_try.created_at;
+      ELSIF v_busy_seat IS NOT NULL THEN
+        v_outcome := 'busy';
+      ELSE
+        v_outcome := 'noSeatFree';
+        v_full[it.sh] := true;
       END IF;
-      -- Where the next walk of this shape starts: the first seat found locked, else the one booked.
-      IF it.n IS NULL AND (v_busy_seat IS NOT NULL OR v_outcome = 'created') THEN
-        IF v_busy_seat IS NOT NULL THEN
-          v_from_area[it.sh] := v_busy_area;
-          v_from_label[it.sh] := v_busy_label;
-          v_from_seat[it.sh] := v_busy_seat;
-        ELSE
-          v_from_area[it.sh] := c.area;
-          v_from_label[it.sh] := c.label;
-          v_from_seat[it.sh] := c.id;
-        END IF;
+      -- Where the next walk of this shape starts: at the seat booked (the seats before it are
+      -- taken, or locked by another batch that is booking them); with nothing booked, at the first
+      -- seat found locked, which that other batch may yet give up.
+      IF it.n IS NULL AND v_outcome = 'created' THEN
+        v_from_area[it.sh] := c.area;
+        v_from_label[it.sh] := c.label;
+        v_from_seat[it.sh] := c.id;
+      ELSIF it.n IS NULL AND v_busy_seat IS NOT NULL THEN
+        v_from_area[it.sh] := v_busy_area;
+        v_from_label[it.sh] := v_busy_label;
+        v_from_seat[it.sh] := v_busy_seat;
       END IF;
     END IF;
 
@@ -328,16 +336,6 @@ BEGIN
         FROM reservations r JOIN seats s ON s.id = r.seat_id
         WHERE r.user_id = it.u AND r.idempotency_key = it.k;
       CONTINUE;
-    END IF;
-    IF v_outcome = 'outOfService' AND it.k IS NOT NULL THEN
-      -- Nothing inserted: the key may have been taken by a writer that does not take the user lock.
-      RETURN QUERY
-        SELECT it.i, 'existing'::text, NULL::integer, NULL::integer, NULL::bigint, NULL::text, NULL::text, NULL::text, NULL::integer,
-               r.id, r.seat_id, r.user_id, s.branch_id, lower(r.during), upper(r.during), r.status, r.created_at, r.checked_in_at,
-               r.offer_expires_at, r.waitlist_id
-        FROM reservations r JOIN seats s ON s.id = r.seat_id
-        WHERE r.user_id = it.u AND r.idempotency_key = it.k;
-      IF FOUND THEN CONTINUE; END IF;
     END IF;
     RETURN QUERY SELECT it.i, v_outcome, NULL::integer, NULL::integer, NULL::bigint, v_detail,
       CASE WHEN it.sh IS NULL THEN NULL ELSE v_from_area[it.sh] END,

@@ -188,6 +188,7 @@ describe('SQL functions applied from db/functions', () => {
       'carrel_book(integer,integer,timestamp with time zone,timestamp with time zone,text,timestamp with time zone,integer,integer,timestamp with time zone[],timestamp with time zone[],integer[])',
       'carrel_book(integer,integer,timestamp with time zone,timestamp with time zone,text,timestamp with time zone,integer,integer,timestamp with time zone[],timestamp with time zone[],integer[],integer)',
       'carrel_book_batch(jsonb,timestamp with time zone,integer,integer,boolean)',
+      'carrel_book_seat(integer,integer,timestamp with time zone,timestamp with time zone,text,timestamp with time zone,boolean,integer,integer)',
       'carrel_canonical_student_id(text)',
       'carrel_claim(bigint,integer,timestamp with time zone,integer,integer,boolean,timestamp with time zone[],timestamp with time zone[],integer[],integer)',
       'carrel_claim(bigint,integer,timestamp with time zone,integer,integer,timestamp with time zone[],timestamp with time zone[],integer[],integer)',
