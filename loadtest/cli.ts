@@ -5,6 +5,7 @@
 //   carrel bench suite                                   every target figure; writes the report
 //   carrel bench abuse --server 127.0.0.1:9000           a well-behaved client beside each flood
 //   carrel bench rush --mode seat,best                   the opening rush, seat ids then best-available
+//   carrel bench fanout --transport tcp,ws,mixed --repeats 3   fan-out over /ws/live beside the TCP port
 //
 // Without --server it starts carrel itself over a fresh benchmark database (DATABASE_URL's
 // PostgreSQL, else an embedded one), so every figure comes from the same, known set-up.
@@ -14,8 +15,10 @@ import { Option, type Command } from 'commander';
 import { Bench, type TargetSpec } from './bench.js';
 import { pgbenchBaseline, pgbenchVersion } from './pgbench.js';
 import type { RunRecord } from './record.js';
+import type { Comparison } from './report.js';
 import { book, mixed, ping, search, storm, type RunShape } from './scenarios.js';
-import { connections, fanout, sensors, stalledPing } from './live.js';
+import { connections, fanout, sensors, stalledPing, type FanoutTransport } from './live.js';
+import { median } from './histogram.js';
 import { runSuite } from './suite.js';
 import { configSchema } from '../src/config/schema.js';
 import { ABUSE_DEFAULTS, FLOOD_NAMES, abuse, abuseComparisons, abuseMarkdown, abuseRecord, medianFloods, type FloodName } from './abuse.js';
@@ -48,6 +51,32 @@ function intList(name: string): (v: string) => number[] {
       throw Object.assign(new Error(`${name} must be positive integers separated by commas, not ${v}`), { exitCode: 2 });
     }
     return xs;
+  };
+}
+
+function transportList(v: string): FanoutTransport[] {
+  const xs = [...new Set(v.split(',').map((x) => x.trim()))];
+  if (xs.length === 0 || xs.some((x) => x !== 'tcp' && x !== 'ws' && x !== 'mixed')) throw Object.assign(new Error(`--transport takes tcp, ws, mixed or a list of them; not ${v}`), { exitCode: 2 });
+  return xs as FanoutTransport[];
+}
+
+/**
+ * Fan-out over /ws/live against the subscriber port (docs/protocol.md, "WebSocket transports"):
+ * p99s paired — runs one after the other, or the two halves of one mixed run — the median of
+ * the pair ratios judged.
+ */
+function wsAgainstTcp(run: { subscribers: number; rate: number; stalled: number }, how: string, tcp: number[], ws: number[]): Comparison {
+  const ratios = tcp.map((t, i) => Math.round((ws[i]! / t) * 100) / 100);
+  const ratio = median(ratios);
+  return {
+    what: `fan-out over /ws/live vs the subscriber port, ${how}, ${run.subscribers.toLocaleString('en')} subscribers at ${run.rate.toLocaleString('en')} readings/s${run.stalled ? ` (${run.stalled} stalled)` : ''}: p99 end to end`,
+    value: median(ws),
+    unit: 'ms',
+    baseline: 'TCP subscriber port',
+    baselineValue: median(tcp),
+    ratio,
+    target: `≤ 1.2× TCP (pair ratios ${ratios.join(', ')}; p99s ws ${ws.join(', ')} / tcp ${tcp.join(', ')} ms)`,
+    met: ratio <= 1.2,
   };
 }
 
@@ -258,18 +287,34 @@ export function registerBenchCommands(program: Command): void {
     .option('--subscribers <list>', 'subscriber counts, e.g. 100,1000', intList('--subscribers'), [1000])
     .option('--stalled <n>', 'of them, how many never read', (v) => Number(v), 0)
     .option('--rate <n>', 'readings per second', positive('--rate'), 100)
-    .option('--baseline', 'also measure the bare fan-out of the echo baseline (one write of the same event to each socket) with the same load')
-    .action(async (o: CommonOpts & { branch: string; subscribers: number[]; stalled: number; rate: number; baseline?: boolean }) =>
+    .addOption(new Option('--transport <list>', 'how subscribers connect: tcp (the subscriber port), ws (/ws/live on the HTTP port), mixed (half on each in one run); several in turn, e.g. tcp,ws,mixed, give the p99 ratio ws/TCP').argParser(transportList).default(['tcp'] as FanoutTransport[], 'tcp'))
+    .option('--repeats <n>', 'rounds of the transports per subscriber count, in turn (the order reversed every other round); medians compared', positive('--repeats'), 1)
+    .option('--baseline', 'also measure the bare fan-out of the echo baseline (one write of the same event to each TCP socket) with the same load')
+    .action(async (o: CommonOpts & { branch: string; subscribers: number[]; stalled: number; rate: number; transport: FanoutTransport[]; repeats: number; baseline?: boolean }) =>
       withBench(o, async (b) => {
         const echoCtx = o.baseline ? new BenchContext(await b.echoTarget()) : undefined;
         if (echoCtx) echoCtx.onProgress = b.ctx.onProgress;
         for (const subscribers of o.subscribers) {
           const run = { branch: o.branch, subscribers, stalled: o.stalled, rate: o.rate, durationMs: o.duration * 1000, warmupMs: o.warmup * 1000 };
-          const r = b.add(await fanout(b.ctx, run));
-          if (echoCtx) {
-            const e = b.add(await fanout(echoCtx, run));
-            b.compare({ what: `${r.label}: p99 end to end`, value: r.latency.p99Ms, unit: 'ms', baseline: 'bare fan-out', baselineValue: e.latency.p99Ms, ratio: r.latency.p99Ms / e.latency.p99Ms, target: '< 5 ms', met: r.latency.p99Ms < 5 });
+          const p99s: Record<'tcp' | 'ws', number[]> = { tcp: [], ws: [] };
+          const mixed: Array<{ tcp: number; ws: number }> = [];
+          for (let i = 0; i < o.repeats; i++) {
+            // The transports see nearly the same machine: run back to back, the order reversed every other round.
+            const order = i % 2 === 0 ? o.transport : [...o.transport].reverse();
+            for (const transport of order) {
+              const r = b.add(await fanout(b.ctx, { ...run, transport }));
+              if (transport === 'mixed') {
+                const by = r.extra.byTransport as Record<'tcp' | 'ws', { p99Ms: number }>;
+                mixed.push({ tcp: by.tcp.p99Ms, ws: by.ws.p99Ms });
+              } else p99s[transport].push(r.latency.p99Ms);
+              if (echoCtx && transport === 'tcp' && i === 0) {
+                const e = b.add(await fanout(echoCtx, run));
+                b.compare({ what: `${r.label}: p99 end to end`, value: r.latency.p99Ms, unit: 'ms', baseline: 'bare fan-out', baselineValue: e.latency.p99Ms, ratio: r.latency.p99Ms / e.latency.p99Ms, target: '< 5 ms', met: r.latency.p99Ms < 5 });
+              }
+            }
           }
+          if (p99s.tcp.length > 0 && p99s.ws.length > 0) b.compare(wsAgainstTcp(run, 'alternating runs', p99s.tcp, p99s.ws));
+          if (mixed.length > 0) b.compare(wsAgainstTcp(run, 'in the same run', mixed.map((m) => m.tcp), mixed.map((m) => m.ws)));
         }
       }),
     );

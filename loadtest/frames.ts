@@ -105,3 +105,77 @@ export function replyErrorCode(text: string): string {
     return 'BAD_REPLY';
   }
 }
+
+// --- WebSocket (docs/protocol.md, "WebSocket transports") -----------------------------------
+// The same lean client for /ws/live: a WebSocket that fan-out is measured through must cost the
+// client what a framed TCP socket does, or the comparison measures the client.
+
+/** One text message from a client: masked, as RFC 6455 requires of clients (the mask need not be secret for a load generator). */
+export function wsClientText(text: string): Buffer {
+  const body = Buffer.from(text, 'utf8');
+  const n = body.length;
+  const headBytes = n < 126 ? 2 : n < 65_536 ? 4 : 10;
+  const out = Buffer.allocUnsafe(headBytes + 4 + n);
+  out[0] = 0x81;
+  if (n < 126) out[1] = 0x80 | n;
+  else if (n < 65_536) {
+    out[1] = 0x80 | 126;
+    out.writeUInt16BE(n, 2);
+  } else {
+    out[1] = 0x80 | 127;
+    out.writeUInt32BE(0, 2);
+    out.writeUInt32BE(n, 6);
+  }
+  const mask = Math.floor(Math.random() * 0x1_0000_0000);
+  out.writeUInt32BE(mask, headBytes);
+  for (let i = 0; i < n; i++) out[headBytes + 4 + i] = body[i]! ^ out[headBytes + (i & 3)]!;
+  return out;
+}
+
+/**
+ * Splits a server's WebSocket byte stream into messages: text payloads (fragments joined) to
+ * onText, control frames to onControl (opcode, payload). Server frames are never masked.
+ */
+export class WsFrameSplitter {
+  private pending: Buffer | undefined;
+  private fragments: Buffer[] = [];
+
+  push(chunk: Buffer, onText: (text: string) => void, onControl: (opcode: number, payload: Buffer) => void): void {
+    const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    this.pending = undefined;
+    let off = 0;
+    for (;;) {
+      if (buf.length - off < 2) break;
+      const b0 = buf[off]!;
+      const b1 = buf[off + 1]!;
+      let n = b1 & 0x7f;
+      let head = 2;
+      if (n === 126) {
+        if (buf.length - off < 4) break;
+        n = buf.readUInt16BE(off + 2);
+        head = 4;
+      } else if (n === 127) {
+        if (buf.length - off < 10) break;
+        n = buf.readUInt32BE(off + 6);
+        head = 10;
+      }
+      if (buf.length - off < head + n) break;
+      const start = off + head;
+      const opcode = b0 & 0x0f;
+      off = start + n;
+      if (opcode >= 0x8) {
+        onControl(opcode, buf.subarray(start, off));
+      } else if (b0 & 0x80) {
+        if (this.fragments.length === 0) onText(buf.toString('utf8', start, off));
+        else {
+          this.fragments.push(buf.subarray(start, off));
+          onText(Buffer.concat(this.fragments).toString('utf8'));
+          this.fragments = [];
+        }
+      } else {
+        this.fragments.push(Buffer.from(buf.subarray(start, off)));
+      }
+    }
+    if (off < buf.length) this.pending = buf.subarray(off);
+  }
+}

@@ -1,10 +1,12 @@
 // The live-seat scenarios (docs/sensors.md; docs/protocol.md, "Subscriber port"): a sensor flood
-// (readings/s and ack latency), fan-out to many subscribers with end-to-end latency from a
-// reading's send to each delivery, PING latency with and without stalled subscribers, and the
-// memory of many open connections.
+// (readings/s and ack latency), fan-out to many subscribers — on the subscriber port or over
+// /ws/live ("WebSocket transports") — with end-to-end latency from a reading's send to each
+// delivery, PING latency with and without stalled subscribers, and the memory of many open
+// connections.
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { LatencyHistogram, median } from './histogram.js';
-import { FrameSplitter, frameJson, frameText } from './frames.js';
+import { FrameSplitter, WsFrameSplitter, frameJson, frameText, wsClientText } from './frames.js';
 import { customRecord, round1, sampleServer, type RunRecord } from './record.js';
 import { connect, openSockets } from './rpcLoad.js';
 import type { BenchContext, RunShape } from './scenarios.js';
@@ -15,43 +17,50 @@ const DEV_KEY = 'dev-sensor-key';
 
 type Frame = Record<string, unknown>;
 
-/** A framed socket that parses every frame (the live ports' traffic is modest per socket). */
-class LiveSocket {
-  private readonly splitter = new FrameSplitter();
+/** How subscribers reach the server: the subscriber port, or /ws/live on the HTTP port (docs/protocol.md). */
+export type LiveTransport = 'tcp' | 'ws';
+/** A fan-out's subscribers: all on one transport, or half on each, interleaved, in the same run. */
+export type FanoutTransport = LiveTransport | 'mixed';
+
+/**
+ * A live connection that parses every frame it receives (the live ports' traffic is modest per
+ * connection): a framed TCP socket, or a WebSocket whose every message is one frame.
+ */
+abstract class LiveConn {
+  abstract readonly transport: LiveTransport;
   closed = false;
   private waiters: Array<{ pred: (f: Frame) => boolean; resolve: (f: Frame) => void; reject: (e: Error) => void }> = [];
 
-  constructor(
-    readonly socket: net.Socket,
-    private onFrame: (f: Frame, text: string) => void = () => undefined,
-  ) {
-    socket.on('data', (chunk: Buffer) =>
-      this.splitter.push(chunk, (text) => {
-        const f = JSON.parse(text) as Frame;
-        for (const w of this.waiters) {
-          if (w.pred(f)) {
-            this.waiters = this.waiters.filter((x) => x !== w);
-            w.resolve(f);
-            break;
-          }
-        }
-        this.onFrame(f, text);
-      }),
-    );
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      this.closed = true;
-      for (const w of this.waiters) w.reject(new Error('closed'));
-      this.waiters = [];
-    });
+  constructor(private onFrame: (f: Frame, text: string) => void = () => undefined) {}
+
+  abstract send(f: Frame): void;
+  /** Stops reading: the server's writes back up, as a stalled subscriber's do. */
+  abstract pause(): void;
+  /** Reads and throws away from now on, without parsing: a subscriber that keeps up for free. */
+  abstract discardFrames(): void;
+  abstract onClose(cb: () => void): void;
+  abstract destroy(): void;
+
+  protected frame(text: string): void {
+    const f = JSON.parse(text) as Frame;
+    for (const w of this.waiters) {
+      if (w.pred(f)) {
+        this.waiters = this.waiters.filter((x) => x !== w);
+        w.resolve(f);
+        break;
+      }
+    }
+    this.onFrame(f, text);
+  }
+
+  protected ended(): void {
+    this.closed = true;
+    for (const w of this.waiters) w.reject(new Error('closed'));
+    this.waiters = [];
   }
 
   setHandler(onFrame: (f: Frame, text: string) => void): void {
     this.onFrame = onFrame;
-  }
-
-  send(f: Frame): void {
-    this.socket.write(frameJson(f));
   }
 
   waitFor(pred: (f: Frame) => boolean, timeoutMs = 10_000): Promise<Frame> {
@@ -70,6 +79,128 @@ class LiveSocket {
       });
     });
   }
+}
+
+/** A framed TCP socket. */
+class LiveSocket extends LiveConn {
+  readonly transport = 'tcp';
+  private readonly splitter = new FrameSplitter();
+
+  constructor(
+    readonly socket: net.Socket,
+    onFrame?: (f: Frame, text: string) => void,
+  ) {
+    super(onFrame);
+    socket.on('data', (chunk: Buffer) => this.splitter.push(chunk, (text) => this.frame(text)));
+    socket.on('error', () => undefined);
+    socket.on('close', () => this.ended());
+  }
+
+  send(f: Frame): void {
+    this.socket.write(frameJson(f));
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  discardFrames(): void {
+    this.socket.removeAllListeners('data');
+    this.socket.on('data', () => undefined);
+  }
+
+  onClose(cb: () => void): void {
+    this.socket.once('close', cb);
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+/** A WebSocket to /ws/live, one text message a frame, read as leanly as LiveSocket reads TCP. */
+class WsLiveSocket extends LiveConn {
+  readonly transport = 'ws';
+  private readonly splitter = new WsFrameSplitter();
+
+  constructor(
+    readonly socket: net.Socket,
+    early: Buffer,
+  ) {
+    super();
+    const onData = (chunk: Buffer): void =>
+      this.splitter.push(chunk, (text) => this.frame(text), (opcode, payload) => {
+        // Close: end ours too. Ping: pong with the same payload (the server sends none today).
+        if (opcode === 0x8) socket.end();
+        else if (opcode === 0x9) socket.write(wsClientControl(0xa, payload));
+      });
+    socket.on('data', onData);
+    socket.on('error', () => undefined);
+    socket.on('close', () => this.ended());
+    if (early.length > 0) onData(early);
+  }
+
+  send(f: Frame): void {
+    this.socket.write(wsClientText(JSON.stringify(f)));
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  discardFrames(): void {
+    this.socket.removeAllListeners('data');
+    this.socket.on('data', () => undefined);
+  }
+
+  onClose(cb: () => void): void {
+    this.socket.once('close', cb);
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+/** A control frame from a client (masked with zeros: the payload is the server's own). */
+function wsClientControl(opcode: number, payload: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | payload.length, 0, 0, 0, 0]), payload]);
+}
+
+/** The WebSocket handshake to `path` on the HTTP port, by hand (the bytes past the 101 are the first messages). */
+function openWs(host: string, port: number, path: string, timeoutMs = 10_000): Promise<WsLiveSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port, noDelay: true });
+    const timer = setTimeout(() => socket.destroy(new Error(`${path}: no handshake within ${timeoutMs} ms`)), timeoutMs);
+    let head = Buffer.alloc(0);
+    const fail = (err: Error): void => {
+      clearTimeout(timer);
+      reject(err);
+    };
+    const onData = (chunk: Buffer): void => {
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      socket.off('data', onData);
+      socket.off('error', fail);
+      clearTimeout(timer);
+      const status = head.toString('latin1', 0, head.indexOf('\r\n'));
+      if (!status.startsWith('HTTP/1.1 101')) {
+        socket.destroy();
+        reject(new Error(`${path}: ${status}`));
+        return;
+      }
+      resolve(new WsLiveSocket(socket, head.subarray(end + 4)));
+    };
+    socket.on('data', onData);
+    socket.once('error', fail);
+    socket.once('connect', () =>
+      socket.write(
+        `GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      ),
+    );
+  });
 }
 
 async function sensorGateway(host: string, port: number, id: string): Promise<LiveSocket> {
@@ -277,10 +408,15 @@ export interface FanoutOptions {
   rate: number;
   durationMs: number;
   warmupMs: number;
+  /**
+   * How the subscribers connect: the subscriber port (default), /ws/live, or `mixed`: half on
+   * each, interleaved, the same events at the same moments, latency kept apart per transport.
+   */
+  transport?: FanoutTransport;
 }
 
 interface FastSub {
-  sock: LiveSocket;
+  sock: LiveConn;
   /** Seat events seen per seat since the snapshot. */
   seen: Map<number, number>;
   lastSeq: number;
@@ -288,16 +424,39 @@ interface FastSub {
   events: number;
 }
 
-/** Opens subscribers `batch` at a time, each past its snapshot before the next batch. */
-async function openSubscribers(ctx: BenchContext, branch: string, n: number, batch = 100): Promise<Array<{ sock: LiveSocket; snapshot: Frame }>> {
-  const out: Array<{ sock: LiveSocket; snapshot: Frame }> = [];
-  for (let i = 0; i < n; i += batch) {
-    const { sockets, failures } = await openSockets(ctx.host, ctx.target.ports.pubsub, Math.min(batch, n - i), batch);
+/**
+ * WebSocket handshakes kept in progress at once: the HTTP port closes an address's longest-idle
+ * connection past http.maxConnectionsPerAddress (16), and a handshake not yet read is idle.
+ */
+const WS_HANDSHAKES_AT_ONCE = 8;
+
+/** Opens `n` live connections over `transport`, `batch` at a time (failures thrown); `mixed` alternates them. */
+async function openLive(ctx: BenchContext, transport: FanoutTransport, n: number, batch: number): Promise<LiveConn[]> {
+  if (transport === 'mixed') {
+    const [tcp, ws] = await Promise.all([openLive(ctx, 'tcp', Math.ceil(n / 2), batch), openLive(ctx, 'ws', Math.floor(n / 2), batch)]);
+    return tcp.flatMap((t, i) => (ws[i] ? [t, ws[i]] : [t]));
+  }
+  if (transport === 'tcp') {
+    const { sockets, failures } = await openSockets(ctx.host, ctx.target.ports.pubsub, n, batch);
     if (failures) throw new Error(`${failures} subscriber connections failed`);
+    return sockets.map((s) => new LiveSocket(s));
+  }
+  if (!ctx.target.ports.http) throw new Error('--transport ws needs the HTTP port (--http-port with --server)');
+  const out: LiveConn[] = [];
+  for (let i = 0; i < n; i += WS_HANDSHAKES_AT_ONCE) {
+    out.push(...(await Promise.all(Array.from({ length: Math.min(WS_HANDSHAKES_AT_ONCE, n - i) }, () => openWs(ctx.host, ctx.target.ports.http, '/ws/live')))));
+  }
+  return out;
+}
+
+/** Opens subscribers `batch` at a time, each past its snapshot before the next batch. */
+async function openSubscribers(ctx: BenchContext, branch: string, n: number, transport: FanoutTransport = 'tcp', batch = 100): Promise<Array<{ sock: LiveConn; snapshot: Frame }>> {
+  const out: Array<{ sock: LiveConn; snapshot: Frame }> = [];
+  for (let i = 0; i < n; i += batch) {
+    const conns = await openLive(ctx, transport, Math.min(batch, n - i), batch);
     out.push(
       ...(await Promise.all(
-        sockets.map(async (s) => {
-          const sock = new LiveSocket(s);
+        conns.map(async (sock) => {
           const snap = sock.waitFor((f) => f.type === 'snapshot' || f.type === 'error');
           sock.send({ type: 'subscribe', branch });
           const snapshot = await snap;
@@ -314,20 +473,23 @@ export async function fanout(ctx: BenchContext, opts: FanoutOptions): Promise<Ru
   const fastCount = opts.subscribers - opts.stalled;
   if (fastCount < 1) throw new Error('fanout needs at least one subscriber that reads');
   const who = ctx.target.describe.startsWith('echo') ? 'bare fan-out baseline: ' : '';
-  const label = `${who}fanout: ${opts.rate.toLocaleString('en')} readings/s to ${opts.subscribers.toLocaleString('en')} subscribers of ${opts.branch}${opts.stalled ? ` (${opts.stalled} stalled)` : ''}`;
-  const opened = await openSubscribers(ctx, opts.branch, opts.subscribers);
+  const transport = opts.transport ?? 'tcp';
+  const over = transport === 'ws' ? ' over /ws/live' : transport === 'mixed' ? ' over TCP and /ws/live at once' : '';
+  const label = `${who}fanout${over}: ${opts.rate.toLocaleString('en')} readings/s to ${opts.subscribers.toLocaleString('en')} subscribers of ${opts.branch}${opts.stalled ? ` (${opts.stalled} stalled)` : ''}`;
+  const opened = await openSubscribers(ctx, opts.branch, opts.subscribers, transport);
   const snapshot = opened[0]!.snapshot as Pick<SnapshotFrame, 'seats'>;
   const seats = snapshot.seats.map((s) => s.seatId);
   const initial = new Map(snapshot.seats.map((s) => [s.seatId, s.state === 'occupied']));
   // Stalled ones stop reading now: their socket buffers fill, then their queues on the server.
   const stalled = opened.slice(fastCount);
-  for (const s of stalled) s.sock.socket.pause();
+  for (const s of stalled) s.sock.pause();
   let stalledClosed = 0;
-  for (const s of stalled) s.sock.socket.once('close', () => stalledClosed++);
+  for (const s of stalled) s.sock.onClose(() => stalledClosed++);
 
   // Reading j of seat s was sent at sendTimes[s][j]; a subscriber's j-th sensor event for s is its delivery.
   const sendTimes = new Map<number, number[]>(seats.map((s) => [s, []]));
   const latency = new LatencyHistogram();
+  const byTransport: Record<LiveTransport, LatencyHistogram> = { tcp: new LatencyHistogram(), ws: new LatencyHistogram() };
   const started = performance.now();
   const windowStart = started + opts.warmupMs;
   const windowEnd = windowStart + opts.durationMs;
@@ -357,7 +519,9 @@ export async function fanout(ctx: BenchContext, opts: FanoutOptions): Promise<Ru
         return;
       }
       if (at >= windowStart && at < windowEnd) {
-        latency.recordMs(performance.now() - at);
+        const ms = performance.now() - at;
+        latency.recordMs(ms);
+        byTransport[sub.sock.transport].recordMs(ms);
         deliveries++;
       }
     });
@@ -399,9 +563,9 @@ export async function fanout(ctx: BenchContext, opts: FanoutOptions): Promise<Ru
     gaps += s.gaps;
     missing += Math.max(0, expected - s.events);
     if (s.sock.closed) fastClosed++;
-    s.sock.socket.destroy();
+    s.sock.destroy();
   }
-  for (const s of stalled) s.sock.socket.destroy();
+  for (const s of stalled) s.sock.destroy();
   return customRecord({
     scenario: 'fanout',
     label,
@@ -427,6 +591,9 @@ export async function fanout(ctx: BenchContext, opts: FanoutOptions): Promise<Ru
     clientCpuPct: round1(((cpu.user + cpu.system) / 1000 / windowMs) * 100),
     extra: {
       latencyIs: 'reading written to the sensor socket → seat event read by a subscriber',
+      transport,
+      // With both transports in the run: each one's deliveries on their own.
+      byTransport: transport === 'mixed' ? { tcp: byTransport.tcp.summary(), ws: byTransport.ws.summary() } : undefined,
       // What the server itself measured: a reading read → its event written to each subscriber.
       serverDelivery: before.delivery && after.delivery ? bucketPercentiles(before.delivery, after.delivery) : null,
       readingsSent: expected,
@@ -479,7 +646,7 @@ export async function stalledPing(ctx: BenchContext, opts: StalledOptions): Prom
     for (let i = 0; i < opts.repeats; i++) {
       without.push(await ping(ctx, opts.ping));
       const stalled = await openSubscribers(ctx, opts.branch, opts.stalled);
-      for (const s of stalled) s.sock.socket.pause();
+      for (const s of stalled) s.sock.pause();
       // A subscriber that has not read for a moment still has room in its socket buffers and
       // costs what a fast one does. Stalled means the kernel's buffers are full and the server
       // queues its events: burst readings until every one of them has a queue, then measure.
@@ -487,16 +654,13 @@ export async function stalledPing(ctx: BenchContext, opts: StalledOptions): Prom
       withStalled.push(await ping(ctx, opts.ping));
       for (const s of stalled) {
         if (s.sock.closed) cutOff++;
-        s.sock.socket.destroy();
+        s.sock.destroy();
       }
       // As many subscribers that keep up (read and discard): what fan-out itself costs.
       const fast = await openSubscribers(ctx, opts.branch, opts.stalled);
-      for (const s of fast) {
-        s.sock.socket.removeAllListeners('data');
-        s.sock.socket.on('data', () => undefined);
-      }
+      for (const s of fast) s.sock.discardFrames();
       withFast.push(await ping(ctx, opts.ping));
-      for (const s of fast) s.sock.socket.destroy();
+      for (const s of fast) s.sock.destroy();
     }
   } finally {
     streaming = false;
@@ -600,7 +764,7 @@ export async function connections(ctx: BenchContext, opts: ConnectionsOptions): 
   const server = sampling.stop();
   const rssOpen = await ctx.target.rssBytes();
   for (const s of sockets) s.destroy();
-  for (const s of subs) s.sock.socket.destroy();
+  for (const s of subs) s.sock.destroy();
   return customRecord({
     scenario: 'connections',
     label,

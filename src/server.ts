@@ -45,6 +45,7 @@ import { Hub } from './pubsub/hub.js';
 import { SensorCoalescer } from './sensors/coalescer.js';
 import { SensorKeyring } from './sensors/sensorKeys.js';
 import { SensorKeyStore } from './sensors/keyStore.js';
+import { WsGateway } from './net/wsGateway.js';
 import { Realtime } from './realtime.js';
 import { LiveDiscovery } from './live/discovery.js';
 import { SensorTransitionRunner } from './live/sensorTransitions.js';
@@ -153,6 +154,8 @@ export interface RequestHalf {
   dbAdmission: DbAdmission;
   /** The RPC port: its listener and sessions. */
   rpc: RpcPort;
+  /** /ws/rpc and /ws/live on the HTTP port, served by the RPC and subscriber ports (docs/protocol.md). */
+  webSockets: WsGateway;
 }
 
 export interface ServerParts {
@@ -319,6 +322,8 @@ export function assemble(deps: ServerDeps): ServerParts {
 
   const live: LiveHalf = { bus, model, view, hub, discovery, transitions, keyring, coalescer, realtime };
   obs.addListener('rpc', rpc.listener);
+  const webSockets = new WsGateway({ routes: { '/ws/rpc': rpc.listener, '/ws/live': realtime.pubsubListener }, allowedOrigins: config.http.allowedOrigins, log });
+  webSockets.registerMetrics(obs.registry);
   registerLiveMetrics(obs, live);
   registerCoreMetrics(obs.registry, { listing, reservations, dbAdmission, passwords });
   return {
@@ -327,7 +332,7 @@ export function assemble(deps: ServerDeps): ServerParts {
     info,
     core: { events, tokens, loginThrottle, passwords, accounts, waitlist, lifecycle, reservations, listing, seats },
     live,
-    requests: { registry, rateLimiter, dbAdmission, rpc },
+    requests: { registry, rateLimiter, dbAdmission, rpc, webSockets },
     obs,
   };
 }
@@ -389,7 +394,7 @@ export class CarrelServer {
   private async open(): Promise<void> {
     const { info, live, obs, requests, core, config } = this.parts;
     const ports = await live.realtime.start();
-    const http = await obs.start();
+    const http = await obs.start(requests.webSockets.upgrade);
     info.portsBound({ rpc: (await requests.rpc.listener.listen()).port, ...ports, http });
     if (config.lifecycle.enabled) core.lifecycle.start();
   }

@@ -211,7 +211,7 @@ export function banner(config: Readonly<Config>, ports: BoundPorts, note: string
     `  rpc      ${at(ports.rpc)}   framed JSON RPC`,
     `  sensor   ${at(ports.sensor)}   occupancy sensors (key: sensors.keys / sensor_keys)`,
     `  pubsub   ${at(ports.pubsub)}   live seat events for subscribers`,
-    `  http     ${at(ports.http)}   /healthz /readyz /metrics`,
+    `  http     ${at(ports.http)}   /healthz /readyz /metrics, WebSockets /ws/rpc /ws/live`,
     '',
     `try:  npx carrel call PING${flag(ports.rpc, 9000)}`,
     `      npx carrel watch 'Main Library'${flag(ports.pubsub, 9002)}`,

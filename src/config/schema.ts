@@ -30,6 +30,20 @@ function urlWithScheme(schemes: string[]) {
   });
 }
 
+/** A web page's origin, as a browser sends it in `Origin`: http(s)://host[:port], nothing after. */
+const pageOrigin = z.string().max(200).superRefine((text, ctx) => {
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    // reported below
+  }
+  const bare = url && url.pathname === '/' && !url.search && !url.hash && !url.username && !url.password;
+  if (!url || !bare || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    ctx.addIssue({ code: 'custom', message: `must be an origin such as "https://signage.example.edu" or "http://10.0.0.5:8080" (scheme, host, optional port; no path), not ${JSON.stringify(text)}` });
+  }
+});
+
 const portKeys = ['rpc', 'sensor', 'pubsub', 'http'] as const;
 
 /** A token bucket over some methods, per connection, per authenticated user or per source address. */
@@ -305,6 +319,12 @@ export const configSchema = z.strictObject({
       maxConnections: z.number().int().min(2).max(10_000).default(64),
       /** Connections one address (an IPv6 /64) keeps; its newcomer closes its own longest-idle one. */
       maxConnectionsPerAddress: positiveInt.max(10_000).default(16),
+      /**
+       * Origins of pages allowed to open /ws/rpc and /ws/live besides the host the request was made
+       * to (a page carrel serves itself); a request without an Origin (not a browser) is let in
+       * (docs/http.md, "WebSockets").
+       */
+      allowedOrigins: z.array(pageOrigin).max(100).default([]),
       /**
        * The bearer token GET /metrics requires (`Authorization: Bearer …`); null leaves /metrics
        * open. METRICS_TOKEN sets it from the environment. /healthz and /readyz stay open.

@@ -1,7 +1,8 @@
 // One Connection owns one socket (STYLE §2): the 'error' listener first, framing through the
 // pure decoder, read pause/resume for back-pressure, a persistent 'drain' listener, the idle and
 // partial-frame deadlines, and one idempotent dispose(). Sessions (RPC, sensor, subscriber)
-// take a Connection, so their tests can run over stream.duplexPair() without a port.
+// take a Connection, so their tests can run over stream.duplexPair() without a port, and so a
+// WebSocket (wsSocket.ts) carries them by being the Duplex underneath.
 import type { Duplex } from 'node:stream';
 import { FrameDecoder, type EncodedFrame, type FrameError } from '../codec/index.js';
 import type { Logger } from '../obs/log.js';
@@ -29,6 +30,17 @@ export interface ConnectionHandler {
   onClose?(reason: CloseReason): void;
   /** Called on each sweep with the current time, for the session's own deadlines. */
   onTick?(nowMs: number): void;
+}
+
+/**
+ * A socket that assembles messages itself before handing them on (a WebSocket, wsSocket.ts) holds
+ * the bytes of an unfinished one where the decoder cannot see them. It reports them here and emits
+ * 'partial' after each read it takes in, so they count toward the port's budget and the
+ * partial-frame deadline as the decoder's unfinished frame does, and the read counts as activity
+ * for the idle deadline as any TCP read does.
+ */
+interface AssemblingSocket {
+  readonly partialBytes?: number;
 }
 
 let nextId = 1;
@@ -82,6 +94,7 @@ export class Connection {
       if (!this.disposed) socket.end();
     });
     socket.on('drain', () => this.handler?.onDrain?.());
+    socket.on('partial', () => this.notePartial());
   }
 
   /** Attaches the session and starts reading. */
@@ -230,20 +243,42 @@ export class Connection {
    */
   evict(finalFrame: Buffer): void {
     if (this.disposed) return;
-    this.log.debug({ conn: this.id, remote: this.remote, bytes: this.decoder.heldBytes }, 'unfinished frame evicted');
+    this.log.debug({ conn: this.id, remote: this.remote, bytes: this.heldBytes }, 'unfinished frame evicted');
     this.decoder.discard();
-    this.account();
     // Already closing (its last frame is out): dropping the bytes was all there was to do.
     if (!this.socket.writableEnded) this.close('overload', finalFrame);
+    // Closing, it no longer counts what its socket holds either (gone by close()'s linger).
+    this.account();
   }
 
   /** Bytes this connection holds for a frame it has not finished (what the budget counts). */
   get heldBytes(): number {
-    return this.decoder.heldBytes;
+    return this.decoder.heldBytes + this.socketPartialBytes;
+  }
+
+  /**
+   * What the socket holds of a message it is assembling (an AssemblingSocket), while its input
+   * still matters: a closing connection drops what it reads, and is gone by its linger.
+   */
+  private get socketPartialBytes(): number {
+    if (this.closing || this.disposed) return 0;
+    return (this.socket as Duplex & AssemblingSocket).partialBytes ?? 0;
+  }
+
+  /** The socket took in a read: its unfinished message's deadline and the budget follow. */
+  private notePartial(): void {
+    if (this.disposed || this.closing) return;
+    this.lastActivityMs = Date.now();
+    if (this.socketPartialBytes > 0) {
+      if (this.partialSinceMs === 0 && !this.readPaused) this.partialSinceMs = Date.now();
+    } else if (this.decoder.pendingBytes === 0) {
+      this.partialSinceMs = 0;
+    }
+    this.account();
   }
 
   private account(): void {
-    const held = this.decoder.heldBytes;
+    const held = this.heldBytes;
     if (held === this.budgeted || this.budget === undefined) return;
     this.budgeted = held;
     this.budget.set(this, held);
@@ -281,7 +316,7 @@ export class Connection {
       }
     }
     // Bytes left over while we are reading are an unfinished frame: start its deadline.
-    if (!this.readPaused && this.partialSinceMs === 0 && this.decoder.pendingBytes > 0) {
+    if (!this.readPaused && this.partialSinceMs === 0 && (this.decoder.pendingBytes > 0 || this.socketPartialBytes > 0)) {
       this.partialSinceMs = this.lastActivityMs;
     } else if (this.readPaused) {
       this.partialSinceMs = 0;

@@ -1,8 +1,11 @@
 // A TCP listener for one port: accepts sockets, wraps each in a Connection, refuses past
 // limits.maxConnections with one error frame, keeps the port's budget of bytes held in
 // unfinished frames (frameBudget.ts), and sweeps idle/partial-frame deadlines on one shared
-// timer (cheaper than a timer per connection, and nothing to re-arm per read).
+// timer (cheaper than a timer per connection, and nothing to re-arm per read). Connections that
+// reach the port's protocol another way (a WebSocket on the HTTP port, wsGateway.ts) are adopted
+// under the same limits, deadlines and shutdown.
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { Connection, type ConnectionOptions } from './connection.js';
 import { FrameBudget } from './frameBudget.js';
 import type { Logger } from '../obs/log.js';
@@ -76,12 +79,26 @@ export class Listener {
     return this.server.address() as net.AddressInfo;
   }
 
-  private accept(socket: net.Socket): void {
+  /** Largest frame a connection on this port may send (limits.maxFrameBytes or the port's own). */
+  get maxFrameBytes(): number {
+    return this.opts.connection.maxFrameBytes;
+  }
+
+  /**
+   * Serves a connection that arrived another way (a WebSocket, src/net/wsSocket.ts) as if it had
+   * been accepted here: it counts toward maxConnections, is swept, drained and closed with the
+   * port's own. Refused, like a newcomer past maxConnections, while the port is not listening
+   * (not yet started, or stopping).
+   */
+  adopt(socket: Duplex): void {
+    if (!this.server.listening) this.refuse(socket, 'not accepting connections now (starting or shutting down); try again later');
+    else this.accept(socket);
+  }
+
+  private accept(socket: Duplex): void {
     if (this.connections.size >= this.opts.maxConnections) {
       this.refusedCount++;
-      socket.on('error', () => socket.destroy());
-      socket.end(this.opts.refusalFrame('too many connections; try again later'));
-      setTimeout(() => socket.destroy(), 1_000).unref();
+      this.refuse(socket, 'too many connections; try again later');
       return;
     }
     this.acceptedCount++;
@@ -94,6 +111,12 @@ export class Listener {
     });
     this.opts.log.debug({ port: this.opts.name, conn: conn.id, remote: conn.remote }, 'connection opened');
     this.opts.onConnection(conn);
+  }
+
+  private refuse(socket: Duplex, message: string): void {
+    socket.on('error', () => socket.destroy());
+    socket.end(this.opts.refusalFrame(message));
+    setTimeout(() => socket.destroy(), 1_000).unref();
   }
 
   /** One warning when evictions start, then at most one a minute with the count since (not one per eviction). */

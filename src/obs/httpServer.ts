@@ -10,13 +10,21 @@
 // newcomer's address gives up its own longest-idle connection when it is at its share, else the
 // port gives up its longest-idle one when full (one still answering a request only when none is
 // idle). A probe opens a connection and asks at once, so it is the one never chosen.
+//
+// A WebSocket upgrade is handed to `upgrade` (src/net/wsGateway.ts) and the connection leaves this
+// port's caps: it belongs to the port whose protocol it speaks from then on (docs/http.md,
+// "WebSockets"). Any other upgrade (h2c, …) is answered as the plain HTTP/1.1 request it also is.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type net from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from './log.js';
 import type { Readiness } from './health.js';
 import { PROMETHEUS_CONTENT_TYPE, type MetricsRegistry } from './metrics.js';
 import { addressKey } from '../auth/failureThrottle.js';
+
+/** Takes over a connection whose request asks for a WebSocket (the socket is the handler's from then on). */
+export type UpgradeHandler = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
 
 export interface ObsHttpOptions {
   host: string;
@@ -31,6 +39,8 @@ export interface ObsHttpOptions {
   metricsToken: string | null;
   metrics: MetricsRegistry;
   readiness: Readiness;
+  /** WebSocket upgrades (the /ws/ paths); without it they are answered as plain requests. */
+  upgrade?: UpgradeHandler;
   log: Logger;
 }
 
@@ -74,6 +84,7 @@ export class ObsHttpServer {
     );
     this.server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
     this.server.on('connection', (socket: net.Socket) => this.admit(socket));
+    this.server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => this.onUpgrade(req, socket, head));
     this.server.on('error', (err) => opts.log.error({ err: err.message }, 'http listener error'));
     this.server.on('clientError', (_err, socket) => socket.destroy());
     // Digests of equal length, so the comparison takes the same time whatever the peer sent.
@@ -152,6 +163,27 @@ export class ObsHttpServer {
     c.inFlight += delta;
     this.tracked.delete(socket);
     this.tracked.set(socket, c);
+  }
+
+  private onUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
+    // Node took its own listeners off the socket: a reset peer must not become an uncaught error.
+    socket.on('error', () => socket.destroy());
+    const upgrade = this.opts.upgrade;
+    if (upgrade && req.headers.upgrade?.toLowerCase() === 'websocket') {
+      this.forget(socket);
+      upgrade(req, socket, head);
+      return;
+    }
+    // Node hands every upgrade request here once anyone listens for them: answer this one as the
+    // HTTP/1.1 request it also is (`curl --http2 http://…/healthz` asks for h2c), then close.
+    const res = new http.ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket);
+    res.once('finish', () => {
+      res.detachSocket(socket);
+      socket.end();
+    });
+    this.handle(req, res);
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {

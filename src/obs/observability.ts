@@ -16,7 +16,7 @@ import type { Logger } from './log.js';
 import { MetricsRegistry, type Labels } from './metrics.js';
 import { RpcMetrics, type MethodStats } from './rpcMetrics.js';
 import { Readiness, eventLoopCheck, eventLoopLag, postgresProbe, redisProbe, type EventLoopLag, type PostgresProbe, type RedisProbe } from './health.js';
-import { ObsHttpServer } from './httpServer.js';
+import { ObsHttpServer, type UpgradeHandler } from './httpServer.js';
 import { SlaReporter } from './sla.js';
 
 /** What a port's listener exposes for the connection gauges (src/net/listener.ts). */
@@ -158,8 +158,11 @@ export class Observability {
     this.listeners.set(port, listener);
   }
 
-  /** Starts the HTTP port and the SLA line; returns the bound HTTP port. */
-  async start(): Promise<number> {
+  /**
+   * Starts the HTTP port and the SLA line; returns the bound HTTP port. `upgrade` takes the
+   * WebSocket upgrades (src/net/wsGateway.ts).
+   */
+  async start(upgrade?: UpgradeHandler): Promise<number> {
     const { config, log } = this.deps;
     this.http = new ObsHttpServer({
       host: config.host,
@@ -170,6 +173,7 @@ export class Observability {
       metricsToken: config.http.metricsToken,
       metrics: this.registry,
       readiness: this.readiness,
+      upgrade,
       log,
     });
     this.addListener('http', this.http);

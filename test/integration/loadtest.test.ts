@@ -110,6 +110,31 @@ describe('load generator scenarios', () => {
     expect(r.latency.count).toBeGreaterThan(0);
   });
 
+  it('fanout over /ws/live: the same measure with subscribers on WebSockets, every reading seen in order', async () => {
+    const accepted = t.live.pubsubListener.acceptedCount;
+    const r = await fanout(ctx, { branch: 'Main Library', subscribers: 20, stalled: 2, rate: 200, transport: 'ws', ...SHORT });
+    // Every subscriber came through the HTTP port's /ws/live into the subscriber port's listener.
+    expect(t.live.pubsubListener.acceptedCount - accepted).toBe(20);
+    expect(r.label).toMatch(/^fanout over \/ws\/live: /);
+    expect(r.extra.transport).toBe('ws');
+    expect(r.errors).toEqual({});
+    expect(r.extra.unexpectedEvents).toBe(0);
+    // Eighteen subscribers that read, each delivery counted once; opened past the HTTP port's 16 per address.
+    expect(r.latency.count % 18).toBe(0);
+    expect(r.latency.count).toBeGreaterThan(0);
+  });
+
+  it('fanout mixed: half the subscribers on each transport in one run, latency kept apart', async () => {
+    const r = await fanout(ctx, { branch: 'Main Library', subscribers: 8, stalled: 0, rate: 200, transport: 'mixed', ...SHORT });
+    expect(r.errors).toEqual({});
+    const by = r.extra.byTransport as Record<'tcp' | 'ws', { count: number; p99Ms: number }>;
+    // Four on each, every reading in the window delivered to all eight.
+    expect(by.tcp.count).toBe(by.ws.count);
+    expect(by.tcp.count + by.ws.count).toBe(r.latency.count);
+    expect(by.ws.count % 4).toBe(0);
+    expect(by.ws.p99Ms).toBeGreaterThan(0);
+  });
+
   it('stalled: measures PING only once the stalled subscribers\' sockets are full and queued on the server', async () => {
     const r = await stalledPing(ctx, { branch: 'Main Library', stalled: 3, rate: 100, ping: { connections: 2, depth: 1, ...SHORT }, repeats: 1 });
     expect(r.errors).toEqual({});

@@ -63,6 +63,11 @@ describe('config', () => {
     [{ http: { maxConnections: 8, maxConnectionsPerAddress: 9 } }, 'http.maxConnectionsPerAddress: must not exceed http.maxConnections (8)'],
     [{ http: { metricsToken: 'too-short' } }, 'http.metricsToken'],
     [{ http: { metricsToken: 'a token with spaces in it' } }, 'http.metricsToken'],
+    // An origin is what a browser sends in Origin: a scheme, a host and maybe a port, nothing more.
+    [{ http: { allowedOrigins: ['https://signage.example.edu/screen'] } }, 'http.allowedOrigins.0: must be an origin such as'],
+    [{ http: { allowedOrigins: ['*'] } }, 'http.allowedOrigins.0'],
+    [{ http: { allowedOrigins: ['null'] } }, 'http.allowedOrigins.0'],
+    [{ http: { allowedOrigins: ['https://ok.example', 'ftp://files.example'] } }, 'http.allowedOrigins.1'],
   ])('a bad value fails with a message naming the key: %j', (bad, key) => {
     const file = writeConfig(bad);
     expect(() => loadConfig({ file, env: {} })).toThrow(ConfigError);
@@ -111,6 +116,12 @@ describe('config', () => {
     for (const url of ['redis://cache:6379', 'rediss://user:pw@cache:6380/2']) {
       expect(parseConfig({ redis: { url } }).redis.url).toBe(url);
     }
+  });
+
+  it('http.allowedOrigins takes origins with or without a port (none by default)', () => {
+    expect(parseConfig({}).http.allowedOrigins).toEqual([]);
+    const origins = ['https://signage.example.edu', 'http://10.0.0.5:8080', 'http://kiosk.local/'];
+    expect(parseConfig({ http: { allowedOrigins: origins } }).http.allowedOrigins).toEqual(origins);
   });
 
   it('refuses two equal ports, naming both keys; 0 (any free port) may repeat', () => {

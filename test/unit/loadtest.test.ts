@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { LatencyHistogram } from '../../loadtest/histogram.js';
-import { FrameSplitter, bytesAreSuccess, bytesRpcId, frameJson, replyErrorCode } from '../../loadtest/frames.js';
+import { FrameSplitter, WsFrameSplitter, bytesAreSuccess, bytesRpcId, frameJson, replyErrorCode, wsClientText } from '../../loadtest/frames.js';
 import { SlotAllocator } from '../../loadtest/setup.js';
 import { toCsv, toMarkdown, toSvg, type Report } from '../../loadtest/report.js';
 import type { RunRecord } from '../../loadtest/record.js';
@@ -109,6 +109,60 @@ describe('FrameSplitter', () => {
   it('refuses a frame over its limit', () => {
     const s = new FrameSplitter(10);
     expect(() => s.push(frameJson({ big: 'x'.repeat(20) }), () => undefined)).toThrow(/over the client's limit/);
+  });
+});
+
+describe('WsFrameSplitter and wsClientText (the load generator\'s /ws/live client)', () => {
+  /** A server frame: unmasked, with a 7-, 16- or 64-bit length. */
+  const serverFrame = (opcode: number, payload: Buffer, fin = true): Buffer => {
+    const n = payload.length;
+    const head = n < 126 ? Buffer.from([0, n]) : n < 65_536 ? Buffer.from([0, 126, n >> 8, n & 0xff]) : Buffer.concat([Buffer.from([0, 127, 0, 0, 0, 0]), Buffer.from([n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff])]);
+    head[0] = (fin ? 0x80 : 0) | opcode;
+    return Buffer.concat([head, payload]);
+  };
+
+  it('gives the same messages and control frames for any chunking, fragments joined', () => {
+    const texts = ['{"type":"pong"}', JSON.stringify({ pad: 'é'.repeat(200) }), JSON.stringify({ pad: 'x'.repeat(70_000) })];
+    const stream = Buffer.concat([
+      serverFrame(1, Buffer.from(texts[0]!)),
+      serverFrame(1, Buffer.from(texts[1]!)),
+      // The third in three fragments, a ping between two of them.
+      serverFrame(1, Buffer.from(texts[2]!.slice(0, 10)), false),
+      serverFrame(0x9, Buffer.from('hi')),
+      serverFrame(0, Buffer.from(texts[2]!.slice(10, 40_000)), false),
+      serverFrame(0, Buffer.from(texts[2]!.slice(40_000))),
+      serverFrame(0x8, Buffer.from([0x03, 0xe8])),
+    ]);
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 5_000 }), { minLength: 1, maxLength: 30 }), (cuts) => {
+        const s = new WsFrameSplitter();
+        const got: string[] = [];
+        const control: string[] = [];
+        let off = 0;
+        for (let i = 0; off < stream.length; i++) {
+          const n = cuts[i % cuts.length]!;
+          s.push(stream.subarray(off, off + n), (t) => got.push(t), (op, p) => control.push(`${op}:${p.toString('hex')}`));
+          off += n;
+        }
+        expect(got).toEqual(texts);
+        expect(control).toEqual(['9:6869', '8:03e8']);
+      }),
+      { seed: 20261206, numRuns: 100 },
+    );
+  });
+
+  it('masks what the client sends, as a server requires', () => {
+    for (const text of ['{"type":"subscribe","branch":"Main Library"}', 'x'.repeat(300)]) {
+      const f = wsClientText(text);
+      expect(f[0]).toBe(0x81);
+      expect(f[1]! & 0x80).toBe(0x80);
+      const n = f[1]! & 0x7f;
+      const [len, at] = n === 126 ? [f.readUInt16BE(2), 4] : [n, 2];
+      const mask = f.subarray(at, at + 4);
+      const body = Buffer.from(f.subarray(at + 4).map((b, i) => b ^ mask[i % 4]!));
+      expect(len).toBe(body.length);
+      expect(body.toString('utf8')).toBe(text);
+    }
   });
 });
 
