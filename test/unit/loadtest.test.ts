@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { LatencyHistogram } from '../../loadtest/histogram.js';
 import { FrameSplitter, WsFrameSplitter, bytesAreSuccess, bytesRpcId, frameJson, replyErrorCode, wsClientText } from '../../loadtest/frames.js';
 import { SlotAllocator } from '../../loadtest/setup.js';
+import { benchDatabaseName } from '../../loadtest/target.js';
 import { toCsv, toMarkdown, toSvg, type Report } from '../../loadtest/report.js';
 import type { RunRecord } from '../../loadtest/record.js';
 import { bucketPercentiles } from '../../loadtest/live.js';
@@ -163,6 +164,15 @@ describe('WsFrameSplitter and wsClientText (the load generator\'s /ws/live clien
       expect(len).toBe(body.length);
       expect(body.toString('utf8')).toBe(text);
     }
+  });
+});
+
+describe('the bench database', () => {
+  it('is carrel_bench unless CARREL_BENCH_DB names another plain identifier', () => {
+    expect(benchDatabaseName(undefined)).toBe('carrel_bench');
+    expect(benchDatabaseName('')).toBe('carrel_bench');
+    expect(benchDatabaseName('book_bench_2')).toBe('book_bench_2');
+    for (const bad of ['Bench', 'x; DROP DATABASE postgres', 'a-b', '1abc', 'x'.repeat(64)]) expect(() => benchDatabaseName(bad)).toThrow(/CARREL_BENCH_DB/);
   });
 });
 
