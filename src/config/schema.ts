@@ -431,6 +431,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Most bookings sent in one round trip (each a subtransaction: at most 60 keeps them in PostgreSQL's cache). */
       maxBatch: z.number().int().min(1).max(60).default(50),
+      /** Batches running at once, each on a database connection; the gate still serves them in turn with every other client. */
+      maxBatchesInFlight: z.number().int().min(1).max(200).default(4),
       /** Shapes (branch, filters, window) remembered as full or by where their last walk found a seat. */
       knownFullMaxEntries: positiveInt.max(1_000_000).default(10_000),
       /** A "full" verdict is trusted this long without news from the branch (ms). */

@@ -6,11 +6,13 @@
 //
 // - No timer is added: exactly one batch at a time waits for a connection, and it takes its
 //   bookings when the connection arrives (Db builds the statement then). At low load that is one
-//   booking; under load, everything that arrived while the previous batches ran.
+//   booking; under load, everything that arrived while the previous batch ran. Beside a running
+//   batch, another goes only with half a batch of bookings to carry (dispatch).
 // - The batch passes the fair gate in front of the pool (db/admission.ts) as one client of its
-//   own, "bookings", so at most admission.dbPerClient batches run at once and every other client
-//   keeps its turns; fairness between users' bookings is this queue's (first come, first served,
-//   and at most one booking of a user in it: ReservationService).
+//   own, "bookings", which may hold booking.maxBatchesInFlight connections at once and takes its
+//   turn in the round robin like every other client; fairness between users' bookings is this
+//   queue's (first come, first served, and at most one booking of a user in it:
+//   ReservationService).
 // - The opening lottery (docs/fairness.md): bookings that arrive in the first
 //   rules.openingLotteryMs after their day's bookings open are held until that window ends and
 //   then join the queue in a random order (crypto-random; tests give a seeded one).
@@ -111,6 +113,8 @@ export interface BookingQueueOptions {
   rules: Pick<RulesConfig, 'maxActivePerUser' | 'oneSeatAtATime'>;
   searches: SeatSearches;
   maxBatch: number;
+  /** Batches that may hold a database connection at once (the gate's share of the bookings client). */
+  maxBatchesInFlight: number;
   /** A number in [0, 1) for the opening lottery's shuffle; crypto-random by default. */
   random?: () => number;
 }
@@ -121,6 +125,8 @@ export class BookingQueue {
   private readonly waiting: Queued[] = [];
   /** A batch is waiting for its connection; the next one starts once it has taken its bookings. */
   private connecting = false;
+  /** Batches that took their bookings and have not been answered. */
+  private running = 0;
   /** Bookings held for an opening lottery, by the time of its draw. */
   private readonly draws = new Map<number, Queued[]>();
   private readonly random: () => number;
@@ -180,9 +186,16 @@ export class BookingQueue {
 
   // --- batches ------------------------------------------------------------------------------
 
-  /** Starts a batch unless one is already waiting for its connection. */
+  /**
+   * Starts a batch unless one is already waiting for its connection. Beside a batch that is
+   * running, another starts only with half a batch (booking.maxBatch / 2) of bookings waiting:
+   * else it would carry a booking or two and a commit of its own, and the bookings arriving
+   * meanwhile are better sent together when the running one is answered. A backlog (the opening
+   * rush) runs up to booking.maxBatchesInFlight batches at once.
+   */
   private dispatch(): void {
     if (this.connecting || this.waiting.length === 0) return;
+    if (this.running > 0 && this.waiting.length < Math.ceil(this.opts.maxBatch / 2)) return;
     this.connecting = true;
     let taken: Queued[] | undefined;
     const deadline = this.batchDeadline(() => taken ?? this.waiting);
@@ -190,6 +203,7 @@ export class BookingQueue {
       .query<BatchRow>(() => {
         if (!taken) {
           taken = this.take();
+          this.running++;
           this.connecting = false;
           queueMicrotask(() => this.dispatch());
         }
@@ -212,7 +226,7 @@ export class BookingQueue {
     const gate = this.waiting.find((q) => q.req.deadline?.admission)?.req.deadline?.admission?.gate;
     return {
       remainingMs: () => Math.max(...items().map((q) => q.req.deadline?.remainingMs() ?? Infinity)),
-      admission: gate?.ticket(BOOKINGS_CLIENT),
+      admission: gate?.ticket(BOOKINGS_CLIENT, this.opts.maxBatchesInFlight),
     };
   }
 
@@ -290,6 +304,7 @@ export class BookingQueue {
   }
 
   private settle(taken: Queued[], rows: BatchRow[]): void {
+    this.running--;
     const byItem = new Map(rows.map((r) => [r.item, r]));
     const again: Queued[] = [];
     taken.forEach((q, i) => {
@@ -307,10 +322,8 @@ export class BookingQueue {
       }
       q.resolve(outcomeOf(row));
     });
-    if (again.length > 0) {
-      this.waiting.unshift(...again);
-      this.dispatch();
-    }
+    this.waiting.unshift(...again);
+    this.dispatch();
   }
 
   /** What the walk found, for the next request of its shape. */
@@ -332,6 +345,7 @@ export class BookingQueue {
    */
   private fail(taken: Queued[] | undefined, err: unknown): void {
     if (taken) {
+      this.running--;
       for (const q of taken) q.reject(err);
     } else {
       this.connecting = false;

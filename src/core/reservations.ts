@@ -135,12 +135,20 @@ export class ReservationService {
   private readonly inFlight = new Set<number>();
   private readonly searches: SeatSearches;
   private readonly queue: BookingQueue;
-  private readonly stats = { inFlightRefusals: 0 };
+  private readonly stats = { inFlightRefusals: 0, knownFull: 0 };
 
   constructor(private readonly opts: ReservationServiceOptions) {
     const { booking, clock, rules } = opts;
     this.searches = new SeatSearches({ maxEntries: booking.knownFullMaxEntries, keepMs: booking.knownFullMs, now: () => clock.now() });
-    this.queue = new BookingQueue({ db: opts.db, clock, rules, searches: this.searches, maxBatch: booking.maxBatch, random: opts.random });
+    this.queue = new BookingQueue({
+      db: opts.db,
+      clock,
+      rules,
+      searches: this.searches,
+      maxBatch: booking.maxBatch,
+      maxBatchesInFlight: booking.maxBatchesInFlight,
+      random: opts.random,
+    });
   }
 
   // --- guards: the conditions under which each transition may happen, on alias `a` --------
@@ -196,7 +204,7 @@ export class ReservationService {
     try {
       checkBookingWindow(input, nowMs, rules, where);
       if (search && this.searches.isFull(search.key)) {
-        this.searches.stats.fullRefusals++;
+        this.stats.knownFull++;
         throw noSeatFree();
       }
     } catch (err) {
@@ -265,9 +273,19 @@ export class ReservationService {
   /** Where the booking queue and the memory of searches are fed: every committed change, here and elsewhere. */
   readonly onCoreEvent = (ev: CoreEvent): void => this.searches.onCoreEvent(ev);
 
-  /** The booking queue's and the searches' counters (metrics). */
+  /** The booking queue's and the searches' counters (metrics): knownFull counts the refusals here and the queue's. */
   bookingStats() {
-    return { ...this.queue.stats, ...this.queue.depth, ...this.stats, fullRefusals: this.searches.stats.fullRefusals, searches: this.searches.size };
+    const q = this.queue.stats;
+    return {
+      batches: q.batches,
+      sent: q.sent,
+      busy: q.busy,
+      expired: q.expired,
+      ...this.queue.depth,
+      inFlightRefusals: this.stats.inFlightRefusals,
+      knownFull: this.stats.knownFull + q.knownFull,
+      searches: this.searches.size,
+    };
   }
 
   /**

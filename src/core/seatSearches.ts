@@ -63,7 +63,6 @@ export class SeatSearches {
   private readonly entries = new Map<string, Entry>();
   /** Per branch, the number of freeing events seen; a verdict is kept only for the generation it began in. */
   private readonly generations = new Map<number, number>();
-  readonly stats = { fullRefusals: 0, forgotten: 0 };
 
   constructor(private readonly opts: SeatSearchesOptions) {}
 
@@ -104,7 +103,6 @@ export class SeatSearches {
     });
     while (this.entries.size > this.opts.maxEntries) {
       this.entries.delete(this.entries.keys().next().value!);
-      this.stats.forgotten++;
     }
   }
 

@@ -28,7 +28,7 @@ export function registerCoreMetrics(
     { labels: { state: 'held' }, value: booking().held },
   ]);
   r.gauge('carrel_booking_retried_total', 'bookings sent again because their seat was locked by another transaction', () => booking().busy, 'counter');
-  r.gauge('carrel_booking_known_full_total', 'best-available bookings answered noSeatFree from what this instance knew, without the database', () => booking().fullRefusals + booking().knownFull, 'counter');
+  r.gauge('carrel_booking_known_full_total', 'best-available bookings answered noSeatFree from what this instance knew, without the database', () => booking().knownFull, 'counter');
   r.gauge('carrel_booking_in_flight_refused_total', 'bookings refused RESOURCE_EXHAUSTED bookingInFlight: the user had another in flight', () => booking().inFlightRefusals, 'counter');
   r.gauge('carrel_booking_searches', 'best-available searches remembered (full, or where their last walk found a seat; booking.knownFullMaxEntries)', () => booking().searches);
   r.gauge('carrel_db_admission_in_use', 'pooled connections held by requests (admission.dbSlots)', () => gate.inUse);

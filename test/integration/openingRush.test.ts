@@ -282,7 +282,7 @@ describe('the opening rush, checked in SQL', () => {
     const again = await conns[2]!.request('reservations.create', [{ branch: 'Small Hall', ...window }], others[3]!.token);
     expect([again.error?.code, again.error?.details]).toEqual(['CONFLICT', { reason: 'noSeatFree' }]);
     expect(stats().batches).toBe(before.batches);
-    expect(stats().fullRefusals).toBe(before.fullRefusals + 1);
+    expect(stats().knownFull).toBe(before.knownFull + 1);
     // Other filters or another window are other searches: they go to the database.
     const other = await conns[2]!.request('reservations.create', [{ branch: 'Small Hall', hasPower: true, ...window }], others[3]!.token);
     expect(other.error?.details).toEqual({ reason: 'noSeatFree' });
