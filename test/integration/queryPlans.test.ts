@@ -301,16 +301,23 @@ describe('query plans over ~45,000 reservations', () => {
   describe('the per-user rules inside carrel_user_rules (checked as the statements it runs)', () => {
     // The WHERE clauses below are copied from db/functions/carrel_user_rules.sql; the first test
     // proves the function still runs exactly these, so a change there must be reflected here.
-    const ACTIVE_WHERE = `r.user_id = p_user AND r.status IN ('CONFIRMED', 'CHECKED_IN') AND upper(r.during) > least(p_now, p_start)`;
+    const OVERLAP_WHERE =
+      `r.user_id = p_user AND r.status IN ('CONFIRMED', 'CHECKED_IN') ` +
+      `AND lower(r.during) < p_end AND lower(r.during) > p_start - interval '1 day' AND upper(r.during) > p_start`;
+    const ACTIVE_WHERE = `r.user_id = p_user AND r.status IN ('CONFIRMED', 'CHECKED_IN') AND upper(r.during) > p_now`;
     const QUOTA_WHERE =
-      `r.user_id = p_user AND r.status IN ('CONFIRMED', 'CHECKED_IN', 'COMPLETED', 'NO_SHOW') AND r.during && tstzrange(p.s, p.e) ` +
-      `AND lower(r.during) < p.e AND lower(r.during) >= p.s - interval '1 day'`;
-    const active = `SELECT count(*)::integer FROM reservations r WHERE ${ACTIVE_WHERE}`.replace('p_user', '$1').replace('least(p_now, p_start)', '$2');
+      `r.user_id = p_user AND r.status IN ('CONFIRMED', 'CHECKED_IN', 'COMPLETED', 'NO_SHOW') AND r.during && v_range ` +
+      `AND lower(r.during) < p_period_end[i] AND lower(r.during) >= p_period_start[i] - interval '1 day'`;
+    const overlap = `SELECT r.id FROM reservations r WHERE ${OVERLAP_WHERE} ORDER BY lower(r.during), r.id LIMIT 1`
+      .replace('p_user', '$1')
+      .replace('p_end', '$3::timestamptz')
+      .replace(/p_start/g, '$2::timestamptz');
+    const active = `SELECT count(*)::integer FROM reservations r WHERE ${ACTIVE_WHERE}`.replace('p_user', '$1').replace('p_now', '$2');
     const quota = `SELECT coalesce(sum(extract(epoch FROM upper(r.during * $2) - lower(r.during * $2))), 0)::integer / 60 FROM reservations r WHERE ${QUOTA_WHERE}`
       .replace('p_user', '$1')
-      .replace('tstzrange(p.s, p.e)', '$2')
-      .replace('p.e', 'upper($2)')
-      .replace('p.s', 'lower($2)');
+      .replace('v_range', '$2')
+      .replace('p_period_end[i]', 'upper($2)')
+      .replace('p_period_start[i]', 'lower($2)');
     const day: [Date, Date] = [new Date('2030-01-07T05:00:00Z'), new Date('2030-01-08T05:00:00Z')];
     const week: [Date, Date] = [new Date('2030-01-07T05:00:00Z'), new Date('2030-01-14T05:00:00Z')];
 
@@ -319,8 +326,14 @@ describe('query plans over ~45,000 reservations', () => {
         `SELECT p.prosrc FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang WHERE p.proname = 'carrel_user_rules' AND l.lanname = 'plpgsql'`,
       );
       const body = src.rows[0]!.prosrc.replace(/\s+/g, ' ');
+      expect(body).toContain(OVERLAP_WHERE);
       expect(body).toContain(ACTIVE_WHERE);
       expect(body).toContain(QUOTA_WHERE);
+    });
+
+    it("one seat at a time reads the user's active bookings that start within a day before the window, by index", async () => {
+      const at = NOW + 86_400_000;
+      expect(await reservationIndexes(overlap, [userId, new Date(at), new Date(at + 3_600_000)])).toEqual(['reservations_user_active']);
     });
 
     it('the active limit counts only the rows that have not ended, from their own index', async () => {
@@ -338,9 +351,11 @@ describe('query plans over ~45,000 reservations', () => {
       const c = await db.pool.connect();
       try {
         await c.query(`SET plan_cache_mode = force_generic_plan`);
+        await c.query(`PREPARE plan_overlap(integer, timestamptz, timestamptz) AS ${overlap}`);
         await c.query(`PREPARE plan_active(integer, timestamptz) AS ${active}`);
         await c.query(`PREPARE plan_quota(integer, tstzrange) AS ${quota}`);
         for (const [stmt, args] of [
+          ['plan_overlap', `${userId}, '${new Date(NOW + 86_400_000).toISOString()}', '${new Date(NOW + 86_400_000 + 3_600_000).toISOString()}'`],
           ['plan_active', `${userId}, '${new Date(NOW).toISOString()}'`],
           ['plan_quota', `${userId}, '[${week[0].toISOString()},${week[1].toISOString()})'`],
         ] as const) {
