@@ -99,6 +99,8 @@ type BatchRow = { [K in keyof ReservationRow]: ReservationRow[K] | null } & {
 
 interface Queued {
   req: BookingRequest;
+  /** When it was submitted (performance.now()). */
+  since: number;
   resolve: (o: BookOutcome) => void;
   reject: (err: unknown) => void;
   /** The branch's SeatSearches generation when the batch that carries it was built. */
@@ -131,9 +133,19 @@ export class BookingQueue {
   private readonly draws = new Map<number, Queued[]>();
   private readonly random: () => number;
   readonly stats = { batches: 0, sent: 0, busy: 0, knownFull: 0, expired: 0 };
+  /** How long a booking recently took from submit to its answer (ms, a moving average). */
+  private answerMs = 10;
 
   constructor(private readonly opts: BookingQueueOptions) {
     this.random = opts.random ?? cryptoRandom;
+  }
+
+  /**
+   * About when a booking submitted now will have been answered (ms), from how long bookings take
+   * lately: the retryAfterMs of a refusal that waits on one (bookingInFlight), 10 ms to 1 s.
+   */
+  retryAfterMs(): number {
+    return Math.min(1_000, Math.max(10, Math.round(this.answerMs)));
   }
 
   /** Bookings waiting for a batch, and held for a lottery's draw (gauges). */
@@ -149,7 +161,7 @@ export class BookingQueue {
    */
   submit(req: BookingRequest, drawAtMs?: number): Promise<BookOutcome> {
     return new Promise<BookOutcome>((resolve, reject) => {
-      const q: Queued = { req, resolve, reject };
+      const q: Queued = { req, resolve, reject, since: performance.now() };
       const now = this.opts.clock.now();
       if (drawAtMs !== undefined && drawAtMs > now) {
         this.hold(q, drawAtMs, now);
@@ -320,6 +332,7 @@ export class BookingQueue {
         again.push(q);
         return;
       }
+      this.answerMs += (performance.now() - q.since - this.answerMs) / 32;
       q.resolve(outcomeOf(row));
     });
     this.waiting.unshift(...again);

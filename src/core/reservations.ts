@@ -178,10 +178,7 @@ export class ReservationService {
    * at once (RESOURCE_EXHAUSTED bookingInFlight, docs/fairness.md).
    */
   async create(user: Caller, input: CreateInput, deadline?: Deadline): Promise<ReservationWire> {
-    if (this.inFlight.has(user.id)) {
-      this.stats.inFlightRefusals++;
-      throw new CarrelError(ErrorCode.RESOURCE_EXHAUSTED, 'you already have a booking in flight; wait for its answer', { reason: 'bookingInFlight' });
-    }
+    if (this.inFlight.has(user.id)) throw this.bookingInFlight('you already have a booking in flight; wait for its answer');
     this.inFlight.add(user.id);
     try {
       return await this.book(user, input, deadline);
@@ -242,15 +239,23 @@ export class ReservationService {
       case 'noSeatFree':
         throw noSeatFree();
       case 'userBusy':
-        this.stats.inFlightRefusals++;
-        throw new CarrelError(ErrorCode.RESOURCE_EXHAUSTED, 'another booking or waitlist claim of yours is in flight; wait for its answer', {
-          reason: 'bookingInFlight',
-        });
+        throw this.bookingInFlight('another booking or waitlist claim of yours is in flight; wait for its answer');
       case 'deadline':
         throw new CarrelError(ErrorCode.DEADLINE_EXCEEDED, "the request's deadline passed while it waited for a lock; nothing was changed");
       case 'accountGone':
         throw accountGone();
     }
+  }
+
+  /**
+   * RESOURCE_EXHAUSTED bookingInFlight, with retryAfterMs: about when the booking in flight will
+   * have been answered. The dispatcher reads nothing more from the connection until then, so a
+   * script that pipelines creates costs one refusal per interval, not one per request
+   * (docs/fairness.md, "The opening rush").
+   */
+  private bookingInFlight(message: string): CarrelError {
+    this.stats.inFlightRefusals++;
+    return new CarrelError(ErrorCode.RESOURCE_EXHAUSTED, message, { reason: 'bookingInFlight', retryAfterMs: this.queue.retryAfterMs() });
   }
 
   /** The branch a booking is in, with what its rules need: the seat's (and `near`'s), or the one named. */

@@ -46,6 +46,12 @@ export class SeatContexts {
   private readonly branchContexts = new Map<number, { timezone: string; hours: BranchHours; paddingMinutes: number; untilMs: number }>();
   /** Branch ids by name, for names spelt exactly as stored: so at most one entry per branch. */
   private readonly branchIds = new Map<string, number>();
+  /**
+   * Reads under way, by what they look up: requests that miss together (the opening rush: thousands
+   * of bookings of one branch in one second) share one read instead of queueing thousands at the
+   * database gate. Bounded by the requests in flight.
+   */
+  private readonly reading = new Map<string, Promise<unknown>>();
 
   constructor(private readonly opts: SeatContextsOptions) {}
 
@@ -57,11 +63,13 @@ export class SeatContexts {
     if (branchId !== undefined && branch && branch.untilMs > now) {
       return { seatId, branchId, timezone: branch.timezone, hours: branch.hours, paddingMinutes: branch.paddingMinutes };
     }
-    const res = await this.opts.db.query<{ id: number; branch_id: number; timezone: string; hours: BranchHours; padding_minutes: number }>(
-      `SELECT s.id, s.branch_id, b.timezone, b.hours, b.padding_minutes
-       FROM seats s JOIN branches b ON b.id = s.branch_id WHERE s.id = $1`,
-      [seatId],
-      deadline,
+    const res = await this.once(`seat:${seatId}`, () =>
+      this.opts.db.query<{ id: number; branch_id: number; timezone: string; hours: BranchHours; padding_minutes: number }>(
+        `SELECT s.id, s.branch_id, b.timezone, b.hours, b.padding_minutes
+         FROM seats s JOIN branches b ON b.id = s.branch_id WHERE s.id = $1`,
+        [seatId],
+        deadline,
+      ),
     );
     const r = res.rows[0];
     if (!r) throw new CarrelError(ErrorCode.NOT_FOUND, `no seat ${seatId}`);
@@ -85,10 +93,12 @@ export class SeatContexts {
       return { branchId: id, timezone: kept.timezone, hours: kept.hours, paddingMinutes: kept.paddingMinutes };
     }
     const named = branchIdSql(ref, '$1');
-    const res = await this.opts.db.query<{ id: number; name: string; timezone: string; hours: BranchHours; padding_minutes: number }>(
-      `SELECT id, name, timezone, hours, padding_minutes FROM branches WHERE id = ${named.sql}`,
-      [named.value],
-      deadline,
+    const res = await this.once(`branch:${'id' in ref ? ref.id : `name:${ref.name}`}`, () =>
+      this.opts.db.query<{ id: number; name: string; timezone: string; hours: BranchHours; padding_minutes: number }>(
+        `SELECT id, name, timezone, hours, padding_minutes FROM branches WHERE id = ${named.sql}`,
+        [named.value],
+        deadline,
+      ),
     );
     const r = res.rows[0];
     if (!r) throw new CarrelError(ErrorCode.NOT_FOUND, `no branch ${'id' in ref ? ref.id : JSON.stringify(ref.name)}`);
@@ -97,6 +107,29 @@ export class SeatContexts {
       if ('name' in ref && ref.name === r.name) this.branchIds.set(r.name, r.id);
     }
     return { branchId: r.id, timezone: r.timezone, hours: r.hours, paddingMinutes: r.padding_minutes };
+  }
+
+  /**
+   * fetch's result, shared with whoever asks for the same key while it runs. Only a success is
+   * shared: the first asker's failure (its deadline, its refusal at the gate) is not the others',
+   * who then read for themselves.
+   */
+  private async once<T>(key: string, fetch: () => Promise<T>): Promise<T> {
+    const pending = this.reading.get(key) as Promise<T> | undefined;
+    if (pending) {
+      try {
+        return await pending;
+      } catch {
+        return fetch();
+      }
+    }
+    const read = fetch();
+    this.reading.set(key, read);
+    try {
+      return await read;
+    } finally {
+      this.reading.delete(key);
+    }
   }
 
   /** The branch's hours changed here: its next booking reads them again. */
