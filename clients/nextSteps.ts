@@ -53,10 +53,52 @@ export function afterReserve(a: Asked, e: RefusalInfo, nowMs: number): Refusal |
     case 'maxActive':
     case 'dailyQuota':
     case 'weeklyQuota':
+    case 'overlapsOwnBooking':
       return { next: [`carrel mine${a.serverFlag}   (your bookings; \`carrel cancel <id>\` frees one)`] };
+    case 'bookingNotOpen':
+      return notOpenYet(e, zone, reserveCommand(a));
     default:
       return undefined;
   }
+}
+
+/** The branch and window a `carrel reserve --branch …` (any free seat) asked for. */
+export interface AskedAny {
+  branch: BranchWire;
+  start: string;
+  end: string;
+  serverFlag: string;
+}
+
+/** After `carrel reserve --branch …` was refused: the waitlist for any seat, other filters or times, or the bookings in the way. */
+export function afterReserveAny(a: AskedAny, e: RefusalInfo): Refusal | undefined {
+  const zone = a.branch.timezone;
+  const times = `--start ${shellWord(typedTime(a.start, zone))} --end ${shellWord(typedTime(a.end, zone))}`;
+  const branch = `--branch ${shellWord(a.branch.name)}`;
+  if (e.code === 'CONFLICT' && e.details.reason === 'noSeatFree') {
+    return {
+      message: `no seat of ${a.branch.name} that matches is free ${formatRange(a.start, a.end, zone)}`,
+      next: [`carrel waitlist join ${branch} ${times}${a.serverFlag}   (wait for any seat of the branch)`, `carrel seats ${branch} ${times}${a.serverFlag}   (when seats are free)`],
+    };
+  }
+  switch (e.details.rule) {
+    case 'maxActive':
+    case 'dailyQuota':
+    case 'weeklyQuota':
+    case 'overlapsOwnBooking':
+      return { next: [`carrel mine${a.serverFlag}   (your bookings; \`carrel cancel <id>\` frees one)`] };
+    case 'bookingNotOpen':
+      return notOpenYet(e, zone, `carrel reserve ${branch} ${times}${a.serverFlag}`);
+    default:
+      return undefined;
+  }
+}
+
+/** bookingNotOpen: when, in the branch's time, and the same command to run then. */
+function notOpenYet(e: RefusalInfo, zone: string | undefined, again: string): Refusal | undefined {
+  const opensAt = e.details.opensAt;
+  if (typeof opensAt !== 'string') return undefined;
+  return { message: `bookings for that day open ${formatTime(opensAt, zone)}`, next: [`${again}   (from ${formatTime(opensAt, zone)})`] };
 }
 
 /** After `carrel checkin <id>` outside its window: the same command, and when. */

@@ -9,8 +9,8 @@ import { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import type { MethodArgs } from '../src/wire/args.js';
 import type { ReservationWire } from '../src/wire/types.js';
-import { UsageError, parseId, processIo, runCommand, type CliIo, type Output, type Session } from './cliIo.js';
-import { afterCheckIn, afterReserve } from './nextSteps.js';
+import { UsageError, parseId, processIo, runCommand, type CliIo, type ErrorContext, type Output, type Session } from './cliIo.js';
+import { afterCheckIn, afterReserve, afterReserveAny } from './nextSteps.js';
 import { resolveSeat, unknownBranch } from './seatRef.js';
 import { table } from './table.js';
 import { formatHours, formatRange, formatTime, parseTimeInput } from './timeInput.js';
@@ -183,27 +183,48 @@ export function registerUserCommands(program: Command, io: CliIo = processIo): v
       }),
     );
 
-  common(program.command('reserve').description('book a seat, e.g. carrel reserve G-13 --branch "Main Library" --start "tomorrow 9:00" --end "tomorrow 11:00"'))
-    .argument('<seat>', 'seat id or label (see `carrel seats`)')
-    .option('-b, --branch <name-or-id>', 'the seat\'s branch (needed for a label that several branches have)')
+  common(
+    program
+      .command('reserve')
+      .description(
+        'book a seat, e.g. carrel reserve G-13 --branch "Main Library" --start "tomorrow 9:00" --end "tomorrow 11:00"; ' +
+          'without a seat, the best free one of --branch that matches (--area, --power, --monitor, --near), e.g. carrel reserve --branch "Main Library" --power --start … --end …',
+      ),
+  )
+    .argument('[seat]', 'seat id or label (see `carrel seats`); leave it out for any free seat of --branch')
+    .option('-b, --branch <name-or-id>', 'the seat\'s branch (needed for a label that several branches have); without a seat, the branch to book in')
+    .option('-a, --area <area>', 'without a seat: only seats of this area, e.g. "Quiet Floor"')
+    .option('--power', 'without a seat: only seats with a power outlet')
+    .option('--no-power', 'without a seat: only seats without one')
+    .option('--monitor', 'without a seat: only seats with a monitor')
+    .option('--no-monitor', 'without a seat: only seats without one')
+    .option('--near <seat>', 'without a seat: prefer seats close to this one (id or label), in its area')
     .requiredOption('--start <time>', 'start (ISO, "today 14:00", "tomorrow 9:30", "2030-01-07 14:00"; without an offset: the branch\'s time zone)')
     .requiredOption('--end <time>', 'end')
     .option('-k, --key <idempotencyKey>', 'idempotency key: a retry with the same key never books twice')
-    .action((seatRef: string, opts: CommonOpts & { branch?: string; start: string; end: string; key?: string }) =>
-      runCommand(io, opts, async (s, ctx) => {
-        // The times' form is checked before anything is asked of the server.
-        time(s, opts.start, '--start');
-        time(s, opts.end, '--end');
-        const seat = await resolveSeat(s, seatRef, opts.branch);
-        const branch = await s.zones.branch(seat.branch).catch(() => undefined);
-        const zone = branch?.timezone;
-        const args: MethodArgs<'reservations.create'> = { seatId: seat.id, start: time(s, opts.start, '--start', zone), end: time(s, opts.end, '--end', zone) };
-        if (opts.key !== undefined) args.idempotencyKey = opts.key;
-        ctx.zone = async () => zone;
-        ctx.next = async (e) => afterReserve({ seat, branch, start: args.start, end: args.end, serverFlag: serverFlag(opts) }, e, s.now().getTime());
-        const r = await s.call('reservations.create', args);
-        return { value: r, text: async () => `booked ${await describe(s, r)}` };
-      }),
+    .action(
+      (
+        seatRef: string | undefined,
+        opts: CommonOpts & { branch?: string; area?: string; power?: boolean; monitor?: boolean; near?: string; start: string; end: string; key?: string },
+      ) =>
+        runCommand(io, opts, async (s, ctx) => {
+          // The times' form is checked before anything is asked of the server.
+          time(s, opts.start, '--start');
+          time(s, opts.end, '--end');
+          if (seatRef === undefined) return reserveAny(s, ctx, opts);
+          for (const [flag, given] of [['--area', opts.area], ['--power', opts.power], ['--monitor', opts.monitor], ['--near', opts.near]] as const) {
+            if (given !== undefined) throw new UsageError(`${flag} chooses among a branch's seats: leave out the seat, or leave out ${flag}`);
+          }
+          const seat = await resolveSeat(s, seatRef, opts.branch);
+          const branch = await s.zones.branch(seat.branch).catch(() => undefined);
+          const zone = branch?.timezone;
+          const args: MethodArgs<'reservations.create'> = { seatId: seat.id, start: time(s, opts.start, '--start', zone), end: time(s, opts.end, '--end', zone) };
+          if (opts.key !== undefined) args.idempotencyKey = opts.key;
+          ctx.zone = async () => zone;
+          ctx.next = async (e) => afterReserve({ seat, branch, start: args.start, end: args.end, serverFlag: serverFlag(opts) }, e, s.now().getTime());
+          const r = await s.call('reservations.create', args);
+          return { value: r, text: async () => `booked ${await describe(s, r)}` };
+        }),
     );
 
   common(program.command('sit').description('sit at a free seat now: books it from the slot under way (until the next booking or closing, at most rules.walkInMinutes) and checks you in, e.g. carrel sit G-13'))
@@ -217,6 +238,35 @@ export function registerUserCommands(program: Command, io: CliIo = processIo): v
         return { value: r, text: async () => `sitting, checked in: ${await describe(s, r)}` };
       }),
     );
+
+  /** `carrel reserve --branch …` without a seat: the server picks the best free one; the reply says which, and where. */
+  async function reserveAny(
+    s: Session,
+    ctx: ErrorContext,
+    opts: CommonOpts & { branch?: string; area?: string; power?: boolean; monitor?: boolean; near?: string; start: string; end: string; key?: string },
+  ): Promise<Output> {
+    if (opts.branch === undefined) throw new UsageError('give a seat, or --branch to book any free seat of that branch');
+    const branch = await s.zones.branch(opts.branch).catch(() => undefined);
+    if (!branch) throw await unknownBranch(s, opts.branch);
+    const zone = branch.timezone;
+    const args: MethodArgs<'reservations.create'> = { branch: branch.id, start: time(s, opts.start, '--start', zone), end: time(s, opts.end, '--end', zone) };
+    if (opts.area !== undefined) args.area = opts.area;
+    if (opts.power !== undefined) args.hasPower = opts.power;
+    if (opts.monitor !== undefined) args.hasMonitor = opts.monitor;
+    if (opts.near !== undefined) args.near = (await resolveSeat(s, opts.near, String(branch.id))).id;
+    if (opts.key !== undefined) args.idempotencyKey = opts.key;
+    ctx.zone = async () => zone;
+    ctx.next = async (e) => afterReserveAny({ branch, start: args.start, end: args.end, serverFlag: serverFlag(opts) }, e);
+    const r = await s.call('reservations.create', args);
+    return {
+      value: r,
+      text: async () => {
+        const seat = await s.zones.seat(r.seatId);
+        const where = seat ? `seat ${seat.label} (${seat.area}, ${seat.branch}, id ${r.seatId})` : `seat ${r.seatId} (${branch.name})`;
+        return `booked reservation ${r.id}: ${where}, ${formatRange(r.start, r.end, zone)}, ${r.status}`;
+      },
+    };
+  }
 
   common(program.command('mine').description('your upcoming reservations (or --history), a page at a time'))
     .option('--history', 'past and cancelled reservations instead')

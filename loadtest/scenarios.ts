@@ -187,17 +187,29 @@ export async function search(ctx: BenchContext, shape: RunShape, opts: SearchOpt
 export async function book(ctx: BenchContext, shape: RunShape, opts: { users: number }): Promise<RunRecord> {
   const users = await ctx.usersFor(opts.users);
   const slots = await ctx.slots();
+  if (users.length < shape.connections * shape.depth) {
+    throw new Error(`book needs at least as many users (${users.length}) as bookings in flight (${shape.connections * shape.depth}): a person books one thing at a time`);
+  }
   let u = 0;
   const before = slots.used;
+  // Round robin over the users without one in flight: the server refuses a user's second booking
+  // while one is in flight (bookingInFlight), and the allocator keeps a user's bookings apart in time.
+  const inFlight = new Set<number>();
+  const booker = new WeakMap<LoadRequest, number>();
   const next = (): LoadRequest => {
-    const s = slots.next();
-    const user = users[u++ % users.length]!;
-    return {
-      body: `{"method":"reservations.create","args":[{"seatId":${s.seatId},"start":"${s.start}","end":"${s.end}"}],"token":"${user.token}"}`,
+    let i = u++ % users.length;
+    while (inFlight.has(i)) i = u++ % users.length;
+    inFlight.add(i);
+    const s = slots.nextFor(i);
+    const req: LoadRequest = {
+      body: `{"method":"reservations.create","args":[{"seatId":${s.seatId},"start":"${s.start}","end":"${s.end}"}],"token":"${users[i]!.token}"}`,
       kind: 'reservations.create',
     };
+    booker.set(req, i);
+    return req;
   };
-  return measureLoad(ctx, 'book', `reservations.create ${shapeLabel(shape)}, ${users.length} users`, shape, { next }, () => ({
+  const onReply = (_conn: number, req: LoadRequest): void => void inFlight.delete(booker.get(req)!);
+  return measureLoad(ctx, 'book', `reservations.create ${shapeLabel(shape)}, ${users.length} users`, shape, { next, onReply }, () => ({
     users: users.length,
     bookingsAttempted: slots.used - before,
   }));
@@ -225,11 +237,24 @@ export async function mixed(ctx: BenchContext, shape: RunShape, opts: { users: n
     acc.push([k, (acc.at(-1)?.[1] ?? 0) + v]);
     return acc;
   }, []);
+  // Users with a booking in flight: a person books one thing at a time (the server refuses a
+  // second, bookingInFlight), so a create goes to another of the connection's users, or becomes a read.
+  const creating = new Set<number>();
+  const creator = new WeakMap<LoadRequest, number>();
   const next = (conn: number): LoadRequest => {
-    const user = users[(conn + shape.connections * (n++ % 4)) % users.length]!;
+    const pick = (conn + shape.connections * (n++ % 4)) % users.length;
+    const user = users[pick]!;
     const roll = rand() * 100;
     let kind = cut.find(([, upTo]) => roll < upTo)![0];
     if (kind === 'reservations.cancel' && mine[conn]!.length === 0) kind = 'reservations.create';
+    let booker: number | undefined;
+    if (kind === 'reservations.create') {
+      for (let j = 0; j < 4 && booker === undefined; j++) {
+        const candidate = (conn + shape.connections * ((pick + j) % 4)) % users.length;
+        if (!creating.has(candidate)) booker = candidate;
+      }
+      if (booker === undefined) kind = 'seats.list';
+    }
     switch (kind) {
       case 'seats.list':
         return { kind, body: `{"method":"seats.list","args":[{"branch":"${branches[Math.floor(rand() * 3)]}","availableOnly":true}]}` };
@@ -242,15 +267,19 @@ export async function mixed(ctx: BenchContext, shape: RunShape, opts: { users: n
         return { kind, body: `{"method":"reservations.cancel","args":[{"id":${r.id}}],"token":"${r.token}"}` };
       }
       default: {
-        const s = slots.next();
-        return {
+        const s = slots.nextFor(booker!);
+        creating.add(booker!);
+        const req: LoadRequest = {
           kind: 'reservations.create',
-          body: `{"method":"reservations.create","args":[{"seatId":${s.seatId},"start":"${s.start}","end":"${s.end}"}],"token":"${user.token}"}`,
+          body: `{"method":"reservations.create","args":[{"seatId":${s.seatId},"start":"${s.start}","end":"${s.end}"}],"token":"${users[booker!]!.token}"}`,
         };
+        creator.set(req, booker!);
+        return req;
       }
     }
   };
   const onReply = (conn: number, req: LoadRequest, ok: boolean, text: string): void => {
+    if (req.kind === 'reservations.create') creating.delete(creator.get(req)!);
     if (!ok || req.kind !== 'reservations.create') return;
     const id = (JSON.parse(text) as { result: ReservationWire }).result.id;
     const token = /"token":"([^"]+)"/.exec(req.body)![1]!;
@@ -283,8 +312,9 @@ export async function storm(ctx: BenchContext, opts: { users: number; rounds: nu
   const t0 = performance.now();
   const splitters = sockets.map(() => new FrameSplitter());
   for (let round = 0; round < opts.rounds; round++) {
-    const s = slots.next();
-    // One slot for the whole round: every other pair this allocator hands out is untouched.
+    // A whole slot for the round, no user's booking anywhere in it: a winner of an earlier round
+    // meets CONFLICT here, not its own booking (overlapsOwnBooking).
+    const s = slots.wholeSlot();
     let answered = 0;
     let won = 0;
     const sentAt = performance.now();

@@ -76,14 +76,24 @@ export async function branchSeats(host: string, port: number, branch: string): P
 const SLOT_MS = 30 * 60_000;
 
 /**
- * Hands out distinct (seat, 30-minute slot) pairs on a branch open around the clock: pair k is
- * seat k mod S in slot k div S, counting from the first whole half hour at least `leadMs` from
- * now. `firstSlot` offsets the range so that two users of one database (carrel's runs and the
- * pgbench baseline) never ask for the same pair.
+ * Hands out distinct (seat, 30-minute slot) pairs on a branch open around the clock, counting from
+ * the first whole half hour at least `leadMs` from now. `firstSlot` offsets the range so that two
+ * users of one database (carrel's runs and the pgbench baseline) never ask for the same pair.
+ *
+ * A user's pairs never overlap in time (the server books one seat at a time per person,
+ * rules.oneSeatAtATime): each user walks the slots from the first, one booking a slot, and takes
+ * the next seat of that slot that nobody has been handed. A storm round takes a whole slot from the
+ * top of the range, which no user is then handed.
  */
 export class SlotAllocator {
   private k = 0;
   readonly baseMs: number;
+  /** Per user (by its index), the next slot it may be handed. */
+  private readonly userNext = new Map<number, number>();
+  /** Per slot (from firstSlot), the seats of it handed out. */
+  private readonly filled: number[] = [];
+  /** Slots from here up were taken whole. */
+  private top: number;
 
   constructor(
     private readonly seats: readonly number[],
@@ -94,25 +104,38 @@ export class SlotAllocator {
   ) {
     if (seats.length === 0) throw new Error('no seats to book');
     this.baseMs = Math.ceil((nowMs + leadMs) / SLOT_MS) * SLOT_MS;
+    this.top = maxSlots;
   }
 
+  /** Pairs handed out. */
   get used(): number {
     return this.k;
   }
 
-  get capacity(): number {
-    return this.seats.length * (this.maxSlots - this.firstSlot);
+  /** The next pair for user `user`: a slot after every one it was handed, a seat nobody was handed in it. */
+  nextFor(user: number): { seatId: number; start: string; end: string } {
+    let slot = this.userNext.get(user) ?? this.firstSlot;
+    while (slot < this.top && (this.filled[slot - this.firstSlot] ?? 0) >= this.seats.length) slot++;
+    if (slot >= this.top) throw new Error(`the bench branch has no free slots left for user ${user} (${this.k} pairs used)`);
+    const i = this.filled[slot - this.firstSlot] ?? 0;
+    this.filled[slot - this.firstSlot] = i + 1;
+    this.userNext.set(user, slot + 1);
+    this.k++;
+    return this.pair(this.seats[i]!, slot);
   }
 
-  next(): { seatId: number; start: string; end: string } {
-    if (this.k >= this.capacity) throw new Error(`the bench branch has no free slots left (${this.capacity} used)`);
-    const k = this.k++;
-    const slot = this.firstSlot + Math.floor(k / this.seats.length);
+  /** A pair of a slot no user has been or will be handed (a storm round: everyone on one seat and slot). */
+  wholeSlot(): { seatId: number; start: string; end: string } {
+    const slot = this.top - 1;
+    const handed = this.filled[slot - this.firstSlot] ?? 0;
+    if (slot < this.firstSlot || handed > 0) throw new Error(`the bench branch has no whole slot left (${this.k} pairs used)`);
+    this.top = slot;
+    this.k++;
+    return this.pair(this.seats[0]!, slot);
+  }
+
+  private pair(seatId: number, slot: number): { seatId: number; start: string; end: string } {
     const startMs = this.baseMs + slot * SLOT_MS;
-    return {
-      seatId: this.seats[k % this.seats.length]!,
-      start: new Date(startMs).toISOString(),
-      end: new Date(startMs + SLOT_MS).toISOString(),
-    };
+    return { seatId, start: new Date(startMs).toISOString(), end: new Date(startMs + SLOT_MS).toISOString() };
   }
 }

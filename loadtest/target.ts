@@ -38,7 +38,18 @@ export interface Target {
 /** The branch the booking scenarios use: open around the clock, many seats, nobody else's. */
 export const BENCH_BRANCH = 'Bench Library';
 export const BENCH_SEATS = 2000;
-export const BENCH_DB = 'carrel_bench';
+/**
+ * The database `carrel bench` drops and makes afresh; CARREL_BENCH_DB names another, so that two
+ * benches on one PostgreSQL (two checkouts measuring before and after a change) do not drop each
+ * other's. A plain identifier only: it goes into DROP and CREATE DATABASE as it is.
+ */
+export const BENCH_DB = benchDatabaseName(process.env.CARREL_BENCH_DB);
+
+export function benchDatabaseName(name: string | undefined): string {
+  if (name === undefined || name === '') return 'carrel_bench';
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`CARREL_BENCH_DB must be a lower-case identifier (letters, digits, _), got ${JSON.stringify(name)}`);
+  return name;
+}
 /** The branch the `rush` scenario books at its opening: open around the clock, nothing else on it. */
 export const RUSH_BRANCH = 'Rush Library';
 export const RUSH_SEATS = 2000;

@@ -13,15 +13,21 @@ export interface AdmissionGate {
    * A slot for `client`: at once when one is free and nobody waits, else after its turn, or
    * DEADLINE_EXCEEDED after waitMs; RESOURCE_EXHAUSTED at once past the gate's queues.
    */
-  acquire(client: string, waitMs: number): Promise<ReleaseSlot>;
-  /** The place `client`'s requests take at this gate. */
-  ticket(client: string): AdmissionTicket;
+  acquire(client: string, waitMs: number, share?: number): Promise<ReleaseSlot>;
+  /** The place `client`'s requests take at this gate; `share`: see AdmissionTicket. */
+  ticket(client: string, share?: number): AdmissionTicket;
 }
 
 /** What a request carries to the database layer: its client's place at the gate. */
 export interface AdmissionTicket {
   readonly gate: AdmissionGate;
   readonly client: string;
+  /**
+   * Connections this client may hold at once, when not the gate's per-client bound: a client
+   * that stands for many people (the booking queue's batches, docs/fairness.md). It still takes
+   * its turn in the round robin like any other.
+   */
+  readonly share?: number;
 }
 
 export interface Deadline {

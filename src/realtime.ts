@@ -60,6 +60,8 @@ export interface RealtimeDeps {
   listings: { invalidate(branchId: number): void };
   /** Run the clock-driven tick on a real timer (off when tests drive a FakeClock with tick()). */
   autoTick: boolean;
+  /** The booking core: a change committed on another instance may free seat time its searches knew full. */
+  bookings: { onCoreEvent(ev: CoreEvent): void };
 }
 
 export class Realtime {
@@ -243,6 +245,7 @@ export class Realtime {
   /** A change committed on another instance: into the model; this instance's listings forget the branch. */
   private applyRemoteFact(ev: CoreEvent): void {
     this.applyFact(ev);
+    this.deps.bookings.onCoreEvent(ev);
     if (ev.type === 'reservation') this.deps.listings.invalidate(ev.reservation.branchId);
     else if (ev.type === 'seatStatus') this.deps.listings.invalidate(ev.branchId);
   }

@@ -67,6 +67,8 @@ export interface ServerDeps {
   autoTick?: boolean;
   /** The event bus; default: RedisBus when redis.url is set, else an in-process LocalBus. */
   bus?: EventBus;
+  /** The opening lottery's randomness, a number in [0, 1); default crypto-random (tests seed it). */
+  random?: () => number;
 }
 
 export interface BoundPorts {
@@ -216,7 +218,17 @@ export function assemble(deps: ServerDeps): ServerParts {
   });
   const accounts = new AccountService({ db: sql, bcryptCost: config.auth.bcryptCost, hasher: passwords, now });
   const contexts = new SeatContexts({ db: sql, clock, contextCacheMs: config.discovery.seatContextCacheMs });
-  const reservations = new ReservationService({ ...core, seats: contexts, log, onSlotFreed: (slot, deadline) => waitlist.onSlotFreed(slot, deadline) });
+  const reservations = new ReservationService({
+    ...core,
+    seats: contexts,
+    log,
+    booking: config.booking,
+    random: deps.random,
+    onSlotFreed: (slot, deadline) => waitlist.onSlotFreed(slot, deadline),
+  });
+  // What frees seat time here: the best-available searches known full forget its branch (and, from
+  // other instances, through the live half's remote facts).
+  events.on(reservations.onCoreEvent);
 
   // The live model, the one owner of live state (docs/architecture.md): its changes go to the
   // bus, the check-ins and releases it asks for to the bookings. The hub and the listings read it.
@@ -272,6 +284,7 @@ export function assemble(deps: ServerDeps): ServerParts {
     keyring,
     coalescer,
     listings: listing,
+    bookings: reservations,
     autoTick: deps.autoTick ?? clock === systemClock,
   });
 
@@ -338,7 +351,7 @@ export function assemble(deps: ServerDeps): ServerParts {
   const webSockets = new WsGateway({ routes: { '/ws/rpc': rpc.listener, '/ws/live': realtime.pubsubListener }, allowedOrigins: config.http.allowedOrigins, log });
   webSockets.registerMetrics(obs.registry);
   registerLiveMetrics(obs, live);
-  registerCoreMetrics(obs.registry, { listing, dbAdmission, passwords });
+  registerCoreMetrics(obs.registry, { listing, reservations, dbAdmission, passwords });
   return {
     config,
     log,

@@ -8,14 +8,16 @@
 --   2. the per-user lock (p_lock_class = LockClass.userBooking, src/db/lockKeys.ts), the one
 --      carrel_book takes, so a claim and a booking of one user, or two claims, take turns and
 --      each sees what the other committed;
---   3. carrel_user_rules over the offered time;
+--   3. carrel_user_rules over the offered time (one seat at a time included, when p_one_seat);
 --   4. the guarded UPDATEs of the reservation, then of the waitlist entry (the order the
 --      lifecycle's expiry takes them in).
 --
 -- Outcomes, as rows (src/core/waitlist.ts turns them into answers):
 --   'claimed'               the reservation as it is now;
---   'maxActive' / 'quota'   as carrel_user_rules says; the offer is left as it is, holding the
---                           slot until it lapses, so the user may make room and claim again;
+--   'overlapsOwnBooking' / 'maxActive' / 'quota'
+--                           as carrel_user_rules says (other_id: the overlapping booking); the
+--                           offer is left as it is, holding the slot until it lapses, so the user
+--                           may make room and claim again;
 --   'noOffer'               no live offer for this entry and user: the caller explains why
 --                           (claimed already, lapsed, left, someone else's).
 CREATE OR REPLACE FUNCTION carrel_claim(
@@ -24,12 +26,13 @@ CREATE OR REPLACE FUNCTION carrel_claim(
   p_now timestamptz,
   p_lock_class integer,
   p_max_active integer,
+  p_one_seat boolean,
   p_period_start timestamptz[],
   p_period_end timestamptz[],
   p_period_quota integer[],
   p_lock_timeout_ms integer
 ) RETURNS TABLE (
-  outcome text, period integer, used integer,
+  outcome text, period integer, used integer, other_id bigint,
   id bigint, seat_id integer, user_id integer, branch_id integer, start_at timestamptz, end_at timestamptz,
   status text, created_at timestamptz, checked_in_at timestamptz, offer_expires_at timestamptz, waitlist_id bigint
 ) LANGUAGE plpgsql VOLATILE AS $$
@@ -47,15 +50,15 @@ BEGIN
   FROM reservations r
   WHERE r.waitlist_id = p_waitlist AND r.user_id = p_user AND r.status = 'OFFERED' AND r.offer_expires_at > p_now;
   IF NOT FOUND THEN
-    RETURN QUERY SELECT 'noOffer'::text, NULL::integer, NULL::integer, NULL::bigint, NULL::integer, NULL::integer, NULL::integer,
+    RETURN QUERY SELECT 'noOffer'::text, NULL::integer, NULL::integer, NULL::bigint, NULL::bigint, NULL::integer, NULL::integer, NULL::integer,
       NULL::timestamptz, NULL::timestamptz, NULL::text, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, NULL::bigint;
     RETURN;
   END IF;
 
-  SELECT * INTO v_rules FROM carrel_user_rules(p_user, v_offer.start_at, v_offer.end_at, p_now, p_max_active,
+  SELECT * INTO v_rules FROM carrel_user_rules(p_user, v_offer.start_at, v_offer.end_at, p_now, p_max_active, p_one_seat,
                                                p_period_start, p_period_end, p_period_quota);
   IF v_rules.outcome IS NOT NULL THEN
-    RETURN QUERY SELECT v_rules.outcome, v_rules.period, v_rules.used, NULL::bigint, NULL::integer, NULL::integer, NULL::integer,
+    RETURN QUERY SELECT v_rules.outcome, v_rules.period, v_rules.used, v_rules.reservation_id, NULL::bigint, NULL::integer, NULL::integer, NULL::integer,
       NULL::timestamptz, NULL::timestamptz, NULL::text, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, NULL::bigint;
     RETURN;
   END IF;
@@ -68,13 +71,36 @@ BEGIN
             r.checked_in_at, r.offer_expires_at, r.waitlist_id
   INTO v_offer;
   IF NOT FOUND THEN
-    RETURN QUERY SELECT 'noOffer'::text, NULL::integer, NULL::integer, NULL::bigint, NULL::integer, NULL::integer, NULL::integer,
+    RETURN QUERY SELECT 'noOffer'::text, NULL::integer, NULL::integer, NULL::bigint, NULL::bigint, NULL::integer, NULL::integer, NULL::integer,
       NULL::timestamptz, NULL::timestamptz, NULL::text, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, NULL::bigint;
     RETURN;
   END IF;
   UPDATE waitlist w SET status = 'CLAIMED', updated_at = p_now WHERE w.id = p_waitlist AND w.status = 'OFFERED';
-  RETURN QUERY SELECT 'claimed'::text, NULL::integer, NULL::integer, v_offer.id, v_offer.seat_id, v_offer.user_id,
+  RETURN QUERY SELECT 'claimed'::text, NULL::integer, NULL::integer, NULL::bigint, v_offer.id, v_offer.seat_id, v_offer.user_id,
     (SELECT s.branch_id FROM seats s WHERE s.id = v_offer.seat_id), v_offer.start_at, v_offer.end_at, v_offer.status,
     v_offer.created_at, v_offer.checked_in_at, v_offer.offer_expires_at, v_offer.waitlist_id;
 END
+$$;
+
+-- The 9-argument form the previous release calls: the same claim without one seat at a time, and
+-- without the other_id column.
+CREATE OR REPLACE FUNCTION carrel_claim(
+  p_waitlist bigint,
+  p_user integer,
+  p_now timestamptz,
+  p_lock_class integer,
+  p_max_active integer,
+  p_period_start timestamptz[],
+  p_period_end timestamptz[],
+  p_period_quota integer[],
+  p_lock_timeout_ms integer
+) RETURNS TABLE (
+  outcome text, period integer, used integer,
+  id bigint, seat_id integer, user_id integer, branch_id integer, start_at timestamptz, end_at timestamptz,
+  status text, created_at timestamptz, checked_in_at timestamptz, offer_expires_at timestamptz, waitlist_id bigint
+) LANGUAGE sql VOLATILE AS $$
+  SELECT c.outcome, c.period, c.used, c.id, c.seat_id, c.user_id, c.branch_id, c.start_at, c.end_at,
+         c.status, c.created_at, c.checked_in_at, c.offer_expires_at, c.waitlist_id
+  FROM carrel_claim(p_waitlist, p_user, p_now, p_lock_class, p_max_active, false,
+                    p_period_start, p_period_end, p_period_quota, p_lock_timeout_ms) c;
 $$;

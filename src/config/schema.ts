@@ -431,6 +431,19 @@ export const configSchema = z.strictObject({
           suspendDays: positiveInt.max(366).default(7),
         })
         .prefault({}),
+      /** A user's CONFIRMED and CHECKED_IN bookings may not overlap in time (one person, one seat). */
+      oneSeatAtATime: z.boolean().default(true),
+      /**
+       * "HH:MM": a local day's bookings open at this time of the branch's day maxDaysAhead days
+       * before (docs/rules.md, "When bookings open"); null: a rolling maxDaysAhead window.
+       */
+      bookingOpensAt: z
+        .string()
+        .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a local time "HH:MM"')
+        .nullable()
+        .default(null),
+      /** Bookings asked in the first N ms after an opening are served in a random order (0: arrival order). */
+      openingLotteryMs: z.number().int().min(0).max(60_000).default(0),
     })
     .prefault({}),
   // Presence (docs/rules.md, "Presence: the state machine"): how long a checked-in seat left
@@ -461,6 +474,19 @@ export const configSchema = z.strictObject({
             if (w.from >= w.to) ctx.addIssue({ code: 'custom', path: [i, 'to'], message: `must be after from (${w.from})` });
           });
         }),
+    })
+    .prefault({}),
+  // Booking many at once (docs/architecture.md, "Group commit"; src/core/bookingQueue.ts).
+  booking: z
+    .strictObject({
+      /** Most bookings sent in one round trip (each a subtransaction: at most 60 keeps them in PostgreSQL's cache). */
+      maxBatch: z.number().int().min(1).max(60).default(50),
+      /** Batches running at once, each on a database connection; the gate still serves them in turn with every other client. */
+      maxBatchesInFlight: z.number().int().min(1).max(200).default(4),
+      /** Shapes (branch, filters, window) remembered as full or by where their last walk found a seat. */
+      knownFullMaxEntries: positiveInt.max(1_000_000).default(10_000),
+      /** A "full" verdict is trusted this long without news from the branch (ms). */
+      knownFullMs: z.number().int().min(0).max(600_000).default(10_000),
     })
     .prefault({}),
   // Discovery reads: seats.list keeps serialised listings per (filter, slot) until a change in

@@ -1,27 +1,27 @@
 // Booking and the reservation lifecycle driven by people and sensors (docs/rules.md; the
 // invariants kept here: docs/architecture.md, "Invariants and where they are enforced").
 //
-// - No double booking: a create is ONE INSERT that the exclusion constraint on `hold` accepts
-//   or refuses (a DbConflict with the clashing interval, which is CONFLICT, or the padding rule
-//   when only a cleaning buffer is in the way: bufferClash.ts). Node never reads-then-writes a
+// - No double booking: a booking is an INSERT that the exclusion constraint on `hold` accepts
+//   or refuses (a clash with the interval the constraint names, which is CONFLICT, or the padding
+//   rule when only a cleaning buffer is in the way: bufferClash.ts). Node never reads-then-writes a
 //   seat's bookings; the constraint decides every clash.
-// - Rules that depend on the user's other rows (active limit, daily/weekly quotas) and the
-//   idempotency key are checked in the same transaction as the INSERT, after taking a per-user
-//   advisory transaction lock. Why a lock and not one INSERT … SELECT … WHERE count < n: under
-//   READ COMMITTED two such statements for the same user each see a snapshot without the
-//   other's uncommitted row, so both would pass. The lock, checks and INSERT run inside one
-//   function call, carrel_book — one round trip — whose statements each take a fresh snapshot,
-//   so the checks after the lock see whatever the previous holder committed. The user lock never
-//   makes different users wait for each other.
-// - Racing bookings of one seat queue on a per-seat advisory lock that carrel_book takes just
-//   before the INSERT (after the user lock, always in that order, so the two cannot deadlock):
-//   the first inserts and commits, each next one meets the committed row and gets 23P01 at once.
-//   Without it, clashing inserts wait for each other's uncommitted rows inside the constraint and
-//   deadlock, one victim per deadlock_timeout. The lock only orders racers for one seat; the
-//   constraint still decides. Deadlocks that remain (40P01) rerun the call a few times (Db) and
-//   then answer CONFLICT, never INTERNAL.
-// - carrel_book is defined in db/functions/carrel_book.sql, the per-user rules it runs in
-//   db/functions/carrel_user_rules.sql; the lock classes are in db/lockKeys.ts.
+// - Every booking goes through the booking queue (bookingQueue.ts): the bookings waiting when a
+//   database connection is free go together in one statement, carrel_book_batch
+//   (db/functions/carrel_book_batch.sql), each in a subtransaction of its own. For each, under a
+//   per-user advisory lock (tried: held elsewhere means the same user's other booking is in
+//   flight), it checks the idempotency key and the rules that read the user's other rows (one seat
+//   at a time, the active limit, the quotas: carrel_user_rules), then tries the seat's lock and
+//   inserts. Why a lock and not one INSERT … SELECT … WHERE count < n: under READ COMMITTED two
+//   such statements for the same user each see a snapshot without the other's uncommitted row, so
+//   both would pass. The function's statements each take a fresh snapshot, so the checks after the
+//   lock see whatever the previous holder committed. docs/architecture.md, "Lock order", says why
+//   batches cannot deadlock.
+// - Best-available (no seatId): the batch walks the branch's matching seats in a stable order
+//   and books the first it can lock that is free; where the walk found its seat, and which
+//   searches found nothing free, is remembered (seatSearches.ts), so a full branch is answered
+//   CONFLICT noSeatFree without a round trip until something frees seat time in it.
+// - A user has at most one booking in flight on this instance (inFlight); a second one is
+//   RESOURCE_EXHAUSTED bookingInFlight at once (docs/fairness.md).
 // - Every transition is one guarded UPDATE … WHERE id AND user AND status = … RETURNING, so two
 //   racing transitions cannot both win; the loser is told why (FAILED_PRECONDITION with
 //   details.rule) or NOT_FOUND when the reservation is not theirs. Sensors use the same guards
@@ -36,16 +36,19 @@
 //   (accountCheck.ts), only on those outcomes.
 // - Time comes from the injected Clock; events go out on the CoreEventSink after commit.
 // - Methods called for an RPC request take its Deadline and hand it to Db (db/db.ts): every wait
-//   for a pooled connection ends there, and the booking statement's lock waits too, so a request
-//   the client was told DEADLINE_EXCEEDED about does not go on to book.
+//   for a pooled connection ends there, and the booking's lock waits too, so a request the client
+//   was told DEADLINE_EXCEEDED about does not go on to book.
 import { CarrelError, ErrorCode } from '../errors.js';
+import type { Config } from '../config/schema.js';
 import type { Db } from '../db/db.js';
-import { DbConflict } from '../db/errors.js';
-import { LockClass } from '../db/lockKeys.js';
+import { DbConflict, accountGone, overlapConflict } from '../db/errors.js';
 import type { Deadline } from '../deadline.js';
+import type { BranchRef } from '../wire/branchRef.js';
 import type { Logger } from '../obs/log.js';
 import type { Clock } from './clock.js';
-import { ACTIVE_STATUSES_SQL, type CoreEventSink, type ReservationEvent, type ReservationFact } from './events.js';
+import { ACTIVE_STATUSES_SQL, type CoreEvent, type CoreEventSink, type ReservationEvent, type ReservationFact } from './events.js';
+import { BookingQueue, type SeatSearch } from './bookingQueue.js';
+import { SeatSearches } from './seatSearches.js';
 import {
   RESERVATION_COLUMNS,
   reservationToFact,
@@ -54,12 +57,15 @@ import {
   type ReservationRow,
   type ReservationWire,
 } from './reservationRow.js';
-import { Rule, ceilToSlot, checkBookingWindow, floorToSlot, openUntil, ruleError, type RulesConfig } from './rules.js';
+import { Rule, bookingOpensAt, ceilToSlot, checkBookingWindow, floorToSlot, openUntil, ruleError, type BookingWindow, type RulesConfig } from './rules.js';
 import { periodParams, userRuleError, userRuleInputs } from './userRules.js';
 import { refuseIfAccountGone } from './accountCheck.js';
 import { onlyBufferClashes, paddingRuleError } from './bufferClash.js';
-import type { SeatContexts } from './seatContexts.js';
+import type { BranchContext, SeatContexts } from './seatContexts.js';
 import { strikeCall, suspendedError } from './strikes.js';
+import { LockClass } from '../db/lockKeys.js';
+
+export type BookingConfig = Config['booking'];
 
 /** A stretch of a seat that became bookable again (after a cancel or an early check-out). */
 export interface FreedSlot {
@@ -82,10 +88,25 @@ export interface ReservationServiceOptions {
   log: Logger;
   /** Called after a cancel or an early check-out commits (the waitlist offers the slot). */
   onSlotFreed?: SlotFreedHandler;
+  /** Group commit and the memory of searches (config booking). */
+  booking: BookingConfig;
+  /** The opening lottery's shuffle: a number in [0, 1); crypto-random by default (tests seed it). */
+  random?: () => number;
 }
 
+/** Best-available: the branch, the filters (as seats.list reads them), and a seat to be near. */
+export interface SeatChoice {
+  branch: BranchRef;
+  area?: string;
+  hasPower?: boolean;
+  hasMonitor?: boolean;
+  near?: number;
+}
+
+/** A booking: of seatId, or of the best free seat `choose` describes (exactly one of the two). */
 export interface CreateInput {
-  seatId: number;
+  seatId?: number;
+  choose?: SeatChoice;
   startMs: number;
   endMs: number;
   idempotencyKey?: string;
@@ -97,13 +118,6 @@ export interface Caller {
 }
 
 export type MineScope = 'upcoming' | 'history';
-
-/** What carrel_book answers: an outcome, and the reservation when there is one. */
-interface BookRow extends ReservationRow {
-  outcome: 'created' | 'existing' | 'maxActive' | 'quota' | 'suspended' | 'outOfService';
-  period: number | null;
-  used: number | null;
-}
 
 const MINUTE = 60_000;
 
@@ -119,7 +133,25 @@ class Params {
 type Guard = (p: Params, a: string, nowMs: number) => string;
 
 export class ReservationService {
-  constructor(private readonly opts: ReservationServiceOptions) {}
+  /** Users with a booking in flight on this instance: at most one each (bounded by the requests in flight). */
+  private readonly inFlight = new Set<number>();
+  private readonly searches: SeatSearches;
+  private readonly queue: BookingQueue;
+  private readonly stats = { inFlightRefusals: 0, knownFull: 0 };
+
+  constructor(private readonly opts: ReservationServiceOptions) {
+    const { booking, clock, rules } = opts;
+    this.searches = new SeatSearches({ maxEntries: booking.knownFullMaxEntries, keepMs: booking.knownFullMs, now: () => clock.now() });
+    this.queue = new BookingQueue({
+      db: opts.db,
+      clock,
+      rules,
+      searches: this.searches,
+      maxBatch: booking.maxBatch,
+      maxBatchesInFlight: booking.maxBatchesInFlight,
+      random: opts.random,
+    });
+  }
 
   // --- guards: the conditions under which each transition may happen, on alias `a` --------
 
@@ -141,57 +173,128 @@ export class ReservationService {
 
   // --- booking ------------------------------------------------------------------------------
 
+  /**
+   * Books a seat — the one named, or the best free one that matches (docs/rules.md, "Booking any
+   * free seat") — through the booking queue: one of the batches carrel_book_batch runs. A user has
+   * at most one booking in flight on this instance: a second one, on any connection, is refused
+   * at once (RESOURCE_EXHAUSTED bookingInFlight, docs/fairness.md).
+   */
   async create(user: Caller, input: CreateInput, deadline?: Deadline): Promise<ReservationWire> {
+    if (this.inFlight.has(user.id)) throw this.bookingInFlight('you already have a booking in flight; wait for its answer');
+    this.inFlight.add(user.id);
+    try {
+      return await this.book(user, input, deadline);
+    } finally {
+      this.inFlight.delete(user.id);
+    }
+  }
+
+  private async book(user: Caller, input: CreateInput, deadline?: Deadline): Promise<ReservationWire> {
     const { rules } = this.opts;
     const nowMs = this.opts.clock.now();
     const key = input.idempotencyKey;
-    // A retry of a booking that succeeded is answered before any rule: by now the rules may
-    // say no (the slot started, the user is at the limit because of this very booking).
-    if (key !== undefined) {
-      const existing = await this.findByKey(user.id, key, deadline);
-      if (existing) return reservationToWire(sameRequest(existing, input));
+    const where = await this.target(input, deadline);
+    let search: SeatSearch | undefined;
+    if (input.choose) {
+      const c = input.choose;
+      const shape = { branchId: where.branchId, area: c.area, hasPower: c.hasPower, hasMonitor: c.hasMonitor, startMs: input.startMs, endMs: input.endMs };
+      search = { shape, key: SeatSearches.key(shape), near: c.near };
     }
-    const seat = await this.opts.seats.seatContext(input.seatId, deadline);
-    checkBookingWindow(input, nowMs, rules, seat);
-    // Whether the seat is in service is checked by the booking statement itself ('outOfService').
-    const limits = userRuleInputs(input, seat.timezone, rules);
-
-    // One statement (carrel_book): the user lock, the idempotency key, the active limit, the
-    // quotas, the seat lock and the INSERT, in that order, in one round trip. Deadlocks are
-    // retried. Lock waits end at the request's deadline (55P03 → DEADLINE_EXCEEDED, rolled back).
-    // A clash with only a cleaning buffer is the padding rule, not a double booking (explainClash).
-    const res = await this.opts.db
-      .query<BookRow>(
-        (lockTimeoutMs) => ({
-          name: 'carrel.book',
-          text: 'SELECT * FROM carrel_book($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)',
-          values: [
-            input.seatId, user.id, new Date(input.startMs), new Date(input.endMs), key ?? null, new Date(nowMs),
-            LockClass.userBooking, rules.maxActivePerUser, ...periodParams(limits), lockTimeoutMs,
-          ],
-        }),
-        deadline,
-      )
-      .catch((err: unknown) => this.explainClash(err, input, seat.paddingMinutes, deadline));
-    const r = res.rows[0]!;
-    let outcome: { row: ReservationRow; created: boolean };
-    switch (r.outcome) {
+    try {
+      checkBookingWindow(input, nowMs, rules, where);
+      if (search && this.searches.isFull(search.key)) {
+        this.stats.knownFull++;
+        throw noSeatFree();
+      }
+    } catch (err) {
+      // A retry of a booking that succeeded is answered whatever the rules or the seats say now
+      // (the slot started, the branch filled with this very booking): only on this refusal path
+      // is the key looked up outside the batch, which checks it first under the user's lock.
+      if (key !== undefined && err instanceof CarrelError) {
+        const existing = await this.findByKey(user.id, key, deadline);
+        if (existing) return reservationToWire(sameRequest(existing, input, where.branchId));
+      }
+      throw err;
+    }
+    const limits = userRuleInputs(input, where.timezone, rules);
+    const opensAt = bookingOpensAt(input.startMs, where.timezone, rules);
+    const drawAtMs = opensAt !== null && rules.openingLotteryMs > 0 && nowMs < opensAt + rules.openingLotteryMs ? opensAt + rules.openingLotteryMs : undefined;
+    const out = await this.queue.submit(
+      { userId: user.id, seatId: input.seatId, search, startMs: input.startMs, endMs: input.endMs, idempotencyKey: key, limits, deadline },
+      drawAtMs,
+    );
+    switch (out.outcome) {
       case 'created':
-        outcome = { row: r, created: true };
-        break;
+        this.emit('reservation.created', out.row!, nowMs);
+        return reservationToWire(out.row!);
       case 'existing':
-        outcome = { row: sameRequest(r, input), created: false };
-        break;
+        return reservationToWire(sameRequest(out.row!, input, where.branchId));
+      case 'overlapsOwnBooking':
       case 'maxActive':
       case 'quota':
-        throw userRuleError({ outcome: r.outcome, period: r.period, used: r.used }, limits, rules);
+        throw userRuleError({ outcome: out.outcome, period: out.period, used: out.used, otherId: out.otherId }, limits, rules);
       case 'suspended':
         throw await suspendedError(this.opts.db, user.id, deadline);
-      default:
+      case 'outOfService':
         throw ruleError(Rule.seatOutOfService, `seat ${input.seatId} is out of service`);
+      case 'clash':
+        // A clash with only a cleaning buffer is the padding rule, not a double booking (explainClash).
+        return this.explainClash(overlapConflict(out.detail ?? undefined), { seatId: input.seatId!, ...input }, where.paddingMinutes, deadline);
+      case 'noSeatFree':
+        throw noSeatFree();
+      case 'userBusy':
+        throw this.bookingInFlight('another booking or waitlist claim of yours is in flight; wait for its answer');
+      case 'deadline':
+        throw new CarrelError(ErrorCode.DEADLINE_EXCEEDED, "the request's deadline passed while it waited for a lock; nothing was changed");
+      case 'accountGone':
+        throw accountGone();
     }
-    if (outcome.created) this.emit('reservation.created', outcome.row, nowMs);
-    return reservationToWire(outcome.row);
+  }
+
+  /**
+   * RESOURCE_EXHAUSTED bookingInFlight, with retryAfterMs: about when the booking in flight will
+   * have been answered. The dispatcher reads nothing more from the connection until then, so a
+   * script that pipelines creates costs one refusal per interval, not one per request
+   * (docs/fairness.md, "The opening rush").
+   */
+  private bookingInFlight(message: string): CarrelError {
+    this.stats.inFlightRefusals++;
+    return new CarrelError(ErrorCode.RESOURCE_EXHAUSTED, message, { reason: 'bookingInFlight', retryAfterMs: this.queue.retryAfterMs() });
+  }
+
+  /** The branch a booking is in, with what its rules need: the seat's (and `near`'s), or the one named. */
+  private async target(input: CreateInput, deadline?: Deadline): Promise<BranchContext> {
+    if (input.seatId !== undefined) return this.opts.seats.seatContext(input.seatId, deadline);
+    const c = input.choose!;
+    const branch = await this.opts.seats.branchContext(c.branch, deadline);
+    if (c.near !== undefined) {
+      const near = await this.opts.seats.seatContext(c.near, deadline).catch((err: unknown) => {
+        if (err instanceof CarrelError && err.code === ErrorCode.NOT_FOUND) return undefined;
+        throw err;
+      });
+      if (near?.branchId !== branch.branchId) {
+        throw new CarrelError(ErrorCode.INVALID_ARGUMENT, `near must be a seat of the branch (${branch.branchId})`, { field: 'near' });
+      }
+    }
+    return branch;
+  }
+
+  /** Where the booking queue and the memory of searches are fed: every committed change, here and elsewhere. */
+  readonly onCoreEvent = (ev: CoreEvent): void => this.searches.onCoreEvent(ev);
+
+  /** The booking queue's and the searches' counters (metrics): knownFull counts the refusals here and the queue's. */
+  bookingStats() {
+    const q = this.queue.stats;
+    return {
+      batches: q.batches,
+      sent: q.sent,
+      busy: q.busy,
+      expired: q.expired,
+      ...this.queue.depth,
+      inFlightRefusals: this.stats.inFlightRefusals,
+      knownFull: this.stats.knownFull + q.knownFull,
+      searches: this.searches.size,
+    };
   }
 
   /**
@@ -201,7 +304,7 @@ export class ReservationService {
    * the time itself: then the honest answer is CONFLICT with that booking's hold. One indexed
    * probe, on this failure path only.
    */
-  private async explainClash(err: unknown, input: CreateInput, paddingMinutes: number, deadline: Deadline | undefined): Promise<never> {
+  private async explainClash(err: unknown, input: BookingWindow & { seatId: number }, paddingMinutes: number, deadline: Deadline | undefined): Promise<never> {
     if (!(err instanceof DbConflict) || err.reason !== 'overlap' || !err.clash) throw err;
     if (!onlyBufferClashes(err.clash, input, paddingMinutes)) throw err;
     const res = await this.opts.db.query<{ start_at: Date; end_at: Date }>(
@@ -519,7 +622,7 @@ export class ReservationService {
       });
     }
     const limits = userRuleInputs({ startMs, endMs: maxEndMs }, seat.timezone, rules);
-    const res = await this.opts.db.query<BookRow | (Omit<BookRow, 'outcome'> & { outcome: 'taken' })>(
+    const res = await this.opts.db.query<WalkInRow>(
       (lockTimeoutMs) => ({
         name: 'carrel.walkIn',
         text: 'SELECT * FROM carrel_walk_in($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)',
@@ -553,9 +656,25 @@ export class ReservationService {
   }
 }
 
-/** A retried key must name the same seat and start; otherwise the client reused a key. */
-function sameRequest(row: ReservationRow, input: CreateInput): ReservationRow {
-  if (row.seat_id !== input.seatId || row.start_at.getTime() !== input.startMs) {
+/** What carrel_walk_in answers: an outcome, and the reservation when there is one. */
+interface WalkInRow extends ReservationRow {
+  outcome: 'created' | 'taken' | 'maxActive' | 'quota' | 'suspended' | 'outOfService';
+  period: number | null;
+  used: number | null;
+}
+
+/** CONFLICT noSeatFree: no seat that matches is free for the window. */
+function noSeatFree(): CarrelError {
+  return new CarrelError(ErrorCode.CONFLICT, 'no seat that matches is free for that time', { reason: 'noSeatFree' });
+}
+
+/**
+ * A retried key must name the same seat (or, choosing the seat, the same branch) and start;
+ * otherwise the client reused a key.
+ */
+function sameRequest(row: ReservationRow, input: CreateInput, branchId: number): ReservationRow {
+  const samePlace = input.seatId !== undefined ? row.seat_id === input.seatId : row.branch_id === branchId;
+  if (!samePlace || row.start_at.getTime() !== input.startMs) {
     throw ruleError(Rule.idempotencyKeyReused, 'that idempotencyKey was used for a different booking', {
       reservationId: row.id,
     });

@@ -29,6 +29,10 @@ export const Rule = {
   /** Strikes suspended the user's booking (docs/rules.md, "Strikes and suspension"); details.until. */
   suspended: 'suspended',
   idempotencyKeyReused: 'idempotencyKeyReused',
+  /** rules.oneSeatAtATime: the user holds a CONFIRMED or CHECKED_IN booking overlapping the time. */
+  overlapsOwnBooking: 'overlapsOwnBooking',
+  /** rules.bookingOpensAt: the window's day is not open for booking yet (details.opensAt). */
+  bookingNotOpen: 'bookingNotOpen',
   status: 'status',
   checkInWindow: 'checkInWindow',
   ended: 'ended',
@@ -150,14 +154,35 @@ export function checkBookingWindow(
   if (startMs < floorToSlot(nowMs, rules.slotMinutes)) {
     throw ruleError(Rule.inThePast, 'the booking would start in the past');
   }
-  if (startMs > nowMs + rules.maxDaysAhead * 24 * 3600_000) {
+  const opensAt = bookingOpensAt(startMs, branch.timezone, rules);
+  if (opensAt === null && startMs > nowMs + rules.maxDaysAhead * 24 * 3600_000) {
     throw ruleError(Rule.maxDaysAhead, `bookings open at most ${rules.maxDaysAhead} days ahead`, {
       maxDaysAhead: rules.maxDaysAhead,
+    });
+  }
+  if (opensAt !== null && nowMs < opensAt) {
+    throw ruleError(Rule.bookingNotOpen, `bookings for that day open at ${new Date(opensAt).toISOString()}`, {
+      opensAt: new Date(opensAt).toISOString(),
     });
   }
   if (!fitsOpeningHours(startMs, endMs, branch.timezone, branch.hours)) {
     throw ruleError(Rule.openingHours, openingHoursMessage(startMs, endMs, branch.timezone, branch.hours), { timezone: branch.timezone });
   }
+}
+
+/**
+ * When bookings for the local day of startMs open (docs/rules.md, "When bookings open"): with
+ * rules.bookingOpensAt "HH:MM", at that time of the branch's day maxDaysAhead days before it —
+ * with 14 and "08:00", Monday's bookings open at 08:00 two Mondays before. null without
+ * bookingOpensAt: then the window is the rolling maxDaysAhead days from now.
+ */
+export function bookingOpensAt(startMs: number, timeZone: string, rules: Pick<RulesConfig, 'bookingOpensAt' | 'maxDaysAhead'>): number | null {
+  if (rules.bookingOpensAt === null) return null;
+  const minute = parseClock(rules.bookingOpensAt);
+  if (minute === null) return null;
+  // Noon of the opening day is inside it whatever DST does at either end.
+  const p = localParts(localDayStart(startMs, timeZone, -rules.maxDaysAhead) + 12 * 3600_000, timeZone);
+  return zonedInstant(p.year, p.month, p.day, minute, timeZone);
 }
 
 const WEEKDAY_NAMES = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'] as const;

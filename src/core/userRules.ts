@@ -1,6 +1,6 @@
-// The rules that read a user's other rows — the active limit and the daily / weekly quotas
-// (docs/rules.md) — as every writer that gives a user a booking applies them: a new booking
-// (carrel_book) and a claimed waitlist offer (carrel_claim). Both run carrel_user_rules
+// The rules that read a user's other rows — one seat at a time, the active limit and the daily /
+// weekly quotas (docs/rules.md) — as every writer that gives a user a booking applies them: a new
+// booking (carrel_book_batch) and a claimed waitlist offer (carrel_claim). Both run carrel_user_rules
 // (db/functions/carrel_user_rules.sql) in one statement after the same per-user advisory lock
 // (LockClass.userBooking, db/lockKeys.ts), so a user's racing bookings and claims cannot
 // together get past a limit. Node owns the rules and the time zones: it computes the periods
@@ -33,16 +33,26 @@ export function periodParams(inputs: UserRuleInputs): [Date[], Date[], number[]]
   return [inputs.periods.map(([s]) => new Date(s)), inputs.periods.map(([, e]) => new Date(e)), inputs.quotas];
 }
 
+/** What carrel_user_rules refuses with. */
+export type UserRuleOutcome = 'overlapsOwnBooking' | 'maxActive' | 'quota';
+
 /**
- * The refusal for a carrel_user_rules outcome: maxActive (used = active reservations) or quota
- * (period = 1-based index into inputs.periods, used = minutes already booked there).
+ * The refusal for a carrel_user_rules outcome: overlapsOwnBooking (otherId = the user's booking
+ * in the way), maxActive (used = active reservations) or quota (period = 1-based index into
+ * inputs.periods, used = minutes already booked there).
  */
 export function userRuleError(
-  outcome: { outcome: 'maxActive' | 'quota'; period: number | null; used: number | null },
+  outcome: { outcome: UserRuleOutcome; period: number | null; used: number | null; otherId?: number | null },
   inputs: UserRuleInputs,
   rules: RulesConfig,
   extra: Record<string, unknown> = {},
 ): CarrelError {
+  if (outcome.outcome === 'overlapsOwnBooking') {
+    return ruleError(Rule.overlapsOwnBooking, 'you already hold a seat for part of that time; one seat at a time', {
+      ...(outcome.otherId != null ? { reservationId: Number(outcome.otherId) } : {}),
+      ...extra,
+    });
+  }
   if (outcome.outcome === 'maxActive') {
     return ruleError(Rule.maxActive, `at most ${rules.maxActivePerUser} active reservations at a time`, {
       maxActivePerUser: rules.maxActivePerUser,

@@ -103,9 +103,10 @@ interface EntryRow {
 
 /** What carrel_claim (db/functions/carrel_claim.sql) answers: an outcome, and the reservation when claimed. */
 interface ClaimRow extends ReservationRow {
-  outcome: 'claimed' | 'maxActive' | 'quota' | 'suspended' | 'noOffer';
+  outcome: 'claimed' | 'overlapsOwnBooking' | 'maxActive' | 'quota' | 'suspended' | 'noOffer';
   period: number | null;
   used: number | null;
+  other_id: number | null;
 }
 
 interface ResolvedTarget {
@@ -251,7 +252,7 @@ export class Waitlist {
 
   /**
    * Turns the caller's offer into a CONFIRMED reservation, before the offer lapses. Idempotent.
-   * The per-user rules a booking passes (active limit, daily and weekly quotas) hold here too,
+   * The per-user rules a booking passes (one seat at a time, active limit, daily and weekly quotas) hold here too,
    * checked in one statement under the same per-user lock as reservations.create (carrel_claim,
    * db/functions/carrel_claim.sql), so a claim and a booking cannot together pass a limit. A
    * refused claim leaves the offer as it is: it holds the slot until it lapses, and the user may
@@ -275,8 +276,8 @@ export class Waitlist {
       const res = await this.deps.db.query<ClaimRow>(
         (lockTimeoutMs) => ({
           name: 'carrel.claim',
-          text: 'SELECT * FROM carrel_claim($1, $2, $3, $4, $5, $6, $7, $8, $9)',
-          values: [id, user.id, now, LockClass.userBooking, rules.maxActivePerUser, ...periodParams(limits), lockTimeoutMs],
+          text: 'SELECT * FROM carrel_claim($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
+          values: [id, user.id, now, LockClass.userBooking, rules.maxActivePerUser, rules.oneSeatAtATime, ...periodParams(limits), lockTimeoutMs],
         }),
         deadline,
       );
@@ -286,8 +287,8 @@ export class Waitlist {
         return reservationToWire(r);
       }
       if (r.outcome === 'suspended') throw await suspendedError(this.deps.db, user.id, deadline);
-      if (r.outcome === 'maxActive' || r.outcome === 'quota') {
-        throw userRuleError({ outcome: r.outcome, period: r.period, used: r.used }, limits, rules, {
+      if (r.outcome === 'overlapsOwnBooking' || r.outcome === 'maxActive' || r.outcome === 'quota') {
+        throw userRuleError({ outcome: r.outcome, period: r.period, used: r.used, otherId: r.other_id }, limits, rules, {
           offerExpiresAt: o.offer_expires_at.toISOString(),
         });
       }
@@ -389,7 +390,10 @@ export class Waitlist {
   }
 
   /**
-   * Moves one entry WAITING → OFFERED and inserts its OFFERED reservation in one transaction.
+   * Moves one entry WAITING → OFFERED and inserts its OFFERED reservation in one transaction,
+   * holding the seat's booking lock (LockClass.seatBooking) from its start: every writer of a new
+   * hold takes it, so a booking batch never waits inside the exclusion constraint for this insert
+   * (docs/architecture.md, "Lock order"). It is taken first, while the transaction holds nothing.
    * The guarded UPDATE makes two racing handlers offer at most once; an INSERT that hits the
    * exclusion constraint (someone booked part of the window first) rolls the entry back to
    * WAITING and yields null, so the caller tries the next waiter; so does a deadlock with a
@@ -410,6 +414,7 @@ export class Waitlist {
     try {
       row = await db.transaction(
         async (c) => {
+          await c.query('SELECT pg_advisory_xact_lock($1, $2)', [LockClass.seatBooking, seatId]);
           const guard = await c.query(`UPDATE waitlist SET status = 'OFFERED', updated_at = $2 WHERE id = $1 AND status = 'WAITING'`, [
             cand.id,
             now,

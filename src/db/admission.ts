@@ -4,8 +4,9 @@
 //
 // - every request waits in its own client's queue (the user; without a token, the address);
 // - a free connection goes to the next client in round-robin order, never to a client that
-//   already holds `perClient` connections: a hundred requests on one connection take turns
-//   with the single request of someone else;
+//   already holds `perClient` connections (or its ticket's share: the booking queue stands for
+//   many users): a hundred requests on one connection take turns with the single request of
+//   someone else;
 // - queues are bounded: past `queuePerClient` a client's request is refused at once, and past
 //   `maxQueued` in all the longest queue gives up its newest request, both RESOURCE_EXHAUSTED
 //   with retryAfterMs, instead of everyone's requests timing out together.
@@ -37,6 +38,8 @@ interface Waiter {
 interface ClientState {
   readonly key: string;
   running: number;
+  /** Slots it may hold at once: perClient, or its ticket's share. */
+  limit: number;
   readonly waiting: Waiter[];
 }
 
@@ -54,8 +57,8 @@ export class DbAdmission implements AdmissionGate {
     this.free = opts.slots;
   }
 
-  ticket(client: string): AdmissionTicket {
-    return { gate: this, client };
+  ticket(client: string, share?: number): AdmissionTicket {
+    return share === undefined ? { gate: this, client } : { gate: this, client, share };
   }
 
   /** Requests waiting now, and clients they belong to (gauges). */
@@ -74,14 +77,15 @@ export class DbAdmission implements AdmissionGate {
    * A slot for `client`: at once when one is free and nobody waits, else after its turn, or
    * DEADLINE_EXCEEDED after waitMs. Refuses at once with RESOURCE_EXHAUSTED past the queues.
    */
-  acquire(client: string, waitMs: number): Promise<ReleaseSlot> {
+  acquire(client: string, waitMs: number, share?: number): Promise<ReleaseSlot> {
     let c = this.clients.get(client);
     if (!c) {
-      c = { key: client, running: 0, waiting: [] };
+      c = { key: client, running: 0, limit: this.opts.perClient, waiting: [] };
       this.clients.set(client, c);
     }
+    c.limit = share ?? this.opts.perClient;
     // free > 0 means nobody eligible is waiting (every release serves the ready ring first).
-    if (this.free > 0 && c.running < this.opts.perClient) return Promise.resolve(this.grant(c));
+    if (this.free > 0 && c.running < c.limit) return Promise.resolve(this.grant(c));
     if (c.waiting.length >= this.opts.queuePerClient) {
       this.forgetIfIdle(c);
       return Promise.reject(this.shed(c, `at most ${this.opts.queuePerClient} of one client's requests wait for the database`));
@@ -114,7 +118,7 @@ export class DbAdmission implements AdmissionGate {
       owner.waiting.push(waiter);
       this.queued++;
       this.stats.queuedTotal++;
-      if (owner.running < this.opts.perClient) this.ready.add(owner);
+      if (owner.running < owner.limit) this.ready.add(owner);
     });
   }
 
@@ -147,7 +151,7 @@ export class DbAdmission implements AdmissionGate {
       clearTimeout(w.timer);
       w.resolve(this.grant(c));
       // Back of the ring: every other ready client goes before this one's next request.
-      if (c.waiting.length > 0 && c.running < this.opts.perClient) this.ready.add(c);
+      if (c.waiting.length > 0 && c.running < c.limit) this.ready.add(c);
     }
   }
 

@@ -54,7 +54,7 @@ export async function connectWithin(pool: pg.Pool, deadline: Deadline | undefine
   if (left <= 0) throw deadlineExceeded('before a database connection was free');
   const ticket = deadline.admission;
   if (!ticket) return connectOrGiveUp(pool, left);
-  const slot = await ticket.gate.acquire(ticket.client, left);
+  const slot = await ticket.gate.acquire(ticket.client, left, ticket.share);
   left = deadline.remainingMs() - DEADLINE_MARGIN_MS;
   let client: pg.PoolClient;
   try {

@@ -81,7 +81,7 @@ export function mapDbError(err: unknown): unknown {
   const e = err as PgError;
   switch (e?.code) {
     case '23P01':
-      return new DbConflict('overlap', 'the seat is already booked for part of that time', clashOf(e.detail));
+      return overlapConflict(e.detail);
     case '40P01':
     case '40001':
       return new DbConflict('contention', 'a concurrent change won; try again');
@@ -108,6 +108,14 @@ export function mapDbError(err: unknown): unknown {
   }
   if (isUnavailable(err)) return new CarrelError(ErrorCode.UNAVAILABLE, 'the database is unavailable; retry shortly');
   return err;
+}
+
+/**
+ * The exclusion constraint's refusal as a statement that caught it reports it (carrel_book_batch
+ * returns PostgreSQL's detail with its 'clash' outcome): the same DbConflict mapDbError makes of 23P01.
+ */
+export function overlapConflict(detail: string | undefined): DbConflict {
+  return new DbConflict('overlap', 'the seat is already booked for part of that time', clashOf(detail));
 }
 
 /**

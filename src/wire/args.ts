@@ -84,6 +84,9 @@ export const idArg = z.strictObject({ id: bigId });
 /** Methods without options accept args left out, `[]` or `[{}]`. */
 export const noArgs = z.union([z.undefined(), z.strictObject({})]);
 
+/** The longest area name a filter may carry (seats.list, reservations.create). */
+export const MAX_AREA_CHARS = 128;
+
 /** Most reservations.mine returns in one page. */
 export const MINE_MAX_LIMIT = 100;
 
@@ -140,7 +143,7 @@ export const methodArgs = {
   'seats.list': z
     .strictObject({
       branch: branchRef.optional(),
-      area: z.string().min(1).max(128).optional(),
+      area: z.string().min(1).max(MAX_AREA_CHARS).optional(),
       hasPower: z.boolean().optional(),
       hasMonitor: z.boolean().optional(),
       availableOnly: z.boolean().optional(),
@@ -150,7 +153,23 @@ export const methodArgs = {
     .optional(),
   'seats.get': z.strictObject({ id: serialId }),
   'seats.availability': z.strictObject({ seatId: serialId, date: z.string().max(10).optional(), start: instant.optional(), end: instant.optional() }),
-  'reservations.create': z.strictObject({ seatId: serialId, start: instant, end: instant, idempotencyKey: z.string().min(1).max(128).optional() }),
+  // A seat (seatId), or the best free one of a branch that matches (branch and the filters).
+  'reservations.create': z
+    .strictObject({
+      seatId: serialId.optional(),
+      branch: branchRef.optional(),
+      area: z.string().min(1).max(MAX_AREA_CHARS).optional(),
+      hasPower: z.boolean().optional(),
+      hasMonitor: z.boolean().optional(),
+      near: serialId.optional(),
+      start: instant,
+      end: instant,
+      idempotencyKey: z.string().min(1).max(128).optional(),
+    })
+    .refine((a) => (a.seatId === undefined) !== (a.branch === undefined), { message: 'give exactly one of seatId or branch' })
+    .refine((a) => a.seatId === undefined || (a.area === undefined && a.hasPower === undefined && a.hasMonitor === undefined && a.near === undefined), {
+      message: 'area, hasPower, hasMonitor and near choose a seat of a branch: give them with branch, not with seatId',
+    }),
   'reservations.get': idArg,
   'reservations.walkIn': z.strictObject({ seatId: serialId }),
   'reservations.mine': z

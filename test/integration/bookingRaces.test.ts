@@ -1,6 +1,7 @@
 // Concurrency claims of docs/architecture.md ("Invariants and where they are enforced"): no double
 // booking under contention, idempotent retries, and per-user limits that hold when a user's
-// requests race each other.
+// requests race each other — one of a user's bookings is in flight at a time (docs/fairness.md),
+// the others are refused at once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RpcClient } from '../../clients/rpcClient.js';
 import { FakeClock } from '../../src/core/clock.js';
@@ -62,7 +63,9 @@ describe('booking under contention', () => {
     );
     const replies = await Promise.all(requests);
     const tally = codes(replies);
-    expect(Object.keys(tally).every((code) => ['OK', 'CONFLICT', 'FAILED_PRECONDITION'].includes(code))).toBe(true);
+    // A user's second request while the first is in flight: RESOURCE_EXHAUSTED bookingInFlight.
+    expect(Object.keys(tally).every((code) => ['OK', 'CONFLICT', 'FAILED_PRECONDITION', 'RESOURCE_EXHAUSTED'].includes(code))).toBe(true);
+    expect(replies.filter((r) => r.error?.code === 'RESOURCE_EXHAUSTED').every((r) => r.error!.details?.reason === 'bookingInFlight')).toBe(true);
     expect(tally.OK).toBeGreaterThan(3);
     expect(tally.CONFLICT).toBeGreaterThan(0);
     const overlaps = await t.db.pool.query(
@@ -75,39 +78,41 @@ describe('booking under contention', () => {
     expect(stored.rows[0].n).toBe(tally.OK);
   });
 
-  it('concurrent creates with one idempotencyKey make one reservation and all get it', async () => {
+  it('concurrent creates with one idempotencyKey: one is in flight and books, the others are refused at once; every retry gets that booking', async () => {
     const [u] = await makeUsers(t, 1, 'idem');
     const seat = await seatIdOf(t, 'Q-02');
     const args = [{ seatId: seat, start: iso(T0, 60), end: iso(T0, 120), idempotencyKey: 'retry-me' }];
     const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => conns[i % conns.length]!.request('reservations.create', args, u!.token)));
-    expect(codes(replies)).toEqual({ OK: 10 });
-    const ids = new Set(replies.map((r) => (r.result as { id: number }).id));
-    expect(ids.size).toBe(1);
+    expect(codes(replies)).toEqual({ OK: 1, RESOURCE_EXHAUSTED: 9 });
+    expect(replies.filter((r) => r.error).every((r) => r.error!.details?.reason === 'bookingInFlight')).toBe(true);
+    const booked = (replies.find((r) => !r.error)!.result as { id: number }).id;
+    for (const c of conns) expect(((await c.request('reservations.create', args, u!.token)).result as { id: number }).id).toBe(booked);
     const rows = await t.db.pool.query("SELECT count(*)::int AS n FROM reservations WHERE user_id = $1 AND idempotency_key = 'retry-me'", [u!.id]);
     expect(rows.rows[0].n).toBe(1);
   });
 
-  it("a user's racing creates cannot exceed maxActivePerUser", async () => {
+  it("a user's racing creates: one in flight, the rest refused; one after another they stop at maxActivePerUser", async () => {
     const [u] = await makeUsers(t, 1, 'greedy');
     const seats = await Promise.all(['G-01', 'G-02', 'G-03', 'G-04', 'G-05', 'G-06'].map((l) => seatIdOf(t, l)));
-    const replies = await Promise.all(
-      seats.map((seatId, i) =>
-        conns[i % conns.length]!.request('reservations.create', [{ seatId, start: iso(T0, 0), end: iso(T0, 30) }], u!.token),
-      ),
-    );
-    expect(codes(replies)).toEqual({ OK: 3, FAILED_PRECONDITION: 3 });
-    expect(replies.filter((r) => r.error).every((r) => r.error!.details?.rule === 'maxActive')).toBe(true);
+    const ask = (seatId: number, i: number) =>
+      conns[i % conns.length]!.request('reservations.create', [{ seatId, start: iso(T0, 30 * i), end: iso(T0, 30 * i + 30) }], u!.token);
+    const racing = await Promise.all(seats.map(ask));
+    expect(codes(racing)).toEqual({ OK: 1, RESOURCE_EXHAUSTED: 5 });
+    const booked = racing.findIndex((r) => !r.error);
+    const after = [];
+    for (const [i, seatId] of seats.entries()) if (i !== booked) after.push(await ask(seatId, i));
+    expect(codes(after)).toEqual({ OK: 2, FAILED_PRECONDITION: 3 });
+    expect(after.filter((r) => r.error).every((r) => r.error!.details?.rule === 'maxActive')).toBe(true);
   });
 
-  it("a user's racing creates cannot exceed the daily quota", async () => {
+  it("a user's creates one after another cannot exceed the daily quota", async () => {
     const [u] = await makeUsers(t, 1, 'hog');
     const seats = await Promise.all(['G-07', 'G-08', 'G-09'].map((l) => seatIdOf(t, l)));
     // Three 2-hour bookings against a 240-minute day: at most two fit.
-    const replies = await Promise.all(
-      seats.map((seatId, i) =>
-        conns[i % conns.length]!.request('reservations.create', [{ seatId, start: iso(T0, 120 * i), end: iso(T0, 120 * i + 120) }], u!.token),
-      ),
-    );
+    const replies = [];
+    for (const [i, seatId] of seats.entries()) {
+      replies.push(await conns[i % conns.length]!.request('reservations.create', [{ seatId, start: iso(T0, 120 * i), end: iso(T0, 120 * i + 120) }], u!.token));
+    }
     expect(codes(replies)).toEqual({ OK: 2, FAILED_PRECONDITION: 1 });
     expect(replies.find((r) => r.error)!.error!.details?.rule).toBe('dailyQuota');
   });

@@ -123,7 +123,10 @@ describe('carrel CLI', () => {
     expect(badTime.stderr).toContain('cannot read the time');
     await carrel('login', '--student-id', 's1002', '--password', 'password123');
     const q3 = String(await seatIdOf(t, 'Q-03'));
-    await carrel('reserve', q3, '--start', '2030-01-07T16:00:00Z', '--end', '2030-01-07T17:00:00Z');
+    // Someone else holds the seat then (the same user would be told overlapsOwnBooking).
+    const other = cli(newUser());
+    await other('login', '--student-id', 's1003', '--password', 'password123');
+    await other('reserve', q3, '--start', '2030-01-07T16:00:00Z', '--end', '2030-01-07T17:00:00Z');
     const clash = await carrel('reserve', q3, '--start', '2030-01-07T16:30:00Z', '--end', '2030-01-07T17:30:00Z');
     expect(clash.code).toBe(1);
     expect(clash.stderr).toContain('error CONFLICT');
@@ -131,6 +134,28 @@ describe('carrel CLI', () => {
     const wrong = await carrel('login', '--student-id', 's1002', '--password', 'nope-nope');
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toContain('error UNAUTHENTICATED: wrong student id or password');
+  });
+
+  it('reserve without a seat books the best free one of --branch that matches, and says which and where', async () => {
+    const carrel = cli(newUser());
+    await carrel('register', '--student-id', 'cli-best', '--name', 'Best Seat', '--password', 'best-seat-1');
+    await carrel('login', '--student-id', 'cli-best', '--password', 'best-seat-1');
+    // Times typed in the branch's zone; the first free Group Study seat with power (G-01, G-02 have it; G-03 does not).
+    const booked = await carrel('reserve', '--branch', 'main library', '--area', 'Group Study', '--power', '--start', '2030-01-08 09:00', '--end', '2030-01-08 10:00');
+    expect(booked.stderr).toBe('');
+    expect(booked.stdout).toMatch(/^booked reservation \d+: seat G-01 \(Group Study, Main Library, id \d+\), 2030-01-08 09:00 → 10:00 EST, CONFIRMED\n$/);
+    const asJson = json<{ seatId: number }>(
+      await carrel('reserve', '--branch', 'Main Library', '--near', 'R-05', '--start', '2030-01-08 10:00', '--end', '2030-01-08 11:00', '--json'),
+    );
+    expect(asJson.seatId).toBe(await seatIdOf(t, 'R-05'));
+    // None free that matches: said so, with the waitlist to join for any seat of the branch.
+    const none = await carrel('reserve', '--branch', 'Main Library', '--area', 'No Such Area', '--start', '2030-01-08 12:00', '--end', '2030-01-08 13:00');
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain('error CONFLICT: no seat of Main Library that matches is free 2030-01-08 12:00 → 13:00 EST');
+    expect(none.stderr).toContain(`next: carrel waitlist join --branch 'Main Library' --start '2030-01-08 12:00' --end '2030-01-08 13:00' --server ${server}`);
+    // Filters belong to the form without a seat; without a seat, --branch is needed.
+    expect((await carrel('reserve', 'Q-04', '--power', '--start', '2030-01-08 12:00', '--end', '2030-01-08 13:00')).code).toBe(2);
+    expect((await carrel('reserve', '--start', '2030-01-08 12:00', '--end', '2030-01-08 13:00')).code).toBe(2);
   });
 
   it('registers an account that can then log in; a taken id or a short password is refused', async () => {

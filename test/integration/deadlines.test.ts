@@ -1,9 +1,11 @@
 // The request deadline reaches the database (audit: with the user's booking lock held, two
 // creates were told DEADLINE_EXCEEDED at 1 s and both were CONFIRMED once the lock came free).
-// One pooled connection, the lock held from another session: the client hears
-// DEADLINE_EXCEEDED at about the deadline, and the booking did not happen — the lock wait was
-// cancelled in PostgreSQL, the request queued for the connection gave up, and nothing commits
-// later. A retry with the same idempotencyKey then books exactly once.
+// One pooled connection: a booking whose INSERT waits for another transaction's row is told
+// DEADLINE_EXCEEDED at about the deadline, and did not happen — the lock wait was cancelled in
+// PostgreSQL and nothing commits later. A retry with the same idempotencyKey then books exactly
+// once. A booking never waits for the user's lock (it is tried: held elsewhere, the user has
+// another booking or claim in flight, and the answer is RESOURCE_EXHAUSTED at once); a claim does
+// wait for it, and until its deadline only.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/core/clock.js';
@@ -31,6 +33,20 @@ afterAll(async () => {
   await db.drop();
 });
 
+/** Lock waits of any kind in the test database (an INSERT waiting for another's row waits on its transaction id). */
+async function lockWaiters(): Promise<number> {
+  const c = new pg.Client({ connectionString: db.url });
+  await c.connect();
+  try {
+    const r = await c.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND (database IS NULL OR database = (SELECT oid FROM pg_database WHERE datname = current_database()))`,
+    );
+    return r.rows[0]!.n;
+  } finally {
+    await c.end();
+  }
+}
+
 async function waitersOnAdvisoryLocks(): Promise<number> {
   const c = new pg.Client({ connectionString: db.url });
   await c.connect();
@@ -45,29 +61,32 @@ async function waitersOnAdvisoryLocks(): Promise<number> {
 }
 
 describe('request deadlines and the database', () => {
-  it('with the booking lock held and one connection, both creates get DEADLINE_EXCEEDED at the deadline and neither books; a retry with the key books once', async () => {
-    const [u] = await makeUsers(t, 1, 'deadline');
-    const seats = [await seatIdOf(t, 'Q-01'), await seatIdOf(t, 'Q-02')];
+  it("a booking waiting for another transaction's row on its seat gets DEADLINE_EXCEEDED at the deadline and books nothing; a retry with the key books once", async () => {
+    const [u, other] = await makeUsers(t, 2, 'deadline');
+    const seat = await seatIdOf(t, 'Q-01');
     const c = await connect(t, u);
+    // A writer that holds no seat lock (none of carrel's does that) with an uncommitted clashing row.
     const holder = new pg.Client({ connectionString: db.url });
     await holder.connect();
+    const args = { seatId: seat, start: MONDAY_10_NY, end: iso(MONDAY_10_NY, 60), idempotencyKey: 'dl-0' };
     try {
-      await holder.query('SELECT pg_advisory_lock($1, $2)', [LockClass.userBooking, u!.id]);
+      await holder.query('BEGIN');
+      await holder.query(
+        `INSERT INTO reservations (seat_id, user_id, during, hold, status) VALUES ($1, $2, tstzrange($3, $4), tstzrange($3, $4), 'CONFIRMED')`,
+        [seat, other!.id, MONDAY_10_NY, iso(MONDAY_10_NY, 60)],
+      );
       const started = Date.now();
-      const create = (i: number) =>
-        c.call('reservations.create', { seatId: seats[i], start: MONDAY_10_NY, end: iso(MONDAY_10_NY, 60), idempotencyKey: `dl-${i}` });
-      const errors = await Promise.all([errorOf(create(0)), errorOf(create(1))]);
+      const err = await errorOf(c.call('reservations.create', args));
       const elapsed = Date.now() - started;
-      expect(errors.map((e) => e.code)).toEqual(['DEADLINE_EXCEEDED', 'DEADLINE_EXCEEDED']);
+      expect(err.code).toBe('DEADLINE_EXCEEDED');
       expect(elapsed).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS - 60);
       expect(elapsed).toBeLessThan(REQUEST_TIMEOUT_MS + 400);
-
-      // The booking statement is no longer waiting for the lock: PostgreSQL cancelled it.
+      // The booking statement is no longer waiting: PostgreSQL cancelled the wait.
       const until = Date.now() + 2000;
-      while ((await waitersOnAdvisoryLocks()) > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
-      expect(await waitersOnAdvisoryLocks()).toBe(0);
+      while ((await lockWaiters()) > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      expect(await lockWaiters()).toBe(0);
     } finally {
-      await holder.query('SELECT pg_advisory_unlock_all()');
+      await holder.query('ROLLBACK');
       await holder.end();
     }
     // The one connection is free again (nothing kept it), and nothing was booked, then or now.
@@ -77,11 +96,32 @@ describe('request deadlines and the database', () => {
 
     // What docs/protocol.md ("Deadlines") tells a client to do after DEADLINE_EXCEEDED: retry with
     // the same key.
-    const args = { seatId: seats[0], start: MONDAY_10_NY, end: iso(MONDAY_10_NY, 60), idempotencyKey: 'dl-0' };
     const first = await c.call<{ id: number; status: string }>('reservations.create', args);
     expect(first.status).toBe('CONFIRMED');
     expect(await c.call<{ id: number }>('reservations.create', args)).toMatchObject({ id: first.id });
     expect(await count()).toBe(1);
+    c.close();
+  });
+
+  it("with the user's booking lock held elsewhere, a booking is refused at once, RESOURCE_EXHAUSTED bookingInFlight, and books nothing", async () => {
+    const [u] = await makeUsers(t, 1, 'deadline-busy');
+    const c = await connect(t, u);
+    const holder = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    try {
+      await holder.query('SELECT pg_advisory_lock($1, $2)', [LockClass.userBooking, u!.id]);
+      const started = Date.now();
+      const err = await errorOf(c.call('reservations.create', { seatId: await seatIdOf(t, 'Q-02'), start: MONDAY_10_NY, end: iso(MONDAY_10_NY, 60) }));
+      expect(err.code).toBe('RESOURCE_EXHAUSTED');
+      expect(err.details).toEqual({ reason: 'bookingInFlight', retryAfterMs: expect.any(Number) });
+      expect(Date.now() - started).toBeLessThan(REQUEST_TIMEOUT_MS / 2);
+      expect(await waitersOnAdvisoryLocks()).toBe(0);
+    } finally {
+      await holder.query('SELECT pg_advisory_unlock_all()');
+      await holder.end();
+    }
+    const n = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM reservations WHERE user_id = $1', [u!.id]);
+    expect(n.rows[0]!.n).toBe(0);
     c.close();
   });
 

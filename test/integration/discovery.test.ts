@@ -37,7 +37,12 @@ const events: CoreEvent[] = [];
 beforeAll(async () => {
   // One anonymous connection makes hundreds of reads here: the per-connection and per-address
   // anonymous limits are fairReads.test.ts's subject, not this file's.
-  t = await startTestServer({ rateLimit: { rules: configSchema.parse({}).rateLimit.rules.filter((r) => r.callers !== 'anonymous') } }, { clock });
+  // And one student books many seats at once to fill listings: one seat at a time is the
+  // booking rules' subject (openingRush.test.ts), not this file's.
+  t = await startTestServer(
+    { rateLimit: { rules: configSchema.parse({}).rateLimit.rules.filter((r) => r.callers !== 'anonymous') }, rules: { oneSeatAtATime: false } },
+    { clock },
+  );
   t.coreEvents.on((e) => events.push(e));
   student = (await makeUsers(t, 1, 'disc'))[0]!;
   admin = (await makeUsers(t, 1, 'disc-admin', 'admin'))[0]!;

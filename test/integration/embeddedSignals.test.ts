@@ -59,11 +59,17 @@ describe('embedded PostgreSQL and terminal signals', () => {
         const login = await RpcClient.connect('127.0.0.1', serve.ports.rpc);
         const { token } = await login.call<{ token: string }>('auth.login', { studentId, password: 'password123' });
         login.close();
-        // Each student books four seats of its own, slot after slot.
-        return new BookingClient(net.connect({ port: serve.ports.rpc, host: '127.0.0.1' }), token, (k) => {
-          const start = dayAhead + Math.floor(k / 4) * 30 * 60_000;
-          return { seatId: seats[i * 4 + (k % 4)]!, start: new Date(start).toISOString(), end: new Date(start + 30 * 60_000).toISOString(), idempotencyKey: `sigint-${i}-${k}` };
-        });
+        // Each student books a seat of its own, slot after slot, one booking at a time (a person
+        // has one in flight: the server refuses a second at once, bookingInFlight).
+        return new BookingClient(
+          net.connect({ port: serve.ports.rpc, host: '127.0.0.1' }),
+          token,
+          (k) => {
+            const start = dayAhead + k * 30 * 60_000;
+            return { seatId: seats[i]!, start: new Date(start).toISOString(), end: new Date(start + 30 * 60_000).toISOString(), idempotencyKey: `sigint-${i}-${k}` };
+          },
+          1,
+        );
       }),
     );
     await waitFor(() => clients.every((c) => c.replies.size + c.bad.length >= 20), 20_000, 'bookings to flow');

@@ -136,6 +136,9 @@ describe('PostgreSQL stopped under a booking load on `carrel serve`', () => {
     const seats = (await seatsOf(pool, 'Engineering Library')).slice(0, 9); // open around the clock
     const [waitSeat, ...bookSeats] = seats;
     const users = await Promise.all([0, 1, 2, 3].map((i) => insertUser(pool, `Fault ${i}`)));
+    // Each of a client's three booking loops books as a user of its own: a person has one booking
+    // in flight at a time (the server refuses a second at once, bookingInFlight).
+    const loopUsers = await Promise.all(Array.from({ length: 12 }, (_, i) => insertUser(pool, `Fault loop ${i}`)));
     const blocker = await insertUser(pool, 'Blocker');
     const dayAhead = Math.ceil((Date.now() + 86_400_000) / 3_600_000) * 3_600_000;
     // A booked window on one seat, so waitlist.join gets past its "a seat is free" check into its
@@ -150,7 +153,8 @@ describe('PostgreSQL stopped under a booking load on `carrel serve`', () => {
         limits: { requestTimeoutMs: REQUEST_TIMEOUT_MS },
         // The lifecycle's lock session is another client held out of the pool; tick often.
         lifecycle: { tickMs: 50 },
-        rules: { maxActivePerUser: 100_000, dailyQuotaMinutes: 100_000, weeklyQuotaMinutes: 100_000 },
+        // A loop's bookings walk seats and slots, several in one slot: one seat at a time is not this test's subject.
+        rules: { maxActivePerUser: 100_000, dailyQuotaMinutes: 100_000, weeklyQuotaMinutes: 100_000, oneSeatAtATime: false },
         rateLimit: { enabled: false },
       },
     });
@@ -162,9 +166,9 @@ describe('PostgreSQL stopped under a booking load on `carrel serve`', () => {
     const outcomes: Outcome[] = [];
     const bookings: Booking[] = [];
     let running = true;
-    const call = async (c: RpcClient, method: string, args: unknown[]): Promise<RpcReply | undefined> => {
+    const call = async (c: RpcClient, method: string, args: unknown[], token?: string): Promise<RpcReply | undefined> => {
       const started = performance.now();
-      const reply = await c.request(method, args).catch(() => undefined); // the connection died with the server
+      const reply = await c.request(method, args, token).catch(() => undefined); // the connection died with the server
       outcomes.push({ code: reply ? (reply.error?.code ?? 'OK') : 'CLOSED', ms: performance.now() - started, atMs: Date.now() });
       if (!reply) running = false;
       return reply;
@@ -175,16 +179,18 @@ describe('PostgreSQL stopped under a booking load on `carrel serve`', () => {
     // same slots, so about half the bookings conflict. UNAVAILABLE is retried with the same key.
     const loops = clients.flatMap((c, i) => {
       let next = 0;
-      const booker = async (): Promise<void> => {
+      const booker = async (loop: number): Promise<void> => {
+        const user = loopUsers[i * 3 + loop]!;
+        const token = tokens.issue(user).token;
         while (running) {
           const n = next++ * 2 + (i % 2);
-          const b: Booking = { key: `f-${i}-${n}`, user: users[i]!.id, codes: [] };
+          const b: Booking = { key: `f-${i}-${n}`, user: user.id, codes: [] };
           bookings.push(b);
           const seat = bookSeats[n % bookSeats.length]!;
           const start = dayAhead + Math.floor(n / bookSeats.length) * slotMs;
           const args = [{ seatId: seat.id, start: new Date(start).toISOString(), end: new Date(start + slotMs).toISOString(), idempotencyKey: b.key }];
           while (running) {
-            const reply = await call(c, 'reservations.create', args);
+            const reply = await call(c, 'reservations.create', args, token);
             if (!reply) return;
             b.codes.push(reply.error?.code ?? 'OK');
             if (reply.error === null) b.id = (reply.result as { id: number }).id;
@@ -199,7 +205,7 @@ describe('PostgreSQL stopped under a booking load on `carrel serve`', () => {
           if (reply?.error?.code === 'UNAVAILABLE') await pause();
         }
       };
-      return [booker(), booker(), booker(), waiter(), waiter()];
+      return [booker(0), booker(1), booker(2), waiter(), waiter()];
     });
     const booked = (): number => bookings.filter((b) => b.codes.at(-1) === 'OK').length;
     /** Waits for cond, or for the process to die; then it must be alive. */

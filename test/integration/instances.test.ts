@@ -160,6 +160,79 @@ suite('two instances over one PostgreSQL and one Redis', () => {
       cb.close();
     }
   });
+
+  it('a window B knows full is bookable on B as soon as a cancellation on A reaches it through the bus', async () => {
+    const ALL_DAY = JSON.stringify(Object.fromEntries(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((d) => [d, { open: '00:00', close: '24:00' }])));
+    const branch = await db.pool.query<{ id: number }>(`INSERT INTO branches (name, timezone, hours) VALUES ('Two Seat Hall', 'UTC', $1) RETURNING id`, [ALL_DAY]);
+    await db.pool.query(`INSERT INTO seats (branch_id, area, label) VALUES ($1, 'Hall', 'T-1'), ($1, 'Hall', 'T-2')`, [branch.rows[0]!.id]);
+    const users = await makeUsers(a, 5, 'full-across');
+    const slot = 15 * 60_000;
+    const start = Math.ceil((Date.now() + 24 * 3_600_000) / slot) * slot;
+    const window = { branch: 'Two Seat Hall', start: new Date(start).toISOString(), end: new Date(start + 3_600_000).toISOString() };
+    const [c0, c1, c2, c3] = await Promise.all([connect(a, users[0]), connect(a, users[1]), connect(b, users[2]), connect(b, users[3])]);
+    try {
+      const first = await c0.call<{ id: number; seatId: number }>('reservations.create', window);
+      await c1.call('reservations.create', window);
+      // B walks the branch once and learns it is full; its next refusal costs no round trip.
+      expect((await errorOf(c2.call('reservations.create', window))).details).toEqual({ reason: 'noSeatFree' });
+      const batches = b.reservations.bookingStats().batches;
+      expect((await errorOf(c3.call('reservations.create', window))).details).toEqual({ reason: 'noSeatFree' });
+      expect(b.reservations.bookingStats().batches).toBe(batches);
+      // A cancellation on A: B books the freed seat once the bus has brought the news (no walk meanwhile says full).
+      await c0.call('reservations.cancel', { id: first.id });
+      const until = Date.now() + 5_000;
+      let booked: { seatId: number } | undefined;
+      while (!booked && Date.now() < until) {
+        const r = await c3.request('reservations.create', [window]);
+        if (r.error === null) booked = r.result as { seatId: number };
+        else {
+          expect(r.error.details).toEqual({ reason: 'noSeatFree' });
+          await new Promise((res) => setTimeout(res, 10));
+        }
+      }
+      expect(booked?.seatId).toBe(first.seatId);
+      const held = await db.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM reservations r JOIN seats s ON s.id = r.seat_id WHERE s.branch_id = $1 AND r.status = 'CONFIRMED'`,
+        [branch.rows[0]!.id],
+      );
+      expect(held.rows[0]!.n).toBe(2);
+    } finally {
+      for (const c of [c0, c1, c2, c3]) c.close();
+    }
+  });
+
+  it("a user's bookings on two instances at once: one goes ahead, the other is refused bookingInFlight, never two seats", async () => {
+    const [u] = await makeUsers(a, 1, 'two-at-once');
+    const seats = await branchSeats(db.pool, 'Engineering Library', 40);
+    const slot = 15 * 60_000;
+    const start = Math.ceil((Date.now() + 2 * 24 * 3_600_000) / slot) * slot;
+    const ca = await connect(a, u);
+    const cb = await connect(b, u);
+    try {
+      // Rounds of one booking on each instance at the same moment, for the same hour on two seats
+      // (three: rules.maxActivePerUser).
+      for (let round = 0; round < 3; round++) {
+        const when = { start: new Date(start + round * 3_600_000).toISOString(), end: new Date(start + (round + 1) * 3_600_000).toISOString() };
+        const replies = await Promise.all([
+          ca.request('reservations.create', [{ seatId: seats[2 * round]!, ...when }]),
+          cb.request('reservations.create', [{ seatId: seats[2 * round + 1]!, ...when }]),
+        ]);
+        expect(replies.filter((r) => r.error === null)).toHaveLength(1);
+        const refused = replies.find((r) => r.error !== null)!.error!;
+        // Refused in the database while the other held the user's lock, or after it committed (one seat at a time).
+        const why = refused.code === 'RESOURCE_EXHAUSTED' ? refused.details?.reason : refused.details?.rule;
+        expect([
+          ['RESOURCE_EXHAUSTED', 'bookingInFlight'],
+          ['FAILED_PRECONDITION', 'overlapsOwnBooking'],
+        ]).toContainEqual([refused.code, why]);
+      }
+      const held = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM reservations WHERE user_id = $1 AND status = 'CONFIRMED'`, [u!.id]);
+      expect(held.rows[0]!.n).toBe(3);
+    } finally {
+      ca.close();
+      cb.close();
+    }
+  });
 });
 
 /** GET /metrics on a connection of its own (so the cluster's round robin picks a worker each time). */

@@ -64,7 +64,7 @@ describe('load generator scenarios', () => {
   });
 
   it('book: every booking lands, on a distinct seat and slot, and the database has them all', async () => {
-    const r = await book(ctx, { connections: 4, depth: 2, ...SHORT }, { users: 6 });
+    const r = await book(ctx, { connections: 4, depth: 2, ...SHORT }, { users: 10 });
     expect(r.errors).toEqual({});
     const attempted = r.extra.bookingsAttempted as number;
     expect(attempted).toBeGreaterThan(0);

@@ -174,7 +174,7 @@ beforeAll(async () => {
   const contexts = new SeatContexts({ db: recorded, clock });
   listing = new SeatListing({ ...core, live, cache: { enabled: false, maxEntries: 1, maxBytes: 1 } });
   seats = new SeatService({ ...core, listing, live, contexts });
-  reservations = new ReservationService({ ...core, seats: contexts, log: silentLogger });
+  reservations = new ReservationService({ ...core, seats: contexts, log: silentLogger, booking: config.booking });
   waitlist = new Waitlist({ db: recorded, clock, events: discardEvents, config: config.waitlist, rules, log: silentLogger });
   lifecycle = new LifecycleWorker({
     db: recorded,
@@ -236,22 +236,83 @@ describe('query plans over ~45,000 reservations', () => {
     expect(await reservationIndexes(next!.text, next!.values)).toEqual(['reservations_user_start_id']);
   });
 
-  it('reservations.create looks its idempotency key up by index; the booking itself is one function call', async () => {
-    await reservations.create({ id: bookerId, role: 'student' }, { seatId, startMs: NOW + 86_400_000 + 2 * 3_600_000, endMs: NOW + 86_400_000 + 3 * 3_600_000, idempotencyKey: 'plan-key' });
+  it('reservations.create is one function call, carrel_book_batch; only a refused retry looks its idempotency key up, by index', async () => {
+    const booking = { seatId, startMs: NOW + 86_400_000 + 2 * 3_600_000, endMs: NOW + 86_400_000 + 3 * 3_600_000, idempotencyKey: 'plan-key' };
+    await reservations.create({ id: bookerId, role: 'student' }, booking);
     const recorded = rec.take();
-    const lookup = onReservations(recorded).filter((r) => r.text.includes('idempotency_key'));
+    expect(recorded.filter((r) => r.text.includes('carrel_book_batch('))).toHaveLength(1);
+    expect(onReservations(recorded)).toEqual([]);
+    // The same key, refused by a rule (off the slot grid): the key is looked up before answering.
+    await reservations.create({ id: bookerId, role: 'student' }, { ...booking, startMs: booking.startMs + 5 * 60_000 }).catch(() => undefined);
+    const lookup = onReservations(rec.take()).filter((r) => r.text.includes('idempotency_key'));
     expect(lookup[0]).toBeDefined();
     expect(await reservationIndexes(lookup[0]!.text, lookup[0]!.values)).toEqual(['reservations_idempotency']);
-    expect(recorded.filter((r) => r.text.includes('carrel_book('))).toHaveLength(1);
+  });
+
+  describe("best-available's walk inside carrel_book_batch (checked as the statements it runs)", () => {
+    // Copied from db/functions/carrel_book_batch.sql, like the user rules below.
+    const WALK_WHERE = `WHERE s.branch_id = it.b AND (s.area, s.label, s.id) > (v_ka, v_kl, v_ks) AND s.status = 'IN_SERVICE'`;
+    const PROBE_WHERE =
+      `WHERE r.seat_id = c.id AND r.status IN ('CONFIRMED', 'CHECKED_IN', 'OFFERED') ` +
+      `AND lower(r.hold) < v_hold_end AND lower(r.hold) > it.st - interval '28 hours' AND upper(r.hold) > it.st`;
+    const walk = `SELECT s.id, s.area, s.label, s.has_power, s.has_monitor FROM seats s
+      WHERE s.branch_id = $1 AND (s.area, s.label, s.id) > ($2, $3, $4) AND s.status = 'IN_SERVICE'
+      ORDER BY s.branch_id, s.area, s.label, s.id
+      LIMIT 32`;
+    const probe = `SELECT 1 FROM reservations r WHERE r.seat_id = $1 AND r.status IN ('CONFIRMED', 'CHECKED_IN', 'OFFERED')
+      AND lower(r.hold) < $3 AND lower(r.hold) > $2 - interval '28 hours' AND upper(r.hold) > $2`;
+
+    it('the function runs these very statements', async () => {
+      const src = await db.pool.query<{ prosrc: string }>(`SELECT prosrc FROM pg_proc WHERE proname = 'carrel_book_batch'`);
+      const body = src.rows[0]!.prosrc.replace(/\s+/g, ' ');
+      expect(body).toContain(WALK_WHERE);
+      expect(body).toContain(PROBE_WHERE);
+      expect(body).toContain(`${WALK_WHERE} ORDER BY s.branch_id, s.area, s.label, s.id LIMIT c_page`);
+      expect(body).toContain('c_page constant integer := 32;');
+    });
+
+    it('walks a large branch in index order without sorting it, and asks each seat by the btree of active holds, in the generic plans PL/pgSQL caches too', async () => {
+      // A branch of the size the opening rush fills (a branch of 50 seats may well be sorted: it costs nothing).
+      const branch = await db.pool.query<{ id: number }>(`INSERT INTO branches (name, timezone, hours) VALUES ('Plan Hall', 'UTC', '{}') RETURNING id`);
+      await db.pool.query(
+        `INSERT INTO seats (branch_id, area, label) SELECT $1, 'Hall ' || (n / 100), 'P-' || lpad(n::text, 4, '0') FROM generate_series(0, 1999) n`,
+        [branch.rows[0]!.id],
+      );
+      await db.pool.query('ANALYZE seats');
+      const c = await db.pool.connect();
+      try {
+        for (const mode of ['auto', 'force_generic_plan']) {
+          await c.query(`SET plan_cache_mode = ${mode}`);
+          await c.query(`PREPARE plan_walk(integer, text, text, integer) AS ${walk}`);
+          await c.query(`PREPARE plan_probe(integer, timestamptz, timestamptz) AS ${probe}`);
+          const plan = async (sql: string) => nodes((await c.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(`EXPLAIN (FORMAT JSON) ${sql}`)).rows[0]!['QUERY PLAN'][0]!.Plan);
+          const w = await plan(`EXECUTE plan_walk(${branch.rows[0]!.id}, '', '', 0)`);
+          expect(w.some((n) => n['Node Type'] === 'Sort'), mode).toBe(false);
+          expect(w.some((n) => n['Index Name'] === 'seats_branch_order'), mode).toBe(true);
+          const p = await plan(`EXECUTE plan_probe(${seatId}, '2030-01-08T15:00:00Z', '2030-01-08T17:00:00Z')`);
+          expect(p.map((n) => n['Index Name']).filter(Boolean), mode).toEqual(['reservations_seat_active_start']);
+          await c.query('DEALLOCATE ALL');
+        }
+      } finally {
+        c.release(true);
+      }
+    });
   });
 
   describe('the per-user rules inside carrel_user_rules (checked as the statements it runs)', () => {
     // The WHERE clauses below are copied from db/functions/carrel_user_rules.sql; the first test
     // proves the function still runs exactly these, so a change there must be reflected here.
+    const OVERLAP_WHERE =
+      `r.user_id = p_user AND r.status IN ('CONFIRMED', 'CHECKED_IN') ` +
+      `AND lower(r.during) < p_end AND lower(r.during) > p_start - interval '1 day' AND upper(r.during) > p_start`;
     const ACTIVE_WHERE = `r.user_id = p_user AND r.status IN ('CONFIRMED', 'CHECKED_IN') AND upper(r.during) > p_now`;
     const QUOTA_WHERE =
       `r.user_id = p_user AND r.status IN ('CONFIRMED', 'CHECKED_IN', 'COMPLETED', 'NO_SHOW') AND r.during && v_range ` +
       `AND lower(r.during) < p_period_end[i] AND lower(r.during) >= p_period_start[i] - interval '1 day'`;
+    const overlap = `SELECT r.id FROM reservations r WHERE ${OVERLAP_WHERE} ORDER BY lower(r.during), r.id LIMIT 1`
+      .replace('p_user', '$1')
+      .replace('p_end', '$3::timestamptz')
+      .replace(/p_start/g, '$2::timestamptz');
     const active = `SELECT count(*)::integer FROM reservations r WHERE ${ACTIVE_WHERE}`.replace('p_user', '$1').replace('p_now', '$2');
     const quota = `SELECT coalesce(sum(extract(epoch FROM upper(r.during * $2) - lower(r.during * $2))), 0)::integer / 60 FROM reservations r WHERE ${QUOTA_WHERE}`
       .replace('p_user', '$1')
@@ -262,10 +323,18 @@ describe('query plans over ~45,000 reservations', () => {
     const week: [Date, Date] = [new Date('2030-01-07T05:00:00Z'), new Date('2030-01-14T05:00:00Z')];
 
     it('the function runs these very statements', async () => {
-      const src = await db.pool.query<{ prosrc: string }>(`SELECT prosrc FROM pg_proc WHERE proname = 'carrel_user_rules'`);
+      const src = await db.pool.query<{ prosrc: string }>(
+        `SELECT p.prosrc FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang WHERE p.proname = 'carrel_user_rules' AND l.lanname = 'plpgsql'`,
+      );
       const body = src.rows[0]!.prosrc.replace(/\s+/g, ' ');
+      expect(body).toContain(OVERLAP_WHERE);
       expect(body).toContain(ACTIVE_WHERE);
       expect(body).toContain(QUOTA_WHERE);
+    });
+
+    it("one seat at a time reads the user's active bookings that start within a day before the window, by index", async () => {
+      const at = NOW + 86_400_000;
+      expect(await reservationIndexes(overlap, [userId, new Date(at), new Date(at + 3_600_000)])).toEqual(['reservations_user_active']);
     });
 
     it('the active limit counts only the rows that have not ended, from their own index', async () => {
@@ -283,9 +352,11 @@ describe('query plans over ~45,000 reservations', () => {
       const c = await db.pool.connect();
       try {
         await c.query(`SET plan_cache_mode = force_generic_plan`);
+        await c.query(`PREPARE plan_overlap(integer, timestamptz, timestamptz) AS ${overlap}`);
         await c.query(`PREPARE plan_active(integer, timestamptz) AS ${active}`);
         await c.query(`PREPARE plan_quota(integer, tstzrange) AS ${quota}`);
         for (const [stmt, args] of [
+          ['plan_overlap', `${userId}, '${new Date(NOW + 86_400_000).toISOString()}', '${new Date(NOW + 86_400_000 + 3_600_000).toISOString()}'`],
           ['plan_active', `${userId}, '${new Date(NOW).toISOString()}'`],
           ['plan_quota', `${userId}, '[${week[0].toISOString()},${week[1].toISOString()})'`],
         ] as const) {

@@ -147,7 +147,7 @@ describe('SIGTERM', () => {
   }, 30_000);
 
   it('`carrel serve` under a booking load stops reading, answers every request it read, agrees with the database and exits 0 within shutdown.graceMs', async () => {
-    const users = await Promise.all([0, 1, 2, 3].map((i) => insertUser(db.pool, `Drain ${i}`)));
+    const users = await Promise.all(Array.from({ length: 16 }, (_, i) => insertUser(db.pool, `Drain ${i}`)));
     const seats = (await seatsOf(db.pool, 'Engineering Library')).slice(0, 40); // open around the clock
     const dayAhead = Math.ceil((Date.now() + 86_400_000) / 3_600_000) * 3_600_000;
     const serve = await startServe({
@@ -160,13 +160,19 @@ describe('SIGTERM', () => {
     });
     cleanup.push(() => serve.destroy());
     const tokens = new TokenService({ secret: configSchema.parse({}).auth.jwtSecret, ttlSec: 600 });
-    // Each user books its own ten seats, slot after slot, 16 requests outstanding per connection.
+    // Each user books a seat of its own, slot after slot, one booking in flight at a time (a person
+    // has one: the server refuses a second at once, bookingInFlight), on a connection of its own.
     const clients = users.map(
       (u, i) =>
-        new BookingClient(net.connect({ port: serve.ports.rpc, host: '127.0.0.1' }), tokens.issue(u).token, (k) => {
-          const start = dayAhead + Math.floor(k / 10) * 30 * 60_000;
-          return { seatId: seats[i * 10 + (k % 10)]!.id, start: new Date(start).toISOString(), end: new Date(start + 30 * 60_000).toISOString(), idempotencyKey: `drain-${i}-${k}` };
-        }),
+        new BookingClient(
+          net.connect({ port: serve.ports.rpc, host: '127.0.0.1' }),
+          tokens.issue(u).token,
+          (k) => {
+            const start = dayAhead + k * 30 * 60_000;
+            return { seatId: seats[i]!.id, start: new Date(start).toISOString(), end: new Date(start + 30 * 60_000).toISOString(), idempotencyKey: `drain-${i}-${k}` };
+          },
+          1,
+        ),
     );
     await waitFor(() => clients.every((c) => c.replies.size >= 30), 20_000, 'bookings to flow');
     const before = clients.map((c) => c.replies.size);

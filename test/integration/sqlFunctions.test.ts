@@ -187,9 +187,13 @@ describe('SQL functions applied from db/functions', () => {
     expect(upgraded.functions!.map((f) => (f as { signature: string }).signature)).toEqual(expect.arrayContaining([
       'carrel_book(integer,integer,timestamp with time zone,timestamp with time zone,text,timestamp with time zone,integer,integer,timestamp with time zone[],timestamp with time zone[],integer[])',
       'carrel_book(integer,integer,timestamp with time zone,timestamp with time zone,text,timestamp with time zone,integer,integer,timestamp with time zone[],timestamp with time zone[],integer[],integer)',
+      'carrel_book_batch(jsonb,timestamp with time zone,integer,integer,boolean)',
+      'carrel_book_seat(integer,integer,timestamp with time zone,timestamp with time zone,text,timestamp with time zone,boolean,integer,integer)',
       'carrel_canonical_student_id(text)',
+      'carrel_claim(bigint,integer,timestamp with time zone,integer,integer,boolean,timestamp with time zone[],timestamp with time zone[],integer[],integer)',
       'carrel_claim(bigint,integer,timestamp with time zone,integer,integer,timestamp with time zone[],timestamp with time zone[],integer[],integer)',
       'carrel_strike(bigint[],text,timestamp with time zone,integer,integer,integer)',
+      'carrel_user_rules(integer,timestamp with time zone,timestamp with time zone,timestamp with time zone,integer,boolean,timestamp with time zone[],timestamp with time zone[],integer[])',
       'carrel_user_rules(integer,timestamp with time zone,timestamp with time zone,timestamp with time zone,integer,timestamp with time zone[],timestamp with time zone[],integer[])',
     ]));
     // And again: applying the files a second time changes nothing.

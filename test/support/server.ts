@@ -187,11 +187,11 @@ export type LiveInsides = ReturnType<typeof liveInsides>;
  */
 export async function startTestServer(
   overrides: DeepPartial<Config> = {},
-  opts: { db?: TestDatabase; clock?: Clock; log?: Logger; autoTick?: boolean } = {},
+  opts: { db?: TestDatabase; clock?: Clock; log?: Logger; autoTick?: boolean; random?: () => number } = {},
 ): Promise<TestServer> {
   const config = testConfig(overrides);
   const db = opts.db ?? (await freshDatabase());
-  const deps = { config, log: opts.log ?? silentLogger, db: db.pool, clock: opts.clock, autoTick: opts.autoTick };
+  const deps = { config, log: opts.log ?? silentLogger, db: db.pool, clock: opts.clock, autoTick: opts.autoTick, random: opts.random };
   const parts = assemble(deps);
   try {
     const server = await CarrelServer.start(deps, parts);

@@ -43,6 +43,30 @@ describe('fair database admission', () => {
     expect(g.waiting()).toEqual({ requests: 0, clients: 0 });
   });
 
+  it("a ticket's share lets a client that stands for many hold more connections, and it still takes turns", async () => {
+    const g = gate({ slots: 4, perClient: 1 });
+    const ticket = g.ticket('bookings', 3);
+    expect(ticket).toMatchObject({ client: 'bookings', share: 3 });
+    const held = await Promise.all([1, 2, 3].map(() => g.acquire(ticket.client, 1000, ticket.share)));
+    expect(g.inUse).toBe(3);
+    // A fourth waits past its share although a slot is free; another client takes that slot.
+    const served: string[] = [];
+    const fourth = g.acquire(ticket.client, 10_000, ticket.share).then((release) => {
+      served.push('bookings');
+      return release;
+    });
+    const alice = track(g, served, 'alice');
+    await flush();
+    expect(served).toEqual(['alice']);
+    (await alice)();
+    held[0]!();
+    await flush();
+    expect(served).toEqual(['alice', 'bookings']);
+    (await fourth)();
+    for (const r of held.slice(1)) r();
+    expect(g.inUse).toBe(0);
+  });
+
   it('serves waiting clients round-robin, one request each per turn', async () => {
     const g = gate({ slots: 1, perClient: 1 });
     const served: string[] = [];

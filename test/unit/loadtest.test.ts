@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { LatencyHistogram } from '../../loadtest/histogram.js';
 import { FrameSplitter, WsFrameSplitter, bytesAreSuccess, bytesRpcId, frameJson, replyErrorCode, wsClientText } from '../../loadtest/frames.js';
 import { SlotAllocator } from '../../loadtest/setup.js';
+import { benchDatabaseName } from '../../loadtest/target.js';
 import { toCsv, toMarkdown, toSvg, type Report } from '../../loadtest/report.js';
 import type { RunRecord } from '../../loadtest/record.js';
 import { bucketPercentiles } from '../../loadtest/live.js';
@@ -166,29 +167,55 @@ describe('WsFrameSplitter and wsClientText (the load generator\'s /ws/live clien
   });
 });
 
+describe('the bench database', () => {
+  it('is carrel_bench unless CARREL_BENCH_DB names another plain identifier', () => {
+    expect(benchDatabaseName(undefined)).toBe('carrel_bench');
+    expect(benchDatabaseName('')).toBe('carrel_bench');
+    expect(benchDatabaseName('book_bench_2')).toBe('book_bench_2');
+    for (const bad of ['Bench', 'x; DROP DATABASE postgres', 'a-b', '1abc', 'x'.repeat(64)]) expect(() => benchDatabaseName(bad)).toThrow(/CARREL_BENCH_DB/);
+  });
+});
+
 describe('SlotAllocator', () => {
-  it('hands out distinct seat/slot pairs on half-hour boundaries, after the lead time', () => {
+  it('hands out distinct seat/slot pairs on half-hour boundaries, after the lead time, never two of one user at once', () => {
     const now = Date.parse('2026-12-01T10:07:00Z');
     const a = new SlotAllocator([11, 12, 13], 0, 4, now);
     const seen = new Set<string>();
+    const byUser = new Map<number, Set<string>>();
     for (let i = 0; i < 12; i++) {
-      const s = a.next();
+      const user = i % 3;
+      const s = a.nextFor(user);
       const start = Date.parse(s.start);
       expect(start % (30 * 60_000)).toBe(0);
       expect(start).toBeGreaterThanOrEqual(now + 30 * 60_000);
       expect(Date.parse(s.end) - start).toBe(30 * 60_000);
       seen.add(`${s.seatId}@${s.start}`);
+      const mine = byUser.get(user) ?? new Set<string>();
+      expect(mine.has(s.start)).toBe(false);
+      byUser.set(user, mine.add(s.start));
     }
     expect(seen.size).toBe(12);
-    expect(() => a.next()).toThrow(/no free slots/);
+    expect(a.used).toBe(12);
+    expect(() => a.nextFor(0)).toThrow(/no free slots/);
+  });
+
+  it('a user goes on to later slots when its next one is full; a whole slot is nobody\'s', () => {
+    const a = new SlotAllocator([1, 2], 0, 3, Date.now());
+    const storm = a.wholeSlot();
+    const starts = [a.nextFor(0), a.nextFor(1), a.nextFor(2)].map((p) => p.start);
+    // Slot 0 takes users 0 and 1; user 2 goes to slot 1, then has no slot left below the whole one.
+    expect(starts[2]).not.toBe(starts[0]);
+    expect(starts).not.toContain(storm.start);
+    expect(() => a.nextFor(2)).toThrow(/no free slots/);
+    expect(() => a.wholeSlot()).toThrow(/no whole slot/);
   });
 
   it('keeps an offset range apart from the default one', () => {
     const now = Date.now();
     const ours = new SlotAllocator([1, 2], 0, 10, now);
     const theirs = new SlotAllocator([1, 2], 10, 20, now);
-    const a = new Set(Array.from({ length: 20 }, () => ours.next().start));
-    const b = Array.from({ length: 20 }, () => theirs.next().start);
+    const a = new Set(Array.from({ length: 20 }, (_, i) => ours.nextFor(i % 2).start));
+    const b = Array.from({ length: 20 }, (_, i) => theirs.nextFor(i % 2).start);
     expect(b.some((s) => a.has(s))).toBe(false);
   });
 });

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/schema.js';
 import { CarrelError } from '../../src/errors.js';
 import {
+  bookingOpensAt,
   ceilToSlot,
   checkBookingWindow,
   fitsOpeningHours,
@@ -264,6 +265,41 @@ describe('booking window rules', () => {
     const plain = quotaPeriods({ startMs: t('2030-01-07T16:00:00Z'), endMs: t('2030-01-07T17:00:00Z') }, NY);
     expect(plain.days).toHaveLength(1);
     expect(plain.weeks).toEqual([[t('2030-01-07T05:00:00Z'), t('2030-01-14T05:00:00Z')]]);
+  });
+});
+
+describe('when bookings open (rules.bookingOpensAt)', () => {
+  const opening = { ...rules, bookingOpensAt: '08:00', maxDaysAhead: 14 };
+
+  it('a day opens at bookingOpensAt on the branch\'s clock, maxDaysAhead days before; without it, never a fixed time', () => {
+    // Monday 2030-01-21 in New York opens on Monday 2030-01-07 at 08:00 EST.
+    expect(bookingOpensAt(t('2030-01-21T15:00:00Z'), NY, opening)).toBe(t('2030-01-07T13:00:00Z'));
+    // Every booking that day, whatever its hour (23:30 New York is already the 22nd in UTC).
+    expect(bookingOpensAt(t('2030-01-22T04:30:00Z'), NY, opening)).toBe(t('2030-01-07T13:00:00Z'));
+    expect(bookingOpensAt(t('2030-01-21T15:00:00Z'), NY, rules)).toBeNull();
+  });
+
+  it('across a clock change, in the opening day\'s own offset', () => {
+    // Sunday 2030-03-24 opens on Sunday 2030-03-10, the spring-forward day: 08:00 EDT (12:00Z).
+    expect(bookingOpensAt(t('2030-03-24T14:00:00Z'), NY, opening)).toBe(t('2030-03-10T12:00:00Z'));
+    // A day before the change opens at 08:00 EST.
+    expect(bookingOpensAt(t('2030-03-23T14:00:00Z'), NY, opening)).toBe(t('2030-03-09T13:00:00Z'));
+  });
+
+  it('before the opening: bookingNotOpen with opensAt; from it on the booking passes; maxDaysAhead no longer refuses alone', () => {
+    const monday = { startMs: t('2030-01-21T15:00:00Z'), endMs: t('2030-01-21T16:00:00Z') };
+    const before = t('2030-01-07T12:59:00Z');
+    let err: CarrelError | undefined;
+    try {
+      checkBookingWindow(monday, before, opening, main);
+    } catch (e) {
+      err = e as CarrelError;
+    }
+    expect(err?.details).toEqual({ rule: 'bookingNotOpen', opensAt: '2030-01-07T13:00:00.000Z' });
+    expect(ruleOf(() => checkBookingWindow(monday, t('2030-01-07T13:00:00Z'), opening, main))).toBeUndefined();
+    // 14 days and 2 hours ahead: open, since its day opened this morning.
+    expect(ruleOf(() => checkBookingWindow(monday, t('2030-01-07T13:30:00Z'), opening, main))).toBeUndefined();
+    expect(ruleOf(() => checkBookingWindow(monday, t('2030-01-07T13:30:00Z'), rules, main))).toBe('maxDaysAhead');
   });
 });
 

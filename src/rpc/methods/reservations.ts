@@ -12,9 +12,15 @@ export function reservationMethods({ reservations }: { reservations: Reservation
       name: 'reservations.create',
       access: 'user',
       args: methodArgs['reservations.create'],
-      summary: 'book a seat: {seatId, start, end, idempotencyKey?} → the reservation',
-      handler: ({ seatId, start, end, idempotencyKey }, ctx) =>
-        reservations.create(caller(ctx), { seatId, startMs: start, endMs: end, idempotencyKey }, deadlineOf(ctx)),
+      summary: 'book a seat: {seatId | branch, area?, hasPower?, hasMonitor?, near?; start, end, idempotencyKey?} → the reservation',
+      handler: ({ seatId, branch, area, hasPower, hasMonitor, near, start, end, idempotencyKey }, ctx) =>
+        reservations.create(
+          caller(ctx),
+          branch === undefined
+            ? { seatId, startMs: start, endMs: end, idempotencyKey }
+            : { choose: { branch, area, hasPower, hasMonitor, near }, startMs: start, endMs: end, idempotencyKey },
+          deadlineOf(ctx),
+        ),
     }),
     defineMethod({
       name: 'reservations.walkIn',
