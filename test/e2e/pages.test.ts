@@ -185,9 +185,14 @@ describe.skipIf(!browserAvailable)('the web pages in a browser', () => {
     const tomorrow = await student.getByLabel('Day').inputValue();
     const start = new Date(Date.parse(`${tomorrow}T10:00:00Z`) - OFFSET_H * 3_600_000).toISOString();
     const end = new Date(Date.parse(start) + 3_600_000).toISOString();
-    const other = await user('e2e-hog');
+    // One user a seat: a person holds one seat at a time (rules.oneSeatAtATime).
+    const hogs = [];
     const held = [];
-    for (const s of seats) held.push(await other.call<{ id: number }>('reservations.create', { seatId: s.id, start, end }));
+    for (const [i, s] of seats.entries()) {
+      const hog = await user(`e2e-hog-${i}`);
+      hogs.push(hog);
+      held.push(await hog.call<{ id: number }>('reservations.create', { seatId: s.id, start, end }));
+    }
 
     await student.getByRole('button', { name: 'Choose a seat' }).click();
     await student.getByRole('heading', { name: /^0 free seats,/ }).waitFor();
@@ -197,7 +202,7 @@ describe.skipIf(!browserAvailable)('the web pages in a browser', () => {
 
     // A seat is given back: the offer reaches the page as a personal event, without a reload.
     const freed = held[2]!;
-    await other.call('reservations.cancel', { id: freed.id });
+    await hogs[2]!.call('reservations.cancel', { id: freed.id });
     const banner = student.getByRole('alert').filter({ hasText: 'A seat is free for you' });
     await banner.waitFor({ timeout: 5_000 });
     const claimBy = (await banner.locator('[data-claim-by]').textContent())!;

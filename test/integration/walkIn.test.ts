@@ -100,9 +100,11 @@ describe('reservations.walkIn', () => {
   it('is refused with CONFLICT when the seat is taken now or booked again too soon, leaving nothing', async () => {
     const taken = await seatIdOf(t, 'R-05');
     const soon = await seatIdOf(t, 'R-06');
+    // Two bookers: one person may hold one seat at a time (rules.oneSeatAtATime).
     const booker = await as();
+    const other = await as();
     await booker.c.call('reservations.create', { seatId: taken, start: T0, end: iso(T0, 60) });
-    await booker.c.call('reservations.create', { seatId: soon, start: iso(T0, 15), end: iso(T0, 60) });
+    await other.c.call('reservations.create', { seatId: soon, start: iso(T0, 15), end: iso(T0, 60) });
     const { c, user } = await as();
     clock.set(Date.parse(T0) + 7 * MINUTE);
     const now = await errorOf(walkIn(c, taken));
