@@ -38,6 +38,7 @@ CREATE OR REPLACE FUNCTION carrel_walk_in(
   p_min_minutes integer,
   p_lock_class integer,
   p_max_active integer,
+  p_one_seat boolean,
   p_period_start timestamptz[],
   p_period_end timestamptz[],
   p_period_quota integer[],
@@ -109,7 +110,7 @@ BEGIN
       v_pi := v_pi || i;
     END IF;
   END LOOP;
-  SELECT * INTO v_rules FROM carrel_user_rules(p_user, p_start, v_end, p_now, p_max_active, v_ps, v_pe, v_pq);
+  SELECT * INTO v_rules FROM carrel_user_rules(p_user, p_start, v_end, p_now, p_max_active, p_one_seat, v_ps, v_pe, v_pq);
   IF v_rules.outcome IS NOT NULL THEN
     -- period indexes into the periods passed in: map it back.
     RETURN QUERY SELECT v_rules.outcome,

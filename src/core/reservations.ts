@@ -625,10 +625,10 @@ export class ReservationService {
     const res = await this.opts.db.query<WalkInRow>(
       (lockTimeoutMs) => ({
         name: 'carrel.walkIn',
-        text: 'SELECT * FROM carrel_walk_in($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)',
+        text: 'SELECT * FROM carrel_walk_in($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)',
         values: [
           seatId, user.id, new Date(startMs), new Date(maxEndMs), new Date(nowMs), rules.slotMinutes, rules.minDurationMinutes,
-          LockClass.userBooking, rules.maxActivePerUser, ...periodParams(limits), lockTimeoutMs,
+          LockClass.userBooking, rules.maxActivePerUser, rules.oneSeatAtATime, ...periodParams(limits), lockTimeoutMs,
         ],
       }),
       deadline,
@@ -641,6 +641,7 @@ export class ReservationService {
         throw new CarrelError(ErrorCode.CONFLICT, 'the seat is taken now, or booked again too soon for a walk-in', {
           conflict: { start: r.start_at.toISOString(), end: r.end_at.toISOString() },
         });
+      case 'overlapsOwnBooking':
       case 'maxActive':
       case 'quota':
         throw userRuleError({ outcome: r.outcome, period: r.period, used: r.used }, limits, rules);
@@ -658,7 +659,7 @@ export class ReservationService {
 
 /** What carrel_walk_in answers: an outcome, and the reservation when there is one. */
 interface WalkInRow extends ReservationRow {
-  outcome: 'created' | 'taken' | 'maxActive' | 'quota' | 'suspended' | 'outOfService';
+  outcome: 'created' | 'taken' | 'overlapsOwnBooking' | 'maxActive' | 'quota' | 'suspended' | 'outOfService';
   period: number | null;
   used: number | null;
 }

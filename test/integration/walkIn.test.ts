@@ -152,10 +152,15 @@ describe('reservations.walkIn', () => {
   it('abuse: walking into seat after seat to hoard them stops at the quota and the active limit', async () => {
     const { c, user } = await as();
     clock.set(Date.parse(T0) + 7 * MINUTE);
-    // Two walk-ins of 120 minutes use the 240-minute daily quota; the third is refused.
-    await walkIn(c, await seatIdOf(t, 'G-01'));
-    await walkIn(c, await seatIdOf(t, 'G-02'));
-    expect((await errorOf(walkIn(c, await seatIdOf(t, 'G-03')))).details).toMatchObject({ rule: 'dailyQuota' });
+    // One person, one seat: a second walk-in while the first runs is refused (rules.oneSeatAtATime).
+    const first = await walkIn(c, await seatIdOf(t, 'G-01'));
+    expect((await errorOf(walkIn(c, await seatIdOf(t, 'G-02')))).details).toMatchObject({ rule: 'overlapsOwnBooking' });
+    // Booked later today for three hours, a walk-in now would pass the 240-minute daily quota.
+    const { c: c2, user: user2 } = await as();
+    await c2.call('reservations.create', { seatId: await seatIdOf(t, 'G-03'), start: iso(T0, 300), end: iso(T0, 480) });
+    expect((await errorOf(walkIn(c2, await seatIdOf(t, 'G-02')))).details).toMatchObject({ rule: 'dailyQuota' });
+    expect((await rowsOf(user2.id)).length).toBe(1);
+    expect(first).toMatchObject({ status: 'CHECKED_IN' });
 
     // Three active bookings on other days: the active limit refuses a walk-in even with quota left.
     const other = await as();
@@ -163,7 +168,7 @@ describe('reservations.walkIn', () => {
       await other.c.call('reservations.create', { seatId: await seatIdOf(t, 'G-04'), start: iso(T0, day * 24 * 60), end: iso(T0, day * 24 * 60 + 60) });
     }
     expect((await errorOf(walkIn(other.c, await seatIdOf(t, 'G-05')))).details).toMatchObject({ rule: 'maxActive', maxActivePerUser: 3 });
-    expect((await rowsOf(user.id)).length).toBe(2);
+    expect((await rowsOf(user.id)).length).toBe(1);
     expect((await rowsOf(other.user.id)).length).toBe(3);
   });
 
