@@ -333,5 +333,4 @@ describe.skipIf(!browserAvailable)('the web pages in a browser', () => {
     const seat = seats.find((s) => s.label === label)!;
     await seatEl(signage, seat.id, 'reserved').waitFor({ timeout: 5_000 });
   });
-
 });
