@@ -57,6 +57,14 @@ module.exports = {
       to: { path: '^(clients|loadtest)/' },
     },
     {
+      name: 'server-imports-no-web',
+      comment:
+        'The server serves the built pages as files (src/http/staticSite.ts); it never imports their source. The other direction (web/ imports only src/wire\'s types) is checked by test/unit/webImports.test.ts: the pages are TSX, which this cruiser\'s swc parse cannot read.',
+      severity: 'error',
+      from: { path: '^(src|cli|clients|loadtest)/' },
+      to: { path: '^web/' },
+    },
+    {
       name: 'carrel-imports-resolve',
       comment: 'An import the cruiser cannot resolve is one no rule above can judge.',
       severity: 'error',

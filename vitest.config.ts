@@ -11,7 +11,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'integration',
-          include: ['test/integration/**/*.test.ts', 'test/contract/**/*.test.ts'],
+          include: ['test/integration/**/*.test.ts', 'test/contract/**/*.test.ts', 'test/e2e/**/*.test.ts'],
           // One PostgreSQL per run, a template database, a fresh database per test file.
           globalSetup: ['test/support/globalSetup.ts'],
         },

@@ -81,5 +81,32 @@ export function registerAdminCommands(program: Command, io: CliIo = processIo): 
       return { value: k, text: () => `revoked sensor key ${JSON.stringify(k.name)} (id ${k.id}, ${scopeOf(k)}) as of ${formatTime(k.revokedAt!)}` };
     }),
   );
+
+  // Strikes (docs/rules.md, "Strikes and suspension"): by user id.
+  const strikes = admin.command('strikes').description('no-show strikes and the suspensions they earn');
+  const userIdOf = (text: string): number => {
+    if (!/^\d{1,10}$/.test(text) || Number(text) < 1 || Number(text) > 2_147_483_647) throw new Error(`not a user id: ${JSON.stringify(text)}`);
+    return Number(text);
+  };
+  common(strikes.command('list').description('a user\'s strikes as they count now').argument('<user id>', 'the user\'s id')).action(
+    (which: string, opts: CommonOpts) =>
+      runCommand(io, opts, async (s) => {
+        const st = await s.call('admin.users.strikes', { userId: userIdOf(which) });
+        return {
+          value: st,
+          text: () =>
+            `${st.strikes.length} of ${st.limit} strikes within ${st.windowDays} days; ` +
+            `${st.suspendedUntil ? `booking suspended until ${formatTime(st.suspendedUntil)}` : 'not suspended'}` +
+            (st.strikes.length === 0 ? '' : `\n${table(['ID', 'RESERVATION', 'REASON', 'AT'], st.strikes.map((k) => [k.id, k.reservationId, k.reason, formatTime(k.at)]))}`),
+        };
+      }),
+  );
+  common(strikes.command('clear').description('clear a user\'s strikes and lift their suspension').argument('<user id>', 'the user\'s id')).action(
+    (which: string, opts: CommonOpts) =>
+      runCommand(io, opts, async (s) => {
+        const r = await s.call('admin.users.clearStrikes', { userId: userIdOf(which) });
+        return { value: r, text: () => `cleared ${r.cleared} strike${r.cleared === 1 ? '' : 's'} of user ${which}; booking is open to them again` };
+      }),
+  );
   return admin;
 }

@@ -8,6 +8,7 @@ import { RpcClient, parseServer } from './rpcClient.js';
 import type { BranchWire, WaitlistEntryWire } from '../src/wire/types.js';
 import { registerWaitlistCommands } from './waitlistCommands.js';
 import { registerAdminCommands } from './adminCommands.js';
+import { registerReportCommand } from './reportCommand.js';
 import { TokenStore, tokenFilePath } from './tokenStore.js';
 import { registerUserCommands } from './userCommands.js';
 import { simulate, type Pattern } from './sensorSim.js';
@@ -85,6 +86,7 @@ export function registerClientCommands(program: Command, io: CliIo = processIo):
     });
   registerUserCommands(program, io);
   registerAdminCommands(program, io);
+  registerReportCommand(program, io);
 
   const sensors = program.command('sensors').description('occupancy sensor tools');
   sensors

@@ -220,6 +220,9 @@ const COMMAND_OF: Record<string, string> = {
   'admin.sensors.addKey': 'carrel admin sensor-keys add',
   'admin.sensors.listKeys': 'carrel admin sensor-keys list',
   'admin.sensors.revokeKey': 'carrel admin sensor-keys revoke',
+  'admin.reports.utilization': 'carrel report',
+  'admin.users.strikes': 'carrel admin strikes list',
+  'admin.users.clearStrikes': 'carrel admin strikes clear',
 };
 
 export function cliWords(message: string): string {

@@ -1,5 +1,5 @@
 // The everyday `carrel` subcommands (docs/protocol.md): login, register, branches, seats, reserve,
-// mine, checkin, checkout, cancel. Tables for people by default, --json for scripts; the
+// sit, mine, checkin, checkout, cancel. Tables for people by default, --json for scripts; the
 // token from `carrel login` is remembered per server (tokenStore.ts). Output, errors and exit
 // codes are cliIo.ts's, shared with the waitlist commands. Times are shown in the branch's
 // time zone, marked ("2030-01-07 10:00 EST"), and typed times are read there too; a seat is
@@ -225,6 +225,18 @@ export function registerUserCommands(program: Command, io: CliIo = processIo): v
           const r = await s.call('reservations.create', args);
           return { value: r, text: async () => `booked ${await describe(s, r)}` };
         }),
+    );
+
+  common(program.command('sit').description('sit at a free seat now: books it from the slot under way (until the next booking or closing, at most rules.walkInMinutes) and checks you in, e.g. carrel sit G-13'))
+    .argument('<seat>', 'seat id or label (see `carrel seats`)')
+    .option('-b, --branch <name-or-id>', 'the seat\'s branch (needed for a label that several branches have)')
+    .action((seatRef: string, opts: CommonOpts & { branch?: string }) =>
+      runCommand(io, opts, async (s, ctx) => {
+        const seat = await resolveSeat(s, seatRef, opts.branch);
+        ctx.zone = async () => (await s.zones.branch(seat.branch).catch(() => undefined))?.timezone;
+        const r = await s.call('reservations.walkIn', { seatId: seat.id });
+        return { value: r, text: async () => `sitting, checked in: ${await describe(s, r)}` };
+      }),
     );
 
   /** `carrel reserve --branch …` without a seat: the server picks the best free one; the reply says which, and where. */

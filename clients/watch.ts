@@ -70,8 +70,8 @@ export interface ViewOptions {
   zoneOf: (branchId: number) => string | undefined;
 }
 
-const COLOR: Record<string, string> = { free: '32', reserved: '33', occupied: '31', unavailable: '90' };
-const CHAR: Record<string, string> = { free: '·', reserved: 'r', occupied: '■', unavailable: 'x' };
+const COLOR: Record<string, string> = { free: '32', reserved: '33', occupied: '31', away: '36', unavailable: '90' };
+const CHAR: Record<string, string> = { free: '·', reserved: 'r', occupied: '■', away: 'a', unavailable: 'x' };
 /** Grey background: the sensor is offline, the glyph is the last state known. */
 const OFFLINE_BG = '100';
 
@@ -378,7 +378,7 @@ function seatCell(s: SnapshotSeat, labels: boolean, labelWidth: number): string 
 export function render(branches: BranchView[], status: string, lastEvent: string, view: ViewOptions): string {
   const lines: string[] = [];
   for (const b of branches) {
-    const counts: Record<string, number> = { free: 0, reserved: 0, occupied: 0, unavailable: 0 };
+    const counts: Record<string, number> = { free: 0, reserved: 0, occupied: 0, away: 0, unavailable: 0 };
     let offline = 0;
     let unbooked = 0;
     const areas = new Map<string, SnapshotSeat[]>();
@@ -418,7 +418,7 @@ export function render(branches: BranchView[], status: string, lastEvent: string
   }
   // With labels the words themselves wear the colours; with glyphs each glyph is explained.
   const key = (codes: string[], glyph: string, word: string): string => (view.labels ? paint(codes, word) : `${paint(codes, glyph)} ${word}`);
-  const legend = ['free', 'reserved', 'occupied', 'unavailable'].map((st) => key([COLOR[st]!], CHAR[st]!, st));
+  const legend = ['free', 'reserved', 'occupied', 'away', 'unavailable'].map((st) => key([COLOR[st]!], CHAR[st]!, st));
   legend.push(key(['35'], '!', 'unbooked'), key([OFFLINE_BG], ' ', 'sensor offline'));
   lines.push(`${legend.join('  ')}    l: ${view.labels ? 'glyphs' : 'labels'}  q: quit`);
   lines.push(status);

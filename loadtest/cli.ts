@@ -4,6 +4,7 @@
 //   carrel bench book -c 50 --baseline                   bookings beside pgbench
 //   carrel bench suite                                   every target figure; writes the report
 //   carrel bench abuse --server 127.0.0.1:9000           a well-behaved client beside each flood
+//   carrel bench signage                                 the entrance display's time per event, in chromium
 //   carrel bench rush --mode seat,best                   the opening rush, seat ids then best-available
 //   carrel bench fanout --transport tcp,ws,mixed --repeats 3   fan-out over /ws/live beside the TCP port
 //
@@ -19,7 +20,10 @@ import type { Comparison } from './report.js';
 import { book, mixed, ping, search, storm, type RunShape } from './scenarios.js';
 import { connections, fanout, sensors, stalledPing, type FanoutTransport } from './live.js';
 import { median } from './histogram.js';
+import { signage } from './signage.js';
+import { BENCH_BRANCH } from './target.js';
 import { runSuite } from './suite.js';
+import { benchHistory } from './history.js';
 import { configSchema } from '../src/config/schema.js';
 import { ABUSE_DEFAULTS, FLOOD_NAMES, abuse, abuseComparisons, abuseMarkdown, abuseRecord, medianFloods, type FloodName } from './abuse.js';
 import { BenchContext } from './scenarios.js';
@@ -319,6 +323,17 @@ export function registerBenchCommands(program: Command): void {
       }),
     );
 
+  common(bench.command('signage').description('the entrance display in chromium: time to apply one seat event, measured in the page (Performance API)'))
+    .option('--branch <name>', 'branch the page shows', BENCH_BRANCH)
+    .option('--rate <n>', 'readings per second, one seat each', positive('--rate'), 50)
+    .action(async (o: CommonOpts & { branch: string; rate: number }) =>
+      withBench(o, async (b) => {
+        const r = b.add(await signage(b.ctx, { branch: o.branch, rate: o.rate, durationMs: o.duration * 1000, warmupMs: o.warmup * 1000 }));
+        const hop = r.extra.baseline as { p99Ms: number };
+        b.compare({ what: `${r.label}: p99 apply`, value: r.latency.p99Ms, unit: 'ms', baseline: 'p99 of a task that changes nothing, same page', baselineValue: hop.p99Ms, ratio: r.latency.p99Ms / hop.p99Ms, target: '< 16 ms (one frame at 60 Hz)', met: r.latency.p99Ms < 16 });
+      }),
+    );
+
   common(bench.command('stalled').description('PING latency with and without stalled subscribers, alternating'))
     .option('--branch <name>', 'branch the stalled subscribers watch', 'Main Library')
     .option('--stalled <n>', 'stalled subscribers', positive('--stalled'), 50)
@@ -379,6 +394,24 @@ export function registerBenchCommands(program: Command): void {
         process.stdout.write(`\nabuse: ${join(b.outDir, 'abuse.md')}\n       ${join(b.outDir, 'abuse.json')}\n`);
       }, shippedPolicies()),
     );
+
+  bench
+    .command('history')
+    .description('the occupancy history\'s targets on a database of its own: sensors CPU per reading with history on vs off (alternating), and the utilization report\'s time over N days of a 2,000-seat branch')
+    .option('--days <n>', 'days of simulated history', positive('--days'), 60)
+    .option('--repeats <n>', 'on/off pairs; the median pair ratio is reported', positive('--repeats'), 3)
+    .option('--rate <n>', 'readings per second in total', positive('--rate'), 20_000)
+    .option('--gateways <n>', 'sensor connections', positive('--gateways'), 10)
+    .option('--batch <n>', 'readings per occupancy frame', positive('--batch'), 20)
+    .option('--duration <s>', 'measured seconds per sensors run', positive('--duration'), 10)
+    .option('--warmup <s>', 'seconds before measuring starts', (v) => Number(v), 2)
+    .option('--calls <n>', 'report calls per kind', positive('--calls'), 5)
+    .option('--out <dir>', 'where results go (default loadtest/results/<time>)')
+    .action(async (o: { days: number; repeats: number; rate: number; gateways: number; batch: number; duration: number; warmup: number; calls: number; out?: string }) => {
+      const outDir = o.out ?? Bench.defaultOutDir();
+      const md = await benchHistory({ ...o, outDir, durationMs: o.duration * 1000, warmupMs: o.warmup * 1000, onLine: (l) => process.stdout.write(`${l}\n`) });
+      process.stdout.write(`\n${md}\nresults: ${join(outDir, 'history.md')}\n         ${join(outDir, 'history.json')}\n`);
+    });
 
   common(bench.command('suite').description('every target figure beside its baseline, and a sweep for the chart (BENCHMARKS.md)'))
     .option('--sweep <list>', 'connection counts of the chart\'s sweep', intList('--sweep'), [1, 4, 16, 64, 256, 1000])

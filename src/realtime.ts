@@ -9,6 +9,7 @@
 //                        └→ SensorCoalescer.record (batched seat_live upserts)
 //   EventBus (seq per branch) ─(handler)→ deliverSeat → LiveSeats.recordPublished, Hub.publish,
 //                                                      LiveSeats.applyRemote
+//   LiveSeats (a sensor's presence changed) ─(outlet)→ PresenceHistory.record (batched occupancy history)
 //   CoreEventFanout (after commit) → onCoreEvent → applyFact (+ EventBus.publishFact to the others)
 //
 // No step between a sensor frame and a subscriber's socket touches the database (docs/architecture.md).

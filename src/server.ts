@@ -32,6 +32,8 @@ import { seatMethods } from './rpc/methods/seats.js';
 import { reservationMethods } from './rpc/methods/reservations.js';
 import { adminMethods } from './rpc/methods/admin.js';
 import { statsMethods } from './rpc/methods/stats.js';
+import { reportMethods } from './rpc/methods/reports.js';
+import { UtilizationReport } from './reports/utilization.js';
 import { RateLimiter } from './rpc/rateLimit.js';
 import { DbAdmission } from './db/admission.js';
 import { LoginThrottle } from './auth/loginThrottle.js';
@@ -46,9 +48,13 @@ import { SensorCoalescer } from './sensors/coalescer.js';
 import { SensorKeyring } from './sensors/sensorKeys.js';
 import { SensorKeyStore } from './sensors/keyStore.js';
 import { WsGateway } from './net/wsGateway.js';
+import { PresenceHistory, writerStaleAfterMs } from './sensors/presenceHistory.js';
+import { HistoryMaintenance } from './history/maintenance.js';
 import { Realtime } from './realtime.js';
 import { LiveDiscovery } from './live/discovery.js';
 import { SensorTransitionRunner } from './live/sensorTransitions.js';
+import { PresenceService } from './core/presence.js';
+import { StrikeService } from './core/strikes.js';
 import { registerLiveMetrics } from './live/liveMetrics.js';
 import { registerCoreMetrics } from './obs/coreMetrics.js';
 
@@ -57,6 +63,8 @@ export interface ServerDeps {
   log: Logger;
   db: pg.Pool;
   clock?: Clock;
+  /** Whether the live model's timer runs (LiveSeats.tick); default: only on the system clock (tests tick by hand). */
+  autoTick?: boolean;
   /** The event bus; default: RedisBus when redis.url is set, else an in-process LocalBus. */
   bus?: EventBus;
   /** The opening lottery's randomness, a number in [0, 1); default crypto-random (tests seed it). */
@@ -140,6 +148,8 @@ export interface LiveHalf {
   transitions: SensorTransitionRunner;
   keyring: SensorKeyring;
   coalescer: SensorCoalescer;
+  /** Partitions, retention, daily sums and dead writers of the occupancy history (history.enabled). */
+  history: HistoryMaintenance | undefined;
   /** The sensor and subscriber ports and the path of a reading between them. */
   realtime: Realtime;
 }
@@ -196,6 +206,7 @@ export function assemble(deps: ServerDeps): ServerParts {
     waitlist,
     // A booking not checked in when its check-in window closes is a no-show: one setting.
     config: { ...config.lifecycle, noShowGraceMinutes: config.rules.checkInGraceMinutes },
+    strikes: config.rules.strikes,
     log,
   });
   const loginThrottle = new LoginThrottle({ ...config.loginThrottle, now });
@@ -222,8 +233,19 @@ export function assemble(deps: ServerDeps): ServerParts {
   // The live model, the one owner of live state (docs/architecture.md): its changes go to the
   // bus, the check-ins and releases it asks for to the bookings. The hub and the listings read it.
   const bus = deps.bus ?? createBus(config, log, info.instanceId);
-  const transitions = new SensorTransitionRunner(reservations, log);
-  const model = new LiveSeats(liveSeatsOptions(config, info.instanceId), { changes: bus, transitions });
+  const presence = new PresenceService({ db: sql, events, seats: contexts, config: config.presence });
+  const transitions = new SensorTransitionRunner(reservations, presence, log);
+  // What the sensors say of each seat, kept as intervals (docs/reports.md); written with the
+  // coalescer's batches.
+  const staleAfterMs = writerStaleAfterMs(config.sensors.flushEveryMs);
+  const presenceHistory = config.history.enabled
+    ? new PresenceHistory({ instance: info.instanceId, staleAfterMs, blipMs: config.sensors.flushEveryMs, now }, log)
+    : undefined;
+  const model = new LiveSeats(liveSeatsOptions(config, info.instanceId), {
+    changes: bus,
+    transitions,
+    presence: presenceHistory && ((seatId, p, atMs, previous) => presenceHistory.record(seatId, p, atMs, previous)),
+  });
   const hub = new Hub({ retainEvents: config.pubsub.retainEvents }, { tokens, published: model, history: bus, now, log });
   const discovery = new LiveDiscovery({ db: sql, clock, bus, log, minIntervalMs: config.live.refreshMinIntervalMs, model, hub });
   const view = new LiveView(model, clock, discovery);
@@ -246,7 +268,8 @@ export function assemble(deps: ServerDeps): ServerParts {
     log,
     now,
   });
-  const coalescer = new SensorCoalescer(db, { flushEveryMs: config.sensors.flushEveryMs }, log);
+  const coalescer = new SensorCoalescer(db, { flushEveryMs: config.sensors.flushEveryMs, history: presenceHistory }, log);
+  const history = config.history.enabled ? new HistoryMaintenance({ db, clock, log, retentionDays: config.history.retentionDays, staleAfterMs }) : undefined;
   const realtime = new Realtime({
     config,
     log,
@@ -262,7 +285,7 @@ export function assemble(deps: ServerDeps): ServerParts {
     coalescer,
     listings: listing,
     bookings: reservations,
-    autoTick: clock === systemClock,
+    autoTick: deps.autoTick ?? clock === systemClock,
   });
 
   // The request half: limits, observability, the methods, the port.
@@ -275,6 +298,7 @@ export function assemble(deps: ServerDeps): ServerParts {
     queuePerClient: config.admission.dbQueuePerClient,
     maxQueued: config.admission.dbMaxQueued,
   });
+  const strikes = new StrikeService({ db: sql, rules: config.rules, now });
   const registry = new MethodRegistry({
     // Admin methods confirm the caller's role from the users table on every call (a token's
     // claim outlives a demotion); a token whose account is gone is UNAUTHENTICATED (docs/rules.md).
@@ -297,16 +321,18 @@ export function assemble(deps: ServerDeps): ServerParts {
   registry.add(
     ...systemMethods(() => info.describe()),
     ...waitlistMethods(waitlist),
-    ...authMethods({ accounts, tokens, throttle: loginThrottle }),
+    ...authMethods({ accounts, tokens, throttle: loginThrottle, strikes }),
     ...branchMethods({ seats }),
     ...seatMethods({ seats, listing }),
     ...reservationMethods({ reservations }),
     ...adminMethods({
       seats,
       sensorKeys: new SensorKeyStore({ db: sql, now }),
+      strikes,
       onSensorKeyRevoked: () => realtime.revokedKeys.sweep(),
     }),
     ...statsMethods(() => obs.stats(), (id, deadline) => refuseIfAccountGone(sql, id, deadline)),
+    ...reportMethods({ utilization: new UtilizationReport({ db: sql, clock, staleAfterMs }) }),
   );
   const dispatcher = new Dispatcher({
     registry,
@@ -320,7 +346,7 @@ export function assemble(deps: ServerDeps): ServerParts {
   });
   const rpc = new RpcPort({ config, log, dispatcher, sessions, onBadFrame: () => obs.rpc.recordFrameError() });
 
-  const live: LiveHalf = { bus, model, view, hub, discovery, transitions, keyring, coalescer, realtime };
+  const live: LiveHalf = { bus, model, view, hub, discovery, transitions, keyring, coalescer, history, realtime };
   obs.addListener('rpc', rpc.listener);
   const webSockets = new WsGateway({ routes: { '/ws/rpc': rpc.listener, '/ws/live': realtime.pubsubListener }, allowedOrigins: config.http.allowedOrigins, log });
   webSockets.registerMetrics(obs.registry);
@@ -342,7 +368,7 @@ function liveSeatsOptions(config: Readonly<Config>, instanceId: string): LiveSea
   return {
     instanceId,
     offlineAfterMs: config.sensors.offlineAfterMs,
-    releaseAfterMs: config.sensors.releaseAfterMs,
+    awayEndingMs: config.presence.awayEndingMinutes * 60_000,
     autoCheckIn: config.sensors.autoCheckIn,
     autoRelease: config.sensors.autoRelease,
     checkInWindow: {
@@ -390,9 +416,10 @@ export class CarrelServer {
     return this.closing;
   }
 
-  /** The live half first (the model loads, the bus starts), then the health port, then the RPC port. */
+  /** The history's upkeep, the live half (the model loads, the bus starts), then the health port, then the RPC port. */
   private async open(): Promise<void> {
     const { info, live, obs, requests, core, config } = this.parts;
+    await live.history?.start();
     const ports = await live.realtime.start();
     const http = await obs.start(requests.webSockets.upgrade);
     info.portsBound({ rpc: (await requests.rpc.listener.listen()).port, ...ports, http });
@@ -412,6 +439,7 @@ export class CarrelServer {
     // Each connection sends what it has queued, then closes; a peer that will not take it is cut.
     if (!(await settlesBy(rpc.listener.closeAll(), budget.flushUntil))) rpc.listener.destroyAll();
     await core.passwords.close();
+    await live.history?.stop();
     // After the requests: their committed changes still reach subscribers and other instances.
     if (!(await settlesBy(live.realtime.shutdown(), budget.realtimeUntil))) {
       log.warn('sensor flush and subscriber close ran past their share of the shutdown grace');

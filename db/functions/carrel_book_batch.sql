@@ -55,7 +55,7 @@
 -- docs/architecture.md, "Lock order", has the whole argument.
 --
 -- Outcome rows (src/core/bookingQueue.ts turns them into answers): item, outcome ('created',
--- 'existing', 'overlapsOwnBooking', 'maxActive', 'quota', 'outOfService', 'clash', 'busy',
+-- 'existing', 'suspended', 'overlapsOwnBooking', 'maxActive', 'quota', 'outOfService', 'clash', 'busy',
 -- 'userBusy', 'noSeatFree', 'deadline', 'accountGone'), period, used and other_id as
 -- carrel_user_rules says, detail (a clash), resume_* (best-available: where the next walk of this
 -- shape starts), and the reservation when there is one.

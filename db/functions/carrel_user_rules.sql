@@ -7,6 +7,9 @@
 -- refusal.
 --
 -- outcome is NULL when the booking may go ahead, else, in this order:
+--   'suspended'           the user's strikes suspended booking (docs/rules.md, "Strikes and
+--                         suspension"): users.suspended_until, which carrel_strike sets, lies after
+--                         p_now; the caller reads it back for the refusal's `until`;
 --   'overlapsOwnBooking'  (only with p_one_seat) reservation_id = one of the user's CONFIRMED or
 --                         CHECKED_IN bookings whose time overlaps [p_start, p_end): one person,
 --                         one seat at a time (rules.oneSeatAtATime);
@@ -42,6 +45,13 @@ DECLARE
   v_count integer;
   v_range tstzrange;
 BEGIN
+  -- Suspended by strikes: one read by primary key.
+  PERFORM 1 FROM users u WHERE u.id = p_user AND u.suspended_until > p_now;
+  IF FOUND THEN
+    outcome := 'suspended';
+    RETURN;
+  END IF;
+
   IF p_one_seat THEN
     SELECT r.id INTO reservation_id FROM reservations r
     WHERE r.user_id = p_user AND r.status IN ('CONFIRMED', 'CHECKED_IN')

@@ -564,7 +564,7 @@ function parseStates(flat: string[]): Map<number, { state: LiveState; flags: num
   return out;
 }
 
-const LIVE_STATES: ReadonlySet<LiveState> = new Set(['free', 'reserved', 'occupied', 'unavailable']);
+const LIVE_STATES: ReadonlySet<LiveState> = new Set(['free', 'reserved', 'occupied', 'away', 'unavailable']);
 
 function parseEntry(id: string, fields: string[], branchId: number): SeatEvent | null {
   const seq = Number(id.slice(0, id.indexOf('-')));

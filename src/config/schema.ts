@@ -73,6 +73,7 @@ const DEFAULT_RATE_LIMITS: ReadonlyArray<z.output<typeof rateLimitRule>> = [
     callers: 'all',
     methods: [
       'reservations.create',
+      'reservations.walkIn',
       'reservations.cancel',
       'reservations.checkIn',
       'reservations.checkOut',
@@ -192,8 +193,8 @@ export const configSchema = z.strictObject({
        */
       refuseKeys: z.array(z.string().min(1).max(256)).max(1000).default([]),
       offlineAfterMs: positiveInt.default(120_000),
-      releaseAfterMs: positiveInt.default(20 * 60_000),
       autoCheckIn: z.boolean().default(true),
+      /** Away holds: a checked-in seat left empty is held, then released (docs/rules.md, presence). */
       autoRelease: z.boolean().default(true),
       flushEveryMs: positiveInt.default(1_000),
       maxReadingsPerFrame: positiveInt.max(10_000).default(500),
@@ -226,6 +227,15 @@ export const configSchema = z.strictObject({
         .prefault({}),
       /** Largest frame on the sensor port: 500 readings are ~40 KB, pretty-printed twice that. */
       maxFrameBytes: frameBytes.default(128 * 1024),
+    })
+    .prefault({}),
+  // The occupancy history (docs/reports.md): sensor intervals per seat, written by the sensor
+  // coalescer on each flush, read by the utilization report.
+  history: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** History older than this goes, a whole month at a time once all of it is older. */
+      retentionDays: z.number().int().min(31).max(3660).default(400),
     })
     .prefault({}),
   // Live seat subscribers (docs/protocol.md, "Subscriber port").
@@ -411,6 +421,16 @@ export const configSchema = z.strictObject({
       weeklyQuotaMinutes: positiveInt.default(1200),
       checkInOpensBeforeMinutes: z.number().int().min(0).max(240).default(15),
       checkInGraceMinutes: z.number().int().min(0).max(240).default(15),
+      /** The longest a walk-in books (docs/rules.md, "Walk-ins"); also cut at the next booking, closing and maxDurationMinutes. */
+      walkInMinutes: positiveInt.max(24 * 60).default(120),
+      /** No-show strikes (docs/rules.md, "Strikes and suspension"). */
+      strikes: z
+        .strictObject({
+          limit: positiveInt.max(100).default(3),
+          windowDays: positiveInt.max(366).default(30),
+          suspendDays: positiveInt.max(366).default(7),
+        })
+        .prefault({}),
       /** A user's CONFIRMED and CHECKED_IN bookings may not overlap in time (one person, one seat). */
       oneSeatAtATime: z.boolean().default(true),
       /**
@@ -424,6 +444,36 @@ export const configSchema = z.strictObject({
         .default(null),
       /** Bookings asked in the first N ms after an opening are served in a random order (0: arrival order). */
       openingLotteryMs: z.number().int().min(0).max(60_000).default(0),
+    })
+    .prefault({}),
+  // Presence (docs/rules.md, "Presence: the state machine"): how long a checked-in seat left
+  // empty is held for its owner before it is released.
+  presence: z
+    .strictObject({
+      awayMinutes: positiveInt.max(24 * 60).default(20),
+      /** The owner hears `awayEnding` this long before the hold runs out. */
+      awayEndingMinutes: z.number().int().min(0).max(60).default(5),
+      /**
+       * Longer (or shorter) holds at some times of day, e.g. meals: a hold that starts inside
+       * [from, to) of the branch's local clock lasts awayMinutes; branchIds limits it to those
+       * branches (absent: every branch). The first window that matches wins.
+       */
+      windows: z
+        .array(
+          z.strictObject({
+            branchIds: z.array(positiveInt).max(1000).optional(),
+            from: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/),
+            to: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$|^24:00$/),
+            awayMinutes: positiveInt.max(24 * 60),
+          }),
+        )
+        .max(100)
+        .default([])
+        .superRefine((ws, ctx) => {
+          ws.forEach((w, i) => {
+            if (w.from >= w.to) ctx.addIssue({ code: 'custom', path: [i, 'to'], message: `must be after from (${w.from})` });
+          });
+        }),
     })
     .prefault({}),
   // Booking many at once (docs/architecture.md, "Group commit"; src/core/bookingQueue.ts).

@@ -60,6 +60,7 @@ export interface BookingRequest {
 export type BookOutcomeKind =
   | 'created'
   | 'existing'
+  | 'suspended'
   | 'overlapsOwnBooking'
   | 'maxActive'
   | 'quota'

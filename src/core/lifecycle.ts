@@ -12,6 +12,7 @@ import type { Clock } from './clock.js';
 import type { CoreEventSink } from './events.js';
 import { RETURNING_COLUMNS, reservationToFact, type ReservationRow } from './reservationRow.js';
 import type { Waitlist } from './waitlist.js';
+import type { RulesConfig } from './rules.js';
 
 export interface LifecycleConfig {
   // noShowGraceMinutes comes from rules.checkInGraceMinutes (the check-in window's close).
@@ -27,6 +28,8 @@ export interface LifecycleDeps {
   events: CoreEventSink;
   waitlist: Waitlist;
   config: Readonly<LifecycleConfig>;
+  /** rules.strikes: each NO_SHOW made here gives its user a strike (docs/rules.md, "Strikes and suspension"). */
+  strikes: RulesConfig['strikes'];
   log: Logger;
 }
 
@@ -124,6 +127,10 @@ export class LifecycleWorker {
             AND status = 'CONFIRMED' AND (lower(during) <= $2 OR upper(during) <= $1)
           RETURNING ${RETURNING_COLUMNS}`,
         [now, cutoff, this.deps.config.batchSize],
+        (ids) => ({
+          text: 'SELECT carrel_strike($1::bigint[], $2, $3, $4, $5, $6)',
+          values: [ids, 'noShow', now, this.deps.strikes.limit, this.deps.strikes.windowDays, this.deps.strikes.suspendDays],
+        }),
       );
       for (const row of rows) {
         const fact = reservationToFact(row);
@@ -161,8 +168,18 @@ export class LifecycleWorker {
     }
   }
 
-  /** One guarded UPDATE in its own transaction; events are emitted by the caller after commit. */
-  private transition(session: Db, sql: string, values: unknown[]): Promise<ReservationRow[]> {
-    return session.transaction(async (c) => (await c.query<ReservationRow>(sql, values)).rows);
+  /**
+   * One guarded UPDATE in its own transaction, with `then` (a statement over the ids it changed)
+   * in the same transaction; events are emitted by the caller after commit.
+   */
+  private transition(session: Db, sql: string, values: unknown[], then?: (ids: number[]) => { text: string; values: unknown[] }): Promise<ReservationRow[]> {
+    return session.transaction(async (c) => {
+      const rows = (await c.query<ReservationRow>(sql, values)).rows;
+      if (then && rows.length > 0) {
+        const q = then(rows.map((r) => r.id));
+        await c.query(q.text, q.values);
+      }
+      return rows;
+    });
   }
 }

@@ -12,8 +12,15 @@
 //
 // Each change of (state, flags) is handed to outlets.changes exactly once; sequencing and fan-out
 // are the bus's and the hub's job. Time-driven changes (a booking starts or ends, a sensor falls
-// silent, an empty checked-in seat is due for release) happen in tick(nowMs), which the owner
-// calls on a timer aimed at nextDeadlineMs — and tests call with a FakeClock's time.
+// silent, an away hold nears or reaches its end) happen in tick(nowMs), which the owner calls on a
+// timer aimed at nextDeadlineMs — and tests call with a FakeClock's time.
+//
+// Presence (docs/rules.md, "Presence: the state machine"): a CHECKED_IN booking whose seat is
+// empty is asked to become away (a hold until holdUntil, stored on the reservation); sitting down
+// again asks it back; the hold's end asks for the owner's warning and then the release. The model
+// only asks (outlets.transitions, once per step and hold); the booking core decides with guarded
+// UPDATEs, and the committed change comes back as a CoreEvent carrying holdUntil. drive() is the
+// one place these asks are made.
 //
 // A gateway's `at` is not trusted beyond the window the sensor session checks (docs/sensors.md):
 // a seat's readings are ordered by when the server received them, and every timer (release after
@@ -31,6 +38,8 @@ export type { LiveState };
 export interface StateAndFlags {
   state: LiveState;
   flags: number;
+  /** state away: when the hold runs out (ISO), as the change that published it said. */
+  holdUntil?: string;
 }
 
 /** Flag bits; on the wire they become `{unbookedOccupancy?: true, sensorOffline?: true}`. */
@@ -71,6 +80,8 @@ export interface SeatChange {
   cause: ChangeCause;
   at: string;
   sensor: SensorInputs;
+  /** state away: when the hold runs out (ISO). */
+  holdUntil?: string;
   /** When the bus took it to publish (wall clock, ms): how late each instance delivers it, the bus lag. */
   publishedAtMs?: number;
 }
@@ -95,8 +106,10 @@ export interface SeatInfo {
 export interface LiveSeatsOptions {
   instanceId: string;
   offlineAfterMs: number;
-  releaseAfterMs: number;
+  /** The owner of an away booking hears awayEnding this long before its hold runs out. */
+  awayEndingMs: number;
   autoCheckIn: boolean;
+  /** Away holds and their releases (docs/rules.md, presence); off: an empty seat moves no booking. */
   autoRelease: boolean;
   checkInWindow: { opensBeforeMs: number; graceMs: number };
 }
@@ -109,10 +122,25 @@ export interface LiveSeatsOutlets {
   transitions?: {
     /** Someone sat down in a booked seat inside its check-in window (autoCheckIn), received at atMs. */
     checkIn(seatId: number, atMs: number): void;
-    /** A checked-in seat has been empty for releaseAfterMs (autoRelease). */
+    /** A checked-in seat is empty and its booking not away: start a hold (autoRelease). */
+    away(seatId: number, atMs: number): void;
+    /** Someone sat down in a seat whose booking is away: end the hold. */
+    back(seatId: number, atMs: number): void;
+    /** An away booking's hold ends within awayEndingMs: warn the owner. */
+    awayEnding(seatId: number, atMs: number): void;
+    /** An away booking's hold has run out: release it. */
     release(seatId: number, atMs: number): void;
   };
+  /**
+   * What this instance's sensors say of a seat changed at atMs (receipt time): occupied, empty,
+   * or unknown (null: its sensor fell silent). `previous` is what it said before. The occupancy
+   * history is written from this (docs/reports.md, "Where the figures come from").
+   */
+  presence?(seatId: number, presence: Presence, atMs: number, previous: Presence): void;
 }
+
+/** A seat's presence as its sensor tells it: occupied, empty, or unknown (null). */
+export type Presence = boolean | null;
 
 /** A seat as the model shows it: its state now, and the state last published for it. */
 export interface LiveSeatView extends SeatInfo, StateAndFlags {
@@ -125,6 +153,7 @@ export interface StateCounts {
   free: number;
   reserved: number;
   occupied: number;
+  away: number;
   unavailable: number;
   sensorOffline: number;
   unbookedOccupancy: number;
@@ -132,7 +161,7 @@ export interface StateCounts {
 
 /** The one function that counts seats by state: branches.list's counts and the hub's summaries. */
 export function countStates(seats: Iterable<StateAndFlags>): StateCounts {
-  const c: StateCounts = { total: 0, free: 0, reserved: 0, occupied: 0, unavailable: 0, sensorOffline: 0, unbookedOccupancy: 0 };
+  const c: StateCounts = { total: 0, free: 0, reserved: 0, occupied: 0, away: 0, unavailable: 0, sensorOffline: 0, unbookedOccupancy: 0 };
   for (const s of seats) {
     c.total++;
     c[s.state]++;
@@ -152,6 +181,12 @@ interface Booking {
   endMs: number;
   status: ReservationStatus;
   checkInAsked: boolean;
+  /** While away: when the hold runs out (0: not away). */
+  holdUntilMs: number;
+  /** The owner was told awayEnding for this hold. */
+  awayWarned: boolean;
+  /** The last presence step asked of the core for this booking ("kind@holdUntilMs"; '' none). */
+  asked: string;
 }
 
 interface LiveSeat extends SeatInfo {
@@ -175,13 +210,17 @@ interface LiveSeat extends SeatInfo {
   reported: boolean;
   /** The owner's verdict on "offline" when another instance judges it. */
   remoteOffline: boolean;
-  /** When the seat became empty, by the server's clock (receipt time), 0 while occupied or unknown. */
-  emptySinceMs: number;
-  releaseAsked: boolean;
+  /**
+   * The presence last handed to outlets.presence: null until this instance hears from the seat's
+   * sensor (a state loaded at start is not evidence), and again once the sensor falls silent.
+   */
+  presence: Presence;
   state: LiveState;
   flags: number;
   /** The state and flags last published for the seat, in the bus's order (or taken at load). */
   published: StateAndFlags;
+  /** state away: when the hold runs out (ISO). */
+  holdUntil: string | undefined;
   nextAtMs: number;
 }
 
@@ -194,6 +233,9 @@ export interface LoadedBooking {
   startMs: number;
   endMs: number;
   status: ReservationStatus;
+  /** While away: when the hold runs out. */
+  holdUntilMs?: number;
+  awayWarned?: boolean;
 }
 
 export interface LiveSeatsData {
@@ -273,7 +315,7 @@ export class LiveSeats {
     this.setBookings(data.bookings, nowMs);
     for (const seat of this.seats.values()) {
       this.evaluate(seat, nowMs, 'reservation.created', '', false);
-      seat.published = { state: seat.state, flags: seat.flags };
+      seat.published = { state: seat.state, flags: seat.flags, holdUntil: seat.holdUntil };
     }
     this.isLoaded = true;
     this.layout++;
@@ -354,7 +396,7 @@ export class LiveSeats {
     for (const b of data.bookings) {
       const seat = added.get(b.seatId);
       if (!seat || !ACTIVE.has(b.status) || b.endMs <= nowMs) continue;
-      insertSorted(seat.bookings, { id: b.id, userId: b.userId, startMs: b.startMs, endMs: b.endMs, status: b.status, checkInAsked: false });
+      insertSorted(seat.bookings, loadedBooking(b, undefined));
     }
     for (const id of touched) {
       const list: LiveSeat[] = [];
@@ -366,7 +408,7 @@ export class LiveSeats {
     }
     for (const seat of added.values()) {
       this.evaluate(seat, nowMs, 'reservation.created', '', false);
-      seat.published = { state: seat.state, flags: seat.flags };
+      seat.published = { state: seat.state, flags: seat.flags, holdUntil: seat.holdUntil };
     }
     for (const b of data.branches) touched.add(b.id);
     if (touched.size > 0) {
@@ -413,6 +455,7 @@ export class LiveSeats {
     if (!seat || seat.branchId !== ev.branchId) return;
     seat.published.state = ev.state;
     seat.published.flags = ev.flags;
+    seat.published.holdUntil = ev.holdUntil;
   }
 
   /**
@@ -425,6 +468,8 @@ export class LiveSeats {
       if (!seat || seat.branchId !== branchId) continue;
       seat.published.state = v.state;
       seat.published.flags = v.flags;
+      // The bus's record keeps no hold: an away seat's is the model's own.
+      seat.published.holdUntil = v.state === 'away' ? seat.holdUntil : undefined;
     }
   }
 
@@ -452,12 +497,9 @@ export class LiveSeats {
     seat.contactAtMs = Math.max(seat.contactAtMs, nowMs);
     seat.local = true;
     seat.reported = true;
-    // The empty timer starts when the server hears of it, never at the gateway's `at`.
-    if (!occupied && was !== false) seat.emptySinceMs = nowMs;
-    if (occupied) {
-      seat.emptySinceMs = 0;
-      seat.releaseAsked = false;
-    }
+    // A change of occupancy may call for a presence step asked before (away, back) again.
+    if (occupied !== was) for (const b of seat.bookings) b.asked = '';
+    this.present(seat, occupied, nowMs);
     // The event names the reading by its own `at` (inside the window the session checked): it is
     // how a subscriber, and every instance, tells which reading an event came from.
     this.evaluate(seat, nowMs, 'sensor', new Date(atMs).toISOString(), true);
@@ -480,6 +522,9 @@ export class LiveSeats {
     if (!seat || nowMs <= seat.contactAtMs) return;
     seat.contactAtMs = nowMs;
     seat.local = true;
+    // Proof of life for a seat whose state was not known to the history (after a start, or after
+    // the sensor fell silent): its reading stands again from now.
+    if (seat.occupied !== null) this.present(seat, seat.occupied, nowMs);
     if (seat.flags & FLAG_SENSOR_OFFLINE) this.evaluate(seat, nowMs, 'sensor', new Date(nowMs).toISOString(), true);
   }
 
@@ -500,6 +545,7 @@ export class LiveSeats {
     const prev = old >= 0 ? seat.bookings.splice(old, 1)[0] : undefined;
     const endMs = Date.parse(r.end);
     if (ACTIVE.has(r.status) && endMs > nowMs) {
+      const holdUntilMs = r.holdUntil === undefined ? 0 : Date.parse(r.holdUntil);
       insertSorted(seat.bookings, {
         id: r.id,
         userId: r.userId,
@@ -507,12 +553,11 @@ export class LiveSeats {
         endMs,
         status: r.status,
         checkInAsked: prev?.checkInAsked ?? false,
+        holdUntilMs,
+        // A fact says nothing of the warning; a new hold has had none.
+        awayWarned: prev !== undefined && prev.holdUntilMs === holdUntilMs && prev.awayWarned,
+        asked: prev?.asked ?? '',
       });
-    }
-    if (ev.cause === 'checkIn') {
-      seat.releaseAsked = false;
-      // Checked in while the sensor says empty: the release clock starts now, not earlier.
-      if (seat.occupied === false) seat.emptySinceMs = Math.max(seat.emptySinceMs, nowMs);
     }
     this.evaluate(seat, nowMs, ev.cause, ev.at, true);
   }
@@ -533,8 +578,7 @@ export class LiveSeats {
     const order = compareReadings(seat, theirs);
     const newerHere = order > 0 || seat.contactAtMs > s.contactAtMs;
     if (order < 0) {
-      if (theirs.occupied === false && seat.occupied !== false) seat.emptySinceMs = theirs.receivedAtMs;
-      if (theirs.occupied) seat.emptySinceMs = 0;
+      if (theirs.occupied !== seat.occupied) for (const b of seat.bookings) b.asked = '';
       seat.occupied = theirs.occupied;
       seat.readingAtMs = theirs.readingAtMs;
       seat.receivedAtMs = theirs.receivedAtMs;
@@ -543,9 +587,15 @@ export class LiveSeats {
       seat.reported = false;
     }
     if (s.contactAtMs > seat.contactAtMs) seat.contactAtMs = s.contactAtMs;
-    if (!seat.local) seat.remoteOffline = (ev.flags & FLAG_SENSOR_OFFLINE) !== 0;
+    if (!seat.local) {
+      seat.remoteOffline = (ev.flags & FLAG_SENSOR_OFFLINE) !== 0;
+      // The instance with the newer evidence writes the history; this one only keeps up with it,
+      // so that its own next reading is compared with what the history now says.
+      seat.presence = seat.remoteOffline ? null : seat.occupied;
+    }
     seat.state = ev.state;
     seat.flags = ev.flags;
+    seat.holdUntil = ev.holdUntil;
     this.changed(seat.branchId);
     this.evaluate(seat, nowMs, ev.cause, new Date(nowMs).toISOString(), newerHere);
   }
@@ -573,7 +623,7 @@ export class LiveSeats {
     this.changedAll();
   }
 
-  /** Fires what is due: booking starts and ends, sensors falling silent, releases. */
+  /** Fires what is due: booking starts and ends, sensors falling silent, away holds' warnings and releases. */
   tick(nowMs: number): void {
     if (nowMs < this.nextAtMs) return;
     this.nextAtMs = Infinity;
@@ -589,19 +639,10 @@ export class LiveSeats {
         ended = true;
       }
       const booking = activeBooking(seat, nowMs);
-      if (
-        this.opts.autoRelease &&
-        booking?.status === 'CHECKED_IN' &&
-        seat.occupied === false &&
-        seat.emptySinceMs > 0 &&
-        !seat.releaseAsked &&
-        nowMs - seat.emptySinceMs >= this.opts.releaseAfterMs
-      ) {
-        seat.releaseAsked = true;
-        this.outlets.transitions?.release(seat.id, nowMs);
-      }
       // What came due decides the cause: a booking ending, a sensor falling silent, a booking starting.
       const silent = seat.local && seat.occupied !== null && nowMs - seat.contactAtMs > this.opts.offlineAfterMs;
+      // Known until the last word from the sensor; unknown since.
+      if (silent) this.present(seat, null, seat.contactAtMs);
       const cause: ChangeCause = ended
         ? 'completed'
         : silent && !(seat.flags & FLAG_SENSOR_OFFLINE)
@@ -615,16 +656,24 @@ export class LiveSeats {
     }
   }
 
+  /** Hands a change of the seat's presence to outlets.presence (nothing when it is the same). */
+  private present(seat: LiveSeat, presence: Presence, atMs: number): void {
+    if (presence === seat.presence) return;
+    const previous = seat.presence;
+    seat.presence = presence;
+    this.outlets.presence?.(seat.id, presence, atMs, previous);
+  }
+
   private setBookings(bookings: LoadedBooking[], nowMs: number): void {
-    const asked = new Map<number, boolean>();
+    const before = new Map<number, Booking>();
     for (const seat of this.seats.values()) {
-      for (const b of seat.bookings) if (b.checkInAsked) asked.set(b.id, true);
+      for (const b of seat.bookings) before.set(b.id, b);
       seat.bookings = [];
     }
     for (const b of bookings) {
       const seat = this.seats.get(b.seatId);
       if (!seat || !ACTIVE.has(b.status) || b.endMs <= nowMs) continue;
-      seat.bookings.push({ id: b.id, userId: b.userId, startMs: b.startMs, endMs: b.endMs, status: b.status, checkInAsked: asked.get(b.id) ?? false });
+      seat.bookings.push(loadedBooking(b, before.get(b.id)));
     }
     for (const seat of this.seats.values()) seat.bookings.sort((a, b) => a.startMs - b.startMs);
   }
@@ -637,20 +686,50 @@ export class LiveSeats {
     let flags = offline ? FLAG_SENSOR_OFFLINE : 0;
     let state: LiveState;
     if (seat.occupied === true && !booking) flags |= FLAG_UNBOOKED_OCCUPANCY;
+    const away = booking?.status === 'CHECKED_IN' && booking.holdUntilMs > 0;
     if (seat.outOfService) state = 'unavailable';
     else if (seat.occupied === true) state = 'occupied';
+    // Held for an owner who stepped away (docs/rules.md, presence), sensor offline or not.
+    else if (away) state = 'away';
     // Checked in at a seat without a sensor reading: trust the check-in.
     else if (booking) state = booking.status === 'CHECKED_IN' && seat.occupied === null ? 'occupied' : 'reserved';
     else state = 'free';
 
+    this.drive(seat, booking, nowMs);
     seat.nextAtMs = this.deadline(seat, nowMs, booking, offline);
     if (seat.nextAtMs < this.nextAtMs) this.nextAtMs = seat.nextAtMs;
-    if (state === seat.state && flags === seat.flags) return;
+    const holdUntil = state === 'away' ? new Date(booking!.holdUntilMs).toISOString() : undefined;
+    if (state === seat.state && flags === seat.flags && holdUntil === seat.holdUntil) return;
     seat.state = state;
     seat.flags = flags;
+    seat.holdUntil = holdUntil;
     this.changed(seat.branchId);
     if (!publish) return;
     this.outlets.changes.publishSeat(this.changeOf(seat, cause, at));
+  }
+
+  /**
+   * The presence state machine's asks (docs/rules.md, "Presence: the state machine"): for the
+   * seat's CHECKED_IN booking, away when the seat is empty, back when someone sits down during a
+   * hold, the owner's warning awayEndingMs before the hold's end, the release at it. Each step is
+   * asked once per hold (Booking.asked); the core's guarded UPDATE decides, and its committed fact
+   * comes back through applyCoreEvent. A seat without a sensor reading is never away. While the
+   * sensor is offline its last reading stands: an away hold keeps running on this clock.
+   */
+  private drive(seat: LiveSeat, booking: Booking | undefined, nowMs: number): void {
+    const t = this.outlets.transitions;
+    if (!t || !this.opts.autoRelease || booking?.status !== 'CHECKED_IN') return;
+    const ask = (kind: string, run: () => void): void => {
+      const key = `${kind}@${booking.holdUntilMs}`;
+      if (booking.asked === key) return;
+      booking.asked = key;
+      run();
+    };
+    if (booking.holdUntilMs === 0) {
+      if (seat.occupied === false) ask('away', () => t.away(seat.id, nowMs));
+    } else if (seat.occupied === true) ask('back', () => t.back(seat.id, nowMs));
+    else if (nowMs >= booking.holdUntilMs) ask('release', () => t.release(seat.id, nowMs));
+    else if (!booking.awayWarned && nowMs >= booking.holdUntilMs - this.opts.awayEndingMs) ask('ending', () => t.awayEnding(seat.id, nowMs));
   }
 
   private changed(branchId: number): void {
@@ -673,6 +752,7 @@ export class LiveSeats {
       cause,
       at,
       sensor: { occupied: seat.occupied, readingAtMs: seat.readingAtMs, receivedAtMs: seat.receivedAtMs, sensorId: seat.sensorId, contactAtMs: seat.contactAtMs },
+      ...(seat.holdUntil === undefined ? {} : { holdUntil: seat.holdUntil }),
     };
   }
 
@@ -686,8 +766,11 @@ export class LiveSeats {
       next = Math.min(next, b.endMs);
     }
     if (seat.local && seat.occupied !== null && !offline) next = Math.min(next, seat.contactAtMs + this.opts.offlineAfterMs + 1);
-    if (this.opts.autoRelease && booking?.status === 'CHECKED_IN' && seat.occupied === false && seat.emptySinceMs > 0 && !seat.releaseAsked) {
-      next = Math.min(next, seat.emptySinceMs + this.opts.releaseAfterMs);
+    // An away hold: the owner's warning (unless given or asked), then the release.
+    if (this.opts.autoRelease && booking?.status === 'CHECKED_IN' && booking.holdUntilMs > 0 && seat.occupied !== true) {
+      const warnAt = booking.holdUntilMs - this.opts.awayEndingMs;
+      const warned = booking.awayWarned || booking.asked === `ending@${booking.holdUntilMs}`;
+      next = Math.min(next, !warned && warnAt > nowMs ? warnAt : booking.holdUntilMs);
     }
     return next;
   }
@@ -732,11 +815,11 @@ function newSeat(s: SeatInfo & { outOfService: boolean }): LiveSeat {
     local: false,
     reported: false,
     remoteOffline: false,
-    emptySinceMs: 0,
-    releaseAsked: false,
+    presence: null,
     state: 'free',
     flags: 0,
     published: { state: 'free', flags: 0 },
+    holdUntil: undefined,
     nextAtMs: Infinity,
   };
 }
@@ -747,12 +830,25 @@ function applyLoadedReading(seat: LiveSeat, r: LoadedReading, nowMs: number): vo
   seat.readingAtMs = r.readingAtMs;
   seat.receivedAtMs = r.receivedAtMs;
   seat.sensorId = r.sensorId;
-  // What happened while no instance listened is unknown (a gateway resends what it buffered once it
-  // reconnects): an empty seat's release timer, like the offline one, starts again at the load.
-  seat.emptySinceMs = r.occupied ? 0 : nowMs;
   // A restart must not flag every sensor offline at once: they get offlineAfterMs to reconnect.
   seat.contactAtMs = nowMs;
   seat.local = true;
+}
+
+/** A loaded booking, keeping what this model had asked of it before a reload. */
+function loadedBooking(b: LoadedBooking, before: Booking | undefined): Booking {
+  const holdUntilMs = b.holdUntilMs ?? 0;
+  return {
+    id: b.id,
+    userId: b.userId,
+    startMs: b.startMs,
+    endMs: b.endMs,
+    status: b.status,
+    checkInAsked: before?.checkInAsked ?? false,
+    holdUntilMs,
+    awayWarned: b.awayWarned ?? false,
+    asked: before !== undefined && before.holdUntilMs === holdUntilMs ? before.asked : '',
+  };
 }
 
 function activeBooking(seat: LiveSeat, nowMs: number): Booking | undefined {
@@ -770,12 +866,23 @@ function insertSorted(list: Booking[], b: Booking): void {
 }
 
 async function loadBookings(db: Db, nowMs: number, seatIds?: number[]): Promise<LoadedBooking[]> {
-  const rows = await db.query<{ id: number; seat_id: number; user_id: number; start_at: Date; end_at: Date; status: ReservationStatus }>(
-    `SELECT id, seat_id, user_id, lower(during) AS start_at, upper(during) AS end_at, status
+  const rows = await db.query<{
+    id: number; seat_id: number; user_id: number; start_at: Date; end_at: Date; status: ReservationStatus; hold_until: Date | null; away_warned: boolean;
+  }>(
+    `SELECT id, seat_id, user_id, lower(during) AS start_at, upper(during) AS end_at, status, hold_until, away_warned
        FROM reservations
       WHERE status IN ${ACTIVE_STATUSES_SQL} AND upper(during) > $1
         ${seatIds ? 'AND seat_id = ANY($2)' : ''}`,
     seatIds ? [new Date(nowMs), seatIds] : [new Date(nowMs)],
   );
-  return rows.rows.map((r) => ({ id: r.id, seatId: r.seat_id, userId: r.user_id, startMs: r.start_at.getTime(), endMs: r.end_at.getTime(), status: r.status }));
+  return rows.rows.map((r) => ({
+    id: r.id,
+    seatId: r.seat_id,
+    userId: r.user_id,
+    startMs: r.start_at.getTime(),
+    endMs: r.end_at.getTime(),
+    status: r.status,
+    holdUntilMs: r.hold_until?.getTime() ?? 0,
+    awayWarned: r.away_warned,
+  }));
 }

@@ -83,8 +83,8 @@ export class LiveView {
   counts(branchId: number): SeatCounts | undefined {
     const model = this.current();
     if (!model.branches.has(branchId)) return undefined;
-    const { total, free, reserved, occupied, unavailable } = countStates(model.seatsOf(branchId));
-    return { total, free, reserved, occupied, unavailable };
+    const { total, free, reserved, occupied, away, unavailable } = countStates(model.seatsOf(branchId));
+    return { total, free, reserved, occupied, away, unavailable };
   }
 
   /** Advances whenever a seat of the branch may read differently; null: any branch. */

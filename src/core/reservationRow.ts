@@ -9,13 +9,13 @@ export type { ReservationWire };
 /** SELECT list for a reservation joined to its seat as `s` (for the branch). */
 export const RESERVATION_COLUMNS = `r.id, r.seat_id, r.user_id, s.branch_id,
   lower(r.during) AS start_at, upper(r.during) AS end_at, r.status, r.created_at,
-  r.checked_in_at, r.offer_expires_at, r.waitlist_id`;
+  r.checked_in_at, r.offer_expires_at, r.waitlist_id, r.hold_until`;
 
 /** The same list for a data-modifying statement's RETURNING (no join available). */
 export const RETURNING_COLUMNS = `id, seat_id, user_id,
   (SELECT branch_id FROM seats WHERE seats.id = seat_id) AS branch_id,
   lower(during) AS start_at, upper(during) AS end_at, status, created_at,
-  checked_in_at, offer_expires_at, waitlist_id`;
+  checked_in_at, offer_expires_at, waitlist_id, hold_until`;
 
 export interface ReservationRow {
   id: number;
@@ -29,6 +29,8 @@ export interface ReservationRow {
   checked_in_at: Date | null;
   offer_expires_at: Date | null;
   waitlist_id: number | null;
+  /** While away (docs/rules.md, presence); absent from statements that do not read it (carrel_book). */
+  hold_until?: Date | null;
 }
 
 export function reservationToWire(row: ReservationRow): ReservationWire {
@@ -43,6 +45,7 @@ export function reservationToWire(row: ReservationRow): ReservationWire {
   };
   if (row.checked_in_at) wire.checkedInAt = row.checked_in_at.toISOString();
   if (row.offer_expires_at) wire.offerExpiresAt = row.offer_expires_at.toISOString();
+  if (row.hold_until && row.status === 'CHECKED_IN') wire.holdUntil = row.hold_until.toISOString();
   return wire;
 }
 
@@ -55,6 +58,7 @@ export function reservationToFact(row: ReservationRow): ReservationFact {
     start: row.start_at.toISOString(),
     end: row.end_at.toISOString(),
     status: row.status,
+    ...(row.hold_until && row.status === 'CHECKED_IN' ? { holdUntil: row.hold_until.toISOString() } : {}),
   };
 }
 
@@ -64,5 +68,5 @@ export function returningColumnsFor(alias: string): string {
   return `${a}.id, ${a}.seat_id, ${a}.user_id,
   (SELECT branch_id FROM seats WHERE seats.id = ${a}.seat_id) AS branch_id,
   lower(${a}.during) AS start_at, upper(${a}.during) AS end_at, ${a}.status, ${a}.created_at,
-  ${a}.checked_in_at, ${a}.offer_expires_at, ${a}.waitlist_id`;
+  ${a}.checked_in_at, ${a}.offer_expires_at, ${a}.waitlist_id, ${a}.hold_until`;
 }

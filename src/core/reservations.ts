@@ -57,11 +57,13 @@ import {
   type ReservationRow,
   type ReservationWire,
 } from './reservationRow.js';
-import { Rule, bookingOpensAt, ceilToSlot, checkBookingWindow, floorToSlot, ruleError, type BookingWindow, type RulesConfig } from './rules.js';
-import { userRuleError, userRuleInputs } from './userRules.js';
+import { Rule, bookingOpensAt, ceilToSlot, checkBookingWindow, floorToSlot, openUntil, ruleError, type BookingWindow, type RulesConfig } from './rules.js';
+import { periodParams, userRuleError, userRuleInputs } from './userRules.js';
 import { refuseIfAccountGone } from './accountCheck.js';
 import { onlyBufferClashes, paddingRuleError } from './bufferClash.js';
 import type { BranchContext, SeatContexts } from './seatContexts.js';
+import { strikeCall, suspendedError } from './strikes.js';
+import { LockClass } from '../db/lockKeys.js';
 
 export type BookingConfig = Config['booking'];
 
@@ -231,6 +233,8 @@ export class ReservationService {
       case 'maxActive':
       case 'quota':
         throw userRuleError({ outcome: out.outcome, period: out.period, used: out.used, otherId: out.otherId }, limits, rules);
+      case 'suspended':
+        throw await suspendedError(this.opts.db, user.id, deadline);
       case 'outOfService':
         throw ruleError(Rule.seatOutOfService, `seat ${input.seatId} is out of service`);
       case 'clash':
@@ -424,14 +428,16 @@ export class ReservationService {
   }
 
   /**
-   * The seat's CHECKED_IN reservation has been empty for sensors.releaseAfterMs as of atMs:
-   * it is checked out at atMs (cause checkOut), the rest of the slot is freed and the owner
-   * hears of it (personal event `released`). Returns its fact, or null when there is none.
+   * The seat's away reservation's hold ran out by atMs (docs/rules.md, "Presence: the state
+   * machine"): it is checked out at atMs (cause checkOut), the rest of the slot is freed, the
+   * owner hears of it (personal event `released`) and gets a strike, in the same statement
+   * (carrel_strike). Returns its fact, or null when there is none (the owner came back first).
    */
   async releaseBySensor(seatId: number, atMs: number): Promise<ReservationFact | null> {
     // A checked-in booking that has not ended holds atMs, or starts within the check-in lead.
     const near: [number, number] = [atMs, atMs + this.opts.rules.checkInOpensBeforeMinutes * MINUTE];
-    const row = await this.checkOutWhere((p, a) => this.bySeat(p, a, seatId, atMs, this.checkOutGuard, near), atMs);
+    const heldOut: Guard = (p, a) => `${this.checkOutGuard(p, a, atMs)} AND ${a}.hold_until <= ${p.add(new Date(atMs))}`;
+    const row = await this.checkOutWhere((p, a) => this.bySeat(p, a, seatId, atMs, heldOut, near), atMs, undefined, 'awayExpired');
     if (!row) return null;
     const fact = reservationToFact(row);
     this.opts.events.emit({ type: 'personal', userId: row.user_id, kind: 'released', reservation: fact, at: new Date(atMs).toISOString() });
@@ -457,19 +463,23 @@ export class ReservationService {
    * the remainder, and every stored interval stays slot-aligned. The row leaves the active
    * statuses, so the seat is bookable again at once.
    */
-  private async checkOutWhere(select: (p: Params, a: string) => string, nowMs: number, deadline?: Deadline): Promise<ReservationRow | null> {
+  private async checkOutWhere(
+    select: (p: Params, a: string) => string,
+    nowMs: number,
+    deadline?: Deadline,
+    strike?: 'awayExpired',
+  ): Promise<ReservationRow | null> {
     const p = new Params();
     const endAt = this.usedUntil(p, 'o', nowMs);
-    const res = await this.opts.db.query<ReservationRow & { old_end: Date }>(
-      `UPDATE reservations r SET status = 'COMPLETED', updated_at = ${p.add(new Date(nowMs))},
+    const update = `UPDATE reservations r SET status = 'COMPLETED', updated_at = ${p.add(new Date(nowMs))},
          during = tstzrange(lower(o.during), ${endAt}),
          hold = tstzrange(lower(o.hold), ${endAt} + (upper(o.hold) - upper(o.during)))
        FROM reservations o
        WHERE o.id = r.id AND ${select(p, 'r')} AND ${this.checkOutGuard(p, 'r', nowMs)}
-       RETURNING ${returningColumnsFor('r')}, upper(o.during) AS old_end`,
-      p.values,
-      deadline,
-    );
+       RETURNING ${returningColumnsFor('r')}, upper(o.during) AS old_end`;
+    // A release that earns a strike gives it in the same statement (docs/rules.md, "Strikes and suspension").
+    const text = strike ? `WITH done AS (${update}) SELECT done.*, ${strikeCall(p, 'done.id', strike, nowMs, this.opts.rules)} AS struck FROM done` : update;
+    const res = await this.opts.db.query<ReservationRow & { old_end: Date }>(text, p.values, deadline);
     const row = res.rows[0];
     if (!row) return null;
     this.emit('checkOut', row, nowMs);
@@ -581,6 +591,76 @@ export class ReservationService {
       this.opts.log.error({ err, slot }, 'onSlotFreed failed');
     }
   }
+
+  // --- walk-ins -----------------------------------------------------------------------------
+
+  /**
+   * Someone at a free seat books it and is checked in, in one statement (carrel_walk_in,
+   * db/functions/carrel_walk_in.sql; docs/rules.md, "Walk-ins"): from the slot under way for
+   * rules.walkInMinutes, cut at the branch's closing, at rules.maxDurationMinutes and at the
+   * seat's next booking with its cleaning buffer. The same locks, in the same order, and the same
+   * per-user rules as create; a refusal leaves nothing. The events are a create's and a check-in's.
+   */
+  async walkIn(user: Caller, seatId: number, deadline?: Deadline): Promise<ReservationWire> {
+    const { rules } = this.opts;
+    const nowMs = this.opts.clock.now();
+    const seat = await this.opts.seats.seatContext(seatId, deadline);
+    const startMs = floorToSlot(nowMs, rules.slotMinutes);
+    const closesMs = openUntil(startMs, nowMs, seat.timezone, seat.hours);
+    if (closesMs === null) {
+      throw ruleError(Rule.openingHours, 'the branch is closed now', { timezone: seat.timezone });
+    }
+    const maxEndMs = Math.min(
+      startMs + rules.walkInMinutes * MINUTE,
+      startMs + rules.maxDurationMinutes * MINUTE,
+      floorToSlot(closesMs, rules.slotMinutes),
+    );
+    if (maxEndMs - startMs < rules.minDurationMinutes * MINUTE) {
+      throw ruleError(Rule.openingHours, `the branch closes at ${new Date(closesMs).toISOString()}, too soon for a booking of ${rules.minDurationMinutes} minutes`, {
+        timezone: seat.timezone,
+        closesAt: new Date(closesMs).toISOString(),
+      });
+    }
+    const limits = userRuleInputs({ startMs, endMs: maxEndMs }, seat.timezone, rules);
+    const res = await this.opts.db.query<WalkInRow>(
+      (lockTimeoutMs) => ({
+        name: 'carrel.walkIn',
+        text: 'SELECT * FROM carrel_walk_in($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)',
+        values: [
+          seatId, user.id, new Date(startMs), new Date(maxEndMs), new Date(nowMs), rules.slotMinutes, rules.minDurationMinutes,
+          LockClass.userBooking, rules.maxActivePerUser, ...periodParams(limits), lockTimeoutMs,
+        ],
+      }),
+      deadline,
+    );
+    const r = res.rows[0]!;
+    switch (r.outcome) {
+      case 'created':
+        break;
+      case 'taken':
+        throw new CarrelError(ErrorCode.CONFLICT, 'the seat is taken now, or booked again too soon for a walk-in', {
+          conflict: { start: r.start_at.toISOString(), end: r.end_at.toISOString() },
+        });
+      case 'maxActive':
+      case 'quota':
+        throw userRuleError({ outcome: r.outcome, period: r.period, used: r.used }, limits, rules);
+      case 'suspended':
+        throw await suspendedError(this.opts.db, user.id, deadline);
+      default:
+        throw ruleError(Rule.seatOutOfService, `seat ${seatId} is out of service`);
+    }
+    // What a create and a check-in would have said, in that order: subscribers see it booked, then sat in.
+    this.emit('reservation.created', { ...r, status: 'CONFIRMED', checked_in_at: null }, nowMs);
+    this.emit('checkIn', r, nowMs);
+    return reservationToWire(r);
+  }
+}
+
+/** What carrel_walk_in answers: an outcome, and the reservation when there is one. */
+interface WalkInRow extends ReservationRow {
+  outcome: 'created' | 'taken' | 'maxActive' | 'quota' | 'suspended' | 'outOfService';
+  period: number | null;
+  used: number | null;
 }
 
 /** CONFLICT noSeatFree: no seat that matches is free for the window. */

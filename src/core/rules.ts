@@ -26,6 +26,8 @@ export const Rule = {
   maxActive: 'maxActive',
   dailyQuota: 'dailyQuota',
   weeklyQuota: 'weeklyQuota',
+  /** Strikes suspended the user's booking (docs/rules.md, "Strikes and suspension"); details.until. */
+  suspended: 'suspended',
   idempotencyKeyReused: 'idempotencyKeyReused',
   /** rules.oneSeatAtATime: the user holds a CONFIRMED or CHECKED_IN booking overlapping the time. */
   overlapsOwnBooking: 'overlapsOwnBooking',
@@ -80,6 +82,16 @@ function openIntervals(ms: number, timeZone: string, hours: BranchHours, fromDay
 export function fitsOpeningHours(startMs: number, endMs: number, timeZone: string, hours: BranchHours): boolean {
   // Stretches around the start: the day before (a 24 h run into it) through the day after.
   return openIntervals(startMs, timeZone, hours, -1, 1).some(([s, e]) => s <= startMs && endMs <= e);
+}
+
+/**
+ * The end of the branch's open stretch that holds [startMs, nowMs] (a walk-in's start and now),
+ * or null when the branch is not open through both: where a walk-in must end by
+ * (docs/rules.md, "Walk-ins").
+ */
+export function openUntil(startMs: number, nowMs: number, timeZone: string, hours: BranchHours): number | null {
+  const stretch = openIntervals(startMs, timeZone, hours, -1, 1).find(([s, e]) => s <= startMs && nowMs < e);
+  return stretch ? stretch[1] : null;
 }
 
 export function floorToSlot(ms: number, slotMinutes: number): number {

@@ -4,6 +4,7 @@
 // exclusion constraint until it is claimed or lapses. Every transition is a guarded UPDATE, so
 // racing handlers cannot both win, and the database, not a read in Node, decides whether an offer
 // fits.
+import { suspendedError } from './strikes.js';
 import { CarrelError, ErrorCode } from '../errors.js';
 import type { Db } from '../db/db.js';
 import { DbConflict } from '../db/errors.js';
@@ -102,7 +103,7 @@ interface EntryRow {
 
 /** What carrel_claim (db/functions/carrel_claim.sql) answers: an outcome, and the reservation when claimed. */
 interface ClaimRow extends ReservationRow {
-  outcome: 'claimed' | 'overlapsOwnBooking' | 'maxActive' | 'quota' | 'noOffer';
+  outcome: 'claimed' | 'overlapsOwnBooking' | 'maxActive' | 'quota' | 'suspended' | 'noOffer';
   period: number | null;
   used: number | null;
   other_id: number | null;
@@ -285,6 +286,7 @@ export class Waitlist {
         this.emitReservation('reservation.created', r, now);
         return reservationToWire(r);
       }
+      if (r.outcome === 'suspended') throw await suspendedError(this.deps.db, user.id, deadline);
       if (r.outcome === 'overlapsOwnBooking' || r.outcome === 'maxActive' || r.outcome === 'quota') {
         throw userRuleError({ outcome: r.outcome, period: r.period, used: r.used, otherId: r.other_id }, limits, rules, {
           offerExpiresAt: o.offer_expires_at.toISOString(),

@@ -64,7 +64,7 @@ const OFFSET_CACHE_MAX = 50_000;
 const offsets = new Map<string, Map<number, number>>();
 
 /** Offset of the zone from UTC at instant ms, in ms (New York in winter: -5 h). */
-function offsetAt(ms: number, timeZone: string): number {
+export function offsetAt(ms: number, timeZone: string): number {
   const q = Math.floor(ms / QUARTER_MS);
   let zone = offsets.get(timeZone);
   if (!zone) offsets.set(timeZone, (zone = new Map()));

@@ -30,6 +30,8 @@ export const LockClass = {
   seatBooking: 0x7365_6974,
   /** A user joining a waitlist (Waitlist.join): hashtext('carrel.waitlist.user'). */
   waitlistJoin: 0x7fdf_3ff1,
+  /** A branch's finished days being summed up by one instance (rollUpDays, src/reports/rollup.ts): 'roll'. */
+  branchRollup: 0x726f_6c6c,
 } as const;
 
 /** The int8 keys of the once-per-database session locks. */
@@ -38,4 +40,6 @@ export const SessionLock = {
   migrate: 0x6361_7272n,
   /** One lifecycle tick at a time, across instances (LifecycleWorker.tick): hashtextextended('carrel.lifecycle', 0). */
   lifecycle: 0x2bce_6f8c_c904_8b84n,
+  /** One occupancy-history upkeep at a time (carrel_history_maintain's p_lock_key): 'hist'. */
+  historyMaintain: 0x6869_7374n,
 } as const;

@@ -98,12 +98,18 @@ async function applyMigrations(client: pg.PoolClient, log: Logger, dir: string):
 async function applyFunctions(client: pg.PoolClient, log: Logger, dir: string): Promise<void> {
   const files = listFunctionFiles(dir);
   await client.query('BEGIN');
-  for (const file of files) {
-    try {
-      await client.query(readFileSync(file, 'utf8'));
-    } catch (err) {
-      await client.query('ROLLBACK');
-      throw new Error(`SQL function file ${basename(file)} failed: ${(err as Error).message}`);
+  // The files go in name order, and one function may call another stated in a later file. So
+  // every file is applied twice: first with bodies unchecked, so that each function exists, then
+  // checked, with every function there (a body that does not compile still fails the file).
+  for (const check of ['off', 'on']) {
+    await client.query(`SET LOCAL check_function_bodies = ${check}`);
+    for (const file of files) {
+      try {
+        await client.query(readFileSync(file, 'utf8'));
+      } catch (err) {
+        await client.query('ROLLBACK');
+        throw new Error(`SQL function file ${basename(file)} failed: ${(err as Error).message}`);
+      }
     }
   }
   await client.query('COMMIT');

@@ -1,12 +1,17 @@
-// The live half's metrics: subscribers and their queues, sensor readings and refusals, the bus.
+// The live half's metrics: subscribers and their queues, sensor readings and refusals, the
+// occupancy history's writes, the bus.
 // Registered by the composition root; read on every scrape of /metrics and by server.stats.
 import type { Observability } from '../obs/observability.js';
 import type { Realtime } from '../realtime.js';
 import type { Hub } from '../pubsub/hub.js';
 import type { SensorKeyring } from '../sensors/sensorKeys.js';
+import type { SensorCoalescer } from '../sensors/coalescer.js';
 
 /** The live half's figures on /metrics and in server.stats (docs/operations.md, "Metrics"). */
-export function registerLiveMetrics(obs: Observability, { realtime, hub, keyring }: { realtime: Realtime; hub: Hub; keyring: SensorKeyring }): void {
+export function registerLiveMetrics(
+  obs: Observability,
+  { realtime, hub, keyring, coalescer }: { realtime: Realtime; hub: Hub; keyring: SensorKeyring; coalescer: SensorCoalescer },
+): void {
   const r = obs.registry;
   obs.addListener('sensor', realtime.sensorListener);
   obs.addListener('pubsub', realtime.pubsubListener);
@@ -37,6 +42,10 @@ export function registerLiveMetrics(obs: Observability, { realtime, hub, keyring
     'counter',
   );
   r.gauge('carrel_sensor_revoked_closed_total', 'sensor connections closed because their key was revoked', () => realtime.revokedKeys.closed, 'counter');
+  const history = coalescer.history;
+  r.gauge('carrel_history_changes_total', 'seat presence changes written to the occupancy history (docs/reports.md)', () => history?.stats.changes ?? 0, 'counter');
+  r.gauge('carrel_history_write_failures_total', 'occupancy history writes that failed (kept for the next flush)', () => history?.stats.failures ?? 0, 'counter');
+  r.gauge('carrel_history_pending_seats', 'seats with presence changes waiting for the next flush', () => history?.pendingCount ?? 0);
   r.gauge('carrel_bus_connected', '1 while the event bus reaches the other instances', () => (realtime.busStats().connected ? 1 : 0));
   r.gauge('carrel_sensor_readings_per_second', 'sensor readings applied per second, over the last 10 s', () => realtime.readingRate.perSecond());
   r.gauge('carrel_bus_queued_events', 'events waiting for the bus to come back, not yet sent to the other instances', () => realtime.busStats().queued);

@@ -22,6 +22,7 @@ import type { Logger } from './log.js';
 import type { Readiness } from './health.js';
 import { PROMETHEUS_CONTENT_TYPE, type MetricsRegistry } from './metrics.js';
 import { addressKey } from '../auth/failureThrottle.js';
+import type { StaticSite } from '../http/staticSite.js';
 
 /** Takes over a connection whose request asks for a WebSocket (the socket is the handler's from then on). */
 export type UpgradeHandler = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -42,6 +43,8 @@ export interface ObsHttpOptions {
   /** WebSocket upgrades (the /ws/ paths); without it they are answered as plain requests. */
   upgrade?: UpgradeHandler;
   log: Logger;
+  /** The web pages (docs/web.md), answered for every other GET path they know. */
+  site?: StaticSite;
 }
 
 interface Tracked {
@@ -223,6 +226,7 @@ export class ObsHttpServer {
         send(res, 200, PROMETHEUS_CONTENT_TYPE, this.opts.metrics.render((name, err) => this.opts.log.error({ err, metric: name }, 'metric collector failed')));
         return;
       default:
+        if (path !== undefined && this.opts.site?.serve(req, res, path)) return;
         send(res, 404, 'application/json', '{"error":"not found","paths":["/healthz","/readyz","/metrics"]}');
     }
   }

@@ -9,6 +9,7 @@
 //   obs.registry.gauge('carrel_pubsub_queue_depth', '…', () => hub.queuedEvents());
 //   const drops = obs.registry.counter('carrel_pubsub_dropped_total', '…'); drops.inc();
 //   obs.readiness.replace('redis', () => bus.ping());
+import { join } from 'node:path';
 import type pg from 'pg';
 import type { Config } from '../config/schema.js';
 import type { LoginThrottle } from '../auth/loginThrottle.js';
@@ -18,6 +19,8 @@ import { RpcMetrics, type MethodStats } from './rpcMetrics.js';
 import { Readiness, eventLoopCheck, eventLoopLag, postgresProbe, redisProbe, type EventLoopLag, type PostgresProbe, type RedisProbe } from './health.js';
 import { ObsHttpServer, type UpgradeHandler } from './httpServer.js';
 import { SlaReporter } from './sla.js';
+import { StaticSite } from '../http/staticSite.js';
+import { projectRoot } from '../paths.js';
 
 /** What a port's listener exposes for the connection gauges (src/net/listener.ts). */
 export interface ListenerCounts {
@@ -175,6 +178,7 @@ export class Observability {
       readiness: this.readiness,
       upgrade,
       log,
+      site: await StaticSite.load(join(projectRoot, 'dist', 'web'), log),
     });
     this.addListener('http', this.http);
     this.loopLag.start();

@@ -114,6 +114,7 @@ class Channel {
       free: c.free,
       reserved: c.reserved,
       occupied: c.occupied,
+      away: c.away,
       unavailable: c.unavailable,
       total: c.total,
       sensorOffline: c.sensorOffline,
@@ -129,7 +130,7 @@ class Channel {
   private snapshotBody(extra?: { fresh: true; reason: string }): SnapshotFrame {
     const seats: SnapshotSeat[] = [];
     for (const s of this.published.seatsOf(this.id)) {
-      seats.push({ seatId: s.id, area: s.area, label: s.label, state: s.published.state, flags: flagsToWire(s.published.flags) });
+      seats.push({ seatId: s.id, area: s.area, label: s.label, state: s.published.state, flags: flagsToWire(s.published.flags), ...holdUntilOf(s.published) });
     }
     return { type: 'snapshot', branch: this.name, branchId: this.id, seq: this.seq, epoch: this.epoch, ...extra, seats };
   }
@@ -488,6 +489,11 @@ export class Hub implements SubscriberHost {
   }
 }
 
+/** An away seat's hold, as the event that made it away said (docs/protocol.md, "Live states and flags"). */
+function holdUntilOf(s: { state: string; holdUntil?: string }): { holdUntil?: string } {
+  return s.state === 'away' && s.holdUntil ? { holdUntil: s.holdUntil } : {};
+}
+
 function encodeSeatEvent(ch: { id: number; name: string }, ev: SeatEvent): Buffer {
   return encodeFrame({
     type: 'seat',
@@ -497,6 +503,7 @@ function encodeSeatEvent(ch: { id: number; name: string }, ev: SeatEvent): Buffe
     seatId: ev.seatId,
     state: ev.state,
     flags: flagsToWire(ev.flags),
+    ...holdUntilOf(ev),
     cause: ev.cause,
     at: ev.at,
   } satisfies SeatEventFrame);

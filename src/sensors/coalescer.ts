@@ -3,9 +3,11 @@
 // per reading. The map is keyed by seat, so it is bounded by the number of seats however fast
 // the readings come. Subscribers never wait for this: it is the slow path to the truth. As in the
 // live model, the newest is the one the server received last (docs/sensors.md), not the one with
-// the latest `at`.
+// the latest `at`. With the occupancy history on, each flush also writes the seats' changes of
+// presence (presenceHistory.ts), in one statement of its own: either can fail without the other.
 import type pg from 'pg';
 import type { Logger } from '../obs/log.js';
+import type { PresenceHistory } from './presenceHistory.js';
 
 interface PendingReading {
   occupied: boolean;
@@ -30,9 +32,14 @@ export class SensorCoalescer {
 
   constructor(
     private readonly db: pg.Pool,
-    private readonly opts: { flushEveryMs: number },
+    private readonly opts: { flushEveryMs: number; history?: PresenceHistory },
     private readonly log: Logger,
   ) {}
+
+  /** The occupancy history this coalescer writes, when it is on (history.enabled). */
+  get history(): PresenceHistory | undefined {
+    return this.opts.history;
+  }
 
   start(): void {
     this.timer ??= setInterval(() => void this.flush(), this.opts.flushEveryMs);
@@ -50,23 +57,33 @@ export class SensorCoalescer {
     return this.pending.size;
   }
 
-  /** Writes what is pending in one statement; one flush at a time, a failed batch is kept. */
+  /**
+   * Writes what is pending, one statement for seat_live and one for the history (which also
+   * marks this writer alive, so it runs on every flush); one flush at a time, a failed batch is kept.
+   */
   flush(): Promise<void> {
-    if (this.flushing) return this.flushing.then(() => (this.pending.size > 0 ? this.flush() : undefined));
-    if (this.pending.size === 0) return Promise.resolve();
+    if (this.flushing) return this.flushing.then(() => (this.pending.size > 0 || this.history?.pendingCount ? this.flush() : undefined));
+    if (this.pending.size === 0 && !this.history) return Promise.resolve();
     const batch = this.pending;
     this.pending = new Map();
-    this.flushing = this.write(batch).finally(() => {
+    this.flushing = (async () => {
+      if (batch.size > 0) await this.write(batch);
+      await this.history?.write(this.db);
+    })().finally(() => {
       this.flushing = undefined;
     });
     return this.flushing;
   }
 
-  /** Stops the timer and writes whatever is still pending (graceful shutdown). */
+  /**
+   * Stops the timer and writes whatever is still pending (graceful shutdown); the history's open
+   * intervals end now.
+   */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.flush();
+    await this.history?.close(this.db);
   }
 
   private async write(batch: Map<number, PendingReading>): Promise<void> {

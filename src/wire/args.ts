@@ -120,6 +120,9 @@ const hours = z
   });
 
 /** A sensor key's name: what the CLI revokes it by, so never all digits (those read as an id). */
+/** A calendar date (YYYY-MM-DD) in a branch's zone. */
+const localDate = z.string().max(10).regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date, YYYY-MM-DD');
+
 const keyName = z
   .string()
   .max(64)
@@ -168,6 +171,7 @@ export const methodArgs = {
       message: 'area, hasPower, hasMonitor and near choose a seat of a branch: give them with branch, not with seatId',
     }),
   'reservations.get': idArg,
+  'reservations.walkIn': z.strictObject({ seatId: serialId }),
   'reservations.mine': z
     .strictObject({
       scope: z.enum(['upcoming', 'history']).default('upcoming'),
@@ -188,7 +192,17 @@ export const methodArgs = {
   'admin.branches.setHours': z.strictObject({ branch: branchRef, hours }),
   'admin.sensors.addKey': z.strictObject({ name: keyName, branch: branchRef }),
   'admin.sensors.listKeys': z.strictObject({ branch: branchRef.optional(), includeRevoked: z.boolean().optional() }).optional(),
+  'admin.users.strikes': z.strictObject({ userId: serialId }),
+  'admin.users.clearStrikes': z.strictObject({ userId: serialId }),
   'admin.sensors.revokeKey': z.union([z.strictObject({ id: serialId, branch: branchRef.optional() }), z.strictObject({ name: keyName, branch: branchRef.optional() })]),
+  // Dates in the branch's zone, both counted; whether they are real ones is checked with the range
+  // (REPORT_LIMITS, src/reports/utilization.ts).
+  'admin.reports.utilization': z.strictObject({
+    branch: branchRef,
+    from: localDate,
+    to: localDate,
+    by: z.enum(['hour', 'day', 'seat', 'area']).default('day'),
+  }),
 } satisfies Record<MethodName, z.ZodType>;
 
 /** What a client may send as a method's args[0]. */

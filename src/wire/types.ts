@@ -18,7 +18,7 @@ export type WaitlistStatus = 'WAITING' | 'OFFERED' | 'CLAIMED' | 'LEFT' | 'EXPIR
 export type SeatStatus = 'IN_SERVICE' | 'OUT_OF_SERVICE';
 
 /** docs/protocol.md, "Live states and flags". */
-export type LiveState = 'free' | 'reserved' | 'occupied' | 'unavailable';
+export type LiveState = 'free' | 'reserved' | 'occupied' | 'away' | 'unavailable';
 
 /** Only true flags are sent; `{}` when none. */
 export interface LiveFlags {
@@ -36,10 +36,12 @@ export type ChangeCause =
   | 'noShow'
   | 'completed'
   | 'offer'
+  | 'away'
+  | 'back'
   | 'admin';
 
 /** The `kind` of a personal event (docs/protocol.md, "`personal`"). */
-export type PersonalKind = 'offer' | 'offerExpired' | 'noShow' | 'released';
+export type PersonalKind = 'offer' | 'offerExpired' | 'noShow' | 'released' | 'away' | 'awayEnding';
 
 // ---- RPC results ---------------------------------------------------------------------------
 
@@ -55,6 +57,8 @@ export interface SeatCounts {
   free: number;
   reserved: number;
   occupied: number;
+  /** Checked in, the owner away and the seat held for them (docs/protocol.md). */
+  away: number;
   unavailable: number;
 }
 
@@ -90,6 +94,8 @@ export interface ReservationWire {
   createdAt: string;
   checkedInAt?: string;
   offerExpiresAt?: string;
+  /** Present while the owner is away: when the booking is released unless they sit down again. */
+  holdUntil?: string;
 }
 
 export interface WaitlistEntryWire {
@@ -139,6 +145,24 @@ export interface Availability {
   booked: Array<{ start: string; end: string }>;
 }
 
+/** A no-show strike (docs/rules.md, "Strikes and suspension"). */
+export interface StrikeWire {
+  id: number;
+  reservationId: number;
+  reason: 'noShow' | 'awayExpired';
+  at: string;
+}
+
+/** A user's strikes as they count now: auth.me, admin.users.strikes. */
+export interface StrikesWire {
+  /** Uncleared strikes within rules.strikes.windowDays, newest first. */
+  strikes: StrikeWire[];
+  limit: number;
+  windowDays: number;
+  /** Booking is suspended until then; null when it is not. */
+  suspendedUntil: string | null;
+}
+
 /** What each RPC method answers (docs/protocol.md, "RPC methods"). */
 export interface MethodResults {
   PING: 'PONG';
@@ -147,13 +171,14 @@ export interface MethodResults {
   'auth.register': { user: UserWire };
   'auth.login': { token: string; expiresAt: string; user: UserWire };
   'auth.use': { user: UserWire };
-  'auth.me': { user: UserWire };
+  'auth.me': { user: UserWire; strikes: StrikesWire };
   'branches.list': BranchWire[];
   'seats.list': SeatWire[];
   'seats.get': SeatWire;
   'seats.availability': Availability;
   'reservations.create': ReservationWire;
   'reservations.get': ReservationWire;
+  'reservations.walkIn': ReservationWire;
   'reservations.mine': { reservations: ReservationWire[]; nextCursor: string | null };
   'reservations.cancel': ReservationWire;
   'reservations.checkIn': ReservationWire;
@@ -167,6 +192,9 @@ export interface MethodResults {
   'admin.sensors.addKey': SensorKeyWire & { key: string };
   'admin.sensors.listKeys': SensorKeyWire[];
   'admin.sensors.revokeKey': SensorKeyWire;
+  'admin.reports.utilization': UtilizationReportWire;
+  'admin.users.strikes': StrikesWire;
+  'admin.users.clearStrikes': { cleared: number };
 }
 
 export type MethodName = keyof MethodResults;
@@ -182,6 +210,8 @@ export interface ReservationFact {
   start: string;
   end: string;
   status: ReservationStatus;
+  /** While the owner is away (docs/rules.md, presence): when the hold runs out. */
+  holdUntil?: string;
 }
 
 export interface SubscribedFrame {
@@ -200,6 +230,8 @@ export interface SnapshotSeat {
   label: string;
   state: LiveState;
   flags: LiveFlags;
+  /** state away: when the seat is released unless its owner sits down again. */
+  holdUntil?: string;
 }
 
 export interface SnapshotFrame {
@@ -222,6 +254,8 @@ export interface SeatEventFrame {
   seatId: number;
   state: LiveState;
   flags: LiveFlags;
+  /** state away: when the seat is released unless its owner sits down again. */
+  holdUntil?: string;
   cause: ChangeCause;
   at: string;
 }
@@ -321,3 +355,50 @@ export interface AckFrame {
 }
 
 export type SensorReplyFrame = WelcomeFrame | AckFrame | ErrorFrame;
+
+// ---- admin.reports.utilization (docs/reports.md) ------------------------------------------------
+
+export type ReportBy = 'hour' | 'day' | 'seat' | 'area';
+
+/** The figures of one bucket (docs/reports.md, "The figures"). Minutes to a tenth. */
+export interface UtilizationFigures {
+  bookings: number;
+  noShows: number;
+  bookedMinutes: number;
+  /** null where no sensor reported (a seat without one): see docs/reports.md. */
+  attendedMinutes: number | null;
+  ghostMinutes: number | null;
+  awayMinutes: number | null;
+  unobservedBookedMinutes: number;
+  occupiedMinutes: number | null;
+  unbookedOccupiedMinutes: number | null;
+  observedMinutes: number;
+  openObservedMinutes: number;
+  openOccupiedMinutes: number | null;
+  peakOccupancy: number | null;
+  utilizationPct: number | null;
+}
+
+export type UtilizationBucket = UtilizationFigures &
+  (
+    | { day: string; start: string; end: string }
+    | { hour: string; start: string; end: string }
+    | { seatId: number; label: string; area: string; sensor: boolean }
+    | { area: string; seats: number; seatsWithSensor: number }
+  );
+
+export interface UtilizationReportWire {
+  branch: { id: number; name: string; timezone: string };
+  from: string;
+  to: string;
+  by: ReportBy;
+  /** The instants covered: from's midnight to the midnight after `to`, or now if earlier. */
+  start: string;
+  end: string;
+  generatedAt: string;
+  seats: number;
+  /** Seats of the branch no sensor reported on in the range: their figures are not guessed. */
+  seatsWithoutSensor: { count: number; labels: string[] };
+  buckets: UtilizationBucket[];
+  total: UtilizationFigures;
+}

@@ -109,7 +109,7 @@ describe('auth.login / auth.use / auth.me', () => {
     expect(login.user).toEqual({ id: expect.any(Number), studentId: 's1001', name: 'Ada Lovelace', role: 'student' });
     expect(Date.parse(login.expiresAt)).toBeGreaterThan(Date.now());
     expect(login.token.split('.')).toHaveLength(3);
-    expect(await conn.call('auth.me')).toEqual({ user: login.user });
+    expect(await conn.call('auth.me')).toEqual({ user: login.user, strikes: { strikes: [], limit: 3, windowDays: 30, suspendedUntil: null } });
     conn.close();
   });
 
@@ -162,7 +162,7 @@ describe('auth.login / auth.use / auth.me', () => {
     const { token, user } = await c.call<{ token: string; user: User }>('auth.login', { studentId: 's2003', password: 'orbital-mechanics' });
     const other = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
     expect(await other.call('auth.use', { token })).toEqual({ user });
-    expect(await other.call('auth.me')).toEqual({ user });
+    expect(await other.call('auth.me')).toEqual({ user, strikes: { strikes: [], limit: 3, windowDays: 30, suspendedUntil: null } });
     expect((await errorOf(other.call('auth.use', { token: 'garbage' }))).code).toBe('UNAUTHENTICATED');
     other.close();
   });

@@ -54,7 +54,7 @@ describe('branches and seats added after start', () => {
     await waitFor(everything, (f) => f.type === 'snapshot');
     const annex = await addBranch('North Annex', 3);
     // Counted at once: branches.list has the model look for the branch, then counts from it.
-    expect(await countsOf(rpc, 'North Annex')).toEqual({ total: 3, free: 3, reserved: 0, occupied: 0, unavailable: 0 });
+    expect(await countsOf(rpc, 'North Annex')).toEqual({ total: 3, free: 3, reserved: 0, occupied: 0, away: 0, unavailable: 0 });
 
     const sub = await subscribe(t.server.ports.pubsub, { branch: 'North Annex' });
     expect(sub.frames[0]).toMatchObject({ type: 'subscribed', branch: 'North Annex', branches: [{ id: annex.id, name: 'North Annex', seq: 0 }] });
@@ -68,7 +68,7 @@ describe('branches and seats added after start', () => {
     expect(await waitFor(sub, (f) => f.type === 'seat')).toMatchObject({ branchId: annex.id, seatId: annex.seats[1], seq: 1, state: 'occupied' });
     await waitFor(everything, (f) => f.type === 'seat' && f.branchId === annex.id);
     // Occupied by a sensor: only the live model knows that, so these counts are its own.
-    expect(await countsOf(rpc, 'North Annex')).toEqual({ total: 3, free: 2, reserved: 0, occupied: 1, unavailable: 0 });
+    expect(await countsOf(rpc, 'North Annex')).toEqual({ total: 3, free: 2, reserved: 0, occupied: 1, away: 0, unavailable: 0 });
     for (const p of [sub, everything, sensor]) p.destroy();
   });
 
@@ -150,7 +150,7 @@ describe('looking for added branches', () => {
       expect(looks()).toBe(before + 1);
       for (let i = 0; i < 20; i++) await Promise.all([rpc.call('seats.list', { branch: 'East Annex' }), rpc.call('branches.list')]);
       expect(looks()).toBe(before + 1);
-      expect(await countsOf(rpc, 'East Annex')).toEqual({ total: 2, free: 2, reserved: 0, occupied: 0, unavailable: 0 });
+      expect(await countsOf(rpc, 'East Annex')).toEqual({ total: 2, free: 2, reserved: 0, occupied: 0, away: 0, unavailable: 0 });
       rpc.close();
     } finally {
       await t.close();
@@ -166,7 +166,7 @@ describe('looking for added branches', () => {
       const rpc = await RpcClient.connect('127.0.0.1', t.server.ports.rpc);
       const branches = await rpc.call<Array<{ id: number; counts: unknown }>>('branches.list');
       rpc.close();
-      expect(branches.find((x) => x.id === south.id)?.counts).toEqual({ total: 2, free: 2, reserved: 0, occupied: 0, unavailable: 0 });
+      expect(branches.find((x) => x.id === south.id)?.counts).toEqual({ total: 2, free: 2, reserved: 0, occupied: 0, away: 0, unavailable: 0 });
     } finally {
       await t.close();
     }

@@ -27,6 +27,9 @@ const calls = (): Record<string, unknown> => ({
   'admin.sensors.addKey': { name: `demoted-gw-${++keys}`, branch: 'Main Library' },
   'admin.sensors.listKeys': {},
   'admin.sensors.revokeKey': { name: 'development' },
+  'admin.reports.utilization': { branch: 'Main Library', from: '2030-01-07', to: '2030-01-07' },
+  'admin.users.strikes': { userId: 1 },
+  'admin.users.clearStrikes': { userId: 1 },
 });
 
 describe('admin methods and a demoted admin', () => {

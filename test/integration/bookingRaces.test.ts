@@ -78,13 +78,18 @@ describe('booking under contention', () => {
     expect(stored.rows[0].n).toBe(tally.OK);
   });
 
-  it('concurrent creates with one idempotencyKey: one is in flight and books, the others are refused at once; every retry gets that booking', async () => {
+  it('concurrent creates with one idempotencyKey: one is in flight and books, the others are refused (bookingInFlight) or, read after the refusal\'s quiet, get that booking', async () => {
     const [u] = await makeUsers(t, 1, 'idem');
     const seat = await seatIdOf(t, 'Q-02');
     const args = [{ seatId: seat, start: iso(T0, 60), end: iso(T0, 120), idempotencyKey: 'retry-me' }];
     const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => conns[i % conns.length]!.request('reservations.create', args, u!.token)));
-    expect(codes(replies)).toEqual({ OK: 1, RESOURCE_EXHAUSTED: 9 });
+    // A refusal makes its connection quiet for retryAfterMs (docs/fairness.md), so the requests
+    // pipelined behind it on that connection are read once the first booking is done: they get it.
+    const c = codes(replies);
+    expect((c.OK ?? 0) + (c.RESOURCE_EXHAUSTED ?? 0)).toBe(10);
+    expect(c.RESOURCE_EXHAUSTED ?? 0).toBeGreaterThan(0);
     expect(replies.filter((r) => r.error).every((r) => r.error!.details?.reason === 'bookingInFlight')).toBe(true);
+    expect(new Set(replies.filter((r) => !r.error).map((r) => (r.result as { id: number }).id)).size).toBe(1);
     const booked = (replies.find((r) => !r.error)!.result as { id: number }).id;
     for (const c of conns) expect(((await c.request('reservations.create', args, u!.token)).result as { id: number }).id).toBe(booked);
     const rows = await t.db.pool.query("SELECT count(*)::int AS n FROM reservations WHERE user_id = $1 AND idempotency_key = 'retry-me'", [u!.id]);

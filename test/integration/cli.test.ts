@@ -303,6 +303,26 @@ describe('carrel CLI', () => {
     expect((await carrel('reserve', 'x'.repeat(10_000), '--start', '2030-01-07 14:00', '--end', '2030-01-07 15:00')).code).toBe(2);
   });
 
+  it('sit books a free seat by its label from the slot under way, checked in; a taken seat is a conflict', async () => {
+    const walker = cli(newUser());
+    const other = cli(newUser());
+    await walker('register', '--student-id', 'cli-sit-1', '--name', 'Walk In', '--password', 'walk-in-2030');
+    await walker('login', '--student-id', 'cli-sit-1', '--password', 'walk-in-2030');
+    await other('register', '--student-id', 'cli-sit-2', '--name', 'Too Late', '--password', 'walk-in-2030');
+    await other('login', '--student-id', 'cli-sit-2', '--password', 'walk-in-2030');
+    const q07 = await seatIdOf(t, 'Q-07');
+    const sat = json<{ seatId: number; status: string; start: string; end: string }>(await walker('sit', 'q-07', '--json'));
+    expect(sat).toMatchObject({ seatId: q07, status: 'CHECKED_IN' });
+    // From the slot under way: it began at or before now, never after.
+    expect(Date.parse(sat.start)).toBeLessThanOrEqual(clock.now());
+    expect(Date.parse(sat.end)).toBeGreaterThan(clock.now());
+    const taken = await other('sit', 'Q-07');
+    expect(taken.code).toBe(1);
+    expect(taken.stderr).toMatch(/^error CONFLICT/);
+    const text = await walker('mine');
+    expect(text.stdout).toMatch(/Q-07/);
+  });
+
   it('mine pages with --cursor (printing the next one) or takes every page with --all', async () => {
     const env = newUser();
     const carrel = cli(env);

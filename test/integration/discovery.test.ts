@@ -63,7 +63,7 @@ describe('branches.list', () => {
     expect(branches.map((b) => b.name)).toEqual(['Main Library', 'Engineering Library', 'Medical Library']);
     const m = main(branches);
     expect(m).toMatchObject({ timezone: 'America/New_York', hours: { mon: { open: '07:00', close: '23:00' } } });
-    expect(m.counts).toEqual({ total: 54, free: 54, reserved: 0, occupied: 0, unavailable: 0 });
+    expect(m.counts).toEqual({ total: 54, free: 54, reserved: 0, occupied: 0, away: 0, unavailable: 0 });
     for (const b of branches) {
       const c = b.counts;
       expect(c.free + c.reserved + c.occupied + c.unavailable).toBe(c.total);
@@ -77,7 +77,7 @@ describe('branches.list', () => {
     await sc.call('reservations.checkIn', { id: r2.id });
     await ac.call('admin.seats.setStatus', { seatId: c!, status: 'OUT_OF_SERVICE' });
     const m = main(await anon.call<Branch[]>('branches.list'));
-    expect(m.counts).toEqual({ total: 54, free: 51, reserved: 1, occupied: 1, unavailable: 1 });
+    expect(m.counts).toEqual({ total: 54, free: 51, reserved: 1, occupied: 1, away: 0, unavailable: 1 });
     await ac.call('admin.seats.setStatus', { seatId: c!, status: 'IN_SERVICE' });
     await sc.call('reservations.cancel', { id: (await sc.call<{ reservations: Array<{ id: number; seatId: number }> }>('reservations.mine')).reservations.find((r) => r.seatId === a)!.id });
     await sc.call('reservations.checkOut', { id: r2.id });

@@ -57,6 +57,7 @@ const calls = (token: string): Record<string, unknown[]> => ({
   'reservations.cancel': [{ id: otherBooking }],
   'reservations.checkIn': [{ id: otherBooking }],
   'reservations.checkOut': [{ id: otherBooking }],
+  'reservations.walkIn': [{ seatId: freeSeat }],
   // The seat is taken for the window, so a live account would be put on the waitlist.
   'waitlist.join': [{ seatId: heldSeat, start: iso(T0, 60), end: iso(T0, 120) }],
   'waitlist.mine': [],

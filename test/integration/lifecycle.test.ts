@@ -30,7 +30,7 @@ afterAll(async () => {
   await t.close();
 });
 beforeEach(async () => {
-  await t.db.pool.query('TRUNCATE reservations, waitlist');
+  await t.db.pool.query('TRUNCATE reservations, waitlist, strikes');
   clock.set(T0);
   cap.clear();
 });
@@ -112,6 +112,7 @@ describe('lifecycle worker', () => {
       events: otherSink,
       waitlist: new Waitlist({ db: otherDb, clock, events: otherSink, config: t.config.waitlist, rules: t.config.rules, log: silentLogger }),
       config: { ...t.config.lifecycle, noShowGraceMinutes: t.config.rules.checkInGraceMinutes },
+      strikes: t.config.rules.strikes,
       log: silentLogger,
     });
     try {

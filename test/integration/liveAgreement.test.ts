@@ -11,7 +11,7 @@ import { dropKeys, redisAvailable, redisUrl, testKeyPrefix } from '../support/re
 import { connect } from '../support/core.js';
 import type { RawPeer } from '../support/peer.js';
 
-type Counts = { total: number; free: number; reserved: number; occupied: number; unavailable: number };
+type Counts = { total: number; free: number; reserved: number; occupied: number; away: number; unavailable: number };
 type Seat = { id: number; live: string };
 type SnapSeat = { seatId: number; state: string };
 
@@ -42,7 +42,7 @@ async function views(t: TestServer, seat: number) {
 }
 
 function countsOf(states: string[]): Counts {
-  const c: Counts = { total: states.length, free: 0, reserved: 0, occupied: 0, unavailable: 0 };
+  const c: Counts = { total: states.length, free: 0, reserved: 0, occupied: 0, away: 0, unavailable: 0 };
   for (const s of states) c[s as keyof Omit<Counts, 'total'>]++;
   return c;
 }

@@ -16,10 +16,13 @@ describe('the method table', () => {
     expect(t.registry.names()).toEqual([
       'PING',
       'admin.branches.setHours',
+      'admin.reports.utilization',
       'admin.seats.setStatus',
       'admin.sensors.addKey',
       'admin.sensors.listKeys',
       'admin.sensors.revokeKey',
+      'admin.users.clearStrikes',
+      'admin.users.strikes',
       'auth.login',
       'auth.me',
       'auth.register',
@@ -31,6 +34,7 @@ describe('the method table', () => {
       'reservations.create',
       'reservations.get',
       'reservations.mine',
+      'reservations.walkIn',
       'seats.availability',
       'seats.get',
       'seats.list',
@@ -53,7 +57,7 @@ describe('the method table', () => {
     const open = t.registry.names().filter((n) => t.registry.get(n)!.access === 'public');
     expect(open).toEqual(['PING', 'auth.login', 'auth.register', 'auth.use', 'branches.list', 'seats.availability', 'seats.get', 'seats.list', 'server.info']);
     const admin = t.registry.names().filter((n) => t.registry.get(n)!.access === 'admin');
-    expect(admin).toEqual(['admin.branches.setHours', 'admin.seats.setStatus', 'admin.sensors.addKey', 'admin.sensors.listKeys', 'admin.sensors.revokeKey']);
+    expect(admin).toEqual(['admin.branches.setHours', 'admin.reports.utilization', 'admin.seats.setStatus', 'admin.sensors.addKey', 'admin.sensors.listKeys', 'admin.sensors.revokeKey', 'admin.users.clearStrikes', 'admin.users.strikes']);
   });
 });
 
@@ -81,5 +85,7 @@ describe('bad input', () => {
     }
     for (const c of clients) c.close();
     expect(internal).toEqual([]);
-  });
+    // Every method × three callers × every junk argument, one after another: it grows with the
+    // method table, and a shared machine makes each request slow.
+  }, 90_000);
 });

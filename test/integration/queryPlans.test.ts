@@ -166,7 +166,7 @@ beforeAll(async () => {
   const core = { db: recorded, clock, rules, events: discardEvents };
   // The listings' live states come from the live model, loaded as a server loads it (not recorded).
   const model = new LiveSeats(
-    { instanceId: 'plans', offlineAfterMs: 120_000, releaseAfterMs: 1_200_000, autoCheckIn: false, autoRelease: false, checkInWindow: { opensBeforeMs: 0, graceMs: 0 } },
+    { instanceId: 'plans', offlineAfterMs: 120_000, awayEndingMs: 300_000, autoCheckIn: false, autoRelease: false, checkInWindow: { opensBeforeMs: 0, graceMs: 0 } },
     { changes: { publishSeat: () => undefined } },
   );
   model.load(await LiveSeats.loadData(new Db(db.pool), NOW), NOW);
@@ -183,6 +183,7 @@ beforeAll(async () => {
     waitlist,
     // Small batches: the tick's statements are what is checked, not thousands of offers made.
     config: { ...config.lifecycle, batchSize: 5, noShowGraceMinutes: rules.checkInGraceMinutes },
+    strikes: rules.strikes,
     log: silentLogger,
   });
   // A frequent user (the longest history: the worst case for their queries), a user with no

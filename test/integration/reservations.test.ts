@@ -459,7 +459,7 @@ describe('sensor hooks', () => {
     expect(await c.call('reservations.get', { id: r.id })).toMatchObject({ status: 'CHECKED_IN', checkedInAt: iso(T0, 50) });
   });
 
-  it('releaseBySensor checks out an abandoned seat, frees the rest and tells the owner', async () => {
+  it('releaseBySensor checks out a seat whose away hold ran out, frees the rest, tells the owner and strikes once', async () => {
     const c = await as();
     const seat = await seatIdOf(t, 'Q-12');
     const r = await book(c, seat, 0, 120);
@@ -467,6 +467,11 @@ describe('sensor hooks', () => {
     events.length = 0;
     freed.length = 0;
     const svc = t.reservations;
+    // Not away: nothing to release.
+    expect(await svc.releaseBySensor(seat, Date.parse(iso(T0, 61)))).toBeNull();
+    await t.db.pool.query('UPDATE reservations SET away_since = $2, hold_until = $3 WHERE id = $1', [r.id, new Date(iso(T0, 41)), new Date(iso(T0, 61))]);
+    // Not before the hold's end.
+    expect(await svc.releaseBySensor(seat, Date.parse(iso(T0, 61)) - 1)).toBeNull();
     const fact = await svc.releaseBySensor(seat, Date.parse(iso(T0, 61)));
     expect(fact).toMatchObject({ id: r.id, status: 'COMPLETED', end: iso(T0, 75) });
     expect(events.map((e) => [e.type, 'cause' in e ? e.cause : e.type === 'personal' ? e.kind : ''])).toEqual([
@@ -475,5 +480,7 @@ describe('sensor hooks', () => {
     ]);
     expect(freed).toEqual([{ seatId: seat, branchId: expect.any(Number), start: new Date(iso(T0, 75)), end: new Date(iso(T0, 120)) }]);
     expect(await svc.releaseBySensor(seat, Date.parse(iso(T0, 62)))).toBeNull();
+    const strikes = await t.db.pool.query('SELECT reason FROM strikes WHERE reservation_id = $1', [r.id]);
+    expect(strikes.rows).toEqual([{ reason: 'awayExpired' }]);
   });
 });

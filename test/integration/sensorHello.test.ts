@@ -4,6 +4,7 @@
 // arriving at once get no more tries than hellos one after another; refusals are logged once
 // per address per window.
 import { Writable } from 'node:stream';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FakeClock } from '../../src/core/clock.js';
 import { createLogger } from '../../src/obs/log.js';
@@ -29,11 +30,12 @@ beforeAll(async () => {
     { sensors: { helloThrottle: { freeFailures: FREE, baseDelayMs: BASE_MS, maxDelayMs: 8_000, forgetAfterMs: WINDOW_MS } } },
     { clock, log: createLogger('info', sink) },
   );
-  const query = t.db.pool.query.bind(t.db.pool);
-  vi.spyOn(t.db.pool, 'query').mockImplementation(((text: unknown, ...rest: unknown[]) => {
+  // Every statement reaches PostgreSQL through a pooled client (Db, src/db/db.ts): count there.
+  const query = pg.Client.prototype.query;
+  vi.spyOn(pg.Client.prototype, 'query').mockImplementation(function (this: pg.Client, text: unknown, ...rest: unknown[]) {
     if (typeof text === 'string' && text.includes('sensor_keys')) keyLookups++;
-    return (query as (...a: unknown[]) => unknown)(text, ...rest);
-  }) as typeof t.db.pool.query);
+    return (query as (...a: unknown[]) => unknown).call(this, text, ...rest);
+  } as typeof pg.Client.prototype.query);
 });
 afterAll(async () => {
   vi.restoreAllMocks();

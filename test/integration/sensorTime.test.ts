@@ -169,17 +169,20 @@ describe('timers run on the server clock', () => {
     });
   });
 
-  it('accepted anyway (maxAgeMs 1 h), a 30-minute-old "empty" starts the release timer when it arrives, not at its `at`', async () => {
+  it('accepted anyway (maxAgeMs 1 h), a 30-minute-old "empty" starts the away hold when it arrives, not at its `at`', async () => {
     const clock = new FakeClock(Date.parse('2030-01-09T15:10:00Z'));
     const releaseAfterMs = 20 * MINUTE;
-    await withServer({ sensors: { maxAgeMs: 60 * MINUTE, releaseAfterMs, offlineAfterMs: 60 * MINUTE } }, clock, async (t) => {
+    await withServer({ sensors: { maxAgeMs: 60 * MINUTE, offlineAfterMs: 60 * MINUTE }, presence: { awayMinutes: 20 } }, clock, async (t) => {
       const [, , , , , seat] = await branchSeats(db.pool, 'Engineering Library', 6);
       const booking = await checkedIn(t, clock, seat!);
       const sensor = await connectSensor(t.server.ports.sensor);
       expect(await sendReadings(sensor, [{ seatId: seat!, occupied: true, at: clock.now() - 31 * MINUTE }])).toMatchObject({ applied: 1 });
       const receivedAt = clock.now();
       expect(await sendReadings(sensor, [{ seatId: seat!, occupied: false, at: clock.now() - 30 * MINUTE }])).toMatchObject({ applied: 1 });
-      expect(stateOf(t, seat!)).toBe('reserved'); // empty, still booked
+      await t.live.settled();
+      expect(stateOf(t, seat!)).toBe('away'); // empty, held for its owner
+      const held = await db.pool.query<{ hold_until: Date }>('SELECT hold_until FROM reservations WHERE id = $1', [booking]);
+      expect(held.rows[0]!.hold_until).toEqual(new Date(receivedAt + releaseAfterMs));
       for (const later of [3000, releaseAfterMs - 1]) {
         clock.set(receivedAt + later);
         t.live.tick();

@@ -189,10 +189,10 @@ describe('sensor readings reach subscribers', () => {
 });
 
 describe('reservations and the clock drive live state', () => {
-  it('a booking starting, being checked in by a sensor, left empty and released: each an event (FakeClock)', async () => {
+  it('a booking starting, being checked in by a sensor, left empty (away) and released at its hold: each an event (FakeClock)', async () => {
     const clock = new FakeClock(Date.parse('2027-03-02T14:50:00Z'));
     const t = await startTestServer(
-      { sensors: { releaseAfterMs: 10 * 60_000, offlineAfterMs: 3_600_000 } },
+      { sensors: { offlineAfterMs: 3_600_000 }, presence: { awayMinutes: 10 } },
       { db, clock },
     );
     try {
@@ -226,10 +226,13 @@ describe('reservations and the clock drive live state', () => {
       expect(row.rows[0]).toMatchObject({ status: 'CHECKED_IN', checked_in_at: new Date(start + 5 * 60_000) });
       await waitFor(sub, (f) => f.type === 'seat' && f.seatId === seat && f.state === 'occupied');
 
-      // Left empty: after releaseAfterMs (not before) the booking is released and the seat freed.
+      // Left empty: away, held for 10 minutes; at the hold's end (not before) the booking is
+      // released and the seat freed.
       clock.set(start + 30 * 60_000);
       await sendReadings(sensor, [{ seatId: seat!, occupied: false, at: clock.now() }]);
-      await waitFor(sub, (f) => f.type === 'seat' && f.seatId === seat && f.state === 'reserved');
+      await t.live.settled();
+      const away = await waitFor(sub, (f) => f.type === 'seat' && f.seatId === seat && f.state === 'away');
+      expect(away).toMatchObject({ cause: 'away', holdUntil: new Date(start + 40 * 60_000).toISOString() });
       clock.advance(9 * 60_000);
       t.live.tick();
       await t.live.settled();
@@ -251,7 +254,7 @@ describe('reservations and the clock drive live state', () => {
       expect((await db.pool.query('SELECT status FROM waitlist WHERE id = $1', [entry.rows[0]!.id])).rows[0].status).toBe('OFFERED');
       expect(t.live.counters).toMatchObject({ autoCheckIns: 1, autoReleases: 1 });
       const causes = seatEvents(sub).filter((e) => e.seatId === seat).map((e) => `${e.state}:${e.cause}`);
-      expect(causes).toEqual(['reserved:reservation.created', 'occupied:sensor', 'reserved:sensor', 'free:checkOut']);
+      expect(causes).toEqual(['reserved:reservation.created', 'occupied:sensor', 'reserved:sensor', 'away:away', 'free:checkOut']);
       sensor.destroy();
       sub.destroy();
     } finally {

@@ -38,7 +38,7 @@ afterAll(async () => {
   await t.close();
 });
 beforeEach(async () => {
-  await t.db.pool.query('TRUNCATE reservations, waitlist');
+  await t.db.pool.query('TRUNCATE reservations, waitlist, strikes');
   await t.db.pool.query(`UPDATE seats SET status = 'IN_SERVICE'`);
   clock.set(T0);
   cap.clear();

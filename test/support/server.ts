@@ -1,5 +1,6 @@
 // Starts a CarrelServer on ephemeral ports over a fresh test database; the one harness through
 // which tests reach a server's insides (TestServer).
+import type { HistoryMaintenance } from '../../src/history/maintenance.js';
 import type pg from 'pg';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
@@ -79,6 +80,11 @@ export class TestServer {
   /** No-shows, completions, lapsed offers: tick() runs one pass at a given time. */
   get lifecycle(): LifecycleWorker {
     return this.parts.core.lifecycle;
+  }
+
+  /** The occupancy history's upkeep (history.enabled): rollUp() sums finished days now. */
+  get history(): HistoryMaintenance | undefined {
+    return this.parts.live.history;
   }
 
   /** The password workers and their lanes. */
@@ -181,11 +187,11 @@ export type LiveInsides = ReturnType<typeof liveInsides>;
  */
 export async function startTestServer(
   overrides: DeepPartial<Config> = {},
-  opts: { db?: TestDatabase; clock?: Clock; log?: Logger; random?: () => number } = {},
+  opts: { db?: TestDatabase; clock?: Clock; log?: Logger; autoTick?: boolean; random?: () => number } = {},
 ): Promise<TestServer> {
   const config = testConfig(overrides);
   const db = opts.db ?? (await freshDatabase());
-  const deps = { config, log: opts.log ?? silentLogger, db: db.pool, clock: opts.clock, random: opts.random };
+  const deps = { config, log: opts.log ?? silentLogger, db: db.pool, clock: opts.clock, autoTick: opts.autoTick, random: opts.random };
   const parts = assemble(deps);
   try {
     const server = await CarrelServer.start(deps, parts);

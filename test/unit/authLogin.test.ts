@@ -1,6 +1,7 @@
 // auth.login's handler on its own: a login whose deadline has passed by the time the password
 // check returns neither adopts nor returns a token, whatever the check said — even when the
 // session has not yet answered DEADLINE_EXCEEDED itself.
+import type { StrikeService } from '../../src/core/strikes.js';
 import { describe, expect, it, vi } from 'vitest';
 import { authMethods } from '../../src/rpc/methods/auth.js';
 import { TokenService } from '../../src/auth/tokens.js';
@@ -25,7 +26,8 @@ function setUp(check: () => Promise<PasswordCheck>) {
     knownAddressesPerAccount: 4,
     knownAddressForgetAfterMs: 60_000,
   });
-  const login = authMethods({ accounts, tokens, throttle }).find((m) => m.name === 'auth.login')!;
+  const strikes = {} as unknown as StrikeService; // auth.login never reads strikes
+  const login = authMethods({ accounts, tokens, throttle, strikes }).find((m) => m.name === 'auth.login')!;
   const adoptToken = vi.fn((token: string) => tokens.verify(token));
   const call = (deadlineMs: number) => {
     const ctx: MethodContext = { user: null, remoteAddress: '10.0.0.1', deadlineMs, adoptToken, log: silentLogger };

@@ -1,6 +1,7 @@
 // .ci/run, the CI entry point: it runs the suite with CI=true (so the Redis suites fail rather
 // than skip when Redis is missing, test/support/redis.ts), and its wait for PostgreSQL and Redis
-// fails loudly instead of running on without them. npm, pg_isready and redis-cli are stubs here.
+// fails loudly instead of running on without them; it installs chromium for the browser tests
+// when the machine has none. npm, pg_isready, redis-cli and apt-get are stubs here.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -34,10 +35,16 @@ async function closedPort(): Promise<number> {
 
 describe('.ci/run', () => {
   it('runs npm ci, then npm test with CI=true and the machine database and Redis', () => {
-    const bin = stubs({ npm: 'echo "CI=$CI DATABASE_URL=$DATABASE_URL REDIS_URL=$REDIS_URL npm $*" >> "$STUB_LOG"', pg_isready: 'exit 0', 'redis-cli': 'echo PONG' });
+    const bin = stubs({
+      npm: 'echo "CI=$CI DATABASE_URL=$DATABASE_URL REDIS_URL=$REDIS_URL npm $*" >> "$STUB_LOG"',
+      pg_isready: 'exit 0',
+      'redis-cli': 'echo PONG',
+      chromium: 'exit 0',
+      'apt-get': 'echo "apt-get $*" >> "$STUB_LOG"',
+    });
     const log = join(bin, 'calls.log');
     const run = spawnSync(join(projectRoot, '.ci', 'run'), {
-      env: { ...process.env, CI: undefined, DATABASE_URL: undefined, REDIS_URL: undefined, PATH: `${bin}:${process.env.PATH}`, STUB_LOG: log },
+      env: { ...process.env, CI: undefined, DATABASE_URL: undefined, REDIS_URL: undefined, CHROMIUM_PATH: join(bin, 'chromium'), PATH: `${bin}:${process.env.PATH}`, STUB_LOG: log },
       encoding: 'utf8',
     });
     expect(run.status, run.stderr).toBe(0);
@@ -45,6 +52,18 @@ describe('.ci/run', () => {
       'CI=true DATABASE_URL= REDIS_URL= npm ci --no-audit --no-fund',
       'CI=true DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379 npm test',
     ]);
+  });
+
+  it('installs chromium with apt when the machine has none, before the tests', () => {
+    const bin = stubs({ npm: 'echo "npm $*" >> "$STUB_LOG"', pg_isready: 'exit 0', 'redis-cli': 'echo PONG', 'apt-get': 'echo "apt-get $*" >> "$STUB_LOG"' });
+    const log = join(bin, 'calls.log');
+    const run = spawnSync(join(projectRoot, '.ci', 'run'), {
+      env: { ...process.env, CI: undefined, CHROMIUM_PATH: join(bin, 'no-chromium-here'), PATH: `${bin}:${process.env.PATH}`, STUB_LOG: log },
+      encoding: 'utf8',
+    });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toContain('ci: installing chromium');
+    expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual(['apt-get update -qq', 'apt-get install -y -qq chromium', 'npm ci --no-audit --no-fund', 'npm test']);
   });
 
   it('fails, naming each one, when PostgreSQL or Redis never comes up', async () => {

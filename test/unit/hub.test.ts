@@ -18,7 +18,7 @@ const models = new WeakMap<Hub, LiveSeats>();
 /** A hub of one branch of three free seats, reading their published states from a live model. */
 function hub(): Hub {
   const model = new LiveSeats(
-    { instanceId: 'here', offlineAfterMs: 120_000, releaseAfterMs: 1_200_000, autoCheckIn: false, autoRelease: false, checkInWindow: { opensBeforeMs: 0, graceMs: 0 } },
+    { instanceId: 'here', offlineAfterMs: 120_000, awayEndingMs: 300_000, autoCheckIn: false, autoRelease: false, checkInWindow: { opensBeforeMs: 0, graceMs: 0 } },
     { changes: { publishSeat: () => undefined } },
   );
   const seats = [1, 2, 3].map((id) => ({ id, branchId: BRANCH, area: 'A', label: `A-${id}`, outOfService: false }));

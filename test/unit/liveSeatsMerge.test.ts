@@ -23,7 +23,7 @@ function pair() {
   const stream: SeatChange[] = [];
   const make = (instanceId: string) => {
     const model = new LiveSeats(
-      { instanceId, offlineAfterMs: 120_000, releaseAfterMs: 1_200_000, autoCheckIn: false, autoRelease: false, checkInWindow: { opensBeforeMs: 0, graceMs: 0 } },
+      { instanceId, offlineAfterMs: 120_000, awayEndingMs: 300_000, autoCheckIn: false, autoRelease: false, checkInWindow: { opensBeforeMs: 0, graceMs: 0 } },
       { changes: { publishSeat: (c) => stream.push(c) } },
     );
     model.load(data(), T);

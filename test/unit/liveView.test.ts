@@ -27,7 +27,7 @@ function data(): LiveSeatsData {
 
 function model(clock: FakeClock, published: SeatChange[] = []): LiveSeats {
   const m = new LiveSeats(
-    { instanceId: 'i', offlineAfterMs: 120_000, releaseAfterMs: 1_200_000, autoCheckIn: false, autoRelease: false, checkInWindow: { opensBeforeMs: 0, graceMs: 0 } },
+    { instanceId: 'i', offlineAfterMs: 120_000, awayEndingMs: 300_000, autoCheckIn: false, autoRelease: false, checkInWindow: { opensBeforeMs: 0, graceMs: 0 } },
     { changes: { publishSeat: (c) => published.push(c) } },
   );
   m.load(data(), clock.now());
@@ -73,7 +73,7 @@ describe('LiveView', () => {
     expect(view.stateOf(10)).toBe('occupied');
     expect(view.stateOf(11)).toBe('unavailable');
     expect(view.stateOf(999)).toBeUndefined();
-    expect(view.counts(1)).toEqual({ total: 2, free: 0, reserved: 0, occupied: 1, unavailable: 1 });
+    expect(view.counts(1)).toEqual({ total: 2, free: 0, reserved: 0, occupied: 1, away: 0, unavailable: 1 });
     expect(view.counts(7)).toBeUndefined();
   });
 
@@ -129,7 +129,7 @@ describe('LiveView', () => {
     const f = finder(m, clock);
     const view = new LiveView(m, clock, f);
     // As many seats as the database says: no look.
-    expect((await view.countsOf([{ id: 1, total: 2 }], view.lookMark)).get(1)).toEqual({ total: 2, free: 1, reserved: 0, occupied: 0, unavailable: 1 });
+    expect((await view.countsOf([{ id: 1, total: 2 }], view.lookMark)).get(1)).toEqual({ total: 2, free: 1, reserved: 0, occupied: 0, away: 0, unavailable: 1 });
     expect(f.looks).toBe(0);
     const counts = await view.countsOf(
       [
@@ -139,8 +139,8 @@ describe('LiveView', () => {
       view.lookMark,
     );
     expect(f.looks).toBe(1);
-    expect(counts.get(1)).toEqual({ total: 3, free: 1, reserved: 0, occupied: 1, unavailable: 1 });
-    expect(counts.get(3)).toEqual({ total: 1, free: 1, reserved: 0, occupied: 0, unavailable: 0 });
+    expect(counts.get(1)).toEqual({ total: 3, free: 1, reserved: 0, occupied: 1, away: 0, unavailable: 1 });
+    expect(counts.get(3)).toEqual({ total: 1, free: 1, reserved: 0, occupied: 0, away: 0, unavailable: 0 });
   });
 
   it('is UNAVAILABLE for a seat or branch the model still does not know after the look', async () => {

@@ -30,10 +30,12 @@ const CAUSES = {
   noShow: true,
   completed: true,
   offer: true,
+  away: true,
+  back: true,
   admin: true,
 } satisfies Record<ChangeCause, true>;
-const PERSONAL_KINDS = { offer: true, offerExpired: true, noShow: true, released: true } satisfies Record<PersonalEvent['kind'], true>;
-const LIVE_STATES = { free: true, reserved: true, occupied: true, unavailable: true } satisfies Record<LiveState, true>;
+const PERSONAL_KINDS = { offer: true, offerExpired: true, noShow: true, released: true, away: true, awayEnding: true } satisfies Record<PersonalEvent['kind'], true>;
+const LIVE_STATES = { free: true, reserved: true, occupied: true, away: true, unavailable: true } satisfies Record<LiveState, true>;
 const RESERVATION_STATUSES = {
   CONFIRMED: true,
   CHECKED_IN: true,

@@ -16,7 +16,7 @@ const row = (id: number, branchId: number, available: boolean) => ({
 /** Where `live` comes from: a live model that knows seats 1–99 of branch 7, all free. */
 function liveOf(clock: FakeClock): LiveView {
   const model = new LiveSeats(
-    { instanceId: 'i', offlineAfterMs: 120_000, releaseAfterMs: 1_200_000, autoCheckIn: false, autoRelease: false, checkInWindow: { opensBeforeMs: 0, graceMs: 0 } },
+    { instanceId: 'i', offlineAfterMs: 120_000, awayEndingMs: 300_000, autoCheckIn: false, autoRelease: false, checkInWindow: { opensBeforeMs: 0, graceMs: 0 } },
     { changes: { publishSeat: () => undefined } },
   );
   const seats = Array.from({ length: 99 }, (_, i) => ({ id: i + 1, branchId: 7, area: 'A', label: `L${i + 1}`, outOfService: false }));

@@ -9,10 +9,13 @@ import { functionsDir, listFunctionFiles, listSqlFiles, migrationsDir } from '..
 const CREATE = /\bCREATE\s+(OR\s+REPLACE\s+)?FUNCTION\s+([a-z_][a-z0-9_]*)\s*\(/gi;
 
 /**
- * Migration 010 folds the stored student ids with carrel_canonical_student_id, so it must create
- * the function it uses (with OR REPLACE, since a database may have it from the files already).
+ * Migration 010 folds the stored student ids with carrel_canonical_student_id, and 013 makes the
+ * first history partitions with carrel_history_partitions, so each must create the function it uses (with OR REPLACE, since a database may have it from the files already).
  */
-const USED_BY_ITS_MIGRATION = new Map([['carrel_canonical_student_id', '010_canonical_student_id.sql']]);
+const USED_BY_ITS_MIGRATION = new Map([
+  ['carrel_canonical_student_id', '010_canonical_student_id.sql'],
+  ['carrel_history_partitions', '013_occupancy_history.sql'],
+]);
 
 describe('SQL function files', () => {
   const files = listFunctionFiles(functionsDir());

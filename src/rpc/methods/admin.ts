@@ -2,19 +2,21 @@
 // keys (docs/sensors.md). The registry confirms the caller is still an admin in the users table
 // before any of these runs (src/rpc/registry.ts).
 import type { SeatService } from '../../core/seats.js';
+import type { StrikeService } from '../../core/strikes.js';
 import type { SensorKeyStore } from '../../sensors/keyStore.js';
 import { methodArgs } from '../../wire/args.js';
 import type { BranchHours } from '../../wire/hours.js';
-import { defineMethod, type MethodDef } from '../registry.js';
+import { deadlineOf, defineMethod, type MethodDef } from '../registry.js';
 
 export interface AdminDeps {
   seats: SeatService;
   sensorKeys: SensorKeyStore;
+  strikes: StrikeService;
   /** Closes this instance's sensor connections whose key was just revoked. */
   onSensorKeyRevoked: () => Promise<unknown>;
 }
 
-export function adminMethods({ seats, sensorKeys, onSensorKeyRevoked }: AdminDeps): MethodDef<any>[] {
+export function adminMethods({ seats, sensorKeys, strikes, onSensorKeyRevoked }: AdminDeps): MethodDef<any>[] {
   return [
     defineMethod({
       name: 'admin.seats.setStatus',
@@ -54,6 +56,20 @@ export function adminMethods({ seats, sensorKeys, onSensorKeyRevoked }: AdminDep
         await onSensorKeyRevoked();
         return key;
       },
+    }),
+    defineMethod({
+      name: 'admin.users.strikes',
+      access: 'admin',
+      args: methodArgs['admin.users.strikes'],
+      summary: 'a user\'s strikes as they count now: {userId} → {strikes: [{id, reservationId, reason, at}], limit, windowDays, suspendedUntil}',
+      handler: ({ userId }, ctx) => strikes.of(userId, deadlineOf(ctx)),
+    }),
+    defineMethod({
+      name: 'admin.users.clearStrikes',
+      access: 'admin',
+      args: methodArgs['admin.users.clearStrikes'],
+      summary: 'clear a user\'s strikes and lift their suspension: {userId} → {cleared}',
+      handler: ({ userId }, ctx) => strikes.clear(userId, ctx.user!.id, deadlineOf(ctx)),
     }),
   ];
 }

@@ -1,6 +1,7 @@
 // auth.* (docs/protocol.md, "RPC methods"): register, log in (the connection adopts the token),
 // adopt a token, who am I. Student ids are folded to one canonical form (docs/accounts.md):
 // register stores it and answers with it, login looks it up and the login throttle counts under it.
+import type { StrikeService } from '../../core/strikes.js';
 import { CarrelError, ErrorCode } from '../../errors.js';
 import type { TokenService } from '../../auth/tokens.js';
 import { canonicalStudentId } from '../../auth/studentId.js';
@@ -14,9 +15,11 @@ export interface AuthDeps {
   tokens: TokenService;
   /** Failed-login slowdown; absent in tools that need none. */
   throttle?: LoginThrottle;
+  /** The caller's own strikes for auth.me (docs/rules.md, "Strikes and suspension"). */
+  strikes: StrikeService;
 }
 
-export function authMethods({ accounts, tokens, throttle }: AuthDeps): MethodDef<any>[] {
+export function authMethods({ accounts, tokens, throttle, strikes }: AuthDeps): MethodDef<any>[] {
   const currentUser = async (id: number, ctx: MethodContext) => {
     const user = await accounts.getUser(id, deadlineOf(ctx));
     if (!user) throw new CarrelError(ErrorCode.UNAUTHENTICATED, 'the account no longer exists');
@@ -79,8 +82,11 @@ export function authMethods({ accounts, tokens, throttle }: AuthDeps): MethodDef
       name: 'auth.me',
       access: 'user',
       args: methodArgs['auth.me'],
-      summary: 'who the token belongs to: {user} = {id, studentId, name, role}',
-      handler: async (_input, ctx) => ({ user: await currentUser(ctx.user!.id, ctx) }),
+      summary: 'who the token belongs to, and their strikes: {user: {id, studentId, name, role}, strikes: {strikes, limit, windowDays, suspendedUntil}}',
+      handler: async (_input, ctx) => {
+        const user = await currentUser(ctx.user!.id, ctx);
+        return { user, strikes: await strikes.of(user.id, deadlineOf(ctx)) };
+      },
     }),
   ];
 }

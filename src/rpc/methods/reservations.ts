@@ -23,6 +23,13 @@ export function reservationMethods({ reservations }: { reservations: Reservation
         ),
     }),
     defineMethod({
+      name: 'reservations.walkIn',
+      access: 'user',
+      args: methodArgs['reservations.walkIn'],
+      summary: 'sit at a free seat: {seatId} → a reservation from the slot under way, checked in (docs/rules.md, "Walk-ins")',
+      handler: ({ seatId }, ctx) => reservations.walkIn(caller(ctx), seatId, deadlineOf(ctx)),
+    }),
+    defineMethod({
       name: 'reservations.get',
       access: 'user',
       args: methodArgs['reservations.get'],
