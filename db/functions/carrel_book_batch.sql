@@ -26,18 +26,18 @@
 --      (every statement of a VOLATILE PL/pgSQL function takes a fresh snapshot).
 --   3. The idempotency key: a booking this user made with it → 'existing', that booking.
 --   4. carrel_user_rules: one seat at a time, the active limit, the quotas → its outcome.
---   5. A seat, whose lock (LockClass.seatBooking) is TRIED too, then the INSERT, in a
---      subtransaction of its own, which the exclusion constraint reservations_no_overlap accepts
---      or refuses:
+--   5. A seat — carrel_book_seat (db/functions/carrel_book_seat.sql): its lock
+--      (LockClass.seatBooking) TRIED too, then the INSERT in a subtransaction of its own, which
+--      the exclusion constraint reservations_no_overlap accepts or refuses:
 --      - one seat: its lock held elsewhere → 'busy' (the caller sends the item again in its next
 --        batch: by then the holder has committed, and this one meets its row, or has failed);
 --        a clash → 'clash', detail = PostgreSQL's detail naming the clashing hold;
 --        out of service or gone → 'outOfService';
 --      - best-available: the branch's IN_SERVICE seats that match, in a stable order — area, label,
---        id, from the item's start position to the end and then from the beginning up to it (the
---        caller keeps where the last walk found a seat, so a walk does not re-read every seat
---        booked before); with n, n's area first, nearest label first, then the rest in the
---        stable order. A seat with an active hold overlapping [st, en + the branch's padding) is
+--        id, read a page of 32 at a time through seats_branch_order, from the item's start
+--        position to the end and then from the beginning up to it (the caller keeps where the last
+--        walk found a seat, so a walk does not re-read every seat booked before); with n, n's area
+--        first, nearest label first, then the other areas in the stable order. A seat with an active hold overlapping [st, en + the branch's padding) is
 --        skipped (reservations_seat_active_start), so is one whose lock another transaction
 --        holds (noted: 'busy' if nothing else is free). The first seat locked and inserted is
 --        the booking. None → 'noSeatFree', and the rest of the batch's items of that shape are

@@ -129,7 +129,7 @@ export class BookingQueue {
   /** A batch is waiting for its connection; the next one starts once it has taken its bookings. */
   private connecting = false;
   /** Batches that took their bookings and have not been answered. */
-  private running = 0;
+  private readonly batches = new Set<Queued[]>();
   /** Bookings held for an opening lottery, by the time of its draw. */
   private readonly draws = new Map<number, Queued[]>();
   private readonly random: () => number;
@@ -142,11 +142,16 @@ export class BookingQueue {
   }
 
   /**
-   * About when a booking submitted now will have been answered (ms), from how long bookings take
-   * lately: the retryAfterMs of a refusal that waits on one (bookingInFlight), 10 ms to 1 s.
+   * About when a booking submitted now will have been answered (ms): how long bookings took
+   * lately, or longer while the oldest one still unanswered has waited longer (at the opening
+   * rush nothing is answered yet while thousands arrive). The retryAfterMs of a refusal that waits
+   * on one (bookingInFlight), 10 ms to 1 s.
    */
   retryAfterMs(): number {
-    return Math.min(1_000, Math.max(10, Math.round(this.answerMs)));
+    let oldest = this.waiting[0]?.since ?? Infinity;
+    for (const batch of this.batches) oldest = Math.min(oldest, batch[0]?.since ?? Infinity);
+    const waited = oldest === Infinity ? 0 : performance.now() - oldest;
+    return Math.min(1_000, Math.max(10, Math.round(Math.max(this.answerMs, waited))));
   }
 
   /** Bookings waiting for a batch, and held for a lottery's draw (gauges). */
@@ -208,7 +213,7 @@ export class BookingQueue {
    */
   private dispatch(): void {
     if (this.connecting || this.waiting.length === 0) return;
-    if (this.running > 0 && this.waiting.length < Math.ceil(this.opts.maxBatch / 2)) return;
+    if (this.batches.size > 0 && this.waiting.length < Math.ceil(this.opts.maxBatch / 2)) return;
     this.connecting = true;
     let taken: Queued[] | undefined;
     const deadline = this.batchDeadline(() => taken ?? this.waiting);
@@ -216,7 +221,7 @@ export class BookingQueue {
       .query<BatchRow>(() => {
         if (!taken) {
           taken = this.take();
-          this.running++;
+          this.batches.add(taken);
           this.connecting = false;
           queueMicrotask(() => this.dispatch());
         }
@@ -317,7 +322,7 @@ export class BookingQueue {
   }
 
   private settle(taken: Queued[], rows: BatchRow[]): void {
-    this.running--;
+    this.batches.delete(taken);
     const byItem = new Map(rows.map((r) => [r.item, r]));
     const again: Queued[] = [];
     taken.forEach((q, i) => {
@@ -359,7 +364,7 @@ export class BookingQueue {
    */
   private fail(taken: Queued[] | undefined, err: unknown): void {
     if (taken) {
-      this.running--;
+      this.batches.delete(taken);
       for (const q of taken) q.reject(err);
     } else {
       this.connecting = false;
