@@ -30,7 +30,7 @@
 import type { Db } from '../db/db.js';
 import { ACTIVE_STATUSES, ACTIVE_STATUSES_SQL, type ChangeCause, type CoreEvent, type ReservationStatus } from './events.js';
 
-import type { LiveState } from '../wire/types.js';
+import type { LiveState, SeatCounts } from '../wire/types.js';
 
 export type { LiveState };
 
@@ -147,14 +147,8 @@ export interface LiveSeatView extends SeatInfo, StateAndFlags {
   readonly published: Readonly<StateAndFlags>;
 }
 
-/** A branch's seats counted by state and flag. */
-export interface StateCounts {
-  total: number;
-  free: number;
-  reserved: number;
-  occupied: number;
-  away: number;
-  unavailable: number;
+/** A branch's seats counted by state (the wire's SeatCounts) and by flag. */
+export interface StateCounts extends SeatCounts {
   sensorOffline: number;
   unbookedOccupancy: number;
 }
