@@ -33,13 +33,28 @@ abstract class LiveConn {
 
   constructor(private onFrame: (f: Frame, text: string) => void = () => undefined) {}
 
+  /** The TCP socket under either transport. */
+  abstract readonly socket: net.Socket;
   abstract send(f: Frame): void;
+
   /** Stops reading: the server's writes back up, as a stalled subscriber's do. */
-  abstract pause(): void;
+  pause(): void {
+    this.socket.pause();
+  }
+
   /** Reads and throws away from now on, without parsing: a subscriber that keeps up for free. */
-  abstract discardFrames(): void;
-  abstract onClose(cb: () => void): void;
-  abstract destroy(): void;
+  discardFrames(): void {
+    this.socket.removeAllListeners('data');
+    this.socket.on('data', () => undefined);
+  }
+
+  onClose(cb: () => void): void {
+    this.socket.once('close', cb);
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
 
   protected frame(text: string): void {
     const f = JSON.parse(text) as Frame;
@@ -99,23 +114,6 @@ class LiveSocket extends LiveConn {
   send(f: Frame): void {
     this.socket.write(frameJson(f));
   }
-
-  pause(): void {
-    this.socket.pause();
-  }
-
-  discardFrames(): void {
-    this.socket.removeAllListeners('data');
-    this.socket.on('data', () => undefined);
-  }
-
-  onClose(cb: () => void): void {
-    this.socket.once('close', cb);
-  }
-
-  destroy(): void {
-    this.socket.destroy();
-  }
 }
 
 /** A WebSocket to /ws/live, one text message a frame, read as leanly as LiveSocket reads TCP. */
@@ -142,23 +140,6 @@ class WsLiveSocket extends LiveConn {
 
   send(f: Frame): void {
     this.socket.write(wsClientText(JSON.stringify(f)));
-  }
-
-  pause(): void {
-    this.socket.pause();
-  }
-
-  discardFrames(): void {
-    this.socket.removeAllListeners('data');
-    this.socket.on('data', () => undefined);
-  }
-
-  onClose(cb: () => void): void {
-    this.socket.once('close', cb);
-  }
-
-  destroy(): void {
-    this.socket.destroy();
   }
 }
 
