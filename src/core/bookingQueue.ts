@@ -35,6 +35,9 @@ import type { RulesConfig } from './rules.js';
 import { SeatSearches, type SearchShape, type WalkStart } from './seatSearches.js';
 import { periodParams, type UserRuleInputs } from './userRules.js';
 
+/** Batches that may walk one best-available shape at once. */
+const WALKS_PER_SHAPE = 2;
+
 /** The gate's client for batches: one client, whatever users are in them. */
 export const BOOKINGS_CLIENT = 'bookings';
 
@@ -122,14 +125,23 @@ export interface BookingQueueOptions {
   random?: () => number;
 }
 
-const cryptoRandom = (): number => randomInt(2 ** 48) / 2 ** 48;
+/** The lottery's default shuffle: a crypto-random number in [0, 1) (randomInt takes at most 2^48 - 1). */
+export const cryptoRandom = (): number => randomInt(2 ** 47) / 2 ** 47;
 
 export class BookingQueue {
-  private readonly waiting: Queued[] = [];
+  private waiting: Queued[] = [];
   /** A batch is waiting for its connection; the next one starts once it has taken its bookings. */
   private connecting = false;
   /** Batches that took their bookings and have not been answered. */
   private readonly batches = new Set<Queued[]>();
+  /**
+   * Best-available shapes (SeatSearch.key) a batch is walking now, and the waiting bookings of
+   * each shape. One batch at a time walks a shape: a second one would start where the first did
+   * and step over every seat the first holds locked, and at the end of a filling branch walk it
+   * all (measured: 3.5 ms of walking a booking with four batches of one shape at once).
+   */
+  private readonly walking = new Map<string, number>();
+  private readonly waitingByShape = new Map<string, number>();
   /** Bookings held for an opening lottery, by the time of its draw. */
   private readonly draws = new Map<number, Queued[]>();
   private readonly random: () => number;
@@ -173,7 +185,10 @@ export class BookingQueue {
         this.hold(q, drawAtMs, now);
         return;
       }
-      this.waiting.push(q);
+      // A draw whose time has come goes first, even if its timer has not run yet (a busy event
+      // loop runs it late): what arrived in its window is never overtaken by what came after.
+      this.drawDue(now);
+      this.enqueue([q]);
       this.dispatch();
     });
   }
@@ -190,15 +205,20 @@ export class BookingQueue {
     held.push(q);
   }
 
+  private drawDue(now: number): void {
+    for (const at of [...this.draws.keys()]) if (at <= now) this.draw(at);
+  }
+
   /** The lottery's window is over: its bookings join the queue in a random order (Fisher-Yates). */
   private draw(drawAtMs: number): void {
-    const held = this.draws.get(drawAtMs) ?? [];
+    const held = this.draws.get(drawAtMs);
+    if (!held) return; // drawn already (drawDue ran before its timer)
     this.draws.delete(drawAtMs);
     for (let i = held.length - 1; i > 0; i--) {
       const j = Math.floor(this.random() * (i + 1));
       [held[i], held[j]] = [held[j]!, held[i]!];
     }
-    this.waiting.push(...held);
+    this.enqueue(held);
     this.dispatch();
   }
 
@@ -212,8 +232,10 @@ export class BookingQueue {
    * rush) runs up to booking.maxBatchesInFlight batches at once.
    */
   private dispatch(): void {
-    if (this.connecting || this.waiting.length === 0) return;
-    if (this.batches.size > 0 && this.waiting.length < Math.ceil(this.opts.maxBatch / 2)) return;
+    if (this.connecting) return;
+    const ready = this.takeable();
+    if (ready === 0) return;
+    if (this.batches.size > 0 && ready < Math.ceil(this.opts.maxBatch / 2)) return;
     this.connecting = true;
     let taken: Queued[] | undefined;
     const deadline = this.batchDeadline(() => taken ?? this.waiting);
@@ -243,25 +265,81 @@ export class BookingQueue {
     if (!first || this.waiting.some((q) => !q.req.deadline)) return undefined;
     const gate = this.waiting.find((q) => q.req.deadline?.admission)?.req.deadline?.admission?.gate;
     return {
-      remainingMs: () => Math.max(...items().map((q) => q.req.deadline?.remainingMs() ?? Infinity)),
+      // Until it takes its bookings, the first maxBatch waiting are the ones it would take.
+      remainingMs: () => {
+        let ms = -Infinity;
+        const list = items();
+        for (let i = 0; i < list.length && i < this.opts.maxBatch; i++) ms = Math.max(ms, list[i]!.req.deadline?.remainingMs() ?? Infinity);
+        return ms;
+      },
       admission: gate?.ticket(BOOKINGS_CLIENT, this.opts.maxBatchesInFlight),
     };
   }
 
-  /** Up to maxBatch bookings from the front; those known full are answered here and not sent. */
+  /** Waiting bookings a batch could take now: all but those of a shape another batch is walking. */
+  private takeable(): number {
+    let blocked = 0;
+    for (const [key, n] of this.walking) if (n >= WALKS_PER_SHAPE) blocked += this.waitingByShape.get(key) ?? 0;
+    return this.waiting.length - blocked;
+  }
+
+  private enqueue(items: Queued[], front = false): void {
+    for (const q of items) {
+      const key = q.req.search?.key;
+      if (key !== undefined) this.waitingByShape.set(key, (this.waitingByShape.get(key) ?? 0) + 1);
+    }
+    if (front) this.waiting = items.concat(this.waiting);
+    else for (const q of items) this.waiting.push(q);
+  }
+
+  /** Out of the waiting line (taken, answered, or failed there). */
+  private dequeued(q: Queued): void {
+    const key = q.req.search?.key;
+    if (key === undefined) return;
+    const n = (this.waitingByShape.get(key) ?? 1) - 1;
+    if (n > 0) this.waitingByShape.set(key, n);
+    else this.waitingByShape.delete(key);
+  }
+
+  /**
+   * Up to maxBatch bookings, first come first; those of a shape another batch is walking stay in
+   * line, in their places; those known full are answered here and not sent.
+   */
   private take(): Queued[] {
     const taken: Queued[] = [];
-    while (taken.length < this.opts.maxBatch && this.waiting.length > 0) {
-      const q = this.waiting.shift()!;
+    const shapes = new Set<string>();
+    const left: Queued[] = [];
+    let i = 0;
+    for (; i < this.waiting.length && taken.length < this.opts.maxBatch; i++) {
+      const q = this.waiting[i]!;
       const search = q.req.search;
+      if (search && (this.walking.get(search.key) ?? 0) >= WALKS_PER_SHAPE) {
+        left.push(q);
+        continue;
+      }
+      this.dequeued(q);
       if (search && this.opts.searches.isFull(search.key)) {
         this.stats.knownFull++;
         q.resolve(knownFull());
         continue;
       }
+      if (search) shapes.add(search.key);
       taken.push(q);
     }
+    this.waiting = left.concat(this.waiting.slice(i));
+    for (const key of shapes) this.walking.set(key, (this.walking.get(key) ?? 0) + 1);
     return taken;
+  }
+
+  /** The batch is over: the shapes it walked may be walked again. */
+  private released(taken: Queued[]): void {
+    const shapes = new Set<string>();
+    for (const q of taken) if (q.req.search) shapes.add(q.req.search.key);
+    for (const key of shapes) {
+      const n = (this.walking.get(key) ?? 1) - 1;
+      if (n > 0) this.walking.set(key, n);
+      else this.walking.delete(key);
+    }
   }
 
   /** The batch's statement; bookings whose time has run out are left out (and answered in settle). */
@@ -321,28 +399,36 @@ export class BookingQueue {
     };
   }
 
+  /**
+   * The batch's answers. What its walks found is learnt and the next batch is on its way before
+   * any booking is answered, so that the database walks on while this instance replies.
+   */
   private settle(taken: Queued[], rows: BatchRow[]): void {
     this.batches.delete(taken);
+    this.released(taken);
     const byItem = new Map(rows.map((r) => [r.item, r]));
     const again: Queued[] = [];
+    const answers: Array<[Queued, BatchRow | undefined]> = [];
     taken.forEach((q, i) => {
       const row = q.sent ? byItem.get(i) : undefined;
+      if (row) this.learn(q, row);
+      if (row?.outcome === 'busy') {
+        this.stats.busy++;
+        again.push(q);
+      } else answers.push([q, row]);
+    });
+    this.enqueue(again, true);
+    this.dispatch();
+    const now = performance.now();
+    for (const [q, row] of answers) {
       if (!row) {
         this.stats.expired++;
         q.reject(deadlineExceeded('before its booking was sent to the database'));
-        return;
+        continue;
       }
-      this.learn(q, row);
-      if (row.outcome === 'busy') {
-        this.stats.busy++;
-        again.push(q);
-        return;
-      }
-      this.answerMs += (performance.now() - q.since - this.answerMs) / 32;
+      this.answerMs += (now - q.since - this.answerMs) / 32;
       q.resolve(outcomeOf(row));
-    });
-    this.waiting.unshift(...again);
-    this.dispatch();
+    }
   }
 
   /** What the walk found, for the next request of its shape. */
@@ -365,6 +451,7 @@ export class BookingQueue {
   private fail(taken: Queued[] | undefined, err: unknown): void {
     if (taken) {
       this.batches.delete(taken);
+      this.released(taken);
       for (const q of taken) q.reject(err);
     } else {
       this.connecting = false;
@@ -374,6 +461,7 @@ export class BookingQueue {
         const left = q.req.deadline?.remainingMs() ?? Infinity;
         if (!timedOut || left <= DEADLINE_MARGIN_MS) {
           this.waiting.splice(i, 1);
+          this.dequeued(q);
           q.reject(err);
         }
       }
