@@ -483,9 +483,9 @@ export const configSchema = z.strictObject({
       maxBatch: z.number().int().min(1).max(60).default(50),
       /** Batches running at once, each on a database connection; the gate still serves them in turn with every other client. */
       maxBatchesInFlight: z.number().int().min(1).max(200).default(4),
-      /** Shapes (branch, filters, window) remembered as full or by where their last walk found a seat. */
+      /** Shapes (branch, filters, window) remembered as full or by where their last walk found a seat; and users remembered by their bookings made here. */
       knownFullMaxEntries: positiveInt.max(1_000_000).default(10_000),
-      /** A "full" verdict is trusted this long without news from the branch (ms). */
+      /** A "full" verdict is trusted this long without news from the branch (ms); a user's booking made here is remembered as long. */
       knownFullMs: z.number().int().min(0).max(600_000).default(10_000),
     })
     .prefault({}),

@@ -20,8 +20,10 @@
 //   and books the first it can lock that is free; where the walk found its seat, and which
 //   searches found nothing free, is remembered (seatSearches.ts), so a full branch is answered
 //   CONFLICT noSeatFree without a round trip until something frees seat time in it.
-// - A user has at most one booking in flight on this instance (inFlight); a second one is
-//   RESOURCE_EXHAUSTED bookingInFlight at once (docs/fairness.md).
+// - A user has at most one booking in flight on this instance (inFlight); a further one waits
+//   behind it, and its connection is not read meanwhile (docs/fairness.md, "The opening rush").
+//   Bookings this instance made lately are remembered (ownBookings.ts): an overlapping one is
+//   overlapsOwnBooking without a round trip.
 // - Every transition is one guarded UPDATE … WHERE id AND user AND status = … RETURNING, so two
 //   racing transitions cannot both win; the loser is told why (FAILED_PRECONDITION with
 //   details.rule) or NOT_FOUND when the reservation is not theirs. Sensors use the same guards
@@ -49,6 +51,7 @@ import type { Clock } from './clock.js';
 import { ACTIVE_STATUSES_SQL, type CoreEvent, type CoreEventSink, type ReservationEvent, type ReservationFact } from './events.js';
 import { BookingQueue, type SeatSearch } from './bookingQueue.js';
 import { SeatSearches } from './seatSearches.js';
+import { OwnBookings } from './ownBookings.js';
 import {
   RESERVATION_COLUMNS,
   reservationToFact,
@@ -133,15 +136,21 @@ class Params {
 type Guard = (p: Params, a: string, nowMs: number) => string;
 
 export class ReservationService {
-  /** Users with a booking in flight on this instance: at most one each (bounded by the requests in flight). */
-  private readonly inFlight = new Set<number>();
+  /**
+   * The users with a booking in flight on this instance, each with the turns of those waiting
+   * behind it, first come first (bounded by the requests in flight: a waiting request leaves its
+   * connection unread).
+   */
+  private readonly inFlight = new Map<number, Array<() => void>>();
   private readonly searches: SeatSearches;
+  private readonly own: OwnBookings;
   private readonly queue: BookingQueue;
-  private readonly stats = { inFlightRefusals: 0, knownFull: 0 };
+  private readonly stats = { inFlightRefusals: 0, knownFull: 0, waitedBehind: 0, knownOwn: 0 };
 
   constructor(private readonly opts: ReservationServiceOptions) {
     const { booking, clock, rules } = opts;
     this.searches = new SeatSearches({ maxEntries: booking.knownFullMaxEntries, keepMs: booking.knownFullMs, now: () => clock.now() });
+    this.own = new OwnBookings({ maxEntries: booking.knownFullMaxEntries, keepMs: booking.knownFullMs, now: () => clock.now() });
     this.queue = new BookingQueue({
       db: opts.db,
       clock,
@@ -176,16 +185,28 @@ export class ReservationService {
   /**
    * Books a seat — the one named, or the best free one that matches (docs/rules.md, "Booking any
    * free seat") — through the booking queue: one of the batches carrel_book_batch runs. A user has
-   * at most one booking in flight on this instance: a second one, on any connection, is refused
-   * at once (RESOURCE_EXHAUSTED bookingInFlight, docs/fairness.md).
+   * at most one booking in flight on this instance: a further one, on any connection, waits
+   * behind it (first come, first served), and `waiting` is told what it waits for, so that the
+   * request's connection is left unread meanwhile (docs/fairness.md, "The opening rush"). Then an
+   * overlapping time that the one before booked is overlapsOwnBooking without a round trip.
    */
-  async create(user: Caller, input: CreateInput, deadline?: Deadline): Promise<ReservationWire> {
-    if (this.inFlight.has(user.id)) throw this.bookingInFlight('you already have a booking in flight; wait for its answer');
-    this.inFlight.add(user.id);
+  async create(user: Caller, input: CreateInput, deadline?: Deadline, waiting?: (turn: Promise<void>) => void): Promise<ReservationWire> {
+    this.refuseIfKnown(user, input);
+    const line = this.inFlight.get(user.id);
+    if (line) {
+      // Behind the user's booking in flight, in line: handed the turn by the one before (one
+      // wake-up each, however many wait).
+      this.stats.waitedBehind++;
+      const turn = new Promise<void>((resolve) => line.push(resolve));
+      waiting?.(turn);
+      await turn;
+    } else this.inFlight.set(user.id, []);
     try {
       return await this.book(user, input, deadline);
     } finally {
-      this.inFlight.delete(user.id);
+      const next = this.inFlight.get(user.id)!.shift();
+      if (next) next();
+      else this.inFlight.delete(user.id);
     }
   }
 
@@ -202,6 +223,8 @@ export class ReservationService {
     }
     try {
       checkBookingWindow(input, nowMs, rules, where);
+      // What the booking ahead of it (if it waited) made.
+      this.refuseIfOwnOverlap(user, input);
       if (search && this.searches.isFull(search.key)) {
         this.stats.knownFull++;
         throw noSeatFree();
@@ -223,6 +246,9 @@ export class ReservationService {
       { userId: user.id, seatId: input.seatId, search, startMs: input.startMs, endMs: input.endMs, idempotencyKey: key, limits, deadline },
       drawAtMs,
     );
+    if (out.row && (out.outcome === 'created' || out.outcome === 'existing') && (out.row.status === 'CONFIRMED' || out.row.status === 'CHECKED_IN')) {
+      this.own.remember(user.id, { id: Number(out.row.id), startMs: out.row.start_at.getTime(), endMs: out.row.end_at.getTime() });
+    }
     switch (out.outcome) {
       case 'created':
         this.emit('reservation.created', out.row!, nowMs);
@@ -252,6 +278,36 @@ export class ReservationService {
   }
 
   /**
+   * What this instance knows without a read, answered before anything else is looked at and
+   * synchronously, so that a script's pipelined creates are answered together and never wait in
+   * line: one seat at a time, from the bookings it made lately (ownBookings.ts); and a
+   * best-available search known full (seatSearches.ts). With a key the database answers (the key
+   * may name a booking made with it).
+   */
+  private refuseIfKnown(user: Caller, input: CreateInput): void {
+    if (input.idempotencyKey !== undefined) return;
+    this.refuseIfOwnOverlap(user, input);
+    const c = input.choose;
+    const branchId = c && this.opts.seats.knownBranchId(c.branch);
+    if (c && branchId !== undefined) {
+      const key = SeatSearches.key({ branchId, area: c.area, hasPower: c.hasPower, hasMonitor: c.hasMonitor, startMs: input.startMs, endMs: input.endMs });
+      if (this.searches.isFull(key)) {
+        this.stats.knownFull++;
+        throw noSeatFree();
+      }
+    }
+  }
+
+  /** One seat at a time, from what this instance booked lately (with a key: see refuseIfKnown). */
+  private refuseIfOwnOverlap(user: Caller, input: CreateInput): void {
+    if (!this.opts.rules.oneSeatAtATime || input.idempotencyKey !== undefined) return;
+    const own = this.own.overlapping(user.id, input.startMs, input.endMs);
+    if (!own) return;
+    this.stats.knownOwn++;
+    throw ruleError(Rule.overlapsOwnBooking, 'you already hold a seat for part of that time; one seat at a time', { reservationId: own.id });
+  }
+
+  /**
    * RESOURCE_EXHAUSTED bookingInFlight, with retryAfterMs: about when the booking in flight will
    * have been answered. The dispatcher reads nothing more from the connection until then, so a
    * script that pipelines creates costs one refusal per interval, not one per request
@@ -259,7 +315,7 @@ export class ReservationService {
    */
   private bookingInFlight(message: string): CarrelError {
     this.stats.inFlightRefusals++;
-    return new CarrelError(ErrorCode.RESOURCE_EXHAUSTED, message, { reason: 'bookingInFlight', retryAfterMs: this.queue.retryAfterMs() });
+    return new CarrelError(ErrorCode.RESOURCE_EXHAUSTED, message, { reason: 'bookingInFlight', retryAfterMs: this.queue.retryAfterMs(), per: 'user' });
   }
 
   /** The branch a booking is in, with what its rules need: the seat's (and `near`'s), or the one named. */
@@ -279,8 +335,11 @@ export class ReservationService {
     return branch;
   }
 
-  /** Where the booking queue and the memory of searches are fed: every committed change, here and elsewhere. */
-  readonly onCoreEvent = (ev: CoreEvent): void => this.searches.onCoreEvent(ev);
+  /** Where the memories of searches and of own bookings are fed: every committed change, here and elsewhere. */
+  readonly onCoreEvent = (ev: CoreEvent): void => {
+    this.searches.onCoreEvent(ev);
+    this.own.onCoreEvent(ev);
+  };
 
   /** The booking queue's and the searches' counters (metrics): knownFull counts the refusals here and the queue's. */
   bookingStats() {
@@ -292,8 +351,11 @@ export class ReservationService {
       expired: q.expired,
       ...this.queue.depth,
       inFlightRefusals: this.stats.inFlightRefusals,
+      waitedBehind: this.stats.waitedBehind,
+      knownOwn: this.stats.knownOwn,
       knownFull: this.stats.knownFull + q.knownFull,
       searches: this.searches.size,
+      ownBookings: this.own.size,
     };
   }
 

@@ -80,6 +80,13 @@ export class SeatContexts {
     return { seatId: r.id, branchId: r.branch_id, timezone: r.timezone, hours: r.hours, paddingMinutes: r.padding_minutes };
   }
 
+  /** The id of the branch a reference names, when this instance knows it now (no read). */
+  knownBranchId(ref: BranchRef): number | undefined {
+    const id = 'id' in ref ? ref.id : this.branchIds.get(ref.name);
+    const kept = id === undefined ? undefined : this.branchContexts.get(id);
+    return kept && kept.untilMs > this.opts.clock.now() ? id : undefined;
+  }
+
   /**
    * The branch a reference names, with what booking needs of it (a best-available booking names
    * a branch, not a seat), kept for contextCacheMs as a seat's is. NOT_FOUND for no such branch.

@@ -30,6 +30,12 @@ export interface CallerState {
    * the advice costs no more than one refusal per retry interval.
    */
   quietUntilMs?: number;
+  /** Set by the session: the user's refusal made this connection quiet too (Dispatcher.quietUser). */
+  quiet?: () => void;
+  /** The user whose request this connection carried last (Dispatcher's callersOf). */
+  seenUser?: number;
+  /** Set by the session: leave the connection unread until `until` settles (MethodContext.holdReading). */
+  hold?: (until: Promise<unknown>) => void;
   /** This connection's place at the database gate, kept while the same caller (user or address) asks. */
   ticket?: AdmissionTicket;
   /** Whom `ticket` was made for: a user id, or null for the address. */
@@ -60,7 +66,54 @@ const MAX_ARGS = 8;
 const MAX_TOKEN = 4096;
 
 export class Dispatcher {
+  /**
+   * The connections each user's requests came on last, and the user's last quiet: a refusal that
+   * is the user's (details.per "user") leaves them all unread, not only the one it came on, and a
+   * user refused again as soon as a quiet ends is left unread twice as long each time, up to
+   * quietOnRefusalMaxMs (docs/fairness.md, "Refusals and quiet"). Bounded: a connection is listed
+   * under one user, and leaves with forget() when it closes.
+   */
+  private readonly users = new Map<number, { callers: Set<CallerState>; quietMs: number; untilMs: number }>();
+
   constructor(private readonly opts: DispatcherOptions) {}
+
+  /** The connection closed. */
+  forget(caller: CallerState): void {
+    if (caller.seenUser === undefined) return;
+    const user = this.users.get(caller.seenUser);
+    user?.callers.delete(caller);
+    if (user?.callers.size === 0) this.users.delete(caller.seenUser);
+    caller.seenUser = undefined;
+  }
+
+  private seen(caller: CallerState, userId: number): void {
+    if (caller.seenUser === userId) return;
+    this.forget(caller);
+    caller.seenUser = userId;
+    let user = this.users.get(userId);
+    if (!user) this.users.set(userId, (user = { callers: new Set(), quietMs: 0, untilMs: 0 }));
+    user.callers.add(caller);
+  }
+
+  /**
+   * A refusal of the caller's user: every connection of the user is left unread until the time
+   * returned (ms from now) — retryAfterMs, or twice the user's last quiet when this refusal came
+   * within that long of its end.
+   */
+  private quietUser(caller: CallerState, retryMs: number, maxMs: number, nowMs: number): number {
+    const user = caller.seenUser === undefined ? undefined : this.users.get(caller.seenUser);
+    if (!user) return Math.min(retryMs, maxMs);
+    const again = user.untilMs > 0 && nowMs < user.untilMs + user.quietMs;
+    const quietMs = Math.min(maxMs, again ? Math.max(retryMs, user.quietMs * 2) : retryMs);
+    user.quietMs = quietMs;
+    user.untilMs = nowMs + quietMs;
+    for (const other of user.callers) {
+      if (other.quietUntilMs! >= user.untilMs) continue;
+      other.quietUntilMs = user.untilMs;
+      if (other !== caller) other.quiet?.();
+    }
+    return quietMs;
+  }
 
   /**
    * Returns the encoded reply: synchronously when the handler is synchronous (PING), as a
@@ -83,6 +136,7 @@ export class Dispatcher {
       const def = this.opts.registry.get(name);
       if (!def) throw new CarrelError(ErrorCode.UNKNOWN_METHOD, `unknown method ${JSON.stringify(name)}`);
       const user = this.resolveUser(request.token, caller, nowMs);
+      if (user) this.seen(caller, user.id);
       if (def.access !== 'public') {
         if (!user) throw new CarrelError(ErrorCode.UNAUTHENTICATED, `${name} needs a token (auth.login)`);
         if (def.access === 'admin' && user.role !== 'admin') {
@@ -102,6 +156,7 @@ export class Dispatcher {
           caller.userExpMs = adopted.expMs;
           return adopted;
         },
+        holdReading: (until) => caller.hold?.(until),
         log: this.opts.log,
       };
       const result = def.handler(input, ctx);
@@ -161,13 +216,22 @@ export class Dispatcher {
   }
 
   private failure(rpcId: RpcId, method: string, err: unknown, started: number, caller?: CallerState): Buffer {
-    const wire = toWireError(err, this.opts.log, method);
+    let wire = toWireError(err, this.opts.log, method);
     const quietMax = this.opts.quietOnRefusalMaxMs ?? 0;
     if (caller && quietMax > 0 && wire.code === ErrorCode.RESOURCE_EXHAUSTED) {
-      const retry = (wire.details as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
+      const details = wire.details as { retryAfterMs?: unknown; per?: unknown } | undefined;
+      const retry = details?.retryAfterMs;
       if (typeof retry === 'number' && retry > 0) {
-        const until = Date.now() + Math.min(retry, quietMax);
-        if (!(caller.quietUntilMs! >= until)) caller.quietUntilMs = until;
+        const now = Date.now();
+        if (details!.per === 'user') {
+          // The user's own limit: every connection of the user waits, or each would earn a refusal;
+          // the reply says how long that is.
+          const quietMs = this.quietUser(caller, retry, quietMax, now);
+          if (quietMs !== retry) wire = { ...wire, details: { ...details, retryAfterMs: quietMs } };
+        } else {
+          const until = now + Math.min(retry, quietMax);
+          if (!(caller.quietUntilMs! >= until)) caller.quietUntilMs = until;
+        }
       }
     }
     this.opts.observe?.(method, wire.code, performance.now() - started);

@@ -106,7 +106,7 @@ export class RateLimiter {
       throw new CarrelError(
         ErrorCode.RESOURCE_EXHAUSTED,
         `rate limit "${name}": at most ${denied.rule.ratePerSec} per second per ${denied.rule.per}; retry in ${retryAfterMs} ms`,
-        { retryAfterMs, limit: name },
+        { retryAfterMs, limit: name, per: denied.rule.per },
       );
     }
     if (buckets) for (const b of buckets) b.tokens -= 1;

@@ -26,6 +26,12 @@ export interface MethodContext {
   readonly admission?: AdmissionTicket;
   /** Makes the connection use this token for later requests (auth.login, auth.use). */
   adoptToken(token: string): AuthUser;
+  /**
+   * The request waits for `until` (its user's booking in flight): read nothing more from its
+   * connection until that settles, so that what the peer pipelined meanwhile waits in the socket
+   * (docs/fairness.md, "The opening rush").
+   */
+  holdReading(until: Promise<unknown>): void;
   readonly log: Logger;
 }
 

@@ -33,6 +33,8 @@ export class RpcSession implements ConnectionHandler {
   private draining = false;
   /** Running while the connection is left unread after a refusal (caller.quietUntilMs). */
   private quietTimer: NodeJS.Timeout | undefined;
+  /** Requests waiting behind their user's booking in flight (MethodContext.holdReading): none is read meanwhile. */
+  private held = 0;
 
   constructor(
     readonly conn: Connection,
@@ -40,6 +42,8 @@ export class RpcSession implements ConnectionHandler {
     private readonly opts: RpcSessionOptions,
   ) {
     this.caller.remoteAddress = (conn.socket as { remoteAddress?: string }).remoteAddress ?? 'local';
+    this.caller.hold = (until) => this.hold(until);
+    this.caller.quiet = () => this.keepQuiet();
     conn.start(this);
   }
 
@@ -104,6 +108,16 @@ export class RpcSession implements ConnectionHandler {
   }
 
 
+  private hold(until: Promise<unknown>): void {
+    this.held++;
+    this.conn.pauseReading();
+    const release = (): void => {
+      this.held--;
+      this.maybeResume();
+    };
+    until.then(release, release);
+  }
+
   onFrameError(error: FrameError): void {
     this.opts.onBadFrame?.();
     // Four zero bytes earn a reply of a hundred: a peer that floods bad frames and never reads
@@ -126,6 +140,7 @@ export class RpcSession implements ConnectionHandler {
 
   onClose(_reason: CloseReason): void {
     this.pending.clear();
+    this.dispatcher.forget(this.caller);
     clearTimeout(this.quietTimer);
     this.quietTimer = undefined;
     this.opts.onClose?.(this);
@@ -138,6 +153,6 @@ export class RpcSession implements ConnectionHandler {
   }
 
   private maybeResume(): void {
-    if (!this.draining && !this.quietTimer && this.inFlight < this.opts.maxInFlight && !this.conn.congested) this.conn.resumeReading();
+    if (!this.draining && !this.quietTimer && this.held === 0 && this.inFlight < this.opts.maxInFlight && !this.conn.congested) this.conn.resumeReading();
   }
 }

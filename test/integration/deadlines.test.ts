@@ -113,7 +113,7 @@ describe('request deadlines and the database', () => {
       const started = Date.now();
       const err = await errorOf(c.call('reservations.create', { seatId: await seatIdOf(t, 'Q-02'), start: MONDAY_10_NY, end: iso(MONDAY_10_NY, 60) }));
       expect(err.code).toBe('RESOURCE_EXHAUSTED');
-      expect(err.details).toEqual({ reason: 'bookingInFlight', retryAfterMs: expect.any(Number) });
+      expect(err.details).toEqual({ reason: 'bookingInFlight', retryAfterMs: expect.any(Number), per: 'user' });
       expect(Date.now() - started).toBeLessThan(REQUEST_TIMEOUT_MS / 2);
       expect(await waitersOnAdvisoryLocks()).toBe(0);
     } finally {

@@ -122,6 +122,7 @@ describe('a token whose account is gone', () => {
       adoptToken: () => {
         throw new Error('not in this test');
       },
+      holdReading: () => undefined,
       log: silentLogger,
     };
     for (const name of admin) {

@@ -452,6 +452,42 @@ describe('rate limits over the wire', () => {
     c2.close();
     await t.close();
   });
+
+  it("a per-user refusal leaves every connection of the user unread until the time it gives; refused again at once, twice as long", async () => {
+    const t = await startTestServer(
+      { rateLimit: { rules: [{ name: 'writes', per: 'user', methods: ['test.*'], ratePerSec: 5, burst: 1 }] } },
+      { db },
+    );
+    t.registry.add(defineMethod({ name: 'test.book', access: 'user', args: z.unknown(), summary: 't', handler: () => 'booked' }));
+    const alice = t.tokens.issue({ id: 1, studentId: 's1', name: 'A', role: 'student' }).token;
+    const [c1, c2, c3] = (await Promise.all([0, 1, 2].map(() => RpcClient.connect('127.0.0.1', t.server.ports.rpc)))) as [RpcClient, RpcClient, RpcClient];
+    // Each connection has carried a request of hers (the server knows them as hers from then on).
+    for (const c of [c2, c3]) expect((await c.request('PING', undefined, alice)).result).toBe('PONG');
+    expect((await c1.request('test.book', undefined, alice)).result).toBe('booked');
+    const refused = await c1.request('test.book', undefined, alice);
+    expect(refused.error).toMatchObject({ code: 'RESOURCE_EXHAUSTED', details: { limit: 'writes', per: 'user' } });
+    const first = refused.error!.details!.retryAfterMs as number;
+    expect(first).toBeGreaterThan(100);
+    expect(first).toBeLessThanOrEqual(200);
+    // Another connection of the same user, asking at once: not read (and not refused) until the
+    // quiet is over, then admitted with the token that came back meanwhile.
+    const sent = performance.now();
+    const other = await c2.request('test.book', undefined, alice);
+    expect(other.result).toBe('booked');
+    expect(performance.now() - sent).toBeGreaterThanOrEqual(first - 50);
+    // Refused again as soon as its quiet ended: twice as long this time, on every connection.
+    const again = await c3.request('test.book', undefined, alice);
+    expect(again.error).toMatchObject({ code: 'RESOURCE_EXHAUSTED', details: { per: 'user', retryAfterMs: 2 * first } });
+    const sent2 = performance.now();
+    expect((await c1.request('test.book', undefined, alice)).result).toBe('booked');
+    expect(performance.now() - sent2).toBeGreaterThanOrEqual(2 * first - 50);
+    // A user whose refusals are over is told the bucket's own time again.
+    await new Promise((r) => setTimeout(r, 1_200));
+    expect((await c2.request('test.book', undefined, alice)).result).toBe('booked');
+    expect((await c2.request('test.book', undefined, alice)).error!.details!.retryAfterMs).toBeLessThanOrEqual(200);
+    for (const c of [c1, c2, c3]) c.close();
+    await t.close();
+  });
 });
 
 describe('connection floods', () => {

@@ -30,7 +30,7 @@ function setUp(check: () => Promise<PasswordCheck>) {
   const login = authMethods({ accounts, tokens, throttle, strikes }).find((m) => m.name === 'auth.login')!;
   const adoptToken = vi.fn((token: string) => tokens.verify(token));
   const call = (deadlineMs: number) => {
-    const ctx: MethodContext = { user: null, remoteAddress: '10.0.0.1', deadlineMs, adoptToken, log: silentLogger };
+    const ctx: MethodContext = { user: null, remoteAddress: '10.0.0.1', deadlineMs, adoptToken, holdReading: () => undefined, log: silentLogger };
     return Promise.resolve(login.handler({ studentId: 's7', password: 'whatever-it-is' }, ctx));
   };
   return { call, adoptToken, throttle };

@@ -33,7 +33,7 @@ describe('rate limiter', () => {
     for (let i = 0; i < 3; i++) rl.admit(login, null, conn, 1000);
     const err = refusal(() => rl.admit(login, null, conn, 1000));
     expect(err.code).toBe('RESOURCE_EXHAUSTED');
-    expect(err.details).toEqual({ retryAfterMs: 500, limit: 'auth' });
+    expect(err.details).toEqual({ retryAfterMs: 500, limit: 'auth', per: 'connection' });
     // Just before the promised time: still refused; at it: admitted.
     expect(() => rl.admit(login, null, conn, 1499)).toThrow(CarrelError);
     rl.admit(login, null, conn, 1500);

@@ -20,6 +20,7 @@ export function reservationMethods({ reservations }: { reservations: Reservation
             ? { seatId, startMs: start, endMs: end, idempotencyKey }
             : { choose: { branch, area, hasPower, hasMonitor, near }, startMs: start, endMs: end, idempotencyKey },
           deadlineOf(ctx),
+          (ahead) => ctx.holdReading(ahead),
         ),
     }),
     defineMethod({
