@@ -4,7 +4,7 @@
 // Verifying is on every authenticated request's path, so two costs are taken out of it: the
 // secret is turned into a KeyObject once (handed a string, jsonwebtoken first tries to parse
 // it as a PEM public key and builds an exception each time — a fifth of a booking's CPU in a
-// profile), and a token already verified is remembered until it expires. The cache is keyed
+// profile), and a token already verified — or issued here — is remembered until it expires. The cache is keyed
 // by the whole token text, so only a byte-identical, correctly signed token can hit it; its
 // expiry is checked against the clock on every hit. Bounded: the oldest entries go first.
 import { createSecretKey, type KeyObject } from 'node:crypto';
@@ -45,6 +45,9 @@ export class TokenService {
       this.key,
       { algorithm: 'HS256', subject: String(user.id), noTimestamp: true },
     );
+    // Made here, so known good: the first request that carries it (logged in, then straight to
+    // the opening rush) does not verify it again.
+    this.remember(token, { id: user.id, studentId: user.studentId, name: user.name, role: user.role, expMs: exp * 1000 });
     return { token, expiresAt: new Date(exp * 1000).toISOString() };
   }
 
@@ -58,9 +61,13 @@ export class TokenService {
       throw new CarrelError(ErrorCode.UNAUTHENTICATED, 'token has expired');
     }
     const user = this.verifyUncached(token, nowMs);
+    this.remember(token, user);
+    return user;
+  }
+
+  private remember(token: string, user: Verified): void {
     if (this.verified.size >= CACHE_MAX) this.verified.delete(this.verified.keys().next().value!);
     this.verified.set(token, user);
-    return user;
   }
 
   private verifyUncached(token: string, nowMs: number): Verified {
