@@ -27,7 +27,7 @@ import { benchHistory } from './history.js';
 import { configSchema } from '../src/config/schema.js';
 import { ABUSE_DEFAULTS, FLOOD_NAMES, abuse, abuseComparisons, abuseMarkdown, abuseRecord, medianFloods, type FloodName } from './abuse.js';
 import { BenchContext } from './scenarios.js';
-import { RUSH_DEFAULTS, RUSH_MODES, rush, rushComparisons, rushServerConfig, type RushMode } from './rush.js';
+import { RUSH_DEFAULTS, RUSH_MODES, rush, rushComparisons, rushLeadMs, rushOpening, rushServerConfig, type RushMode } from './rush.js';
 
 interface CommonOpts {
   server?: string;
@@ -268,14 +268,19 @@ export function registerBenchCommands(program: Command): void {
     .option('--script-connections <n>', 'connections of each script', wholeNumber('--script-connections', 1), RUSH_DEFAULTS.scriptConnections)
     .option('--script-depth <n>', 'creates each script pipelines on each of its connections', wholeNumber('--script-depth', 1), RUSH_DEFAULTS.scriptDepth)
     .option('--max-seconds <s>', 'stop this long after the release, whatever is unanswered', positive('--max-seconds'), RUSH_DEFAULTS.maxMs / 1000)
-    .action(async (o: CommonOpts & { mode: RushMode[]; users: number; scripts: number; scriptConnections: number; scriptDepth: number; maxSeconds: number }) =>
-      withBench(o, async (b) => {
+    .option('--lottery <ms>', "release at the window day's opening (rules.bookingOpensAt, the next whole minute after setup) with this opening lottery (rules.openingLotteryMs); one --mode only", wholeNumber('--lottery', 0))
+    .action(async (o: CommonOpts & { mode: RushMode[]; users: number; scripts: number; scriptConnections: number; scriptDepth: number; maxSeconds: number; lottery?: number }) => {
+      if (o.lottery !== undefined && o.server) throw Object.assign(new Error('--lottery configures the carrel bench starts: not with --server'), { exitCode: 2 });
+      if (o.lottery !== undefined && o.mode.length > 1) throw Object.assign(new Error('--lottery: one --mode per run (a day opens once)'), { exitCode: 2 });
+      const opening = o.lottery === undefined ? undefined : rushOpening(o.lottery, rushLeadMs(o));
+      const shape = { users: o.users, scripts: o.scripts, scriptConnections: o.scriptConnections, scriptDepth: o.scriptDepth, opening };
+      await withBench(o, async (b) => {
         for (const mode of o.mode) {
-          const r = b.add(await rush(b.ctx, { mode, users: o.users, scripts: o.scripts, scriptConnections: o.scriptConnections, scriptDepth: o.scriptDepth, maxMs: o.maxSeconds * 1000 }));
+          const r = b.add(await rush(b.ctx, { mode, ...shape, maxMs: o.maxSeconds * 1000 }));
           for (const c of rushComparisons(r)) b.compare(c);
         }
-      }, rushServerConfig(o)),
-    );
+      }, rushServerConfig(shape));
+    });
 
   common(bench.command('sensors').description('sensor flood: readings/s from G gateways, latency to the ack'))
     .option('--branch <name>', 'branch whose seats get readings', 'Bench Library')

@@ -39,6 +39,33 @@ export interface RushOptions {
   maxMs: number;
   /** Seeds the order the connections are written in and seat mode's seat ids. */
   seed?: number;
+  /**
+   * The opening (rushOpening): the carrel this bench starts opens the window's day at opensAtMs
+   * with an opening lottery of lotteryMs, and the release is then, not at once.
+   */
+  opening?: RushOpening;
+}
+
+/** When the rush branch's day opens, and its lottery (rules.bookingOpensAt, rules.openingLotteryMs). */
+export interface RushOpening {
+  opensAtMs: number;
+  lotteryMs: number;
+}
+
+const MINUTE_MS = 60_000;
+const DAY_MS = 86_400_000;
+
+/**
+ * An opening for a run started now: the first whole minute (UTC, the rush branch's zone) at least
+ * `leadMs` away, time enough to register the users and open the connections before it.
+ */
+export function rushOpening(lotteryMs: number, leadMs: number, nowMs = Date.now()): RushOpening {
+  return { opensAtMs: Math.ceil((nowMs + leadMs) / MINUTE_MS) * MINUTE_MS, lotteryMs };
+}
+
+/** The setup a rush needs before its opening: registering everyone (~6 ms a user here) and connecting. */
+export function rushLeadMs(o: Pick<RushOptions, 'users' | 'scripts'>): number {
+  return 20_000 + (o.users + o.scripts) * 8;
 }
 
 export const RUSH_DEFAULTS = { users: 5000, scripts: 50, scriptConnections: 20, scriptDepth: 100, maxMs: 180_000 };
@@ -58,8 +85,22 @@ export function rushConnections(o: Pick<RushOptions, 'users' | 'scripts' | 'scri
  * What the carrel that `carrel bench` starts needs for a rush of this size: room for every
  * connection at once (limits.maxConnections ships at 4,096; the default rush opens 6,000).
  */
-export function rushServerConfig(o: Pick<RushOptions, 'users' | 'scripts' | 'scriptConnections'>): Record<string, unknown> {
-  return { limits: { maxConnections: Math.max(4096, rushConnections(o) + 256) } };
+export function rushServerConfig(o: Pick<RushOptions, 'users' | 'scripts' | 'scriptConnections' | 'scriptDepth' | 'opening'>): Record<string, unknown> {
+  // A script's connection that waits behind its user's booking is not read, but what it had sent
+  // by then was read into memory (~100 creates, 35 KB): the shipped budget for such bytes (32 MiB a
+  // port) would close the scripts' connections holding the most — the bound working as meant, but
+  // then the run measures that, not the queue. Room for all of it.
+  const held = o.scripts * o.scriptConnections * Math.min(o.scriptDepth, 256) * 400;
+  const config: Record<string, unknown> = {
+    limits: { maxConnections: Math.max(4096, rushConnections(o) + 256), maxPartialFrameBytesPerPort: Math.max(32 * 1024 * 1024, held * 2) },
+  };
+  if (o.opening) {
+    // The window is on the day after the opening's (rushWindowFrom): that day opens one day before.
+    const d = new Date(o.opening.opensAtMs);
+    const clock = `${String(d.getUTCHours()).padStart(2, '0')}:${String(d.getUTCMinutes()).padStart(2, '0')}`;
+    config.rules = { bookingOpensAt: clock, maxDaysAhead: 1, openingLotteryMs: o.opening.lotteryMs };
+  }
+  return config;
 }
 
 /** What a rush run reports (RunRecord.extra), read by the report's rush table. */
@@ -102,6 +143,8 @@ export interface RushFigures {
   /** Read back from the database after the run. */
   sql: { bookings: number; seats: number; users: number; maxSeatsPerUser: number; overlappingPairs: number; seatsDoubleBooked: number };
   setup: { registerS: number; connectS: number };
+  /** The window's day opened at the release, with this lottery (absent: open all along). */
+  opening?: { opensAt: string; lotteryMs: number };
 }
 
 interface RushRequest {
@@ -191,18 +234,22 @@ function openFilesLimit(): number | null {
   }
 }
 
-/** The first whole hour at least a day ahead on which no seat of the rush branch is held. */
-async function freeWindow(db: pg.Client): Promise<{ start: string; end: string }> {
-  const from = Math.ceil((Date.now() + 86_400_000) / WINDOW_MS) * WINDOW_MS;
+/**
+ * The first whole hour from `fromMs` (at least a day ahead), within `days`, on which no seat of the
+ * rush branch is held. With an opening, the day after it (the day that opening opens).
+ */
+async function freeWindow(db: pg.Client, opening?: RushOpening): Promise<{ start: string; end: string }> {
+  const fromMs = opening ? Math.floor(opening.opensAtMs / DAY_MS) * DAY_MS + DAY_MS : Math.ceil((Date.now() + DAY_MS) / WINDOW_MS) * WINDOW_MS;
+  const days = opening ? '23 hours' : '10 days';
   const r = await db.query<{ w: Date }>(
-    `SELECT w FROM generate_series($2::timestamptz, $2::timestamptz + interval '10 days', interval '1 hour') AS w
+    `SELECT w FROM generate_series($2::timestamptz, $2::timestamptz + $3::interval, interval '1 hour') AS w
      WHERE NOT EXISTS (SELECT 1 FROM reservations r JOIN seats s ON s.id = r.seat_id JOIN branches b ON b.id = s.branch_id
                        WHERE b.name = $1 AND r.status IN ${HOLDING} AND r.hold && tstzrange(w, w + interval '1 hour'))
      ORDER BY w LIMIT 1`,
-    [RUSH_BRANCH, new Date(from).toISOString()],
+    [RUSH_BRANCH, new Date(fromMs).toISOString(), days],
   );
   const w = r.rows[0]?.w;
-  if (!w) throw new Error(`the ${RUSH_BRANCH} has no free hour in the next ten days`);
+  if (!w) throw new Error(`the ${RUSH_BRANCH} has no free hour from ${new Date(fromMs).toISOString()} for ${days}`);
   return { start: w.toISOString(), end: new Date(w.getTime() + WINDOW_MS).toISOString() };
 }
 
@@ -230,7 +277,7 @@ export async function readBack(db: pg.Client, window: { start: string; end: stri
 }
 
 function describe(o: RushOptions, seats: number): string {
-  const how = o.mode === 'best' ? 'best-available' : 'random seat ids';
+  const how = `${o.mode === 'best' ? 'best-available' : 'random seat ids'}${o.opening ? `, opening lottery ${o.opening.lotteryMs} ms` : ''}`;
   return `rush, ${how}: ${o.users.toLocaleString('en')} users + ${o.scripts} scripts (${o.scriptConnections} conns × ${o.scriptDepth}) on ${seats.toLocaleString('en')} seats`;
 }
 
@@ -261,7 +308,7 @@ async function run(ctx: BenchContext, o: RushOptions, db: pg.Client): Promise<Ru
   })).map((s) => s.id);
   const everyone = await ctx.usersFor(o.users + o.scripts, 'rush');
   const registerS = round1((performance.now() - t00) / 1000);
-  const window = await freeWindow(db);
+  const window = await freeWindow(db, o.opening);
   const label = describe(o, seatIds.length);
 
   let seed = o.seed ?? 20_260_101;
@@ -383,6 +430,16 @@ async function run(ctx: BenchContext, o: RushOptions, db: pg.Client): Promise<Ru
       resolve();
     };
   });
+  // With an opening, the release is just after it: a request before it is refused bookingNotOpen.
+  if (o.opening) {
+    const wait = o.opening.opensAtMs + 5 - Date.now();
+    if (wait < 0) {
+      cleanup();
+      throw new Error(`setup took until ${-wait} ms after the opening it was given: give it more lead (fewer --users)`);
+    }
+    ctx.onProgress?.(label, 0, `release at the opening, ${new Date(o.opening.opensAtMs).toISOString()}`);
+    await new Promise((r) => setTimeout(r, wait));
+  }
   // The release: every request written in one loop, nothing awaited between.
   t0 = performance.now();
   for (const r of releases) r.conn.socket.write(r.bytes);
@@ -441,6 +498,7 @@ async function run(ctx: BenchContext, o: RushOptions, db: pg.Client): Promise<Ru
     seatsHeldByScripts,
     sql,
     setup: { registerS, connectS },
+    ...(o.opening ? { opening: { opensAt: new Date(o.opening.opensAtMs).toISOString(), lotteryMs: o.opening.lotteryMs } } : {}),
   };
   return customRecord({
     scenario: 'rush',

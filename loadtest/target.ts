@@ -278,6 +278,8 @@ export async function spawnCarrel(opts: SpawnOptions): Promise<Target> {
     let err = '';
     const timer = setTimeout(() => reject(new Error(`carrel did not start within 60 s:\n${err}`)), 60_000);
     child.stderr!.on('data', (c: Buffer) => {
+      // Kept with the log: a crash's stack is written here.
+      logChunks.push(c);
       err += c.toString();
       const m = /^ports (\{.*\})$/m.exec(err);
       if (m) {
