@@ -242,7 +242,7 @@ export function registerBenchCommands(program: Command): void {
             pgb = b.add(await pgbenchBaseline(b.target, { clients: shape.connections, durationS: o.duration, baseEpochS: Math.floor(slots.baseMs / 1000) + 10 * 86_400 }));
           }
           const r = b.add(await book(b.ctx, shape, { users: o.users }));
-          if (pgb) b.compare({ what: r.label, value: r.throughput, unit: 'bookings/s', baseline: `pgbench ${shape.connections} clients`, baselineValue: pgb.throughput, ratio: r.throughput / pgb.throughput, target: '≥ 0.5× pgbench', met: r.throughput / pgb.throughput >= 0.5 });
+          if (pgb) b.compare({ what: r.label, value: r.throughput, unit: 'bookings/s', baseline: `pgbench ${shape.connections} clients`, baselineValue: pgb.throughput, ratio: r.throughput / pgb.throughput, target: '≥ 0.7× pgbench, p99 < 50 ms', met: r.throughput / pgb.throughput >= 0.7 && r.latency.p99Ms < 50 });
         }
       }),
     );

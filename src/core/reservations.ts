@@ -278,23 +278,26 @@ export class ReservationService {
   }
 
   /**
-   * What this instance knows without a read, answered before anything else is looked at and
-   * synchronously, so that a script's pipelined creates are answered together and never wait in
-   * line: one seat at a time, from the bookings it made lately (ownBookings.ts); and a
-   * best-available search known full (seatSearches.ts). With a key the database answers (the key
-   * may name a booking made with it).
+   * What this instance knows without a read, answered synchronously and before waiting in line,
+   * so that a script's pipelined creates are answered together: with the seat's or branch's
+   * context at hand (else the request takes the usual path, which gives the same answers), the
+   * window's rules, then one seat at a time from the bookings it made lately (ownBookings.ts), then
+   * a best-available search known full (seatSearches.ts) — the order book() checks them in. With a
+   * key the database answers (the key may name a booking made with it); with `near` too (its seat
+   * is checked first).
    */
   private refuseIfKnown(user: Caller, input: CreateInput): void {
-    if (input.idempotencyKey !== undefined) return;
-    this.refuseIfOwnOverlap(user, input);
+    if (input.idempotencyKey !== undefined || input.choose?.near !== undefined) return;
     const c = input.choose;
-    const branchId = c && this.opts.seats.knownBranchId(c.branch);
-    if (c && branchId !== undefined) {
-      const key = SeatSearches.key({ branchId, area: c.area, hasPower: c.hasPower, hasMonitor: c.hasMonitor, startMs: input.startMs, endMs: input.endMs });
-      if (this.searches.isFull(key)) {
-        this.stats.knownFull++;
-        throw noSeatFree();
-      }
+    const where = this.opts.seats.known(c ? { branch: c.branch } : { seatId: input.seatId! });
+    if (!where) return;
+    checkBookingWindow(input, this.opts.clock.now(), this.opts.rules, where);
+    this.refuseIfOwnOverlap(user, input);
+    if (!c) return;
+    const key = SeatSearches.key({ branchId: where.branchId, area: c.area, hasPower: c.hasPower, hasMonitor: c.hasMonitor, startMs: input.startMs, endMs: input.endMs });
+    if (this.searches.isFull(key)) {
+      this.stats.knownFull++;
+      throw noSeatFree();
     }
   }
 

@@ -80,11 +80,15 @@ export class SeatContexts {
     return { seatId: r.id, branchId: r.branch_id, timezone: r.timezone, hours: r.hours, paddingMinutes: r.padding_minutes };
   }
 
-  /** The id of the branch a reference names, when this instance knows it now (no read). */
-  knownBranchId(ref: BranchRef): number | undefined {
-    const id = 'id' in ref ? ref.id : this.branchIds.get(ref.name);
+  /**
+   * What seatContext or branchContext would give, when this instance has it now without a read;
+   * undefined otherwise.
+   */
+  known(of: { seatId: number } | { branch: BranchRef }): BranchContext | undefined {
+    const id = 'seatId' in of ? this.seatBranch.get(of.seatId) : 'id' in of.branch ? of.branch.id : this.branchIds.get(of.branch.name);
     const kept = id === undefined ? undefined : this.branchContexts.get(id);
-    return kept && kept.untilMs > this.opts.clock.now() ? id : undefined;
+    if (id === undefined || !kept || kept.untilMs <= this.opts.clock.now()) return undefined;
+    return { branchId: id, timezone: kept.timezone, hours: kept.hours, paddingMinutes: kept.paddingMinutes };
   }
 
   /**
