@@ -69,7 +69,9 @@ describe('best-available booking', () => {
   const one = async (prefix: string) => (await makeUsers(t, 1, prefix))[0]!;
 
   beforeAll(async () => {
-    t = await startTestServer({ rateLimit: { enabled: false } }, { clock });
+    // Memories kept ten minutes of the fake clock and five-minute slots, so that a test can move
+    // the clock past a slot and still meet them.
+    t = await startTestServer({ rateLimit: { enabled: false }, booking: { knownFullMs: 600_000 }, rules: { slotMinutes: 5 } }, { clock });
     hall = await addBranch(t, 'Best Hall', 30);
   });
   afterAll(async () => {
@@ -179,6 +181,22 @@ describe('best-available booking', () => {
     expect([refused.code, refused.details?.rule, refused.details?.reservationId]).toEqual(['FAILED_PRECONDITION', 'overlapsOwnBooking', held.id]);
     await c.call('reservations.cancel', { id: held.id });
     await expect(c.call('waitlist.claim', { id: w.rows[0]!.id })).resolves.toMatchObject({ status: 'CONFIRMED', seatId: seat });
+  });
+
+  it('an answer from memory keeps the order of the rules: once the window has started to pass, the same create is inThePast', async () => {
+    const u = await one('memory-order');
+    const c = await as(u);
+    const window = { branch: 'Best Hall', start: T0, end: iso(T0, 60) };
+    const mine = await c.call<Reservation>('reservations.create', window);
+    const before = t.reservations.bookingStats();
+    expect((await errorOf(c.call('reservations.create', window))).details).toEqual({ rule: 'overlapsOwnBooking', reservationId: mine.id });
+    expect(t.reservations.bookingStats().knownOwn - before.knownOwn).toBe(1);
+    clock.advance(6 * 60_000);
+    try {
+      expect((await errorOf(c.call('reservations.create', window))).details).toMatchObject({ rule: 'inThePast' });
+    } finally {
+      clock.set(Date.parse(T0));
+    }
   });
 
   it('a user pipelining 100 creates on 20 connections has one in flight at a time, the rest wait behind it, and one seat comes of it', async () => {
