@@ -83,7 +83,7 @@ const DEFAULT_RATE_LIMITS: ReadonlyArray<z.output<typeof rateLimitRule>> = [
       'admin.*',
     ],
     ratePerSec: 100,
-    burst: 500,
+    burst: 100,
   },
   { name: 'user', per: 'user', callers: 'all', methods: ['*'], ratePerSec: 1_000, burst: 5_000 },
 ];
