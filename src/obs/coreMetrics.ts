@@ -29,7 +29,7 @@ export function registerCoreMetrics(
   ]);
   r.gauge('carrel_booking_retried_total', 'bookings sent again because their seat was locked by another transaction', () => booking().busy, 'counter');
   r.gauge('carrel_booking_known_full_total', 'best-available bookings answered noSeatFree from what this instance knew, without the database', () => booking().knownFull, 'counter');
-  r.gauge('carrel_booking_in_flight_refused_total', 'bookings refused RESOURCE_EXHAUSTED bookingInFlight: the user had another in flight', () => booking().inFlightRefusals, 'counter');
+  r.gauge('carrel_booking_in_flight_refused_total', 'bookings refused RESOURCE_EXHAUSTED bookingInFlight: the user had another in flight on another instance', () => booking().inFlightRefusals, 'counter');
   r.gauge('carrel_booking_waited_total', "bookings that waited behind their user's booking in flight on this instance", () => booking().waitedBehind, 'counter');
   r.gauge('carrel_booking_known_own_total', 'bookings refused overlapsOwnBooking from the bookings this instance made lately, without the database', () => booking().knownOwn, 'counter');
   r.gauge('carrel_booking_own_remembered', 'users whose recent bookings this instance remembers (booking.knownFullMaxEntries)', () => booking().ownBookings);
