@@ -108,11 +108,17 @@ describe("the README's five-minute tour", () => {
       expect(at('npx carrel mine')).toMatch(/Main Library[\s\S]*G-13|G-13[\s\S]*Main Library/);
       expect(at('npx carrel seats --branch "Main Library" --area')).toMatch(/\bG-13\b.*\bno\s*$/m);
       expect(at('npx carrel waitlist list')).toMatch(/WAITING\s+1\s+seat G-13 \(Main Library\)\s+\S+ 10:00 E[SD]T/);
+      // Grace's afternoon: a seat the server chose, with power, named in the reply.
+      expect(at('npx carrel reserve --branch')).toMatch(/14:00 → 16:00 E[SD]T/);
     }
-    // One booking and one waitlist entry in all, however often the tour ran.
+    // Two bookings (Ada's and Grace's afternoon) and one waitlist entry in all, however often the tour ran.
     const { rows } = await db.pool.query<{ bookings: number; entries: number }>(
       `SELECT (SELECT count(*)::int FROM reservations) AS bookings, (SELECT count(*)::int FROM waitlist) AS entries`,
     );
-    expect(rows[0]).toEqual({ bookings: 1, entries: 1 });
+    expect(rows[0]).toEqual({ bookings: 2, entries: 1 });
+    const grace = await db.pool.query<{ has_power: boolean }>(
+      `SELECT s.has_power FROM reservations r JOIN seats s ON s.id = r.seat_id JOIN users u ON u.id = r.user_id WHERE u.student_id = 's1002'`,
+    );
+    expect(grace.rows).toEqual([{ has_power: true }]);
   });
 });
