@@ -61,7 +61,7 @@ import {
   type ReservationWire,
 } from './reservationRow.js';
 import { Rule, bookingOpensAt, ceilToSlot, checkBookingWindow, floorToSlot, openUntil, ruleError, type BookingWindow, type RulesConfig } from './rules.js';
-import { periodParams, userRuleError, userRuleInputs } from './userRules.js';
+import { overlapsOwnBookingError, periodParams, userRuleError, userRuleInputs } from './userRules.js';
 import { refuseIfAccountGone } from './accountCheck.js';
 import { onlyBufferClashes, paddingRuleError } from './bufferClash.js';
 import type { BranchContext, SeatContexts } from './seatContexts.js';
@@ -223,12 +223,8 @@ export class ReservationService {
     }
     try {
       checkBookingWindow(input, nowMs, rules, where);
-      // What the booking ahead of it (if it waited) made.
-      this.refuseIfOwnOverlap(user, input);
-      if (search && this.searches.isFull(search.key)) {
-        this.stats.knownFull++;
-        throw noSeatFree();
-      }
+      // What the booking ahead of it (if it waited) made, or found.
+      this.answerKnown(user, input, search?.key);
     } catch (err) {
       // A retry of a booking that succeeded is answered whatever the rules or the seats say now
       // (the slot started, the branch filled with this very booking): only on this refusal path
@@ -298,25 +294,26 @@ export class ReservationService {
     if (!where) return;
     const own = rules.oneSeatAtATime ? this.own.overlapping(user.id, input.startMs, input.endMs) : undefined;
     const key = c && SeatSearches.key({ branchId: where.branchId, area: c.area, hasPower: c.hasPower, hasMonitor: c.hasMonitor, startMs: input.startMs, endMs: input.endMs });
-    const full = key !== undefined && this.searches.isFull(key);
-    if (!own && !full) return;
-    const sameWindow = own ? own.startMs === input.startMs && own.endMs === input.endMs : true;
+    if (!own && !(key !== undefined && this.searches.isFull(key))) return;
+    const sameWindow = !own || (own.startMs === input.startMs && own.endMs === input.endMs);
     if (!sameWindow || input.startMs < floorToSlot(now, rules.slotMinutes)) checkBookingWindow(input, now, rules, where);
-    if (own) {
-      this.stats.knownOwn++;
-      throw ruleError(Rule.overlapsOwnBooking, 'you already hold a seat for part of that time; one seat at a time', { reservationId: own.id });
-    }
-    this.stats.knownFull++;
-    throw noSeatFree();
+    this.answerKnown(user, input, key);
   }
 
-  /** One seat at a time, from what this instance booked lately (with a key: see refuseIfKnown). */
-  private refuseIfOwnOverlap(user: Caller, input: CreateInput): void {
-    if (!this.opts.rules.oneSeatAtATime || input.idempotencyKey !== undefined) return;
-    const own = this.own.overlapping(user.id, input.startMs, input.endMs);
-    if (!own) return;
-    this.stats.knownOwn++;
-    throw ruleError(Rule.overlapsOwnBooking, 'you already hold a seat for part of that time; one seat at a time', { reservationId: own.id });
+  /**
+   * After the window's rules, in book()'s order: one seat at a time from what this instance
+   * booked lately (not with a key: the database answers that), then a search known full.
+   */
+  private answerKnown(user: Caller, input: CreateInput, searchKey: string | undefined): void {
+    const own = this.opts.rules.oneSeatAtATime && input.idempotencyKey === undefined ? this.own.overlapping(user.id, input.startMs, input.endMs) : undefined;
+    if (own) {
+      this.stats.knownOwn++;
+      throw overlapsOwnBookingError(own.id);
+    }
+    if (searchKey !== undefined && this.searches.isFull(searchKey)) {
+      this.stats.knownFull++;
+      throw noSeatFree();
+    }
   }
 
   /**

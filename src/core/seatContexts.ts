@@ -58,11 +58,8 @@ export class SeatContexts {
   async seatContext(seatId: number, deadline?: Deadline): Promise<SeatContext> {
     const ttl = this.opts.contextCacheMs ?? 0;
     const now = this.opts.clock.now();
-    const branchId = this.seatBranch.get(seatId);
-    const branch = branchId === undefined ? undefined : this.branchContexts.get(branchId);
-    if (branchId !== undefined && branch && branch.untilMs > now) {
-      return { seatId, branchId, timezone: branch.timezone, hours: branch.hours, paddingMinutes: branch.paddingMinutes };
-    }
+    const kept = this.known({ seatId });
+    if (kept) return { seatId, ...kept };
     const res = await this.once(`seat:${seatId}`, () =>
       this.opts.db.query<{ id: number; branch_id: number; timezone: string; hours: BranchHours; padding_minutes: number }>(
         `SELECT s.id, s.branch_id, b.timezone, b.hours, b.padding_minutes
@@ -81,8 +78,8 @@ export class SeatContexts {
   }
 
   /**
-   * What seatContext or branchContext would give, when this instance has it now without a read;
-   * undefined otherwise.
+   * What seatContext or branchContext would give, when this instance has it now without a read
+   * (their cached answer); undefined otherwise.
    */
   known(of: { seatId: number } | { branch: BranchRef }): BranchContext | undefined {
     const id = 'seatId' in of ? this.seatBranch.get(of.seatId) : 'id' in of.branch ? of.branch.id : this.branchIds.get(of.branch.name);
@@ -98,11 +95,8 @@ export class SeatContexts {
   async branchContext(ref: BranchRef, deadline?: Deadline): Promise<BranchContext> {
     const ttl = this.opts.contextCacheMs ?? 0;
     const now = this.opts.clock.now();
-    const id = 'id' in ref ? ref.id : this.branchIds.get(ref.name);
-    const kept = id === undefined ? undefined : this.branchContexts.get(id);
-    if (id !== undefined && kept && kept.untilMs > now) {
-      return { branchId: id, timezone: kept.timezone, hours: kept.hours, paddingMinutes: kept.paddingMinutes };
-    }
+    const kept = this.known({ branch: ref });
+    if (kept) return kept;
     const named = branchIdSql(ref, '$1');
     const res = await this.once(`branch:${'id' in ref ? ref.id : `name:${ref.name}`}`, () =>
       this.opts.db.query<{ id: number; name: string; timezone: string; hours: BranchHours; padding_minutes: number }>(

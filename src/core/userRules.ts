@@ -36,6 +36,14 @@ export function periodParams(inputs: UserRuleInputs): [Date[], Date[], number[]]
 /** What carrel_user_rules refuses with. */
 export type UserRuleOutcome = 'overlapsOwnBooking' | 'maxActive' | 'quota';
 
+/** One seat at a time (rules.oneSeatAtATime): reservationId names the user's booking in the way. */
+export function overlapsOwnBookingError(otherId: number | string | null | undefined, extra: Record<string, unknown> = {}): CarrelError {
+  return ruleError(Rule.overlapsOwnBooking, 'you already hold a seat for part of that time; one seat at a time', {
+    ...(otherId != null ? { reservationId: Number(otherId) } : {}),
+    ...extra,
+  });
+}
+
 /**
  * The refusal for a carrel_user_rules outcome: overlapsOwnBooking (otherId = the user's booking
  * in the way), maxActive (used = active reservations) or quota (period = 1-based index into
@@ -47,12 +55,7 @@ export function userRuleError(
   rules: RulesConfig,
   extra: Record<string, unknown> = {},
 ): CarrelError {
-  if (outcome.outcome === 'overlapsOwnBooking') {
-    return ruleError(Rule.overlapsOwnBooking, 'you already hold a seat for part of that time; one seat at a time', {
-      ...(outcome.otherId != null ? { reservationId: Number(outcome.otherId) } : {}),
-      ...extra,
-    });
-  }
+  if (outcome.outcome === 'overlapsOwnBooking') return overlapsOwnBookingError(outcome.otherId, extra);
   if (outcome.outcome === 'maxActive') {
     return ruleError(Rule.maxActive, `at most ${rules.maxActivePerUser} active reservations at a time`, {
       maxActivePerUser: rules.maxActivePerUser,
