@@ -54,12 +54,17 @@ export function afterReserve(a: Asked, e: RefusalInfo, nowMs: number): Refusal |
     case 'dailyQuota':
     case 'weeklyQuota':
     case 'overlapsOwnBooking':
-      return { next: [`carrel mine${a.serverFlag}   (your bookings; \`carrel cancel <id>\` frees one)`] };
+      return yourBookings(a.serverFlag);
     case 'bookingNotOpen':
       return notOpenYet(e, zone, reserveCommand(a));
     default:
       return undefined;
   }
+}
+
+/** The refusal is about the user's own bookings (one seat at a time, the active limit, a quota): see them. */
+function yourBookings(serverFlag: string): Refusal {
+  return { next: [`carrel mine${serverFlag}   (your bookings; \`carrel cancel <id>\` frees one)`] };
 }
 
 /** The branch and window a `carrel reserve --branch …` (any free seat) asked for. */
@@ -86,7 +91,7 @@ export function afterReserveAny(a: AskedAny, e: RefusalInfo): Refusal | undefine
     case 'dailyQuota':
     case 'weeklyQuota':
     case 'overlapsOwnBooking':
-      return { next: [`carrel mine${a.serverFlag}   (your bookings; \`carrel cancel <id>\` frees one)`] };
+      return yourBookings(a.serverFlag);
     case 'bookingNotOpen':
       return notOpenYet(e, zone, `carrel reserve ${branch} ${times}${a.serverFlag}`);
     default:
